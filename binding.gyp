@@ -1,0 +1,45 @@
+# One build description for every native artefact (see docs/architecture.md):
+#   bpftime_core                 maps, helpers, interpreter, rings: shared by all three below
+#   libbpftime-syscall-server.so the shim preloaded into stock tools
+#   libbpftime-agent.so          the agent preloaded/injected into traced processes
+#   bpftime_addon.node           the N-API addon the TypeScript server uses
+# scripts/copy-libs.js then places the two libraries at their stable paths in build/lib/.
+{
+  "target_defaults": {
+    "cflags": ["-fPIC", "-O2", "-g", "-Wall", "-Wno-unused-parameter", "-fvisibility=hidden"],
+    "cflags_c": ["-std=gnu11"],
+    "include_dirs": ["src-native/include"],
+    "defines": ["_GNU_SOURCE"]
+  },
+  "targets": [
+    {
+      "target_name": "bpftime_core",
+      "type": "static_library",
+      "sources": ["<!@(find src-native/core -name '*.c' | sort)"]
+    },
+    {
+      "target_name": "bpftime-syscall-server",
+      "type": "shared_library",
+      "dependencies": ["bpftime_core"],
+      "sources": ["<!@(find src-native/shim -name '*.c' | sort)"],
+      "ldflags": ["-Wl,--no-undefined"],
+      "libraries": ["-ldl", "-lpthread"]
+    },
+    {
+      "target_name": "bpftime-agent",
+      "type": "shared_library",
+      "dependencies": ["bpftime_core"],
+      "sources": ["<!@(find src-native/agent -name '*.c' -o -name '*.S' | sort)"],
+      "ldflags": ["-Wl,--no-undefined"],
+      "libraries": ["-lZydis", "-ldl", "-lpthread"]
+    },
+    {
+      "target_name": "bpftime_addon",
+      "dependencies": ["bpftime_core"],
+      "sources": ["<!@(find src-native/addon -name '*.cc' | sort)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17"]
+    }
+  ]
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Places the two preloadable libraries at their stable paths (build/lib/*.so),
+// wherever node-gyp's make generator put them.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const root = path.resolve(__dirname, '..');
+const out = path.join(root, 'build', 'lib');
+fs.mkdirSync(out, { recursive: true });
+for (const name of ['libbpftime-syscall-server.so', 'libbpftime-agent.so']) {
+  const candidates = ['Release/lib.target', 'Release', 'Debug/lib.target', 'Debug']
+    .map((d) => path.join(root, 'build', d, name));
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    console.error(`copy-libs: ${name} was not built (looked in ${candidates.join(', ')})`);
+    process.exit(1);
+  }
+  fs.copyFileSync(found, path.join(out, name));
+}

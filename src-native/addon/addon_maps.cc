@@ -1,0 +1,3 @@
+#include "addon.h"
+// Placeholder until the map binding lands.
+void InitMaps(Napi::Env env, Napi::Object exports) {}

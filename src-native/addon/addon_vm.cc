@@ -1,0 +1,3 @@
+#include "addon.h"
+// Placeholder until the interpreter binding lands.
+void InitVm(Napi::Env env, Napi::Object exports) {}

@@ -1,0 +1,141 @@
+/* The control-plane protocol between shims/agents/CLI and the syscall server.
+ *
+ * Transport: a SOCK_STREAM Unix socket at $BPFTIME_RUNTIME_DIR/server.sock. Each message is a
+ * frame: struct bpftime_frame followed by `len` payload bytes. File descriptors (SCM_RIGHTS)
+ * ride on the bytes of the frame header; `nfds` says how many belong to the frame.
+ * All integers are little endian, all variable parts are padded to 8 bytes.
+ * The TypeScript mirror is src-ts/server/protocol.ts; test/unit/protocol.test.ts checks that
+ * the two agree.
+ */
+#ifndef BPFTIME_PROTO_H
+#define BPFTIME_PROTO_H
+#include <stdint.h>
+
+#define BPFTIME_PROTO_MAGIC 0x50544642u /* "BFTP" */
+#define BPFTIME_PROTO_VERSION 1u
+#define BPFTIME_MAX_FRAME (64u << 20)
+#define BPFTIME_MAX_FDS_PER_FRAME 250
+
+struct bpftime_frame {
+	uint32_t magic;
+	uint16_t type; /* enum bpftime_msg_type */
+	uint16_t nfds; /* fds carried with this frame */
+	uint32_t len;  /* payload bytes after this header */
+	uint32_t seq;  /* echoed in the reply */
+};
+
+enum bpftime_msg_type {
+	/* client -> server */
+	BPFTIME_MSG_HELLO = 1,         /* struct bpftime_hello + exe path (NUL-terminated) */
+	BPFTIME_MSG_CALL = 2,          /* struct bpftime_call + blobs + fdrefs; answered by REPLY */
+	BPFTIME_MSG_RELEASE = 3,       /* struct bpftime_release; no answer */
+	BPFTIME_MSG_STATUS = 4,        /* empty; answered by STATUS_REPLY */
+	BPFTIME_MSG_ATTACH_RESULT = 5, /* agent -> server: struct bpftime_attach_result + message */
+	BPFTIME_MSG_TRACE = 6,         /* agent -> server: trace_printk text (bytes) */
+	/* server -> client */
+	BPFTIME_MSG_HELLO_REPLY = 64,  /* struct bpftime_hello_reply */
+	BPFTIME_MSG_REPLY = 65,        /* struct bpftime_reply + writes + needs; fds */
+	BPFTIME_MSG_STATUS_REPLY = 66, /* JSON text */
+	BPFTIME_MSG_ATTACH = 67,       /* server -> agent: struct bpftime_attach + path + map ids; fds */
+	BPFTIME_MSG_DETACH = 68,       /* server -> agent: struct bpftime_detach */
+};
+
+enum bpftime_role {
+	BPFTIME_ROLE_TOOL = 1,  /* a shimmed tool */
+	BPFTIME_ROLE_AGENT = 2, /* a traced process */
+	BPFTIME_ROLE_CLI = 3,   /* bpftime status etc. */
+};
+
+struct bpftime_hello {
+	uint32_t role;    /* enum bpftime_role */
+	uint32_t version; /* BPFTIME_PROTO_VERSION */
+	uint32_t pid;
+	uint32_t n_held;  /* inodes of object fds this process already holds (after fork/exec) */
+	char comm[16];
+	/* then: uint64_t held_ino[n_held]; then the exe path, NUL-terminated */
+};
+
+struct bpftime_hello_reply {
+	int32_t status; /* 0, or -errno */
+	uint32_t server_pid;
+};
+
+enum bpftime_call_op {
+	BPFTIME_OP_BPF = 1,             /* args: cmd, attr ptr, size */
+	BPFTIME_OP_PERF_EVENT_OPEN = 2, /* args: attr ptr, pid, cpu, group_fd, flags */
+	BPFTIME_OP_IOCTL = 3,           /* args: fd, request, arg */
+};
+
+/* A call: the syscall's arguments, copies of the user memory it refers to ("blobs", tagged with
+ * the user address they were read from) and the object fds the process holds ("fdrefs"). The
+ * server never reads another process's memory: when it needs memory it was not sent, it answers
+ * with `needs` and the shim calls again with those blobs added. */
+struct bpftime_call {
+	uint32_t op; /* enum bpftime_call_op */
+	uint32_t nblobs;
+	uint32_t nfdrefs;
+	uint32_t reserved;
+	uint64_t args[6];
+	/* then nblobs x (struct bpftime_blob + data padded to 8), then nfdrefs x struct bpftime_fdref */
+};
+
+#define BPFTIME_BLOB_STRING 1u     /* read up to len bytes, stopping after a NUL */
+#define BPFTIME_BLOB_UNREADABLE 2u /* the address could not be read: the server answers EFAULT */
+
+struct bpftime_blob {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t flags;
+};
+
+struct bpftime_fdref {
+	int32_t fd;
+	uint32_t kind; /* enum bpftime_obj_kind from the object header */
+	uint64_t ino;
+};
+
+struct bpftime_reply {
+	int64_t ret;        /* the syscall's return value when err == 0 */
+	int32_t err;        /* positive errno, or 0 */
+	int32_t ret_fd_idx; /* -1, or which passed fd becomes the return value */
+	uint32_t nwrites;   /* user memory to write back */
+	uint32_t nneeds;    /* memory the server needs before it can answer: call again */
+	/* then nwrites x (struct bpftime_blob + data padded to 8), then nneeds x struct bpftime_blob */
+};
+
+struct bpftime_release {
+	uint64_t ino; /* the process closed its last fd on this object */
+};
+
+enum bpftime_attach_kind {
+	BPFTIME_ATTACH_UPROBE = 1,
+	BPFTIME_ATTACH_URETPROBE = 2,
+	BPFTIME_ATTACH_SYSCALL_TP = 3,
+};
+
+struct bpftime_attach {
+	uint32_t attach_id;
+	uint32_t kind; /* enum bpftime_attach_kind */
+	uint64_t offset;         /* file offset in the binary (uprobes) / tracepoint id */
+	uint64_t ref_ctr_offset; /* USDT semaphore file offset, or 0 */
+	uint64_t cookie;         /* bpf_get_attach_cookie() */
+	int32_t pid;             /* -1: every process */
+	uint32_t prog_id;
+	uint32_t nmaps;          /* map memfds passed after the prog memfd, ids below */
+	uint32_t path_len;       /* bytes of the path that follows, including its NUL */
+	/* then the binary path, padded to 8; then uint32_t map_ids[nmaps]
+	 * fds: [0] = program memfd, [1 + i] = memfd of map_ids[i] */
+};
+
+struct bpftime_detach {
+	uint32_t attach_id;
+	uint32_t reserved;
+};
+
+struct bpftime_attach_result {
+	uint32_t attach_id;
+	int32_t status; /* 0 attached, or -errno */
+	/* then a message, NUL-terminated */
+};
+
+#endif
