@@ -1,0 +1,352 @@
+/* Client side of the control-plane protocol, shared by the shim and the agent. */
+#include "bpftime/client.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+long bpftime_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	long ret;
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	register long r9 __asm__("r9") = a6;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret; /* -errno on failure, like the kernel returns it */
+}
+
+static char g_runtime_dir[PATH_MAX];
+static pthread_once_t g_runtime_once = PTHREAD_ONCE_INIT;
+
+static void init_runtime_dir(void)
+{
+	const char *d = getenv("BPFTIME_RUNTIME_DIR");
+	if (d && *d) {
+		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", d);
+	} else if ((d = getenv("XDG_RUNTIME_DIR")) && *d) {
+		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s/bpftime", d);
+	} else {
+		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "/tmp/bpftime-%u", (unsigned)getuid());
+	}
+	mkdir(g_runtime_dir, 0700);
+}
+
+const char *bpftime_runtime_dir(void)
+{
+	pthread_once(&g_runtime_once, init_runtime_dir);
+	return g_runtime_dir;
+}
+
+static int try_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Where the project lives: this library is <root>/build/lib/libbpftime-*.so. */
+static int project_root(char *out, size_t n)
+{
+	Dl_info info;
+	if (!dladdr((void *)project_root, &info) || !info.dli_fname)
+		return -ENOENT;
+	char buf[PATH_MAX];
+	if (!realpath(info.dli_fname, buf))
+		return -errno;
+	for (int up = 0; up < 3; up++) { /* strip file name, lib/, build/ */
+		char *slash = strrchr(buf, '/');
+		if (!slash)
+			return -ENOENT;
+		*slash = 0;
+	}
+	snprintf(out, n, "%s", buf);
+	return 0;
+}
+
+static int find_node(char *out, size_t n)
+{
+	const char *env = getenv("BPFTIME_NODE");
+	if (env && *env) {
+		snprintf(out, n, "%s", env);
+		return 0;
+	}
+	const char *path = getenv("PATH");
+	char dirs[4096];
+	snprintf(dirs, sizeof(dirs), "%s:/usr/local/bin:/usr/bin:/bin", path ? path : "");
+	for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, n, "%s/node", d);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* Starts the server detached (double fork, new session, LD_PRELOAD removed so the server is
+ * not itself shimmed), logging to <runtime dir>/server.log. Everything the child needs is built
+ * before fork: after fork in a multi-threaded tool only async-signal-safe calls are allowed. */
+static int spawn_server(void)
+{
+	char node[PATH_MAX], root[PATH_MAX], script[PATH_MAX + 64], log[PATH_MAX + 16];
+	if (find_node(node, sizeof(node)) < 0) {
+		fprintf(stderr, "bpftime: cannot start the syscall server: no `node` in PATH "
+				"(set BPFTIME_NODE to the Node.js binary)\n");
+		return -ENOENT;
+	}
+	const char *js = getenv("BPFTIME_SERVER_JS");
+	if (js && *js) {
+		snprintf(script, sizeof(script), "%s", js);
+	} else {
+		if (project_root(root, sizeof(root)) < 0)
+			return -ENOENT;
+		snprintf(script, sizeof(script), "%s/dist/src-ts/server/main.js", root);
+	}
+	if (access(script, R_OK) < 0) {
+		fprintf(stderr, "bpftime: cannot start the syscall server: %s is missing "
+				"(run `npm install` in the bpftime checkout)\n", script);
+		return -ENOENT;
+	}
+	snprintf(log, sizeof(log), "%s/server.log", bpftime_runtime_dir());
+
+	size_t nenv = 0;
+	while (environ && environ[nenv])
+		nenv++;
+	char **envp = calloc(nenv + 1, sizeof(char *));
+	if (!envp)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			envp[k++] = environ[i];
+	envp[k] = NULL;
+	char *argv[] = { node, script, "--runtime-dir", (char *)bpftime_runtime_dir(), "--daemon", NULL };
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		free(envp);
+		return -errno;
+	}
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int devnull = open("/dev/null", O_RDONLY);
+		int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		if (lf >= 0) {
+			dup2(lf, 1);
+			dup2(lf, 2);
+		}
+		bpftime_raw_syscall(SYS_close_range, 3, ~0U, 0, 0, 0, 0);
+		execve(node, argv, envp);
+		_exit(127);
+	}
+	free(envp);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+int bpftime_client_connect(int autostart)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/server.sock", bpftime_runtime_dir());
+	int fd = try_connect(path);
+	if (fd >= 0 || !autostart)
+		return fd;
+	int rc = spawn_server();
+	if (rc < 0)
+		return rc;
+	/* Node starts in ~100 ms; allow a slow machine 15 s before giving up. */
+	for (int i = 0; i < 1500; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		fd = try_connect(path);
+		if (fd >= 0)
+			return fd;
+	}
+	fprintf(stderr, "bpftime: the syscall server did not start; see %s/server.log\n",
+		bpftime_runtime_dir());
+	return fd;
+}
+
+int bpftime_send_frame(int sock, uint16_t type, uint32_t seq, const void *payload, uint32_t len,
+		       const int *fds, int nfds)
+{
+	struct bpftime_frame hdr = { BPFTIME_PROTO_MAGIC, type, (uint16_t)nfds, len, seq };
+	union {
+		char raw[CMSG_SPACE(sizeof(int) * BPFTIME_MAX_FDS_PER_FRAME)];
+		struct cmsghdr align;
+	} ctrl;
+	struct iovec iov[2] = { { &hdr, sizeof(hdr) }, { (void *)payload, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	if (nfds > BPFTIME_MAX_FDS_PER_FRAME)
+		return -E2BIG;
+	if (nfds > 0) {
+		memset(&ctrl, 0, sizeof(ctrl));
+		msg.msg_control = ctrl.raw;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	size_t total = sizeof(hdr) + len;
+	while (total > 0) {
+		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		total -= (size_t)n;
+		msg.msg_control = NULL; /* the fds went with the first bytes */
+		msg.msg_controllen = 0;
+		while (n > 0 && msg.msg_iovlen > 0) {
+			if ((size_t)n >= msg.msg_iov[0].iov_len) {
+				n -= (ssize_t)msg.msg_iov[0].iov_len;
+				msg.msg_iov++;
+				msg.msg_iovlen--;
+			} else {
+				msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + n;
+				msg.msg_iov[0].iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static int read_full(int sock, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = recv(sock, p, len, 0);
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
+		       int *nfds)
+{
+	union {
+		char raw[CMSG_SPACE(sizeof(int) * BPFTIME_MAX_FDS_PER_FRAME)];
+		struct cmsghdr align;
+	} ctrl;
+	size_t got = 0;
+	*nfds = 0;
+	*payload = NULL;
+	/* The fds ride on the header's bytes: collect them from whichever recvmsg returns those. */
+	while (got < sizeof(*hdr)) {
+		struct iovec iov = { (char *)hdr + got, sizeof(*hdr) - got };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.raw,
+				      .msg_controllen = sizeof(ctrl.raw) };
+		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int *p = (int *)CMSG_DATA(c);
+			for (int i = 0; i < cnt; i++) {
+				if (*nfds < max_fds)
+					fds[(*nfds)++] = p[i];
+				else
+					close(p[i]);
+			}
+		}
+		got += (size_t)n;
+	}
+	if (hdr->magic != BPFTIME_PROTO_MAGIC || hdr->len > BPFTIME_MAX_FRAME)
+		return -EPROTO;
+	if (hdr->len) {
+		*payload = malloc(hdr->len);
+		if (!*payload)
+			return -ENOMEM;
+		int rc = read_full(sock, *payload, hdr->len);
+		if (rc < 0) {
+			free(*payload);
+			*payload = NULL;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int bpftime_buf_put(struct bpftime_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int bpftime_buf_pad8(struct bpftime_buf *b)
+{
+	static const uint8_t zeros[8];
+	size_t pad = (8 - (b->len & 7)) & 7;
+	return bpftime_buf_put(b, zeros, pad);
+}
+
+void bpftime_buf_free(struct bpftime_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

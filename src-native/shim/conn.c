@@ -1,0 +1,316 @@
+/* The shim's connection to the syscall server: one per process, serialised by a mutex,
+ * re-established after fork, and the call loop that feeds the server the memory it asks for. */
+#include "shim.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bpftime/client.h"
+#include "bpftime/objfile.h"
+#include "bpftime/proto.h"
+
+static pthread_mutex_t g_conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_sock = -1;
+static uint32_t g_seq;
+
+int shim_read_user(void *dst, const void *src, size_t n)
+{
+	if (n == 0)
+		return 0;
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+	/* process_vm_readv on ourselves: a bad address is an error, never a SIGSEGV. */
+	ssize_t r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	return r == (ssize_t)n ? 0 : -EFAULT;
+}
+
+int shim_write_user(void *dst, const void *src, size_t n)
+{
+	if (n == 0)
+		return 0;
+	struct iovec local = { (void *)src, n }, remote = { dst, n };
+	ssize_t r = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	return r == (ssize_t)n ? 0 : -EFAULT;
+}
+
+/* Reads a NUL-terminated string of at most max bytes, page by page so that a string that ends
+ * just before an unmapped page is still read. Returns its length including the NUL, or -EFAULT. */
+static long read_user_str(char *dst, uint64_t addr, size_t max)
+{
+	size_t got = 0;
+	while (got < max) {
+		size_t chunk = 4096 - ((addr + got) & 4095);
+		if (chunk > max - got)
+			chunk = max - got;
+		if (shim_read_user(dst + got, (void *)(uintptr_t)(addr + got), chunk) < 0)
+			return got ? (long)got : -EFAULT;
+		void *nul = memchr(dst + got, 0, chunk);
+		if (nul)
+			return (long)((char *)nul - dst) + 1;
+		got += chunk;
+	}
+	return (long)got;
+}
+
+static void on_fork_prepare(void) { pthread_mutex_lock(&g_conn_lock); }
+static void on_fork_parent(void) { pthread_mutex_unlock(&g_conn_lock); }
+static void on_fork_child(void)
+{
+	/* The child must not share the parent's conversation: it says hello on its own. */
+	if (g_sock >= 0)
+		real_close(g_sock);
+	g_sock = -1;
+	pthread_mutex_unlock(&g_conn_lock);
+}
+
+__attribute__((constructor)) static void conn_init(void)
+{
+	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static int say_hello(int sock)
+{
+	struct bpftime_buf b = { 0 };
+	struct bpftime_hello h = { .role = BPFTIME_ROLE_TOOL, .version = BPFTIME_PROTO_VERSION,
+				   .pid = (uint32_t)getpid() };
+	prctl(PR_GET_NAME, h.comm, 0, 0, 0);
+	size_t n = fdtab_count();
+	struct bpftime_fdref *refs = n ? calloc(n, sizeof(*refs)) : NULL;
+	n = refs ? fdtab_snapshot(refs, n) : 0;
+	h.n_held = (uint32_t)n;
+	bpftime_buf_put(&b, &h, sizeof(h));
+	for (size_t i = 0; i < n; i++)
+		bpftime_buf_put(&b, &refs[i].ino, sizeof(uint64_t));
+	free(refs);
+	char exe[PATH_MAX] = "";
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[el > 0 ? el : 0] = 0;
+	bpftime_buf_put(&b, exe, strlen(exe) + 1);
+	int rc = bpftime_send_frame(sock, BPFTIME_MSG_HELLO, ++g_seq, b.data, (uint32_t)b.len, NULL, 0);
+	bpftime_buf_free(&b);
+	if (rc < 0)
+		return rc;
+	struct bpftime_frame hdr;
+	void *payload;
+	int fds[4], nfds;
+	rc = bpftime_recv_frame(sock, &hdr, &payload, fds, 4, &nfds);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < nfds; i++)
+		real_close(fds[i]);
+	int status = -EPROTO;
+	if (hdr.type == BPFTIME_MSG_HELLO_REPLY && hdr.len >= sizeof(struct bpftime_hello_reply))
+		status = ((struct bpftime_hello_reply *)payload)->status;
+	free(payload);
+	return status;
+}
+
+/* Called with g_conn_lock held. */
+static int ensure_connected(void)
+{
+	if (g_sock >= 0)
+		return 0;
+	int s = bpftime_client_connect(1);
+	if (s < 0)
+		return s;
+	int rc = say_hello(s);
+	if (rc < 0) {
+		real_close(s);
+		return rc;
+	}
+	g_sock = s;
+	return 0;
+}
+
+struct blob {
+	uint64_t addr;
+	uint32_t len, flags;
+	void *data;
+};
+
+static int build_call(struct bpftime_buf *b, uint32_t op, const uint64_t args[6], struct blob *blobs,
+		      size_t nblobs)
+{
+	size_t nref = fdtab_count();
+	struct bpftime_fdref *refs = nref ? calloc(nref, sizeof(*refs)) : NULL;
+	nref = refs ? fdtab_snapshot(refs, nref) : 0;
+	struct bpftime_call c = { .op = op, .nblobs = (uint32_t)nblobs, .nfdrefs = (uint32_t)nref };
+	memcpy(c.args, args, sizeof(c.args));
+	int rc = bpftime_buf_put(b, &c, sizeof(c));
+	for (size_t i = 0; i < nblobs && rc == 0; i++) {
+		struct bpftime_blob bh = { blobs[i].addr, blobs[i].len, blobs[i].flags };
+		rc = bpftime_buf_put(b, &bh, sizeof(bh));
+		if (rc == 0 && !(blobs[i].flags & BPFTIME_BLOB_UNREADABLE))
+			rc = bpftime_buf_put(b, blobs[i].data, blobs[i].len);
+		if (rc == 0)
+			rc = bpftime_buf_pad8(b);
+	}
+	if (rc == 0 && nref)
+		rc = bpftime_buf_put(b, refs, nref * sizeof(*refs));
+	free(refs);
+	return rc;
+}
+
+/* Reads what the server asked for and appends it to the blob list. */
+static int add_need(struct blob **blobs, size_t *nblobs, const struct bpftime_blob *need)
+{
+	struct blob *nb = realloc(*blobs, (*nblobs + 1) * sizeof(**blobs));
+	if (!nb)
+		return -ENOMEM;
+	*blobs = nb;
+	struct blob *bl = &nb[(*nblobs)++];
+	size_t max = need->len;
+	if (max > BPFTIME_MAX_FRAME / 2)
+		max = BPFTIME_MAX_FRAME / 2;
+	bl->addr = need->addr;
+	bl->flags = 0;
+	bl->data = malloc(max ? max : 1);
+	if (!bl->data)
+		return -ENOMEM;
+	long got;
+	if (need->flags & BPFTIME_BLOB_STRING) {
+		got = read_user_str(bl->data, need->addr, max);
+		bl->flags |= BPFTIME_BLOB_STRING;
+	} else {
+		got = shim_read_user(bl->data, (void *)(uintptr_t)need->addr, max) == 0 ? (long)max : -EFAULT;
+	}
+	if (got < 0) {
+		bl->flags |= BPFTIME_BLOB_UNREADABLE;
+		bl->len = (uint32_t)max;
+	} else {
+		bl->len = (uint32_t)got;
+	}
+	return 0;
+}
+
+/* One request/answer round; on success *reply/payload hold the answer (caller frees). */
+static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void **payload, int *fds,
+		      int *nfds)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int rc = ensure_connected();
+		if (rc < 0)
+			return rc;
+		rc = bpftime_send_frame(g_sock, BPFTIME_MSG_CALL, ++g_seq, req->data, (uint32_t)req->len,
+					NULL, 0);
+		if (rc == 0)
+			rc = bpftime_recv_frame(g_sock, hdr, payload, fds, BPFTIME_MAX_FDS_PER_FRAME, nfds);
+		if (rc == 0)
+			return 0;
+		/* The server went away (or the tool closed our socket): try a fresh one once. */
+		real_close(g_sock);
+		g_sock = -1;
+	}
+	return -EIO;
+}
+
+long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
+	       uint64_t first_addr)
+{
+	struct blob *blobs = NULL;
+	size_t nblobs = 0;
+	long result = -EIO;
+	if (first_blob && first_len) {
+		blobs = calloc(1, sizeof(*blobs));
+		if (!blobs)
+			return -ENOMEM;
+		blobs[0].addr = first_addr;
+		blobs[0].len = (uint32_t)first_len;
+		blobs[0].data = malloc(first_len);
+		if (!blobs[0].data) {
+			free(blobs);
+			return -ENOMEM;
+		}
+		memcpy(blobs[0].data, first_blob, first_len);
+		nblobs = 1;
+	}
+	pthread_mutex_lock(&g_conn_lock);
+	/* Each round either answers or asks for more memory; a well-formed call needs few rounds. */
+	for (int round = 0; round < 16; round++) {
+		struct bpftime_buf req = { 0 };
+		if (build_call(&req, op, args, blobs, nblobs) < 0) {
+			bpftime_buf_free(&req);
+			result = -ENOMEM;
+			break;
+		}
+		struct bpftime_frame hdr;
+		void *payload = NULL;
+		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+		int rc = round_trip(&req, &hdr, &payload, fds, &nfds);
+		bpftime_buf_free(&req);
+		if (rc < 0) {
+			result = -EIO;
+			break;
+		}
+		if (hdr.type != BPFTIME_MSG_REPLY || hdr.len < sizeof(struct bpftime_reply)) {
+			free(payload);
+			for (int i = 0; i < nfds; i++)
+				real_close(fds[i]);
+			result = -EPROTO;
+			break;
+		}
+		struct bpftime_reply *r = payload;
+		uint8_t *p = (uint8_t *)(r + 1), *end = (uint8_t *)payload + hdr.len;
+		int fault = 0;
+		for (uint32_t i = 0; i < r->nwrites && p + sizeof(struct bpftime_blob) <= end; i++) {
+			struct bpftime_blob *w = (struct bpftime_blob *)p;
+			p += sizeof(*w);
+			if (p + w->len > end)
+				break;
+			if (shim_write_user((void *)(uintptr_t)w->addr, p, w->len) < 0)
+				fault = 1;
+			p += (w->len + 7) & ~7u;
+		}
+		if (r->nneeds) {
+			for (uint32_t i = 0; i < r->nneeds && p + sizeof(struct bpftime_blob) <= end; i++) {
+				add_need(&blobs, &nblobs, (struct bpftime_blob *)p);
+				p += sizeof(struct bpftime_blob);
+			}
+			for (int i = 0; i < nfds; i++)
+				real_close(fds[i]);
+			free(payload);
+			continue;
+		}
+		if (r->err) {
+			result = -r->err;
+		} else if (r->ret_fd_idx >= 0 && r->ret_fd_idx < nfds) {
+			int fd = fds[r->ret_fd_idx];
+			fds[r->ret_fd_idx] = -1;
+			fdtab_adopt(fd);
+			result = fd;
+		} else {
+			result = r->ret;
+		}
+		if (fault && result >= 0 && r->ret_fd_idx < 0)
+			result = -EFAULT;
+		for (int i = 0; i < nfds; i++)
+			if (fds[i] >= 0)
+				real_close(fds[i]);
+		free(payload);
+		break;
+	}
+	pthread_mutex_unlock(&g_conn_lock);
+	for (size_t i = 0; i < nblobs; i++)
+		free(blobs[i].data);
+	free(blobs);
+	return result;
+}
+
+void shim_release(uint64_t ino)
+{
+	pthread_mutex_lock(&g_conn_lock);
+	if (g_sock >= 0) {
+		struct bpftime_release rel = { ino };
+		if (bpftime_send_frame(g_sock, BPFTIME_MSG_RELEASE, ++g_seq, &rel, sizeof(rel), NULL, 0) < 0) {
+			real_close(g_sock);
+			g_sock = -1;
+		}
+	}
+	pthread_mutex_unlock(&g_conn_lock);
+}

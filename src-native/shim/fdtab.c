@@ -1,0 +1,252 @@
+/* Which of the tool's fds are bpftime objects.
+ *
+ * Every object is a memfd created by the server; its first page is a struct bpftime_obj_hdr.
+ * An fd is recognised by that header (and the memfd's name), never by its number, so fds that
+ * arrive by dup, fork, exec or SCM_RIGHTS are recognised the same way as fresh ones. Objects are
+ * keyed by inode: all fds of one object share one struct shim_obj. */
+#include "shim.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpftime/map.h"
+#include "bpftime/objfile.h"
+#include "bpftime/proto.h"
+
+#define L2_BITS 10
+#define L2_SIZE (1u << L2_BITS)
+#define L1_SIZE 1024u /* 1M fds */
+
+static struct shim_obj **g_l1[L1_SIZE];
+static struct shim_obj *g_objs;
+static size_t g_nfds;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct shim_obj **slot(int fd, int create)
+{
+	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
+		return NULL;
+	unsigned hi = (unsigned)fd >> L2_BITS;
+	struct shim_obj **l2 = __atomic_load_n(&g_l1[hi], __ATOMIC_ACQUIRE);
+	if (!l2) {
+		if (!create)
+			return NULL;
+		l2 = calloc(L2_SIZE, sizeof(*l2));
+		if (!l2)
+			return NULL;
+		__atomic_store_n(&g_l1[hi], l2, __ATOMIC_RELEASE);
+	}
+	return &l2[(unsigned)fd & (L2_SIZE - 1)];
+}
+
+struct shim_obj *fdtab_get(int fd)
+{
+	struct shim_obj **s = slot(fd, 0);
+	return s ? __atomic_load_n(s, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Is fd one of our memfds? Reads the header; checks the memfd's name so that an ordinary file
+ * that happens to begin with the magic is not mistaken for an object. */
+static int read_obj_header(int fd, struct bpftime_obj_hdr *h, struct stat *st)
+{
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
+		return -1;
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))
+		return -1;
+	if (h->magic != BPFTIME_OBJ_MAGIC || h->version != BPFTIME_OBJ_VERSION)
+		return -1;
+	char link[64], target[128];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = 0;
+	return strncmp(target, "/memfd:bpftime", 14) == 0 ? 0 : -1;
+}
+
+struct shim_obj *fdtab_adopt(int fd)
+{
+	struct bpftime_obj_hdr h;
+	struct stat st;
+	if (read_obj_header(fd, &h, &st) < 0)
+		return NULL;
+	pthread_mutex_lock(&g_lock);
+	struct shim_obj **s = slot(fd, 1);
+	struct shim_obj *o = NULL;
+	if (s && *s && (*s)->ino == (uint64_t)st.st_ino) {
+		o = *s; /* already known */
+		goto out;
+	}
+	for (o = g_objs; o; o = o->next)
+		if (o->ino == (uint64_t)st.st_ino)
+			break;
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o)
+			goto out;
+		o->ino = st.st_ino;
+		o->kind = h.kind;
+		o->id = h.id;
+		o->subtype = h.subtype;
+		o->next = g_objs;
+		g_objs = o;
+	}
+	if (s) {
+		if (!*s) {
+			g_nfds++;
+			o->nfds++;
+			__atomic_store_n(s, o, __ATOMIC_RELEASE);
+		}
+	}
+out:
+	pthread_mutex_unlock(&g_lock);
+	return o;
+}
+
+struct shim_obj *fdtab_forget(int fd)
+{
+	struct shim_obj *last = NULL;
+	pthread_mutex_lock(&g_lock);
+	struct shim_obj **s = slot(fd, 0);
+	if (s && *s) {
+		struct shim_obj *o = *s;
+		__atomic_store_n(s, NULL, __ATOMIC_RELEASE);
+		g_nfds--;
+		if (--o->nfds == 0) {
+			/* unlink: the caller tells the server and frees it */
+			for (struct shim_obj **pp = &g_objs; *pp; pp = &(*pp)->next)
+				if (*pp == o) {
+					*pp = o->next;
+					break;
+				}
+			last = o;
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return last;
+}
+
+void fdtab_release_obj(struct shim_obj *o)
+{
+	/* Concurrent data-plane users of a closed fd are a use-after-close in the tool itself, as
+	 * on a kernel; the mapping goes with the last fd. */
+	if (o->map)
+		bpftime_map_close(o->map);
+	if (o->region)
+		munmap(o->region, o->region_size);
+	free(o);
+}
+
+void fdtab_dup(int oldfd, int newfd)
+{
+	if (oldfd == newfd)
+		return;
+	struct shim_obj *dead = fdtab_forget(newfd); /* dup2 over one of ours closes it */
+	if (dead) {
+		shim_release(dead->ino);
+		fdtab_release_obj(dead);
+	}
+	pthread_mutex_lock(&g_lock);
+	struct shim_obj **os = slot(oldfd, 0);
+	struct shim_obj *o = os ? *os : NULL;
+	if (o) {
+		struct shim_obj **ns = slot(newfd, 1);
+		if (ns) {
+			o->nfds++;
+			g_nfds++;
+			__atomic_store_n(ns, o, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+size_t fdtab_snapshot(void *out, size_t max)
+{
+	struct bpftime_fdref *refs = out;
+	size_t n = 0;
+	pthread_mutex_lock(&g_lock);
+	for (unsigned hi = 0; hi < L1_SIZE && n < max; hi++) {
+		struct shim_obj **l2 = g_l1[hi];
+		if (!l2)
+			continue;
+		for (unsigned lo = 0; lo < L2_SIZE && n < max; lo++) {
+			if (!l2[lo])
+				continue;
+			refs[n].fd = (int32_t)((hi << L2_BITS) | lo);
+			refs[n].kind = l2[lo]->kind;
+			refs[n].ino = l2[lo]->ino;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return n;
+}
+
+size_t fdtab_count(void)
+{
+	return __atomic_load_n(&g_nfds, __ATOMIC_RELAXED);
+}
+
+struct bpftime_map *fdtab_map(struct shim_obj *o)
+{
+	if (o->kind != BPFTIME_OBJ_MAP)
+		return NULL;
+	struct bpftime_map *m = __atomic_load_n(&o->map, __ATOMIC_ACQUIRE);
+	if (m)
+		return m;
+	pthread_mutex_lock(&g_lock);
+	if (!o->map) {
+		/* Find an fd for it to map the memfd. */
+		int fd = -1;
+		for (unsigned hi = 0; hi < L1_SIZE && fd < 0; hi++) {
+			struct shim_obj **l2 = g_l1[hi];
+			for (unsigned lo = 0; l2 && lo < L2_SIZE; lo++)
+				if (l2[lo] == o) {
+					fd = (int)((hi << L2_BITS) | lo);
+					break;
+				}
+		}
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > BPFTIME_OBJ_HDR_SIZE) {
+			void *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (p != MAP_FAILED) {
+				struct bpftime_map *handle = NULL;
+				if (bpftime_map_open(&handle, (char *)p + BPFTIME_OBJ_HDR_SIZE,
+						     st.st_size - BPFTIME_OBJ_HDR_SIZE, o->id) == 0) {
+					o->region = p;
+					o->region_size = st.st_size;
+					__atomic_store_n(&o->map, handle, __ATOMIC_RELEASE);
+				} else {
+					munmap(p, st.st_size);
+				}
+			}
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return o->map;
+}
+
+/* After exec the table is empty but inherited object fds (without O_CLOEXEC) are still open. */
+__attribute__((constructor)) static void fdtab_scan_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	int self = dirfd(d);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		if (fd != self)
+			fdtab_adopt(fd);
+	}
+	closedir(d);
+}

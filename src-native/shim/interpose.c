@@ -1,0 +1,236 @@
+/* The calls the shim interposes in a stock tool (LD_PRELOAD): bpf() and perf_event_open() as
+ * libc's syscall(), ioctl() on our perf event fds, mmap() of our map fds, and the fd calls that
+ * must keep the fd table true (close, dup*, fcntl F_DUPFD*, close_range). Everything that does
+ * not touch one of our objects goes straight to libc or the kernel, untouched. */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bpftime/client.h"
+#include "bpftime/map.h"
+#include "bpftime/objfile.h"
+#include "bpftime/proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define ATTR_MAX 4096 /* the kernel refuses bpf_attr/perf_event_attr larger than a page */
+
+int (*real_close)(int) = NULL;
+static int (*real_ioctl)(int, unsigned long, ...);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_dup)(int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+static int (*real_fcntl)(int, int, ...);
+static int (*real_fcntl64)(int, int, ...);
+static int (*real_close_range)(unsigned, unsigned, int);
+
+static void resolve_real(void)
+{
+	if (real_close)
+		return;
+	real_ioctl = dlsym(RTLD_NEXT, "ioctl");
+	real_mmap = dlsym(RTLD_NEXT, "mmap");
+	real_dup = dlsym(RTLD_NEXT, "dup");
+	real_dup2 = dlsym(RTLD_NEXT, "dup2");
+	real_dup3 = dlsym(RTLD_NEXT, "dup3");
+	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
+	real_close_range = dlsym(RTLD_NEXT, "close_range");
+	__atomic_store_n(&real_close, (int (*)(int))dlsym(RTLD_NEXT, "close"), __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor(101))) static void interpose_init(void) { resolve_real(); }
+
+static long set_errno(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static long shim_bpf(int cmd, void *attr, unsigned int size)
+{
+	long ret;
+	if (shim_data_plane(cmd, attr, size, &ret))
+		return ret;
+	uint8_t buf[ATTR_MAX];
+	size_t n = size < ATTR_MAX ? size : ATTR_MAX;
+	if (n && shim_read_user(buf, attr, n) < 0)
+		return -EFAULT;
+	uint64_t args[6] = { (uint64_t)cmd, (uint64_t)(uintptr_t)attr, size };
+	return shim_call(BPFTIME_OP_BPF, args, buf, n, (uint64_t)(uintptr_t)attr);
+}
+
+static long shim_perf_event_open(void *attr, long pid, long cpu, long group_fd, long flags)
+{
+	uint32_t size;
+	if (shim_read_user(&size, (char *)attr + offsetof(struct perf_event_attr, size), sizeof(size)) < 0)
+		return -EFAULT;
+	if (size == 0)
+		size = PERF_ATTR_SIZE_VER0;
+	uint8_t buf[ATTR_MAX];
+	size_t n = size < ATTR_MAX ? size : ATTR_MAX;
+	if (shim_read_user(buf, attr, n) < 0)
+		return -EFAULT;
+	uint64_t args[6] = { (uint64_t)(uintptr_t)attr, (uint64_t)pid, (uint64_t)cpu, (uint64_t)group_fd,
+			     (uint64_t)flags };
+	return shim_call(BPFTIME_OP_PERF_EVENT_OPEN, args, buf, n, (uint64_t)(uintptr_t)attr);
+}
+
+EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+	long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+	va_end(ap);
+	switch (nr) {
+	case SYS_bpf:
+		return set_errno(shim_bpf((int)a1, (void *)a2, (unsigned int)a3));
+	case SYS_perf_event_open:
+		return set_errno(shim_perf_event_open((void *)a1, a2, a3, a4, a5));
+	default:
+		return set_errno(bpftime_raw_syscall(nr, a1, a2, a3, a4, a5, a6));
+	}
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	resolve_real();
+	struct shim_obj *o = fdtab_get(fd);
+	if (!o)
+		return real_ioctl(fd, req, arg);
+	uint64_t args[6] = { (uint64_t)fd, req, (uint64_t)(uintptr_t)arg };
+	return (int)set_errno(shim_call(BPFTIME_OP_IOCTL, args, NULL, 0, 0));
+}
+
+static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	resolve_real();
+	struct shim_obj *o = fdtab_get(fd);
+	if (!o || (flags & MAP_ANONYMOUS))
+		return real_mmap(addr, len, prot, flags, fd, off);
+	struct bpftime_map *m = fdtab_map(o);
+	int64_t base = m ? bpftime_map_mmap_offset(m) : -ENODEV;
+	if (base < 0) {
+		errno = (int)-base;
+		return MAP_FAILED;
+	}
+	/* The map's value area sits page-aligned inside the memfd; offset 0 of the map fd is its start. */
+	return real_mmap(addr, len, prot, flags, fd, (off_t)(BPFTIME_OBJ_HDR_SIZE + base + off));
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return shim_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return shim_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT int close(int fd)
+{
+	resolve_real();
+	if (!fdtab_get(fd))
+		return real_close(fd);
+	struct shim_obj *last = fdtab_forget(fd);
+	int rc = real_close(fd);
+	if (last) {
+		shim_release(last->ino);
+		fdtab_release_obj(last);
+	}
+	return rc;
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	resolve_real();
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
+			if (!fdtab_get((int)fd))
+				continue;
+			struct shim_obj *o = fdtab_forget((int)fd);
+			if (o) {
+				shim_release(o->ino);
+				fdtab_release_obj(o);
+			}
+		}
+	}
+	if (real_close_range)
+		return real_close_range(first, last, flags);
+	return (int)set_errno(bpftime_raw_syscall(SYS_close_range, first, last, flags, 0, 0, 0));
+}
+
+EXPORT int dup(int fd)
+{
+	resolve_real();
+	int nfd = real_dup(fd);
+	if (nfd >= 0 && fdtab_get(fd))
+		fdtab_dup(fd, nfd);
+	return nfd;
+}
+
+EXPORT int dup2(int fd, int nfd)
+{
+	resolve_real();
+	int r = real_dup2(fd, nfd);
+	if (r >= 0 && (fdtab_get(fd) || fdtab_get(nfd)))
+		fdtab_dup(fd, r);
+	return r;
+}
+
+EXPORT int dup3(int fd, int nfd, int flags)
+{
+	resolve_real();
+	int r = real_dup3(fd, nfd, flags);
+	if (r >= 0 && (fdtab_get(fd) || fdtab_get(nfd)))
+		fdtab_dup(fd, r);
+	return r;
+}
+
+static int shim_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	resolve_real();
+	int r = real(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && fdtab_get(fd))
+		fdtab_dup(fd, r);
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	resolve_real();
+	return shim_fcntl(real_fcntl, fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	resolve_real();
+	return shim_fcntl(real_fcntl64 ? real_fcntl64 : real_fcntl, fd, cmd, arg);
+}

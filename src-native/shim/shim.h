@@ -1,0 +1,54 @@
+/* Internal interfaces of the shim (libbpftime-syscall-server.so), the library preloaded into
+ * stock tools. interpose.c catches the calls; fdtab.c knows which fds are our objects;
+ * conn.c talks to the server; data_plane.c runs map commands natively on shared memory. */
+#ifndef BPFTIME_SHIM_H
+#define BPFTIME_SHIM_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bpftime_map;
+
+/* One object known to this process, shared by every fd that refers to it (dup, fork). */
+struct shim_obj {
+	uint64_t ino;
+	uint32_t kind; /* enum bpftime_obj_kind */
+	uint32_t id;
+	uint32_t subtype;
+	int nfds;                /* fds in this process that refer to it */
+	struct bpftime_map *map; /* maps: opened on first data-plane use */
+	void *region;            /* maps: the mapped memfd (header page + region) */
+	size_t region_size;
+	struct shim_obj *next;
+};
+
+/* fd table: which fds are our objects. Recognition is by the memfd's header, never by number. */
+struct shim_obj *fdtab_get(int fd);
+/* Registers fd as an object fd (reads its header); NULL if it is not ours. */
+struct shim_obj *fdtab_adopt(int fd);
+/* Forgets fd; returns the object when fd was its last fd in this process (caller releases). */
+struct shim_obj *fdtab_forget(int fd);
+void fdtab_dup(int oldfd, int newfd);
+/* Lists (fd, kind, ino) of every object fd, for the server's fd resolution. */
+size_t fdtab_snapshot(void *out_fdrefs, size_t max);
+size_t fdtab_count(void);
+void fdtab_release_obj(struct shim_obj *o);
+/* Opens (once) the map handle of a map object; NULL if it is not a map. */
+struct bpftime_map *fdtab_map(struct shim_obj *o);
+
+/* Server calls. Returns the syscall result (>= 0) or -errno. */
+long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
+	       uint64_t first_addr);
+void shim_release(uint64_t ino);
+
+/* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
+ * handled, 0 when the command must go to the server. */
+int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);
+
+/* Reading and writing the tool's memory without ever faulting: 0 or -EFAULT. */
+int shim_read_user(void *dst, const void *src, size_t n);
+int shim_write_user(void *dst, const void *src, size_t n);
+
+/* The libc functions we interpose, reached without recursion. */
+extern int (*real_close)(int);
+#endif

@@ -1,0 +1,66 @@
+// A perf event: for this runtime, a probe point (uprobe, uretprobe, tracepoint) that a program
+// runs at once a program is set on it (PERF_EVENT_IOC_SET_BPF or a perf link) and it is enabled.
+import { BpfObject, ObjKind } from './objects';
+import { BpfProg } from './prog';
+
+export type ProbeKind = 'uprobe' | 'uretprobe' | 'tracepoint';
+
+export interface PerfEventSpec {
+  probe: ProbeKind;
+  type: number; // perf_event_attr.type as the tool passed it
+  config: bigint;
+  path: string; // uprobes: the binary
+  offset: bigint; // uprobes: file offset; tracepoints: the tracepoint id
+  refCtrOffset: bigint;
+  pid: number; // -1: every process
+  cpu: number;
+}
+
+export class PerfEvent extends BpfObject {
+  enabled: boolean;
+  prog: BpfProg | null = null;
+  cookie = 0n;
+  /** Called when whether the event runs a program may have changed. */
+  static onChange: (e: PerfEvent) => void = () => {};
+
+  constructor(id: number, readonly spec: PerfEventSpec, disabled: boolean) {
+    super(ObjKind.PerfEvent, id, spec.type, spec.probe, 0);
+    this.enabled = !disabled;
+  }
+
+  get active(): boolean {
+    return this.enabled && this.prog !== null && !this.destroyed;
+  }
+
+  setProg(p: BpfProg | null, cookie = 0n): void {
+    if (this.prog) this.prog.release();
+    this.prog = p ? p.acquire() : null;
+    this.cookie = cookie;
+    PerfEvent.onChange(this);
+  }
+
+  setEnabled(on: boolean): void {
+    this.enabled = on;
+    PerfEvent.onChange(this);
+  }
+
+  protected onDestroy(): void {
+    const p = this.prog;
+    this.prog = null;
+    PerfEvent.onChange(this);
+    p?.release();
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      id: this.id,
+      probe: this.spec.probe,
+      path: this.spec.path,
+      offset: '0x' + this.spec.offset.toString(16),
+      pid: this.spec.pid,
+      enabled: this.enabled,
+      prog_id: this.prog?.id ?? null,
+      refs: this.refcount,
+    };
+  }
+}

@@ -1,0 +1,98 @@
+// A loaded program: its instructions after the loader's fix-ups, the maps it uses (held for as
+// long as it lives), and the image agents map to run it (struct bpftime_prog_image, objfile.h).
+import { createHash } from 'crypto';
+import { BpfMap } from './map';
+import { BpfObject, ObjKind } from './objects';
+import { bpf_prog_type } from '../uapi/bpf';
+
+export const PROG_IMAGE_MAGIC = 0x47525042;
+const IMAGE_HDR = 48;
+
+export enum RelocKind {
+  MapPtr = 1,
+  MapValue = 2,
+}
+
+export interface Reloc {
+  insnIdx: number;
+  kind: RelocKind;
+  mapId: number;
+  off: number;
+}
+
+export const progTypeName = (t: number): string =>
+  (Object.entries(bpf_prog_type).find(([, v]) => v === t)?.[0] ?? `type_${t}`).replace(/^BPF_PROG_TYPE_/, '').toLowerCase();
+
+export interface ProgSpec {
+  progType: number;
+  expectedAttachType: number;
+  insns: Buffer; // after fix-ups
+  relocs: Reloc[];
+  maps: BpfMap[];
+  license: string;
+  gplCompatible: boolean;
+  btfId: number;
+  loadTime: bigint;
+  uid: number;
+}
+
+function buildImage(s: ProgSpec): Buffer {
+  const relocOff = IMAGE_HDR + s.insns.length;
+  const mapIdsOff = relocOff + 16 * s.relocs.length;
+  const img = Buffer.alloc(mapIdsOff + 4 * s.maps.length);
+  img.writeUInt32LE(PROG_IMAGE_MAGIC, 0);
+  img.writeUInt32LE(s.progType, 4);
+  img.writeUInt32LE(s.insns.length / 8, 8);
+  img.writeUInt32LE(IMAGE_HDR, 12);
+  img.writeUInt32LE(s.relocs.length, 16);
+  img.writeUInt32LE(relocOff, 20);
+  img.writeUInt32LE(s.maps.length, 24);
+  img.writeUInt32LE(mapIdsOff, 28);
+  s.insns.copy(img, IMAGE_HDR);
+  s.relocs.forEach((r, i) => {
+    const o = relocOff + 16 * i;
+    img.writeUInt32LE(r.insnIdx, o);
+    img.writeUInt32LE(r.kind, o + 4);
+    img.writeUInt32LE(r.mapId, o + 8);
+    img.writeUInt32LE(r.off, o + 12);
+  });
+  s.maps.forEach((m, i) => img.writeUInt32LE(m.id, mapIdsOff + 4 * i));
+  return img;
+}
+
+export class BpfProg extends BpfObject {
+  /** The kernel's prog tag: the first 8 bytes of the SHA-1 of the instructions, with map fds
+   * (ld_imm64 pseudo values) zeroed so the tag does not depend on fd numbers. */
+  readonly tag: Buffer;
+
+  constructor(id: number, readonly spec: ProgSpec, name: string) {
+    super(ObjKind.Prog, id, spec.progType, name, buildImage(spec));
+    for (const m of spec.maps) m.acquire();
+    const forTag = Buffer.from(spec.insns);
+    for (const r of spec.relocs) {
+      forTag.writeInt32LE(0, r.insnIdx * 8 + 4);
+      forTag.writeInt32LE(0, r.insnIdx * 8 + 12);
+    }
+    this.tag = createHash('sha1').update(forTag).digest().subarray(0, 8);
+  }
+
+  get insnCnt(): number {
+    return this.spec.insns.length / 8;
+  }
+
+  protected onDestroy(): void {
+    for (const m of this.spec.maps) m.release();
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      id: this.id,
+      type: progTypeName(this.spec.progType),
+      name: this.name,
+      tag: this.tag.toString('hex'),
+      insns: this.insnCnt,
+      map_ids: this.spec.maps.map((m) => m.id),
+      refs: this.refcount,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+// Pushes attachments to agents. An attachment exists while a perf event runs a program
+// (program set and event enabled). Agents that match it (pid filter) receive it when it appears
+// or when they connect, and a detach when it goes: no polling anywhere.
+import { AttachKind, Msg, encodeAttach, encodeDetach } from './protocol';
+import { Client } from './client';
+import { PerfEvent } from '../kernel/perf_event';
+import { BpfProg } from '../kernel/prog';
+import { log } from './log';
+
+export interface AgentStatus {
+  status: number; // 0 attached, -errno failed, 1 pending (sent, no answer yet)
+  message: string;
+}
+
+export interface Attachment {
+  id: number;
+  event: PerfEvent;
+  prog: BpfProg;
+  agents: Map<number, AgentStatus>; // by agent pid
+}
+
+export class Attachments {
+  private nextId = 1;
+  private readonly byEvent = new Map<PerfEvent, Attachment>();
+  private readonly agents = new Set<Client>();
+
+  constructor() {
+    PerfEvent.onChange = (e) => this.sync(e);
+  }
+
+  list(): Attachment[] {
+    return [...this.byEvent.values()];
+  }
+
+  addAgent(c: Client): void {
+    this.agents.add(c);
+    for (const a of this.byEvent.values()) this.push(a, c);
+  }
+
+  removeAgent(c: Client): void {
+    this.agents.delete(c);
+    for (const a of this.byEvent.values()) a.agents.delete(c.pid);
+  }
+
+  result(c: Client, attachId: number, status: number, message: string): void {
+    for (const a of this.byEvent.values()) {
+      if (a.id !== attachId) continue;
+      a.agents.set(c.pid, { status, message });
+      if (status < 0) log(`agent ${c.pid} (${c.comm}) could not attach ${describe(a)}: ${message}`);
+      else log(`agent ${c.pid} (${c.comm}) attached ${describe(a)}`);
+    }
+  }
+
+  private sync(e: PerfEvent): void {
+    const cur = this.byEvent.get(e);
+    if (cur && (!e.active || cur.prog !== e.prog)) {
+      this.byEvent.delete(e);
+      for (const c of this.agents) if (cur.agents.has(c.pid)) c.send(Msg.Detach, 0, encodeDetach(cur.id));
+      log(`detached ${describe(cur)}`);
+    }
+    if (e.active && !this.byEvent.has(e)) {
+      const a: Attachment = { id: this.nextId++, event: e, prog: e.prog!, agents: new Map() };
+      this.byEvent.set(e, a);
+      log(`attaching ${describe(a)} to ${this.agents.size} agent(s)`);
+      for (const c of this.agents) this.push(a, c);
+    }
+  }
+
+  private push(a: Attachment, c: Client): void {
+    const s = a.event.spec;
+    if (s.pid !== -1 && s.pid !== c.pid) return;
+    if (s.probe === 'tracepoint') return; // syscall tracepoints arrive with the agent's syscall hooks
+    const maps = a.prog.spec.maps;
+    const msg = encodeAttach({
+      attachId: a.id,
+      kind: s.probe === 'uretprobe' ? AttachKind.Uretprobe : AttachKind.Uprobe,
+      offset: s.offset,
+      refCtrOffset: s.refCtrOffset,
+      cookie: a.event.cookie,
+      pid: s.pid,
+      progId: a.prog.id,
+      path: s.path,
+      mapIds: maps.map((m) => m.id),
+    });
+    a.agents.set(c.pid, { status: 1, message: 'sent' });
+    c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd)]);
+  }
+}
+
+function describe(a: Attachment): string {
+  const s = a.event.spec;
+  return `#${a.id} prog ${a.prog.id} (${a.prog.name || 'anon'}) at ${s.probe}:${s.path}+0x${s.offset.toString(16)}${s.pid >= 0 ? ` pid ${s.pid}` : ''}`;
+}

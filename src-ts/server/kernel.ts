@@ -1,0 +1,13 @@
+// The emulated kernel as a whole: every object, the PMUs tools open events on, and the
+// attachments pushed to agents.
+import { Registry } from '../kernel/registry';
+import { Attachments } from './attachments';
+import { Pmu, readPmu } from './syscalls/perf';
+
+export class Kernel {
+  readonly registry = new Registry();
+  readonly attachments = new Attachments();
+  // Numbers used when sysfs has no such PMU (they match what Linux usually assigns).
+  readonly uprobePmu: Pmu = readPmu('uprobe', 7);
+  readonly kprobePmu: Pmu = readPmu('kprobe', 6);
+}

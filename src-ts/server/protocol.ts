@@ -1,0 +1,276 @@
+// The control-plane protocol, TypeScript side. The C side is src-native/include/bpftime/proto.h;
+// test/unit/protocol.test.ts checks that the numbers here match it.
+
+export const PROTO_MAGIC = 0x50544642;
+export const PROTO_VERSION = 1;
+export const FRAME_HEADER_SIZE = 16;
+export const MAX_FRAME = 64 << 20;
+
+export enum Msg {
+  Hello = 1,
+  Call = 2,
+  Release = 3,
+  Status = 4,
+  AttachResult = 5,
+  Trace = 6,
+  HelloReply = 64,
+  Reply = 65,
+  StatusReply = 66,
+  Attach = 67,
+  Detach = 68,
+}
+
+export enum Role {
+  Tool = 1,
+  Agent = 2,
+  Cli = 3,
+}
+
+export enum CallOp {
+  Bpf = 1,
+  PerfEventOpen = 2,
+  Ioctl = 3,
+}
+
+export const BLOB_STRING = 1;
+export const BLOB_UNREADABLE = 2;
+
+export enum AttachKind {
+  Uprobe = 1,
+  Uretprobe = 2,
+  SyscallTracepoint = 3,
+}
+
+// Sizes of the fixed parts (proto.h).
+export const SIZEOF = {
+  hello: 32,
+  hello_reply: 8,
+  call: 64,
+  blob: 16,
+  fdref: 16,
+  reply: 24,
+  release: 8,
+  attach: 48,
+  detach: 8,
+  attach_result: 8,
+} as const;
+
+export interface Frame {
+  type: number;
+  seq: number;
+  payload: Buffer;
+  fds: number[];
+}
+
+export function encodeFrame(type: number, seq: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(FRAME_HEADER_SIZE);
+  h.writeUInt32LE(PROTO_MAGIC, 0);
+  h.writeUInt16LE(type, 4);
+  h.writeUInt16LE(0, 6); // nfds is set by the sender, which knows what it passes
+  h.writeUInt32LE(payload.length, 8);
+  h.writeUInt32LE(seq >>> 0, 12);
+  return Buffer.concat([h, payload]);
+}
+
+export function pad8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Reassembles frames from a byte stream; fds received with any bytes belong to the next frame
+ * header, which is where senders attach them. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private pendingFds: number[] = [];
+
+  push(data: Buffer, fds: number[]): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    this.pendingFds.push(...fds);
+  }
+
+  /** Returns the next whole frame, or null; throws on a malformed stream. */
+  next(): Frame | null {
+    if (this.buf.length < FRAME_HEADER_SIZE) return null;
+    const magic = this.buf.readUInt32LE(0);
+    if (magic !== PROTO_MAGIC) throw new Error(`bad frame magic 0x${magic.toString(16)}`);
+    const type = this.buf.readUInt16LE(4);
+    const nfds = this.buf.readUInt16LE(6);
+    const len = this.buf.readUInt32LE(8);
+    const seq = this.buf.readUInt32LE(12);
+    if (len > MAX_FRAME) throw new Error(`frame of ${len} bytes is too large`);
+    if (this.buf.length < FRAME_HEADER_SIZE + len) return null;
+    const payload = this.buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len);
+    this.buf = this.buf.subarray(FRAME_HEADER_SIZE + len);
+    const fds = this.pendingFds.splice(0, nfds);
+    return { type, seq, payload: Buffer.from(payload), fds };
+  }
+
+  /** fds that arrived without a frame to claim them (closed by the owner on disconnect). */
+  strayFds(): number[] {
+    return this.pendingFds.splice(0);
+  }
+}
+
+export interface Blob {
+  addr: bigint;
+  flags: number;
+  data: Buffer; // empty when unreadable
+  len: number;
+}
+
+export interface FdRef {
+  fd: number;
+  kind: number;
+  ino: bigint;
+}
+
+export interface Call {
+  op: number;
+  args: bigint[];
+  blobs: Blob[];
+  fdrefs: FdRef[];
+}
+
+export function decodeCall(p: Buffer): Call {
+  const op = p.readUInt32LE(0);
+  const nblobs = p.readUInt32LE(4);
+  const nfdrefs = p.readUInt32LE(8);
+  const args: bigint[] = [];
+  for (let i = 0; i < 6; i++) args.push(p.readBigUInt64LE(16 + i * 8));
+  let off = SIZEOF.call;
+  const blobs: Blob[] = [];
+  for (let i = 0; i < nblobs; i++) {
+    const addr = p.readBigUInt64LE(off);
+    const len = p.readUInt32LE(off + 8);
+    const flags = p.readUInt32LE(off + 12);
+    off += SIZEOF.blob;
+    if (flags & BLOB_UNREADABLE) {
+      blobs.push({ addr, flags, data: Buffer.alloc(0), len });
+    } else {
+      blobs.push({ addr, flags, data: Buffer.from(p.subarray(off, off + len)), len });
+      off += pad8(len);
+    }
+  }
+  const fdrefs: FdRef[] = [];
+  for (let i = 0; i < nfdrefs; i++) {
+    fdrefs.push({ fd: p.readInt32LE(off), kind: p.readUInt32LE(off + 4), ino: p.readBigUInt64LE(off + 8) });
+    off += SIZEOF.fdref;
+  }
+  return { op, args, blobs, fdrefs };
+}
+
+export interface MemWrite {
+  addr: bigint;
+  data: Buffer;
+}
+
+export interface MemNeed {
+  addr: bigint;
+  len: number;
+  string: boolean;
+}
+
+export interface ReplyFields {
+  ret: bigint;
+  err: number;
+  retFdIdx: number;
+  writes: MemWrite[];
+  needs: MemNeed[];
+}
+
+export function encodeReply(r: ReplyFields): Buffer {
+  const parts: Buffer[] = [];
+  const h = Buffer.alloc(SIZEOF.reply);
+  h.writeBigInt64LE(r.ret, 0);
+  h.writeInt32LE(r.err, 8);
+  h.writeInt32LE(r.retFdIdx, 12);
+  h.writeUInt32LE(r.writes.length, 16);
+  h.writeUInt32LE(r.needs.length, 20);
+  parts.push(h);
+  for (const w of r.writes) {
+    const b = Buffer.alloc(SIZEOF.blob);
+    b.writeBigUInt64LE(w.addr, 0);
+    b.writeUInt32LE(w.data.length, 8);
+    parts.push(b, w.data, Buffer.alloc(pad8(w.data.length) - w.data.length));
+  }
+  for (const n of r.needs) {
+    const b = Buffer.alloc(SIZEOF.blob);
+    b.writeBigUInt64LE(n.addr, 0);
+    b.writeUInt32LE(n.len, 8);
+    b.writeUInt32LE(n.string ? BLOB_STRING : 0, 12);
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+export interface Hello {
+  role: number;
+  version: number;
+  pid: number;
+  comm: string;
+  heldInos: bigint[];
+  exe: string;
+}
+
+export function decodeHello(p: Buffer): Hello {
+  const role = p.readUInt32LE(0);
+  const version = p.readUInt32LE(4);
+  const pid = p.readUInt32LE(8);
+  const nHeld = p.readUInt32LE(12);
+  const comm = cstr(p.subarray(16, 32));
+  const heldInos: bigint[] = [];
+  let off = SIZEOF.hello;
+  for (let i = 0; i < nHeld; i++, off += 8) heldInos.push(p.readBigUInt64LE(off));
+  const exe = cstr(p.subarray(off));
+  return { role, version, pid, comm, heldInos, exe };
+}
+
+export function encodeHelloReply(status: number, serverPid: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.hello_reply);
+  b.writeInt32LE(status, 0);
+  b.writeUInt32LE(serverPid, 4);
+  return b;
+}
+
+export interface AttachMsg {
+  attachId: number;
+  kind: AttachKind;
+  offset: bigint;
+  refCtrOffset: bigint;
+  cookie: bigint;
+  pid: number;
+  progId: number;
+  path: string;
+  mapIds: number[];
+}
+
+export function encodeAttach(a: AttachMsg): Buffer {
+  const path = Buffer.from(a.path + '\0');
+  const h = Buffer.alloc(SIZEOF.attach);
+  h.writeUInt32LE(a.attachId, 0);
+  h.writeUInt32LE(a.kind, 4);
+  h.writeBigUInt64LE(a.offset, 8);
+  h.writeBigUInt64LE(a.refCtrOffset, 16);
+  h.writeBigUInt64LE(a.cookie, 24);
+  h.writeInt32LE(a.pid, 32);
+  h.writeUInt32LE(a.progId, 36);
+  h.writeUInt32LE(a.mapIds.length, 40);
+  h.writeUInt32LE(path.length, 44);
+  const ids = Buffer.alloc(4 * a.mapIds.length);
+  a.mapIds.forEach((id, i) => ids.writeUInt32LE(id, i * 4));
+  return Buffer.concat([h, path, Buffer.alloc(pad8(path.length) - path.length), ids]);
+}
+
+export function encodeDetach(attachId: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.detach);
+  b.writeUInt32LE(attachId, 0);
+  return b;
+}
+
+export function decodeAttachResult(p: Buffer): { attachId: number; status: number; message: string } {
+  return { attachId: p.readUInt32LE(0), status: p.readInt32LE(4), message: cstr(p.subarray(SIZEOF.attach_result)) };
+}
+
+export function cstr(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.subarray(0, z < 0 ? b.length : z).toString('utf8');
+}

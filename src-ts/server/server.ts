@@ -1,0 +1,282 @@
+// The syscall server: accepts shims, agents and the CLI on a Unix socket, plays the kernel for
+// their calls, and exits when idle. Single-threaded on Node's event loop; socket readiness comes
+// from libuv through the addon, so nothing here sleeps or polls.
+import * as fs from 'fs';
+import * as path from 'path';
+import { addon } from '../native/addon';
+import { Client } from './client';
+import { Kernel } from './kernel';
+import { log } from './log';
+import { CallContext } from './syscalls/context';
+import { sysBpf } from './syscalls/bpf';
+import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
+import { NeedMemory } from './usermem';
+import { KernelError, Errno } from '../kernel/errno';
+import { ObjKind } from '../kernel/objects';
+import {
+  CallOp,
+  Frame,
+  Msg,
+  PROTO_VERSION,
+  Role,
+  decodeAttachResult,
+  decodeCall,
+  decodeHello,
+  encodeHelloReply,
+  encodeReply,
+} from './protocol';
+
+export interface ServerOptions {
+  runtimeDir: string;
+  /** Exit after this long without any client (0: never). */
+  idleMs: number;
+}
+
+export class Server {
+  readonly kernel = new Kernel();
+  readonly clients = new Set<Client>();
+  private listenFd = -1;
+  private lockFd = -1;
+  private idleTimer: NodeJS.Timeout | null = null;
+  readonly traceLines: string[] = [];
+  readonly startedAt = Date.now();
+
+  constructor(readonly opts: ServerOptions) {}
+
+  get socketPath(): string {
+    return path.join(this.opts.runtimeDir, 'server.sock');
+  }
+
+  /** Takes the runtime dir's lock and listens; false when another server already runs there. */
+  start(): boolean {
+    fs.mkdirSync(this.opts.runtimeDir, { recursive: true, mode: 0o700 });
+    this.lockFd = addon.lockFile(path.join(this.opts.runtimeDir, 'server.lock'));
+    if (this.lockFd < 0) return false;
+    try {
+      fs.unlinkSync(this.socketPath); // stale: whoever bound it no longer holds the lock
+    } catch {
+      /* none */
+    }
+    const fd = addon.listenUnix(this.socketPath);
+    if (fd < 0) throw new Error(`cannot listen on ${this.socketPath}: errno ${-fd}`);
+    this.listenFd = fd;
+    addon.watch(fd, () => this.acceptAll());
+    fs.writeFileSync(path.join(this.opts.runtimeDir, 'server.pid'), `${process.pid}\n`);
+    log(`serving on ${this.socketPath} (pid ${process.pid})`);
+    this.armIdle();
+    return true;
+  }
+
+  stop(): void {
+    for (const c of [...this.clients]) this.disconnect(c);
+    if (this.listenFd >= 0) {
+      addon.unwatch(this.listenFd);
+      addon.closeFd(this.listenFd);
+      this.listenFd = -1;
+      try {
+        fs.unlinkSync(this.socketPath);
+      } catch {
+        /* gone */
+      }
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.lockFd >= 0) addon.closeFd(this.lockFd);
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    if (this.opts.idleMs > 0 && this.clients.size === 0) {
+      this.idleTimer = setTimeout(() => {
+        if (this.clients.size === 0) {
+          log('idle: exiting');
+          this.stop();
+          process.exit(0);
+        }
+      }, this.opts.idleMs);
+    }
+  }
+
+  private acceptAll(): void {
+    for (;;) {
+      const a = addon.accept(this.listenFd);
+      if (a === null || typeof a === 'number') return;
+      const myUid = process.getuid?.() ?? 0;
+      if (a.uid !== myUid && a.uid !== 0) {
+        log(`refused a connection from uid ${a.uid} (pid ${a.pid}): only uid ${myUid} and root may connect`);
+        addon.closeFd(a.fd);
+        continue;
+      }
+      const c = new Client(a.fd, a.pid, a.uid);
+      this.clients.add(c);
+      this.armIdle();
+      addon.watch(c.fd, () => this.onReadable(c));
+    }
+  }
+
+  private onReadable(c: Client): void {
+    let frames: Frame[] | null;
+    try {
+      frames = c.receive();
+    } catch (e) {
+      log(`dropping pid ${c.pid}: ${(e as Error).message}`);
+      frames = null;
+    }
+    if (frames === null) {
+      this.disconnect(c);
+      return;
+    }
+    for (const f of frames) {
+      try {
+        this.handle(c, f);
+      } catch (e) {
+        log(`internal error handling message ${f.type} from pid ${c.pid}: ${(e as Error).stack}`);
+      }
+    }
+  }
+
+  private disconnect(c: Client): void {
+    if (c.closed) return;
+    c.closed = true;
+    addon.unwatch(c.fd);
+    addon.closeFd(c.fd);
+    this.clients.delete(c);
+    if (c.role === Role.Agent) this.kernel.attachments.removeAgent(c);
+    const n = c.held.size;
+    c.releaseAll();
+    if (c.role) log(`${Role[c.role].toLowerCase()} ${c.comm}[${c.pid}] went away${n ? `, released ${n} object(s)` : ''}`);
+    this.armIdle();
+  }
+
+  private handle(c: Client, f: Frame): void {
+    switch (f.type) {
+      case Msg.Hello: {
+        const h = decodeHello(f.payload);
+        if (h.version !== PROTO_VERSION) {
+          c.send(Msg.HelloReply, f.seq, encodeHelloReply(-Errno.EPROTO, process.pid));
+          this.disconnect(c);
+          return;
+        }
+        c.role = h.role;
+        c.pid = h.pid || c.peerPid;
+        c.comm = h.comm;
+        c.exe = h.exe;
+        // After fork or exec a process may already hold object fds: count them as its own.
+        for (const ino of h.heldInos) {
+          const o = this.kernel.registry.byInode(ino);
+          if (o && !o.destroyed) c.hold(o);
+        }
+        c.send(Msg.HelloReply, f.seq, encodeHelloReply(0, process.pid));
+        log(`${Role[c.role]?.toLowerCase() ?? 'client'} ${c.comm}[${c.pid}] connected (${c.exe})`);
+        if (c.role === Role.Agent) this.kernel.attachments.addAgent(c);
+        break;
+      }
+      case Msg.Call:
+        this.handleCall(c, f);
+        break;
+      case Msg.Release:
+        c.releaseIno(f.payload.readBigUInt64LE(0));
+        break;
+      case Msg.Status:
+        c.send(Msg.StatusReply, f.seq, Buffer.from(JSON.stringify(this.status())));
+        break;
+      case Msg.AttachResult: {
+        const r = decodeAttachResult(f.payload);
+        this.kernel.attachments.result(c, r.attachId, r.status, r.message);
+        break;
+      }
+      case Msg.Trace: {
+        const text = f.payload.toString('utf8');
+        this.traceLines.push(text);
+        if (this.traceLines.length > 1000) this.traceLines.shift();
+        log(`trace_printk ${c.comm}[${c.pid}]: ${text.trimEnd()}`);
+        break;
+      }
+      default:
+        log(`unknown message type ${f.type} from pid ${c.pid}`);
+    }
+    for (const fd of f.fds) addon.closeFd(fd);
+  }
+
+  private handleCall(c: Client, f: Frame): void {
+    const call = decodeCall(f.payload);
+    const ctx = new CallContext(this.kernel, c, call);
+    let ret = 0n;
+    let err = 0;
+    try {
+      const a = call.args;
+      switch (call.op) {
+        case CallOp.Bpf:
+          ret = sysBpf(ctx, Number(a[0]), a[1], Number(a[2] & 0xffffffffn));
+          break;
+        case CallOp.PerfEventOpen:
+          ret = sysPerfEventOpen(ctx, a[0], Number(BigInt.asIntN(32, a[1])), Number(BigInt.asIntN(32, a[2])), Number(BigInt.asIntN(32, a[3])), Number(a[4]));
+          break;
+        case CallOp.Ioctl:
+          ret = sysIoctl(ctx, Number(BigInt.asIntN(32, a[0])), Number(a[1] & 0xffffffffn), a[2]);
+          break;
+        default:
+          throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);
+      }
+    } catch (e) {
+      if (e instanceof NeedMemory) {
+        this.dropReturnedFds(c, ctx);
+        c.send(Msg.Reply, f.seq, encodeReply({ ret: 0n, err: 0, retFdIdx: -1, writes: [], needs: e.needs }));
+        return;
+      }
+      if (!(e instanceof KernelError)) {
+        log(`internal error in call ${call.op} from ${c.comm}[${c.pid}]: ${(e as Error).stack}`);
+        err = Errno.EINVAL;
+      } else {
+        err = e.errno;
+        if (process.env.BPFTIME_DEBUG) log(`${c.comm}[${c.pid}] call ${call.op} ${call.args[0]}: errno ${e.errno}: ${e.message}`);
+      }
+      this.dropReturnedFds(c, ctx);
+    }
+    const ok = c.send(
+      Msg.Reply,
+      f.seq,
+      encodeReply({ ret, err, retFdIdx: err ? -1 : ctx.retFdIdx, writes: ctx.mem.writes, needs: [] }),
+      err ? [] : ctx.passFds,
+    );
+    if (!ok) this.disconnect(c);
+  }
+
+  /** A failed call hands out no fds: drop what the handler already made the caller hold. */
+  private dropReturnedFds(c: Client, ctx: CallContext): void {
+    for (const fd of ctx.passFds) {
+      for (const [ino, o] of c.held) if (o.fd === fd) c.releaseIno(ino);
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const k = this.kernel;
+    const kinds: Array<[string, ObjKind]> = [
+      ['maps', ObjKind.Map],
+      ['progs', ObjKind.Prog],
+      ['links', ObjKind.Link],
+      ['perf_events', ObjKind.PerfEvent],
+      ['btf', ObjKind.Btf],
+    ];
+    return {
+      server: { pid: process.pid, runtime_dir: this.opts.runtimeDir, uptime_ms: Date.now() - this.startedAt },
+      clients: [...this.clients]
+        .filter((c) => c.role !== Role.Cli)
+        .map((c) => ({ role: c.role ? Role[c.role].toLowerCase() : 'unknown', pid: c.pid, comm: c.comm, exe: c.exe, objects: c.held.size })),
+      objects: Object.fromEntries(kinds.map(([name, kind]) => [name, k.registry.all(kind).map((o) => o.describe())])),
+      attachments: k.attachments.list().map((a) => ({
+        id: a.id,
+        prog_id: a.prog.id,
+        probe: a.event.spec.probe,
+        path: a.event.spec.path,
+        offset: '0x' + a.event.spec.offset.toString(16),
+        pid: a.event.spec.pid,
+        agents: [...a.agents.entries()].map(([pid, s]) => ({
+          pid,
+          state: s.status === 0 ? 'attached' : s.status === 1 ? 'pending' : 'failed',
+          message: s.message,
+        })),
+      })),
+    };
+  }
+}

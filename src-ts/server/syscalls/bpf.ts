@@ -1,0 +1,83 @@
+// bpf(2): the command dispatch. Each command checks its attr the way kernel/bpf/syscall.c does
+// (size above a page or non-zero bytes beyond the union: E2BIG; non-zero bytes after the
+// command's last field: EINVAL) before its handler runs. Commands not offered fail with EINVAL,
+// exactly as on a kernel that does not know them, so feature probes choose working fallbacks.
+import * as U from '../../uapi/bpf';
+import { Errno, KernelError } from '../../kernel/errno';
+import { CallContext, Field, Struct } from './context';
+import { mapCreate, mapFreeze } from './map_cmds';
+import { progLoad, progBindMap } from './prog_load';
+import { btfLoad } from './btf_load';
+import { linkCreate } from './link_cmds';
+import { objGetInfoByFd } from './info';
+
+const PAGE = 4096;
+const end = (f: Field): number => f.off + f.size;
+
+type Handler = (ctx: CallContext, attr: Struct, attrAddr: bigint) => bigint;
+
+interface Command {
+  lastFieldEnd: number; // CHECK_ATTR: bytes from here to the end of the union must be zero
+  run: Handler;
+}
+
+const A = U.bpf_attr;
+
+const commands = new Map<number, Command>([
+  [U.BPF_MAP_CREATE, { lastFieldEnd: end(A.map_create.map_extra), run: mapCreate }],
+  [U.BPF_MAP_FREEZE, { lastFieldEnd: end(A.elem.map_fd), run: mapFreeze }],
+  [U.BPF_PROG_LOAD, { lastFieldEnd: end(A.prog_load.core_relo_rec_size), run: progLoad }],
+  [U.BPF_BTF_LOAD, { lastFieldEnd: end(A.btf_load.btf_log_level), run: btfLoad }],
+  [U.BPF_LINK_CREATE, { lastFieldEnd: U.sizeof.bpf_attr, run: linkCreate }],
+  [U.BPF_OBJ_GET_INFO_BY_FD, { lastFieldEnd: end(A.info.info), run: objGetInfoByFd }],
+  [U.BPF_PROG_BIND_MAP, { lastFieldEnd: end(A.prog_bind_map.flags), run: progBindMap }],
+]);
+
+export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint {
+  if (size > PAGE) throw new KernelError(Errno.E2BIG, 'attr larger than a page');
+  const raw = ctx.mem.read(attrAddr, size);
+  if (size > U.sizeof.bpf_attr && raw.subarray(U.sizeof.bpf_attr).some((b) => b !== 0)) {
+    throw new KernelError(Errno.E2BIG, 'non-zero bytes beyond union bpf_attr');
+  }
+  const attr = Buffer.alloc(U.sizeof.bpf_attr);
+  raw.copy(attr, 0, 0, Math.min(size, U.sizeof.bpf_attr));
+  const c = commands.get(cmd);
+  if (!c) throw new KernelError(Errno.EINVAL, `bpf command ${cmd} is not offered`);
+  if (attr.subarray(c.lastFieldEnd).some((b) => b !== 0)) {
+    throw new KernelError(Errno.EINVAL, `non-zero bytes after the last field of command ${cmd}`);
+  }
+  return c.run(ctx, new Struct(attr), attrAddr);
+}
+
+/** Writes a verifier/BTF log the way the kernel does: truncated to log_size with a NUL, and
+ * ENOSPC when it did not fit (only when the caller asked for a log). */
+export function writeLog(ctx: CallContext, logBuf: bigint, logSize: number, logLevel: number, text: string): boolean {
+  if (!logBuf || !logLevel || !logSize) return true;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length + 1 <= logSize) {
+    ctx.mem.write(logBuf, Buffer.concat([bytes, Buffer.from([0])]));
+    return true;
+  }
+  ctx.mem.write(logBuf, Buffer.concat([bytes.subarray(0, logSize - 1), Buffer.from([0])]));
+  return false;
+}
+
+/** The kernel's checks on (log_buf, log_size, log_level) in bpf_vlog_init(). */
+export function checkLogAttrs(logBuf: bigint, logSize: number, logLevel: number, levelMask: number): void {
+  if (logLevel & ~levelMask) throw new KernelError(Errno.EINVAL, 'bad log_level');
+  if (logBuf || logSize || logLevel) {
+    if (!logBuf || !logLevel || logSize < 128 || logSize > 0xffffffff >>> 2) {
+      throw new KernelError(Errno.EINVAL, 'bad log_buf/log_size/log_level combination');
+    }
+  }
+}
+
+/** Object names: up to 15 characters of [A-Za-z0-9_.], as bpf_obj_name_cpy() accepts. */
+export function objName(attr: Struct, f: Field): string {
+  const b = attr.bytes(f);
+  const z = b.indexOf(0);
+  if (z < 0) throw new KernelError(Errno.EINVAL, 'object name not NUL-terminated');
+  const name = b.subarray(0, z).toString('latin1');
+  if (!/^[A-Za-z0-9_.]*$/.test(name)) throw new KernelError(Errno.EINVAL, `invalid object name "${name}"`);
+  return name;
+}

@@ -1,0 +1,82 @@
+// What one intercepted syscall sees while the server plays the kernel for it: the caller's
+// memory (as far as it was sent), the caller's object fds, and the fds the answer will carry.
+import { Call, FdRef } from '../protocol';
+import { UserMemory } from '../usermem';
+import { Client } from '../client';
+import { Kernel } from '../kernel';
+import { BpfObject, ObjKind } from '../../kernel/objects';
+import { Errno, KernelError } from '../../kernel/errno';
+
+/** A field of a kernel struct as the generated uapi layouts describe it. */
+export interface Field {
+  off: number;
+  size: number;
+}
+
+/** A kernel struct copied in from user memory, read through the uapi layouts. */
+export class Struct {
+  constructor(readonly buf: Buffer) {}
+  private get(f: Field): Buffer {
+    // Fields beyond what the caller passed read as zero, as the kernel's copy of a short attr.
+    const b = Buffer.alloc(f.size);
+    if (f.off < this.buf.length) this.buf.copy(b, 0, f.off, Math.min(this.buf.length, f.off + f.size));
+    return b;
+  }
+  u32(f: Field): number {
+    return this.get(f).readUInt32LE(0);
+  }
+  s32(f: Field): number {
+    return this.get(f).readInt32LE(0);
+  }
+  u64(f: Field): bigint {
+    return this.get(f).readBigUInt64LE(0);
+  }
+  bytes(f: Field): Buffer {
+    return this.get(f);
+  }
+  str(f: Field): string {
+    const b = this.get(f);
+    const z = b.indexOf(0);
+    return b.subarray(0, z < 0 ? b.length : z).toString('latin1');
+  }
+}
+
+export class CallContext {
+  readonly mem: UserMemory;
+  private readonly fds = new Map<number, FdRef>();
+  readonly passFds: number[] = [];
+  retFdIdx = -1;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly client: Client,
+    readonly call: Call,
+  ) {
+    this.mem = new UserMemory(call.blobs);
+    for (const r of call.fdrefs) this.fds.set(r.fd, r);
+  }
+
+  /** The object behind one of the caller's fds: EBADF when the fd is not one of ours
+   * (closed, never opened, or not a bpf object at all). */
+  object(fd: number): BpfObject {
+    const ref = this.fds.get(fd);
+    const o = ref ? this.kernel.registry.byInode(ref.ino) : undefined;
+    if (!o || o.destroyed) throw new KernelError(Errno.EBADF, `fd ${fd} is not a bpf object`);
+    return o;
+  }
+
+  /** The object behind fd, which must be of the given kind (EINVAL otherwise, as the kernel). */
+  objectOf<T extends BpfObject>(fd: number, kind: ObjKind, what: string): T {
+    const o = this.object(fd);
+    if (o.kind !== kind) throw new KernelError(Errno.EINVAL, `fd ${fd} is not ${what}`);
+    return o as T;
+  }
+
+  /** Makes o the call's return value as a new fd in the caller; returns the placeholder 0. */
+  returnFd(o: BpfObject): bigint {
+    this.client.hold(o);
+    this.passFds.push(o.fd);
+    this.retFdIdx = this.passFds.length - 1;
+    return 0n;
+  }
+}

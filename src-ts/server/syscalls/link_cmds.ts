@@ -1,0 +1,34 @@
+// BPF_LINK_CREATE. Perf-event links are how libbpf attaches uprobes when the kernel supports
+// them (it probes with target_fd -1 and expects EBADF); other attach types are not offered.
+import * as U from '../../uapi/bpf';
+import { Errno, KernelError } from '../../kernel/errno';
+import { ObjKind } from '../../kernel/objects';
+import { BpfProg } from '../../kernel/prog';
+import { PerfEvent } from '../../kernel/perf_event';
+import { BpfLink } from '../../kernel/link';
+import { CallContext, Struct } from './context';
+
+const A = U.bpf_attr.link_create;
+
+/** Program types that may run at a perf event (perf_event_set_bpf_prog()). */
+export function progFitsPerfEvent(prog: BpfProg, e: PerfEvent): boolean {
+  const t = prog.spec.progType;
+  if (e.spec.probe === 'tracepoint') return t === U.BPF_PROG_TYPE_TRACEPOINT;
+  return t === U.BPF_PROG_TYPE_KPROBE;
+}
+
+export function linkCreate(ctx: CallContext, attr: Struct): bigint {
+  const prog = ctx.objectOf<BpfProg>(attr.s32(A.prog_fd), ObjKind.Prog, 'a program');
+  const attachType = attr.u32(A.attach_type);
+  if (attachType !== U.BPF_PERF_EVENT) {
+    throw new KernelError(Errno.EINVAL, `attach type ${attachType} is not offered`);
+  }
+  if (attr.u32(A.flags)) throw new KernelError(Errno.EINVAL, 'flags must be 0');
+  const event = ctx.objectOf<PerfEvent>(attr.s32(A.target_fd), ObjKind.PerfEvent, 'a perf event');
+  if (!progFitsPerfEvent(prog, event)) throw new KernelError(Errno.EINVAL, 'program type does not fit this perf event');
+  if (event.prog) throw new KernelError(Errno.EEXIST, 'perf event already has a program');
+  const k = ctx.kernel;
+  const link = k.registry.add(new BpfLink(k.registry.allocId(ObjKind.Link), U.BPF_LINK_TYPE_PERF_EVENT, attachType, prog, event));
+  event.setProg(prog, attr.u64(A.perf_event.bpf_cookie));
+  return ctx.returnFd(link);
+}

@@ -1,0 +1,54 @@
+// Map commands the server handles (creation, freezing). Element operations from tools never get
+// here: the shim runs them natively on the map's shared memory.
+import * as U from '../../uapi/bpf';
+import { Errno, KernelError } from '../../kernel/errno';
+import { BpfMap } from '../../kernel/map';
+import { ObjKind } from '../../kernel/objects';
+import { BpfBtf } from '../../kernel/btf';
+import { CallContext, Struct } from './context';
+import { objName } from './bpf';
+
+const A = U.bpf_attr.map_create;
+
+export function mapCreate(ctx: CallContext, attr: Struct): bigint {
+  const name = objName(attr, A.map_name);
+  const spec = {
+    mapType: attr.u32(A.map_type),
+    keySize: attr.u32(A.key_size),
+    valueSize: attr.u32(A.value_size),
+    maxEntries: attr.u32(A.max_entries),
+    mapFlags: attr.u32(A.map_flags),
+    mapExtra: attr.u64(A.map_extra),
+  };
+  // BTF ids name the key/value types in a BTF object the caller loaded; they must come with it.
+  const btfKey = attr.u32(A.btf_key_type_id);
+  const btfValue = attr.u32(A.btf_value_type_id);
+  let btf: BpfBtf | undefined;
+  if (btfKey || btfValue || attr.u32(A.btf_vmlinux_value_type_id)) {
+    btf = ctx.objectOf<BpfBtf>(attr.s32(A.btf_fd), ObjKind.Btf, 'a BTF object');
+    if (!btfValue) throw new KernelError(Errno.EINVAL, 'btf_key_type_id without btf_value_type_id');
+  }
+  const k = ctx.kernel;
+  const id = k.registry.allocId(ObjKind.Map);
+  let map: BpfMap;
+  try {
+    map = BpfMap.create(id, spec, name);
+  } catch (e) {
+    k.registry.freeId(ObjKind.Map, id);
+    throw e;
+  }
+  if (btf) {
+    map.btfId = btf.id;
+    map.btfKeyTypeId = btfKey;
+    map.btfValueTypeId = btfValue;
+  }
+  k.registry.add(map);
+  return ctx.returnFd(map);
+}
+
+export function mapFreeze(ctx: CallContext, attr: Struct): bigint {
+  const map = ctx.objectOf<BpfMap>(attr.s32(U.bpf_attr.elem.map_fd), ObjKind.Map, 'a map');
+  if (map.frozen) throw new KernelError(Errno.EBUSY, 'map already frozen');
+  map.frozen = true;
+  return 0n;
+}

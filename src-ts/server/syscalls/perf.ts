@@ -1,0 +1,133 @@
+// perf_event_open(2) and the PERF_EVENT_IOC_* ioctls on the perf events it returns.
+// uprobe/uretprobe PMU events are served; other event kinds fail the way a kernel without them
+// fails (ENOENT for an unknown PMU type), with a line in the server log naming what was asked.
+import * as fs from 'fs';
+import * as P from '../../uapi/perf_event';
+import { Errno, KernelError } from '../../kernel/errno';
+import { ObjKind } from '../../kernel/objects';
+import { PerfEvent } from '../../kernel/perf_event';
+import { BpfProg } from '../../kernel/prog';
+import { CallContext, Struct } from './context';
+import { progFitsPerfEvent } from './link_cmds';
+import { log } from '../log';
+
+const F = P.perf_event_attr;
+const PAGE = 4096;
+const PATH_MAX = 4096;
+const PERF_UPROBE_REF_CTR_OFFSET_SHIFT = 32n;
+const PERF_FLAGS = P.PERF_FLAG_FD_NO_GROUP | P.PERF_FLAG_FD_OUTPUT | P.PERF_FLAG_PID_CGROUP | P.PERF_FLAG_FD_CLOEXEC;
+
+export interface Pmu {
+  type: number;
+  retprobeBit: number;
+}
+
+/** A PMU as sysfs describes it; when the file is absent (containers, no tracefs) the runtime
+ * still offers it, under the number given. */
+export function readPmu(name: string, fallbackType: number): Pmu {
+  const dir = `/sys/bus/event_source/devices/${name}`;
+  let type = fallbackType;
+  let retprobeBit = 0;
+  try {
+    type = parseInt(fs.readFileSync(`${dir}/type`, 'utf8'), 10);
+  } catch {
+    /* emulated */
+  }
+  try {
+    const m = /config:(\d+)/.exec(fs.readFileSync(`${dir}/format/retprobe`, 'utf8'));
+    if (m) retprobeBit = parseInt(m[1], 10);
+  } catch {
+    /* emulated: bit 0, as the kernel defines it */
+  }
+  return { type, retprobeBit };
+}
+
+export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number, cpu: number, groupFd: number, flags: number): bigint {
+  let size = ctx.mem.read(attrAddr + BigInt(F.size.off), 4).readUInt32LE(0);
+  if (size === 0) size = P.PERF_ATTR_SIZE_VER0;
+  if (size < P.PERF_ATTR_SIZE_VER0 || size > PAGE) {
+    // The kernel tells the caller the size it expects.
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(P.sizeof.perf_event_attr, 0);
+    ctx.mem.write(attrAddr + BigInt(F.size.off), b);
+    throw new KernelError(Errno.E2BIG, 'bad perf_event_attr size');
+  }
+  const raw = ctx.mem.read(attrAddr, size);
+  if (size > P.sizeof.perf_event_attr && raw.subarray(P.sizeof.perf_event_attr).some((b) => b !== 0)) {
+    throw new KernelError(Errno.E2BIG, 'non-zero bytes beyond perf_event_attr');
+  }
+  const attr = new Struct(Buffer.from(raw));
+  if (flags & ~PERF_FLAGS) throw new KernelError(Errno.EINVAL, 'unknown perf_event_open flags');
+  if (pid === -1 && cpu === -1) throw new KernelError(Errno.EINVAL, 'pid -1 needs a cpu');
+  if (groupFd !== -1) throw new KernelError(Errno.EINVAL, 'event groups are not offered');
+  const type = attr.u32(F.type);
+  const config = attr.u64(F.config);
+  const flagsWord = attr.u64({ off: F.disabled.off, size: 8 });
+  const disabled = ((flagsWord >> BigInt(F.disabled.bit)) & 1n) === 1n;
+  const k = ctx.kernel;
+
+  if (type === k.uprobePmu.type) {
+    const retprobe = ((config >> BigInt(k.uprobePmu.retprobeBit)) & 1n) === 1n;
+    const path = ctx.mem.readString(attr.u64(F.config1), PATH_MAX);
+    const offset = attr.u64(F.config2);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path);
+    } catch {
+      throw new KernelError(Errno.ENOENT, `uprobe target ${path} does not exist`);
+    }
+    if (!st.isFile()) throw new KernelError(Errno.EINVAL, `uprobe target ${path} is not a regular file`);
+    if (offset > BigInt(st.size)) throw new KernelError(Errno.EINVAL, `offset 0x${offset.toString(16)} is beyond ${path}`);
+    const ev = new PerfEvent(
+      k.registry.allocId(ObjKind.PerfEvent),
+      {
+        probe: retprobe ? 'uretprobe' : 'uprobe',
+        type,
+        config,
+        path,
+        offset,
+        refCtrOffset: config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT,
+        pid,
+        cpu,
+      },
+      disabled,
+    );
+    k.registry.add(ev);
+    return ctx.returnFd(ev);
+  }
+  if (type === k.kprobePmu.type) {
+    log(`${ctx.client.comm}[${ctx.client.pid}]: kprobe events are kernel probes and cannot run in userspace; refused with ENOENT`);
+    throw new KernelError(Errno.ENOENT, 'kprobes are not available');
+  }
+  log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
+  throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);
+}
+
+export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint): bigint {
+  const obj = ctx.object(fd);
+  if (obj.kind !== ObjKind.PerfEvent) throw new KernelError(Errno.ENOTTY, 'not a perf event');
+  const ev = obj as PerfEvent;
+  switch (req) {
+    case P.PERF_EVENT_IOC_SET_BPF: {
+      const prog = ctx.objectOf<BpfProg>(Number(BigInt.asIntN(32, arg)), ObjKind.Prog, 'a program');
+      if (!progFitsPerfEvent(prog, ev)) throw new KernelError(Errno.EINVAL, 'program type does not fit this perf event');
+      if (ev.prog) throw new KernelError(Errno.EEXIST, 'perf event already has a program');
+      ev.setProg(prog);
+      return 0n;
+    }
+    case P.PERF_EVENT_IOC_ENABLE:
+      ev.setEnabled(true);
+      return 0n;
+    case P.PERF_EVENT_IOC_DISABLE:
+      ev.setEnabled(false);
+      return 0n;
+    case P.PERF_EVENT_IOC_ID: {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(BigInt(ev.id), 0);
+      ctx.mem.write(arg, b);
+      return 0n;
+    }
+    default:
+      throw new KernelError(Errno.ENOTTY, `perf ioctl 0x${req.toString(16)} is not offered`);
+  }
+}
