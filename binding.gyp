@@ -20,6 +20,7 @@
     {
       "target_name": "bpftime-syscall-server",
       "type": "shared_library",
+      "product_prefix": "lib",
       "dependencies": ["bpftime_core"],
       "sources": ["<!@(find src-native/shim -name '*.c' | sort)"],
       "ldflags": ["-Wl,--no-undefined"],
@@ -28,6 +29,7 @@
     {
       "target_name": "bpftime-agent",
       "type": "shared_library",
+      "product_prefix": "lib",
       "dependencies": ["bpftime_core"],
       "sources": ["<!@(find src-native/agent -name '*.c' -o -name '*.S' | sort)"],
       "ldflags": ["-Wl,--no-undefined"],

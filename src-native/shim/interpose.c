@@ -2,6 +2,9 @@
  * libc's syscall(), ioctl() on our perf event fds, mmap() of our map fds, and the fd calls that
  * must keep the fd table true (close, dup*, fcntl F_DUPFD*, close_range). Everything that does
  * not touch one of our objects goes straight to libc or the kernel, untouched. */
+/* node-gyp builds with _FILE_OFFSET_BITS=64, which renames mmap/fcntl to their 64-bit
+ * symbols in the headers; this file defines both names itself. */
+#undef _FILE_OFFSET_BITS
 #include "shim.h"
 
 #include <dlfcn.h>

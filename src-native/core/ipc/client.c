@@ -149,30 +149,32 @@ static int spawn_server(void)
 	envp[k] = NULL;
 	char *argv[] = { node, script, "--runtime-dir", (char *)bpftime_runtime_dir(), "--daemon", NULL };
 
-	pid_t pid = fork();
+	/* Raw fork: glibc's fork() would run the process's atfork handlers, and the shim's take the
+	 * connection lock this call already holds. The child only makes raw system calls. */
+	long pid = bpftime_raw_syscall(SYS_fork, 0, 0, 0, 0, 0, 0);
 	if (pid < 0) {
 		free(envp);
-		return -errno;
+		return (int)pid;
 	}
 	if (pid == 0) {
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		int devnull = open("/dev/null", O_RDONLY);
-		int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		bpftime_raw_syscall(SYS_setsid, 0, 0, 0, 0, 0, 0);
+		if (bpftime_raw_syscall(SYS_fork, 0, 0, 0, 0, 0, 0) != 0)
+			bpftime_raw_syscall(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+		long devnull = bpftime_raw_syscall(SYS_open, (long)"/dev/null", O_RDONLY, 0, 0, 0, 0);
+		long lf = bpftime_raw_syscall(SYS_open, (long)log, O_WRONLY | O_CREAT | O_APPEND, 0600, 0, 0, 0);
 		if (devnull >= 0)
-			dup2(devnull, 0);
+			bpftime_raw_syscall(SYS_dup2, devnull, 0, 0, 0, 0, 0);
 		if (lf >= 0) {
-			dup2(lf, 1);
-			dup2(lf, 2);
+			bpftime_raw_syscall(SYS_dup2, lf, 1, 0, 0, 0, 0);
+			bpftime_raw_syscall(SYS_dup2, lf, 2, 0, 0, 0, 0);
 		}
 		bpftime_raw_syscall(SYS_close_range, 3, ~0U, 0, 0, 0, 0);
-		execve(node, argv, envp);
-		_exit(127);
+		bpftime_raw_syscall(SYS_execve, (long)node, (long)argv, (long)envp, 0, 0, 0);
+		bpftime_raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0, 0);
 	}
 	free(envp);
 	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return 0;
 }

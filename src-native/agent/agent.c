@@ -1,0 +1,205 @@
+/* The agent: loaded into a traced process (LD_PRELOAD by `bpftime start`), it registers with the
+ * syscall server, receives the attachments for this process whenever they are made or removed,
+ * and installs or removes hooks. The conversation runs on one agent thread that never triggers
+ * probes itself. At start the process waits (briefly) until the attachments that already exist
+ * are installed, so a target started after the tool is traced from its first instruction. */
+#include "agent.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpftime/attach.h"
+#include "bpftime/client.h"
+#include "bpftime/helpers.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+static int g_sock = -1;
+static pthread_mutex_t g_send_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_ready_cond = PTHREAD_COND_INITIALIZER;
+static int g_ready;
+static uint32_t *g_live; /* attach ids installed here, to drop them if the server goes */
+static size_t g_nlive, g_caplive;
+
+static void set_ready(void)
+{
+	pthread_mutex_lock(&g_ready_lock);
+	g_ready = 1;
+	pthread_cond_broadcast(&g_ready_cond);
+	pthread_mutex_unlock(&g_ready_lock);
+}
+
+static int send_msg(uint16_t type, const void *payload, uint32_t len)
+{
+	pthread_mutex_lock(&g_send_lock);
+	int rc = g_sock >= 0 ? bpftime_send_frame(g_sock, type, 0, payload, len, NULL, 0) : -ENOTCONN;
+	pthread_mutex_unlock(&g_send_lock);
+	return rc;
+}
+
+void agent_send_trace(const char *text, size_t len)
+{
+	send_msg(BPFTIME_MSG_TRACE, text, (uint32_t)len);
+}
+
+static void send_result(uint32_t attach_id, int status, const char *msg)
+{
+	struct bpftime_buf b = { 0 };
+	struct bpftime_attach_result r = { attach_id, status };
+	bpftime_buf_put(&b, &r, sizeof(r));
+	bpftime_buf_put(&b, msg, strlen(msg) + 1);
+	send_msg(BPFTIME_MSG_ATTACH_RESULT, b.data, (uint32_t)b.len);
+	bpftime_buf_free(&b);
+}
+
+static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
+{
+	char msg[512] = "";
+	const struct bpftime_attach *a = (const void *)p;
+	if (len < sizeof(*a) || sizeof(*a) + ((a->path_len + 7u) & ~7u) + 4ull * a->nmaps > len || a->path_len == 0 ||
+	    nfds < 1 + (int)a->nmaps) {
+		return; /* malformed: nothing sensible to answer to */
+	}
+	const char *path = (const char *)(a + 1);
+	const uint32_t *map_ids = (const uint32_t *)(p + sizeof(*a) + ((a->path_len + 7u) & ~7u));
+	struct agent_prog *prog = agent_prog_get(a->prog_id, fds[0], map_ids, fds + 1, a->nmaps, msg, sizeof(msg));
+	int rc = -EINVAL;
+	if (prog) {
+		rc = agent_probe_attach(a, path, prog, msg, sizeof(msg));
+		if (rc < 0)
+			agent_prog_put(prog);
+	}
+	if (rc == 0) {
+		if (g_nlive == g_caplive) {
+			size_t cap = g_caplive ? g_caplive * 2 : 16;
+			uint32_t *n = realloc(g_live, cap * sizeof(*n));
+			if (n) {
+				g_live = n;
+				g_caplive = cap;
+			}
+		}
+		if (g_nlive < g_caplive)
+			g_live[g_nlive++] = a->attach_id;
+	}
+	send_result(a->attach_id, rc, msg);
+}
+
+static void on_detach(uint32_t id)
+{
+	agent_probe_detach(id);
+	for (size_t i = 0; i < g_nlive; i++)
+		if (g_live[i] == id) {
+			g_live[i] = g_live[--g_nlive];
+			break;
+		}
+}
+
+static int say_hello(int sock)
+{
+	struct bpftime_buf b = { 0 };
+	struct bpftime_hello h = { .role = BPFTIME_ROLE_AGENT, .version = BPFTIME_PROTO_VERSION, .pid = (uint32_t)getpid() };
+	prctl(PR_GET_NAME, h.comm, 0, 0, 0);
+	char exe[4096] = "";
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	bpftime_buf_put(&b, &h, sizeof(h));
+	bpftime_buf_put(&b, exe, strlen(exe) + 1);
+	int rc = bpftime_send_frame(sock, BPFTIME_MSG_HELLO, 1, b.data, (uint32_t)b.len, NULL, 0);
+	bpftime_buf_free(&b);
+	return rc;
+}
+
+/* One conversation with a server, until it ends. */
+static void converse(int sock)
+{
+	for (;;) {
+		struct bpftime_frame hdr;
+		void *payload = NULL;
+		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+		if (bpftime_recv_frame(sock, &hdr, &payload, fds, BPFTIME_MAX_FDS_PER_FRAME, &nfds) < 0)
+			return;
+		switch (hdr.type) {
+		case BPFTIME_MSG_HELLO_REPLY:
+			set_ready(); /* the attachments that existed were sent before this */
+			break;
+		case BPFTIME_MSG_ATTACH:
+			on_attach(payload, hdr.len, fds, nfds);
+			break;
+		case BPFTIME_MSG_DETACH:
+			if (hdr.len >= sizeof(struct bpftime_detach))
+				on_detach(((struct bpftime_detach *)payload)->attach_id);
+			break;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		free(payload);
+	}
+}
+
+static void *agent_thread(void *arg)
+{
+	(void)arg;
+	bpftime_probe_thread_exclude(1);
+	prctl(PR_SET_NAME, "bpftime-agent", 0, 0, 0);
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's business */
+	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
+		int s = bpftime_client_connect(1);
+		if (s >= 0 && say_hello(s) == 0) {
+			pthread_mutex_lock(&g_send_lock);
+			g_sock = s;
+			pthread_mutex_unlock(&g_send_lock);
+			backoff_ms = 50;
+			converse(s);
+			pthread_mutex_lock(&g_send_lock);
+			g_sock = -1;
+			pthread_mutex_unlock(&g_send_lock);
+			/* The server is gone and with it every tool's objects: so go our hooks. */
+			while (g_nlive)
+				on_detach(g_live[g_nlive - 1]);
+		}
+		if (s >= 0)
+			close(s);
+		set_ready(); /* never keep the application waiting for a server that is not there */
+		struct timespec ts = { backoff_ms / 1000, (backoff_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void trace_to_server(const char *text, size_t len) { agent_send_trace(text, len); }
+
+__attribute__((constructor)) static void agent_start(void)
+{
+	if (getenv("BPFTIME_AGENT_DISABLE"))
+		return;
+	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server };
+	bpftime_helpers_set_host(&host);
+	pthread_t t;
+	if (pthread_create(&t, NULL, agent_thread, NULL) != 0) {
+		fprintf(stderr, "bpftime agent: cannot start its thread; this process is not traced\n");
+		return;
+	}
+	pthread_detach(t);
+	/* Wait for the attachments that already exist (bounded: a cold server start included). */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 15;
+	pthread_mutex_lock(&g_ready_lock);
+	while (!g_ready)
+		if (pthread_cond_timedwait(&g_ready_cond, &g_ready_lock, &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&g_ready_lock);
+}
+
+/* For `bpftime status` and tests: whether this process runs the agent. */
+EXPORT int bpftime_agent_present(void) { return 1; }

@@ -1,0 +1,38 @@
+/* Internal interfaces of the agent (libbpftime-agent.so), loaded into traced processes.
+ * agent.c: lifecycle and the conversation with the server; progs.c: programs and maps received
+ * from the server, made runnable in this process; probes.c: attachments, from binary + file
+ * offset to an installed hook that runs the program. */
+#ifndef BPFTIME_AGENT_H
+#define BPFTIME_AGENT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "bpftime/proto.h"
+#include "bpftime/vm.h"
+
+struct bpftime_map;
+
+/* A program made runnable here: relocated instructions and the maps they point at. */
+struct agent_prog {
+	uint32_t id;
+	struct bpftime_vm_prog vm;
+	struct bpf_insn *insns;
+	struct bpftime_map **maps;
+	uint32_t nmaps;
+	int refs;
+	struct agent_prog *next;
+};
+
+/* Loads (or finds) prog `prog_id` from its memfd; map_fds/map_ids are the maps it uses.
+ * Takes a reference. Returns NULL with a message in err on failure. */
+struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t *map_ids, const int *map_fds,
+				  uint32_t nmaps, char *err, size_t errlen);
+void agent_prog_put(struct agent_prog *p);
+
+/* Installs attachment a (kind uprobe/uretprobe) running prog; 0 or -errno with a message. */
+int agent_probe_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
+		       size_t errlen);
+void agent_probe_detach(uint32_t attach_id);
+
+/* Sends trace_printk text to the server (what the served trace_pipe shows). */
+void agent_send_trace(const char *text, size_t len);
+#endif

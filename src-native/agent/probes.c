@@ -1,0 +1,134 @@
+/* Attachments in this process: from (binary, file offset) to an installed hook that runs the
+ * program with the probed thread's registers as its context (struct pt_regs, as on a kernel). */
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "bpftime/attach.h"
+#include "bpftime/helpers.h"
+
+struct agent_attachment {
+	uint32_t id;
+	struct bpftime_probe *probe;
+	struct agent_prog *prog;
+	uint64_t cookie;
+	uintptr_t addr;
+	uint16_t *ref_ctr; /* USDT semaphore, incremented while attached */
+	struct agent_attachment *next;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct agent_attachment *g_attached;
+
+/* Where file offset `off` of `path` is mapped in this process (any mapping when want_exec is 0),
+ * or 0. Matches mappings by device and inode, so symlinked or bind-mounted paths agree. */
+static uintptr_t file_offset_to_addr(const char *path, uint64_t off, int want_exec)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return 0;
+	char line[PATH_MAX + 128];
+	uintptr_t found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		uintptr_t start, end;
+		uint64_t pgoff, ino;
+		unsigned maj, min;
+		char perms[8];
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %" SCNx64 " %x:%x %" SCNu64, &start, &end, perms, &pgoff,
+			   &maj, &min, &ino) != 7)
+			continue;
+		if (ino != (uint64_t)st.st_ino || makedev(maj, min) != st.st_dev)
+			continue;
+		if (want_exec && perms[2] != 'x')
+			continue;
+		if (off >= pgoff && off < pgoff + (end - start))
+			found = start + (off - pgoff);
+	}
+	fclose(f);
+	return found;
+}
+
+static int run_program(void *data, struct pt_regs *regs)
+{
+	struct agent_attachment *a = data;
+	struct bpftime_run_ctx rc = { .cookie = a->cookie, .func_ip = a->addr, .regs = regs };
+	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
+	bpftime_run_ctx_set(&rc);
+	uint64_t ret;
+	bpftime_vm_exec(&a->prog->vm, (uint64_t)(uintptr_t)regs, 0, &ret);
+	bpftime_run_ctx_set(outer);
+	return BPFTIME_PROBE_CONTINUE;
+}
+
+int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, char *err,
+		       size_t errlen)
+{
+	uintptr_t addr = file_offset_to_addr(path, m->offset, 1);
+	if (!addr) {
+		snprintf(err, errlen, "%s is not mapped executable at offset 0x%" PRIx64 " in this process", path, m->offset);
+		return -ENOENT;
+	}
+	struct agent_attachment *a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	a->id = m->attach_id;
+	a->prog = prog;
+	a->cookie = m->cookie;
+	a->addr = addr;
+	if (m->ref_ctr_offset) {
+		a->ref_ctr = (uint16_t *)file_offset_to_addr(path, m->ref_ctr_offset, 0);
+		if (!a->ref_ctr) {
+			snprintf(err, errlen, "USDT semaphore at offset 0x%" PRIx64 " of %s is not mapped", m->ref_ctr_offset, path);
+			free(a);
+			return -ENOENT;
+		}
+	}
+	int rc = bpftime_probe_attach((void *)addr, m->kind == BPFTIME_ATTACH_URETPROBE, run_program, a, &a->probe, err,
+				      errlen);
+	if (rc < 0) {
+		free(a);
+		return rc;
+	}
+	if (a->ref_ctr)
+		__atomic_add_fetch(a->ref_ctr, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&g_lock);
+	a->next = g_attached;
+	g_attached = a;
+	pthread_mutex_unlock(&g_lock);
+	snprintf(err, errlen, "%s at %p", m->kind == BPFTIME_ATTACH_URETPROBE ? "uretprobe" : "uprobe", (void *)addr);
+	return 0;
+}
+
+void agent_probe_detach(uint32_t attach_id)
+{
+	pthread_mutex_lock(&g_lock);
+	struct agent_attachment **pp = &g_attached, *a = NULL;
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == attach_id) {
+			a = *pp;
+			*pp = a->next;
+			break;
+		}
+	pthread_mutex_unlock(&g_lock);
+	if (!a)
+		return;
+	bpftime_probe_detach(a->probe);
+	if (a->ref_ctr)
+		__atomic_sub_fetch(a->ref_ctr, 1, __ATOMIC_SEQ_CST);
+	agent_prog_put(a->prog);
+	/* `a` itself is not freed: a thread that entered the hook before the detach may still be
+	 * running the program with it. It is a few dozen bytes per detach. */
+}

@@ -1,0 +1,53 @@
+// The `bpftime` command line: run tools with the shim, targets with the agent, the server in the
+// foreground, and a status view of what the server holds.
+import { Command } from 'commander';
+import { runWith } from './run';
+import { showStatus } from './status';
+import { defaultRuntimeDir } from './runtime';
+
+export function main(argv: string[]): void {
+  const program = new Command();
+  program
+    .name('bpftime')
+    .description('Userspace eBPF: stock eBPF tools run unmodified, traced processes run the programs')
+    .enablePositionalOptions()
+    .option('--runtime-dir <dir>', 'where the server socket lives (default: $BPFTIME_RUNTIME_DIR, $XDG_RUNTIME_DIR/bpftime or /tmp/bpftime-UID)');
+
+  const runtimeDir = (): string => program.opts().runtimeDir ?? defaultRuntimeDir();
+
+  program
+    .command('load')
+    .description('run an eBPF tool (opensnoop, bpftrace, your libbpf program...) with its bpf() calls served in userspace')
+    .argument('<cmd>', 'the tool')
+    .argument('[args...]', 'its arguments')
+    .passThroughOptions()
+    .action(async (cmd: string, args: string[]) => process.exit(await runWith('shim', cmd, args, runtimeDir())));
+
+  program
+    .command('start')
+    .description('run a program with the agent, so the tools attached through bpftime trace it')
+    .argument('<cmd>', 'the program')
+    .argument('[args...]', 'its arguments')
+    .passThroughOptions()
+    .action(async (cmd: string, args: string[]) => process.exit(await runWith('agent', cmd, args, runtimeDir())));
+
+  program
+    .command('serve')
+    .description('run the syscall server in the foreground, logging to stderr')
+    .option('--idle-timeout <ms>', 'exit after this many ms without clients (0: never)', '0')
+    .action((opts: { idleTimeout: string }) => {
+      const { runServer } = require('../server/main') as typeof import('../server/main');
+      if (!runServer(runtimeDir(), Number(opts.idleTimeout))) {
+        console.error(`bpftime serve: a server already runs in ${runtimeDir()} (see \`bpftime status\`)`);
+        process.exit(1);
+      }
+    });
+
+  program
+    .command('status')
+    .description('show the server, its clients, objects and attachments')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => process.exit(await showStatus(runtimeDir(), !!opts.json)));
+
+  program.parse(argv);
+}

@@ -1,0 +1,45 @@
+// `bpftime load` and `bpftime start`: run a command with the shim or the agent preloaded, in the
+// runtime directory the server uses, and pass its exit status on.
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { projectRoot } from './paths';
+
+export const libraries = {
+  shim: path.join(projectRoot, 'build', 'lib', 'libbpftime-syscall-server.so'),
+  agent: path.join(projectRoot, 'build', 'lib', 'libbpftime-agent.so'),
+};
+
+export function preloadEnv(kind: 'shim' | 'agent', runtimeDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const lib = libraries[kind];
+  const preload = [lib, ...(base.LD_PRELOAD ?? '').split(/[: ]/).filter((p) => p && p !== lib)].join(':');
+  return {
+    ...base,
+    LD_PRELOAD: preload,
+    BPFTIME_RUNTIME_DIR: runtimeDir,
+    // How the shim or agent starts the server when none runs: this very Node and this checkout.
+    BPFTIME_NODE: base.BPFTIME_NODE ?? process.execPath,
+    BPFTIME_SERVER_JS: base.BPFTIME_SERVER_JS ?? path.join(projectRoot, 'dist', 'src-ts', 'server', 'main.js'),
+  };
+}
+
+export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string): Promise<number> {
+  const lib = libraries[kind];
+  if (!fs.existsSync(lib)) {
+    console.error(`bpftime: ${lib} is missing - build it with \`npm install\` in ${projectRoot}`);
+    return Promise.resolve(1);
+  }
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'inherit', env: preloadEnv(kind, runtimeDir) });
+    // Ctrl-C reaches the whole process group; the child decides what it means, we wait for it.
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on('SIGINT', () => {});
+    process.on('SIGTERM', forward);
+    process.on('SIGHUP', forward);
+    child.on('error', (e) => {
+      console.error(`bpftime: cannot run ${cmd}: ${e.message}`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (require('os').constants.signals[signal] ?? 0) : 0)));
+  });
+}

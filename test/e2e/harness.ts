@@ -1,0 +1,90 @@
+// Helpers for end-to-end tests: processes whose output is watched line by line, a private
+// runtime directory per test (so tests never share a server), and cleanup that always runs.
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const root = path.resolve(__dirname, '..', '..', '..');
+export const cli = path.join(root, 'bin', 'bpftime.js');
+export const shimLib = path.join(root, 'build', 'lib', 'libbpftime-syscall-server.so');
+export const agentLib = path.join(root, 'build', 'lib', 'libbpftime-agent.so');
+
+export function tmpRuntimeDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-test-'));
+}
+
+export class Proc {
+  readonly child: ChildProcess;
+  out = '';
+  private waiters: Array<() => void> = [];
+  exited: Promise<number | null>;
+
+  constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: boolean } = {}) {
+    this.child = spawn(cmd, args, { env, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const onData = (d: Buffer) => {
+      this.out += d.toString();
+      for (const w of this.waiters.splice(0)) w();
+    };
+    this.child.stdout!.on('data', onData);
+    this.child.stderr!.on('data', onData);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => {
+      for (const w of this.waiters.splice(0)) w();
+      resolve(code);
+    }));
+  }
+
+  /** Waits until the output matches re (searching from `from`); returns the match. */
+  async waitFor(re: RegExp, timeoutMs = 15000, from = 0): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.out.slice(from).match(re);
+      if (m) return m;
+      if (Date.now() > deadline || this.child.exitCode !== null) {
+        throw new Error(`timed out waiting for ${re} (exit ${this.child.exitCode}); output so far:\n${this.out}`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.max(10, Math.min(200, deadline - Date.now())));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  write(s: string): void {
+    this.child.stdin!.write(s);
+  }
+
+  async stop(sig: NodeJS.Signals = 'SIGINT', graceMs = 5000): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(sig);
+      const t = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      const code = await this.exited;
+      clearTimeout(t);
+      return code;
+    }
+    return this.child.exitCode;
+  }
+}
+
+export function bpftimeEnv(runtimeDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, BPFTIME_RUNTIME_DIR: runtimeDir, BPFTIME_IDLE_TIMEOUT_MS: '2000' };
+}
+
+/** Stops the server of a test's runtime dir, if one runs. */
+export function stopServer(runtimeDir: string): void {
+  try {
+    const pid = Number(fs.readFileSync(path.join(runtimeDir, 'server.pid'), 'utf8'));
+    if (pid > 0) process.kill(pid, 'SIGTERM');
+  } catch {
+    /* none */
+  }
+}
+
+export function haveCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+export const isRoot = (process.getuid?.() ?? 1) === 0;
