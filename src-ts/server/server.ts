@@ -166,9 +166,11 @@ export class Server {
           const o = this.kernel.registry.byInode(ino);
           if (o && !o.destroyed) c.hold(o);
         }
+        // An agent gets the attachments that exist before the reply: it holds the process's
+        // start until the reply, so a target started after the tool is traced from the start.
+        if (c.role === Role.Agent) this.kernel.attachments.addAgent(c);
         c.send(Msg.HelloReply, f.seq, encodeHelloReply(0, process.pid));
         log(`${Role[c.role]?.toLowerCase() ?? 'client'} ${c.comm}[${c.pid}] connected (${c.exe})`);
-        if (c.role === Role.Agent) this.kernel.attachments.addAgent(c);
         break;
       }
       case Msg.Call:
