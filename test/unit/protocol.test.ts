@@ -1,0 +1,49 @@
+// The protocol has two sides: proto.h (C) and protocol.ts. Their numbers and sizes must agree;
+// this compiles a probe against the header when a C compiler is present.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Msg, PROTO_MAGIC, PROTO_VERSION, SIZEOF, CallOp, Role, AttachKind, BLOB_STRING, BLOB_UNREADABLE } from '../../src-ts/server/protocol';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+const haveCc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
+
+test('protocol.ts agrees with proto.h', { skip: !haveCc && 'no C compiler' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proto-'));
+  const src = path.join(dir, 'p.c');
+  const structs = Object.keys(SIZEOF);
+  fs.writeFileSync(src, `#include <stdio.h>
+#include "bpftime/proto.h"
+int main(void) {
+  printf("magic %u\\nversion %u\\n", BPFTIME_PROTO_MAGIC, BPFTIME_PROTO_VERSION);
+  ${structs.map((s) => `printf("sizeof_${s} %zu\\n", sizeof(struct bpftime_${s}));`).join('\n  ')}
+  printf("HELLO %d\\nCALL %d\\nRELEASE %d\\nSTATUS %d\\nATTACH_RESULT %d\\nTRACE %d\\n", BPFTIME_MSG_HELLO, BPFTIME_MSG_CALL, BPFTIME_MSG_RELEASE, BPFTIME_MSG_STATUS, BPFTIME_MSG_ATTACH_RESULT, BPFTIME_MSG_TRACE);
+  printf("HELLO_REPLY %d\\nREPLY %d\\nSTATUS_REPLY %d\\nATTACH %d\\nDETACH %d\\n", BPFTIME_MSG_HELLO_REPLY, BPFTIME_MSG_REPLY, BPFTIME_MSG_STATUS_REPLY, BPFTIME_MSG_ATTACH, BPFTIME_MSG_DETACH);
+  printf("OP_BPF %d\\nOP_PERF %d\\nOP_IOCTL %d\\n", BPFTIME_OP_BPF, BPFTIME_OP_PERF_EVENT_OPEN, BPFTIME_OP_IOCTL);
+  printf("ROLE_TOOL %d\\nROLE_AGENT %d\\nROLE_CLI %d\\n", BPFTIME_ROLE_TOOL, BPFTIME_ROLE_AGENT, BPFTIME_ROLE_CLI);
+  printf("UPROBE %d\\nURETPROBE %d\\nSYSCALL_TP %d\\n", BPFTIME_ATTACH_UPROBE, BPFTIME_ATTACH_URETPROBE, BPFTIME_ATTACH_SYSCALL_TP);
+  printf("BLOB_STRING %u\\nBLOB_UNREADABLE %u\\n", BPFTIME_BLOB_STRING, BPFTIME_BLOB_UNREADABLE);
+  return 0;
+}
+`);
+  execFileSync('cc', ['-I', path.join(root, 'src-native', 'include'), '-o', path.join(dir, 'p'), src]);
+  const got = Object.fromEntries(execFileSync(path.join(dir, 'p'), { encoding: 'utf8' }).trim().split('\n').map((l) => {
+    const [k, v] = l.split(' ');
+    return [k, Number(v)];
+  }));
+  assert.equal(got.magic, PROTO_MAGIC);
+  assert.equal(got.version, PROTO_VERSION);
+  for (const s of structs) assert.equal(got[`sizeof_${s}`], SIZEOF[s as keyof typeof SIZEOF], `sizeof struct bpftime_${s}`);
+  const msgs: Record<string, number> = {
+    HELLO: Msg.Hello, CALL: Msg.Call, RELEASE: Msg.Release, STATUS: Msg.Status, ATTACH_RESULT: Msg.AttachResult,
+    TRACE: Msg.Trace, HELLO_REPLY: Msg.HelloReply, REPLY: Msg.Reply, STATUS_REPLY: Msg.StatusReply, ATTACH: Msg.Attach, DETACH: Msg.Detach,
+    OP_BPF: CallOp.Bpf, OP_PERF: CallOp.PerfEventOpen, OP_IOCTL: CallOp.Ioctl,
+    ROLE_TOOL: Role.Tool, ROLE_AGENT: Role.Agent, ROLE_CLI: Role.Cli,
+    UPROBE: AttachKind.Uprobe, URETPROBE: AttachKind.Uretprobe, SYSCALL_TP: AttachKind.SyscallTracepoint,
+    BLOB_STRING, BLOB_UNREADABLE,
+  };
+  for (const [k, v] of Object.entries(msgs)) assert.equal(got[k], v, k);
+});
