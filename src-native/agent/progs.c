@@ -121,6 +121,17 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 		insns[rel[r].insn_idx].imm = (int32_t)(uint32_t)v;
 		insns[rel[r].insn_idx + 1].imm = (int32_t)(uint32_t)(v >> 32);
 	}
+	/* Callback pointers (bpf_loop, for_each_map_elem): the interpreter takes the callee's absolute
+	 * instruction index where the kernel's encoding has an offset from the next instruction. */
+	for (uint32_t i = 0; i + 1 < img->insn_cnt; i++) {
+		if (insns[i].code != (BPF_LD | BPF_IMM | BPF_DW))
+			continue;
+		if (insns[i].src_reg == BPF_PSEUDO_FUNC) {
+			insns[i].imm = (int32_t)(i + 1 + insns[i].imm);
+			insns[i + 1].imm = 0;
+		}
+		i++;
+	}
 	ap->id = id;
 	ap->insns = insns;
 	ap->maps = maps;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -179,11 +180,26 @@ static int spawn_server(void)
 	return 0;
 }
 
+/* Moves our socket out of the way of the process's own fds: a tool's first map should get the
+ * fd number it gets on a kernel, so the socket goes near the top of the fd limit. */
+static int move_high(int fd)
+{
+	struct rlimit rl;
+	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 128)
+		return fd;
+	long want = (long)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) - 32;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, want);
+	if (hi < 0)
+		return fd;
+	bpftime_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+	return hi;
+}
+
 int bpftime_client_connect(int autostart)
 {
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/server.sock", bpftime_runtime_dir());
-	int fd = try_connect(path);
+	int fd = move_high(try_connect(path));
 	if (fd >= 0 || !autostart)
 		return fd;
 	int rc = spawn_server();
@@ -195,7 +211,7 @@ int bpftime_client_connect(int autostart)
 		nanosleep(&ts, NULL);
 		fd = try_connect(path);
 		if (fd >= 0)
-			return fd;
+			return move_high(fd);
 	}
 	fprintf(stderr, "bpftime: the syscall server did not start; see %s/server.log\n",
 		bpftime_runtime_dir());
