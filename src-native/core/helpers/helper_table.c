@@ -1,0 +1,36 @@
+/* The helper table: implementations at their kernel ids (enum bpf_func_id, <linux/bpf.h>).
+ * Ids without an entry are NULL: the verifier rejects programs calling them (a kernel without
+ * the helper answers the same way: unknown func). */
+#include <linux/bpf.h>
+
+#include "helpers_internal.h"
+
+#define H(name) [BPF_FUNC_##name] = bpftime_h_##name
+
+const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
+	H(map_lookup_elem),
+	H(map_update_elem),
+	H(map_delete_elem),
+	H(probe_read),
+	H(ktime_get_ns),
+	H(trace_printk),
+	H(get_prandom_u32),
+	H(get_smp_processor_id),
+	H(get_current_pid_tgid),
+	H(get_current_uid_gid),
+	H(get_current_comm),
+	H(probe_read_str),
+	H(ktime_get_boot_ns),
+	H(probe_read_user),
+	H(probe_read_kernel),
+	H(probe_read_user_str),
+	H(probe_read_kernel_str),
+	H(ktime_get_coarse_ns),
+	H(snprintf),
+	H(get_func_ip),
+	H(get_attach_cookie),
+	H(trace_vprintk),
+	H(ktime_get_tai_ns),
+};
+
+const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

@@ -1,0 +1,154 @@
+/* Helpers about the current task: pid/tgid, uid/gid, comm, CPU, and the per-thread PRNG.
+ *
+ * "Current" is the calling thread, as in the kernel. pid_tgid is asked for by nearly every
+ * tracing program, so it is cached per thread; the cache must not survive fork (the child's
+ * copy of the forking thread's TLS would report the parent). Invalidation:
+ *  - a process generation word on a MADV_WIPEONFORK page: the kernel zeroes it in the child of
+ *    any fork, also raw fork/clone syscalls that bypass libc's atfork handlers;
+ *  - pthread_atfork as well, for kernels without MADV_WIPEONFORK (< 4.14).
+ * A thread's cache is valid while its recorded generation equals the process's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers_internal.h"
+
+struct thread_cache {
+	uint64_t gen;      /* process generation this cache was filled in; 0 = empty */
+	uint64_t pid_tgid; /* tgid << 32 | tid */
+	uint64_t rnd;      /* xorshift64* state */
+};
+
+static __thread struct thread_cache tc;
+
+static uint64_t fallback_gen;           /* used when MADV_WIPEONFORK is unavailable */
+static uint64_t *gen_word = &fallback_gen; /* switched to the wipe-on-fork page once set up */
+static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+	fallback_gen = 0;
+	tc.gen = 0;
+}
+
+static void gen_init(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED) {
+		if (madvise(p, 4096, MADV_WIPEONFORK) == 0)
+			__atomic_store_n(&gen_word, (uint64_t *)p, __ATOMIC_RELEASE);
+		else
+			munmap(p, 4096);
+	}
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* The current process generation, set on first use in each process: pid-derived, so a child's
+ * differs from the parent's whose TLS it inherited. */
+static uint64_t process_gen(void)
+{
+	uint64_t *w = __atomic_load_n(&gen_word, __ATOMIC_ACQUIRE);
+	uint64_t g = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+	if (g)
+		return g;
+	uint64_t want = ((uint64_t)getpid() << 1) | 1, expected = 0;
+	__atomic_compare_exchange_n(w, &expected, want, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t seed_rnd(uint64_t pid_tgid)
+{
+	uint64_t s;
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ pid_tgid ^ (uint64_t)ts.tv_sec;
+	}
+	return s ? s : 0x2545f4914f6cdd1dull;
+}
+
+static __attribute__((noinline)) void refill(void)
+{
+	pthread_once(&gen_once, gen_init);
+	uint64_t g = process_gen();
+	uint64_t pt = ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)syscall(SYS_gettid);
+	tc.pid_tgid = pt;
+	tc.rnd = seed_rnd(pt);
+	tc.gen = g;
+}
+
+static inline int cache_valid(void)
+{
+	uint64_t g = __atomic_load_n(__atomic_load_n(&gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
+	return __builtin_expect(g != 0 && tc.gen == g, 1);
+}
+
+uint64_t bpftime_current_pid_tgid(void)
+{
+	if (!cache_valid())
+		refill();
+	return tc.pid_tgid;
+}
+
+void bpftime_helpers_thread_reset(void) { tc.gen = 0; }
+
+BPFTIME_HELPER(get_current_pid_tgid) { return bpftime_current_pid_tgid(); }
+
+/* gid << 32 | uid: the real ids (current_uid/current_gid). Not cached: setuid() may change
+ * them at any time. In a user namespace these are the namespace's ids; the kernel reports
+ * init_user_ns ids. */
+BPFTIME_HELPER(get_current_uid_gid)
+{
+	return ((uint64_t)(uint32_t)getgid() << 32) | (uint32_t)getuid();
+}
+
+/* bpf_get_current_comm(buf, size): the calling thread's name (what pthread_setname_np and
+ * prctl(PR_SET_NAME) set, the executable's basename by default), strscpy_pad semantics:
+ * at most size - 1 bytes, NUL-terminated, rest zero-filled. 0, or -EINVAL with buf zeroed. */
+BPFTIME_HELPER(get_current_comm)
+{
+	char *buf = (char *)(uintptr_t)r1;
+	uint32_t size = (uint32_t)r2;
+	char name[17] = {0}; /* TASK_COMM_LEN + 1 for safety */
+	if (!buf || size == 0)
+		return (uint64_t)-EINVAL;
+	if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0) {
+		memset(buf, 0, size);
+		return (uint64_t)-EINVAL;
+	}
+	size_t n = strnlen(name, 16);
+	if (n > size - 1)
+		n = size - 1;
+	memcpy(buf, name, n);
+	memset(buf + n, 0, size - n);
+	return 0;
+}
+
+/* The CPU the thread runs on now (rseq/vDSO backed in glibc, no syscall). */
+BPFTIME_HELPER(get_smp_processor_id)
+{
+	int cpu = sched_getcpu();
+	return cpu < 0 ? 0 : (uint64_t)cpu;
+}
+
+/* A per-thread xorshift64* stream (the kernel keeps one per CPU), reseeded after fork so
+ * parent and child do not repeat each other. Not cryptographic, as the kernel's isn't. */
+BPFTIME_HELPER(get_prandom_u32)
+{
+	if (!cache_valid())
+		refill();
+	uint64_t x = tc.rnd;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	tc.rnd = x;
+	return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
+}

@@ -1,0 +1,42 @@
+/* Declarations of the helper implementations that helper_table.c places at their BPF_FUNC_*
+ * ids. Each group of helpers lives in its own helper_<group>.c; a new helper is a function in
+ * one of them plus one line in helper_table.c. */
+#ifndef BPFTIME_HELPERS_INTERNAL_H
+#define BPFTIME_HELPERS_INTERNAL_H
+#include <stdint.h>
+#include "bpftime/helpers.h"
+
+#define BPFTIME_HELPER(name) \
+	uint64_t bpftime_h_##name(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+
+/* helper_maps.c */
+BPFTIME_HELPER(map_lookup_elem);
+BPFTIME_HELPER(map_update_elem);
+BPFTIME_HELPER(map_delete_elem);
+/* helper_task.c */
+BPFTIME_HELPER(get_current_pid_tgid);
+BPFTIME_HELPER(get_current_uid_gid);
+BPFTIME_HELPER(get_current_comm);
+BPFTIME_HELPER(get_smp_processor_id);
+BPFTIME_HELPER(get_prandom_u32);
+/* helper_time.c */
+BPFTIME_HELPER(ktime_get_ns);
+BPFTIME_HELPER(ktime_get_boot_ns);
+BPFTIME_HELPER(ktime_get_coarse_ns);
+BPFTIME_HELPER(ktime_get_tai_ns);
+/* helper_probe.c */
+BPFTIME_HELPER(probe_read);
+BPFTIME_HELPER(probe_read_str);
+BPFTIME_HELPER(probe_read_user);
+BPFTIME_HELPER(probe_read_user_str);
+BPFTIME_HELPER(probe_read_kernel);
+BPFTIME_HELPER(probe_read_kernel_str);
+/* helper_printk.c */
+BPFTIME_HELPER(trace_printk);
+BPFTIME_HELPER(trace_vprintk);
+BPFTIME_HELPER(snprintf);
+/* helper_ctx.c */
+BPFTIME_HELPER(get_attach_cookie);
+BPFTIME_HELPER(get_func_ip);
+
+#endif

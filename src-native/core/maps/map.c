@@ -1,0 +1,227 @@
+/* Map dispatch: finds the ops table of a map type, does the checks every type shares (those of
+ * the kernel's syscall.c), writes/validates the common region header, and forwards each
+ * operation to the type. A type is one file (map_<type>.c) with one ops table, listed here. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "map_internal.h"
+
+static const struct bpftime_map_ops *const map_types[] = {
+	&bpftime_hash_map_ops,
+	&bpftime_array_map_ops,
+};
+
+static const struct bpftime_map_ops *find_ops(uint32_t map_type)
+{
+	for (size_t i = 0; i < sizeof(map_types) / sizeof(map_types[0]); i++)
+		if (map_types[i]->map_type == map_type)
+			return map_types[i];
+	return NULL;
+}
+
+/* map_create's own checks, before the type's map_alloc_check. */
+int bpftime_map_common_check(const struct bpftime_map_spec *spec)
+{
+	if (spec->map_type != BPF_MAP_TYPE_BLOOM_FILTER && spec->map_extra != 0)
+		return -EINVAL;
+	/* bpf_get_file_flag: read-only and write-only at once */
+	if ((spec->map_flags & BPF_F_RDONLY) && (spec->map_flags & BPF_F_WRONLY))
+		return -EINVAL;
+	return 0;
+}
+
+static int check_spec(const struct bpftime_map_spec *spec, const struct bpftime_map_ops **ops)
+{
+	int rc = bpftime_map_common_check(spec);
+	if (rc)
+		return rc;
+	*ops = find_ops(spec->map_type);
+	if (!*ops)
+		return -EINVAL; /* the kernel's answer for a map type it does not know */
+	return (*ops)->alloc_check(spec);
+}
+
+int64_t bpftime_map_region_size(const struct bpftime_map_spec *spec)
+{
+	const struct bpftime_map_ops *ops;
+	int rc = check_spec(spec, &ops);
+	if (rc)
+		return rc;
+	return (int64_t)ops->region_size(spec);
+}
+
+int bpftime_map_region_init(void *region, uint64_t size, const struct bpftime_map_spec *spec)
+{
+	const struct bpftime_map_ops *ops;
+	int rc = check_spec(spec, &ops);
+	if (rc)
+		return rc;
+	if (!region || size < ops->region_size(spec))
+		return -EINVAL;
+	struct bpftime_map_region_hdr *hdr = region;
+	hdr->layout = BPFTIME_MAP_LAYOUT_VERSION;
+	hdr->map_type = spec->map_type;
+	hdr->key_size = spec->key_size;
+	hdr->value_size = spec->value_size;
+	hdr->max_entries = spec->max_entries;
+	hdr->map_flags = spec->map_flags;
+	hdr->map_extra = spec->map_extra;
+	hdr->region_size = size;
+	hdr->frozen = 0;
+	/* A stack handle just to give the type its view of the region. */
+	struct bpftime_map tmp = {.ops = ops, .hdr = hdr, .region = region, .size = size, .spec = *spec};
+	rc = ops->region_init(&tmp);
+	if (rc)
+		return rc;
+	/* Magic last: a region is either recognisably complete or not a map. */
+	__atomic_store_n(&hdr->magic, BPFTIME_MAP_REGION_MAGIC, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint32_t map_id)
+{
+	*out = NULL;
+	if (!region || size < MAP_REGION_HDR_SIZE)
+		return -EINVAL;
+	struct bpftime_map_region_hdr *hdr = region;
+	if (__atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE) != BPFTIME_MAP_REGION_MAGIC ||
+	    hdr->layout != BPFTIME_MAP_LAYOUT_VERSION)
+		return -EINVAL;
+	struct bpftime_map_spec spec = {
+		.map_type = hdr->map_type,
+		.key_size = hdr->key_size,
+		.value_size = hdr->value_size,
+		.max_entries = hdr->max_entries,
+		.map_flags = hdr->map_flags,
+		.map_extra = hdr->map_extra,
+	};
+	const struct bpftime_map_ops *ops;
+	/* Re-check the spec: every size the handle uses derives from it, so a damaged header
+	 * cannot make this process index outside its mapping. */
+	if (check_spec(&spec, &ops) || ops->region_size(&spec) > size)
+		return -EINVAL;
+	struct bpftime_map *m = calloc(1, ops->handle_size);
+	if (!m)
+		return -ENOMEM;
+	m->ops = ops;
+	m->hdr = hdr;
+	m->region = region;
+	m->size = size;
+	m->id = map_id;
+	m->spec = spec;
+	int rc = ops->open(m);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void bpftime_map_close(struct bpftime_map *m) { free(m); }
+
+uint32_t bpftime_map_id(const struct bpftime_map *m) { return m->id; }
+
+const struct bpftime_map_spec *bpftime_map_get_spec(const struct bpftime_map *m) { return &m->spec; }
+
+void *bpftime_map_region(const struct bpftime_map *m) { return m->region; }
+
+uint32_t bpftime_map_sys_value_size(const struct bpftime_map *m)
+{
+	return m->ops->sys_value_size ? m->ops->sys_value_size(m) : m->spec.value_size;
+}
+
+int64_t bpftime_map_mmap_offset(const struct bpftime_map *m)
+{
+	return m->ops->mmap_offset ? m->ops->mmap_offset(m) : -EINVAL;
+}
+
+uint64_t bpftime_map_mmap_len(const struct bpftime_map *m)
+{
+	return m->ops->mmap_len ? m->ops->mmap_len(m) : 0;
+}
+
+int bpftime_map_direct_value_addr(struct bpftime_map *m, uint32_t off, void **out)
+{
+	return m->ops->direct_value_addr ? m->ops->direct_value_addr(m, off, out) : -EOPNOTSUPP;
+}
+
+long bpftime_map_freeze(struct bpftime_map *m)
+{
+	uint32_t expected = 0;
+	if (!__atomic_compare_exchange_n(&m->hdr->frozen, &expected, 1, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return 0;
+}
+
+int bpftime_map_is_frozen(const struct bpftime_map *m)
+{
+	return __atomic_load_n(&m->hdr->frozen, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* ---- program side ---- */
+
+void *bpftime_map_lookup_elem(struct bpftime_map *m, const void *key)
+{
+	return m->ops->lookup(m, key);
+}
+
+long bpftime_map_update_elem(struct bpftime_map *m, const void *key, const void *value,
+			     uint64_t flags)
+{
+	return m->ops->update(m, key, value, flags);
+}
+
+long bpftime_map_delete_elem(struct bpftime_map *m, const void *key)
+{
+	return m->ops->delete(m, key);
+}
+
+/* ---- syscall side: the checks of syscall.c that depend on the map, then the type ---- */
+
+long bpftime_map_sys_lookup(struct bpftime_map *m, const void *key, void *value_out, uint64_t flags)
+{
+	if (flags & ~(uint64_t)BPF_F_LOCK)
+		return -EINVAL;
+	if (flags & BPF_F_LOCK) /* the value has no bpf_spin_lock (no BTF record) */
+		return -EINVAL;
+	return m->ops->sys_lookup(m, key, value_out);
+}
+
+long bpftime_map_sys_update(struct bpftime_map *m, const void *key, const void *value,
+			    uint64_t flags)
+{
+	if (bpftime_map_is_frozen(m)) /* map_get_sys_perms drops write access */
+		return -EPERM;
+	if (flags & BPF_F_LOCK)
+		return -EINVAL;
+	return m->ops->update(m, key, value, flags);
+}
+
+long bpftime_map_sys_delete(struct bpftime_map *m, const void *key)
+{
+	if (bpftime_map_is_frozen(m))
+		return -EPERM;
+	return m->ops->delete(m, key);
+}
+
+long bpftime_map_sys_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
+{
+	return m->ops->get_next_key(m, key, next_key);
+}
+
+long bpftime_map_sys_lookup_and_delete(struct bpftime_map *m, const void *key, void *value_out,
+				       uint64_t flags)
+{
+	if (flags & ~(uint64_t)BPF_F_LOCK)
+		return -EINVAL;
+	if (bpftime_map_is_frozen(m))
+		return -EPERM;
+	if (flags & BPF_F_LOCK)
+		return -EINVAL;
+	if (!m->ops->lookup_and_delete)
+		return -BPFTIME_ENOTSUPP;
+	return m->ops->lookup_and_delete(m, key, value_out);
+}

@@ -1,0 +1,109 @@
+/* Internals shared by the map type implementations (one file per type, each exporting an ops
+ * table) and the dispatch in map.c. Not part of the public API. */
+#ifndef BPFTIME_MAP_INTERNAL_H
+#define BPFTIME_MAP_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/bpf.h>
+#include "bpftime/map.h"
+
+#define BPFTIME_MAP_REGION_MAGIC 0x50414d42u /* "BMAP" */
+/* Bump whenever any type's region layout changes: processes built from different trees must
+ * refuse each other's regions instead of misreading them. */
+#define BPFTIME_MAP_LAYOUT_VERSION 1u
+
+#define MAP_PAGE_SIZE 4096u
+#define MAP_CACHELINE 64u
+
+/* The kernel's BPF_F_ACCESS_MASK (include/linux/bpf.h, not uapi), built from uapi flags. */
+#define MAP_F_ACCESS_MASK (BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG)
+
+static inline uint64_t map_round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+/* First bytes of every map region, whatever the type. Type-specific state starts at
+ * MAP_REGION_HDR_SIZE. Everything is offsets or plain values: the region is mapped at a
+ * different address in every process. */
+struct bpftime_map_region_hdr {
+	uint32_t magic;        /* BPFTIME_MAP_REGION_MAGIC */
+	uint32_t layout;       /* BPFTIME_MAP_LAYOUT_VERSION */
+	uint32_t map_type;
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t map_flags;
+	uint32_t frozen;       /* BPF_MAP_FREEZE, set once with an atomic CAS */
+	uint64_t map_extra;
+	uint64_t region_size;  /* bytes the creator initialised */
+};
+#define MAP_REGION_HDR_SIZE MAP_CACHELINE
+_Static_assert(sizeof(struct bpftime_map_region_hdr) <= MAP_REGION_HDR_SIZE, "map region header");
+
+struct bpftime_map_ops;
+
+/* The process-local handle. Type implementations embed it as the first member of their own
+ * handle struct (ops->handle_size bytes are calloc'ed) and cache there whatever the fast paths
+ * need (pointers computed in this process, sizes derived from the spec, never trusted from
+ * shared memory). */
+struct bpftime_map {
+	const struct bpftime_map_ops *ops;
+	struct bpftime_map_region_hdr *hdr;
+	void *region;
+	uint64_t size;
+	uint32_t id;
+	struct bpftime_map_spec spec;
+};
+
+struct bpftime_map_ops {
+	uint32_t map_type;
+	size_t handle_size;
+	/* The kernel's map_alloc_check + the size checks of map_alloc: 0 or -errno. */
+	int (*alloc_check)(const struct bpftime_map_spec *spec);
+	/* Region bytes, spec already checked. */
+	uint64_t (*region_size)(const struct bpftime_map_spec *spec);
+	/* Type-specific init after the common header was written; memory zeroed. */
+	int (*region_init)(struct bpftime_map *m);
+	/* Fill the handle's cached fields; validate type state. 0 or -EINVAL. */
+	int (*open)(struct bpftime_map *m);
+	void *(*lookup)(struct bpftime_map *m, const void *key);
+	long (*update)(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
+	long (*delete)(struct bpftime_map *m, const void *key);
+	/* Syscall side: flags already checked by map.c. */
+	long (*sys_lookup)(struct bpftime_map *m, const void *key, void *value_out);
+	long (*get_next_key)(struct bpftime_map *m, const void *key, void *next_key);
+	/* NULL: -ENOTSUPP as the kernel answers. */
+	long (*lookup_and_delete)(struct bpftime_map *m, const void *key, void *value_out);
+	/* NULL: not mmapable. */
+	int64_t (*mmap_offset)(const struct bpftime_map *m);
+	uint64_t (*mmap_len)(const struct bpftime_map *m);
+	/* NULL: -EOPNOTSUPP. */
+	int (*direct_value_addr)(struct bpftime_map *m, uint32_t off, void **out);
+	/* NULL: value_size. */
+	uint32_t (*sys_value_size)(const struct bpftime_map *m);
+};
+
+/* One per type file. Add a new type by adding its file and its line in map.c's table. */
+extern const struct bpftime_map_ops bpftime_hash_map_ops;
+extern const struct bpftime_map_ops bpftime_array_map_ops;
+
+/* Fault injection for crash-consistency tests: when set, writers call it after each step of a
+ * multi-step update ("insert", "replace", "delete" with step 1..n) while holding the lock; a
+ * test hook kills the process there. NULL in production (one predictable branch per step). */
+extern void (*bpftime_map_fault_hook)(const char *op, int step);
+
+/* Hash map internals for diagnostics and tests. */
+struct bpftime_hash_debug {
+	uint32_t n_buckets, n_elems;
+	uint32_t free_count;  /* elements on the free list */
+	uint32_t next_unused; /* elements [next_unused, max_entries) never used */
+	uint32_t spare;
+	uint32_t intent_op;   /* non-zero only while a writer is inside an update */
+	uint32_t recoveries;  /* times a writer repaired after a holder died */
+	uint32_t linked;      /* elements reachable from the buckets */
+};
+/* Walks the map under its lock. 0, -EINVAL (not a hash map) or the lock's error. */
+int bpftime_hash_debug_state(struct bpftime_map *m, struct bpftime_hash_debug *out);
+
+/* Checks shared by every map type (syscall.c's map_create before the type's alloc_check). */
+int bpftime_map_common_check(const struct bpftime_map_spec *spec);
+
+#endif

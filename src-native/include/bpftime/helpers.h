@@ -1,0 +1,66 @@
+/* eBPF helpers with the kernel's ids and semantics, callable from the interpreter and the JIT.
+ *
+ * bpftime_helper_table[BPF_FUNC_xxx] is the implementation of helper xxx (enum bpf_func_id from
+ * <linux/bpf.h>), NULL where none exists yet. All take and return the helper_fn.h convention.
+ * Helpers never crash the process on a bad pointer: memory they read on the program's behalf
+ * (probe_read*, %s in trace_printk) is read with bpftime_copy_from_user, which returns -EFAULT.
+ */
+#ifndef BPFTIME_HELPERS_H
+#define BPFTIME_HELPERS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "bpftime/helper_fn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const bpftime_helper_fn bpftime_helper_table[];
+extern const uint32_t bpftime_helper_table_len; /* __BPF_FUNC_MAX_ID of the uapi header */
+
+/* What the host (agent, shim, addon) provides to helpers. */
+struct bpftime_helper_host {
+	/* bpf_trace_printk/bpf_trace_vprintk output: the formatted text (not NUL-terminated).
+	 * NULL: write it to stderr. Called on the program's thread. */
+	void (*trace_printk)(const char *text, size_t len);
+};
+/* Copies *host (NULL restores the defaults). Set once before programs run. */
+void bpftime_helpers_set_host(const struct bpftime_helper_host *host);
+
+/* Per-run context, thread-local, set by whoever runs a program (attach cookie, func ip). */
+struct bpftime_run_ctx {
+	uint64_t cookie;  /* bpf_get_attach_cookie() */
+	uint64_t func_ip; /* bpf_get_func_ip(): the probed address */
+	void *regs;       /* the probe's saved registers (struct pt_regs layout), or NULL */
+};
+void bpftime_run_ctx_set(struct bpftime_run_ctx *c); /* NULL clears */
+struct bpftime_run_ctx *bpftime_run_ctx_get(void);
+
+/* Fault-safe reads of this process's memory. 0 or -EFAULT (any byte unreadable; dst then holds
+ * unspecified bytes). n == 0 reads nothing and succeeds. */
+int bpftime_copy_from_user(void *dst, const void *src, size_t n);
+/* The kernel's strncpy_from_user_nofault: copies the string at src including its NUL, at most n
+ * bytes; returns the bytes copied including the NUL; if the string is longer, copies n - 1 bytes,
+ * NUL-terminates and returns n; 0 when n == 0; -EFAULT on an unreadable byte before the end.
+ * Nothing past the NUL is written. */
+long bpftime_strncpy_from_user(char *dst, const void *src, size_t n);
+
+/* The thread's (tgid << 32 | tid), as bpf_get_current_pid_tgid. Cached per thread and
+ * invalidated by any fork (a MADV_WIPEONFORK page; pthread_atfork as a fallback). A vfork() or
+ * clone(CLONE_VM) child without its own TLS shares the parent thread's cache: whoever sees such
+ * a child (the agent's syscall hooks) calls bpftime_helpers_thread_reset() in the child after
+ * the clone and in the parent when it resumes. */
+uint64_t bpftime_current_pid_tgid(void);
+void bpftime_helpers_thread_reset(void);
+
+/* The formatter behind trace_printk/trace_vprintk/snprintf: the kernel's bpf_bprintf_prepare
+ * rules (-EINVAL for a format it rejects or more conversions than nargs), then formats into out
+ * (always NUL-terminated when out_size > 0). Returns the length the full text has (without the
+ * NUL), like snprintf. fmt_size bounds fmt; a NUL must occur within it. */
+long bpftime_bprintf(char *out, size_t out_size, const char *fmt, uint32_t fmt_size,
+		     const uint64_t *args, uint32_t nargs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
