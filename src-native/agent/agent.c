@@ -106,7 +106,13 @@ static int say_hello(int sock)
 {
 	struct bpftime_buf b = { 0 };
 	struct bpftime_hello h = { .role = BPFTIME_ROLE_AGENT, .version = BPFTIME_PROTO_VERSION, .pid = (uint32_t)getpid() };
-	prctl(PR_GET_NAME, h.comm, 0, 0, 0);
+	/* The process's name (its main thread's), not this thread's. */
+	FILE *cf = fopen("/proc/self/comm", "re");
+	if (cf) {
+		if (fgets(h.comm, sizeof(h.comm), cf))
+			h.comm[strcspn(h.comm, "\n")] = 0;
+		fclose(cf);
+	}
 	char exe[4096] = "";
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;

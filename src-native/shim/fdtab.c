@@ -14,8 +14,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bpftime/client.h"
 #include "bpftime/map.h"
 #include "bpftime/objfile.h"
 #include "bpftime/proto.h"
@@ -215,7 +217,9 @@ struct bpftime_map *fdtab_map(struct shim_obj *o)
 		}
 		struct stat st;
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > BPFTIME_OBJ_HDR_SIZE) {
-			void *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			/* The raw call: mmap() of one of our fds is interposed and would come back here. */
+			long r = bpftime_raw_syscall(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			void *p = r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
 			if (p != MAP_FAILED) {
 				struct bpftime_map *handle = NULL;
 				if (bpftime_map_open(&handle, (char *)p + BPFTIME_OBJ_HDR_SIZE,
