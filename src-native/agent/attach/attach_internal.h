@@ -1,0 +1,184 @@
+/* Shared between the modules of the hooking engine (README.md in this directory is the overview):
+ *   attach.c      public API, site table, handler vectors
+ *   dispatch.c    C side of the trampolines: entry/return dispatch, shadow stack
+ *   threads.c     per-thread state, thread registry and grace periods
+ *   reloc.c       decoding and relocating the instructions a jmp overwrites (Zydis)
+ *   nearmem.c     executable memory within +-2 GiB of a site (W^X double mapping)
+ *   maps.c        /proc/self/maps reading without malloc
+ *   patch.c       writing the 5-byte jmp while other threads run
+ *   quiesce.c     waiting until no thread is inside the bytes being replaced
+ *   rawsys.h      raw system calls for the patching window
+ *   trampoline.S  the per-site entry stub template and the shared return trampoline */
+#ifndef BPFTIME_ATTACH_INTERNAL_H
+#define BPFTIME_ATTACH_INTERNAL_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include "bpftime/attach.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define JMP_LEN 5 /* e9 rel32 */
+
+/* ---- handler vectors: immutable once published, replaced whole (copy on write) ---- */
+struct probe_entry {
+	bpftime_probe_handler h;
+	void *data;
+};
+struct handler_vec {
+	struct handler_vec *retired_next; /* waiting for a grace period before free() */
+	unsigned n;
+	struct probe_entry e[];
+};
+
+/* ---- relocation (reloc.c) ---- */
+enum reloc_kind { RK_COPY, RK_RIPREL, RK_JCC, RK_JMP, RK_CALL };
+#define RELOC_MAX_INSNS 8	  /* >= 5 bytes of instructions of >= 1 byte each, with slack */
+#define RELOC_MAX_OUT (RELOC_MAX_INSNS * 16 + 16) /* worst case per insn + the jmp back */
+struct reloc_insn {
+	uint8_t off, len;   /* within the relocated range */
+	uint8_t kind;       /* enum reloc_kind */
+	uint8_t disp_off;   /* RK_RIPREL: where disp32 sits in the instruction */
+	uint8_t cc;         /* RK_JCC: condition code nibble */
+	uint64_t target;    /* absolute target of the branch or of the RIP-relative operand */
+};
+struct reloc_plan {
+	uintptr_t addr;	      /* probed address */
+	uintptr_t patch_addr; /* where the jmp goes: addr, or addr + 4 after endbr64 */
+	unsigned len;	      /* bytes of whole instructions relocated (>= 5) */
+	unsigned first_len;   /* length of the instruction at patch_addr */
+	unsigned sp_adj;      /* bytes pushed by the 1-byte pushes skipped before patch_addr */
+	uint8_t orig[32];     /* their original bytes */
+	unsigned n;
+	struct reloc_insn insn[RELOC_MAX_INSNS];
+	uintptr_t lo, hi;     /* the relocated copy must lie within [lo, hi) to reach its targets */
+};
+/* Decode the instructions at addr and check they can be moved. 0 or -errno with a message. */
+int reloc_plan(uintptr_t addr, struct reloc_plan *plan, char *err, size_t errlen) HIDDEN;
+/* Emit the relocated instructions for execution at dest, followed by a jmp back to
+ * patch_addr + len. Returns the byte count, or -errno with a message. */
+int reloc_emit(const struct reloc_plan *plan, uintptr_t dest, uint8_t *out, size_t cap, char *err,
+	       size_t errlen) HIDDEN;
+
+/* ---- /proc/self/maps (maps.c) ---- */
+struct map_region {
+	uintptr_t start, end;
+	int prot;   /* PROT_* */
+	int shared; /* 's' flag: writing would reach the file */
+};
+/* Find the mapping containing addr. 0, or -ENOENT. */
+int maps_find(uintptr_t addr, struct map_region *out) HIDDEN;
+/* Call fn for every mapping in address order; fn returns nonzero to stop. */
+int maps_foreach(int (*fn)(const struct map_region *r, void *arg), void *arg) HIDDEN;
+
+/* ---- executable memory near a site (nearmem.c) ---- */
+struct near_block {
+	uintptr_t rx;  /* where the code will run */
+	uint8_t *rw;   /* where to write it (an alias of rx, or rx itself before sealing) */
+	size_t size;
+	int needs_seal; /* fallback path: rw == rx, mprotect to r-x after writing */
+};
+/* Find size bytes of executable memory lying within [lo, hi). 0 or -ERANGE/-ENOMEM. */
+int nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, struct near_block *b) HIDDEN;
+/* Make the written block executable (no-op for the double-mapped path). */
+int nearmem_seal(struct near_block *b) HIDDEN;
+/* In a fork child: stop adding stubs to chunks shared with the parent. */
+void nearmem_after_fork_child(void) HIDDEN;
+
+/* ---- sites (attach.c) ---- */
+struct site {
+	/* Read by the dispatchers on the hot path (published with release stores). */
+	struct handler_vec *entry_vec;
+	struct handler_vec *ret_vec;
+	uintptr_t addr;
+	/* Patching state. */
+	uintptr_t patch_addr;
+	unsigned len;	       /* bytes relocated into the stub */
+	unsigned first_len;    /* length of the original instruction at patch_addr */
+	unsigned sp_adj;       /* pushes skipped before patch_addr (see reloc.c) */
+	uint8_t orig[32];      /* original bytes of [patch_addr, patch_addr + len) */
+	uint8_t prefix[16];    /* original bytes of [addr, patch_addr): endbr64, skipped pushes */
+	uint8_t jmp[JMP_LEN];  /* the e9 rel32 we write */
+	uintptr_t stub;	       /* entry of the stub */
+	uintptr_t reloc;       /* relocated original instructions inside the stub (+ jmp back) */
+	volatile int armed;    /* our jmp is (being) written: an int3 trap here goes to stub */
+	volatile int trap_redirect; /* the int3 protocol was used here: trap handler knows it */
+	int dead;	       /* code at addr changed since: never re-armed */
+	struct bpftime_probe *probes; /* attach order; under the attach lock */
+	struct site *next;	      /* append-only list, walked by the SIGTRAP handler */
+};
+struct bpftime_probe {
+	struct site *site;
+	int is_return;
+	bpftime_probe_handler h;
+	void *data;
+	struct bpftime_probe *next;
+};
+/* Head of the append-only list of every site ever created. */
+extern struct site *volatile attach_sites HIDDEN;
+
+/* ---- patching (patch.c) ---- */
+/* Replace JMP_LEN bytes at s->patch_addr, which must currently equal `expect`, by `bytes`,
+ * atomically as seen by threads executing there. first_len: length of the first instruction in
+ * `expect`; below JMP_LEN, several instructions are replaced and we first wait until no thread is
+ * between them. Then serialize every core. 0 or -errno. */
+int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
+		size_t errlen) HIDDEN;
+/* quiesce.c: wait until no other thread can be stopped inside (lo, hi); -EAGAIN with the tid of a
+ * thread that did not run within timeout_ns. */
+int quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid) HIDDEN;
+/* quiesce.c: the tid of another thread that blocks SIGTRAP, or 0. */
+long thread_blocking_sigtrap(void) HIDDEN;
+/* Make every thread of the process execute a core-serializing instruction (membarrier). */
+void patch_sync_cores(void) HIDDEN;
+/* membarrier(PRIVATE_EXPEDITED[_SYNC_CORE]), registering on first use. 0 or -errno. */
+int attach_membarrier(int sync_core) HIDDEN;
+
+/* ---- per-thread state and grace periods (threads.c) ---- */
+struct shadow_frame {
+	uintptr_t ret_addr; /* the real return address */
+	uintptr_t entry_sp; /* rsp at function entry, where the return address sits */
+	struct site *site;
+};
+#define SHADOW_CAP 4096
+struct thread_state {
+	/* Odd while the thread is inside a dispatcher: the recursion guard, and the generation
+	 * grace periods wait on. Written only by the owning thread. */
+	volatile unsigned long seq;
+	volatile unsigned char excluded;
+	unsigned top;		      /* shadow stack depth */
+	struct shadow_frame *frames;  /* SHADOW_CAP entries, mmap'ed on first return probe */
+	volatile int in_use;	      /* owned by a live thread */
+	struct thread_state *next;    /* registry: append-only, entries recycled */
+};
+extern __thread struct thread_state *attach_tls HIDDEN __attribute__((tls_model("initial-exec")));
+/* The calling thread's state, created on first use; NULL while the thread exits. */
+struct thread_state *thread_state_get(void) HIDDEN;
+/* Wait until every other thread that was inside a dispatcher has left it. 0, or -ETIMEDOUT. */
+int grace_period(void) HIDDEN;
+/* In a fork child: the other threads' states are free again. */
+void threads_after_fork_child(void) HIDDEN;
+
+/* ---- trampolines (trampoline.S) ---- */
+extern const uint8_t bpftime_attach_entry_tpl[] HIDDEN;	     /* start of the template: data slots */
+extern const uint8_t bpftime_attach_entry_tpl_entry[] HIDDEN; /* where the site's jmp lands */
+extern const uint8_t bpftime_attach_entry_tpl_end[] HIDDEN;   /* relocated code is appended here */
+extern const uint8_t bpftime_attach_ret_tramp[] HIDDEN;
+/* Slots at the start of the template, filled per site. */
+struct entry_tpl_slots {
+	struct site *site;
+	void *dispatch;
+	uintptr_t ip;
+	uintptr_t sp_adj;
+};
+int bpftime_attach_entry_dispatch(struct site *s, struct pt_regs *regs) HIDDEN;
+void bpftime_attach_ret_dispatch(struct pt_regs *regs) HIDDEN;
+
+/* Counters (attach.c). */
+extern struct bpftime_probe_stats attach_stats HIDDEN;
+
+/* Message helper: snprintf into err when err is non-NULL; returns rc. */
+int attach_err(char *err, size_t errlen, int rc, const char *fmt, ...) HIDDEN
+	__attribute__((format(printf, 4, 5)));
+#endif

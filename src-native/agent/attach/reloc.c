@@ -1,0 +1,408 @@
+/* Moving the instructions a 5-byte jmp overwrites into the stub, with Zydis as the decoder.
+ *
+ * Where the jmp goes: endbr64 at the probed address stays in place (indirect calls must still land
+ * on it), and so do leading 1-byte pushes (push %rbp, push %rbx, ...) and nops (USDT sites): they
+ * run before the jmp, the stub reports rsp as it was before them (sp_adj) and the override path
+ * drops what they pushed. This lets patch.c park threads on an instruction of >= 2 bytes.
+ *
+ * What changes meaning when an instruction moves:
+ *  - RIP-relative memory operands: disp32 is recomputed for the new address. The stub is placed so
+ *    every such target stays within +-2 GiB (plan->lo/hi); if no placement can, attaching fails.
+ *  - jmp/jcc/call rel8/rel32: re-emitted as rel32 from the stub when in reach, else in absolute
+ *    forms (jmp *[rip]; inverted jcc over one; call *[rip]). A relocated call (only as the last
+ *    relocated instruction) returns into the stub, which jumps back: correct, but a backtrace
+ *    taken in the callee shows the stub.
+ *  - loop/jrcxz (rel8 only) and xbegin: refused, they do not occur in prologues.
+ * What cannot be patched:
+ *  - bytes someone jumps into: a branch whose target lies in (addr, patch_addr + 5) would land in
+ *    our jmp or skip a push the stub accounts for. Targets at instruction boundaries at offset >= 5
+ *    are fine: we only write 5 bytes, the rest keeps its original instructions. Branches are found
+ *    by a linear sweep of the function (its extent when the dynamic symbol table knows it, else a
+ *    window after the patch); indirect jumps (switch tables) into the prologue cannot be seen.
+ *  - a function shorter than 5 bytes: a ret/jmp/ud2/int3/hlt ending before byte 5 means the
+ *    jmp would spill into whatever follows.
+ *  - a call ending before byte 5: a thread inside the callee would return into our jmp.
+ *  - an address inside an instruction, when the dynamic symbol table gives the function start. */
+#include "attach_internal.h"
+#include <Zydis/Zydis.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define REACH (1LL << 31)
+#define REACH_MARGIN 64 /* any instruction of the block is within this of the block's bounds */
+#define USER_TOP (1UL << 47)
+#define SCAN_WINDOW 4096 /* sweep length when the symbol size is unknown */
+#define MAX_SKIP 6 /* leading 1-byte pushes/nops left in place */
+
+static ZydisDecoder decoder;
+static int decoder_ready;
+
+static void decoder_init(void)
+{
+	if (!decoder_ready) {
+		ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+		decoder_ready = 1;
+	}
+}
+
+static int decode(uintptr_t at, size_t avail, ZydisDecodedInstruction *insn, ZydisDecodedOperand *ops)
+{
+	ZyanStatus st = ZydisDecoderDecodeFull(&decoder, (const void *)at, avail, insn, ops);
+	return ZYAN_SUCCESS(st) ? 0 : -1;
+}
+
+static const char *mnem(const ZydisDecodedInstruction *insn)
+{
+	const char *s = ZydisMnemonicGetString(insn->mnemonic);
+	return s ? s : "?";
+}
+
+/* Execution cannot fall through past these. */
+static int is_terminator(const ZydisDecodedInstruction *insn)
+{
+	switch (insn->mnemonic) {
+	case ZYDIS_MNEMONIC_RET:
+	case ZYDIS_MNEMONIC_JMP:
+	case ZYDIS_MNEMONIC_UD0:
+	case ZYDIS_MNEMONIC_UD1:
+	case ZYDIS_MNEMONIC_UD2:
+	case ZYDIS_MNEMONIC_INT3:
+	case ZYDIS_MNEMONIC_HLT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Target of a relative branch (imm operand), or 0 when insn is not one. */
+static uint64_t branch_target(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
+			      uintptr_t at)
+{
+	if (!(insn->attributes & ZYDIS_ATTRIB_IS_RELATIVE))
+		return 0;
+	for (unsigned i = 0; i < insn->operand_count_visible; i++) {
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[i].imm.is_relative) {
+			ZyanU64 t;
+			if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(insn, &ops[i], at, &t)))
+				return t;
+		}
+	}
+	return 0;
+}
+
+static int rip_mem_operand(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
+			   uintptr_t at, uint64_t *target)
+{
+	for (unsigned i = 0; i < insn->operand_count; i++) {
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_EIP)
+			return -1; /* addr32 RIP-relative: would need a 32-bit result, never emitted by compilers */
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && ops[i].mem.base == ZYDIS_REGISTER_RIP) {
+			ZyanU64 t;
+			if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(insn, &ops[i], at, &t)))
+				return -1;
+			*target = t;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Narrow [lo, hi) so that code anywhere in it reaches x with a rel32. */
+static void constrain(struct reloc_plan *p, uint64_t x)
+{
+	uint64_t reach = (uint64_t)REACH - REACH_MARGIN;
+	uint64_t lo = x > reach ? x - reach : 0;
+	uint64_t hi = x + reach;
+	if (lo > p->lo)
+		p->lo = lo;
+	if (hi < p->hi)
+		p->hi = hi;
+}
+
+/* Linear sweep from `from` to `to` for relative branches into (start, end). */
+static int find_branch_into(uintptr_t from, uintptr_t to, uintptr_t start, uintptr_t end, uintptr_t *src)
+{
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	for (uintptr_t at = from; at < to;) {
+		if (decode(at, to - at, &insn, ops) < 0)
+			return 0; /* data or the end of the code: stop rather than guess */
+		uint64_t t = branch_target(&insn, ops, at);
+		if (t > start && t < end) {
+			*src = at;
+			return 1;
+		}
+		at += insn.length;
+	}
+	return 0;
+}
+
+/* The function containing addr, from the dynamic symbol table if it knows: 0 or -1. */
+static int symbol_bounds(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (dladdr1((void *)addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && info.dli_saddr &&
+	    (uintptr_t)info.dli_saddr <= addr && sym->st_size > 0 &&
+	    addr < (uintptr_t)info.dli_saddr + sym->st_size) {
+		*start = (uintptr_t)info.dli_saddr;
+		*end = *start + sym->st_size;
+		return 0;
+	}
+	return -1;
+}
+
+/* Decoding from the function start must land on addr, else addr is inside an instruction. */
+static int is_boundary(uintptr_t start, uintptr_t addr, uintptr_t limit)
+{
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uintptr_t at = start;
+	while (at < addr) {
+		if (decode(at, limit - at, &insn, ops) < 0)
+			return 1; /* cannot tell: do not refuse on a guess */
+		at += insn.length;
+	}
+	return at == addr;
+}
+
+/* Fill ri for a relative jmp/jcc/call. -EINVAL with ri->target set: it jumps into the bytes the
+ * jmp replaces; -EOPNOTSUPP: a form we do not relocate. */
+static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops, uintptr_t at,
+			   const struct reloc_plan *p, struct reloc_insn *ri)
+{
+	uint64_t t = branch_target(insn, ops, at);
+	switch (insn->mnemonic) {
+	case ZYDIS_MNEMONIC_JMP:
+		ri->kind = RK_JMP;
+		break;
+	case ZYDIS_MNEMONIC_CALL:
+		ri->kind = RK_CALL;
+		break;
+	case ZYDIS_MNEMONIC_JCXZ:
+	case ZYDIS_MNEMONIC_JECXZ:
+	case ZYDIS_MNEMONIC_JRCXZ:
+	case ZYDIS_MNEMONIC_LOOP:
+	case ZYDIS_MNEMONIC_LOOPE:
+	case ZYDIS_MNEMONIC_LOOPNE:
+		return -EOPNOTSUPP; /* rel8 only: would need a detour, never seen in prologues */
+	default:
+		if (insn->meta.category != ZYDIS_CATEGORY_COND_BR)
+			return -EOPNOTSUPP; /* xbegin and the like */
+		ri->kind = RK_JCC;
+		ri->cc = insn->opcode & 0x0f; /* 7x rel8 and 0f 8x rel32 share the nibble */
+	}
+	if (!t)
+		return -EOPNOTSUPP;
+	ri->target = t;
+	if (t > p->addr && t < p->patch_addr + JMP_LEN)
+		return -EINVAL;
+	return 0;
+}
+
+int reloc_plan(uintptr_t addr, struct reloc_plan *p, char *err, size_t errlen)
+{
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	struct map_region r;
+	decoder_init();
+	memset(p, 0, sizeof(*p));
+	if (maps_find(addr, &r) < 0 || !(r.prot & PROT_EXEC) || !(r.prot & PROT_READ))
+		return attach_err(err, errlen, -EFAULT, "%#lx is not in readable executable memory",
+				  (unsigned long)addr);
+	if (r.shared)
+		return attach_err(err, errlen, -EPERM,
+				  "%#lx is in a shared mapping: patching it would write the file",
+				  (unsigned long)addr);
+	uintptr_t sym_start = 0, sym_end = 0;
+	int have_sym = symbol_bounds(addr, &sym_start, &sym_end) == 0;
+	if (have_sym && sym_end > r.end)
+		sym_end = r.end;
+	if (have_sym && !is_boundary(sym_start, addr, r.end))
+		return attach_err(err, errlen, -EINVAL, "%#lx is not an instruction boundary of the function at %#lx",
+				  (unsigned long)addr, (unsigned long)sym_start);
+	p->addr = addr;
+	p->patch_addr = addr;
+	p->lo = 0;
+	p->hi = USER_TOP;
+	if (decode(addr, r.end - addr, &insn, ops) == 0 && insn.mnemonic == ZYDIS_MNEMONIC_ENDBR64)
+		p->patch_addr = addr + insn.length;
+	/* Leading 1-byte pushes and nops stay in place and run before the jmp: the instruction
+	 * at the patch point must be >= 2 bytes for the patch to park threads on it (patch.c).
+	 * They change no register, only rsp and the stack, which the stub accounts for. */
+	for (int i = 0; i < MAX_SKIP; i++) {
+		if (decode(p->patch_addr, r.end - p->patch_addr, &insn, ops) < 0 || insn.length != 1)
+			break;
+		if (insn.mnemonic == ZYDIS_MNEMONIC_PUSH)
+			p->sp_adj += 8;
+		else if (insn.mnemonic != ZYDIS_MNEMONIC_NOP)
+			break;
+		p->patch_addr++;
+	}
+
+	uintptr_t at = p->patch_addr;
+	while (at - p->patch_addr < JMP_LEN) {
+		unsigned off = (unsigned)(at - p->patch_addr);
+		if (at >= r.end)
+			return attach_err(err, errlen, -EINVAL, "code at %#lx ends %u bytes in: need %d",
+					  (unsigned long)addr, off, JMP_LEN);
+		if (p->n == RELOC_MAX_INSNS)
+			return attach_err(err, errlen, -EINVAL, "too many instructions at %#lx", (unsigned long)addr);
+		if (decode(at, r.end - at, &insn, ops) < 0)
+			return attach_err(err, errlen, -EINVAL, "cannot decode the instruction at %#lx+%u",
+					  (unsigned long)addr, (unsigned)(at - addr));
+		struct reloc_insn *ri = &p->insn[p->n++];
+		ri->off = (uint8_t)off;
+		ri->len = insn.length;
+		ri->kind = RK_COPY;
+		if (is_terminator(&insn) && off + insn.length < JMP_LEN)
+			return attach_err(err, errlen, -EINVAL,
+					  "function at %#lx is shorter than %d bytes (%s at +%u): a jmp would "
+					  "overwrite what follows it",
+					  (unsigned long)addr, JMP_LEN, mnem(&insn), (unsigned)(at - addr));
+		uint64_t t;
+		int rm = rip_mem_operand(&insn, ops, at, &t);
+		if (rm < 0)
+			return attach_err(err, errlen, -EINVAL, "bad RIP-relative operand at %#lx+%u",
+					  (unsigned long)addr, (unsigned)(at - addr));
+		if (rm) {
+			if (insn.raw.disp.size != 32)
+				return attach_err(err, errlen, -EINVAL, "odd displacement size at %#lx+%u",
+						  (unsigned long)addr, (unsigned)(at - addr));
+			ri->kind = RK_RIPREL;
+			ri->disp_off = insn.raw.disp.offset;
+			ri->target = t;
+			constrain(p, t);
+		} else if (insn.attributes & ZYDIS_ATTRIB_IS_RELATIVE) {
+			int rc = classify_branch(&insn, ops, at, p, ri);
+			if (rc)
+				return attach_err(err, errlen, -EINVAL,
+						  rc == -EINVAL ? "%s at %#lx+%u jumps into the bytes the probe replaces"
+								: "cannot relocate %s at %#lx+%u",
+						  mnem(&insn), (unsigned long)addr, (unsigned)(at - addr));
+		}
+		/* A thread inside the callee would return into the middle of our jmp. */
+		if (insn.meta.category == ZYDIS_CATEGORY_CALL && off + insn.length < JMP_LEN)
+			return attach_err(err, errlen, -EINVAL,
+					  "call at %#lx+%u returns into the bytes the probe replaces",
+					  (unsigned long)addr, (unsigned)(at - addr));
+		at += insn.length;
+	}
+	p->len = (unsigned)(at - p->patch_addr);
+	p->first_len = p->insn[0].len;
+	memcpy(p->orig, (const void *)p->patch_addr, p->len);
+
+	/* The stub's jmp back and the site's jmp to the stub must reach. */
+	constrain(p, p->patch_addr);
+	constrain(p, p->patch_addr + p->len);
+	if (p->lo >= p->hi)
+		return attach_err(err, errlen, -ERANGE,
+				  "RIP-relative targets at %#lx are too far apart for any stub placement",
+				  (unsigned long)addr);
+
+	uintptr_t src;
+	/* Sweep the whole function when its bounds are known, else a window after the patch. */
+	uintptr_t from = have_sym ? sym_start : at;
+	uintptr_t to = have_sym ? sym_end : (at + SCAN_WINDOW < r.end ? at + SCAN_WINDOW : r.end);
+	if (find_branch_into(from, to, p->addr, p->patch_addr + JMP_LEN, &src))
+		return attach_err(err, errlen, -EINVAL,
+				  "the instruction at %#lx jumps into the bytes the probe at %#lx replaces or skips",
+				  (unsigned long)src, (unsigned long)p->addr);
+	return 0;
+}
+
+/* ---- emission ---- */
+struct out {
+	uint8_t *p;
+	size_t n, cap;
+	uintptr_t base; /* runtime address of p[0] */
+};
+
+static int put(struct out *o, const void *b, size_t n)
+{
+	if (o->n + n > o->cap)
+		return -1;
+	memcpy(o->p + o->n, b, n);
+	o->n += n;
+	return 0;
+}
+static int put8(struct out *o, uint8_t b) { return put(o, &b, 1); }
+static int put32(struct out *o, int32_t v) { return put(o, &v, 4); }
+static int put64(struct out *o, uint64_t v) { return put(o, &v, 8); }
+static uintptr_t here(const struct out *o) { return o->base + o->n; }
+
+/* rel32 from the end of an instruction of length len starting here to target, if it fits. */
+static int rel32(const struct out *o, unsigned len, uint64_t target, int32_t *rel)
+{
+	int64_t d = (int64_t)(target - (here(o) + len));
+	if (d < INT32_MIN || d > INT32_MAX)
+		return 0;
+	*rel = (int32_t)d;
+	return 1;
+}
+
+static int emit_jmp(struct out *o, uint64_t target)
+{
+	int32_t rel;
+	if (rel32(o, 5, target, &rel))
+		return put8(o, 0xe9) || put32(o, rel);
+	/* jmp *0(%rip); .quad target */
+	return put8(o, 0xff) || put8(o, 0x25) || put32(o, 0) || put64(o, target);
+}
+
+static int emit_one(struct out *o, const struct reloc_plan *p, const struct reloc_insn *ri)
+{
+	const uint8_t *src = p->orig + ri->off;
+	int32_t rel;
+	switch (ri->kind) {
+	case RK_COPY:
+		return put(o, src, ri->len);
+	case RK_RIPREL: {
+		int64_t d = (int64_t)(ri->target - (here(o) + ri->len));
+		if (d < INT32_MIN || d > INT32_MAX)
+			return -ERANGE;
+		size_t at = o->n;
+		if (put(o, src, ri->len))
+			return -1;
+		int32_t disp = (int32_t)d;
+		memcpy(o->p + at + ri->disp_off, &disp, 4);
+		return 0;
+	}
+	case RK_JMP:
+		return emit_jmp(o, ri->target);
+	case RK_JCC:
+		if (rel32(o, 6, ri->target, &rel))
+			return put8(o, 0x0f) || put8(o, (uint8_t)(0x80 | ri->cc)) || put32(o, rel);
+		/* j<!cc> over an absolute jmp (14 bytes) */
+		return put8(o, (uint8_t)(0x70 | (ri->cc ^ 1))) || put8(o, 14) || put8(o, 0xff) || put8(o, 0x25) ||
+		       put32(o, 0) || put64(o, ri->target);
+	case RK_CALL:
+		if (rel32(o, 5, ri->target, &rel))
+			return put8(o, 0xe8) || put32(o, rel);
+		/* call *2(%rip); jmp over the literal; .quad target */
+		return put8(o, 0xff) || put8(o, 0x15) || put32(o, 2) || put8(o, 0xeb) || put8(o, 8) ||
+		       put64(o, ri->target);
+	}
+	return -1;
+}
+
+int reloc_emit(const struct reloc_plan *p, uintptr_t dest, uint8_t *buf, size_t cap, char *err,
+	       size_t errlen)
+{
+	struct out o = {buf, 0, cap, dest};
+	for (unsigned i = 0; i < p->n; i++) {
+		int rc = emit_one(&o, p, &p->insn[i]);
+		if (rc == -ERANGE)
+			return attach_err(err, errlen, -ERANGE, "RIP-relative target of +%u out of reach from %#lx",
+					  p->insn[i].off, (unsigned long)dest);
+		if (rc)
+			return attach_err(err, errlen, -ENOSPC, "relocated code too large");
+	}
+	if (emit_jmp(&o, p->patch_addr + p->len))
+		return attach_err(err, errlen, -ENOSPC, "relocated code too large");
+	return (int)o.n;
+}

@@ -1,0 +1,58 @@
+/* The agent's uprobe/uretprobe engine: inline trampolines, no trap on the hot path.
+ *
+ * A probed address gets a 5-byte `jmp rel32` to a per-site stub within +-2 GiB. The stub saves
+ * the registers into a kernel-layout pt_regs, calls the handlers, restores, runs the relocated
+ * original instructions and jumps back. Return probes replace the return address with a
+ * trampoline and remember the real one in a per-thread shadow stack.
+ * See src-native/agent/attach/README.md for the design, the patching strategy and its limits. */
+#ifndef BPFTIME_ATTACH_H
+#define BPFTIME_ATTACH_H
+#include <stddef.h>
+#include <asm/ptrace.h> /* struct pt_regs, the kernel's x86-64 layout (r15 ... ss): programs read it as their ctx */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Called on each hit, on the hitting thread. regs is a kernel-layout pt_regs of the probed thread at
+ * that point: for an entry probe rip = the probed address, rsp = the stack pointer at entry, all GPRs
+ * as at entry (changes to GPRs are written back); for a return probe rax = return value,
+ * rip = the return address, rsp = rsp after return.
+ * An entry handler returning BPFTIME_PROBE_OVERRIDE makes the probed function return immediately to
+ * its caller with regs->rax as the return value (only meaningful at a function entry, where [rsp] is
+ * the return address). Return probes on the same function still see that return. */
+enum { BPFTIME_PROBE_CONTINUE = 0, BPFTIME_PROBE_OVERRIDE = 1 };
+typedef int (*bpftime_probe_handler)(void *data, struct pt_regs *regs);
+struct bpftime_probe;
+
+/* Hook the instruction boundary at addr (normally a function entry). is_return: run the handler when
+ * the function returns (return-address trampoline). Several probes may share one address: the site is
+ * patched once, handlers run in attach order. Returns 0 or -errno (-EINVAL cannot relocate the
+ * instructions there, -EFAULT addr is not in executable memory, -ERANGE no memory within reach,
+ * -ENOMEM, ...), with a human message in errbuf (may be NULL). */
+int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, void *data,
+			 struct bpftime_probe **out, char *errbuf, size_t errlen);
+
+/* Remove one probe; when a site has none left, restore the original bytes. Safe while other threads
+ * run: returns after no thread can still be inside this probe's handler (unless called from a
+ * handler itself, then the bookkeeping is freed later). */
+int bpftime_probe_detach(struct bpftime_probe *p);
+
+/* Threads that must never trigger probes (the agent's own threads) call this once (excluded = 1);
+ * excluded = 0 undoes it. */
+void bpftime_probe_thread_exclude(int excluded);
+
+/* Per-process counters, for tests and diagnostics. */
+struct bpftime_probe_stats {
+	unsigned long sites_patched;   /* sites currently holding our jmp */
+	unsigned long ret_missed;      /* return probes skipped: shadow stack full or thread exiting */
+	unsigned long direct_patches;  /* writes done with one atomic store */
+	unsigned long staged_patches;  /* writes that parked the entry first (see patch.c) */
+	unsigned long int3_patches;    /* staged writes that had to park with int3 */
+};
+void bpftime_probe_get_stats(struct bpftime_probe_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
