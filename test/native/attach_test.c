@@ -4,7 +4,8 @@
 //
 //   gcc -O2 -g -Isrc-native/include src-native/agent/attach/*.c src-native/agent/attach/*.S test/native/attach_test.c -lZydis -lpthread -o /tmp/attach_test && /tmp/attach_test
 //
-// Ends with "N passed, 0 failed"; exits non-zero on any failure.
+// Ends with "N passed, 0 failed"; exits non-zero on any failure. For test/native/run.sh:
+// native-test-extra: src-native/agent/attach/*.c src-native/agent/attach/*.S -lZydis
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -37,7 +38,13 @@ static int passed, failed;
 		}                                                          \
 	} while (0)
 
+#ifdef __clang__
+#define NOINLINE __attribute__((noinline))
+#define NO_TAIL_CALLS __attribute__((noinline, disable_tail_calls))
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#define NO_TAIL_CALLS __attribute__((noinline, noclone, optimize("no-optimize-sibling-calls")))
+#endif
 
 /* ---- functions with exactly known first bytes ---- */
 long rip_global = 1000;
@@ -164,7 +171,7 @@ NOINLINE long target_override(long a)
 	return a * 2;
 }
 
-__attribute__((noinline, noclone, optimize("no-optimize-sibling-calls"))) long rec(long n)
+NO_TAIL_CALLS long rec(long n)
 {
 	__asm__ volatile("" ::: "memory");
 	if (n <= 0)
@@ -507,6 +514,40 @@ static void test_prologues(void)
 	detach_ok(pe);
 }
 
+/* Detach returns only after handlers already running have finished, so their data may be freed. */
+struct slow_data {
+	volatile int entered;
+	volatile long magic;
+	volatile long seen;
+};
+static int h_slow(void *data, struct pt_regs *regs)
+{
+	struct slow_data *d = data;
+	d->entered = 1;
+	usleep(100000);
+	d->seen = d->magic;
+	return 0;
+}
+static void *slow_caller(void *arg)
+{
+	p_add(1, 2);
+	return NULL;
+}
+
+static void test_detach_waits(void)
+{
+	struct slow_data d = {0, 0x1234, 0};
+	struct bpftime_probe *p = attach_ok((void *)target_add, 0, h_slow, &d);
+	pthread_t t;
+	pthread_create(&t, NULL, slow_caller, NULL);
+	while (!d.entered)
+		usleep(100);
+	int rc = bpftime_probe_detach(p);
+	d.magic = 0xdead; /* what freeing would do */
+	pthread_join(t, NULL);
+	CHECK(rc == 0 && d.seen == 0x1234, "detach returned %d before the handler finished (saw %#lx)", rc, d.seen);
+}
+
 /* Code replaced under a detached site (a library unloaded and another mapped in its place). */
 static void test_code_replaced(void)
 {
@@ -653,7 +694,6 @@ static void test_threads(void)
 	detach_ok(pr);
 }
 
-static volatile int excluded_done;
 static void *excluded_worker(void *arg)
 {
 	bpftime_probe_thread_exclude(1);
@@ -813,6 +853,7 @@ int main(void)
 	test_relocation_cases();
 	test_prologues();
 	test_code_replaced();
+	test_detach_waits();
 	test_sigtrap_blocked();
 	test_malloc();
 	test_threads();

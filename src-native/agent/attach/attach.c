@@ -41,8 +41,8 @@ static void fork_parent(void) { pthread_mutex_unlock(&attach_lock); }
 static void fork_child(void)
 {
 	pthread_mutex_unlock(&attach_lock);
-	threads_after_fork_child();
-	nearmem_after_fork_child();
+	attach_threads_after_fork_child();
+	attach_nearmem_after_fork_child();
 }
 static void init(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
@@ -90,19 +90,21 @@ static int publish_vecs(struct site *s)
 	return 0;
 }
 
-/* Free retired vectors once no thread can be reading them. Called without the lock. */
-static void reclaim(void)
+/* Wait for a grace period, then free the vectors retired before it. Called without the lock,
+ * after publishing. 0: no thread can still be running a handler of a vector retired so far;
+ * 1: some may (called from a handler, or one ran for seconds); they are freed later. */
+static int reclaim(void)
 {
 	struct thread_state *self = attach_tls;
 	if (self && (self->seq & 1))
-		return; /* called from a handler: our own dispatcher may be walking one of them */
+		return 1; /* called from a handler: our own dispatcher may be walking one of them */
 	pthread_mutex_lock(&attach_lock);
 	struct handler_vec *batch = retired;
 	retired = NULL;
 	pthread_mutex_unlock(&attach_lock);
-	if (!batch)
-		return;
-	if (grace_period() < 0) {
+	/* Even with an empty batch (another thread took ours and frees it), the caller's
+	 * guarantee needs a grace period that began after its publish. */
+	if (attach_grace_period() < 0) {
 		/* Some thread has sat in a handler for seconds: keep the batch for next time. */
 		pthread_mutex_lock(&attach_lock);
 		struct handler_vec **tail = &batch;
@@ -111,13 +113,14 @@ static void reclaim(void)
 		*tail = retired;
 		retired = batch;
 		pthread_mutex_unlock(&attach_lock);
-		return;
+		return 1;
 	}
 	while (batch) {
 		struct handler_vec *next = batch->retired_next;
 		free(batch);
 		batch = next;
 	}
+	return 0;
 }
 
 /* ---- sites ---- */
@@ -141,8 +144,8 @@ static struct site *overlapping(uintptr_t a, unsigned len, const struct site *se
 
 static int site_create(uintptr_t addr, struct site **out, char *err, size_t errlen)
 {
-	struct reloc_plan plan;
-	int rc = reloc_plan(addr, &plan, err, errlen);
+	struct attach_reloc_plan plan;
+	int rc = attach_reloc_plan(addr, &plan, err, errlen);
 	if (rc)
 		return rc;
 	struct site *o = overlapping(plan.patch_addr, plan.len, NULL);
@@ -152,14 +155,14 @@ static int site_create(uintptr_t addr, struct site **out, char *err, size_t errl
 
 	size_t tpl = (size_t)(bpftime_attach_entry_tpl_end - bpftime_attach_entry_tpl);
 	struct near_block b;
-	rc = nearmem_alloc(plan.lo, plan.hi, plan.patch_addr, tpl + RELOC_MAX_OUT, &b);
+	rc = attach_nearmem_alloc(plan.lo, plan.hi, plan.patch_addr, tpl + RELOC_MAX_OUT, &b);
 	if (rc)
 		return attach_err(err, errlen, rc, "no memory for a trampoline within reach of %#lx",
 				  (unsigned long)addr);
 	struct site *s = calloc(1, sizeof(*s));
 	if (!s)
 		return attach_err(err, errlen, -ENOMEM, "out of memory");
-	int n = reloc_emit(&plan, b.rx + tpl, b.rw + tpl, b.size - tpl, err, errlen);
+	int n = attach_reloc_emit(&plan, b.rx + tpl, b.rw + tpl, b.size - tpl, err, errlen);
 	if (n < 0) {
 		free(s); /* the near block is lost: rare, and only a few hundred bytes */
 		return n;
@@ -167,7 +170,7 @@ static int site_create(uintptr_t addr, struct site **out, char *err, size_t errl
 	memcpy(b.rw, bpftime_attach_entry_tpl, tpl);
 	struct entry_tpl_slots slots = {s, (void *)bpftime_attach_entry_dispatch, addr, plan.sp_adj};
 	memcpy(b.rw, &slots, sizeof(slots));
-	rc = nearmem_seal(&b);
+	rc = attach_nearmem_seal(&b);
 	if (rc) {
 		free(s);
 		return attach_err(err, errlen, rc, "cannot make the trampoline executable");
@@ -201,7 +204,7 @@ static int site_create(uintptr_t addr, struct site **out, char *err, size_t errl
 static int site_code_unchanged(const struct site *s)
 {
 	struct map_region r;
-	if (maps_find(s->addr, &r) < 0 || !(r.prot & PROT_EXEC) || s->patch_addr + s->len > r.end)
+	if (attach_maps_find(s->addr, &r) < 0 || !(r.prot & PROT_EXEC) || s->patch_addr + s->len > r.end)
 		return 0;
 	return memcmp((const void *)s->patch_addr, s->orig, s->len) == 0 &&
 	       memcmp((const void *)s->addr, s->prefix, s->patch_addr - s->addr) == 0;
@@ -214,7 +217,7 @@ static int site_arm(struct site *s, char *err, size_t errlen)
 		return attach_err(err, errlen, -EBUSY, "%#lx overlaps the probe site at %#lx",
 				  (unsigned long)s->addr, (unsigned long)o->addr);
 	s->armed = 1; /* before the write: a thread trapping on the int3 protocol goes to the stub */
-	int rc = patch_write(s, s->jmp, s->orig, s->first_len, err, errlen);
+	int rc = attach_patch_write(s, s->jmp, s->orig, s->first_len, err, errlen);
 	if (rc) {
 		s->armed = 0;
 		return rc;
@@ -227,7 +230,7 @@ static int site_disarm(struct site *s)
 {
 	s->armed = 0; /* trapping threads now skip the probe */
 	/* The jmp is one instruction: no thread can be inside it, no waiting needed. */
-	int rc = patch_write(s, s->orig, s->jmp, JMP_LEN, NULL, 0);
+	int rc = attach_patch_write(s, s->orig, s->jmp, JMP_LEN, NULL, 0);
 	if (rc) {
 		s->armed = 1; /* still patched: handlers are empty, the stub just runs the original */
 		return rc;
@@ -318,13 +321,12 @@ int bpftime_probe_detach(struct bpftime_probe *p)
 		site_disarm(s);
 	pthread_mutex_unlock(&attach_lock);
 	free(p);
-	reclaim();
-	return 0;
+	return reclaim();
 }
 
 void bpftime_probe_thread_exclude(int excluded)
 {
-	struct thread_state *t = thread_state_get();
+	struct thread_state *t = attach_thread_state();
 	if (t)
 		t->excluded = !!excluded;
 }

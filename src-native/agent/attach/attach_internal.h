@@ -43,7 +43,7 @@ struct reloc_insn {
 	uint8_t cc;         /* RK_JCC: condition code nibble */
 	uint64_t target;    /* absolute target of the branch or of the RIP-relative operand */
 };
-struct reloc_plan {
+struct attach_reloc_plan {
 	uintptr_t addr;	      /* probed address */
 	uintptr_t patch_addr; /* where the jmp goes: addr, or addr + 4 after endbr64 */
 	unsigned len;	      /* bytes of whole instructions relocated (>= 5) */
@@ -55,10 +55,10 @@ struct reloc_plan {
 	uintptr_t lo, hi;     /* the relocated copy must lie within [lo, hi) to reach its targets */
 };
 /* Decode the instructions at addr and check they can be moved. 0 or -errno with a message. */
-int reloc_plan(uintptr_t addr, struct reloc_plan *plan, char *err, size_t errlen) HIDDEN;
+int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *plan, char *err, size_t errlen) HIDDEN;
 /* Emit the relocated instructions for execution at dest, followed by a jmp back to
  * patch_addr + len. Returns the byte count, or -errno with a message. */
-int reloc_emit(const struct reloc_plan *plan, uintptr_t dest, uint8_t *out, size_t cap, char *err,
+int attach_reloc_emit(const struct attach_reloc_plan *plan, uintptr_t dest, uint8_t *out, size_t cap, char *err,
 	       size_t errlen) HIDDEN;
 
 /* ---- /proc/self/maps (maps.c) ---- */
@@ -68,9 +68,9 @@ struct map_region {
 	int shared; /* 's' flag: writing would reach the file */
 };
 /* Find the mapping containing addr. 0, or -ENOENT. */
-int maps_find(uintptr_t addr, struct map_region *out) HIDDEN;
+int attach_maps_find(uintptr_t addr, struct map_region *out) HIDDEN;
 /* Call fn for every mapping in address order; fn returns nonzero to stop. */
-int maps_foreach(int (*fn)(const struct map_region *r, void *arg), void *arg) HIDDEN;
+int attach_maps_foreach(int (*fn)(const struct map_region *r, void *arg), void *arg) HIDDEN;
 
 /* ---- executable memory near a site (nearmem.c) ---- */
 struct near_block {
@@ -80,11 +80,11 @@ struct near_block {
 	int needs_seal; /* fallback path: rw == rx, mprotect to r-x after writing */
 };
 /* Find size bytes of executable memory lying within [lo, hi). 0 or -ERANGE/-ENOMEM. */
-int nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, struct near_block *b) HIDDEN;
+int attach_nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, struct near_block *b) HIDDEN;
 /* Make the written block executable (no-op for the double-mapped path). */
-int nearmem_seal(struct near_block *b) HIDDEN;
+int attach_nearmem_seal(struct near_block *b) HIDDEN;
 /* In a fork child: stop adding stubs to chunks shared with the parent. */
-void nearmem_after_fork_child(void) HIDDEN;
+void attach_nearmem_after_fork_child(void) HIDDEN;
 
 /* ---- sites (attach.c) ---- */
 struct site {
@@ -123,15 +123,15 @@ extern struct site *volatile attach_sites HIDDEN;
  * atomically as seen by threads executing there. first_len: length of the first instruction in
  * `expect`; below JMP_LEN, several instructions are replaced and we first wait until no thread is
  * between them. Then serialize every core. 0 or -errno. */
-int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
+int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
 		size_t errlen) HIDDEN;
 /* quiesce.c: wait until no other thread can be stopped inside (lo, hi); -EAGAIN with the tid of a
  * thread that did not run within timeout_ns. */
-int quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid) HIDDEN;
+int attach_quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid) HIDDEN;
 /* quiesce.c: the tid of another thread that blocks SIGTRAP, or 0. */
-long thread_blocking_sigtrap(void) HIDDEN;
+long attach_thread_blocking_sigtrap(void) HIDDEN;
 /* Make every thread of the process execute a core-serializing instruction (membarrier). */
-void patch_sync_cores(void) HIDDEN;
+void attach_sync_cores(void) HIDDEN;
 /* membarrier(PRIVATE_EXPEDITED[_SYNC_CORE]), registering on first use. 0 or -errno. */
 int attach_membarrier(int sync_core) HIDDEN;
 
@@ -154,11 +154,11 @@ struct thread_state {
 };
 extern __thread struct thread_state *attach_tls HIDDEN __attribute__((tls_model("initial-exec")));
 /* The calling thread's state, created on first use; NULL while the thread exits. */
-struct thread_state *thread_state_get(void) HIDDEN;
+struct thread_state *attach_thread_state(void) HIDDEN;
 /* Wait until every other thread that was inside a dispatcher has left it. 0, or -ETIMEDOUT. */
-int grace_period(void) HIDDEN;
+int attach_grace_period(void) HIDDEN;
 /* In a fork child: the other threads' states are free again. */
-void threads_after_fork_child(void) HIDDEN;
+void attach_threads_after_fork_child(void) HIDDEN;
 
 /* ---- trampolines (trampoline.S) ---- */
 extern const uint8_t bpftime_attach_entry_tpl[] HIDDEN;	     /* start of the template: data slots */

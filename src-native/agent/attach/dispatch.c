@@ -70,7 +70,7 @@ int bpftime_attach_entry_dispatch(struct site *s, struct pt_regs *regs)
 {
 	struct thread_state *t = attach_tls;
 	if (__builtin_expect(!t, 0)) {
-		t = thread_state_get();
+		t = attach_thread_state();
 		if (!t)
 			return BPFTIME_PROBE_CONTINUE;
 	}

@@ -45,7 +45,7 @@ static int parse_line(const char *line, struct map_region *r)
 	return 0;
 }
 
-int maps_foreach(int (*fn)(const struct map_region *r, void *arg), void *arg)
+int attach_maps_foreach(int (*fn)(const struct map_region *r, void *arg), void *arg)
 {
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -105,10 +105,10 @@ static int find_cb(const struct map_region *r, void *arg)
 	return 0;
 }
 
-int maps_find(uintptr_t addr, struct map_region *out)
+int attach_maps_find(uintptr_t addr, struct map_region *out)
 {
 	struct find_arg a = {addr, out, 0};
-	int rc = maps_foreach(find_cb, &a);
+	int rc = attach_maps_foreach(find_cb, &a);
 	if (rc)
 		return rc;
 	return a.found ? 0 : -ENOENT;

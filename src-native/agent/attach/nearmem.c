@@ -103,7 +103,7 @@ static uintptr_t map_near(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t s
 	struct gap_arg a = {.lo = lo, .hi = hi, .prefer = prefer, .size = size, .n = 0};
 	/* mmap_min_addr is usually 64 KiB; starting the scan at 1 MiB keeps clear of it. */
 	a.prev_end = 1UL << 20;
-	if (maps_foreach(gap_cb, &a) < 0)
+	if (attach_maps_foreach(gap_cb, &a) < 0)
 		return 0;
 	if (a.prev_end < a.hi)
 		consider_gap(&a, a.prev_end, USER_TOP - PAGE);
@@ -188,7 +188,7 @@ static int new_chunk(uintptr_t lo, uintptr_t hi, uintptr_t prefer, struct chunk 
 	return 0;
 }
 
-int nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, struct near_block *b)
+int attach_nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, struct near_block *b)
 {
 	size = (size + 63) & ~(size_t)63;
 	if (!memfd_broken) {
@@ -206,7 +206,7 @@ int nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, str
 		struct chunk *c;
 		int rc = new_chunk(lo, hi, prefer, &c);
 		if (rc == 0)
-			return nearmem_alloc(lo, hi, prefer, size, b);
+			return attach_nearmem_alloc(lo, hi, prefer, size, b);
 		if (rc == -ERANGE || rc == -ENOMEM)
 			return rc;
 		memfd_broken = 1; /* memfd unusable here: every later stub takes the fallback */
@@ -222,7 +222,7 @@ int nearmem_alloc(uintptr_t lo, uintptr_t hi, uintptr_t prefer, size_t size, str
 	return 0;
 }
 
-int nearmem_seal(struct near_block *b)
+int attach_nearmem_seal(struct near_block *b)
 {
 	if (!b->needs_seal)
 		return 0;
@@ -235,7 +235,7 @@ int nearmem_seal(struct near_block *b)
 /* After fork the memfd chunks are shared with the parent: both writing new stubs into the same
  * free space would overwrite each other's. The child keeps executing the existing stubs but puts
  * new ones into chunks of its own. */
-void nearmem_after_fork_child(void)
+void attach_nearmem_after_fork_child(void)
 {
 	for (struct chunk *c = chunks; c; c = c->next)
 		c->used = c->size;

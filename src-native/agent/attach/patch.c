@@ -64,7 +64,7 @@ int attach_membarrier(int sync_core)
 	return (int)rc;
 }
 
-void patch_sync_cores(void)
+void attach_sync_cores(void)
 {
 	/* Without membarrier (very old kernels) x86 still snoops stores into code being fetched;
 	 * the serialization is what the manual asks for on top of it. */
@@ -169,32 +169,32 @@ static int staged_write(struct site *s, const uint8_t *bytes, const uint8_t *exp
 	} else {
 		store_in_line(at, spin, 2);
 	}
-	patch_sync_cores();
+	attach_sync_cores();
 	if (quiesce) {
-		int rc = quiesce_range(at, at + JMP_LEN, QUIESCE_TIMEOUT_NS, stuck_tid);
+		int rc = attach_quiesce_range(at, at + JMP_LEN, QUIESCE_TIMEOUT_NS, stuck_tid);
 		if (rc) {
 			/* Nobody got past the parked entry: put the original first bytes back. */
 			if (use_int3)
 				__atomic_store_n((uint8_t *)at, expect[0], __ATOMIC_SEQ_CST);
 			else
 				store_in_line(at, expect, 2);
-			patch_sync_cores();
+			attach_sync_cores();
 			return rc;
 		}
 	}
 	unsigned head = use_int3 ? 1 : 2;
 	store_bytes(at + head, bytes + head, JMP_LEN - head);
-	patch_sync_cores();
+	attach_sync_cores();
 	if (use_int3)
 		__atomic_store_n((uint8_t *)at, bytes[0], __ATOMIC_SEQ_CST);
 	else
 		store_in_line(at, bytes, 2);
-	patch_sync_cores();
+	attach_sync_cores();
 	attach_stats.staged_patches++;
 	return 0;
 }
 
-int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
+int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
 		size_t errlen)
 {
 	int multi_insn = first_len < JMP_LEN;
@@ -206,7 +206,7 @@ int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, uns
 		return attach_err(err, errlen, -EBUSY, "the code at %#lx changed under the probe",
 				  (unsigned long)at);
 	for (int i = 0; i < (p1 != p0 ? 2 : 1); i++) {
-		if (maps_find(i ? p1 : p0, &r[i]) < 0 || !(r[i].prot & PROT_EXEC))
+		if (attach_maps_find(i ? p1 : p0, &r[i]) < 0 || !(r[i].prot & PROT_EXEC))
 			return attach_err(err, errlen, -EFAULT, "%#lx is not in executable memory",
 					  (unsigned long)(i ? p1 : p0));
 		if (r[i].shared)
@@ -220,7 +220,7 @@ int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, uns
 		/* A thread starting up runs with every signal blocked for a moment (glibc's
 		 * pthread_create): only a thread that keeps SIGTRAP blocked makes us refuse. */
 		long tid = 0;
-		for (int tries = 0; tries < 50 && (tid = thread_blocking_sigtrap()) != 0; tries++)
+		for (int tries = 0; tries < 50 && (tid = attach_thread_blocking_sigtrap()) != 0; tries++)
 			raw_sleep_ns(1000000);
 		if (tid)
 			return attach_err(err, errlen, -EBUSY,
@@ -239,7 +239,7 @@ int patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, uns
 	if (rc == 0) {
 		if (direct) {
 			store_in_line(at, bytes, JMP_LEN);
-			patch_sync_cores();
+			attach_sync_cores();
 			attach_stats.direct_patches++;
 		} else {
 			rc = staged_write(s, bytes, expect, use_int3, multi_insn, &stuck);

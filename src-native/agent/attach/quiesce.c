@@ -205,7 +205,7 @@ static int quiesce_one(long tid, void *argp)
 	return 0;
 }
 
-int quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid)
+int attach_quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid)
 {
 	struct quiesce_arg a = {lo, hi, raw_now_ns() + timeout_ns, 0};
 	int rc = for_each_other_thread(quiesce_one, &a);
@@ -235,7 +235,7 @@ static int blocks_sigtrap(long tid, void *arg)
 	return 0;
 }
 
-long thread_blocking_sigtrap(void)
+long attach_thread_blocking_sigtrap(void)
 {
 	long tid = 0;
 	for_each_other_thread(blocks_sigtrap, &tid);

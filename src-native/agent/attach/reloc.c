@@ -112,7 +112,7 @@ static int rip_mem_operand(const ZydisDecodedInstruction *insn, const ZydisDecod
 }
 
 /* Narrow [lo, hi) so that code anywhere in it reaches x with a rel32. */
-static void constrain(struct reloc_plan *p, uint64_t x)
+static void constrain(struct attach_reloc_plan *p, uint64_t x)
 {
 	uint64_t reach = (uint64_t)REACH - REACH_MARGIN;
 	uint64_t lo = x > reach ? x - reach : 0;
@@ -173,7 +173,7 @@ static int is_boundary(uintptr_t start, uintptr_t addr, uintptr_t limit)
 /* Fill ri for a relative jmp/jcc/call. -EINVAL with ri->target set: it jumps into the bytes the
  * jmp replaces; -EOPNOTSUPP: a form we do not relocate. */
 static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops, uintptr_t at,
-			   const struct reloc_plan *p, struct reloc_insn *ri)
+			   const struct attach_reloc_plan *p, struct reloc_insn *ri)
 {
 	uint64_t t = branch_target(insn, ops, at);
 	switch (insn->mnemonic) {
@@ -204,14 +204,14 @@ static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecod
 	return 0;
 }
 
-int reloc_plan(uintptr_t addr, struct reloc_plan *p, char *err, size_t errlen)
+int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, size_t errlen)
 {
 	ZydisDecodedInstruction insn;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	struct map_region r;
 	decoder_init();
 	memset(p, 0, sizeof(*p));
-	if (maps_find(addr, &r) < 0 || !(r.prot & PROT_EXEC) || !(r.prot & PROT_READ))
+	if (attach_maps_find(addr, &r) < 0 || !(r.prot & PROT_EXEC) || !(r.prot & PROT_READ))
 		return attach_err(err, errlen, -EFAULT, "%#lx is not in readable executable memory",
 				  (unsigned long)addr);
 	if (r.shared)
@@ -354,7 +354,7 @@ static int emit_jmp(struct out *o, uint64_t target)
 	return put8(o, 0xff) || put8(o, 0x25) || put32(o, 0) || put64(o, target);
 }
 
-static int emit_one(struct out *o, const struct reloc_plan *p, const struct reloc_insn *ri)
+static int emit_one(struct out *o, const struct attach_reloc_plan *p, const struct reloc_insn *ri)
 {
 	const uint8_t *src = p->orig + ri->off;
 	int32_t rel;
@@ -390,7 +390,7 @@ static int emit_one(struct out *o, const struct reloc_plan *p, const struct relo
 	return -1;
 }
 
-int reloc_emit(const struct reloc_plan *p, uintptr_t dest, uint8_t *buf, size_t cap, char *err,
+int attach_reloc_emit(const struct attach_reloc_plan *p, uintptr_t dest, uint8_t *buf, size_t cap, char *err,
 	       size_t errlen)
 {
 	struct out o = {buf, 0, cap, dest};

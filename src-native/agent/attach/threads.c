@@ -75,7 +75,7 @@ static struct thread_state *claim_new_block(void)
 	return &b[0];
 }
 
-struct thread_state *thread_state_get(void)
+struct thread_state *attach_thread_state(void)
 {
 	struct thread_state *t = attach_tls;
 	if (t)
@@ -105,7 +105,7 @@ static long now_ns(void)
 	return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-int grace_period(void)
+int attach_grace_period(void)
 {
 	if (attach_membarrier(0) < 0) {
 		/* No membarrier: readers' seq stores drain from store buffers within nanoseconds;
@@ -131,7 +131,7 @@ int grace_period(void)
 	return 0;
 }
 
-void threads_after_fork_child(void)
+void attach_threads_after_fork_child(void)
 {
 	/* Only the forking thread exists in the child. Its frames stay (its calls still return). */
 	for (struct thread_state *t = registry; t; t = t->next) {

@@ -34,8 +34,9 @@ int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, voi
 			 struct bpftime_probe **out, char *errbuf, size_t errlen);
 
 /* Remove one probe; when a site has none left, restore the original bytes. Safe while other threads
- * run: returns after no thread can still be inside this probe's handler (unless called from a
- * handler itself, then the bookkeeping is freed later). */
+ * run. Returns 0 once no thread can still be running this probe's handler: its data may be freed.
+ * Returns 1 when the probe is gone but a thread may still be inside its handler (detach called
+ * from a handler, or a handler running for more than 2 s): keep data alive. -errno on misuse. */
 int bpftime_probe_detach(struct bpftime_probe *p);
 
 /* Threads that must never trigger probes (the agent's own threads) call this once (excluded = 1);
