@@ -103,8 +103,8 @@ void bpftime_attach_ret_dispatch(struct pt_regs *regs)
 	uintptr_t entry_sp = regs->rsp - 8;
 	if (!t || !t->frames)
 		fatal("bpftime: return trampoline reached on a thread without shadow frames\n");
-	/* Nested in a dispatcher (a signal handler's call returning, or a handler's callee whose
-	 * frame predates the handler): pop the frame, but run no handlers. */
+	/* Nested in a dispatcher (a signal handler interrupted one and a hijacked call of the
+	 * interrupted code returns inside it): pop the frame, but run no handlers. */
 	int nested = t->seq & 1;
 	if (!nested)
 		seq_enter(t);
