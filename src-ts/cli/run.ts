@@ -31,11 +31,10 @@ export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], run
   }
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: 'inherit', env: preloadEnv(kind, runtimeDir) });
-    // Ctrl-C reaches the whole process group; the child decides what it means, we wait for it.
+    // Signals sent to us go on to the child, which decides what they mean; we wait for it.
+    // (Ctrl-C at a terminal reaches both: a tool sees SIGINT twice, which tools treat as one.)
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    process.on('SIGINT', () => {});
-    process.on('SIGTERM', forward);
-    process.on('SIGHUP', forward);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as NodeJS.Signals[]) process.on(sig, forward);
     child.on('error', (e) => {
       console.error(`bpftime: cannot run ${cmd}: ${e.message}`);
       resolve(127);

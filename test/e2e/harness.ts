@@ -21,7 +21,8 @@ export class Proc {
   exited: Promise<number | null>;
 
   constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: boolean } = {}) {
-    this.child = spawn(cmd, args, { env, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that cleanup reaches every process it started.
+    this.child = spawn(cmd, args, { env, detached: true, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const onData = (d: Buffer) => {
       this.out += d.toString();
       for (const w of this.waiters.splice(0)) w();
@@ -60,12 +61,23 @@ export class Proc {
   async stop(sig: NodeJS.Signals = 'SIGINT', graceMs = 5000): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill(sig);
-      const t = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      const t = setTimeout(() => this.killGroup(), graceMs);
       const code = await this.exited;
       clearTimeout(t);
+      this.killGroup();
       return code;
     }
+    this.killGroup();
     return this.child.exitCode;
+  }
+
+  /** SIGKILL to whatever of its process group is left. */
+  killGroup(): void {
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      /* all gone */
+    }
   }
 }
 
