@@ -125,10 +125,12 @@ void agent_probe_detach(uint32_t attach_id)
 	pthread_mutex_unlock(&g_lock);
 	if (!a)
 		return;
-	bpftime_probe_detach(a->probe);
+	int busy = bpftime_probe_detach(a->probe);
 	if (a->ref_ctr)
 		__atomic_sub_fetch(a->ref_ctr, 1, __ATOMIC_SEQ_CST);
 	agent_prog_put(a->prog);
-	/* `a` itself is not freed: a thread that entered the hook before the detach may still be
-	 * running the program with it. It is a few dozen bytes per detach. */
+	/* 0: no thread can still be running the program through this attachment. Otherwise one may
+	 * (a handler that outlived the detach's wait): then `a` stays, a few dozen bytes. */
+	if (busy == 0)
+		free(a);
 }

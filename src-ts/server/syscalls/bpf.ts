@@ -36,16 +36,16 @@ const commands = new Map<number, Command>([
 export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint {
   if (size > PAGE) throw new KernelError(Errno.E2BIG, 'attr larger than a page');
   const raw = ctx.mem.read(attrAddr, size);
-  if (size > U.sizeof.bpf_attr && raw.subarray(U.sizeof.bpf_attr).some((b) => b !== 0)) {
-    throw new KernelError(Errno.E2BIG, 'non-zero bytes beyond union bpf_attr');
+  const c = commands.get(cmd);
+  if (!c) throw new KernelError(Errno.EINVAL, `bpf command ${cmd} is not offered`);
+  // CHECK_ATTR: whatever follows the command's last field must be zero. The running kernel's
+  // union is larger than the uapi header we are built against, so bytes beyond our union but
+  // within a page are judged the same way (EINVAL), as that kernel judges them.
+  if (raw.subarray(c.lastFieldEnd).some((b) => b !== 0)) {
+    throw new KernelError(Errno.EINVAL, `non-zero bytes after the last field of command ${cmd}`);
   }
   const attr = Buffer.alloc(U.sizeof.bpf_attr);
   raw.copy(attr, 0, 0, Math.min(size, U.sizeof.bpf_attr));
-  const c = commands.get(cmd);
-  if (!c) throw new KernelError(Errno.EINVAL, `bpf command ${cmd} is not offered`);
-  if (attr.subarray(c.lastFieldEnd).some((b) => b !== 0)) {
-    throw new KernelError(Errno.EINVAL, `non-zero bytes after the last field of command ${cmd}`);
-  }
   return c.run(ctx, new Struct(attr), attrAddr);
 }
 
@@ -62,14 +62,16 @@ export function writeLog(ctx: CallContext, logBuf: bigint, logSize: number, logL
   return false;
 }
 
-/** The kernel's checks on (log_buf, log_size, log_level) in bpf_vlog_init(). */
-export function checkLogAttrs(logBuf: bigint, logSize: number, logLevel: number, levelMask: number): void {
-  if (logLevel & ~levelMask) throw new KernelError(Errno.EINVAL, 'bad log_level');
-  if (logBuf || logSize || logLevel) {
-    if (!logBuf || !logLevel || logSize < 128 || logSize > 0xffffffff >>> 2) {
-      throw new KernelError(Errno.EINVAL, 'bad log_buf/log_size/log_level combination');
-    }
-  }
+/** BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS | BPF_LOG_FIXED (kernel-internal). */
+export const LOG_LEVEL_MASK = 1 | 2 | 4 | 8;
+
+/** The kernel's checks on (log_buf, log_size, log_level): bpf_verifier_log_attr_valid(). A log
+ * level without a buffer is valid (the caller only wants the true log size). */
+export function checkLogAttrs(logBuf: bigint, logSize: number, logLevel: number): void {
+  if (!!logBuf !== !!logSize) throw new KernelError(Errno.EINVAL, 'log_buf and log_size go together');
+  if (logBuf && !logLevel) throw new KernelError(Errno.EINVAL, 'log_buf without log_level');
+  if (logLevel & ~LOG_LEVEL_MASK) throw new KernelError(Errno.EINVAL, 'bad log_level');
+  if (logSize > 0xffffffff >>> 2) throw new KernelError(Errno.EINVAL, 'log_size too large');
 }
 
 /** Object names: up to 15 characters of [A-Za-z0-9_.], as bpf_obj_name_cpy() accepts. */

@@ -18,7 +18,7 @@ export function btfLoad(ctx: CallContext, attr: Struct): bigint {
   const logSize = attr.u32(A.btf_log_size);
   const logLevel = attr.u32(A.btf_log_level);
   if (size > BTF_MAX_SIZE) throw new KernelError(Errno.E2BIG, 'BTF too large');
-  checkLogAttrs(logBuf, logSize, logLevel, 1 | 2 | 4);
+  checkLogAttrs(logBuf, logSize, logLevel);
   const data = Buffer.from(ctx.mem.read(attr.u64(A.btf), size));
   const problem = validateHeader(data);
   if (problem) {

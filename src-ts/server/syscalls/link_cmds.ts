@@ -17,14 +17,21 @@ export function progFitsPerfEvent(prog: BpfProg, e: PerfEvent): boolean {
   return t === U.BPF_PROG_TYPE_KPROBE;
 }
 
+/** Program types that may use a perf link (link_create()'s switch on the program type). */
+const PERF_LINK_PROG_TYPES = new Set<number>([U.BPF_PROG_TYPE_KPROBE, U.BPF_PROG_TYPE_TRACEPOINT, U.BPF_PROG_TYPE_PERF_EVENT]);
+
 export function linkCreate(ctx: CallContext, attr: Struct): bigint {
   const prog = ctx.objectOf<BpfProg>(attr.s32(A.prog_fd), ObjKind.Prog, 'a program');
   const attachType = attr.u32(A.attach_type);
-  if (attachType !== U.BPF_PERF_EVENT) {
-    throw new KernelError(Errno.EINVAL, `attach type ${attachType} is not offered`);
+  // The program type is checked against the attach type before the target is looked at.
+  if (attachType !== U.BPF_PERF_EVENT || !PERF_LINK_PROG_TYPES.has(prog.spec.progType)) {
+    throw new KernelError(Errno.EINVAL, `attach type ${attachType} is not offered for this program type`);
   }
   if (attr.u32(A.flags)) throw new KernelError(Errno.EINVAL, 'flags must be 0');
-  const event = ctx.objectOf<PerfEvent>(attr.s32(A.target_fd), ObjKind.PerfEvent, 'a perf event');
+  // perf_event_get(): anything that is not a perf event is EBADF.
+  const target = ctx.object(attr.s32(A.target_fd));
+  if (target.kind !== ObjKind.PerfEvent) throw new KernelError(Errno.EBADF, 'target_fd is not a perf event');
+  const event = target as PerfEvent;
   if (!progFitsPerfEvent(prog, event)) throw new KernelError(Errno.EINVAL, 'program type does not fit this perf event');
   if (event.prog) throw new KernelError(Errno.EEXIST, 'perf event already has a program');
   const k = ctx.kernel;

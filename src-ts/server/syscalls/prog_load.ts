@@ -35,9 +35,8 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
 
   if (progType === 0 || !(Object.values(U.bpf_prog_type) as number[]).includes(progType)) throw new KernelError(Errno.EINVAL, `unknown program type ${progType}`);
   if (progFlags & ~PROG_FLAGS) throw new KernelError(Errno.EINVAL, 'unknown prog_flags');
-  if (insnCnt === 0) throw new KernelError(Errno.EINVAL, 'no instructions');
-  if (insnCnt > MAX_INSNS) throw new KernelError(Errno.E2BIG, 'too many instructions');
-  checkLogAttrs(logBuf, logSize, logLevel, 1 | 2 | 4);
+  if (insnCnt === 0 || insnCnt > MAX_INSNS) throw new KernelError(Errno.E2BIG, `insn_cnt ${insnCnt} is not in 1..${MAX_INSNS}`);
+  checkLogAttrs(logBuf, logSize, logLevel);
   const name = objName(attr, A.prog_name);
 
   // Read everything first: a NeedMemory round trip re-runs this handler from the top.
