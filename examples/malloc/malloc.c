@@ -26,6 +26,7 @@ struct opts {
 	double interval;
 	double duration;    /* 0: until Ctrl-C */
 	int verbose;
+	int retprobe;       /* count returns (uretprobe) instead of calls */
 };
 
 struct entry {
@@ -44,13 +45,14 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: malloc [-b BINARY] [-f FUNC] [-p PID] [-i SECS] [-d SECS] [-v]\n"
+		"usage: malloc [-b BINARY] [-f FUNC] [-p PID] [-i SECS] [-d SECS] [-r] [-v]\n"
 		"Count calls of FUNC in BINARY per process with a uprobe.\n"
 		"  -b BINARY  binary or library to probe (default: the libc in use)\n"
 		"  -f FUNC    function to count (default: malloc)\n"
 		"  -p PID     only this process (default: all)\n"
 		"  -i SECS    print interval (default: 1)\n"
 		"  -d SECS    stop after SECS (default: 0, until Ctrl-C)\n"
+		"  -r         count returns (uretprobe) instead of calls\n"
 		"  -v         show libbpf's debug output\n");
 }
 
@@ -97,7 +99,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 	char *end;
 
-	while ((c = getopt(argc, argv, "b:f:p:i:d:vh")) != -1) {
+	while ((c = getopt(argc, argv, "b:f:p:i:d:rvh")) != -1) {
 		switch (c) {
 		case 'b': o->binary = optarg; break;
 		case 'f': o->func = optarg; break;
@@ -123,6 +125,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			}
 			break;
+		case 'r': o->retprobe = 1; break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -239,7 +242,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	LIBBPF_OPTS(bpf_uprobe_opts, uopts, .func_name = o.func, .retprobe = false);
+	LIBBPF_OPTS(bpf_uprobe_opts, uopts, .func_name = o.func, .retprobe = o.retprobe);
 	link = bpf_program__attach_uprobe_opts(skel->progs.count_calls, o.pid, o.binary, 0, &uopts);
 	if (!link) {
 		err = -errno;
@@ -271,7 +274,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	printf("Tracing %s in %s... Hit Ctrl-C to end.\n", o.func, o.binary);
+	printf("Tracing %s%s in %s... Hit Ctrl-C to end.\n", o.retprobe ? "returns of " : "", o.func, o.binary);
 	fflush(stdout);
 
 	start = next = now_s();

@@ -35,15 +35,15 @@ async function settledCount(t: Proc, pid: number): Promise<number> {
   throw new Error(`count for pid ${pid} never settled:\n${t.out}`);
 }
 
-async function countsExactly(order: 'tool-first' | 'victim-first'): Promise<void> {
+async function countsExactly(order: 'tool-first' | 'victim-first', toolArgs: string[] = []): Promise<void> {
   const dir = tmpRuntimeDir();
   const env = bpftimeEnv(dir);
   let t: Proc | undefined;
   let v: Proc | undefined;
   try {
     const startTool = async () => {
-      t = new Proc(process.execPath, [cli, 'load', tool, '-i', '0.3'], env);
-      await t.waitFor(/Tracing malloc in .*libc/);
+      t = new Proc(process.execPath, [cli, 'load', tool, '-i', '0.3', ...toolArgs], env);
+      await t.waitFor(/Tracing (returns of )?malloc in .*libc/);
     };
     const startVictim = async () => {
       v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
@@ -87,6 +87,10 @@ test('malloc counts are exact, tool started before the target', { skip: !built &
 
 test('malloc counts are exact, target started before the tool', { skip: !built && 'examples not built', timeout: 60000 }, async () => {
   await countsExactly('victim-first');
+});
+
+test('malloc returns are counted exactly by a uretprobe', { skip: !built && 'examples not built', timeout: 60000 }, async () => {
+  await countsExactly('tool-first', ['-r']);
 });
 
 test('when the tool exits its objects are freed and the hooks go', { skip: !built && 'examples not built', timeout: 60000 }, async () => {
