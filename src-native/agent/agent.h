@@ -33,6 +33,12 @@ int agent_probe_attach(const struct bpftime_attach *a, const char *path, struct 
 		       size_t errlen);
 void agent_probe_detach(uint32_t attach_id);
 
+/* Syscall tracepoints (syscalls:sys_{enter,exit}_*, raw_syscalls:sys_{enter,exit}): path is
+ * "system/event", a->offset the syscall nr (or all), a->tp_id the event id. */
+int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
+			    size_t errlen);
+void agent_syscall_tp_detach(uint32_t attach_id);
+
 /* Sends trace_printk text to the server (what the served trace_pipe shows). */
 void agent_send_trace(const char *text, size_t len);
 #endif

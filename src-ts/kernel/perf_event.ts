@@ -9,8 +9,9 @@ export interface PerfEventSpec {
   probe: ProbeKind;
   type: number; // perf_event_attr.type as the tool passed it
   config: bigint;
-  path: string; // uprobes: the binary
-  offset: bigint; // uprobes: file offset; tracepoints: the tracepoint id
+  path: string; // uprobes: the binary; tracepoints: "system/event"
+  offset: bigint; // uprobes: file offset; syscall tracepoints: the syscall nr (-1: every syscall)
+  tpId: number; // tracepoints: the event id
   refCtrOffset: bigint;
   pid: number; // -1: every process
   cpu: number;

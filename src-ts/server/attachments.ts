@@ -69,17 +69,17 @@ export class Attachments {
   private push(a: Attachment, c: Client): void {
     const s = a.event.spec;
     if (s.pid !== -1 && s.pid !== c.pid) return;
-    if (s.probe === 'tracepoint') return; // syscall tracepoints arrive with the agent's syscall hooks
     const maps = a.prog.spec.maps;
     const msg = encodeAttach({
       attachId: a.id,
-      kind: s.probe === 'uretprobe' ? AttachKind.Uretprobe : AttachKind.Uprobe,
+      kind: s.probe === 'uretprobe' ? AttachKind.Uretprobe : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint : AttachKind.Uprobe,
       offset: s.offset,
       refCtrOffset: s.refCtrOffset,
       cookie: a.event.cookie,
       pid: s.pid,
       progId: a.prog.id,
       path: s.path,
+      tpId: s.tpId,
       mapIds: maps.map((m) => m.id),
     });
     a.agents.set(c.pid, { status: 1, message: 'sent' });

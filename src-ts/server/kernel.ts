@@ -3,6 +3,7 @@
 import { Registry } from '../kernel/registry';
 import { Attachments } from './attachments';
 import { Pmu, readPmu } from './syscalls/perf';
+import { TracefsView } from '../tracefs/view';
 
 export class Kernel {
   readonly registry = new Registry();
@@ -10,4 +11,5 @@ export class Kernel {
   // Numbers used when sysfs has no such PMU (they match what Linux usually assigns).
   readonly uprobePmu: Pmu = readPmu('uprobe', 7);
   readonly kprobePmu: Pmu = readPmu('kprobe', 6);
+  readonly tracefs = TracefsView.load({ uprobe: this.uprobePmu, kprobe: this.kprobePmu });
 }

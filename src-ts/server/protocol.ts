@@ -30,6 +30,7 @@ export enum CallOp {
   Bpf = 1,
   PerfEventOpen = 2,
   Ioctl = 3,
+  Open = 4,
 }
 
 export const BLOB_STRING = 1;
@@ -50,7 +51,7 @@ export const SIZEOF = {
   fdref: 16,
   reply: 24,
   release: 8,
-  attach: 48,
+  attach: 56,
   detach: 8,
   attach_result: 8,
 } as const;
@@ -240,6 +241,7 @@ export interface AttachMsg {
   pid: number;
   progId: number;
   path: string;
+  tpId: number;
   mapIds: number[];
 }
 
@@ -255,6 +257,7 @@ export function encodeAttach(a: AttachMsg): Buffer {
   h.writeUInt32LE(a.progId, 36);
   h.writeUInt32LE(a.mapIds.length, 40);
   h.writeUInt32LE(path.length, 44);
+  h.writeUInt32LE(a.tpId, 48);
   const ids = Buffer.alloc(4 * a.mapIds.length);
   a.mapIds.forEach((id, i) => ids.writeUInt32LE(id, i * 4));
   return Buffer.concat([h, path, Buffer.alloc(pad8(path.length) - path.length), ids]);

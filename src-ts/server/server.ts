@@ -10,6 +10,7 @@ import { log } from './log';
 import { CallContext } from './syscalls/context';
 import { sysBpf } from './syscalls/bpf';
 import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
+import { sysOpen } from './syscalls/files';
 import { NeedMemory } from './usermem';
 import { KernelError, Errno } from '../kernel/errno';
 import { ObjKind } from '../kernel/objects';
@@ -217,6 +218,9 @@ export class Server {
         case CallOp.Ioctl:
           ret = sysIoctl(ctx, Number(BigInt.asIntN(32, a[0])), Number(a[1] & 0xffffffffn), a[2]);
           break;
+        case CallOp.Open:
+          ret = sysOpen(ctx, a[0], Number(a[1] & 0xffffffffn));
+          break;
         default:
           throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);
       }
@@ -241,6 +245,7 @@ export class Server {
       encodeReply({ ret, err, retFdIdx: err ? -1 : ctx.retFdIdx, writes: ctx.mem.writes, needs: [] }),
       err ? [] : ctx.passFds,
     );
+    for (const fd of ctx.ownedFds) addon.closeFd(fd);
     if (!ok) this.disconnect(c);
   }
 

@@ -18,6 +18,10 @@ test('bpf() and perf_event_open() answer as the kernel does', { skip: !haveComma
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
   const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout: 30000 });
+  if (kernel.stdout.includes('tracefs: absent')) {
+    t.skip('the real tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing): nothing to compare with');
+    return;
+  }
   if (!kernel.stdout.startsWith('hash create: ok')) {
     // No kernel BPF here (not root, or BPF disabled): nothing to compare with.
     t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);

@@ -342,6 +342,42 @@ static void uprobe_semantics(const char *self)
 	close(sf);
 }
 
+static void tracepoint_semantics(void)
+{
+	int id = read_int("/sys/kernel/tracing/events/syscalls/sys_enter_getppid/id");
+	if (id < 0) {
+		printf("tracefs: absent\n");
+		return;
+	}
+	printf("tracepoint id>0: %d\n", id > 0);
+	struct perf_event_attr pa = { 0 };
+	pa.size = sizeof(pa);
+	pa.type = PERF_TYPE_TRACEPOINT;
+	pa.config = id;
+	pa.sample_period = 1;
+	pa.wakeup_events = 1;
+	int efd = (int)report("tracepoint open", syscall(SYS_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC), 0);
+	pa.config = 0x7fffffff;
+	report("tracepoint open unknown id", syscall(SYS_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC), 1);
+	struct bpf_insn ok[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int tp = (int)report("load tracepoint prog", prog_load(BPF_PROG_TYPE_TRACEPOINT, ok, 2, NULL, 0, 0), 0);
+	int kp = prog_load(BPF_PROG_TYPE_KPROBE, ok, 2, NULL, 0, 0);
+	report("tracepoint SET_BPF kprobe prog", ioctl(efd, PERF_EVENT_IOC_SET_BPF, kp), 1);
+	union bpf_attr a = { 0 };
+	a.link_create.prog_fd = tp;
+	a.link_create.target_fd = efd;
+	a.link_create.attach_type = BPF_PERF_EVENT;
+	int lfd = (int)report("tracepoint perf link", sys_bpf(BPF_LINK_CREATE, &a, sizeof(a)), 0);
+	report("second link on the same event", sys_bpf(BPF_LINK_CREATE, &a, sizeof(a)), 1);
+	close(lfd);
+	close(efd);
+	close(tp);
+	close(kp);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -354,6 +390,7 @@ int main(int argc, char **argv)
 	create_errors();
 	prog_semantics();
 	uprobe_semantics(self);
+	tracepoint_semantics();
 	(void)argv;
 	return 0;
 }

@@ -64,6 +64,7 @@ enum bpftime_call_op {
 	BPFTIME_OP_BPF = 1,             /* args: cmd, attr ptr, size */
 	BPFTIME_OP_PERF_EVENT_OPEN = 2, /* args: attr ptr, pid, cpu, group_fd, flags */
 	BPFTIME_OP_IOCTL = 3,           /* args: fd, request, arg */
+	BPFTIME_OP_OPEN = 4,            /* args: path ptr, flags, mode: a file the server serves (tracefs, sysfs) */
 };
 
 /* A call: the syscall's arguments, copies of the user memory it refers to ("blobs", tagged with
@@ -116,14 +117,16 @@ enum bpftime_attach_kind {
 struct bpftime_attach {
 	uint32_t attach_id;
 	uint32_t kind; /* enum bpftime_attach_kind */
-	uint64_t offset;         /* file offset in the binary (uprobes) / tracepoint id */
+	uint64_t offset;         /* file offset in the binary (uprobes) / syscall nr, or -1 for all (tracepoints) */
 	uint64_t ref_ctr_offset; /* USDT semaphore file offset, or 0 */
 	uint64_t cookie;         /* bpf_get_attach_cookie() */
 	int32_t pid;             /* -1: every process */
 	uint32_t prog_id;
 	uint32_t nmaps;          /* map memfds passed after the prog memfd, ids below */
 	uint32_t path_len;       /* bytes of the path that follows, including its NUL */
-	/* then the binary path, padded to 8; then uint32_t map_ids[nmaps]
+	uint32_t tp_id;          /* syscall tracepoints: the event id (common_type of the context) */
+	uint32_t reserved;
+	/* then the binary path (tracepoints: "system/event"), padded to 8; then uint32_t map_ids[nmaps]
 	 * fds: [0] = program memfd, [1 + i] = memfd of map_ids[i] */
 };
 

@@ -45,6 +45,8 @@ export class CallContext {
   readonly mem: UserMemory;
   private readonly fds = new Map<number, FdRef>();
   readonly passFds: number[] = [];
+  /** Server-side fds made for this call only (served files): closed once the answer is sent. */
+  readonly ownedFds: number[] = [];
   retFdIdx = -1;
 
   constructor(
@@ -70,6 +72,14 @@ export class CallContext {
     const o = this.object(fd);
     if (o.kind !== kind) throw new KernelError(Errno.EINVAL, `fd ${fd} is not ${what}`);
     return o as T;
+  }
+
+  /** Makes a file the server opened for this call the return value (a new fd in the caller). */
+  returnOwnedFd(fd: number): bigint {
+    this.ownedFds.push(fd);
+    this.passFds.push(fd);
+    this.retFdIdx = this.passFds.length - 1;
+    return 0n;
   }
 
   /** Makes o the call's return value as a new fd in the caller; returns the placeholder 0. */

@@ -89,6 +89,28 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
         refCtrOffset: config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT,
         pid,
         cpu,
+        tpId: 0,
+      },
+      disabled,
+    );
+    k.registry.add(ev);
+    return ctx.returnFd(ev);
+  }
+  if (type === P.PERF_TYPE_TRACEPOINT) {
+    const e = k.tracefs.eventById(Number(config));
+    if (!e) throw new KernelError(Errno.EINVAL, `no tracepoint with id ${config}`); // perf_trace_init(): EINVAL
+    const ev = new PerfEvent(
+      k.registry.allocId(ObjKind.PerfEvent),
+      {
+        probe: 'tracepoint',
+        type,
+        config,
+        path: `${e.system}/${e.name}`,
+        offset: BigInt.asUintN(64, BigInt(e.nr)),
+        refCtrOffset: 0n,
+        pid,
+        cpu,
+        tpId: e.id,
       },
       disabled,
     );

@@ -1,0 +1,20 @@
+// open() of the files the server serves (tracefs, the uprobe/kprobe PMU descriptions): the shim
+// forwards opens under those paths; the answer is a memfd holding the file's content.
+import { addon } from '../../native/addon';
+import { Errno, KernelError } from '../../kernel/errno';
+import { CallContext } from './context';
+
+const O_ACCMODE = 3;
+const PATH_MAX = 4096;
+
+export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigint {
+  const p = ctx.mem.readString(pathAddr, PATH_MAX);
+  const f = ctx.kernel.tracefs.read(p);
+  if (f.kind === 'not-served') throw new KernelError(Errno.ENOENT, `${p} is not served`);
+  if (f.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+  if ((flags & O_ACCMODE) !== 0) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  const fd = addon.memfdCreate(`bpftime-file:${p.split('/').pop()}`, 0);
+  if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
+  require('fs').writeSync(fd, f.content, 0, f.content.length, 0);
+  return ctx.returnOwnedFd(fd);
+}

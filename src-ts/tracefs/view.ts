@@ -1,0 +1,89 @@
+// The tracefs and sysfs files tools read to find their probe points, served by the server so
+// that they are the same whether or not a real tracefs is mounted (and need no root):
+//   <tracefs>/events/{syscalls,raw_syscalls}/<event>/{id,format}, <tracefs>/available_events,
+//   /sys/bus/event_source/devices/{uprobe,kprobe}/{type,format/*}
+// where <tracefs> is /sys/kernel/tracing or /sys/kernel/debug/tracing.
+import * as path from 'path';
+import { TraceEvent, formatFile } from './format';
+import { Pmu } from '../server/syscalls/perf';
+
+const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+const PMU_ROOT = '/sys/bus/event_source/devices';
+
+export type ServedFile = { kind: 'file'; content: Buffer } | { kind: 'missing' } | { kind: 'not-served' };
+
+export class TracefsView {
+  private readonly byName = new Map<string, TraceEvent>();
+  private readonly byId = new Map<number, TraceEvent>();
+
+  constructor(
+    events: TraceEvent[],
+    private readonly pmus: { uprobe: Pmu; kprobe: Pmu },
+  ) {
+    for (const e of events) {
+      this.byName.set(`${e.system}/${e.name}`, e);
+      this.byId.set(e.id, e);
+    }
+  }
+
+  static load(pmus: { uprobe: Pmu; kprobe: Pmu }): TracefsView {
+    // The snapshot stays in the source tree (dist/ has only compiled code).
+    const file = path.resolve(__dirname, '..', '..', '..', 'src-ts', 'tracefs', 'syscall-events.json');
+    const snapshot = JSON.parse(require('fs').readFileSync(file, 'utf8')) as { events: TraceEvent[] };
+    return new TracefsView(snapshot.events, pmus);
+  }
+
+  eventById(id: number): TraceEvent | undefined {
+    return this.byId.get(id);
+  }
+
+  eventByName(system: string, name: string): TraceEvent | undefined {
+    return this.byName.get(`${system}/${name}`);
+  }
+
+  /** Whether path is one of ours (served, or under a served directory and absent). */
+  static isServedPath(p: string): boolean {
+    const n = path.posix.normalize(p);
+    return TRACEFS_ROOTS.some((r) => n === r || n.startsWith(r + '/')) || n.startsWith(PMU_ROOT + '/uprobe') || n.startsWith(PMU_ROOT + '/kprobe');
+  }
+
+  read(p: string): ServedFile {
+    const n = path.posix.normalize(p);
+    for (const root of TRACEFS_ROOTS) {
+      if (n === root || n.startsWith(root + '/')) return this.readTracefs(n.slice(root.length + 1));
+    }
+    for (const [name, pmu] of Object.entries(this.pmus)) {
+      const dir = `${PMU_ROOT}/${name}`;
+      if (n === dir || n.startsWith(dir + '/')) return this.readPmu(n.slice(dir.length + 1), pmu);
+    }
+    return { kind: 'not-served' };
+  }
+
+  private readTracefs(rel: string): ServedFile {
+    if (rel === 'available_events') {
+      const lines = [...this.byName.values()].map((e) => `${e.system}:${e.name}\n`);
+      return file(lines.join(''));
+    }
+    const m = /^events\/(\w+)\/(\w+)\/(id|format)$/.exec(rel);
+    const e = m && this.byName.get(`${m[1]}/${m[2]}`);
+    if (!m || !e) return { kind: 'missing' };
+    return file(m[3] === 'id' ? `${e.id}\n` : formatFile(e));
+  }
+
+  private readPmu(rel: string, pmu: Pmu): ServedFile {
+    switch (rel) {
+      case 'type':
+        return file(`${pmu.type}\n`);
+      case 'format/retprobe':
+        return file(`config:${pmu.retprobeBit}\n`);
+      case 'format/ref_ctr_offset':
+        return file('config:32-63\n');
+      default:
+        return { kind: 'missing' };
+    }
+  }
+}
+
+function file(s: string): ServedFile {
+  return { kind: 'file', content: Buffer.from(s) };
+}
