@@ -299,6 +299,19 @@ Napi::Value LockFile(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, fd);
 }
 
+// pipe() -> [readFd, writeFd] | -errno. Both close-on-exec; the write end is non-blocking so a
+// reader that stops reading can never stall the server.
+Napi::Value Pipe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return Errno(env, errno);
+  fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, p[0]);
+  a.Set(1u, p[1]);
+  return a;
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int rc = close(fd);
@@ -320,4 +333,5 @@ void InitIpc(Napi::Env env, Napi::Object exports) {
   exports.Set("fstatIno", Napi::Function::New(env, FstatIno));
   exports.Set("lockFile", Napi::Function::New(env, LockFile));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
 }

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,21 @@ static int send_msg(uint16_t type, const void *payload, uint32_t len)
 
 void agent_send_trace(const char *text, size_t len)
 {
-	send_msg(BPFTIME_MSG_TRACE, text, (uint32_t)len);
+	/* On the program's thread: who printed, where and when, as trace_pipe shows it. */
+	struct {
+		struct bpftime_trace h;
+		char text[1024];
+	} m = { 0 };
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m.h.pid = (uint32_t)gettid();
+	m.h.cpu = (uint32_t)sched_getcpu();
+	m.h.ts_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	prctl(PR_GET_NAME, m.h.comm, 0, 0, 0);
+	if (len > sizeof(m.text))
+		len = sizeof(m.text);
+	memcpy(m.text, text, len);
+	send_msg(BPFTIME_MSG_TRACE, &m, (uint32_t)(sizeof(m.h) + len));
 }
 
 static void send_result(uint32_t attach_id, int status, const char *msg)

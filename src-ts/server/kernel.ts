@@ -4,6 +4,7 @@ import { Registry } from '../kernel/registry';
 import { Attachments } from './attachments';
 import { Pmu, readPmu } from './syscalls/perf';
 import { TracefsView } from '../tracefs/view';
+import { TracePipe } from '../tracefs/trace_pipe';
 
 export class Kernel {
   readonly registry = new Registry();
@@ -11,5 +12,6 @@ export class Kernel {
   // Numbers used when sysfs has no such PMU (they match what Linux usually assigns).
   readonly uprobePmu: Pmu = readPmu('uprobe', 7);
   readonly kprobePmu: Pmu = readPmu('kprobe', 6);
+  readonly tracePipe = new TracePipe();
   readonly tracefs = TracefsView.load({ uprobe: this.uprobePmu, kprobe: this.kprobePmu });
 }

@@ -54,6 +54,7 @@ export const SIZEOF = {
   attach: 56,
   detach: 8,
   attach_result: 8,
+  trace: 32,
 } as const;
 
 export interface Frame {
@@ -271,6 +272,24 @@ export function encodeDetach(attachId: number): Buffer {
 
 export function decodeAttachResult(p: Buffer): { attachId: number; status: number; message: string } {
   return { attachId: p.readUInt32LE(0), status: p.readInt32LE(4), message: cstr(p.subarray(SIZEOF.attach_result)) };
+}
+
+export interface TraceLine {
+  pid: number;
+  cpu: number;
+  tsNs: bigint;
+  comm: string;
+  text: string;
+}
+
+export function decodeTrace(p: Buffer): TraceLine {
+  return {
+    pid: p.readUInt32LE(0),
+    cpu: p.readUInt32LE(4),
+    tsNs: p.readBigUInt64LE(8),
+    comm: cstr(p.subarray(16, 32)),
+    text: p.subarray(SIZEOF.trace).toString('utf8'),
+  };
 }
 
 export function cstr(b: Buffer): string {

@@ -23,6 +23,7 @@ import {
   decodeAttachResult,
   decodeCall,
   decodeHello,
+  decodeTrace,
   encodeHelloReply,
   encodeReply,
 } from './protocol';
@@ -39,7 +40,6 @@ export class Server {
   private listenFd = -1;
   private lockFd = -1;
   private idleTimer: NodeJS.Timeout | null = null;
-  readonly traceLines: string[] = [];
   readonly startedAt = Date.now();
 
   constructor(readonly opts: ServerOptions) {}
@@ -189,10 +189,9 @@ export class Server {
         break;
       }
       case Msg.Trace: {
-        const text = f.payload.toString('utf8');
-        this.traceLines.push(text);
-        if (this.traceLines.length > 1000) this.traceLines.shift();
-        log(`trace_printk ${c.comm}[${c.pid}]: ${text.trimEnd()}`);
+        const line = decodeTrace(f.payload);
+        this.kernel.tracePipe.push(line);
+        if (process.env.BPFTIME_DEBUG) log(`trace_printk ${line.comm}[${line.pid}]: ${line.text.trimEnd()}`);
         break;
       }
       default:

@@ -10,7 +10,7 @@ import { Pmu } from '../server/syscalls/perf';
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const PMU_ROOT = '/sys/bus/event_source/devices';
 
-export type ServedFile = { kind: 'file'; content: Buffer } | { kind: 'missing' } | { kind: 'not-served' };
+export type ServedFile = { kind: 'file'; content: Buffer } | { kind: 'trace_pipe' } | { kind: 'missing' } | { kind: 'not-served' };
 
 export class TracefsView {
   private readonly byName = new Map<string, TraceEvent>();
@@ -60,6 +60,7 @@ export class TracefsView {
   }
 
   private readTracefs(rel: string): ServedFile {
+    if (rel === 'trace_pipe') return { kind: 'trace_pipe' };
     if (rel === 'available_events') {
       const lines = [...this.byName.values()].map((e) => `${e.system}:${e.name}\n`);
       return file(lines.join(''));

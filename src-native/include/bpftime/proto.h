@@ -31,7 +31,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_RELEASE = 3,       /* struct bpftime_release; no answer */
 	BPFTIME_MSG_STATUS = 4,        /* empty; answered by STATUS_REPLY */
 	BPFTIME_MSG_ATTACH_RESULT = 5, /* agent -> server: struct bpftime_attach_result + message */
-	BPFTIME_MSG_TRACE = 6,         /* agent -> server: trace_printk text (bytes) */
+	BPFTIME_MSG_TRACE = 6,         /* agent -> server: struct bpftime_trace + trace_printk text */
 	/* server -> client */
 	BPFTIME_MSG_HELLO_REPLY = 64,  /* struct bpftime_hello_reply */
 	BPFTIME_MSG_REPLY = 65,        /* struct bpftime_reply + writes + needs; fds */
@@ -139,6 +139,15 @@ struct bpftime_attach_result {
 	uint32_t attach_id;
 	int32_t status; /* 0 attached, or -errno */
 	/* then a message, NUL-terminated */
+};
+
+/* One bpf_trace_printk() line, with what the served trace_pipe shows beside it. */
+struct bpftime_trace {
+	uint32_t pid;   /* the thread that ran the program */
+	uint32_t cpu;
+	uint64_t ts_ns; /* CLOCK_MONOTONIC */
+	char comm[16];  /* the thread's name */
+	/* then the text (not NUL-terminated) */
 };
 
 #endif

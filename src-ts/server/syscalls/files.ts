@@ -13,6 +13,7 @@ export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigi
   if (f.kind === 'not-served') throw new KernelError(Errno.ENOENT, `${p} is not served`);
   if (f.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
   if ((flags & O_ACCMODE) !== 0) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  if (f.kind === 'trace_pipe') return ctx.returnOwnedFd(ctx.kernel.tracePipe.open());
   const fd = addon.memfdCreate(`bpftime-file:${p.split('/').pop()}`, 0);
   if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
   require('fs').writeSync(fd, f.content, 0, f.content.length, 0);

@@ -1,0 +1,44 @@
+// bpf_printk from a uprobe program reaches the served trace_pipe: a libbpf tool
+// (examples/printk) prints each malloc of the victim with its size argument (read from the
+// pt_regs context) and the thread's name; `cat trace_pipe` under the shim shows those lines in
+// the kernel's format.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Proc, bpftimeEnv, cli, root, shimLib, tmpRuntimeDir } from './harness';
+import { queryStatus } from '../../src-ts/cli/status';
+
+const tool = path.join(root, 'examples', 'printk', 'printk');
+const victim = path.join(root, 'examples', 'malloc', 'victim');
+
+test('bpf_printk lines appear in the served trace_pipe', { skip: !fs.existsSync(tool) && 'examples not built', timeout: 60000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const server = new Proc(process.execPath, [cli, 'serve'], env);
+  const procs: Proc[] = [server];
+  try {
+    await server.waitFor(/serving on/);
+    const v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
+    procs.push(v);
+    const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
+    const t = new Proc(process.execPath, [cli, 'load', tool, '-p', String(pid)], env);
+    procs.push(t);
+    await t.waitFor(/Printing malloc calls/);
+    for (let i = 0; i < 100; i++) {
+      const s = await queryStatus(dir);
+      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const pipe = new Proc('cat', ['/sys/kernel/tracing/trace_pipe'], { ...env, LD_PRELOAD: shimLib });
+    procs.push(pipe);
+    v.write('3\n');
+    await v.waitFor(/done 3/);
+    await pipe.waitFor(/(bpf_trace_printk: malloc\(16\) by victim\n[^]*){3}/);
+    const lines = pipe.out.split('\n').filter((l) => l.includes('bpf_trace_printk'));
+    assert.equal(lines.length, 3, pipe.out);
+    for (const l of lines) assert.match(l, new RegExp(`^\\s+victim-${pid} \\[\\d{3}\\] d\\.\\.31 +\\d+\\.\\d{6}: bpf_trace_printk: malloc\\(16\\) by victim$`));
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+  }
+});
