@@ -12,6 +12,7 @@ export const Errno = {
   EIO: E.EIO,
   E2BIG: E.E2BIG,
   EBADF: E.EBADF,
+  EBADFD: 77, // asm-generic/errno.h (os.constants.errno lacks it): OBJ_GET_INFO_BY_FD on a closed fd
   EAGAIN: E.EAGAIN,
   ENOMEM: E.ENOMEM,
   EACCES: E.EACCES,
@@ -20,6 +21,8 @@ export const Errno = {
   EEXIST: E.EEXIST,
   ENODEV: E.ENODEV,
   ENOTDIR: E.ENOTDIR,
+  EISDIR: E.EISDIR,
+  ENOTEMPTY: E.ENOTEMPTY,
   EINVAL: E.EINVAL,
   ENOSPC: E.ENOSPC,
   ENOTTY: E.ENOTTY,

@@ -1,5 +1,7 @@
 // A map: its spec and its shared-memory region. The data path (lookups and updates from tools
-// and programs) is native C on the region (src-native/core/maps); the server only creates it.
+// and programs) is native C on the region (src-native/core/maps). The server creates it, and
+// for the commands it serves itself (batches, freezing) opens its own handle on the region,
+// once, through the same C code.
 import { addon } from '../native/addon';
 import { KernelError } from './errno';
 import { BpfObject, ObjKind, OBJ_HDR_SIZE } from './objects';
@@ -18,13 +20,14 @@ export const mapTypeName = (t: number): string =>
   (Object.entries(bpf_map_type).find(([, v]) => v === t)?.[0] ?? `type_${t}`).replace(/^BPF_MAP_TYPE_/, '').toLowerCase();
 
 export class BpfMap extends BpfObject {
-  frozen = false;
   btfId = 0;
   btfKeyTypeId = 0;
   btfValueTypeId = 0;
 
-  private constructor(id: number, readonly spec: MapSpec, name: string, size: number) {
-    super(ObjKind.Map, id, spec.mapType, name, size);
+  private handle: unknown = null;
+
+  private constructor(id: number, readonly spec: MapSpec, name: string, readonly regionSize: number) {
+    super(ObjKind.Map, id, spec.mapType, name, regionSize);
     const rc = addon.mapRegionInit(this.fd, OBJ_HDR_SIZE, this.addonSpec());
     if (rc < 0) throw new KernelError(-rc, `map region init failed: errno ${-rc}`);
   }
@@ -51,7 +54,36 @@ export class BpfMap extends BpfObject {
     return BpfMap.toAddon(this.spec);
   }
 
-  protected onDestroy(): void {}
+  /** The server's own handle on the region (addon.map*), opened on first use. */
+  get ops(): unknown {
+    if (!this.handle) {
+      const h = addon.mapOpen(this.fd, OBJ_HDR_SIZE, this.regionSize, this.id);
+      if (typeof h === 'number') throw new KernelError(-h, `cannot open map ${this.id}: errno ${-h}`);
+      this.handle = h;
+    }
+    return this.handle;
+  }
+
+  /** Bytes per value on the syscall side (per-CPU maps: one rounded value per possible CPU). */
+  get sysValueSize(): number {
+    return addon.mapInfo(this.ops).sysValueSize;
+  }
+
+  /** BPF_MAP_FREEZE: sets the flag in shared memory, so every process's syscall-side writes
+   * fail from now on (EPERM). 0 or -errno (EBUSY when already frozen). */
+  freeze(): number {
+    return addon.mapFreeze(this.ops);
+  }
+
+  /** Frozen, as the region says (the flag lives in shared memory, not here). */
+  get frozen(): boolean {
+    return addon.mapInfo(this.ops).frozen;
+  }
+
+  protected onDestroy(): void {
+    if (this.handle) addon.mapClose(this.handle);
+    this.handle = null;
+  }
 
   describe(): Record<string, unknown> {
     return {

@@ -40,6 +40,15 @@ export class Registry {
     return this.byId.get(kind)?.get(id);
   }
 
+  /** The smallest live id of that kind above `after` (idr_get_next() from after + 1). */
+  nextId(kind: ObjKind, after: number): number | undefined {
+    let best: number | undefined;
+    for (const [id, o] of this.byId.get(kind) ?? []) {
+      if (id > after && !o.destroyed && (best === undefined || id < best)) best = id;
+    }
+    return best;
+  }
+
   byInode(ino: bigint): BpfObject | undefined {
     return this.byIno.get(ino);
   }

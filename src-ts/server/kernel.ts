@@ -1,6 +1,7 @@
-// The emulated kernel as a whole: every object, the PMUs tools open events on, and the
-// attachments pushed to agents.
+// The emulated kernel as a whole: every object, the pins that keep some of them alive, the PMUs
+// tools open events on, and the attachments pushed to agents.
 import { Registry } from '../kernel/registry';
+import { Bpffs } from '../kernel/bpffs';
 import { Attachments } from './attachments';
 import { Pmu, readPmu } from './syscalls/perf';
 import { TracefsView } from '../tracefs/view';
@@ -9,6 +10,7 @@ import { TracePipe } from '../tracefs/trace_pipe';
 export class Kernel {
   readonly registry = new Registry();
   readonly attachments = new Attachments();
+  readonly bpffs = new Bpffs();
   // Numbers used when sysfs has no such PMU (they match what Linux usually assigns).
   readonly uprobePmu: Pmu = readPmu('uprobe', 7);
   readonly kprobePmu: Pmu = readPmu('kprobe', 6);

@@ -87,9 +87,11 @@ export class Server {
   private armIdle(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    if (this.opts.idleMs > 0 && this.clients.size === 0) {
+    // Pinned objects live until they are unpinned, as on a kernel: a server holding pins stays.
+    const idle = () => this.clients.size === 0 && this.kernel.bpffs.pinCount === 0;
+    if (this.opts.idleMs > 0 && idle()) {
       this.idleTimer = setTimeout(() => {
-        if (this.clients.size === 0) {
+        if (idle()) {
           log('idle: exiting');
           this.stop();
           process.exit(0);
@@ -270,6 +272,7 @@ export class Server {
         .filter((c) => c.role !== Role.Cli)
         .map((c) => ({ role: c.role ? Role[c.role].toLowerCase() : 'unknown', pid: c.pid, comm: c.comm, exe: c.exe, objects: c.held.size })),
       objects: Object.fromEntries(kinds.map(([name, kind]) => [name, k.registry.all(kind).map((o) => o.describe())])),
+      pins: k.bpffs.pins().map((p) => ({ path: p.path, kind: ObjKind[p.obj.kind].toLowerCase(), id: p.obj.id })),
       attachments: k.attachments.list().map((a) => ({
         id: a.id,
         prog_id: a.prog.id,

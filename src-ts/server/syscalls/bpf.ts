@@ -10,6 +10,13 @@ import { progLoad, progBindMap } from './prog_load';
 import { btfLoad } from './btf_load';
 import { linkCreate } from './link_cmds';
 import { objGetInfoByFd } from './info';
+import { GET_ID_END, getFdById, getNextId } from './obj_ids';
+import { OBJ_END, objGet, objPin } from './obj_pin';
+import { BATCH_END, mapDeleteBatch, mapLookupAndDeleteBatch, mapLookupBatch, mapUpdateBatch } from './map_batch';
+import { ITER_CREATE_END, LINK_DETACH_END, LINK_UPDATE_END, iterCreate, linkDetach, linkUpdate } from './link_ops';
+import { ATTACH_END, QUERY_END, RAW_TP_END, progAttach, progDetach, progQuery, rawTracepointOpen } from './attach_cmds';
+import { TASK_FD_QUERY_END, taskFdQuery } from './task_fd_query';
+import { ObjKind } from '../../kernel/objects';
 
 const PAGE = 4096;
 const end = (f: Field): number => f.off + f.size;
@@ -31,6 +38,31 @@ const commands = new Map<number, Command>([
   [U.BPF_LINK_CREATE, { lastFieldEnd: U.sizeof.bpf_attr, run: linkCreate }],
   [U.BPF_OBJ_GET_INFO_BY_FD, { lastFieldEnd: end(A.info.info), run: objGetInfoByFd }],
   [U.BPF_PROG_BIND_MAP, { lastFieldEnd: end(A.prog_bind_map.flags), run: progBindMap }],
+  [U.BPF_PROG_GET_NEXT_ID, { lastFieldEnd: GET_ID_END.nextId, run: getNextId(ObjKind.Prog) }],
+  [U.BPF_MAP_GET_NEXT_ID, { lastFieldEnd: GET_ID_END.nextId, run: getNextId(ObjKind.Map) }],
+  [U.BPF_LINK_GET_NEXT_ID, { lastFieldEnd: GET_ID_END.nextId, run: getNextId(ObjKind.Link) }],
+  [U.BPF_BTF_GET_NEXT_ID, { lastFieldEnd: GET_ID_END.nextId, run: getNextId(ObjKind.Btf) }],
+  [U.BPF_PROG_GET_FD_BY_ID, { lastFieldEnd: GET_ID_END.fd, run: getFdById(ObjKind.Prog) }],
+  [U.BPF_MAP_GET_FD_BY_ID, { lastFieldEnd: GET_ID_END.mapFd, run: getFdById(ObjKind.Map) }],
+  [U.BPF_LINK_GET_FD_BY_ID, { lastFieldEnd: GET_ID_END.fd, run: getFdById(ObjKind.Link) }],
+  [U.BPF_BTF_GET_FD_BY_ID, { lastFieldEnd: GET_ID_END.fd, run: getFdById(ObjKind.Btf) }],
+  [U.BPF_OBJ_PIN, { lastFieldEnd: OBJ_END, run: objPin }],
+  [U.BPF_OBJ_GET, { lastFieldEnd: OBJ_END, run: objGet }],
+  [U.BPF_MAP_LOOKUP_BATCH, { lastFieldEnd: BATCH_END, run: mapLookupBatch }],
+  [U.BPF_MAP_LOOKUP_AND_DELETE_BATCH, { lastFieldEnd: BATCH_END, run: mapLookupAndDeleteBatch }],
+  [U.BPF_MAP_UPDATE_BATCH, { lastFieldEnd: BATCH_END, run: mapUpdateBatch }],
+  [U.BPF_MAP_DELETE_BATCH, { lastFieldEnd: BATCH_END, run: mapDeleteBatch }],
+  [U.BPF_LINK_UPDATE, { lastFieldEnd: LINK_UPDATE_END, run: linkUpdate }],
+  [U.BPF_LINK_DETACH, { lastFieldEnd: LINK_DETACH_END, run: linkDetach }],
+  [U.BPF_ITER_CREATE, { lastFieldEnd: ITER_CREATE_END, run: iterCreate }],
+  [U.BPF_PROG_ATTACH, { lastFieldEnd: ATTACH_END, run: progAttach }],
+  [U.BPF_PROG_DETACH, { lastFieldEnd: ATTACH_END, run: progDetach }],
+  [U.BPF_PROG_QUERY, { lastFieldEnd: QUERY_END, run: progQuery }],
+  [U.BPF_RAW_TRACEPOINT_OPEN, { lastFieldEnd: RAW_TP_END, run: rawTracepointOpen }],
+  [U.BPF_TASK_FD_QUERY, { lastFieldEnd: TASK_FD_QUERY_END, run: taskFdQuery }],
+  // Not listed, so EINVAL as on a kernel without them: BPF_ENABLE_STATS (a stats fd would promise
+  // run_time_ns/run_cnt, which nothing counts yet), BPF_PROG_TEST_RUN (not yet), and everything
+  // newer than our uapi header (tokens, struct_ops maps are refused at MAP_CREATE...).
 ]);
 
 export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint {

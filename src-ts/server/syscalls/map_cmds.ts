@@ -46,9 +46,14 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
   return ctx.returnFd(map);
 }
 
+/** BPF_MAP_FREEZE, as map_freeze(): the flag is set in the map's shared memory, so the data
+ * plane in every process refuses syscall-side writes (EPERM) while programs may still write. */
 export function mapFreeze(ctx: CallContext, attr: Struct): bigint {
   const map = ctx.objectOf<BpfMap>(attr.s32(U.bpf_attr.elem.map_fd), ObjKind.Map, 'a map');
-  if (map.frozen) throw new KernelError(Errno.EBUSY, 'map already frozen');
-  map.frozen = true;
+  // map_get_sys_perms() takes write access away from every fd of a frozen map, so freezing it
+  // again is EPERM (the fd check), not EBUSY (which only a concurrent freeze would see).
+  if (map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
+  const rc = map.freeze();
+  if (rc < 0) throw new KernelError(-rc, rc === -Errno.EBUSY ? 'map already frozen' : `freeze failed: errno ${-rc}`);
   return 0n;
 }
