@@ -34,6 +34,10 @@ test('object commands (ids, pins, batches, links, queries, info) answer as the k
   } finally {
     spawnSync('umount', [bpffs]);
   }
+  if (kernel.stdout.includes('tracefs: absent')) {
+    t.skip('the real tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing): nothing to compare with');
+    return;
+  }
   if (!kernel.stdout.startsWith('bpf available')) {
     t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
     return;

@@ -771,6 +771,27 @@ static void task_fd_query(void)
 	a.task_fd_query.flags = 1;
 	report("query with flags", sys_bpf(BPF_TASK_FD_QUERY, &a, sizeof(a)), 1);
 
+	/* A syscall tracepoint: named without its system. */
+	int tpid = read_int("/sys/kernel/tracing/events/syscalls/sys_enter_getppid/id");
+	if (tpid < 0) {
+		printf("tracefs: absent\n");
+	} else {
+		struct perf_event_attr pa = { 0 };
+		pa.size = sizeof(pa);
+		pa.type = PERF_TYPE_TRACEPOINT;
+		pa.config = tpid;
+		pa.sample_period = 1;
+		int tev = (int)syscall(SYS_perf_event_open, &pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+		int tp = prog_load(BPF_PROG_TYPE_TRACEPOINT, NULL);
+		report("tracepoint SET_BPF", ioctl(tev, PERF_EVENT_IOC_SET_BPF, tp), 1);
+		report("query tracepoint", fd_query(getpid(), tev, buf, sizeof(buf), &a), 1);
+		printf("query tracepoint: fd_type %u, buf \"%s\", buf_len %u, offset %#llx, addr %#llx, prog matches %d\n",
+		       a.task_fd_query.fd_type, buf, a.task_fd_query.buf_len, (unsigned long long)a.task_fd_query.probe_offset,
+		       (unsigned long long)a.task_fd_query.probe_addr, a.task_fd_query.prog_id == prog_id(tp));
+		close(tp);
+		close(tev);
+	}
+
 	/* Another process's fds: a child that inherited them. */
 	int pfd[2];
 	if (pipe(pfd))

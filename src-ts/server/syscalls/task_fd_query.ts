@@ -51,21 +51,22 @@ export function taskFdQuery(ctx: CallContext, attr: Struct, attrAddr: bigint): b
   const s = ev.spec;
   let fdType: number;
   let offset = 0n;
+  let name: Buffer;
   switch (s.probe) {
     case 'uprobe':
-      fdType = U.BPF_FD_TYPE_UPROBE;
-      offset = s.offset;
-      break;
     case 'uretprobe':
-      fdType = U.BPF_FD_TYPE_URETPROBE;
+      // The uprobe's file name as perf_event_open() was given it, and its file offset.
+      fdType = s.probe === 'uprobe' ? U.BPF_FD_TYPE_UPROBE : U.BPF_FD_TYPE_URETPROBE;
       offset = s.offset;
+      name = Buffer.from(s.path, 'utf8');
       break;
     default:
+      // Tracepoints are named without their system ("sys_enter_getpid"), offset and address 0.
       fdType = U.BPF_FD_TYPE_TRACEPOINT;
+      name = Buffer.from(s.path.split('/').pop() ?? '', 'utf8');
   }
   // bpf_task_fd_query_copy(): buf_len becomes the name's length (without its NUL); the name is
   // copied NUL-terminated, cut to fit with ENOSPC; the other fields are written even then.
-  const name = Buffer.from(s.path, 'utf8');
   const ubuf = attr.u64(Q.buf);
   const inputLen = attr.u32(Q.buf_len);
   putU32(ctx, attrAddr + BigInt(Q.buf_len.off), name.length);
