@@ -10,6 +10,7 @@ import { ROOT, hostInfo } from './env';
 import { killAll } from './proc';
 import { Figure, reportJson, reportMarkdown } from './report';
 import { uprobeFigure, UprobeParams } from './uprobe';
+import { benchJit } from './jit';
 
 interface Args extends UprobeParams { out: string }
 
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
   const figures: Figure[] = [];
   figures.push(await uprobeFigure(args, log));
+  figures.push(...(await benchJit(log)));
 
   const date = new Date().toISOString();
   const host = hostInfo();

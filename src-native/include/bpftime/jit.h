@@ -1,0 +1,99 @@
+/* Loading JIT output: x86-64 code compiled once by the server (src-ts/jit), made runnable in
+ * each process that runs the program.
+ *
+ * The code is position-independent except for 8-byte absolute values (movabs immediates) that
+ * differ per process: helper addresses, map handles, map value addresses. The relocation table
+ * says where they are. Loading copies the code into fresh anonymous memory mapped read-write,
+ * patches the relocations, then flips the mapping to read-execute: never writable and
+ * executable at once (W^X). Each process thus has its own relocated copy.
+ *
+ * Calling convention of the loaded code (System V): uint64_t entry(uint64_t r1, uint64_t r2)
+ * runs the program with eBPF r1 = ctx, r2 = arg2 (0 for probes), returns r0. It uses about
+ * 600 bytes of native stack per eBPF call frame (at most 8 frames, checked at compile time).
+ * Reentrant and thread-safe: all state is on the stack.
+ *
+ * The blob stored in a program image (struct bpftime_prog_image jit_off/jit_size, objfile.h)
+ * is struct bpftime_jit_blob followed by its relocations and code (writer: src-ts/jit/image.ts).
+ */
+#ifndef BPFTIME_JIT_H
+#define BPFTIME_JIT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "bpftime/helper_fn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BPFTIME_JIT_BLOB_MAGIC 0x54494a42u /* "BJIT" little endian */
+#define BPFTIME_JIT_ARCH_X86_64 1u
+
+enum bpftime_jit_reloc_kind {
+	BPFTIME_JIT_RELOC_HELPER = 1,    /* address of helper `id` (BPF_FUNC_*) */
+	BPFTIME_JIT_RELOC_MAP_PTR = 2,   /* process-local struct bpftime_map * of map `id` */
+	BPFTIME_JIT_RELOC_MAP_VALUE = 3, /* address of byte `addend` of map `id`'s value (direct value access) */
+};
+
+/* An 8-byte little-endian absolute value to write at code[offset]. */
+struct bpftime_jit_reloc {
+	uint32_t offset;
+	uint32_t kind; /* enum bpftime_jit_reloc_kind */
+	uint32_t id;
+	uint32_t addend;
+};
+
+struct bpftime_jit_blob {
+	uint32_t magic;     /* BPFTIME_JIT_BLOB_MAGIC */
+	uint32_t arch;      /* BPFTIME_JIT_ARCH_X86_64 */
+	uint32_t code_off;  /* from the start of the blob, 16-aligned */
+	uint32_t code_size;
+	uint32_t reloc_off; /* from the start of the blob, 4-aligned */
+	uint32_t reloc_cnt;
+	uint32_t reserved[2];
+};
+
+typedef uint64_t (*bpftime_jit_fn)(uint64_t r1, uint64_t r2);
+
+/* Resolves a map relocation (MAP_PTR or MAP_VALUE) to its value in this process; 0 or -errno. */
+typedef int (*bpftime_jit_resolve_fn)(void *user, uint32_t kind, uint32_t id, uint32_t addend, uint64_t *value);
+
+struct bpftime_jit_env {
+	const bpftime_helper_fn *helpers; /* indexed by BPF_FUNC_*, NULL entries = absent */
+	uint32_t nhelpers;
+	bpftime_jit_resolve_fn resolve;   /* may be NULL when the code has no map relocations */
+	void *user;
+};
+
+struct bpftime_jit_prog; /* opaque: the executable mapping */
+
+/* Loads code + relocations. 0 and *out, or -EINVAL (malformed: relocation outside the code,
+ * unknown kind), -ENOENT (absent helper; or what resolve returned), -ENOMEM, -errno of
+ * mmap/mprotect. */
+int bpftime_jit_load(const void *code, size_t code_size, const struct bpftime_jit_reloc *relocs, uint32_t nrelocs,
+		     const struct bpftime_jit_env *env, struct bpftime_jit_prog **out);
+
+/* The same from a struct bpftime_jit_blob of blob_size bytes (checked: -EINVAL when malformed,
+ * -ENOEXEC for another architecture or a host that is not x86-64). */
+int bpftime_jit_load_blob(const void *blob, size_t blob_size, const struct bpftime_jit_env *env,
+			  struct bpftime_jit_prog **out);
+
+bpftime_jit_fn bpftime_jit_entry(const struct bpftime_jit_prog *p);
+size_t bpftime_jit_code_size(const struct bpftime_jit_prog *p);
+
+/* Unmaps the code. The caller makes sure no thread is still running it. */
+void bpftime_jit_free(struct bpftime_jit_prog *p);
+
+/* A ready-made resolver for agents: user is a struct bpftime_jit_maps naming the maps the
+ * program uses by id; MAP_VALUE goes through bpftime_map_direct_value_addr(). */
+struct bpftime_map;
+struct bpftime_jit_maps {
+	const uint32_t *ids;
+	struct bpftime_map *const *maps;
+	uint32_t n;
+};
+int bpftime_jit_resolve_maps(void *user, uint32_t kind, uint32_t id, uint32_t addend, uint64_t *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

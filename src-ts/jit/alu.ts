@@ -1,0 +1,207 @@
+// ALU and ALU64 instructions.
+//
+// 32-bit forms use 32-bit x86 operations, whose writes zero-extend into the full register:
+// exactly eBPF's rule for ALU results, so no explicit zero extension is needed except where an
+// operation would otherwise leave the register untouched (shift by 0, 32-bit `mov r, r`).
+// Immediates: x86 sign-extends imm8/imm32 to the operand size, which is eBPF's rule for ALU64
+// (imm sign-extended to 64 bits); for 32-bit ops only the low 32 bits matter.
+import * as O from '../asm/opcodes';
+import { Gen, bindHere, invalid, readReg, shortJccForward, shortJmpForward, writeReg } from './gen';
+import { T0, T1, T2, X } from './regs';
+import {
+  ALU_ADD, ALU_AND, ALU_CMP, ALU_OR, ALU_SUB, ALU_XOR, AluOp, CC_E, Emitter, RAX, RCX, RDX,
+  SH_ROR, SH_SAR, SH_SHL, SH_SHR, W64, P66,
+} from './x86';
+
+// By op >> 4 (dense arrays: a lookup per instruction, on the compile-time hot path).
+const GROUP1: readonly (AluOp | null)[] = [];
+const SHIFT: readonly number[] = [];
+for (let k = 0; k < 16; k++) {
+  const op = k << 4;
+  (GROUP1 as (AluOp | null)[])[k] = op === O.BPF_ADD ? ALU_ADD : op === O.BPF_SUB ? ALU_SUB : op === O.BPF_OR ? ALU_OR
+    : op === O.BPF_AND ? ALU_AND : op === O.BPF_XOR ? ALU_XOR : null;
+  (SHIFT as number[])[k] = op === O.BPF_LSH ? SH_SHL : op === O.BPF_RSH ? SH_SHR : op === O.BPF_ARSH ? SH_SAR : -1;
+}
+
+export function lowerAlu(g: Gen): void {
+  const { e, p, i } = g;
+  const code = p.code[i];
+  const w = (code & 7) === O.BPF_ALU64;
+  const x = (code & O.BPF_X) !== 0;
+  const op = code & 0xf0;
+  const d = X[writeReg(g, p.dst[i])];
+  const s = x ? X[readReg(g, p.src[i])] : -1;
+  const imm = p.imm[i];
+
+  const a = GROUP1[op >> 4];
+  if (a) {
+    if (x) e.aluRR(a, d, s, w);
+    else e.aluRI(a, d, imm, w);
+    return;
+  }
+  switch (op) {
+    case O.BPF_MOV:
+      return x ? movReg(g, d, s, w) : movImm(e, d, imm, w);
+    case O.BPF_MUL:
+      if (x) e.imulRR(d, s, w);
+      else e.imulRRI(d, d, imm, w);
+      return;
+    case O.BPF_NEG:
+      if (x) invalid(g, 'BPF_NEG with BPF_X');
+      e.ext(0xf7, 3, d, w ? W64 : 0);
+      return;
+    case O.BPF_DIV:
+    case O.BPF_MOD: {
+      const off = p.off[i];
+      if (off !== 0 && off !== 1) invalid(g, `${op === O.BPF_DIV ? 'div' : 'mod'} with off ${off}`);
+      return divMod(e, d, x ? s : -1, imm, op === O.BPF_MOD, off === 1, w);
+    }
+    case O.BPF_LSH:
+    case O.BPF_RSH:
+    case O.BPF_ARSH:
+      if (x) shiftByReg(e, SHIFT[op >> 4], d, s, w);
+      else shiftByImm(e, SHIFT[op >> 4], d, imm & (w ? 63 : 31), w);
+      return;
+    case O.BPF_END:
+      return byteSwap(g, d, w, x, imm);
+    default:
+      invalid(g, `unknown opcode ${code.toString(16).padStart(2, '0')}`);
+  }
+}
+
+function movImm(e: Emitter, d: number, imm: number, w: boolean): void {
+  // 64-bit: imm sign-extended; 32-bit: imm's bit pattern, zero-extended.
+  if (w) e.movImm64(d, imm, imm < 0 ? -1 : 0);
+  else e.movImm64(d, imm, 0);
+}
+
+/** mov / movsx (cpu v4: off = 8, 16, 32 sign-extends the low bits of src). */
+function movReg(g: Gen, d: number, s: number, w: boolean): void {
+  const { e, p, i } = g;
+  const off = p.off[i];
+  if (off === 0) {
+    // A 32-bit mov to itself still zero-extends: it must be emitted.
+    if (d !== s || !w) e.movRR(d, s, w);
+  } else if (off === 8 || off === 16 || (off === 32 && w)) {
+    e.movsx(d, s, off, w);
+  } else {
+    invalid(g, `mov with off ${off}`);
+  }
+}
+
+/** x86 masks the count of a shift by cl to 5 (32-bit) or 6 (64-bit) bits: eBPF's rule.
+ * The count must be in cl, and rcx is eBPF's r4: park r4 in a scratch register around the
+ * shift unless the count already is r4. */
+function shiftByReg(e: Emitter, ext: number, d: number, s: number, w: boolean): void {
+  if (s === RCX) {
+    e.shiftRCl(ext, d, w); // also right when d is rcx: the count is read before the write
+    return;
+  }
+  e.movRR(T2, RCX, true);
+  e.movRR(RCX, s, true);
+  if (d === RCX) {
+    // r4 is the value to shift: it now lives in T2; shift it there, result back to r4.
+    e.shiftRCl(ext, T2, w);
+    e.movRR(RCX, T2, true);
+  } else {
+    e.shiftRCl(ext, d, w);
+    e.movRR(RCX, T2, true);
+  }
+}
+
+function shiftByImm(e: Emitter, ext: number, d: number, n: number, w: boolean): void {
+  if (n !== 0) e.shiftRI(ext, d, n, w ? W64 : 0);
+  else if (!w) e.movRR(d, d, false); // a 32-bit op by 0 still zero-extends dst
+}
+
+/**
+ * div/mod, unsigned (off 0) or signed (off 1, cpu v4), with the kernel's semantics and never a
+ * trap: x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN (i.e. -x), INT_MIN % -1 = 0. These are
+ * what the kernel verifier's rewrites produce (a branch around the division for a zero divisor,
+ * neg / 0 for a divisor of -1), and what the interpreter computes.
+ *
+ * x86 div/idiv divide rdx:rax, which hold eBPF r3 and r0: both are parked in scratch registers
+ * (unless one of them is the destination) and the divisor goes to a third one first, so any
+ * combination of dst and src registers works.
+ */
+function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, signed: boolean, w: boolean): void {
+  if (s < 0) {
+    // Divisor known at compile time: only the path it takes is emitted.
+    if (imm === 0) return divByZero(e, d, mod, w);
+    if (signed && imm === -1) return divByMinusOne(e, d, mod, w);
+    if (w) e.movImm64(T2, imm, imm < 0 ? -1 : 0);
+    else e.movRI32(T2, imm);
+    return divCore(e, d, mod, signed, w);
+  }
+  e.movRR(T2, s, w);
+  e.testRR(T2, T2, w);
+  const toZero = shortJccForward(e, CC_E);
+  let toMinusOne = -1;
+  if (signed) {
+    e.aluRI(ALU_CMP, T2, -1, w);
+    toMinusOne = shortJccForward(e, CC_E);
+  }
+  divCore(e, d, mod, signed, w);
+  const done1 = shortJmpForward(e);
+  bindHere(e, toZero);
+  divByZero(e, d, mod, w);
+  let done2 = -1;
+  if (signed) {
+    done2 = shortJmpForward(e);
+    bindHere(e, toMinusOne);
+    divByMinusOne(e, d, mod, w);
+  }
+  bindHere(e, done1);
+  if (done2 >= 0) bindHere(e, done2);
+}
+
+/** d = d / T2 or d % T2, T2 neither 0 nor (signed) -1. */
+function divCore(e: Emitter, d: number, mod: boolean, signed: boolean, w: boolean): void {
+  if (d !== RAX) e.movRR(T0, RAX, true);
+  if (d !== RDX) e.movRR(T1, RDX, true);
+  if (d !== RAX) e.movRR(RAX, d, w);
+  if (signed) {
+    // cqo / cdq: sign-extend rax into rdx
+    e.ensure(2);
+    if (w) e.b(0x48);
+    e.b(0x99);
+  } else {
+    e.aluRR(ALU_XOR, RDX, RDX, false);
+  }
+  e.ext(0xf7, signed ? 7 : 6, T2, w ? W64 : 0);
+  const result = mod ? RDX : RAX;
+  if (d !== result) e.movRR(d, result, w);
+  if (d !== RAX) e.movRR(RAX, T0, true);
+  if (d !== RDX) e.movRR(RDX, T1, true);
+}
+
+function divByZero(e: Emitter, d: number, mod: boolean, w: boolean): void {
+  if (!mod) e.aluRR(ALU_XOR, d, d, false);
+  else if (!w) e.movRR(d, d, false); // x % 0 = x, zero-extended for the 32-bit form
+}
+
+function divByMinusOne(e: Emitter, d: number, mod: boolean, w: boolean): void {
+  if (!mod) e.ext(0xf7, 3, d, w ? W64 : 0); // neg: INT_MIN stays INT_MIN, as the kernel
+  else e.aluRR(ALU_XOR, d, d, false);
+}
+
+/** Byte order. On this little-endian target to_le only truncates to the width; to_be and the
+ * cpu-v4 unconditional bswap (ALU64 | END | TO_LE) swap. 16-bit swaps rotate the low word and
+ * zero-extend it; bswap of a 32-bit register zero-extends by itself. */
+function byteSwap(g: Gen, d: number, w: boolean, toBe: boolean, imm: number): void {
+  const { e } = g;
+  if (w && toBe) invalid(g, 'unknown opcode df');
+  if (imm !== 16 && imm !== 32 && imm !== 64) invalid(g, `byte swap of width ${imm}`);
+  const swap = w || toBe;
+  if (!swap) {
+    if (imm === 16) e.movzx16(d, d);
+    else if (imm === 32) e.movRR(d, d, false);
+    return;
+  }
+  if (imm === 16) {
+    e.shiftRI(SH_ROR, d, 8, P66);
+    e.movzx16(d, d);
+  } else {
+    e.bswap(d, imm === 64);
+  }
+}

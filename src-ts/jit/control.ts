@@ -1,0 +1,127 @@
+// Jumps, calls, exit, and the frame every JIT function builds.
+//
+// Frame of one eBPF function (the main program and every bpf-to-bpf callee alike):
+//
+//   [return address]                 rsp = 8 (mod 16) at entry (SysV)
+//   push rbp, rbx, r13, r14, r15     eBPF r10 and r6..r9 of the caller: eBPF callee-saved
+//   sub rsp, 512 + 16                -> rsp = 0 (mod 16): helpers are called with the
+//                                       alignment SysV requires, no adjustment per call
+//   rbp = rsp + 512                  eBPF r10: [rsp, rbp) is this frame's 512-byte stack
+//   [rbp, rbp + 8)                   may_goto counter (only set when the function uses it)
+//
+// Registers are zeroed on entry as the interpreter does (r0, r6..r9; and r3..r5 in the main
+// program), so even a program that reads a register before writing it behaves the same in both
+// engines. After a helper or bpf-to-bpf call, r1..r5 hold whatever the callee left (SysV
+// caller-saved), which is eBPF's contract (the kernel verifier rejects reading them).
+import * as O from '../asm/opcodes';
+import { Gen, invalid, readReg } from './gen';
+import { jumpTarget } from './program';
+import { FRAME_EXTRA, SAVED, STACK_SIZE, T2, X } from './regs';
+import {
+  ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE,
+  Emitter, RAX, RBP, RBX, RCX, RDX, RSP, R8, R13, R14, R15,
+} from './x86';
+
+/** The kernel's BPF_MAX_LOOPS: how often one frame's may_goto falls through. */
+export const MAX_LOOPS = 8 * 1024 * 1024;
+
+/** x86 condition of each conditional jump op, by op >> 4 (-1: not a conditional jump). */
+const COND: readonly number[] = (() => {
+  const m = new Map([
+    [O.BPF_JEQ, CC_E], [O.BPF_JNE, CC_NE], [O.BPF_JSET, CC_NE],
+    [O.BPF_JGT, CC_A], [O.BPF_JGE, CC_AE], [O.BPF_JLT, CC_B], [O.BPF_JLE, CC_BE],
+    [O.BPF_JSGT, CC_G], [O.BPF_JSGE, CC_GE], [O.BPF_JSLT, CC_L], [O.BPF_JSLE, CC_LE],
+  ]);
+  return Array.from({ length: 16 }, (_, k) => m.get(k << 4) ?? -1);
+})();
+
+export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
+  for (const r of SAVED) e.push(r);
+  e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
+  e.lea(RBP, RSP, STACK_SIZE);
+  if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
+  for (const r of main ? [RAX, RDX, RCX, R8, RBX, R13, R14, R15] : [RAX, RBX, R13, R14, R15]) {
+    e.aluRR(ALU_XOR, r, r, false);
+  }
+}
+
+function epilogue(e: Emitter): void {
+  e.lea(RSP, RBP, FRAME_EXTRA);
+  for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
+  e.ret();
+}
+
+/** Jump (cc < 0: unconditional) to the body of instruction t: emitted in the long form with
+ * a zero displacement and recorded; relax.ts chooses the final form and displacement. */
+function jumpTo(g: Gen, cc: number, t: number): void {
+  const { e, sites } = g;
+  sites.pos.push(e.pos);
+  sites.cc.push(cc);
+  sites.target.push(t);
+  if (cc < 0) e.jmp(0, false);
+  else e.jcc(cc, 0, false);
+}
+
+export function lowerJmp(g: Gen): void {
+  const { e, p, i } = g;
+  const code = p.code[i];
+  const w = (code & 7) === O.BPF_JMP;
+  const x = (code & O.BPF_X) !== 0;
+  const op = code & 0xf0;
+
+  switch (op) {
+    case O.BPF_JA: {
+      if (x) invalid(g, `unknown opcode ${code.toString(16)}`);
+      const t = jumpTarget(p, i); // ja uses off, gotol (JMP32) imm
+      if (t !== i + 1) jumpTo(g, -1, t);
+      return;
+    }
+    case O.BPF_CALL:
+      if (!w || x) invalid(g, `unknown opcode ${code.toString(16)}`);
+      return call(g);
+    case O.BPF_EXIT:
+      if (!w || x) invalid(g, `unknown opcode ${code.toString(16)}`);
+      return epilogue(e);
+    case O.BPF_JCOND:
+      if (!w || x || p.src[i] !== O.BPF_MAY_GOTO) invalid(g, `unknown opcode ${code.toString(16)}`);
+      // Falls through while the frame's allowance lasts, then always branches.
+      e.cmpMI8(RBP, 0, 0, true);
+      jumpTo(g, CC_E, jumpTarget(p, i));
+      e.subMI8(RBP, 0, 1, true);
+      return;
+  }
+  const cc = COND[op >> 4];
+  if (cc < 0) invalid(g, `unknown opcode ${code.toString(16)}`);
+  const d = X[readReg(g, p.dst[i])];
+  const t = jumpTarget(p, i);
+  if (x) {
+    const s = X[readReg(g, p.src[i])];
+    if (t === i + 1) return;
+    if (op === O.BPF_JSET) e.testRR(d, s, w);
+    else e.aluRR(ALU_CMP, d, s, w);
+  } else {
+    if (t === i + 1) return;
+    const imm = p.imm[i];
+    if (op === O.BPF_JSET) e.testRI(d, imm, w);
+    else if (imm === 0 && (op === O.BPF_JEQ || op === O.BPF_JNE)) e.testRR(d, d, w);
+    else e.aluRI(ALU_CMP, d, imm, w); // x86 sign-extends imm, as eBPF does for 64-bit compares
+  }
+  jumpTo(g, cc, t);
+}
+
+function call(g: Gen): void {
+  const { e, p, i } = g;
+  if (p.src[i] === 0) {
+    // Helper: arguments already sit in the SysV registers. The helper's address differs per
+    // process, so it is a movabs immediate the loader patches.
+    const at = e.movabs(T2, 0, 0);
+    g.relocs.push({ offset: at, kind: 'helper', id: p.imm[i] >>> 0, addend: 0 });
+    e.callR(T2);
+    return;
+  }
+  // bpf-to-bpf (the only other kind program.ts lets through): a direct call to the callee's
+  // prologue, which builds its own frame.
+  g.sites.callPos.push(e.pos);
+  g.sites.callTarget.push(i + 1 + p.imm[i]);
+  e.callRel(0);
+}

@@ -1,0 +1,190 @@
+// The program as the code generator sees it: instructions decoded into typed arrays once, and
+// the control-flow facts every pass needs (where functions start, which slots are the second
+// half of an ld_imm64, which ld_imm64 carry a map relocation). Also the checks that decide
+// whether a program can be compiled at all; per-instruction validity (opcode, reserved
+// fields) is checked where each instruction is lowered.
+import * as O from '../asm/opcodes';
+import { BPF_FUNC_tail_call, BPF_PSEUDO_FUNC } from '../uapi/bpf';
+import { InsnReloc, INSN_RELOC_MAP_PTR, INSN_RELOC_MAP_VALUE, JitReject } from './types';
+
+export interface Program {
+  n: number;
+  code: Uint8Array;
+  dst: Uint8Array;
+  src: Uint8Array;
+  off: Int16Array;
+  imm: Int32Array;
+}
+
+export interface Layout {
+  /** 1 at the first instruction of every function (the main program at 0, and every
+   * bpf-to-bpf call target). */
+  funcStart: Uint8Array;
+  /** At a function's first instruction: 1 when the function contains may_goto (its prologue
+   * then initialises the frame's loop counter). */
+  usesMayGoto: Uint8Array;
+  /** 1 at the second slot of an ld_imm64 (no code of its own, not a jump target). */
+  secondHalf: Uint8Array;
+  /** Map relocations by the index of their ld_imm64. */
+  relocAt: Map<number, InsnReloc>;
+}
+
+/** The kernel's BPF_COMPLEXITY_LIMIT_INSNS and MAX_CALL_FRAMES. */
+const MAX_INSNS = 1_000_000;
+export const MAX_CALL_FRAMES = 8;
+
+const LD_IMM64 = O.BPF_LD | O.BPF_IMM | O.BPF_DW;
+const CALL = O.BPF_JMP | O.BPF_CALL;
+const EXIT = O.BPF_JMP | O.BPF_EXIT;
+const JA = O.BPF_JMP | O.BPF_JA;
+const GOTOL = O.BPF_JMP32 | O.BPF_JA;
+
+export function decode(insns: Uint8Array): Program {
+  if (insns.length % 8 !== 0) throw new JitReject('invalid', `program length ${insns.length} is not a multiple of 8`);
+  const n = insns.length / 8;
+  const p: Program = {
+    n,
+    code: new Uint8Array(n),
+    dst: new Uint8Array(n),
+    src: new Uint8Array(n),
+    off: new Int16Array(n),
+    imm: new Int32Array(n),
+  };
+  const dv = new DataView(insns.buffer, insns.byteOffset, insns.length);
+  for (let i = 0, o = 0; i < n; i++, o += 8) {
+    p.code[i] = insns[o];
+    p.dst[i] = insns[o + 1] & 0xf;
+    p.src[i] = insns[o + 1] >> 4;
+    p.off[i] = dv.getInt16(o + 2, true);
+    p.imm[i] = dv.getInt32(o + 4, true);
+  }
+  return p;
+}
+
+/** Jump target of a jump-class instruction other than call/exit. */
+export function jumpTarget(p: Program, i: number): number {
+  return i + 1 + (p.code[i] === GOTOL ? p.imm[i] : p.off[i]);
+}
+
+const isJump = (code: number): boolean => {
+  const cls = code & 7;
+  if (cls !== O.BPF_JMP && cls !== O.BPF_JMP32) return false;
+  const op = code & 0xf0;
+  return op !== O.BPF_CALL && op !== O.BPF_EXIT;
+};
+
+export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
+  const n = p.n;
+  if (n === 0) throw new JitReject('invalid', 'empty program');
+  if (n > MAX_INSNS) throw new JitReject('invalid', `program has ${n} instructions, more than ${MAX_INSNS}`);
+  const flags = new Uint8Array(n * 3); // one allocation, three views (see decode)
+  const funcStart = flags.subarray(0, n);
+  const secondHalf = flags.subarray(n, 2 * n);
+  const usesMayGoto = flags.subarray(2 * n, 3 * n);
+  const relocAt = new Map<number, InsnReloc>();
+  funcStart[0] = 1;
+
+  for (const r of relocs) {
+    if (r.insnIdx < 0 || r.insnIdx + 1 >= n || p.code[r.insnIdx] !== LD_IMM64) {
+      throw new JitReject('invalid', 'relocation does not name an ld_imm64', r.insnIdx);
+    }
+    if (r.kind !== INSN_RELOC_MAP_PTR && r.kind !== INSN_RELOC_MAP_VALUE) {
+      throw new JitReject('invalid', `unknown relocation kind ${r.kind}`, r.insnIdx);
+    }
+    relocAt.set(r.insnIdx, r);
+  }
+
+  // Slots, calls and features the JIT leaves to the interpreter.
+  for (let i = 0; i < n; i++) {
+    const code = p.code[i];
+    if (code === LD_IMM64) {
+      if (i + 1 >= n) throw new JitReject('invalid', 'ld_imm64 without its second half', i);
+      secondHalf[i + 1] = 1;
+      const src = p.src[i];
+      if (src === BPF_PSEUDO_FUNC) {
+        // Callback pointers (bpf_loop, for_each_map_elem, timers): the helpers that take them
+        // call back through the interpreter (bpftime_vm_call_subprog).
+        throw new JitReject('unsupported', 'callback pointer (BPF_PSEUDO_FUNC): helpers call it through the interpreter', i);
+      }
+      if (src !== 0 && !relocAt.has(i)) throw new JitReject('invalid', `ld_imm64 with src_reg ${src} but no relocation`, i);
+      i++;
+    } else if (code === CALL) {
+      const src = p.src[i];
+      if (src === 0) {
+        if (p.imm[i] === BPF_FUNC_tail_call) {
+          throw new JitReject('unsupported', 'bpf_tail_call: tail calls run in the interpreter', i);
+        }
+      } else if (src === O.BPF_PSEUDO_CALL) {
+        const t = i + 1 + p.imm[i];
+        if (t < 0 || t >= n) throw new JitReject('invalid', `call to ${t} out of range`, i);
+        funcStart[t] = 1;
+      } else if (src === O.BPF_PSEUDO_KFUNC_CALL) {
+        throw new JitReject('unsupported', 'kfunc call', i);
+      } else {
+        throw new JitReject('invalid', `call with src_reg ${src}`, i);
+      }
+    }
+  }
+
+  // Per function: jumps stay inside it, it cannot fall through into the next one, may_goto.
+  const funcOf = new Int32Array(n);
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (funcStart[i]) {
+      if (secondHalf[i]) throw new JitReject('invalid', 'call into the middle of ld_imm64', i);
+      starts.push(i);
+    }
+    funcOf[i] = starts.length - 1;
+  }
+  for (let f = 0; f < starts.length; f++) {
+    const start = starts[f];
+    const end = f + 1 < starts.length ? starts[f + 1] : n;
+    const last = p.code[end - 1];
+    if (secondHalf[end - 1] || (last !== EXIT && last !== JA && last !== GOTOL)) {
+      throw new JitReject('invalid', 'last insn of a function is not an exit or jmp', end - 1);
+    }
+    for (let i = start; i < end; i++) {
+      if (secondHalf[i] || !isJump(p.code[i])) continue;
+      const t = jumpTarget(p, i);
+      if (t < start || t >= end) throw new JitReject('invalid', `jump out of range from insn ${i} to ${t}`, i);
+      if (secondHalf[t]) throw new JitReject('invalid', `jump into the middle of ld_imm64 at ${t}`, i);
+      if ((p.code[i] & 0xf0) === O.BPF_JCOND) usesMayGoto[start] = 1;
+    }
+  }
+
+  checkCallDepth(p, starts, funcOf, secondHalf);
+  return { funcStart, usesMayGoto, secondHalf, relocAt };
+}
+
+/** Recursion and chains deeper than the kernel's 8 frames are rejected statically, so the
+ * generated code needs no run-time depth counter. */
+function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, secondHalf: Uint8Array): void {
+  const nf = starts.length;
+  if (nf === 1) return;
+  const callees: number[][] = starts.map(() => []);
+  for (let i = 0; i < p.n; i++) {
+    if (!secondHalf[i] && p.code[i] === CALL && p.src[i] === O.BPF_PSEUDO_CALL) {
+      callees[funcOf[i]].push(funcOf[i + 1 + p.imm[i]]);
+    }
+  }
+  const state = new Uint8Array(nf); // 0 new, 1 on the path, 2 done
+  const frames = new Int32Array(nf);
+  // pathLen: frames on the current call path, this one included. Bounding it keeps the walk
+  // (and its JS recursion) at most MAX_CALL_FRAMES deep whatever the program.
+  const tooDeep = (f: number) => new JitReject('invalid', `call chain deeper than ${MAX_CALL_FRAMES} frames`, starts[f]);
+  const visit = (f: number, pathLen: number): number => {
+    if (pathLen > MAX_CALL_FRAMES) throw tooDeep(f);
+    if (state[f] === 2) {
+      if (pathLen - 1 + frames[f] > MAX_CALL_FRAMES) throw tooDeep(f);
+      return frames[f];
+    }
+    if (state[f] === 1) throw new JitReject('invalid', `recursive call into the function at ${starts[f]}`, starts[f]);
+    state[f] = 1;
+    let deepest = 0;
+    for (const g of callees[f]) deepest = Math.max(deepest, visit(g, pathLen + 1));
+    state[f] = 2;
+    frames[f] = deepest + 1;
+    return frames[f];
+  };
+  visit(0, 1);
+}
