@@ -86,6 +86,15 @@ test('bpftool lists, shows, dumps and edits what a shimmed tool loaded', { skip,
     assert.match(plainMaps.out, new RegExp(`^${counts.id}: hash  name counts  flags 0x0\\n\\tkey 4B  value 8B  max_entries 10240`, 'm'));
     assert.match(bpftool(env, ['link', 'list']).out, new RegExp(`^1: perf_event  prog ${prog.id}`, 'm'));
 
+    // Which process holds which probe: BPF_TASK_FD_QUERY over every fd of every process.
+    const toolPid = (await queryStatus(dir)).clients.find((c: any) => c.role === 'tool')?.pid;
+    const perf = json(env, ['perf', 'list']);
+    assert.deepEqual(
+      perf.map((p: any) => [p.pid, p.prog_id, p.fd_type, /libc\.so/.test(p.filename), p.offset > 0]),
+      [[toolPid, prog.id, 'uprobe', true, true]],
+      `perf list: ${JSON.stringify(perf)}`,
+    );
+
     // The program as loaded: helper calls by name, map references by id.
     const xlated = bpftool(env, ['prog', 'dump', 'xlated', 'id', String(prog.id)]);
     assert.equal(xlated.status, 0, xlated.err);

@@ -34,6 +34,8 @@ function objectInTask(ctx: CallContext, pid: number, fd: number): BpfObject | nu
   } catch {
     throw new KernelError(Errno.EBADF, `process ${pid} has no fd ${fd}`);
   }
+  // The server's own fds on the memfds are its bookkeeping, not a process holding the objects.
+  if (pid === process.pid) return null;
   const o = ctx.kernel.registry.byInode(ino);
   return o && !o.destroyed ? o : null;
 }
