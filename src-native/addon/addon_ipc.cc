@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -312,6 +313,13 @@ Napi::Value Pipe(const Napi::CallbackInfo &info) {
   return a;
 }
 
+// eventfd() -> fd | -errno: non-blocking, close-on-exec. Producers in agents write it to wake a
+// tool blocked on a perf buffer; the tool's shim waits on it in place of the perf event fd.
+Napi::Value EventFd(const Napi::CallbackInfo &info) {
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return Napi::Number::New(info.Env(), fd < 0 ? -errno : fd);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int rc = close(fd);
@@ -334,4 +342,5 @@ void InitIpc(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd));
 }

@@ -159,6 +159,10 @@ static void converse(int sock)
 		case BPFTIME_MSG_ATTACH:
 			on_attach(payload, hdr.len, fds, nfds);
 			break;
+		case BPFTIME_MSG_PERF_SLOT:
+			if (hdr.len >= sizeof(struct bpftime_perf_slot))
+				agent_perf_slot(payload, fds, nfds);
+			break;
 		case BPFTIME_MSG_DETACH:
 			if (hdr.len >= sizeof(struct bpftime_detach))
 				on_detach(((struct bpftime_detach *)payload)->attach_id);
@@ -208,7 +212,8 @@ __attribute__((constructor)) static void agent_start(void)
 {
 	if (getenv("BPFTIME_AGENT_DISABLE"))
 		return;
-	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server };
+	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server,
+							 .perf_output = agent_perf_output };
 	bpftime_helpers_set_host(&host);
 	pthread_t t;
 	if (pthread_create(&t, NULL, agent_thread, NULL) != 0) {

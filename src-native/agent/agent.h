@@ -39,6 +39,10 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 			    size_t errlen);
 void agent_syscall_tp_detach(uint32_t attach_id);
 
+/* Perf buffers: a slot update from the server; the host side of bpf_perf_event_output. */
+void agent_perf_slot(const struct bpftime_perf_slot *m, const int *fds, int nfds);
+long agent_perf_output(uint32_t map_id, uint32_t index, const void *data, uint64_t size);
+
 /* Sends trace_printk text to the server (what the served trace_pipe shows). */
 void agent_send_trace(const char *text, size_t len);
 #endif

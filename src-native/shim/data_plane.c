@@ -85,7 +85,10 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 	if (!m)
 		return 0; /* a map whose data path lives in the server */
 	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
-	size_t ksz = spec->key_size, vsz = spec->value_size;
+	/* Values that are fds (perf events) must be resolved by the server. */
+	if (spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
+		return 0;
+	size_t ksz = spec->key_size, vsz = bpftime_map_sys_value_size(m);
 	uint8_t kbuf[256], vbuf[1024];
 	void *key = NULL, *val = NULL;
 	long err = 0;

@@ -66,7 +66,8 @@ static int read_obj_header(int fd, struct bpftime_obj_hdr *h, struct stat *st)
 		return -1;
 	char link[64], target[128];
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	/* The raw call: readlink() of our fds is interposed to show the kernel's names. */
+	ssize_t n = bpftime_raw_syscall(SYS_readlink, (long)link, (long)target, sizeof(target) - 1, 0, 0, 0);
 	if (n < 0)
 		return -1;
 	target[n] = 0;
@@ -97,6 +98,7 @@ struct shim_obj *fdtab_adopt(int fd)
 		o->kind = h.kind;
 		o->id = h.id;
 		o->subtype = h.subtype;
+		o->waitfd = -1;
 		o->next = g_objs;
 		g_objs = o;
 	}
@@ -143,6 +145,8 @@ void fdtab_release_obj(struct shim_obj *o)
 		bpftime_map_close(o->map);
 	if (o->region)
 		munmap(o->region, o->region_size);
+	if (o->waitfd >= 0)
+		real_close(o->waitfd);
 	free(o);
 }
 

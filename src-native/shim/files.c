@@ -10,9 +10,12 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/statfs.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bpftime/objfile.h"
 #include "bpftime/proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -24,10 +27,33 @@ static const char *const served_prefixes[] = {
 	"/sys/bus/event_source/devices/kprobe",
 };
 
+/* /proc/self/fdinfo/N (or /proc/<our pid>/fdinfo/N) of one of our object fds: the kernel shows
+ * the object's type, id, sizes there; the server renders the same lines. */
+static int is_our_fdinfo(const char *path)
+{
+	const char *rest;
+	char self[32];
+	if (strncmp(path, "/proc/self/fdinfo/", 18) == 0) {
+		rest = path + 18;
+	} else if (strncmp(path, "/proc/thread-self/fdinfo/", 25) == 0) {
+		rest = path + 25;
+	} else {
+		int n = snprintf(self, sizeof(self), "/proc/%d/fdinfo/", (int)getpid());
+		if (strncmp(path, self, (size_t)n) != 0)
+			return 0;
+		rest = path + n;
+	}
+	char *end;
+	long fd = strtol(rest, &end, 10);
+	return end != rest && *end == 0 && fd >= 0 && fdtab_get((int)fd) != NULL;
+}
+
 static int is_served(const char *path)
 {
 	if (!path || path[0] != '/')
 		return 0;
+	if (strncmp(path, "/proc/", 6) == 0)
+		return is_our_fdinfo(path);
 	for (size_t i = 0; i < sizeof(served_prefixes) / sizeof(served_prefixes[0]); i++) {
 		size_t n = strlen(served_prefixes[i]);
 		if (strncmp(path, served_prefixes[i], n) == 0 && (path[n] == 0 || path[n] == '/'))
@@ -172,3 +198,102 @@ EXPORT FILE *fopen64(const char *path, const char *mode)
 		real = (fopen_fn)next("fopen64");
 	return real(path, mode);
 }
+
+/* readlink("/proc/self/fd/N") of an object fd names it as the kernel does (bpftool checks the
+ * object type this way); the memfd's own name would be "/memfd:bpftime-...". */
+static const char *anon_name(const char *path)
+{
+	const char *rest = NULL;
+	char self[32];
+	if (strncmp(path, "/proc/self/fd/", 14) == 0)
+		rest = path + 14;
+	else if (strncmp(path, "/proc/thread-self/fd/", 21) == 0)
+		rest = path + 21;
+	else {
+		int n = snprintf(self, sizeof(self), "/proc/%d/fd/", (int)getpid());
+		if (strncmp(path, self, (size_t)n) == 0)
+			rest = path + n;
+	}
+	if (!rest)
+		return NULL;
+	char *end;
+	long fd = strtol(rest, &end, 10);
+	if (end == rest || *end || fd < 0)
+		return NULL;
+	struct shim_obj *o = fdtab_get((int)fd);
+	if (!o)
+		return NULL;
+	switch (o->kind) {
+	case BPFTIME_OBJ_MAP: return "anon_inode:bpf-map";
+	case BPFTIME_OBJ_PROG: return "anon_inode:bpf-prog";
+	case BPFTIME_OBJ_LINK: return "anon_inode:bpf_link";
+	case BPFTIME_OBJ_PERF_EVENT: return "anon_inode:[perf_event]";
+	case BPFTIME_OBJ_BTF: return "anon_inode:btf";
+	default: return NULL;
+	}
+}
+
+static ssize_t copy_link(const char *name, char *buf, size_t len)
+{
+	size_t n = strlen(name);
+	if (n > len)
+		n = len; /* readlink truncates silently */
+	memcpy(buf, name, n);
+	return (ssize_t)n;
+}
+
+typedef ssize_t (*readlink_fn)(const char *, char *, size_t);
+typedef ssize_t (*readlinkat_fn)(int, const char *, char *, size_t);
+
+EXPORT ssize_t readlink(const char *path, char *buf, size_t len)
+{
+	const char *name = anon_name(path);
+	if (name)
+		return copy_link(name, buf, len);
+	static readlink_fn real;
+	if (!real)
+		real = (readlink_fn)next("readlink");
+	return real(path, buf, len);
+}
+
+EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t len)
+{
+	const char *name = path[0] == '/' ? anon_name(path) : NULL;
+	if (name)
+		return copy_link(name, buf, len);
+	static readlinkat_fn real;
+	if (!real)
+		real = (readlinkat_fn)next("readlinkat");
+	return real(dirfd, path, buf, len);
+}
+
+/* /sys/fs/bpf is the runtime's bpffs (its pins live in the server): statfs there says so, as
+ * libbpf and bpftool check before pinning. */
+#define BPF_FS_MAGIC_VALUE 0xcafe4a11
+typedef int (*statfs_fn)(const char *, struct statfs *);
+
+static int under_bpffs(const char *path)
+{
+	return path && strncmp(path, "/sys/fs/bpf", 11) == 0 && (path[11] == 0 || path[11] == '/');
+}
+
+EXPORT int statfs(const char *path, struct statfs *buf)
+{
+	static statfs_fn real;
+	if (!real)
+		real = (statfs_fn)next("statfs");
+	int rc = real(path, buf);
+	if (under_bpffs(path)) {
+		if (rc < 0) {
+			memset(buf, 0, sizeof(*buf));
+			buf->f_bsize = 4096;
+			buf->f_namelen = 255;
+			rc = 0;
+		}
+		buf->f_type = BPF_FS_MAGIC_VALUE;
+	}
+	return rc;
+}
+
+/* The same struct on x86-64. */
+EXPORT int statfs64(const char *path, struct statfs64 *buf) { return statfs(path, (struct statfs *)buf); }

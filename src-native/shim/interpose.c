@@ -16,12 +16,14 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bpftime/client.h"
 #include "bpftime/map.h"
 #include "bpftime/objfile.h"
+#include "bpftime/perf_ring.h"
 #include "bpftime/proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -123,12 +125,16 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	return (int)set_errno(shim_call(BPFTIME_OP_IOCTL, args, NULL, 0, 0));
 }
 
+static void *shim_mmap_perf_ring(struct shim_obj *o, void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
 static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	resolve_real();
 	struct shim_obj *o = fdtab_get(fd);
 	if (!o || (flags & MAP_ANONYMOUS))
 		return real_mmap(addr, len, prot, flags, fd, off);
+	if (o->kind == BPFTIME_OBJ_PERF_EVENT)
+		return shim_mmap_perf_ring(o, addr, len, prot, flags, fd, off);
 	struct bpftime_map *m = fdtab_map(o);
 	int64_t base = m ? bpftime_map_mmap_offset(m) : -ENODEV;
 	if (base < 0) {
@@ -137,6 +143,29 @@ static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	}
 	/* The map's value area sits page-aligned inside the memfd; offset 0 of the map fd is its start. */
 	return real_mmap(addr, len, prot, flags, fd, (off_t)(BPFTIME_OBJ_HDR_SIZE + base + off));
+}
+
+/* A perf buffer: the ring is the memfd's payload, as large as the tool maps it (1 + 2^n pages,
+ * as for a kernel perf event); the first mapping sizes it and fills in the header page. */
+static void *shim_mmap_perf_ring(struct shim_obj *o, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct stat st;
+	if (off != 0 || fstat(fd, &st) < 0) {
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	if ((uint64_t)st.st_size < BPFTIME_OBJ_HDR_SIZE + len && ftruncate(fd, (off_t)(BPFTIME_OBJ_HDR_SIZE + len)) < 0)
+		return MAP_FAILED;
+	void *p = real_mmap(addr, len, prot, flags, fd, BPFTIME_OBJ_HDR_SIZE);
+	if (p == MAP_FAILED)
+		return p;
+	if (bpftime_perf_ring_init(p, len) < 0) {
+		munmap(p, len);
+		errno = EINVAL;
+		return MAP_FAILED;
+	}
+	o->ring = p;
+	return p;
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

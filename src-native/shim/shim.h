@@ -19,6 +19,8 @@ struct shim_obj {
 	struct bpftime_map *map; /* maps: opened on first data-plane use */
 	void *region;            /* maps: the mapped memfd (header page + region) */
 	size_t region_size;
+	void *ring;              /* perf buffers: where the tool mapped the ring (its first page) */
+	int waitfd;              /* perf buffers: the eventfd to wait on in its place, -1 until asked */
 	struct shim_obj *next;
 };
 
@@ -40,6 +42,9 @@ struct bpftime_map *fdtab_map(struct shim_obj *o);
 long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
 	       uint64_t first_addr);
 void shim_release(uint64_t ino);
+
+/* The fd to wait on in place of object fd `fd` (perf buffers), fetched once; -errno if none. */
+int shim_wait_fd(int fd, struct shim_obj *o);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */

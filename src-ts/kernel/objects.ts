@@ -40,6 +40,8 @@ export abstract class BpfObject {
   readonly ino: bigint;
   private refs = 0;
   destroyed = false;
+  /** Run when the object is destroyed, after its own cleanup (for state kept beside it). */
+  readonly onDestroyHooks: Array<() => void> = [];
   /** Set by Registry.add: the registry forgets the object when it is destroyed. */
   registry?: { remove(o: BpfObject): void };
 
@@ -86,6 +88,7 @@ export abstract class BpfObject {
     if (--this.refs > 0 || this.destroyed) return;
     this.destroyed = true;
     this.onDestroy();
+    for (const h of this.onDestroyHooks.splice(0)) h();
     this.registry?.remove(this);
     addon.closeFd(this.fd);
   }

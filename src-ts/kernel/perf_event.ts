@@ -1,9 +1,10 @@
 // A perf event: for this runtime, a probe point (uprobe, uretprobe, tracepoint) that a program
 // runs at once a program is set on it (PERF_EVENT_IOC_SET_BPF or a perf link) and it is enabled.
+import { addon } from '../native/addon';
 import { BpfObject, ObjKind } from './objects';
 import { BpfProg } from './prog';
 
-export type ProbeKind = 'uprobe' | 'uretprobe' | 'tracepoint';
+export type ProbeKind = 'uprobe' | 'uretprobe' | 'tracepoint' | 'bpf_output';
 
 export interface PerfEventSpec {
   probe: ProbeKind;
@@ -20,6 +21,8 @@ export interface PerfEventSpec {
 export class PerfEvent extends BpfObject {
   enabled: boolean;
   prog: BpfProg | null = null;
+  /** bpf_output events (perf buffers): the eventfd producers write to wake the consumer. */
+  waitFd = -1;
   cookie = 0n;
   /** Called when whether the event runs a program may have changed. */
   static onChange: (e: PerfEvent) => void = () => {};
@@ -46,6 +49,7 @@ export class PerfEvent extends BpfObject {
   }
 
   protected onDestroy(): void {
+    if (this.waitFd >= 0) addon.closeFd(this.waitFd);
     const p = this.prog;
     this.prog = null;
     PerfEvent.onChange(this);

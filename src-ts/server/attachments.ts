@@ -1,7 +1,7 @@
 // Pushes attachments to agents. An attachment exists while a perf event runs a program
 // (program set and event enabled). Agents that match it (pid filter) receive it when it appears
 // or when they connect, and a detach when it goes: no polling anywhere.
-import { AttachKind, Msg, encodeAttach, encodeDetach } from './protocol';
+import { AttachKind, Msg, encodeAttach, encodeDetach, encodePerfSlot } from './protocol';
 import { Client } from './client';
 import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
@@ -19,10 +19,18 @@ export interface Attachment {
   agents: Map<number, AgentStatus>; // by agent pid
 }
 
+/** Which perf buffer sits in which slot of a PERF_EVENT_ARRAY map, by map id and index. */
+interface PerfSlot {
+  mapId: number;
+  index: number;
+  event: PerfEvent;
+}
+
 export class Attachments {
   private nextId = 1;
   private readonly byEvent = new Map<PerfEvent, Attachment>();
   private readonly agents = new Set<Client>();
+  private readonly perfSlots = new Map<string, PerfSlot>();
 
   constructor() {
     PerfEvent.onChange = (e) => this.sync(e);
@@ -34,7 +42,27 @@ export class Attachments {
 
   addAgent(c: Client): void {
     this.agents.add(c);
+    for (const sl of this.perfSlots.values()) this.pushSlot(sl, c);
     for (const a of this.byEvent.values()) this.push(a, c);
+  }
+
+  /** A PERF_EVENT_ARRAY slot now holds `event` (or nothing): every agent learns it, since any
+   * of them may run a program that outputs there. */
+  setPerfSlot(mapId: number, index: number, event: PerfEvent | null): void {
+    const key = `${mapId}/${index}`;
+    const old = this.perfSlots.get(key);
+    if (event) {
+      const sl = { mapId, index, event };
+      this.perfSlots.set(key, sl);
+      for (const c of this.agents) this.pushSlot(sl, c);
+    } else if (old) {
+      this.perfSlots.delete(key);
+      for (const c of this.agents) c.send(Msg.PerfSlot, 0, encodePerfSlot(mapId, index, old.event.id, false));
+    }
+  }
+
+  private pushSlot(sl: PerfSlot, c: Client): void {
+    c.send(Msg.PerfSlot, 0, encodePerfSlot(sl.mapId, sl.index, sl.event.id, true), [sl.event.fd, sl.event.waitFd]);
   }
 
   removeAgent(c: Client): void {

@@ -18,7 +18,11 @@ export enum Msg {
   StatusReply = 66,
   Attach = 67,
   Detach = 68,
+  PerfSlot = 69,
 }
+
+/** The shim's private ioctl on a perf event fd: "give me the fd to wait on" (proto.h). */
+export const IOC_WAIT_FD = 0x24f0;
 
 export enum Role {
   Tool = 1,
@@ -55,6 +59,7 @@ export const SIZEOF = {
   detach: 8,
   attach_result: 8,
   trace: 32,
+  perf_slot: 16,
 } as const;
 
 export interface Frame {
@@ -262,6 +267,15 @@ export function encodeAttach(a: AttachMsg): Buffer {
   const ids = Buffer.alloc(4 * a.mapIds.length);
   a.mapIds.forEach((id, i) => ids.writeUInt32LE(id, i * 4));
   return Buffer.concat([h, path, Buffer.alloc(pad8(path.length) - path.length), ids]);
+}
+
+export function encodePerfSlot(mapId: number, index: number, eventId: number, present: boolean): Buffer {
+  const b = Buffer.alloc(SIZEOF.perf_slot);
+  b.writeUInt32LE(mapId, 0);
+  b.writeUInt32LE(index, 4);
+  b.writeUInt32LE(eventId, 8);
+  b.writeUInt32LE(present ? 1 : 0, 12);
+  return b;
 }
 
 export function encodeDetach(attachId: number): Buffer {

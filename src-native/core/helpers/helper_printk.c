@@ -33,6 +33,11 @@
 
 static struct bpftime_helper_host g_host;
 
+const struct bpftime_helper_host *bpftime_helpers_host(void)
+{
+	return &g_host;
+}
+
 void bpftime_helpers_set_host(const struct bpftime_helper_host *host)
 {
 	if (host)

@@ -10,6 +10,7 @@
 static const struct bpftime_map_ops *const map_types[] = {
 	&bpftime_hash_map_ops,
 	&bpftime_array_map_ops,
+	&bpftime_perf_event_array_map_ops,
 };
 
 static const struct bpftime_map_ops *find_ops(uint32_t map_type)

@@ -84,6 +84,7 @@ struct bpftime_map_ops {
 /* One per type file. Add a new type by adding its file and its line in map.c's table. */
 extern const struct bpftime_map_ops bpftime_hash_map_ops;
 extern const struct bpftime_map_ops bpftime_array_map_ops;
+extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a
  * multi-step update ("insert", "replace", "delete" with step 1..n) while holding the lock; a

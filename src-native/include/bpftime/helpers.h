@@ -23,9 +23,14 @@ struct bpftime_helper_host {
 	/* bpf_trace_printk/bpf_trace_vprintk output: the formatted text (not NUL-terminated).
 	 * NULL: write it to stderr. Called on the program's thread. */
 	void (*trace_printk)(const char *text, size_t len);
+	/* bpf_perf_event_output: write one sample of `size` bytes to the perf event at slot `index` of
+	 * the PERF_EVENT_ARRAY map `map_id`. 0, -ENOENT (no event there), -ENOSPC (ring full: the
+	 * loss is counted). NULL: -ENOENT. */
+	long (*perf_output)(uint32_t map_id, uint32_t index, const void *data, uint64_t size);
 };
 /* Copies *host (NULL restores the defaults). Set once before programs run. */
 void bpftime_helpers_set_host(const struct bpftime_helper_host *host);
+const struct bpftime_helper_host *bpftime_helpers_host(void);
 
 /* Per-run context, thread-local, set by whoever runs a program (attach cookie, func ip). */
 struct bpftime_run_ctx {

@@ -38,6 +38,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_STATUS_REPLY = 66, /* JSON text */
 	BPFTIME_MSG_ATTACH = 67,       /* server -> agent: struct bpftime_attach + path + map ids; fds */
 	BPFTIME_MSG_DETACH = 68,       /* server -> agent: struct bpftime_detach */
+	BPFTIME_MSG_PERF_SLOT = 69,    /* server -> agent: struct bpftime_perf_slot; fds: ring memfd, eventfd */
 };
 
 enum bpftime_role {
@@ -140,6 +141,18 @@ struct bpftime_attach_result {
 	int32_t status; /* 0 attached, or -errno */
 	/* then a message, NUL-terminated */
 };
+
+/* A slot of a PERF_EVENT_ARRAY map now holds a perf buffer (present) or nothing. */
+struct bpftime_perf_slot {
+	uint32_t map_id;
+	uint32_t index;
+	uint32_t event_id;
+	uint32_t present; /* 1: fds[0] = the event's memfd (ring), fds[1] = its eventfd */
+};
+
+/* ioctl the shim sends for a perf event fd (never a kernel request: '$' is perf's type, 0xf0 is
+ * beyond its numbers): answers with the fd the tool waits on in place of the event. */
+#define BPFTIME_IOC_WAIT_FD 0x24f0u
 
 /* One bpf_trace_printk() line, with what the served trace_pipe shows beside it. */
 struct bpftime_trace {

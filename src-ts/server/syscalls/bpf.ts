@@ -17,6 +17,7 @@ import { ITER_CREATE_END, LINK_DETACH_END, LINK_UPDATE_END, iterCreate, linkDeta
 import { ATTACH_END, QUERY_END, RAW_TP_END, progAttach, progDetach, progQuery, rawTracepointOpen } from './attach_cmds';
 import { TASK_FD_QUERY_END, taskFdQuery } from './task_fd_query';
 import { ObjKind } from '../../kernel/objects';
+import { mapDeleteElem, mapUpdateElem } from './perf_event_array';
 
 const PAGE = 4096;
 const end = (f: Field): number => f.off + f.size;
@@ -32,6 +33,9 @@ const A = U.bpf_attr;
 
 const commands = new Map<number, Command>([
   [U.BPF_MAP_CREATE, { lastFieldEnd: end(A.map_create.map_extra), run: mapCreate }],
+  // Element commands reach the server only for fd-valued maps (PERF_EVENT_ARRAY).
+  [U.BPF_MAP_UPDATE_ELEM, { lastFieldEnd: end(A.elem.flags), run: mapUpdateElem }],
+  [U.BPF_MAP_DELETE_ELEM, { lastFieldEnd: end(A.elem.flags), run: mapDeleteElem }],
   [U.BPF_MAP_FREEZE, { lastFieldEnd: end(A.elem.map_fd), run: mapFreeze }],
   [U.BPF_PROG_LOAD, { lastFieldEnd: end(A.prog_load.core_relo_rec_size), run: progLoad }],
   [U.BPF_BTF_LOAD, { lastFieldEnd: end(A.btf_load.btf_log_level), run: btfLoad }],

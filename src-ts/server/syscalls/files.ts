@@ -3,19 +3,26 @@
 import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { CallContext } from './context';
+import { procFdinfo } from './fdinfo';
 
 const O_ACCMODE = 3;
 const PATH_MAX = 4096;
 
 export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigint {
   const p = ctx.mem.readString(pathAddr, PATH_MAX);
+  const fdinfo = procFdinfo(ctx, p);
+  if (fdinfo) return ctx.returnOwnedFd(memfdWith(p, fdinfo));
   const f = ctx.kernel.tracefs.read(p);
   if (f.kind === 'not-served') throw new KernelError(Errno.ENOENT, `${p} is not served`);
   if (f.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
   if ((flags & O_ACCMODE) !== 0) throw new KernelError(Errno.EACCES, `${p} is read-only`);
   if (f.kind === 'trace_pipe') return ctx.returnOwnedFd(ctx.kernel.tracePipe.open());
+  return ctx.returnOwnedFd(memfdWith(p, f.content));
+}
+
+function memfdWith(p: string, content: Buffer): number {
   const fd = addon.memfdCreate(`bpftime-file:${p.split('/').pop()}`, 0);
   if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
-  require('fs').writeSync(fd, f.content, 0, f.content.length, 0);
-  return ctx.returnOwnedFd(fd);
+  require('fs').writeSync(fd, content, 0, content.length, 0);
+  return fd;
 }

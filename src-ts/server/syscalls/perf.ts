@@ -10,6 +10,8 @@ import { BpfProg } from '../../kernel/prog';
 import { CallContext, Struct } from './context';
 import { progFitsPerfEvent } from './link_cmds';
 import { log } from '../log';
+import { addon } from '../../native/addon';
+import { IOC_WAIT_FD } from '../protocol';
 
 const F = P.perf_event_attr;
 const PAGE = 4096;
@@ -117,6 +119,19 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     k.registry.add(ev);
     return ctx.returnFd(ev);
   }
+  if (type === P.PERF_TYPE_SOFTWARE && config === BigInt(P.PERF_COUNT_SW_BPF_OUTPUT)) {
+    // A perf buffer for one CPU: its ring is the memfd's payload, sized when the tool maps it.
+    const waitFd = addon.eventfd();
+    if (waitFd < 0) throw new KernelError(-waitFd, 'eventfd failed');
+    const ev = new PerfEvent(
+      k.registry.allocId(ObjKind.PerfEvent),
+      { probe: 'bpf_output', type, config, path: '', offset: 0n, refCtrOffset: 0n, pid, cpu, tpId: 0 },
+      disabled,
+    );
+    ev.waitFd = waitFd;
+    k.registry.add(ev);
+    return ctx.returnFd(ev);
+  }
   if (type === k.kprobePmu.type) {
     log(`${ctx.client.comm}[${ctx.client.pid}]: kprobe events are kernel probes and cannot run in userspace; refused with ENOENT`);
     throw new KernelError(Errno.ENOENT, 'kprobes are not available');
@@ -142,6 +157,12 @@ export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint)
       return 0n;
     case P.PERF_EVENT_IOC_DISABLE:
       ev.setEnabled(false);
+      return 0n;
+    case IOC_WAIT_FD:
+      // The shim waits on this eventfd in place of the event (epoll, poll).
+      if (ev.waitFd < 0) throw new KernelError(Errno.EINVAL, 'this perf event has nothing to wait for');
+      ctx.passFds.push(ev.waitFd);
+      ctx.retFdIdx = ctx.passFds.length - 1;
       return 0n;
     case P.PERF_EVENT_IOC_ID: {
       const b = Buffer.alloc(8);

@@ -1,0 +1,326 @@
+/* Waiting for perf buffers: epoll and poll on our perf event fds.
+ *
+ * A memfd is always "readable" to the kernel, so the shim waits on each buffer's eventfd in its
+ * place (the server hands it out; agents write it). Readiness itself is the kernel's rule —
+ * readable while data_head != data_tail — checked on the ring before blocking, so the level
+ * semantics hold however the eventfd was left. Producers only write the eventfd when the
+ * consumer announced it sleeps (perf_ring.h), so a busy buffer costs no syscalls.
+ *
+ * Only calls that involve one of our fds take the slow path; everything else goes straight to
+ * libc with the same arguments. */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpftime/objfile.h"
+#include "bpftime/perf_ring.h"
+#include "bpftime/proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* One of our fds registered in an epoll set. */
+struct reg {
+	int epfd, fd, waitfd;
+	struct shim_obj *obj;
+	struct epoll_event ev;
+	struct reg *next;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reg *g_regs;
+
+int shim_wait_fd(int fd, struct shim_obj *o)
+{
+	int w = __atomic_load_n(&o->waitfd, __ATOMIC_ACQUIRE);
+	if (w >= 0)
+		return w;
+	uint64_t args[6] = { (uint64_t)fd, BPFTIME_IOC_WAIT_FD, 0 };
+	long r = shim_call(BPFTIME_OP_IOCTL, args, NULL, 0, 0);
+	if (r < 0)
+		return (int)r;
+	int expected = -1;
+	if (!__atomic_compare_exchange_n(&o->waitfd, &expected, (int)r, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		real_close((int)r); /* another thread got it first */
+		return expected;
+	}
+	return (int)r;
+}
+
+static int ring_readable(struct shim_obj *o)
+{
+	return o->ring && bpftime_perf_ring_readable(o->ring);
+}
+
+static void drain(int waitfd)
+{
+	uint64_t v;
+	while (read(waitfd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
+typedef int (*epoll_pwait_fn)(int, struct epoll_event *, int, int, const sigset_t *);
+typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+
+static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	static epoll_ctl_fn real;
+	if (!real)
+		real = (epoll_ctl_fn)next("epoll_ctl");
+	struct shim_obj *o = fdtab_get(fd);
+	if (!o || o->kind != BPFTIME_OBJ_PERF_EVENT)
+		return real(epfd, op, fd, ev);
+	int w = shim_wait_fd(fd, o);
+	if (w < 0) {
+		errno = EPERM; /* what epoll says of an fd that cannot be waited on */
+		return -1;
+	}
+	pthread_mutex_lock(&g_lock);
+	struct reg **pp = &g_regs, *r = NULL;
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->epfd == epfd && (*pp)->fd == fd) {
+			r = *pp;
+			break;
+		}
+	int rc;
+	if (op == EPOLL_CTL_ADD) {
+		struct epoll_event wev = *ev;
+		wev.events = (ev->events & ~(uint32_t)EPOLLOUT) | EPOLLIN;
+		rc = real(epfd, EPOLL_CTL_ADD, w, &wev);
+		if (rc == 0) {
+			r = calloc(1, sizeof(*r));
+			if (r) {
+				*r = (struct reg){ epfd, fd, w, o, *ev, g_regs };
+				g_regs = r;
+			}
+		}
+	} else if (op == EPOLL_CTL_MOD) {
+		struct epoll_event wev = *ev;
+		wev.events = (ev->events & ~(uint32_t)EPOLLOUT) | EPOLLIN;
+		rc = real(epfd, EPOLL_CTL_MOD, w, &wev);
+		if (rc == 0 && r)
+			r->ev = *ev;
+	} else {
+		rc = real(epfd, EPOLL_CTL_DEL, w, ev);
+		if (rc == 0 && r) {
+			*pp = r->next;
+			free(r);
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
+/* Our registrations in epfd that are ready now, as events (up to max); also marks every ring of
+ * the set as waited on (sleep = 1) or not (sleep = 0). */
+static int ready_regs(int epfd, struct epoll_event *out, int max, int sleep, int *ours)
+{
+	int n = 0;
+	*ours = 0;
+	pthread_mutex_lock(&g_lock);
+	for (struct reg *r = g_regs; r; r = r->next) {
+		if (r->epfd != epfd)
+			continue;
+		(*ours)++;
+		if (r->obj->ring)
+			bpftime_perf_ring_set_waiting(r->obj->ring, sleep);
+		if ((r->ev.events & EPOLLIN) && ring_readable(r->obj) && n < max) {
+			out[n] = r->ev;
+			out[n].events = EPOLLIN;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	return n;
+}
+
+/* After a real wait: drop events of our eventfds (ours are reported from the rings), drain
+ * them, and stop announcing sleep. Returns the count of events kept. */
+static int filter_ours(int epfd, struct epoll_event *ev, int n)
+{
+	pthread_mutex_lock(&g_lock);
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		int mine = 0;
+		for (struct reg *r = g_regs; r; r = r->next)
+			if (r->epfd == epfd && r->ev.data.u64 == ev[i].data.u64) {
+				mine = 1;
+				break;
+			}
+		if (!mine)
+			ev[k++] = ev[i];
+	}
+	for (struct reg *r = g_regs; r; r = r->next)
+		if (r->epfd == epfd) {
+			drain(r->waitfd);
+			if (r->obj->ring)
+				bpftime_perf_ring_set_waiting(r->obj->ring, 0);
+		}
+	pthread_mutex_unlock(&g_lock);
+	return k;
+}
+
+static int has_regs(int epfd)
+{
+	int found = 0;
+	pthread_mutex_lock(&g_lock);
+	for (struct reg *r = g_regs; r && !found; r = r->next)
+		found = r->epfd == epfd;
+	pthread_mutex_unlock(&g_lock);
+	return found;
+}
+
+/* The one implementation of epoll_wait/epoll_pwait/epoll_pwait2 for sets with our fds.
+ * timeout: NULL blocks; {0,0} polls. */
+static int wait_with_rings(int epfd, struct epoll_event *events, int max, const struct timespec *timeout,
+			   const sigset_t *sigmask)
+{
+	static epoll_pwait2_fn pwait2;
+	static epoll_pwait_fn pwait;
+	if (!pwait) {
+		pwait = (epoll_pwait_fn)next("epoll_pwait");
+		pwait2 = (epoll_pwait2_fn)next("epoll_pwait2");
+	}
+	int ours;
+	int n = ready_regs(epfd, events, max, 0, &ours);
+	int nonblocking = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
+	if (n == 0 && !nonblocking) {
+		/* Announce the sleep, then look again: a producer either sees the announcement (and
+		 * writes the eventfd) or published before we looked (and we see its data). */
+		n = ready_regs(epfd, events, max, 1, &ours);
+	}
+	struct timespec zero = { 0, 0 };
+	const struct timespec *t = n > 0 ? &zero : timeout;
+	int m;
+	if (pwait2) {
+		m = pwait2(epfd, events + n, max - n, t, sigmask);
+	} else {
+		int ms = !t ? -1 : (int)(t->tv_sec * 1000 + t->tv_nsec / 1000000);
+		m = pwait(epfd, events + n, max - n, ms, sigmask);
+	}
+	if (m < 0) {
+		int e = errno;
+		filter_ours(epfd, events + n, 0);
+		if (n > 0)
+			return n;
+		errno = e;
+		return -1;
+	}
+	m = filter_ours(epfd, events + n, m);
+	if (n == 0) {
+		/* Woken by a producer (or a timeout): report the rings that are readable now. */
+		struct epoll_event tmp[64];
+		int extra = ready_regs(epfd, tmp, (int)(sizeof(tmp) / sizeof(tmp[0])), 0, &ours);
+		for (int i = 0; i < extra && m < max; i++)
+			events[m++] = tmp[i];
+		return m;
+	}
+	return n + m;
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max, const struct timespec *timeout,
+			const sigset_t *sigmask)
+{
+	if (max > 0 && has_regs(epfd))
+		return wait_with_rings(epfd, events, max, timeout, sigmask);
+	static epoll_pwait2_fn real;
+	if (!real)
+		real = (epoll_pwait2_fn)next("epoll_pwait2");
+	return real(epfd, events, max, timeout, sigmask);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *sigmask)
+{
+	if (max > 0 && has_regs(epfd)) {
+		struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
+		return wait_with_rings(epfd, events, max, timeout < 0 ? NULL : &ts, sigmask);
+	}
+	static epoll_pwait_fn real;
+	if (!real)
+		real = (epoll_pwait_fn)next("epoll_pwait");
+	return real(epfd, events, max, timeout, sigmask);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+{
+	return epoll_pwait(epfd, events, max, timeout, NULL);
+}
+
+/* poll/ppoll: our fds are swapped for their eventfds for the real call and reported from the
+ * rings. */
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, const sigset_t *sigmask)
+{
+	static ppoll_fn real;
+	if (!real)
+		real = (ppoll_fn)next("ppoll");
+	struct shim_obj *objs[64];
+	int orig[64], any = 0;
+	if (n > 64)
+		return real(fds, n, timeout, sigmask);
+	for (nfds_t i = 0; i < n; i++) {
+		struct shim_obj *o = fds[i].fd >= 0 ? fdtab_get(fds[i].fd) : NULL;
+		objs[i] = o && o->kind == BPFTIME_OBJ_PERF_EVENT ? o : NULL;
+		orig[i] = fds[i].fd;
+		any |= objs[i] != NULL;
+	}
+	if (!any)
+		return real(fds, n, timeout, sigmask);
+	int ready = 0;
+	for (int pass = 0; pass < 2 && !ready; pass++) {
+		for (nfds_t i = 0; i < n; i++) {
+			if (!objs[i])
+				continue;
+			if (pass == 1 && objs[i]->ring)
+				bpftime_perf_ring_set_waiting(objs[i]->ring, 1);
+			ready |= ring_readable(objs[i]) && (fds[i].events & POLLIN);
+		}
+	}
+	for (nfds_t i = 0; i < n; i++) {
+		if (!objs[i])
+			continue;
+		int w = shim_wait_fd(orig[i], objs[i]);
+		fds[i].fd = w >= 0 ? w : -1;
+	}
+	struct timespec zero = { 0, 0 };
+	int rc = real(fds, n, ready ? &zero : timeout, sigmask);
+	int e = errno;
+	int count = rc < 0 ? 0 : rc;
+	for (nfds_t i = 0; i < n; i++) {
+		if (!objs[i])
+			continue;
+		if (fds[i].fd >= 0)
+			drain(fds[i].fd);
+		if (fds[i].revents)
+			count--;
+		fds[i].fd = orig[i];
+		if (objs[i]->ring)
+			bpftime_perf_ring_set_waiting(objs[i]->ring, 0);
+		fds[i].revents = (ring_readable(objs[i]) && (fds[i].events & POLLIN)) ? POLLIN : 0;
+		if (fds[i].revents)
+			count++;
+	}
+	if (rc < 0 && count == 0) {
+		errno = e;
+		return -1;
+	}
+	return count;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
+	return ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
