@@ -9,7 +9,7 @@ import { lowerAlu } from './alu';
 import { lowerJmp, prologue } from './control';
 import { Gen } from './gen';
 import { lowerLdImm64, lowerLdx, lowerSt, lowerStx } from './mem';
-import { analyze, decode } from './program';
+import { FUNC_START, SECOND_HALF, USES_MAY_GOTO, analyze, decode } from './program';
 import { relax, Sites } from './relax';
 import { InsnReloc, JitReject, JitResult } from './types';
 import { Emitter } from './x86';
@@ -46,15 +46,17 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
   // offs[i]: where instruction i's code starts (after the prologue for a function's first
   // instruction; the second half of an ld_imm64 gets the offset right after it).
   // entry[i]: where the prologue of the function starting at i begins.
+  const flags = L.flags;
   const offs = new Int32Array(n + 1);
   const entry = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    if (L.funcStart[i]) {
+    const f = flags[i];
+    if (f & FUNC_START) {
       entry[i] = e.pos;
-      prologue(e, i === 0, L.usesMayGoto[i] === 1);
+      prologue(e, i === 0, (f & USES_MAY_GOTO) !== 0);
     }
     offs[i] = e.pos;
-    if (L.secondHalf[i]) continue;
+    if (f & SECOND_HALF) continue;
     g.i = i;
     lowerInsn(g);
   }

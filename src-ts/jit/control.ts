@@ -35,14 +35,16 @@ const COND: readonly number[] = (() => {
   return Array.from({ length: 16 }, (_, k) => m.get(k << 4) ?? -1);
 })();
 
+const ZERO_MAIN: readonly number[] = [RAX, RDX, RCX, R8, RBX, R13, R14, R15]; // r0, r3-r9
+const ZERO_SUB: readonly number[] = [RAX, RBX, R13, R14, R15]; // r0, r6-r9
+
 export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
-  for (const r of SAVED) e.push(r);
+  for (let k = 0; k < SAVED.length; k++) e.push(SAVED[k]);
   e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
   e.lea(RBP, RSP, STACK_SIZE);
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
-  for (const r of main ? [RAX, RDX, RCX, R8, RBX, R13, R14, R15] : [RAX, RBX, R13, R14, R15]) {
-    e.aluRR(ALU_XOR, r, r, false);
-  }
+  const zero = main ? ZERO_MAIN : ZERO_SUB;
+  for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
 }
 
 function epilogue(e: Emitter): void {

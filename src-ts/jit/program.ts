@@ -16,15 +16,18 @@ export interface Program {
   imm: Int32Array;
 }
 
+/** Per-instruction flags (Layout.flags). One byte array rather than one array per flag:
+ * typed-array allocations are a large part of the compile time of small programs. */
+/** The first instruction of a function (the main program at 0, every bpf-to-bpf call target). */
+export const FUNC_START = 1;
+/** The second slot of an ld_imm64 (no code of its own, not a jump target). */
+export const SECOND_HALF = 2;
+/** At a function's first instruction: the function contains may_goto (its prologue then
+ * initialises the frame's loop counter). */
+export const USES_MAY_GOTO = 4;
+
 export interface Layout {
-  /** 1 at the first instruction of every function (the main program at 0, and every
-   * bpf-to-bpf call target). */
-  funcStart: Uint8Array;
-  /** At a function's first instruction: 1 when the function contains may_goto (its prologue
-   * then initialises the frame's loop counter). */
-  usesMayGoto: Uint8Array;
-  /** 1 at the second slot of an ld_imm64 (no code of its own, not a jump target). */
-  secondHalf: Uint8Array;
+  flags: Uint8Array;
   /** Map relocations by the index of their ld_imm64. */
   relocAt: Map<number, InsnReloc>;
 }
@@ -50,13 +53,12 @@ export function decode(insns: Uint8Array): Program {
     off: new Int16Array(n),
     imm: new Int32Array(n),
   };
-  const dv = new DataView(insns.buffer, insns.byteOffset, insns.length);
   for (let i = 0, o = 0; i < n; i++, o += 8) {
     p.code[i] = insns[o];
     p.dst[i] = insns[o + 1] & 0xf;
     p.src[i] = insns[o + 1] >> 4;
-    p.off[i] = dv.getInt16(o + 2, true);
-    p.imm[i] = dv.getInt32(o + 4, true);
+    p.off[i] = insns[o + 2] | (insns[o + 3] << 8); // Int16Array keeps the sign
+    p.imm[i] = insns[o + 4] | (insns[o + 5] << 8) | (insns[o + 6] << 16) | (insns[o + 7] << 24);
   }
   return p;
 }
@@ -66,23 +68,20 @@ export function jumpTarget(p: Program, i: number): number {
   return i + 1 + (p.code[i] === GOTOL ? p.imm[i] : p.off[i]);
 }
 
-const isJump = (code: number): boolean => {
-  const cls = code & 7;
-  if (cls !== O.BPF_JMP && cls !== O.BPF_JMP32) return false;
-  const op = code & 0xf0;
-  return op !== O.BPF_CALL && op !== O.BPF_EXIT;
-};
+/** Jump-class instructions that branch (not call or exit), by opcode. */
+const IS_JUMP = new Uint8Array(256);
+for (let code = 0; code < 256; code++) {
+  const cls = code & 7, op = code & 0xf0;
+  IS_JUMP[code] = +((cls === O.BPF_JMP || cls === O.BPF_JMP32) && op !== O.BPF_CALL && op !== O.BPF_EXIT);
+}
 
 export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   const n = p.n;
   if (n === 0) throw new JitReject('invalid', 'empty program');
   if (n > MAX_INSNS) throw new JitReject('invalid', `program has ${n} instructions, more than ${MAX_INSNS}`);
-  const flags = new Uint8Array(n * 3); // one allocation, three views (see decode)
-  const funcStart = flags.subarray(0, n);
-  const secondHalf = flags.subarray(n, 2 * n);
-  const usesMayGoto = flags.subarray(2 * n, 3 * n);
+  const flags = new Uint8Array(n);
   const relocAt = new Map<number, InsnReloc>();
-  funcStart[0] = 1;
+  flags[0] = FUNC_START;
 
   for (const r of relocs) {
     if (r.insnIdx < 0 || r.insnIdx + 1 >= n || p.code[r.insnIdx] !== LD_IMM64) {
@@ -99,7 +98,7 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
     const code = p.code[i];
     if (code === LD_IMM64) {
       if (i + 1 >= n) throw new JitReject('invalid', 'ld_imm64 without its second half', i);
-      secondHalf[i + 1] = 1;
+      flags[i + 1] |= SECOND_HALF;
       const src = p.src[i];
       if (src === BPF_PSEUDO_FUNC) {
         // Callback pointers (bpf_loop, for_each_map_elem, timers): the helpers that take them
@@ -117,7 +116,7 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
       } else if (src === O.BPF_PSEUDO_CALL) {
         const t = i + 1 + p.imm[i];
         if (t < 0 || t >= n) throw new JitReject('invalid', `call to ${t} out of range`, i);
-        funcStart[t] = 1;
+        flags[t] |= FUNC_START;
       } else if (src === O.BPF_PSEUDO_KFUNC_CALL) {
         throw new JitReject('unsupported', 'kfunc call', i);
       } else {
@@ -130,8 +129,8 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   const funcOf = new Int32Array(n);
   const starts: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (funcStart[i]) {
-      if (secondHalf[i]) throw new JitReject('invalid', 'call into the middle of ld_imm64', i);
+    if (flags[i] & FUNC_START) {
+      if (flags[i] & SECOND_HALF) throw new JitReject('invalid', 'call into the middle of ld_imm64', i);
       starts.push(i);
     }
     funcOf[i] = starts.length - 1;
@@ -140,30 +139,30 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
     const start = starts[f];
     const end = f + 1 < starts.length ? starts[f + 1] : n;
     const last = p.code[end - 1];
-    if (secondHalf[end - 1] || (last !== EXIT && last !== JA && last !== GOTOL)) {
+    if (flags[end - 1] & SECOND_HALF || (last !== EXIT && last !== JA && last !== GOTOL)) {
       throw new JitReject('invalid', 'last insn of a function is not an exit or jmp', end - 1);
     }
     for (let i = start; i < end; i++) {
-      if (secondHalf[i] || !isJump(p.code[i])) continue;
+      if (flags[i] & SECOND_HALF || !IS_JUMP[p.code[i]]) continue;
       const t = jumpTarget(p, i);
       if (t < start || t >= end) throw new JitReject('invalid', `jump out of range from insn ${i} to ${t}`, i);
-      if (secondHalf[t]) throw new JitReject('invalid', `jump into the middle of ld_imm64 at ${t}`, i);
-      if ((p.code[i] & 0xf0) === O.BPF_JCOND) usesMayGoto[start] = 1;
+      if (flags[t] & SECOND_HALF) throw new JitReject('invalid', `jump into the middle of ld_imm64 at ${t}`, i);
+      if ((p.code[i] & 0xf0) === O.BPF_JCOND) flags[start] |= USES_MAY_GOTO;
     }
   }
 
-  checkCallDepth(p, starts, funcOf, secondHalf);
-  return { funcStart, usesMayGoto, secondHalf, relocAt };
+  checkCallDepth(p, starts, funcOf, flags);
+  return { flags, relocAt };
 }
 
 /** Recursion and chains deeper than the kernel's 8 frames are rejected statically, so the
  * generated code needs no run-time depth counter. */
-function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, secondHalf: Uint8Array): void {
+function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array): void {
   const nf = starts.length;
   if (nf === 1) return;
   const callees: number[][] = starts.map(() => []);
   for (let i = 0; i < p.n; i++) {
-    if (!secondHalf[i] && p.code[i] === CALL && p.src[i] === O.BPF_PSEUDO_CALL) {
+    if (!(flags[i] & SECOND_HALF) && p.code[i] === CALL && p.src[i] === O.BPF_PSEUDO_CALL) {
       callees[funcOf[i]].push(funcOf[i + 1 + p.imm[i]]);
     }
   }

@@ -76,31 +76,36 @@ export function relax(src: Buffer, len: number, s: Sites): Relaxed {
   }
   prefix();
 
-  const out = Buffer.allocUnsafe(len - cum[n]);
+  // Compact in place: every byte moves left (or stays), and a jump's final form is written
+  // over bytes already consumed or over its own long form, so nothing unread is overwritten.
+  // copyWithin is a builtin memmove, with no allocation per segment.
   let from = 0, to = 0;
   for (let j = 0; j < n; j++) {
     const p = s.pos[j];
-    to += src.copy(out, to, from, p);
+    if (to !== from) src.copyWithin(to, from, p);
+    to += p - from;
     const cc = s.cc[j];
     const t = s.target[j] - cum[tIdx[j]];
     if (short[j]) {
-      if (cc < 0) out[to] = 0xeb;
-      else out[to] = 0x70 | cc;
-      out[to + 1] = (t - (to + 2)) & 0xff;
+      src[to] = cc < 0 ? 0xeb : 0x70 | cc;
+      src[to + 1] = (t - (to + 2)) & 0xff;
       to += 2;
     } else {
       const l = longLen(cc);
-      if (cc < 0) out[to] = 0xe9;
+      if (cc < 0) src[to] = 0xe9;
       else {
-        out[to] = 0x0f;
-        out[to + 1] = 0x80 | cc;
+        src[to] = 0x0f;
+        src[to + 1] = 0x80 | cc;
       }
-      out.writeInt32LE(t - (to + l), to + l - 4);
+      src.writeInt32LE(t - (to + l), to + l - 4);
       to += l;
     }
     from = p + longLen(cc);
   }
-  src.copy(out, to, from, len);
+  if (to !== from) src.copyWithin(to, from, len);
+  to += len - from;
+  const out = Buffer.allocUnsafe(to);
+  src.copy(out, 0, 0, to);
 
   const mapOffset = (pos: number): number => pos - savedBefore(pos);
   for (let c = 0; c < s.callPos.length; c++) {

@@ -357,13 +357,6 @@ export class Emitter {
     this.ensure(1);
     this.b(0xf0);
   }
-
-  ud2(): void {
-    this.ensure(2);
-    this.b(0x0f);
-    this.b(0x0b);
-  }
 }
 
-export const JMP_SHORT_LEN = 2, JMP_LONG_LEN = 5, JCC_SHORT_LEN = 2, JCC_LONG_LEN = 6;
 export { fitsS8 };

@@ -10,6 +10,7 @@
 //             and forward jumps of every condition over whole units
 //   epilogue  data registers stored to mem[128..200), the stack area copied to mem[64..128)
 //   exit      r0 is the result
+//   subprograms (some programs) called from the body: their own stack, the same kinds of units
 // Since both engines get the same mem and every address is derived from r1/r10 only inside
 // one unit, the final r0 and mem bytes must match exactly. Jumps only go forward, so every
 // program terminates.
@@ -84,8 +85,9 @@ function lddw(dst: number, v: bigint): Insn[] {
   ];
 }
 
-// A body unit: instructions, or a jump whose offset is fixed once all units exist.
-type Unit = { insns: Insn[] } | { jump: Insn; skip: number; field: 'off' | 'imm' };
+// A body unit: instructions, a jump whose offset is fixed once all units exist, or a
+// bpf-to-bpf call to subprogram `sub`, fixed once all functions are laid out.
+type Unit = { insns: Insn[] } | { jump: Insn; skip: number; field: 'off' | 'imm' } | { call: number };
 
 const BINOPS = [O.BPF_ADD, O.BPF_SUB, O.BPF_MUL, O.BPF_DIV, O.BPF_OR, O.BPF_AND, O.BPF_LSH, O.BPF_RSH,
   O.BPF_MOD, O.BPF_XOR, O.BPF_MOV, O.BPF_ARSH];
@@ -195,32 +197,61 @@ export interface FuzzCase {
   mem: Buffer;
 }
 
+/** Stores data registers into the frame's 64-byte stack area so nothing read is uninitialised. */
+function initStack(): Insn[] {
+  const out: Insn[] = [];
+  for (let k = 0; k < STACK / 8; k++) out.push(insn(O.BPF_STX | O.BPF_MEM | O.BPF_DW, 10, DATA[k], -8 * (k + 1)));
+  return out;
+}
+
+/** Random units of one function. Subprograms `firstSub`.. exist and may be called (only later
+ * ones, so there is no recursion and the depth stays small). */
+function units(r: Rng, count: number, firstSub: number, nsub: number): Unit[] {
+  const out: Unit[] = [];
+  for (let u = 0; u < count; u++) {
+    const k = r.int(20);
+    if (k < 10) out.push(aluUnit(r));
+    else if (k < 12) out.push({ insns: lddw(r.pick(DATA), rand64(r)) });
+    else if (k < 15) out.push(memUnit(r));
+    else if (k < 19 || firstSub >= nsub) out.push(jumpUnit(r));
+    else {
+      out.push({ call: firstSub + r.int(nsub - firstSub) });
+      // r1..r5 do not survive a call (eBPF's ABI; the JIT leaves the callee's values there,
+      // the interpreter the caller's): the caller reloads the data ones. r1 (mem) is never
+      // written by anyone, so it does survive.
+      out.push({ insns: [2, 3, 4, 5].flatMap((d) => lddw(d, rand64(r))) });
+    }
+  }
+  return out;
+}
+
+interface Laid { insns: Insn[]; calls: { at: number; sub: number }[] }
+
+function layout(us: Unit[]): Laid {
+  const len = (u: Unit): number => ('insns' in u ? u.insns.length : 1);
+  const out: Laid = { insns: [], calls: [] };
+  us.forEach((u, idx) => {
+    if ('insns' in u) {
+      out.insns.push(...u.insns);
+    } else if ('call' in u) {
+      out.calls.push({ at: out.insns.length, sub: u.call });
+      out.insns.push(insn(O.BPF_JMP | O.BPF_CALL, 0, O.BPF_PSEUDO_CALL));
+    } else {
+      let dist = 0;
+      for (let k = 1; k <= u.skip && idx + k < us.length; k++) dist += len(us[idx + k]);
+      out.insns.push({ ...u.jump, [u.field]: dist });
+    }
+  });
+  return out;
+}
+
 export function generate(r: Rng): FuzzCase {
+  const nsub = r.chance(0.3) ? 1 + r.int(2) : 0;
+  // Main: registers and stack initialised, body, registers and stack copied out to mem.
   const pro: Insn[] = [];
   for (const d of DATA) pro.push(...lddw(d, rand64(r)));
-  for (let k = 0; k < STACK / 8; k++) pro.push(insn(O.BPF_STX | O.BPF_MEM | O.BPF_DW, 10, DATA[k], -8 * (k + 1)));
-
-  const units: Unit[] = [];
-  const n = 10 + r.int(50);
-  for (let u = 0; u < n; u++) {
-    const k = r.int(10);
-    if (k < 5) units.push(aluUnit(r));
-    else if (k < 6) units.push({ insns: lddw(r.pick(DATA), rand64(r)) });
-    else if (k < 8) units.push(memUnit(r));
-    else units.push(jumpUnit(r));
-  }
-  const len = (u: Unit): number => ('insns' in u ? u.insns.length : 1);
-  const body: Insn[] = [];
-  units.forEach((u, idx) => {
-    if ('insns' in u) {
-      body.push(...u.insns);
-      return;
-    }
-    let dist = 0;
-    for (let s = 1; s <= u.skip && idx + s < units.length; s++) dist += len(units[idx + s]);
-    body.push({ ...u.jump, [u.field]: dist });
-  });
-
+  pro.push(...initStack());
+  const main = layout(units(r, 10 + r.int(50), 0, nsub));
   const epi: Insn[] = [];
   DATA.forEach((d, k) => epi.push(insn(O.BPF_STX | O.BPF_MEM | O.BPF_DW, 1, d, 128 + 8 * k)));
   for (let k = 0; k < STACK / 8; k++) {
@@ -229,7 +260,21 @@ export function generate(r: Rng): FuzzCase {
   }
   epi.push(insn(O.BPF_JMP | O.BPF_EXIT));
 
+  const all: Insn[] = [...pro, ...main.insns, ...epi];
+  const calls = main.calls.map((c) => ({ at: c.at + pro.length, sub: c.sub }));
+  // Subprograms: r1 = mem and r2..r5 = the caller's values as arguments, r0 and r6..r9 start
+  // at zero in both engines; own stack initialised first; r0 is the return value.
+  const subStart: number[] = [];
+  for (let sub = 0; sub < nsub; sub++) {
+    subStart.push(all.length);
+    const body = layout(units(r, 5 + r.int(20), sub + 1, nsub));
+    const base = all.length + STACK / 8;
+    all.push(...initStack(), ...body.insns, insn(O.BPF_JMP | O.BPF_EXIT));
+    calls.push(...body.calls.map((c) => ({ at: c.at + base, sub: c.sub })));
+  }
+  for (const c of calls) all[c.at] = { ...all[c.at], imm: subStart[c.sub] - c.at - 1 };
+
   const mem = Buffer.alloc(MEM_SIZE);
   for (let k = 0; k < MEM_SIZE; k += 4) mem.writeUInt32LE(r.u32(), k);
-  return { code: encodeInsns([...pro, ...body, ...epi]), mem };
+  return { code: encodeInsns(all), mem };
 }

@@ -5,7 +5,7 @@
  * The program (built by test/jit/native.test.ts) looks up key 0 of array map 5 with
  * bpf_map_lookup_elem, increments the u64 at value[0], stores 77 at value[8] through a direct
  * value reference (map 5, offset 8), and returns the incremented counter. Also checked: the
- * code is mapped read-execute and nothing in the process is writable and executable at once. */
+ * code is mapped execute-only and nothing in the process is writable and executable at once. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@ static int passed, failed;
 		}                                               \
 	} while (0)
 
-/* Returns 1 when the mapping containing addr has permissions perms (e.g. "r-xp"); sets *wx
+/* Returns 1 when the mapping containing addr has permissions perms (e.g. "--xp"); sets *wx
  * when any mapping in the process is both writable and executable. */
 static int mapping_perms(const void *addr, const char *perms, int *wx)
 {
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 
 	bpftime_jit_fn fn = bpftime_jit_entry(prog);
 	int wx;
-	CHECK(mapping_perms((const void *)fn, "r-xp", &wx), "code is not mapped r-xp");
+	CHECK(mapping_perms((const void *)fn, "--xp", &wx), "code is not mapped execute-only");
 	CHECK(!wx, "a writable and executable mapping exists");
 	CHECK(fn(0, 0) == 1, "first run");
 	CHECK(fn(0, 0) == 2, "second run");

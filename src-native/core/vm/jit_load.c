@@ -1,5 +1,5 @@
 /* Loads JIT output (src-ts/jit) W^X: anonymous memory mapped read-write, code copied and
- * relocated, then remapped read-execute. See bpftime/jit.h. */
+ * relocated, then made execute-only. See bpftime/jit.h. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +67,10 @@ int bpftime_jit_load(const void *code, size_t code_size, const struct bpftime_ji
 			goto fail;
 		memcpy((char *)mem + relocs[k].offset, &v, sizeof(v));
 	}
-	if (mprotect(mem, len, PROT_READ | PROT_EXEC) < 0) {
+	/* Execute-only: the code never reads itself (no constant pools, no rip-relative data), so
+	 * PROT_EXEC alone suffices; where the CPU has protection keys the kernel then enforces
+	 * execute-only, elsewhere x86 makes it readable as well. */
+	if (mprotect(mem, len, PROT_EXEC) < 0) {
 		err = -errno;
 		goto fail;
 	}

@@ -4,8 +4,9 @@
  * The code is position-independent except for 8-byte absolute values (movabs immediates) that
  * differ per process: helper addresses, map handles, map value addresses. The relocation table
  * says where they are. Loading copies the code into fresh anonymous memory mapped read-write,
- * patches the relocations, then flips the mapping to read-execute: never writable and
- * executable at once (W^X). Each process thus has its own relocated copy.
+ * patches the relocations, then flips the mapping to execute-only (PROT_EXEC; readable too on
+ * CPUs without protection keys): never writable and executable at once (W^X). Each process
+ * thus has its own relocated copy.
  *
  * Calling convention of the loaded code (System V): uint64_t entry(uint64_t r1, uint64_t r2)
  * runs the program with eBPF r1 = ctx, r2 = arg2 (0 for probes), returns r0. It uses about
