@@ -1,0 +1,331 @@
+/* The engine's own code that executes `syscall` (AT&T syntax). Everything in this section is the
+ * range Syscall User Dispatch allows: a syscall instruction here never traps. Nothing else of the
+ * process may live here, so this file is the whole section, bracketed by syshook_text_start/end.
+ *
+ * Entry protocol of syshook_common (from a site's stub, or from syshook_sud_entry after a trap):
+ *     [rsp] = R (where to return: code that undoes the caller's stack adjustment)
+ *     [rsp+8] = resume (the address after the syscall instruction)
+ *     the 128-byte red zone above that, then the application's rsp
+ *     every register as the application left it at the syscall instruction (rax = nr)
+ * It returns to R with rax = result, rcx = resume and r11 = rflags (what `syscall` leaves), every
+ * other register, the flags and xmm0-15 as they were. */
+#include "layout.h"
+
+#define USER_CS 0x33
+#define USER_SS 0x2b
+
+/* pt_regs below rip, pushed in reverse layout order */
+.macro PUSH_GPRS
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %rcx
+	pushq %rax
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	pushq %rbx
+	pushq %rbp
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+.endm
+
+.macro POP_GPRS
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbp
+	popq %rbx
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rax
+	popq %rcx
+	popq %rdx
+	popq %rsi
+	popq %rdi
+.endm
+
+/* With pt_regs at rsp (orig_rax pushed by the caller of the macro): fill rip, rsp, rcx and r11 the
+ * way the kernel's pt_regs shows them at syscall entry, then switch to the aligned C frame with rbx
+ * pointing at pt_regs and xmm0-15 saved (the callbacks are C and may use them; the kernel preserves
+ * them across a syscall, so the caller may have live values there). */
+.macro ENTER_FRAME
+	mov PT_SIZE+8(%rsp), %rax		/* resume */
+	mov %rax, PT_RIP(%rsp)
+	mov %rax, PT_RCX(%rsp)
+	lea PT_SIZE+ENTRY_SLOTS+RED_ZONE(%rsp), %rax
+	mov %rax, PT_RSP(%rsp)
+	mov PT_EFLAGS(%rsp), %rax
+	mov %rax, PT_R11(%rsp)
+	cld
+	mov %rsp, %rbx
+	and $-16, %rsp
+	sub $F_SIZE, %rsp
+	movaps %xmm0, F_XMM+0(%rsp)
+	movaps %xmm1, F_XMM+16(%rsp)
+	movaps %xmm2, F_XMM+32(%rsp)
+	movaps %xmm3, F_XMM+48(%rsp)
+	movaps %xmm4, F_XMM+64(%rsp)
+	movaps %xmm5, F_XMM+80(%rsp)
+	movaps %xmm6, F_XMM+96(%rsp)
+	movaps %xmm7, F_XMM+112(%rsp)
+	movaps %xmm8, F_XMM+128(%rsp)
+	movaps %xmm9, F_XMM+144(%rsp)
+	movaps %xmm10, F_XMM+160(%rsp)
+	movaps %xmm11, F_XMM+176(%rsp)
+	movaps %xmm12, F_XMM+192(%rsp)
+	movaps %xmm13, F_XMM+208(%rsp)
+	movaps %xmm14, F_XMM+224(%rsp)
+	movaps %xmm15, F_XMM+240(%rsp)
+	mov %rbx, F_REGS(%rsp)
+.endm
+
+.macro RESTORE_XMM
+	movaps F_XMM+0(%rsp), %xmm0
+	movaps F_XMM+16(%rsp), %xmm1
+	movaps F_XMM+32(%rsp), %xmm2
+	movaps F_XMM+48(%rsp), %xmm3
+	movaps F_XMM+64(%rsp), %xmm4
+	movaps F_XMM+80(%rsp), %xmm5
+	movaps F_XMM+96(%rsp), %xmm6
+	movaps F_XMM+112(%rsp), %xmm7
+	movaps F_XMM+128(%rsp), %xmm8
+	movaps F_XMM+144(%rsp), %xmm9
+	movaps F_XMM+160(%rsp), %xmm10
+	movaps F_XMM+176(%rsp), %xmm11
+	movaps F_XMM+192(%rsp), %xmm12
+	movaps F_XMM+208(%rsp), %xmm13
+	movaps F_XMM+224(%rsp), %xmm14
+	movaps F_XMM+240(%rsp), %xmm15
+.endm
+
+/* eflags from pt_regs (rsp at pt_regs) without popfq (microcoded, ~12 ns): DF by std, OF by an 8-bit
+ * add that overflows exactly when it was set, then SF/ZF/AF/PF/CF by sahf. Clobbers rax; nothing
+ * after it may change flags (mov, pop, lea and ret do not). */
+.macro RESTORE_FLAGS
+	testl $0x400, PT_EFLAGS(%rsp)
+	jz 1f
+	std
+1:	movb PT_EFLAGS+1(%rsp), %al
+	shrb $3, %al
+	andb $1, %al
+	addb $0x7f, %al
+	movb PT_EFLAGS(%rsp), %ah
+	sahf
+.endm
+
+	.section .text.bpftime_syshook, "ax", @progbits
+	.globl syshook_text_start
+	.hidden syshook_text_start
+syshook_text_start:
+
+/* ------------------------------------------------------------------------------------------- */
+	.p2align 4
+	.globl syshook_common
+	.hidden syshook_common
+	.type syshook_common, @function
+syshook_common:
+	/* Fast path: nothing special about nr, and this thread is busy/excluded or nothing is active.
+	 * No instruction before the syscall (or before pushfq on the slow path) may change the flags:
+	 * the kernel preserves them across a syscall, so we do too. Hence mov/lea and jrcxz only.
+	 * rcx and r11 are free: the syscall clobbers them anyway. The table is indexed by the low byte
+	 * of nr: an alias only sends a syscall down the slow path, which looks at the real nr. */
+	lea syshook_special(%rip), %r11
+	movzbl %al, %ecx
+	movzbl (%r11,%rcx), %ecx
+	jrcxz 1f
+	jmp .Lslow
+1:	mov syshook_tls@gottpoff(%rip), %r11
+	movzwl %fs:TLS_BUSY(%r11), %ecx		/* busy or excluded: no callbacks, no re-arming */
+	jrcxz 2f
+	jmp .Lplain
+2:	movzbl syshook_active(%rip), %ecx
+	jrcxz 3f
+	jmp .Lslow
+3:	movzbl %fs:TLS_ARMED(%r11), %ecx	/* inactive but still armed: C turns dispatch off */
+	jrcxz .Lplain
+	jmp .Lslow
+.Lplain:
+	syscall
+	ret
+
+.Lslow:
+	pushq $USER_SS
+	pushq %rax			/* rsp, filled by ENTER_FRAME */
+	pushfq
+	pushq $USER_CS
+	pushq %rax			/* rip, filled by ENTER_FRAME */
+	pushq %rax			/* orig_rax = nr */
+	PUSH_GPRS
+	ENTER_FRAME
+	mov %rsp, %rdi
+	call syshook_dispatch_c
+	test %eax, %eax
+	jnz .Lmode
+.Lrestore:
+	RESTORE_XMM
+	mov F_RET(%rsp), %rax
+	mov %rax, PT_RAX(%rbx)
+	mov %rbx, %rsp
+	RESTORE_FLAGS
+	POP_GPRS
+	lea PT_SIZE-PT_ORIG_RAX(%rsp), %rsp
+	ret
+
+/* The parent of MODE_CLONE comes back here with the result. */
+.Lafter:
+	mov %rax, F_RET(%rsp)
+	mov %rsp, %rdi
+	call syshook_exit_c
+	jmp .Lrestore
+
+.Lmode:
+	cmp $MODE_CLONE, %eax
+	je .Lclone
+	/* MODE_BARE: the syscall must see the caller's exact registers and rsp: rt_sigreturn reads its
+	 * frame at rsp; after vfork the child runs on this very stack and may overwrite anything below
+	 * the caller's rsp before the parent resumes, so nothing below it may be needed afterwards.
+	 * syshook_dispatch_c put nr and the arguments into pt_regs and the resume address and nr in TLS. */
+	RESTORE_XMM
+	mov %rbx, %rsp
+	RESTORE_FLAGS
+	POP_GPRS
+	mov PT_RSP-PT_ORIG_RAX(%rsp), %rsp
+	syscall
+	/* vfork (or clone sharing the stack): child first, then the parent; rt_sigreturn never
+	 * gets here. Rebuild the entry protocol from TLS and report the exit. */
+	lea -RED_ZONE(%rsp), %rsp
+	mov syshook_tls@gottpoff(%rip), %r11
+	pushq %fs:TLS_VFORK_RESUME(%r11)
+	mov %fs:TLS_VFORK_NR(%r11), %rcx
+	lea .Lsud_ret(%rip), %r11
+	push %r11
+	jmp .Lexit_only
+
+.Lclone:
+	/* The child starts on a new stack whose top holds [nr][rdi][rsi][resume] (dispatch.c).
+	 * It inherits every register, so load the caller's, then the syscall's. The parent keeps rsp
+	 * at this frame. */
+	RESTORE_XMM
+	mov F_NR(%rsp), %rax
+	mov F_ARG0(%rsp), %rdi
+	mov F_ARG1(%rsp), %rsi
+	mov F_ARG2(%rsp), %rdx
+	mov F_ARG3(%rsp), %r10
+	mov F_ARG4(%rsp), %r8
+	mov F_ARG5(%rsp), %r9
+	mov PT_RBP(%rbx), %rbp
+	mov PT_R12(%rbx), %r12
+	mov PT_R13(%rbx), %r13
+	mov PT_R14(%rbx), %r14
+	mov PT_R15(%rbx), %r15
+	mov PT_RBX(%rbx), %rbx
+	syscall
+	test %rax, %rax
+	jz .Lclone_child
+	mov F_REGS(%rsp), %rbx
+	jmp .Lafter
+.Lclone_child:
+	popq %rcx			/* nr */
+	popq %rdi			/* the caller's rdi and rsi (clone3/clone changed one) */
+	popq %rsi
+	lea .Lsud_ret(%rip), %r11	/* [rsp] = resume: the same shape as after a trap */
+	push %r11
+	/* fall through */
+
+/* After a syscall that returned somewhere without our frame: rax = result, rcx = nr, [rsp] = R,
+ * [rsp+8] = resume, other registers the caller's. */
+.Lexit_only:
+	pushq $USER_SS
+	pushq %rax
+	pushfq
+	pushq $USER_CS
+	pushq %rax
+	pushq %rcx			/* orig_rax = nr */
+	PUSH_GPRS
+	ENTER_FRAME
+	mov %rsp, %rdi
+	call syshook_exit_only_c
+	jmp .Lrestore
+	.size syshook_common, .-syshook_common
+
+/* ------------------------------------------------------------------------------------------- */
+/* Where the SIGSYS handler sends a trapped thread: rax = nr (the kernel rolled it back),
+ * rcx = resume (set by the handler; rcx is dead at a syscall), rsp = the caller's. */
+	.p2align 4
+	.globl syshook_sud_entry
+	.hidden syshook_sud_entry
+	.type syshook_sud_entry, @function
+syshook_sud_entry:
+	lea -RED_ZONE(%rsp), %rsp
+	push %rcx
+	call syshook_common
+.Lsud_ret:
+	ret $RED_ZONE
+	.size syshook_sud_entry, .-syshook_sud_entry
+
+/* ------------------------------------------------------------------------------------------- */
+/* long syshook_raw6(long nr, long a, long b, long c, long d, long e, long f): the engine's own
+ * syscalls; -errno on error, like the kernel. */
+	.p2align 4
+	.globl syshook_raw6
+	.hidden syshook_raw6
+	.type syshook_raw6, @function
+syshook_raw6:
+	mov %rdi, %rax
+	mov %rsi, %rdi
+	mov %rdx, %rsi
+	mov %rcx, %rdx
+	mov %r8, %r10
+	mov %r9, %r8
+	mov 8(%rsp), %r9
+	syscall
+	ret
+	.size syshook_raw6, .-syshook_raw6
+
+/* long syshook_raw_int80(nr, ebx, ecx, edx, esi, edi, ebp) */
+	.p2align 4
+	.globl syshook_raw_int80
+	.hidden syshook_raw_int80
+	.type syshook_raw_int80, @function
+syshook_raw_int80:
+	push %rbx
+	push %rbp
+	mov %rdi, %rax
+	mov %rsi, %rbx
+	mov %rdx, %r10
+	mov %rcx, %rdx
+	mov %r10, %rcx
+	mov %r8, %rsi
+	mov %r9, %rdi
+	mov 24(%rsp), %rbp
+	int $0x80
+	movslq %eax, %rax
+	pop %rbp
+	pop %rbx
+	ret
+	.size syshook_raw_int80, .-syshook_raw_int80
+
+/* sa_restorer of the engine's SIGSYS handler: its rt_sigreturn must not trap either. */
+	.p2align 4
+	.globl syshook_restorer
+	.hidden syshook_restorer
+	.type syshook_restorer, @function
+syshook_restorer:
+	mov $15, %eax
+	syscall
+	ud2
+	.size syshook_restorer, .-syshook_restorer
+
+	.globl syshook_text_end
+	.hidden syshook_text_end
+syshook_text_end:
+	int3
+
+	.section .note.GNU-stack, "", @progbits
