@@ -47,7 +47,13 @@ export function jitBlob(out: JitCode): Buffer {
  * relocations) into the blob for its image; null when the program must run in the
  * interpreter (tail calls, callbacks, kfuncs) or is not valid for the JIT, with the reason. */
 export function jitSection(insns: Uint8Array, relocs: readonly InsnReloc[]): { blob: Buffer | null; reason?: string } {
-  const r = compile(insns, { relocs });
+  let r;
+  try {
+    r = compile(insns, { relocs });
+  } catch (e) {
+    // A JIT bug must not fail PROG_LOAD: the interpreter runs the program instead.
+    return { blob: null, reason: `internal error: ${(e as Error).message}` };
+  }
   if (!r.ok) return { blob: null, reason: `${r.kind}: ${r.reason}${r.insn === undefined ? '' : ` (insn ${r.insn})`}` };
   return { blob: jitBlob(r) };
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { assemble } from '../../src-ts/asm/assembler';
 import { encodeInsns, insn } from '../../src-ts/asm/insn';
 import * as O from '../../src-ts/asm/opcodes';
-import { compile, jitBlob, withJit, JitCode, JitResult, JIT_BLOB_MAGIC } from '../../src-ts/jit';
+import { compile, jitBlob, jitSection, withJit, JitCode, JitResult, JIT_BLOB_MAGIC } from '../../src-ts/jit';
 import { JIT_HOST, jitRun, jitRunRaw, vmRun } from './engines';
 
 const skip = !JIT_HOST && `the JIT emits x86-64; this host is ${process.arch}`;
@@ -186,6 +186,14 @@ test('refused: tail calls, callbacks, kfuncs (unsupported); malformed programs (
   reject(assemble('ja +5\nexit'), 'invalid', /out of range/);
   reject(encodeInsns([insn(O.BPF_LD | O.BPF_ABS | O.BPF_W), insn(O.BPF_JMP | O.BPF_EXIT)]), 'invalid', /ABS/);
   reject(Buffer.alloc(0), 'invalid', /empty/);
+});
+
+test('jitSection: a blob for JIT-able programs, the reason otherwise', () => {
+  const good = jitSection(assemble('mov %r0, 1\nexit'), []);
+  assert.ok(good.blob && good.blob.readUInt32LE(0) === JIT_BLOB_MAGIC);
+  const tail = jitSection(assemble('call 12\nexit'), []);
+  assert.equal(tail.blob, null);
+  assert.match(tail.reason ?? '', /^unsupported: bpf_tail_call/);
 });
 
 test('deterministic: the same program compiles to the same bytes', () => {

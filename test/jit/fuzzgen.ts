@@ -7,10 +7,12 @@
 //             shifts by any amount, byte swaps, movsx), constant reloads, memory units
 //             (loads, sign-extending loads, stores, atomics, acquire/release on the stack or on
 //             mem[0..64), through r10, r1, or a data register made a pointer for the unit),
-//             and forward jumps of every condition over whole units
+//             forward jumps of every condition (ja, gotol, may_goto too) over whole units, near
+//             (rel8) and sometimes far (rel32), and bpf-to-bpf calls
 //   epilogue  data registers stored to mem[128..200), the stack area copied to mem[64..128)
 //   exit      r0 is the result
-//   subprograms (some programs) called from the body: their own stack, the same kinds of units
+//   subprograms (30% of programs, 1-2): own stack area initialised first, then the same kinds
+//             of units (calls only to later subprograms: no recursion); r0 is returned
 // Since both engines get the same mem and every address is derived from r1/r10 only inside
 // one unit, the final r0 and mem bytes must match exactly. Jumps only go forward, so every
 // program terminates.
@@ -180,7 +182,8 @@ function memUnit(r: Rng): Unit {
 }
 
 function jumpUnit(r: Rng): Unit {
-  const skip = r.int(4);
+  // Mostly a few units; sometimes far enough for the rel32 form (branch relaxation).
+  const skip = r.chance(0.15) ? 4 + r.int(40) : r.int(4);
   const k = r.int(14);
   if (k === 0) return { jump: insn(O.BPF_JMP | O.BPF_JA), skip, field: 'off' };
   if (k === 1) return { jump: insn(O.BPF_JMP32 | O.BPF_JA), skip, field: 'imm' }; // gotol
