@@ -15,6 +15,7 @@
 #include "bpftime/helpers.h"
 #include "bpftime/jit.h"
 #include "bpftime/map.h"
+#include "bpftime/objfile.h"
 
 static int passed, failed;
 #define CHECK(cond, ...)                                        \
@@ -99,6 +100,27 @@ int main(int argc, char **argv)
 	CHECK(value[0] == 2 && value[1] == 77, "value = {%llu, %llu}", (unsigned long long)value[0],
 	      (unsigned long long)value[1]);
 	bpftime_jit_free(prog);
+
+	/* The agent's entry point: the blob inside a program image. */
+	static unsigned char image[sizeof(struct bpftime_prog_image) + sizeof(blob)] __attribute__((aligned(16)));
+	struct bpftime_prog_image *img = (struct bpftime_prog_image *)image;
+	img->magic = BPFTIME_PROG_IMAGE_MAGIC;
+	img->jit_off = 64;
+	img->jit_size = (uint32_t)blob_size;
+	memcpy(image + 64, blob, blob_size);
+	prog = NULL;
+	err = bpftime_jit_load_image(img, 64 + blob_size, ids, maps, 1, &prog);
+	CHECK(err == 0 && prog, "load_image: %d", err);
+	if (prog) {
+		CHECK(bpftime_jit_entry(prog)(0, 0) == 3, "third run through the image");
+		bpftime_jit_free(prog);
+	}
+	CHECK(bpftime_jit_load_image(img, 64 + blob_size - 1, ids, maps, 1, &prog) == -EINVAL, "image too short");
+	setenv("BPFTIME_JIT", "0", 1);
+	CHECK(bpftime_jit_load_image(img, 64 + blob_size, ids, maps, 1, &prog) == 0 && !prog, "BPFTIME_JIT=0");
+	unsetenv("BPFTIME_JIT");
+	img->jit_size = 0;
+	CHECK(bpftime_jit_load_image(img, 64 + blob_size, ids, maps, 1, &prog) == 0 && !prog, "no JIT code");
 
 	/* A map the table does not name fails the load; so does a truncated blob. */
 	table.ids = (const uint32_t[]){ 6 };

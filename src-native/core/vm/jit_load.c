@@ -6,8 +6,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bpftime/helpers.h"
 #include "bpftime/jit.h"
 #include "bpftime/map.h"
+#include "bpftime/objfile.h"
 
 struct bpftime_jit_prog {
 	void *mem;
@@ -151,4 +153,24 @@ int bpftime_jit_resolve_maps(void *user, uint32_t kind, uint32_t id, uint32_t ad
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int bpftime_jit_load_image(const struct bpftime_prog_image *img, size_t avail, const uint32_t *map_ids,
+			   struct bpftime_map *const *maps, uint32_t nmaps, struct bpftime_jit_prog **out)
+{
+	const char *off = getenv("BPFTIME_JIT");
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+#if !defined(__x86_64__)
+	return 0;
+#endif
+	if (!img || img->jit_size == 0 || (off && strcmp(off, "0") == 0))
+		return 0;
+	if (avail < sizeof(*img) || img->jit_off > avail || img->jit_size > avail - img->jit_off)
+		return -EINVAL;
+	struct bpftime_jit_maps table = { map_ids, maps, nmaps };
+	struct bpftime_jit_env env = { bpftime_helper_table, bpftime_helper_table_len, bpftime_jit_resolve_maps, &table };
+	return bpftime_jit_load_blob((const char *)img + img->jit_off, img->jit_size, &env, out);
 }

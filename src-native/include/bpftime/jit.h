@@ -94,6 +94,17 @@ struct bpftime_jit_maps {
 };
 int bpftime_jit_resolve_maps(void *user, uint32_t kind, uint32_t id, uint32_t addend, uint64_t *value);
 
+/* For agents, all of the above in one call: loads the JIT code of a program image (objfile.h;
+ * `avail` bytes readable from img) with helpers from bpftime_helper_table and map relocations
+ * resolved against the maps the program uses (map_ids[k] <-> maps[k]).
+ * Returns 0 with *out = NULL when there is nothing to load (the image has no JIT code, the
+ * environment says BPFTIME_JIT=0, the host is not x86-64): run the interpreter then. 0 with *out
+ * set on success; a negative errno when the code is there but cannot be loaded (the caller
+ * should fall back to the interpreter too). */
+struct bpftime_prog_image;
+int bpftime_jit_load_image(const struct bpftime_prog_image *img, size_t avail, const uint32_t *map_ids,
+			   struct bpftime_map *const *maps, uint32_t nmaps, struct bpftime_jit_prog **out);
+
 #ifdef __cplusplus
 }
 #endif
