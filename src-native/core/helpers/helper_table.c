@@ -32,6 +32,9 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(get_attach_cookie),
 	H(trace_vprintk),
 	H(ktime_get_tai_ns),
+	H(map_push_elem),
+	H(map_pop_elem),
+	H(map_peek_elem),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

@@ -15,6 +15,9 @@ BPFTIME_HELPER(perf_event_output);
 BPFTIME_HELPER(map_lookup_elem);
 BPFTIME_HELPER(map_update_elem);
 BPFTIME_HELPER(map_delete_elem);
+BPFTIME_HELPER(map_push_elem);
+BPFTIME_HELPER(map_pop_elem);
+BPFTIME_HELPER(map_peek_elem);
 /* helper_task.c */
 BPFTIME_HELPER(get_current_pid_tgid);
 BPFTIME_HELPER(get_current_uid_gid);

@@ -5,11 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "map_cpu.h"
 #include "map_internal.h"
 
+/* Types not listed (the kernel-object types: sockets, devices, cgroups, storage, struct_ops,
+ * arena, and those not done yet) are refused at MAP_CREATE with -EINVAL, what a kernel without
+ * them answers. */
 static const struct bpftime_map_ops *const map_types[] = {
 	&bpftime_hash_map_ops,
 	&bpftime_array_map_ops,
+	&bpftime_percpu_hash_map_ops,
+	&bpftime_percpu_array_map_ops,
+	&bpftime_lru_hash_map_ops,
+	&bpftime_lru_percpu_hash_map_ops,
+	&bpftime_lpm_trie_map_ops,
+	&bpftime_queue_map_ops,
+	&bpftime_stack_map_ops,
+	&bpftime_bloom_filter_map_ops,
 	&bpftime_perf_event_array_map_ops,
 };
 
@@ -180,6 +192,28 @@ long bpftime_map_delete_elem(struct bpftime_map *m, const void *key)
 	return m->ops->delete(m, key);
 }
 
+long bpftime_map_push_elem(struct bpftime_map *m, const void *value, uint64_t flags)
+{
+	return m->ops->push ? m->ops->push(m, value, flags) : -EINVAL;
+}
+
+long bpftime_map_pop_elem(struct bpftime_map *m, void *value)
+{
+	return m->ops->pop ? m->ops->pop(m, value) : -EINVAL;
+}
+
+long bpftime_map_peek_elem(struct bpftime_map *m, void *value)
+{
+	return m->ops->peek ? m->ops->peek(m, value) : -EINVAL;
+}
+
+void *bpftime_map_lookup_percpu_elem(struct bpftime_map *m, const void *key, uint32_t cpu)
+{
+	return m->ops->lookup_percpu ? m->ops->lookup_percpu(m, key, cpu) : NULL;
+}
+
+uint32_t bpftime_map_possible_cpus(void) { return bpftime_map_ncpus(); }
+
 /* ---- syscall side: the checks of syscall.c that depend on the map, then the type ---- */
 
 long bpftime_map_sys_lookup(struct bpftime_map *m, const void *key, void *value_out, uint64_t flags)
@@ -188,6 +222,9 @@ long bpftime_map_sys_lookup(struct bpftime_map *m, const void *key, void *value_
 		return -EINVAL;
 	if (flags & BPF_F_LOCK) /* the value has no bpf_spin_lock (no BTF record) */
 		return -EINVAL;
+	/* bpf_map_copy_value: queues and stacks peek; a bloom filter tests the value it is given. */
+	if (m->ops->peek)
+		return m->ops->peek(m, value_out);
 	return m->ops->sys_lookup(m, key, value_out);
 }
 
@@ -198,6 +235,11 @@ long bpftime_map_sys_update(struct bpftime_map *m, const void *key, const void *
 		return -EPERM;
 	if (flags & BPF_F_LOCK)
 		return -EINVAL;
+	/* bpf_map_update_value: keyless maps push; per-CPU maps write every CPU's value. */
+	if (m->ops->push)
+		return m->ops->push(m, value, flags);
+	if (m->ops->sys_update)
+		return m->ops->sys_update(m, key, value, flags);
 	return m->ops->update(m, key, value, flags);
 }
 
@@ -220,6 +262,9 @@ long bpftime_map_sys_lookup_and_delete(struct bpftime_map *m, const void *key, v
 		return -EINVAL;
 	if (bpftime_map_is_frozen(m))
 		return -EPERM;
+	/* map_lookup_and_delete_elem: a queue or stack pop takes no flags at all. */
+	if (flags && (m->spec.map_type == BPF_MAP_TYPE_QUEUE || m->spec.map_type == BPF_MAP_TYPE_STACK))
+		return -EINVAL;
 	if (flags & BPF_F_LOCK)
 		return -EINVAL;
 	if (!m->ops->lookup_and_delete)

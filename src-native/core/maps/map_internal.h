@@ -79,11 +79,30 @@ struct bpftime_map_ops {
 	int (*direct_value_addr)(struct bpftime_map *m, uint32_t off, void **out);
 	/* NULL: value_size. */
 	uint32_t (*sys_value_size)(const struct bpftime_map *m);
+	/* Syscall-side update when it differs from the program's (per-CPU maps: every CPU's value
+	 * from round_up(value_size, 8)-byte slots). NULL: update. */
+	long (*sys_update)(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
+	/* bpf_map_lookup_percpu_elem: CPU `cpu`'s value (a kernel CPU id). NULL: not per-CPU. */
+	void *(*lookup_percpu)(struct bpftime_map *m, const void *key, uint32_t cpu);
+	/* Keyless maps (queue, stack, bloom filter): the kernel's map_push_elem/pop/peek, used by
+	 * the helpers and, for these types, by the syscall's update/lookup (map.c). NULL: the map
+	 * has none (the helpers answer -EINVAL). */
+	long (*push)(struct bpftime_map *m, const void *value, uint64_t flags);
+	long (*pop)(struct bpftime_map *m, void *value);
+	long (*peek)(struct bpftime_map *m, void *value);
 };
 
 /* One per type file. Add a new type by adding its file and its line in map.c's table. */
 extern const struct bpftime_map_ops bpftime_hash_map_ops;
 extern const struct bpftime_map_ops bpftime_array_map_ops;
+extern const struct bpftime_map_ops bpftime_percpu_array_map_ops;
+extern const struct bpftime_map_ops bpftime_percpu_hash_map_ops;
+extern const struct bpftime_map_ops bpftime_lru_hash_map_ops;
+extern const struct bpftime_map_ops bpftime_lru_percpu_hash_map_ops;
+extern const struct bpftime_map_ops bpftime_queue_map_ops;
+extern const struct bpftime_map_ops bpftime_stack_map_ops;
+extern const struct bpftime_map_ops bpftime_bloom_filter_map_ops;
+extern const struct bpftime_map_ops bpftime_lpm_trie_map_ops;
 extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a

@@ -56,9 +56,13 @@ uint32_t bpftime_map_id(const struct bpftime_map *m);
 const struct bpftime_map_spec *bpftime_map_get_spec(const struct bpftime_map *m);
 void *bpftime_map_region(const struct bpftime_map *m);
 
-/* Size of the value buffer the syscall side reads/writes per element (value_size today;
- * round_up(value_size, 8) * possible CPUs once per-CPU maps exist). */
+/* Size of the value buffer the syscall side reads/writes per element: value_size, or for per-CPU
+ * maps (PERCPU_ARRAY, PERCPU_HASH, LRU_PERCPU_HASH) round_up(value_size, 8) * possible CPUs,
+ * one slot per possible CPU in CPU order, as the kernel's bpf_map_value_size(). */
 uint32_t bpftime_map_sys_value_size(const struct bpftime_map *m);
+
+/* Number of possible CPUs (/sys/devices/system/cpu/possible): the slots of a per-CPU value. */
+uint32_t bpftime_map_possible_cpus(void);
 
 /* Offset within the region of the page-aligned value area that mmap(map_fd, offset 0) must show
  * (BPF_F_MMAPABLE arrays); -EINVAL if the map is not mmapable. The memfd offset is
@@ -87,6 +91,17 @@ void *bpftime_map_lookup_elem(struct bpftime_map *m, const void *key);
 long bpftime_map_update_elem(struct bpftime_map *m, const void *key, const void *value,
 			     uint64_t flags);
 long bpftime_map_delete_elem(struct bpftime_map *m, const void *key);
+/* Per-CPU maps: a program's lookup gives the slot of the CPU the thread runs on; this gives CPU
+ * `cpu`'s (a kernel CPU id), as bpf_map_lookup_percpu_elem. NULL for other map types. */
+void *bpftime_map_lookup_percpu_elem(struct bpftime_map *m, const void *key, uint32_t cpu);
+/* Queue, stack and bloom filter maps (bpf_map_push_elem / pop / peek): value is value_size bytes.
+ * Push: flags BPF_ANY, or BPF_EXIST to overwrite the oldest element of a full queue/stack (a
+ * bloom filter takes BPF_ANY only). Pop/peek of an empty queue/stack zero the value and answer
+ * -ENOENT; a bloom filter's peek answers 0 (maybe present) or -ENOENT (absent) and reads value.
+ * Other map types: -EINVAL. */
+long bpftime_map_push_elem(struct bpftime_map *m, const void *value, uint64_t flags);
+long bpftime_map_pop_elem(struct bpftime_map *m, void *value);
+long bpftime_map_peek_elem(struct bpftime_map *m, void *value);
 
 /* Syscall side (the tool's bpf() commands, run natively in the shim): kernel return conventions.
  * value_out/value are bpftime_map_sys_value_size() bytes. Checks that depend on the fd (its
@@ -98,6 +113,12 @@ long bpftime_map_sys_delete(struct bpftime_map *m, const void *key);
 long bpftime_map_sys_get_next_key(struct bpftime_map *m, const void *key /*NULL=first*/, void *next_key);
 long bpftime_map_sys_lookup_and_delete(struct bpftime_map *m, const void *key, void *value_out,
 				       uint64_t flags);
+/* Keyless maps (key_size 0: queue, stack, bloom filter), as the kernel's syscall: update pushes,
+ * lookup peeks, lookup_and_delete pops (queue/stack; flags must be 0), delete and get_next_key
+ * fail (-EINVAL for queue/stack, -EOPNOTSUPP for the bloom filter). The key argument is ignored;
+ * the caller refuses a non-NULL attr.key with -EINVAL first (__bpf_copy_key). For a BLOOM_FILTER
+ * lookup, value_out is the INPUT: the caller copies the tool's value in and writes nothing back
+ * (0: maybe present, -ENOENT: absent). */
 
 #ifdef __cplusplus
 }
