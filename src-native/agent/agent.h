@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bpftime/proto.h"
+#include "bpftime/jit.h"
 #include "bpftime/vm.h"
 
 struct bpftime_map;
@@ -15,6 +16,7 @@ struct bpftime_map;
 struct agent_prog {
 	uint32_t id;
 	struct bpftime_vm_prog vm;
+	struct bpftime_jit_prog *jit; /* NULL: run vm in the interpreter */
 	struct bpf_insn *insns;
 	struct bpftime_map **maps;
 	uint32_t nmaps;

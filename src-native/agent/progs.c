@@ -132,6 +132,9 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 		}
 		i++;
 	}
+	/* The code the server compiled, relocated for this process; without it, the interpreter. */
+	if (bpftime_jit_load_image(img, avail, map_ids, maps, nmaps, &ap->jit) < 0)
+		ap->jit = NULL;
 	ap->id = id;
 	ap->insns = insns;
 	ap->maps = maps;

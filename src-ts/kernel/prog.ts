@@ -4,6 +4,7 @@ import { createHash } from 'crypto';
 import { BpfMap } from './map';
 import { BpfObject, ObjKind } from './objects';
 import { bpf_prog_type } from '../uapi/bpf';
+import { jitSection, withJit } from '../jit';
 
 export const PROG_IMAGE_MAGIC = 0x47525042;
 const IMAGE_HDR = 48;
@@ -60,13 +61,30 @@ function buildImage(s: ProgSpec): Buffer {
   return img;
 }
 
+/** The image with the program's x86-64 code appended (compiled once here, for every process);
+ * without it (BPFTIME_JIT=0, another architecture, a program the JIT leaves to the interpreter)
+ * agents interpret the instructions. */
+function imageWithJit(s: ProgSpec): { image: Buffer; jited: number; jitReason?: string } {
+  const img = buildImage(s);
+  if (process.env.BPFTIME_JIT === '0') return { image: img, jited: 0, jitReason: 'BPFTIME_JIT=0' };
+  if (process.arch !== 'x64') return { image: img, jited: 0, jitReason: `no JIT for ${process.arch}` };
+  const { blob, reason } = jitSection(s.insns, s.relocs);
+  return blob ? { image: withJit(img, blob), jited: blob.length } : { image: img, jited: 0, jitReason: reason };
+}
+
 export class BpfProg extends BpfObject {
   /** The kernel's prog tag: the first 8 bytes of the SHA-1 of the instructions, with map fds
    * (ld_imm64 pseudo values) zeroed so the tag does not depend on fd numbers. */
   readonly tag: Buffer;
 
-  constructor(id: number, readonly spec: ProgSpec, name: string) {
-    super(ObjKind.Prog, id, spec.progType, name, buildImage(spec));
+  /** Bytes of JIT output in the image (0: interpreted), and why not when 0. */
+  readonly jitedLen: number;
+  readonly jitReason?: string;
+
+  constructor(id: number, readonly spec: ProgSpec, name: string, built = imageWithJit(spec)) {
+    super(ObjKind.Prog, id, spec.progType, name, built.image);
+    this.jitedLen = built.jited;
+    this.jitReason = built.jitReason;
     for (const m of spec.maps) m.acquire();
     const forTag = Buffer.from(spec.insns);
     for (const r of spec.relocs) {
@@ -91,6 +109,7 @@ export class BpfProg extends BpfObject {
       name: this.name,
       tag: this.tag.toString('hex'),
       insns: this.insnCnt,
+      jited: this.jitedLen > 0 ? `${this.jitedLen} bytes` : `no (${this.jitReason ?? 'interpreted'})`,
       map_ids: this.spec.maps.map((m) => m.id),
       refs: this.refcount,
     };
