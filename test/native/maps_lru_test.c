@@ -207,8 +207,10 @@ static void test_spec(void)
 	uint32_t n = bpftime_map_possible_cpus();
 	struct bpftime_map_spec s = {L, 4, 8, 5, BPF_F_NO_COMMON_LRU, 0};
 	EQ(htab_effective_max_entries(&s), (5 + n - 1) / n * n);
+	EQ(bpftime_map_effective_max_entries(&s), (5 + n - 1) / n * n);
 	s.map_flags = 0;
 	EQ(htab_effective_max_entries(&s), 5);
+	EQ(bpftime_map_effective_max_entries(&s), 5);
 }
 
 /* ---- the kernel's eviction, one CPU ---- */

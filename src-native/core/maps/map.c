@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "map_cpu.h"
+#include "map_htab.h"
 #include "map_internal.h"
 
 /* Types not listed (the kernel-object types: sockets, devices, cgroups, storage, struct_ops,
@@ -213,6 +214,13 @@ void *bpftime_map_lookup_percpu_elem(struct bpftime_map *m, const void *key, uin
 }
 
 uint32_t bpftime_map_possible_cpus(void) { return bpftime_map_ncpus(); }
+
+uint32_t bpftime_map_effective_max_entries(const struct bpftime_map_spec *spec)
+{
+	if (spec->map_type == BPF_MAP_TYPE_LRU_HASH || spec->map_type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+		return htab_effective_max_entries(spec);
+	return spec->max_entries;
+}
 
 /* ---- syscall side: the checks of syscall.c that depend on the map, then the type ---- */
 

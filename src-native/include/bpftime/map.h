@@ -64,6 +64,11 @@ uint32_t bpftime_map_sys_value_size(const struct bpftime_map *m);
 /* Number of possible CPUs (/sys/devices/system/cpu/possible): the slots of a per-CPU value. */
 uint32_t bpftime_map_possible_cpus(void);
 
+/* The max_entries the kernel would report for a map made from this spec (OBJ_GET_INFO, fdinfo):
+ * LRU maps with BPF_F_NO_COMMON_LRU round it up to a multiple of the possible CPUs; every other
+ * map keeps the spec's. */
+uint32_t bpftime_map_effective_max_entries(const struct bpftime_map_spec *spec);
+
 /* Offset within the region of the page-aligned value area that mmap(map_fd, offset 0) must show
  * (BPF_F_MMAPABLE arrays); -EINVAL if the map is not mmapable. The memfd offset is
  * BPFTIME_OBJ_HDR_SIZE + this. bpftime_map_mmap_len() is how many bytes may be mapped from
