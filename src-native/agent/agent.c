@@ -19,6 +19,7 @@
 #include "bpftime/attach.h"
 #include "bpftime/client.h"
 #include "bpftime/helpers.h"
+#include "bpftime/syscall_hook.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -178,6 +179,7 @@ static void *agent_thread(void *arg)
 {
 	(void)arg;
 	bpftime_probe_thread_exclude(1);
+	bpftime_syscall_hook_exclude_thread(1); /* the agent's own syscalls are not the target's */
 	prctl(PR_SET_NAME, "bpftime-agent", 0, 0, 0);
 	sigset_t all;
 	sigfillset(&all);

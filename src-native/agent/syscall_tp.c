@@ -1,18 +1,168 @@
-/* Syscall tracepoints in this process. The interception engine (attach/syscall) lands
- * separately; until then attachments are answered with a clear refusal, which the server logs
- * and `bpftime status` shows. */
+/* Syscall tracepoints in this process: syscalls:sys_{enter,exit}_<name> (one syscall number)
+ * and raw_syscalls:sys_{enter,exit} (every syscall), run from the agent's syscall interception
+ * engine (attach/syscall, syscall_hook.h), which starts with the first such attachment and
+ * stops with the last.
+ *
+ * The program's context is the tracepoint's record as its format file describes it:
+ *   0  u16 common_type (the event id), u8 common_flags, u8 common_preempt_count, s32 common_pid
+ *   8  the syscall number (int for syscalls:*, long for raw_syscalls:*; little-endian, so one
+ *      64-bit store serves both)
+ *  16  the six arguments (enter) or the return value (exit)
+ *
+ * Dispatch is lock-free: per direction and syscall number an immutable array of programs,
+ * replaced whole on attach/detach (old arrays are kept: a thread may still be walking one). */
 #include "agent.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpftime/helpers.h"
+#include "bpftime/syscall_hook.h"
+
+#define MAX_NR 1024
+
+struct tp {
+	uint32_t attach_id, tp_id;
+	int exit;   /* sys_exit_* */
+	long nr;    /* -1: raw_syscalls, every syscall */
+	struct agent_prog *prog;
+	uint64_t cookie;
+};
+
+struct tp_list {
+	uint32_t n;
+	const struct tp *tps[];
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tp *g_all[256];
+static uint32_t g_nall;
+static int g_started;
+/* [0] enter, [1] exit; per number, and index MAX_NR for the raw (every syscall) ones. */
+static const struct tp_list *g_lists[2][MAX_NR + 1];
+
+static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exit)
+{
+	uint64_t rec[8] = { 0 };
+	uint32_t tid = (uint32_t)bpftime_current_pid_tgid();
+	rec[0] = (uint64_t)(t->tp_id & 0xffff) | ((uint64_t)tid << 32);
+	rec[1] = (uint64_t)c->nr;
+	if (exit)
+		rec[2] = (uint64_t)c->ret;
+	else
+		for (int i = 0; i < 6; i++)
+			rec[2 + i] = (uint64_t)c->args[i];
+	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = c->regs };
+	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
+	bpftime_run_ctx_set(&rc);
+	uint64_t ret;
+	if (t->prog->jit)
+		ret = bpftime_jit_entry(t->prog->jit)((uint64_t)(uintptr_t)rec, 0);
+	else
+		bpftime_vm_exec(&t->prog->vm, (uint64_t)(uintptr_t)rec, 0, &ret);
+	(void)ret;
+	bpftime_run_ctx_set(outer);
+}
+
+static void dispatch(struct bpftime_syscall_ctx *c, int exit)
+{
+	const struct tp_list *raw = __atomic_load_n(&g_lists[exit][MAX_NR], __ATOMIC_ACQUIRE);
+	const struct tp_list *one = c->nr >= 0 && c->nr < MAX_NR ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
+	for (uint32_t i = 0; raw && i < raw->n; i++)
+		run(raw->tps[i], c, exit);
+	for (uint32_t i = 0; one && i < one->n; i++)
+		run(one->tps[i], c, exit);
+}
+
+static int on_enter(struct bpftime_syscall_ctx *c)
+{
+	dispatch(c, 0);
+	return BPFTIME_SYSCALL_RUN;
+}
+
+static void on_exit_(struct bpftime_syscall_ctx *c) { dispatch(c, 1); }
+
+/* Rebuilds the list for (exit, slot) from g_all; called with g_lock held. */
+static void rebuild(int exit, int slot)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < g_nall; i++)
+		if (g_all[i]->exit == exit && (g_all[i]->nr < 0 ? MAX_NR : g_all[i]->nr) == slot)
+			n++;
+	struct tp_list *l = NULL;
+	if (n) {
+		l = malloc(sizeof(*l) + n * sizeof(l->tps[0]));
+		if (!l)
+			return;
+		l->n = 0;
+		for (uint32_t i = 0; i < g_nall; i++)
+			if (g_all[i]->exit == exit && (g_all[i]->nr < 0 ? MAX_NR : g_all[i]->nr) == slot)
+				l->tps[l->n++] = g_all[i];
+	}
+	__atomic_store_n(&g_lists[exit][slot], l, __ATOMIC_RELEASE);
+}
 
 int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 			    size_t errlen)
 {
-	(void)a;
-	(void)prog;
-	snprintf(err, errlen, "syscall tracepoint %s: syscall interception is not available in this agent yet", path);
-	return -EOPNOTSUPP;
+	/* path is "syscalls/sys_enter_openat" or "raw_syscalls/sys_exit". */
+	const char *ev = strchr(path, '/');
+	ev = ev ? ev + 1 : path;
+	int exit = strncmp(ev, "sys_exit", 8) == 0;
+	int raw = strncmp(path, "raw_syscalls/", 13) == 0;
+	long nr = raw ? -1 : (long)a->offset;
+	if (!raw && (nr < 0 || nr >= MAX_NR)) {
+		snprintf(err, errlen, "%s: syscall number %ld is out of range", path, nr);
+		return -EINVAL;
+	}
+	struct tp *t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*t = (struct tp){ a->attach_id, a->tp_id, exit, nr, prog, a->cookie };
+	pthread_mutex_lock(&g_lock);
+	if (g_nall == sizeof(g_all) / sizeof(g_all[0])) {
+		pthread_mutex_unlock(&g_lock);
+		free(t);
+		snprintf(err, errlen, "too many syscall tracepoint attachments in one process");
+		return -E2BIG;
+	}
+	if (!g_started) {
+		int rc = bpftime_syscall_hook_start(on_enter, on_exit_, err, errlen);
+		if (rc < 0) {
+			pthread_mutex_unlock(&g_lock);
+			free(t);
+			return rc;
+		}
+		g_started = 1;
+	}
+	g_all[g_nall++] = t;
+	rebuild(exit, nr < 0 ? MAX_NR : (int)nr);
+	pthread_mutex_unlock(&g_lock);
+	snprintf(err, errlen, "%s (%s)", path, raw ? "every syscall" : "syscall interception");
+	return 0;
 }
 
-void agent_syscall_tp_detach(uint32_t attach_id) { (void)attach_id; }
+void agent_syscall_tp_detach(uint32_t attach_id)
+{
+	pthread_mutex_lock(&g_lock);
+	for (uint32_t i = 0; i < g_nall; i++) {
+		if (g_all[i]->attach_id != attach_id)
+			continue;
+		struct tp *t = g_all[i];
+		g_all[i] = g_all[--g_nall];
+		rebuild(t->exit, t->nr < 0 ? MAX_NR : (int)t->nr);
+		agent_prog_put(t->prog);
+		/* t stays allocated: a thread may be running it from an old list. */
+		break;
+	}
+	if (g_nall == 0 && g_started) {
+		bpftime_syscall_hook_stop();
+		g_started = 0;
+	}
+	pthread_mutex_unlock(&g_lock);
+}

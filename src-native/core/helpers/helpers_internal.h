@@ -11,6 +11,8 @@
 
 /* helper_perf.c */
 BPFTIME_HELPER(perf_event_output);
+/* helper_stack.c */
+BPFTIME_HELPER(get_stack);
 /* helper_maps.c */
 BPFTIME_HELPER(map_lookup_elem);
 BPFTIME_HELPER(map_update_elem);
