@@ -123,12 +123,28 @@ __attribute__((noinline)) static long asm_getppid(long a0)
 	__asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : "r"(rdi) : "rcx", "r11", "memory");
 	return r;
 }
-/* push/pop: the instruction before the syscall is 1 byte: stays trapping (SUD every time). */
+/* push/pop: the instruction before the syscall is 1 byte: rewritten into padding if there is
+ * some within reach, else trapping. */
 __attribute__((noinline)) static long asm_getppid_trap(void)
 {
 	long r;
 	__asm__ volatile("push $110\n\tpop %%rax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
 	return r;
+}
+
+/* ---- generated code: an anonymous page, no ELF file, no unwind info ---- */
+static long (*jit_getppid)(void);
+static void *jit_syscall_ret; /* `syscall; ret`: the asm tests call it with their own registers */
+static void make_jit(void)
+{
+	static const uint8_t code[] = {0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* mov $110,%eax; syscall; ret */
+	static const uint8_t bare[] = {0x0f, 0x05, 0xc3};		       /* syscall; ret */
+	uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memcpy(p, code, sizeof(code));
+	memcpy(p + 64, bare, sizeof(bare));
+	mprotect(p, 4096, PROT_READ | PROT_EXEC);
+	jit_getppid = (long (*)(void))p;
+	jit_syscall_ret = p + 64;
 }
 
 /* Every register but rax/rcx/r11, xmm0-15 and the arithmetic flags survive a hooked syscall. */
@@ -138,6 +154,7 @@ static struct {
 	uint64_t xin[32];  /* xmm0-15 */
 	uint64_t xout[32];
 	long trap;	   /* use the trapping form of the site */
+	void *jit;	   /* `syscall; ret` in generated code: always traps */
 } rs; /* static: the asm pushes, a local could sit in the red zone */
 
 static int regs_survive(int trap_site)
@@ -149,6 +166,7 @@ static int regs_survive(int trap_site)
 	memset(rs.out, 0, sizeof(rs.out));
 	memset(rs.xout, 0, sizeof(rs.xout));
 	rs.trap = trap_site;
+	rs.jit = jit_syscall_ret;
 	void *p = &rs;
 	__asm__ volatile(
 		"push %%rbp\n\t"
@@ -169,9 +187,10 @@ static int regs_survive(int trap_site)
 		"syscall\n\t"
 		"jmp 2f\n"
 		"1:\n\t"
+		"mov 720(%%rax), %%r11\n\t"
 		"stc\n\t"
-		"push $110\n\t pop %%rax\n\t"
-		"syscall\n"
+		"mov $110, %%eax\n\t"
+		"call *%%r11\n"
 		"2:\n\t"
 		"pushfq\n\t"
 		"mov 8(%%rsp), %%rax\n\t"
@@ -209,19 +228,9 @@ static int regs_survive(int trap_site)
 	return ok;
 }
 _Static_assert(__builtin_offsetof(__typeof__(rs), out) == 96 && __builtin_offsetof(__typeof__(rs), xin) == 200 &&
-		       __builtin_offsetof(__typeof__(rs), xout) == 456 && __builtin_offsetof(__typeof__(rs), trap) == 712,
+		       __builtin_offsetof(__typeof__(rs), xout) == 456 && __builtin_offsetof(__typeof__(rs), trap) == 712 &&
+		       __builtin_offsetof(__typeof__(rs), jit) == 720,
 	       "offsets used by the asm");
-
-/* ---- generated code: an anonymous page, no ELF file, no unwind info ---- */
-static long (*jit_getppid)(void);
-static void make_jit(void)
-{
-	static const uint8_t code[] = {0xb8, 110, 0, 0, 0, 0x0f, 0x05, 0xc3}; /* mov $110,%eax; syscall; ret */
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	memcpy(p, code, sizeof(code));
-	mprotect(p, 4096, PROT_READ | PROT_EXEC);
-	jit_getppid = (long (*)(void))p;
-}
 
 /* ---- a library built and loaded after start ---- */
 static void *lib;
@@ -381,7 +390,7 @@ int main(void)
 	for (int i = 0; i < 100; i++)
 		if (asm_getppid_trap() != ppid)
 			failed++;
-	CHECK(n_enter - e0 == 100, "inline asm, trapping site: %ld", n_enter - e0);
+	CHECK(n_enter - e0 == 100, "inline asm, short instruction before the syscall: %ld", n_enter - e0);
 
 	/* Generated code: trapped each time. */
 	e0 = n_enter;
@@ -393,7 +402,7 @@ int main(void)
 	clobber_xmm = 1;
 	CHECK(regs_survive(0), "registers across a rewritten site");
 	CHECK(regs_survive(0), "registers across a rewritten site (2nd)");
-	CHECK(regs_survive(1), "registers across a trapping site");
+	CHECK(regs_survive(1), "registers across a trapping site (generated code)");
 	clobber_xmm = 0;
 
 	/* A library loaded after start. */
@@ -536,7 +545,7 @@ int main(void)
 	/* ---- cost per syscall, empty callbacks ---- */
 	CHECK(bpftime_syscall_hook_start(empty_enter, empty_exit, NULL, 0) == 0, "switch callbacks");
 	double t_hooked = per_call(libc_getppid, 200000);
-	double t_trap = per_call(asm_getppid_trap, 20000);
+	double t_trap = per_call(jit_getppid, 20000);
 
 	/* ---- stop ---- */
 	bpftime_syscall_hook_stop();
@@ -561,7 +570,7 @@ int main(void)
 	bpftime_syscall_hook_get_stats(&st);
 	long traps0 = (long)st.traps;
 	double t_stopped = per_call(libc_getppid, 200000);
-	double t_stopped_trapsite = per_call(asm_getppid_trap, 200000);
+	double t_stopped_trapsite = per_call(jit_getppid, 200000);
 	bpftime_syscall_hook_get_stats(&st);
 	CHECK((long)st.traps == traps0, "no traps after stop: %ld", (long)st.traps - traps0);
 

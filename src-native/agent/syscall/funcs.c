@@ -288,6 +288,13 @@ int syshook_find_function(uintptr_t addr, struct syshook_func *fn)
 	fn->start = pc_begin + (signal_frame && pc_range > 1 ? 1 : 0);
 	fn->end = pc_begin + pc_range;
 	fn->signal_frame = signal_frame;
+	/* Where the next function starts: bytes in between belong to no function (padding). */
+	fn->next_start = fn->end;
+	if (lo + 1 < count) {
+		uintptr_t next = hdr + (uintptr_t)(int64_t)(int32_t)rd32(table + (lo + 1) * 8ULL);
+		if (next >= fn->end && next <= f.text.end)
+			fn->next_start = next;
+	}
 	fn->text = f.text;
 	return 0;
 }

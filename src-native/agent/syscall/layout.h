@@ -54,6 +54,7 @@
 #define TLS_ARMED 2	/* byte: Syscall User Dispatch is on for this thread */
 #define TLS_VFORK_RESUME 8
 #define TLS_VFORK_NR 16
+#define TLS_SLOT 24
 
 /* What syshook_dispatch_c asks the trampoline to do. */
 #define MODE_DONE 0  /* it ran (or was skipped) and exit callbacks ran: ctx.ret is the result */

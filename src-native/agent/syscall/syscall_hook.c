@@ -340,7 +340,8 @@ static void init_special(void)
 {
 	static const int nrs[] = {SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_rt_sigsuspend,
 				  SYS_ppoll,	     SYS_pselect6,	 SYS_epoll_pwait,   SYS_epoll_pwait2,
-				  SYS_io_pgetevents, SYS_clone,		 SYS_clone3,	    SYS_vfork};
+				  SYS_io_pgetevents, SYS_clone,		 SYS_clone3,	    SYS_vfork,
+				  SYS_fork /* the child must arm itself: C */};
 	for (size_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++)
 		syshook_special[nrs[i] & (SPECIAL_NR_MAX - 1)] = 1;
 }

@@ -77,7 +77,8 @@ extern __thread struct syshook_tls syshook_tls HIDDEN __attribute__((tls_model("
 _Static_assert(offsetof(struct syshook_tls, busy) == TLS_BUSY && offsetof(struct syshook_tls, excluded) == TLS_EXCLUDED &&
 		       offsetof(struct syshook_tls, armed) == TLS_ARMED &&
 		       offsetof(struct syshook_tls, vfork_resume) == TLS_VFORK_RESUME &&
-		       offsetof(struct syshook_tls, vfork_nr) == TLS_VFORK_NR,
+		       offsetof(struct syshook_tls, vfork_nr) == TLS_VFORK_NR &&
+		       offsetof(struct syshook_tls, slot) == TLS_SLOT,
 	       "layout");
 
 /* The calling thread's slot (allocated on first use; NULL when none is left). */
@@ -124,6 +125,7 @@ int syshook_maps_foreach(int (*fn)(const struct syshook_map *m, void *arg), void
 /* ---- function bounds (funcs.c) ---- */
 struct syshook_func {
 	uintptr_t start, end;	  /* the FDE's range around the address */
+	uintptr_t next_start;	  /* the next FDE's start (>= end), or end */
 	int signal_frame;	  /* a signal trampoline ('S' in its CIE) */
 	struct syshook_map text;  /* the executable mappings holding the address */
 };
