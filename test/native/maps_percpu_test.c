@@ -3,7 +3,8 @@
  * view of the CPU it runs on (threads pinned with sched_setaffinity), in-place updates, zeroed
  * other-CPU values on a program's insert, many processes pinned to different CPUs counting with
  * plain (non-atomic) increments, unpinned threads counting with atomic increments, a writer killed
- * inside the lock, and the program-side lookup cost.
+ * inside the lock, a counting program run by the interpreter on two CPUs, and the program-side
+ * lookup cost.
  *
  * Build and run: test/native/run.sh maps_percpu_test
  */
@@ -20,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpftime/helpers.h"
 #include "bpftime/map.h"
+#include "bpftime/vm.h"
 #include "../../src-native/core/maps/map_htab.h"
 
 static int passed, failed;
@@ -554,6 +557,66 @@ static void test_crash(void)
 	CHECK(ok);
 }
 
+/* ---- through the interpreter: programs call the helpers as loaded programs do ---- */
+
+static struct bpf_insn I(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+	struct bpf_insn i = {code, dst, src, off, imm};
+	return i;
+}
+
+/* ld_imm64 dst, p: the map pointer the agent's loader writes into a BPF_PSEUDO_MAP_FD pair. */
+static void ld_map(struct bpf_insn *at, uint8_t dst, const void *p)
+{
+	uint64_t v = (uintptr_t)p;
+	at[0] = I(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, (int32_t)(uint32_t)v);
+	at[1] = I(0, 0, 0, 0, (int32_t)(uint32_t)(v >> 32));
+}
+
+static long vm_run(const struct bpf_insn *insns, uint32_t n, uint64_t arg, uint64_t *ret)
+{
+	struct bpftime_vm_prog p = {insns, n, bpftime_helper_table, bpftime_helper_table_len, 0};
+	return bpftime_vm_exec(&p, arg, 0, ret);
+}
+
+/* key 0's value += 1, as `v = bpf_map_lookup_elem(&m, &k); if (v) (*v)++;` compiles. */
+static void test_vm(void)
+{
+	struct tmap t;
+	EQ(tmap_create(&t, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4, 0), 0);
+	struct bpf_insn prog[12];
+	int n = 0;
+	prog[n++] = I(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, -4, 0);      /* k = 0 */
+	ld_map(&prog[n], BPF_REG_1, t.m), n += 2;                           /* r1 = &m */
+	prog[n++] = I(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0);
+	prog[n++] = I(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4);    /* r2 = &k */
+	prog[n++] = I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+	prog[n++] = I(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 3, 0);       /* if !v goto out */
+	prog[n++] = I(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, 0, 0);
+	prog[n++] = I(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1);
+	prog[n++] = I(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, 0, 0);
+	prog[n++] = I(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);     /* out: */
+	prog[n++] = I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	int runs[2] = {1000, 500}, ok = 1;
+	for (int i = 0; i < 2 && i < nonline; i++) {
+		if (pin(i))
+			continue;
+		for (int r = 0; r < runs[i]; r++) {
+			uint64_t ret = 1;
+			ok &= vm_run(prog, n, 0, &ret) == 0 && ret == 0;
+		}
+	}
+	unpin();
+	CHECK(ok);
+	uint64_t *vals = calloc(ncpus, 8);
+	uint32_t k = 0;
+	EQ(bpftime_map_sys_lookup(t.m, &k, vals, 0), 0);
+	for (int i = 0; i < 2 && i < nonline; i++)
+		EQ(vals[cpu_ids[i]], runs[i]);
+	free(vals);
+	tmap_destroy(&t);
+}
+
 /* ---- microbenchmark: the program-side lookup ---- */
 
 static void bench(void)
@@ -619,6 +682,7 @@ int main(void)
 	test_multiprocess(BPF_MAP_TYPE_PERCPU_HASH, 1, nproc * 2 < 64 ? nproc * 2 : 64);
 	test_threads();
 	test_crash();
+	test_vm();
 	bench();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

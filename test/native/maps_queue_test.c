@@ -3,7 +3,8 @@
  * routing (update pushes, lookup peeks, lookup_and_delete pops, delete/get_next_key refused),
  * the push/pop/peek helpers through the helper table, producers and consumers in several
  * processes losing and duplicating nothing (with SIGKILLed ones), the bloom filter's jhash
- * (lookup3 test vectors), no false negatives and a sane false-positive rate, and costs.
+ * (lookup3 test vectors), no false negatives and a sane false-positive rate, push/pop programs
+ * run by the interpreter, and costs.
  *
  * Build and run: test/native/run.sh maps_queue_test
  */
@@ -20,6 +21,7 @@
 
 #include "bpftime/helpers.h"
 #include "bpftime/map.h"
+#include "bpftime/vm.h"
 #include "../../src-native/core/maps/map_jhash.h"
 
 static int passed, failed;
@@ -421,6 +423,64 @@ static void test_bloom(void)
 	tmap_destroy(&b);
 }
 
+/* ---- through the interpreter: programs call the helpers as loaded programs do ---- */
+
+static struct bpf_insn I(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+	struct bpf_insn i = {code, dst, src, off, imm};
+	return i;
+}
+
+/* ld_imm64 dst, p: the map pointer the agent's loader writes into a BPF_PSEUDO_MAP_FD pair. */
+static void ld_map(struct bpf_insn *at, uint8_t dst, const void *p)
+{
+	uint64_t v = (uintptr_t)p;
+	at[0] = I(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, (int32_t)(uint32_t)v);
+	at[1] = I(0, 0, 0, 0, (int32_t)(uint32_t)(v >> 32));
+}
+
+static long vm_run(const struct bpf_insn *insns, uint32_t n, uint64_t arg, uint64_t *ret)
+{
+	struct bpftime_vm_prog p = {insns, n, bpftime_helper_table, bpftime_helper_table_len, 0};
+	return bpftime_vm_exec(&p, arg, 0, ret);
+}
+
+/* push(ctx) and `pop() ?: -1` as programs, through the interpreter and the helper table. */
+static void test_vm(void)
+{
+	struct tmap t;
+	EQ(tmap_create(&t, BPF_MAP_TYPE_STACK, 8, 4), 0);
+	struct bpf_insn push[8], pop[10];
+	int np = 0, nq = 0;
+	push[np++] = I(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_1, -8, 0); /* v = ctx */
+	ld_map(&push[np], BPF_REG_1, t.m), np += 2;
+	push[np++] = I(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0);
+	push[np++] = I(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -8);
+	push[np++] = I(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, BPF_ANY);
+	push[np++] = I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_push_elem);
+	push[np++] = I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	ld_map(&pop[nq], BPF_REG_1, t.m), nq += 2;
+	pop[nq++] = I(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0);
+	pop[nq++] = I(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -8);
+	pop[nq++] = I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_pop_elem);
+	pop[nq++] = I(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 2, 0);
+	pop[nq++] = I(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, -1);
+	pop[nq++] = I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	pop[nq++] = I(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_10, -8, 0);
+	pop[nq++] = I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	uint64_t ret;
+	for (uint64_t v = 1; v <= 4; v++)
+		EQ(vm_run(push, np, v * 11, &ret) == 0 && ret == 0, 1);
+	EQ(vm_run(push, np, 99, &ret), 0);
+	EQ((long)ret, -E2BIG);
+	uint64_t want[5] = {44, 33, 22, 11, (uint64_t)-1};
+	for (int i = 0; i < 5; i++) {
+		EQ(vm_run(pop, nq, 0, &ret), 0);
+		EQ(ret, want[i]);
+	}
+	tmap_destroy(&t);
+}
+
 /* ---- microbenchmark ---- */
 
 static void bench(void)
@@ -461,6 +521,7 @@ int main(void)
 	test_multiprocess(BPF_MAP_TYPE_STACK);
 	test_jhash();
 	test_bloom();
+	test_vm();
 	bench();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
