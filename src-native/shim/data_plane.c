@@ -93,6 +93,28 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 	void *key = NULL, *val = NULL;
 	long err = 0;
 
+	/* Keyless maps (queue, stack, bloom filter): __bpf_copy_key refuses any key pointer, after
+	 * the command's flag and permission checks. */
+	if (ksz == 0 && attr.key) {
+		int reads = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+		int writes = cmd != BPF_MAP_LOOKUP_ELEM && cmd != BPF_MAP_GET_NEXT_KEY;
+		if (reads && (attr.flags & ~(uint64_t)BPF_F_LOCK))
+			*ret = -EINVAL;
+		else
+			*ret = writes && bpftime_map_is_frozen(m) ? -EPERM : -EINVAL;
+		return 1;
+	}
+	/* A bloom filter lookup tests the value the tool passes in and writes nothing back. */
+	if (cmd == BPF_MAP_LOOKUP_ELEM && spec->map_type == BPF_MAP_TYPE_BLOOM_FILTER) {
+		if (attr.flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
+			err = -EINVAL;
+		else if ((val = copy_in(attr.value, vsz, vbuf, sizeof(vbuf), &err)))
+			err = bpftime_map_sys_lookup(m, NULL, val, 0);
+		drop(val, vbuf);
+		*ret = err;
+		return 1;
+	}
+
 	switch (cmd) {
 	case BPF_MAP_LOOKUP_ELEM:
 	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
