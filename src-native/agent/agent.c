@@ -5,6 +5,7 @@
  * are installed, so a target started after the tool is traced from its first instruction. */
 #include "agent.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -210,10 +211,26 @@ static void *agent_thread(void *arg)
 
 static void trace_to_server(const char *text, size_t len) { agent_send_trace(text, len); }
 
-__attribute__((constructor)) static void agent_start(void)
+/* Starts the agent: its thread registers with the server; the caller waits (bounded) until the
+ * attachments that already exist are installed. Idempotent. */
+EXPORT void bpftime_agent_start(void)
 {
-	if (getenv("BPFTIME_AGENT_DISABLE"))
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	extern void agent_start_once(void);
+	pthread_once(&once, agent_start_once);
+}
+
+/* In a tool's process the shim starts the agent itself, after the tool's first call and outside
+ * the dynamic loader's lock (the agent's thread needs that lock for its thread-local storage). */
+__attribute__((constructor)) static void agent_constructor(void)
+{
+	if (getenv("BPFTIME_AGENT_DISABLE") || dlsym(RTLD_DEFAULT, "bpftime_shim_present"))
 		return;
+	bpftime_agent_start();
+}
+
+void agent_start_once(void)
+{
 	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server,
 							 .perf_output = agent_perf_output };
 	bpftime_helpers_set_host(&host);

@@ -299,6 +299,8 @@ long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size
 	for (size_t i = 0; i < nblobs; i++)
 		free(blobs[i].data);
 	free(blobs);
+	if (result != -EIO)
+		shim_load_tool_agent(); /* outside the lock: the agent talks to the server on its own */
 	return result;
 }
 

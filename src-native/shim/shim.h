@@ -50,6 +50,9 @@ int shim_wait_fd(int fd, struct shim_obj *o);
  * handled, 0 when the command must go to the server. */
 int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);
 
+/* Loads the agent into the tool's own process (once; after the first call to the server). */
+void shim_load_tool_agent(void);
+
 /* Reading and writing the tool's memory without ever faulting: 0 or -EFAULT. */
 int shim_read_user(void *dst, const void *src, size_t n);
 int shim_write_user(void *dst, const void *src, size_t n);

@@ -26,11 +26,32 @@ interface PerfSlot {
   event: PerfEvent;
 }
 
+/** Agents that were sent an attachment and have not answered yet. */
+interface Pending {
+  agents: Set<number>;
+  done: () => void;
+}
+
 export class Attachments {
   private nextId = 1;
   private readonly byEvent = new Map<PerfEvent, Attachment>();
   private readonly agents = new Set<Client>();
   private readonly perfSlots = new Map<string, PerfSlot>();
+  private readonly pending = new Map<number, Pending>();
+  private collecting: Array<Promise<void>> | null = null;
+
+  /** While a syscall is handled, the attachments it makes are collected: its answer waits until
+   * the agents have installed them, so once the call returns the probe is live everywhere, as
+   * on a kernel (bpftrace fires BEGIN right after attaching it). */
+  beginCollect(): void {
+    this.collecting = [];
+  }
+
+  endCollect(): Array<Promise<void>> {
+    const c = this.collecting ?? [];
+    this.collecting = null;
+    return c;
+  }
 
   constructor() {
     PerfEvent.onChange = (e) => this.sync(e);
@@ -68,9 +89,19 @@ export class Attachments {
   removeAgent(c: Client): void {
     this.agents.delete(c);
     for (const a of this.byEvent.values()) a.agents.delete(c.pid);
+    for (const id of [...this.pending.keys()]) this.answered(id, c.pid);
+  }
+
+  private answered(attachId: number, pid: number): void {
+    const p = this.pending.get(attachId);
+    if (p && p.agents.delete(pid) && p.agents.size === 0) {
+      this.pending.delete(attachId);
+      p.done();
+    }
   }
 
   result(c: Client, attachId: number, status: number, message: string): void {
+    this.answered(attachId, c.pid);
     for (const a of this.byEvent.values()) {
       if (a.id !== attachId) continue;
       a.agents.set(c.pid, { status, message });
@@ -90,13 +121,19 @@ export class Attachments {
       const a: Attachment = { id: this.nextId++, event: e, prog: e.prog!, agents: new Map() };
       this.byEvent.set(e, a);
       log(`attaching ${describe(a)} to ${this.agents.size} agent(s)`);
-      for (const c of this.agents) this.push(a, c);
+      const sentTo = new Set<number>();
+      for (const c of this.agents) if (this.push(a, c)) sentTo.add(c.pid);
+      if (this.collecting && sentTo.size) {
+        this.collecting.push(new Promise<void>((done) => this.pending.set(a.id, { agents: sentTo, done })));
+      }
     }
   }
 
-  private push(a: Attachment, c: Client): void {
+  /** Sends a to agent c if it concerns c's process; true when sent. */
+  private push(a: Attachment, c: Client): boolean {
     const s = a.event.spec;
-    if (s.pid !== -1 && s.pid !== c.pid) return;
+    if (s.pid !== -1 && s.pid !== c.pid) return false;
+    if (s.probe === 'bpf_output') return false;
     const maps = a.prog.spec.maps;
     const msg = encodeAttach({
       attachId: a.id,
@@ -111,7 +148,7 @@ export class Attachments {
       mapIds: maps.map((m) => m.id),
     });
     a.agents.set(c.pid, { status: 1, message: 'sent' });
-    c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd)]);
+    return c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd)]);
   }
 }
 

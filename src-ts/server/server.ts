@@ -207,6 +207,7 @@ export class Server {
     const ctx = new CallContext(this.kernel, c, call);
     let ret = 0n;
     let err = 0;
+    this.kernel.attachments.beginCollect();
     try {
       const a = call.args;
       switch (call.op) {
@@ -227,6 +228,7 @@ export class Server {
       }
     } catch (e) {
       if (e instanceof NeedMemory) {
+        this.kernel.attachments.endCollect();
         this.dropReturnedFds(c, ctx);
         c.send(Msg.Reply, f.seq, encodeReply({ ret: 0n, err: 0, retFdIdx: -1, writes: [], needs: e.needs }));
         return;
@@ -240,14 +242,28 @@ export class Server {
       }
       this.dropReturnedFds(c, ctx);
     }
-    const ok = c.send(
-      Msg.Reply,
-      f.seq,
-      encodeReply({ ret, err, retFdIdx: err ? -1 : ctx.retFdIdx, writes: ctx.mem.writes, needs: [] }),
-      err ? [] : ctx.passFds,
-    );
-    for (const fd of ctx.ownedFds) addon.closeFd(fd);
-    if (!ok) this.disconnect(c);
+    const reply = () => {
+      const ok = c.send(
+        Msg.Reply,
+        f.seq,
+        encodeReply({ ret, err, retFdIdx: err ? -1 : ctx.retFdIdx, writes: ctx.mem.writes, needs: [] }),
+        err ? [] : ctx.passFds,
+      );
+      for (const fd of ctx.ownedFds) addon.closeFd(fd);
+      if (!ok) this.disconnect(c);
+    };
+    const waits = this.kernel.attachments.endCollect();
+    if (waits.length === 0) {
+      reply();
+      return;
+    }
+    // The call made attachments: answer once the agents have them installed (bounded, so a
+    // stuck agent delays a tool by at most a second; the attachment goes on being installed).
+    const limit = new Promise<void>((r) => setTimeout(r, 1000).unref());
+    Promise.race([Promise.all(waits), limit]).then(() => {
+      if (!c.closed) reply();
+      else for (const fd of ctx.ownedFds) addon.closeFd(fd);
+    });
   }
 
   /** A failed call hands out no fds: drop what the handler already made the caller hold. */

@@ -70,7 +70,10 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
 
   if (type === k.uprobePmu.type) {
     const retprobe = ((config >> BigInt(k.uprobePmu.retprobeBit)) & 1n) === 1n;
-    const path = ctx.mem.readString(attr.u64(F.config1), PATH_MAX);
+    const given = ctx.mem.readString(attr.u64(F.config1), PATH_MAX);
+    // /proc/self is the caller's (bpftrace probes its own binary as /proc/self/exe); agents
+    // then match the file itself, so name it by its real path.
+    const path = resolveCallerPath(given, ctx.client.pid);
     const offset = attr.u64(F.config2);
     let st: fs.Stats;
     try {
@@ -138,6 +141,15 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   }
   log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
   throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);
+}
+
+function resolveCallerPath(p: string, pid: number): string {
+  const own = p.replace(/^\/proc\/(self|thread-self)\//, `/proc/${pid}/`);
+  try {
+    return fs.realpathSync(own);
+  } catch {
+    return own;
+  }
 }
 
 export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint): bigint {
