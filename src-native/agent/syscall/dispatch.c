@@ -302,8 +302,14 @@ void syshook_exit_only_c(struct syshook_frame *f)
 	f->ctx.args[5] = (long)r->r9;
 	f->ctx.ret = (long)r->rax;
 	f->called = 0;
-	if (f->ctx.ret == 0)
-		child_init(t, f->ctx.nr, clone_flags(f->ctx.nr, f->ctx.args[0]));
+	if (f->ctx.ret == 0) {
+		uint64_t flags = clone_flags(f->ctx.nr, f->ctx.args[0]);
+		child_init(t, f->ctx.nr, flags);
+		/* A child sharing the parent's TLS (no CLONE_SETTLS) while the parent runs on (no
+		 * CLONE_VFORK) would flip the parent's busy flag: no exit report for it. */
+		if (f->ctx.nr != SYS_vfork && (flags & CLONE_VM) && !(flags & CLONE_SETTLS) && !(flags & CLONE_VFORK))
+			return;
+	}
 	if (__atomic_load_n(&syshook_active, __ATOMIC_RELAXED))
 		run_exit(f, t);
 }

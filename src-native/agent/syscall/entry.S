@@ -8,47 +8,98 @@
  *     the 128-byte red zone above that, then the application's rsp
  *     every register as the application left it at the syscall instruction (rax = nr)
  * It returns to R with rax = result, rcx = resume and r11 = rflags (what `syscall` leaves), every
- * other register, the flags and xmm0-15 as they were. */
+ * other register, the flags and xmm0-15 as they were.
+ *
+ * Unwind info (CFI) describes the application's frame as the caller of ours, with `resume` as the
+ * return address: pthread_cancel's forced unwinding of a thread blocked in a syscall, C++
+ * exceptions from signal handlers, debuggers and profilers walk straight through us. */
 #include "layout.h"
+
+/* While [R][resume] are at rsp: the caller's rsp is 144 above, `resume` at caller's rsp - 136. */
+#define ENTRY_CFA (ENTRY_SLOTS + RED_ZONE)
+#define RA_OFFSET (-(RED_ZONE + 8))
+/* With pt_regs at rsp: the caller's rsp is 312 above. */
+#define REGS_CFA (PT_SIZE + ENTRY_CFA)
 
 #define USER_CS 0x33
 #define USER_SS 0x2b
 
-/* pt_regs below rip, pushed in reverse layout order */
+.macro SPUSH x
+	pushq \x
+	.cfi_adjust_cfa_offset 8
+.endm
+.macro SPOP r
+	popq \r
+	.cfi_adjust_cfa_offset -8
+.endm
+
+/* The upper part of pt_regs (ss .. orig_rax, rsp and rip filled by ENTER_FRAME), flags first. */
+.macro PUSH_TOP orig
+	SPUSH $USER_SS
+	SPUSH %rax
+	pushfq
+	.cfi_adjust_cfa_offset 8
+	SPUSH $USER_CS
+	SPUSH %rax
+	SPUSH \orig
+.endm
+
+/* pt_regs below orig_rax, pushed in reverse layout order; then where the callee-saved ones are. */
 .macro PUSH_GPRS
-	pushq %rdi
-	pushq %rsi
-	pushq %rdx
-	pushq %rcx
-	pushq %rax
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %rbx
-	pushq %rbp
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	SPUSH %rdi
+	SPUSH %rsi
+	SPUSH %rdx
+	SPUSH %rcx
+	SPUSH %rax
+	SPUSH %r8
+	SPUSH %r9
+	SPUSH %r10
+	SPUSH %r11
+	SPUSH %rbx
+	SPUSH %rbp
+	SPUSH %r12
+	SPUSH %r13
+	SPUSH %r14
+	SPUSH %r15
+	.cfi_offset %rbx, PT_RBX - REGS_CFA
+	.cfi_offset %rbp, PT_RBP - REGS_CFA
+	.cfi_offset %r12, PT_R12 - REGS_CFA
+	.cfi_offset %r13, PT_R13 - REGS_CFA
+	.cfi_offset %r14, PT_R14 - REGS_CFA
+	.cfi_offset %r15, PT_R15 - REGS_CFA
 .endm
 
 .macro POP_GPRS
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %rbp
-	popq %rbx
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rax
-	popq %rcx
-	popq %rdx
-	popq %rsi
-	popq %rdi
+	SPOP %r15
+	.cfi_restore %r15
+	SPOP %r14
+	.cfi_restore %r14
+	SPOP %r13
+	.cfi_restore %r13
+	SPOP %r12
+	.cfi_restore %r12
+	SPOP %rbp
+	.cfi_restore %rbp
+	SPOP %rbx
+	.cfi_restore %rbx
+	SPOP %r11
+	SPOP %r10
+	SPOP %r9
+	SPOP %r8
+	SPOP %rax
+	SPOP %rcx
+	SPOP %rdx
+	SPOP %rsi
+	SPOP %rdi
+.endm
+
+/* In the aligned C frame the distance to the caller's rsp varies, so CFA = [rsp + F_REGS] + 312:
+ * DW_CFA_def_cfa_expression { DW_OP_breg7(rsp) F_REGS; DW_OP_deref; DW_OP_plus_uconst 312 }. */
+.if F_REGS != 64 || REGS_CFA != 312
+.error "update the CFA expression below"
+.endif
+.macro CFI_FRAME_CFA
+	.cfi_escape 0x0f, 0x07, 0x77, 0xc0, 0x00, 0x06, 0x23, 0xb8, 0x02
 .endm
 
 /* With pt_regs at rsp (orig_rax pushed by the caller of the macro): fill rip, rsp, rcx and r11 the
@@ -65,6 +116,7 @@
 	mov %rax, PT_R11(%rsp)
 	cld
 	mov %rsp, %rbx
+	.cfi_def_cfa_register %rbx
 	and $-16, %rsp
 	sub $F_SIZE, %rsp
 	movaps %xmm0, F_XMM+0(%rsp)
@@ -84,6 +136,7 @@
 	movaps %xmm14, F_XMM+224(%rsp)
 	movaps %xmm15, F_XMM+240(%rsp)
 	mov %rbx, F_REGS(%rsp)
+	CFI_FRAME_CFA
 .endm
 
 .macro RESTORE_XMM
@@ -131,23 +184,28 @@ syshook_text_start:
 	.hidden syshook_common
 	.type syshook_common, @function
 syshook_common:
-	/* Fast path: nothing special about nr, and this thread is busy/excluded or nothing is active.
+	.cfi_startproc
+	.cfi_def_cfa %rsp, ENTRY_CFA
+	.cfi_offset %rip, RA_OFFSET
+	/* While active every syscall takes the slow path (which sends a busy or excluded thread to
+	 * C, where it runs without callbacks). Otherwise the fast path: nothing special about nr and
+	 * this thread not armed (or busy/excluded): just the syscall.
 	 * No instruction before the syscall (or before pushfq on the slow path) may change the flags:
 	 * the kernel preserves them across a syscall, so we do too. Hence mov/lea and jrcxz only.
 	 * rcx and r11 are free: the syscall clobbers them anyway. The table is indexed by the low byte
 	 * of nr: an alias only sends a syscall down the slow path, which looks at the real nr. */
-	lea syshook_special(%rip), %r11
-	movzbl %al, %ecx
-	movzbl (%r11,%rcx), %ecx
+	movzbl syshook_active(%rip), %ecx
 	jrcxz 1f
 	jmp .Lslow
-1:	mov syshook_tls@gottpoff(%rip), %r11
-	movzwl %fs:TLS_BUSY(%r11), %ecx		/* busy or excluded: no callbacks, no re-arming */
+1:	lea syshook_special(%rip), %r11
+	movzbl %al, %ecx
+	movzbl (%r11,%rcx), %ecx
 	jrcxz 2f
-	jmp .Lplain
-2:	movzbl syshook_active(%rip), %ecx
-	jrcxz 3f
 	jmp .Lslow
+2:	mov syshook_tls@gottpoff(%rip), %r11
+	movzwl %fs:TLS_BUSY(%r11), %ecx		/* busy or excluded: no re-arming */
+	jrcxz 3f
+	jmp .Lplain
 3:	movzbl %fs:TLS_ARMED(%r11), %ecx	/* inactive but still armed: C turns dispatch off */
 	jrcxz .Lplain
 	jmp .Lslow
@@ -156,12 +214,7 @@ syshook_common:
 	ret
 
 .Lslow:
-	pushq $USER_SS
-	pushq %rax			/* rsp, filled by ENTER_FRAME */
-	pushfq
-	pushq $USER_CS
-	pushq %rax			/* rip, filled by ENTER_FRAME */
-	pushq %rax			/* orig_rax = nr */
+	PUSH_TOP %rax			/* orig_rax = nr */
 	PUSH_GPRS
 	ENTER_FRAME
 	/* Hot path, all in assembly (a C dispatcher costs ~10 ns more): callbacks on, this thread
@@ -233,14 +286,18 @@ syshook_common:
 	test %eax, %eax
 	jnz .Lmode
 .Lrestore:
+	.cfi_remember_state
 	RESTORE_XMM
 	mov F_RET(%rsp), %rax
 	mov %rax, PT_RAX(%rbx)
 	mov %rbx, %rsp
+	.cfi_def_cfa %rsp, REGS_CFA
 	RESTORE_FLAGS
 	POP_GPRS
 	lea PT_SIZE-PT_ORIG_RAX(%rsp), %rsp
+	.cfi_adjust_cfa_offset -(PT_SIZE - PT_ORIG_RAX)
 	ret
+	.cfi_restore_state
 
 /* The parent of MODE_CLONE comes back here with the result. */
 .Lafter:
@@ -256,21 +313,28 @@ syshook_common:
 	 * frame at rsp; after vfork the child runs on this very stack and may overwrite anything below
 	 * the caller's rsp before the parent resumes, so nothing below it may be needed afterwards.
 	 * syshook_dispatch_c put nr and the arguments into pt_regs and the resume address and nr in TLS. */
+	.cfi_remember_state
 	RESTORE_XMM
 	mov %rbx, %rsp
+	.cfi_def_cfa %rsp, REGS_CFA
 	RESTORE_FLAGS
 	POP_GPRS
 	mov PT_RSP-PT_ORIG_RAX(%rsp), %rsp
+	.cfi_def_cfa %rsp, 0
+	.cfi_undefined %rip		/* the resume address is in TLS only */
 	syscall
 	/* vfork (or clone sharing the stack): child first, then the parent; rt_sigreturn never
 	 * gets here. Rebuild the entry protocol from TLS and report the exit. */
 	lea -RED_ZONE(%rsp), %rsp
+	.cfi_adjust_cfa_offset RED_ZONE
 	mov syshook_tls@gottpoff(%rip), %r11
-	pushq %fs:TLS_VFORK_RESUME(%r11)
+	SPUSH %fs:TLS_VFORK_RESUME(%r11)
+	.cfi_offset %rip, RA_OFFSET
 	mov %fs:TLS_VFORK_NR(%r11), %rcx
 	lea .Lsud_ret(%rip), %r11
-	push %r11
+	SPUSH %r11
 	jmp .Lexit_only
+	.cfi_restore_state
 
 .Lclone:
 	/* The child starts on a new stack whose top holds [nr][rdi][rsi][resume] (dispatch.c).
@@ -296,27 +360,31 @@ syshook_common:
 	mov F_REGS(%rsp), %rbx
 	jmp .Lafter
 .Lclone_child:
-	popq %rcx			/* nr */
-	popq %rdi			/* the caller's rdi and rsi (clone3/clone changed one) */
-	popq %rsi
+	/* [nr][rdi][rsi][resume], then the 128 bytes up to the stack's top */
+	.cfi_def_cfa %rsp, 24 + ENTRY_CFA - 8
+	.cfi_restore %rbx
+	.cfi_restore %rbp
+	.cfi_restore %r12
+	.cfi_restore %r13
+	.cfi_restore %r14
+	.cfi_restore %r15
+	SPOP %rcx			/* nr */
+	SPOP %rdi			/* the caller's rdi and rsi (clone3/clone changed one) */
+	SPOP %rsi
 	lea .Lsud_ret(%rip), %r11	/* [rsp] = resume: the same shape as after a trap */
-	push %r11
+	SPUSH %r11
 	/* fall through */
 
 /* After a syscall that returned somewhere without our frame: rax = result, rcx = nr, [rsp] = R,
  * [rsp+8] = resume, other registers the caller's. */
 .Lexit_only:
-	pushq $USER_SS
-	pushq %rax
-	pushfq
-	pushq $USER_CS
-	pushq %rax
-	pushq %rcx			/* orig_rax = nr */
+	PUSH_TOP %rcx			/* orig_rax = nr */
 	PUSH_GPRS
 	ENTER_FRAME
 	mov %rsp, %rdi
 	call syshook_exit_only_c
 	jmp .Lrestore
+	.cfi_endproc
 	.size syshook_common, .-syshook_common
 
 /* ------------------------------------------------------------------------------------------- */
@@ -327,11 +395,17 @@ syshook_common:
 	.hidden syshook_sud_entry
 	.type syshook_sud_entry, @function
 syshook_sud_entry:
+	.cfi_startproc
+	.cfi_def_cfa %rsp, 0
+	.cfi_register %rip, %rcx
 	lea -RED_ZONE(%rsp), %rsp
-	push %rcx
+	.cfi_adjust_cfa_offset RED_ZONE
+	SPUSH %rcx
+	.cfi_offset %rip, RA_OFFSET
 	call syshook_common
 .Lsud_ret:
 	ret $RED_ZONE
+	.cfi_endproc
 	.size syshook_sud_entry, .-syshook_sud_entry
 
 /* ------------------------------------------------------------------------------------------- */
@@ -342,6 +416,7 @@ syshook_sud_entry:
 	.hidden syshook_raw6
 	.type syshook_raw6, @function
 syshook_raw6:
+	.cfi_startproc
 	mov %rdi, %rax
 	mov %rsi, %rdi
 	mov %rdx, %rsi
@@ -351,6 +426,7 @@ syshook_raw6:
 	mov 8(%rsp), %r9
 	syscall
 	ret
+	.cfi_endproc
 	.size syshook_raw6, .-syshook_raw6
 
 /* long syshook_raw_int80(nr, ebx, ecx, edx, esi, edi, ebp) */
@@ -359,8 +435,11 @@ syshook_raw6:
 	.hidden syshook_raw_int80
 	.type syshook_raw_int80, @function
 syshook_raw_int80:
-	push %rbx
-	push %rbp
+	.cfi_startproc
+	SPUSH %rbx
+	.cfi_rel_offset %rbx, 0
+	SPUSH %rbp
+	.cfi_rel_offset %rbp, 0
 	mov %rdi, %rax
 	mov %rsi, %rbx
 	mov %rdx, %r10
@@ -371,9 +450,12 @@ syshook_raw_int80:
 	mov 24(%rsp), %rbp
 	int $0x80
 	movslq %eax, %rax
-	pop %rbp
-	pop %rbx
+	SPOP %rbp
+	.cfi_restore %rbp
+	SPOP %rbx
+	.cfi_restore %rbx
 	ret
+	.cfi_endproc
 	.size syshook_raw_int80, .-syshook_raw_int80
 
 /* sa_restorer of the engine's SIGSYS handler: its rt_sigreturn must not trap either. */
