@@ -304,8 +304,24 @@ static int clone_child(void *arg)
 static volatile int workers_stop;
 static void *worker(void *arg)
 {
-	while (!workers_stop)
-		getppid();
+	long kind = (long)arg;
+	while (!workers_stop) {
+		if (kind == 0) {
+			getppid();
+		} else if (kind == 1) { /* threads that start and end while we start and stop */
+			pthread_t t;
+			if (pthread_create(&t, NULL, getppid_loop, (void *)3L) == 0)
+				pthread_join(t, NULL);
+		} else { /* and processes */
+			pid_t p = fork();
+			if (p == 0)
+				_exit(getppid() > 0 ? 0 : 1);
+			int st;
+			waitpid(p, &st, 0);
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				failed++;
+		}
+	}
 	return NULL;
 }
 
@@ -654,13 +670,13 @@ int main(void)
 	       st.sites_unrewritable, st.threads_armed);
 	CHECK(st.sites_rewritten > 0 && st.sites_unrewritable > 0, "both kinds of sites seen");
 
-	/* ---- stop/start cycles while other threads make syscalls and fork ---- */
+	/* ---- stop/start cycles while other threads make syscalls, create threads and fork ---- */
 	pthread_t w[3];
 	workers_stop = 0;
 	for (int i = 0; i < 3; i++)
-		pthread_create(&w[i], NULL, worker, NULL);
+		pthread_create(&w[i], NULL, worker, (void *)(long)i);
 	int cycles_ok = 1;
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < 30; i++) {
 		bpftime_syscall_hook_stop();
 		usleep(2000);
 		if (bpftime_syscall_hook_start(empty_enter, empty_exit, NULL, 0) != 0)
@@ -673,7 +689,7 @@ int main(void)
 			cycles_ok = 0;
 	}
 	bpftime_syscall_hook_get_stats(&st);
-	CHECK(cycles_ok && st.threads_pending == 0, "10 stop/start cycles with 3 busy threads (pending %lu)",
+	CHECK(cycles_ok && st.threads_pending == 0, "30 stop/start cycles with 3 busy threads (pending %lu)",
 	      st.threads_pending);
 	workers_stop = 1;
 	for (int i = 0; i < 3; i++)

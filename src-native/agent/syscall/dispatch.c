@@ -30,6 +30,15 @@
 #endif
 #define CALLED 1  /* enter callbacks ran: exit callbacks are due */
 #define SKIPPED 2 /* the syscall did not run: ret 0 is not a child */
+/* What a new task must do, decided by the parent before the syscall: a CLONE_VM child cannot
+ * read the parent's clone_args afterwards (pthread_create's are on the parent's stack, reused at
+ * once). Kept in frame->called (fork-like), the child's stack header or TLS (nr's upper half). */
+#define CHILD_VALID 0x100	 /* this syscall creates tasks: ret 0 is the child */
+#define CHILD_NEW_PROCESS 0x200	 /* no CLONE_VM: locks of other threads must be released */
+#define CHILD_SHARES_TLS 0x400	 /* vfork, or CLONE_VM without CLONE_SETTLS */
+#define CHILD_NO_ARM 0x800	 /* CLONE_CLEAR_SIGHAND: our handler is gone in the child */
+#define CHILD_NO_EXIT 0x1000	 /* shares TLS and runs concurrently: no exit report */
+#define CHILD_BITS 0x1f00
 #define UC_SIGMASK 0x128 /* offsetof(struct ucontext, uc_sigmask), kernel x86-64 layout */
 #define CHILD_HDR 160	 /* what MODE_CLONE takes off the top of a child's stack */
 
@@ -125,8 +134,26 @@ static int do_sigaction(struct syshook_frame *f)
 	return MODE_RUN;
 }
 
+static unsigned child_bits(long nr, uint64_t flags)
+{
+	unsigned b = CHILD_VALID;
+	if (nr != SYS_vfork && !(flags & CLONE_VM))
+		b |= CHILD_NEW_PROCESS;
+	if (nr == SYS_vfork || ((flags & CLONE_VM) && !(flags & CLONE_SETTLS))) {
+		b |= CHILD_SHARES_TLS;
+		if (nr != SYS_vfork && !(flags & CLONE_VFORK))
+			b |= CHILD_NO_EXIT;
+	}
+	if (flags & CLONE_CLEAR_SIGHAND)
+		b |= CHILD_NO_ARM;
+	return b;
+}
+
+/* nr with the child bits in its upper half, for the child's side of MODE_BARE and MODE_CLONE. */
+static uint64_t nr_with_bits(long nr, unsigned bits) { return (uint32_t)nr | (uint64_t)bits << 32; }
+
 /* MODE_BARE: the trampoline reloads every register from pt_regs, so the syscall's go there. */
-static int bare(struct syshook_frame *f, struct syshook_tls *t)
+static int bare(struct syshook_frame *f, struct syshook_tls *t, unsigned bits)
 {
 	struct pt_regs *r = f->ctx.regs;
 	long *a = f->ctx.args;
@@ -138,16 +165,16 @@ static int bare(struct syshook_frame *f, struct syshook_tls *t)
 	r->r8 = (unsigned long)a[4];
 	r->r9 = (unsigned long)a[5];
 	t->vfork_resume = r->rip;
-	t->vfork_nr = f->ctx.nr;
+	t->vfork_nr = (long)nr_with_bits(f->ctx.nr, bits);
 	return MODE_BARE;
 }
 
 /* MODE_CLONE: the child's stack top gets [nr][rdi][rsi][resume]; returns where it starts. */
-static uintptr_t child_header(struct syshook_frame *f, uintptr_t top)
+static uintptr_t child_header(struct syshook_frame *f, uintptr_t top, unsigned bits)
 {
 	struct pt_regs *r = f->ctx.regs;
 	uint64_t *h = (uint64_t *)(top - CHILD_HDR);
-	h[0] = (uint64_t)f->ctx.nr;
+	h[0] = nr_with_bits(f->ctx.nr, bits);
 	h[1] = r->rdi;
 	h[2] = r->rsi;
 	h[3] = r->rip; /* at top - 136: `ret $128` from there leaves rsp = top */
@@ -159,13 +186,17 @@ static int do_clone(struct syshook_frame *f, struct syshook_tls *t)
 	long *a = f->ctx.args;
 	uint64_t flags = (uint64_t)a[0];
 	uintptr_t newsp = (uintptr_t)a[1];
+	unsigned bits = child_bits(SYS_clone, flags);
 	if (newsp) {
 		if (!plausible(newsp) || newsp < 4096 + CHILD_HDR)
 			return MODE_RUN; /* the kernel fails it, or the child faults as it would anyway */
-		a[1] = (long)child_header(f, newsp);
+		a[1] = (long)child_header(f, newsp, bits);
 		return MODE_CLONE;
 	}
-	return (flags & CLONE_VM) ? bare(f, t) : MODE_RUN;
+	if (flags & CLONE_VM)
+		return bare(f, t, bits);
+	f->called |= bits; /* fork-like: the child returns through a copy of this frame */
+	return MODE_RUN;
 }
 
 static int do_clone3(struct syshook_frame *f, struct syshook_tls *t)
@@ -175,8 +206,13 @@ static int do_clone3(struct syshook_frame *f, struct syshook_tls *t)
 	if (!plausible((unsigned long)a[0]) || size < CLONE_ARGS_SIZE_VER0)
 		return MODE_RUN; /* the kernel rejects it */
 	const struct clone_args *ca = (const struct clone_args *)a[0];
-	if (!ca->stack)
-		return (ca->flags & CLONE_VM) ? bare(f, t) : MODE_RUN;
+	unsigned bits = child_bits(SYS_clone3, ca->flags);
+	if (!ca->stack) {
+		if (ca->flags & CLONE_VM)
+			return bare(f, t, bits);
+		f->called |= bits;
+		return MODE_RUN;
+	}
 	if (ca->stack_size <= CHILD_HDR + 64)
 		return MODE_RUN;
 	if (size > F_SCRATCH_SIZE) {
@@ -187,7 +223,7 @@ static int do_clone3(struct syshook_frame *f, struct syshook_tls *t)
 	}
 	struct clone_args *copy = (struct clone_args *)f->scratch;
 	memcpy(copy, ca, size);
-	uintptr_t h = child_header(f, (uintptr_t)(ca->stack + ca->stack_size));
+	uintptr_t h = child_header(f, (uintptr_t)(ca->stack + ca->stack_size), bits);
 	copy->stack_size = h - ca->stack;
 	a[0] = (long)copy;
 	return MODE_CLONE;
@@ -225,10 +261,13 @@ static int special(struct syshook_frame *f, struct syshook_tls *t, long nr)
 		uintptr_t sp = f->ctx.regs ? ((struct pt_regs *)f->ctx.regs)->rsp : 0;
 		if (plausible(sp + UC_SIGMASK))
 			*(volatile uint64_t *)(sp + UC_SIGMASK) &= ~SYSHOOK_SIGSYS_BIT;
-		return bare(f, t);
+		return bare(f, t, 0);
 	}
 	case SYS_vfork:
-		return bare(f, t);
+		return bare(f, t, child_bits(SYS_vfork, 0));
+	case SYS_fork:
+		f->called |= child_bits(SYS_fork, 0);
+		return MODE_RUN;
 	case SYS_clone:
 		return do_clone(f, t);
 	case SYS_clone3:
@@ -239,33 +278,24 @@ static int special(struct syshook_frame *f, struct syshook_tls *t, long nr)
 }
 
 /* A new task (fork child, thread, vfork child) runs this before any application code. */
-static void child_init(struct syshook_tls *t, long nr, uint64_t flags)
+static void child_init(struct syshook_tls *t, unsigned bits)
 {
-	int shares_tls = nr == SYS_vfork || ((flags & CLONE_VM) && !(flags & CLONE_SETTLS));
-	if (!shares_tls) {
+	if (bits & CHILD_NEW_PROCESS)
+		syshook_after_fork_child();
+	if (!(bits & CHILD_SHARES_TLS)) {
 		t->slot = NULL; /* the parent's, or the TLS image's */
 		t->armed = 0;	/* the kernel does not carry dispatch over to a new task */
 		t->busy = 0;
 	}
-	/* CLONE_CLEAR_SIGHAND: our handler is gone in the child, a trap would kill it. */
-	if (!__atomic_load_n(&syshook_active, __ATOMIC_RELAXED) || t->excluded || (flags & CLONE_CLEAR_SIGHAND))
+	if (!__atomic_load_n(&syshook_active, __ATOMIC_RELAXED) || t->excluded || (bits & CHILD_NO_ARM))
 		return;
-	if (shares_tls) {
+	if (bits & CHILD_SHARES_TLS) {
 		/* The parent's flags: arm the child task without touching them. */
 		struct syshook_tls tmp = *t;
 		syshook_arm_self(&tmp);
 	} else {
 		syshook_arm_self(t);
 	}
-}
-
-static uint64_t clone_flags(long nr, long arg0)
-{
-	if (nr == SYS_clone)
-		return (uint64_t)arg0;
-	if (nr == SYS_clone3 && plausible((unsigned long)arg0))
-		return ((const struct clone_args *)arg0)->flags;
-	return 0;
 }
 
 static inline __attribute__((always_inline)) void run_exit(struct syshook_frame *f, struct syshook_tls *t)
@@ -283,8 +313,9 @@ void syshook_exit_c(struct syshook_frame *f)
 	long nr = f->ctx.nr;
 	((struct pt_regs *)f->ctx.regs)->rax = (unsigned long)f->ctx.ret;
 	/* The child of a fork-like clone resumes on its copy of the parent's frame. */
-	if (f->ctx.ret == 0 && !(f->called & SKIPPED) && (nr == SYS_fork || nr == SYS_clone || nr == SYS_clone3))
-		child_init(t, nr, clone_flags(nr, ((struct pt_regs *)f->ctx.regs)->rdi));
+	(void)nr;
+	if (f->ctx.ret == 0 && (f->called & CHILD_VALID) && !(f->called & SKIPPED))
+		child_init(t, (unsigned)f->called & CHILD_BITS);
 	if (f->called & CALLED)
 		run_exit(f, t);
 }
@@ -293,6 +324,8 @@ void syshook_exit_only_c(struct syshook_frame *f)
 {
 	struct syshook_tls *t = &syshook_tls;
 	struct pt_regs *r = f->ctx.regs;
+	unsigned bits = (unsigned)(r->orig_rax >> 32); /* from the parent (nr_with_bits) */
+	r->orig_rax = (uint32_t)r->orig_rax;
 	f->ctx.nr = (long)r->orig_rax;
 	f->ctx.args[0] = (long)r->rdi;
 	f->ctx.args[1] = (long)r->rsi;
@@ -302,12 +335,11 @@ void syshook_exit_only_c(struct syshook_frame *f)
 	f->ctx.args[5] = (long)r->r9;
 	f->ctx.ret = (long)r->rax;
 	f->called = 0;
-	if (f->ctx.ret == 0) {
-		uint64_t flags = clone_flags(f->ctx.nr, f->ctx.args[0]);
-		child_init(t, f->ctx.nr, flags);
-		/* A child sharing the parent's TLS (no CLONE_SETTLS) while the parent runs on (no
-		 * CLONE_VFORK) would flip the parent's busy flag: no exit report for it. */
-		if (f->ctx.nr != SYS_vfork && (flags & CLONE_VM) && !(flags & CLONE_SETTLS) && !(flags & CLONE_VFORK))
+	if (f->ctx.ret == 0 && (bits & CHILD_VALID)) {
+		child_init(t, bits);
+		/* A child sharing the parent's TLS while the parent runs on would flip the parent's
+		 * busy flag: no exit report for it. */
+		if (bits & CHILD_NO_EXIT)
 			return;
 	}
 	if (__atomic_load_n(&syshook_active, __ATOMIC_RELAXED))

@@ -536,6 +536,11 @@ static int rewrite(const struct plan *pl)
 /* ---- entry point ---- */
 static volatile int lock;
 
+/* Another thread may have held the lock when the process forked: its half-done work is either
+ * unpublished (a stub nobody jumps to, a pad nobody reaches) or a table entry that is looked at
+ * again, so the child may go on. */
+void syshook_rewrite_after_fork_child(void) { __atomic_store_n(&lock, 0, __ATOMIC_RELEASE); }
+
 void syshook_rewrite_site(uintptr_t site)
 {
 	if (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))

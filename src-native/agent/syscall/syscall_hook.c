@@ -442,6 +442,16 @@ void bpftime_syscall_hook_exclude_thread(int excluded)
 	spin_unlock(&ctl_lock);
 }
 
+/* A fork child has only the forking thread, which was not inside start/stop or the SIGSYS
+ * action update: locks other threads held are released (their holders do not exist here). */
+void syshook_after_fork_child(void)
+{
+	__atomic_store_n(&ctl_lock, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&app_sigsys_lock, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&roster_n, 0, __ATOMIC_RELEASE);
+	syshook_rewrite_after_fork_child();
+}
+
 void bpftime_syscall_hook_get_stats(struct bpftime_syscall_hook_stats *st)
 {
 	*st = syshook_stats;

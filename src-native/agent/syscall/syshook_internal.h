@@ -106,11 +106,14 @@ struct ksigaction {
 	uint64_t mask;
 };
 int syshook_sigsys_action(const struct ksigaction *act, struct ksigaction *old) HIDDEN;
+/* In a new process (fork-like child): release locks held by threads that do not exist there. */
+void syshook_after_fork_child(void) HIDDEN;
 
 /* ---- rewriting (rewrite.c) ---- */
 /* A syscall instruction at site trapped: make it jump to a stub if that is provably safe. Never
  * blocks (gives up when another thread is rewriting). */
 void syshook_rewrite_site(uintptr_t site) HIDDEN;
+void syshook_rewrite_after_fork_child(void) HIDDEN;
 
 /* ---- /proc/self/maps (maps.c) ---- */
 struct syshook_map {
