@@ -61,6 +61,9 @@ export class TracefsView {
 
   private readTracefs(rel: string): ServedFile {
     if (rel === 'trace_pipe') return { kind: 'trace_pipe' };
+    // Legacy (text-defined) probes: none exist; bcc reads these before cleaning up after its
+    // perf_event_open probes, and skips the clean-up when its event is not listed.
+    if (rel === 'uprobe_events' || rel === 'kprobe_events') return file('');
     if (rel === 'available_events') {
       const lines = [...this.byName.values()].map((e) => `${e.system}:${e.name}\n`);
       return file(lines.join(''));
