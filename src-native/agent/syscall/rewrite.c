@@ -94,7 +94,9 @@ static struct site_rec *site_lookup(uintptr_t site, int insert)
 struct patch_rec {
 	uintptr_t at;
 	uint8_t len;
-	uint8_t orig[7];
+	uint8_t orig[7];  /* what was there */
+	uint8_t wrote[8]; /* what we put there: a record whose bytes changed since (the library was
+			   * unloaded and something else mapped there) no longer applies */
 };
 #define MAX_PATCHES 16384
 static struct patch_rec *patches;
@@ -120,7 +122,8 @@ static int view_init(struct view *v, uintptr_t lo, uintptr_t hi)
 {
 	v->n = 0;
 	for (unsigned i = 0; i < npatches; i++) {
-		if (patches[i].at < hi && patches[i].at + patches[i].len > lo) {
+		if (patches[i].at < hi && patches[i].at + patches[i].len > lo &&
+		    memcmp((const void *)patches[i].at, patches[i].wrote, patches[i].len) == 0) {
 			if (v->n == MAX_LOCAL_PATCHES)
 				return -1;
 			v->p[v->n++] = &patches[i];
@@ -407,13 +410,14 @@ static int make_writable(uintptr_t at, size_t n, int prot, int on)
 	return raw3(SYS_mprotect, p0, p1 - p0, on ? prot | PROT_READ | PROT_WRITE | PROT_EXEC : prot) < 0 ? -EPERM : 0;
 }
 
-static int record(uintptr_t at, const uint8_t *orig, unsigned len)
+static int record(uintptr_t at, const uint8_t *orig, const uint8_t *wrote, unsigned len)
 {
 	if (npatches == MAX_PATCHES)
 		return -ENOSPC;
 	patches[npatches].at = at;
 	patches[npatches].len = (uint8_t)len;
 	memcpy(patches[npatches].orig, orig, len);
+	memcpy(patches[npatches].wrote, wrote, len);
 	npatches++;
 	return 0;
 }
@@ -508,7 +512,7 @@ static int rewrite(const struct plan *pl)
 	if (pl->kind == 'A') {
 		int rc = store_in_line(pl->insn, jmp, orig, JMP_LEN, pl->prot);
 		if (rc == 0)
-			record(pl->insn, orig, JMP_LEN);
+			record(pl->insn, orig, jmp, JMP_LEN);
 		return rc;
 	}
 	/* B: the pad first (dead: a plain copy), then the syscall's 2 bytes. */
@@ -516,7 +520,7 @@ static int rewrite(const struct plan *pl)
 		return -EPERM;
 	memcpy((void *)pl->insn, jmp, JMP_LEN);
 	make_writable(pl->insn, JMP_LEN, pl->prot, 0);
-	record(pl->insn, orig, JMP_LEN);
+	record(pl->insn, orig, jmp, JMP_LEN);
 	struct pad_run *pr = pl->pad;
 	if (!pr) {
 		pr = &pads[npads++];
@@ -529,7 +533,7 @@ static int rewrite(const struct plan *pl)
 	uint8_t j8[2] = {0xeb, (uint8_t)(int8_t)((int64_t)pl->insn - (int64_t)(pl->site + 2))};
 	int rc = store_in_line(pl->site, j8, sys, 2, pl->prot);
 	if (rc == 0)
-		record(pl->site, sys, 2);
+		record(pl->site, sys, j8, 2);
 	return rc; /* on failure the pad stays written: dead bytes, never reached */
 }
 
