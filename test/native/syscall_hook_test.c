@@ -278,6 +278,13 @@ static void *getppid_loop(void *arg)
 	return NULL;
 }
 
+static void *jit_loop(void *arg)
+{
+	for (long i = 0; i < (long)arg; i++)
+		jit_getppid();
+	return NULL;
+}
+
 static int pipe_fds[2];
 static volatile long early_result;
 /* Created before start, blocked in read(); then calls a site that can only be seen by trapping. */
@@ -509,6 +516,13 @@ int main(void)
 		pthread_join(th[i], NULL);
 	CHECK(n_enter - e0 == 4 * PER_THREAD && n_exit - x0 == 4 * PER_THREAD, "4 threads: enter %ld exit %ld",
 	      n_enter - e0, n_exit - x0);
+
+	/* A thread created after start is armed from its first instruction: generated code in it
+	 * (visible only through a trap) is seen. */
+	e0 = n_enter;
+	pthread_create(&th[0], NULL, jit_loop, (void *)10L);
+	pthread_join(th[0], NULL);
+	CHECK(n_enter - e0 == 10, "new thread, generated code: %ld", n_enter - e0);
 
 	/* Many short threads: creation and exit while hooked. */
 	e0 = n_enter;
