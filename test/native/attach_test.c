@@ -1,6 +1,6 @@
 // Tests of the agent's uprobe/uretprobe engine (src-native/agent/attach): entry and return probes,
 // shared sites, detach, recursion, threads, libc's malloc, override, relocation cases, patching
-// while other threads run, and the cost per hit. Build and run from the repository root:
+// while other threads run, int3 sites (functions too short for a jmp), and the cost per hit. Build and run from the repository root:
 //
 //   gcc -O2 -g -Isrc-native/include src-native/agent/attach/*.c src-native/agent/attach/*.S test/native/attach_test.c -lZydis -lpthread -o /tmp/attach_test && /tmp/attach_test
 //
@@ -49,8 +49,15 @@ static int passed, failed;
 /* ---- functions with exactly known first bytes ---- */
 long rip_global = 1000;
 extern long t_rip(long a);	   /* mov rip_global(%rip),%rax: RIP-relative first instruction */
-extern long t_short(void);	   /* xor; ret: shorter than 5 bytes */
-extern long t_jumptarget(long n);  /* a loop branches back to +2 */
+extern long t_short(void);	   /* xor; ret: shorter than 5 bytes: an int3 site */
+extern long t_jumptarget(long n);  /* a loop branches back to +2: no jmp, an int3 site */
+extern long t_endbr_loop(long n);  /* endbr64, then a loop branches back to +4: refused */
+extern long t_ret(long a, long b);	/* ret (bpftrace's BEGIN_trigger): an int3 site */
+extern long t_endbr_ret(long a, long b); /* endbr64; ret: int3 after the endbr64 */
+extern long t_fp_empty(long a, long b);	 /* push %rbp; mov %rsp,%rbp; pop %rbp; ret: a jmp fits */
+extern long t_push_ret(long a, long b);	 /* push %rbx; pop %rbx; ret: int3 on the push */
+extern long t_jmp8(long a, long b);	 /* jmp rel8 first: relocated as a rel32/absolute jmp */
+extern long t_trap_add(long a, long b);	 /* lea; ret, and a branch to the ret: an int3 site */
 extern long t_jcc(long a);	   /* test; je rel8; ...: a jcc among the relocated instructions */
 extern long t_endbr(long a, long b);
 extern long t_multi(long a, long b);  /* two instructions in the first 5 bytes: park, wait, write */
@@ -81,6 +88,42 @@ __asm__(".text\n"
 	"  cmpq %rdi, %rax\n"
 	"  jl 1b\n"
 	"  ret\n"
+	".p2align 4\n"
+	".globl t_endbr_loop\n t_endbr_loop:\n"
+	"  endbr64\n"
+	"1: decq %rdi\n"
+	"  jg 1b\n"
+	"  movq %rdi, %rax\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_ret\n t_ret:\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_endbr_ret\n t_endbr_ret:\n"
+	"  endbr64\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_fp_empty\n t_fp_empty:\n"
+	"  pushq %rbp\n"
+	"  movq %rsp, %rbp\n"
+	"  popq %rbp\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_push_ret\n t_push_ret:\n"
+	"  pushq %rbx\n"
+	"  popq %rbx\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_jmp8\n t_jmp8:\n"
+	"  jmp 1f\n"
+	"  int3\n"
+	"1: leaq (%rdi,%rsi), %rax\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_trap_add\n t_trap_add:\n"
+	"  leaq (%rdi,%rsi), %rax\n"
+	"1: ret\n"
+	"  jmp 1b\n" /* never runs: makes +4 a branch target, so no jmp may cover it */
 	".p2align 4\n"
 	".globl t_jcc\n t_jcc:\n"
 	"  testq %rdi, %rdi\n"
@@ -419,14 +462,26 @@ static void test_relocation_cases(void)
 	CHECK(f2(2, 3) == 5 && r.hits == 1 && r.ip == (uintptr_t)t_endbr, "t_endbr ip %#lx", r.ip);
 	detach_ok(p);
 
+	/* what a jmp cannot cover becomes an int3 site: a short function, a branch back to +2 */
+	long hits = 0;
+	fn1 volatile fj = t_jumptarget;
+	long (*volatile fs)(void) = t_short;
+	p = attach_ok((void *)t_short, 0, h_count_atomic, &hits);
+	CHECK(((uint8_t *)t_short)[0] == 0xcc, "t_short: no int3 (%02x)", ((uint8_t *)t_short)[0]);
+	CHECK(fs() == 0 && hits == 1, "t_short under an int3 probe: hits %ld", hits);
+	detach_ok(p);
+	p = attach_ok((void *)t_jumptarget, 0, h_count_atomic, &hits);
+	CHECK(((uint8_t *)t_jumptarget)[0] == 0xcc && ((uint8_t *)t_jumptarget)[2] != 0xcc, "t_jumptarget: not an int3 site");
+	CHECK(fj(5) == 5 && fj(1) == 1 && hits == 3, "t_jumptarget under an int3 probe: hits %ld", hits);
+	detach_ok(p);
+	CHECK(fj(5) == 5 && hits == 3, "t_jumptarget after detach");
+
 	/* refusals */
 	char err[256] = "";
 	struct bpftime_probe *bad = NULL;
-	int rc = bpftime_probe_attach((void *)t_short, 0, h_nothing, NULL, &bad, err, sizeof(err));
-	CHECK(rc == -EINVAL && strstr(err, "shorter"), "short function: %d '%s'", rc, err);
-	rc = bpftime_probe_attach((void *)t_jumptarget, 0, h_nothing, NULL, &bad, err, sizeof(err));
-	CHECK(rc == -EINVAL && strstr(err, "jumps into"), "jump target: %d '%s'", rc, err);
-	CHECK(t_jumptarget(5) == 5, "refused function still intact");
+	int rc = bpftime_probe_attach((void *)t_endbr_loop, 0, h_nothing, NULL, &bad, err, sizeof(err));
+	CHECK(rc == -EINVAL && strstr(err, "jumps into"), "branch to the int3 after endbr64: %d '%s'", rc, err);
+	CHECK(t_endbr_loop(5) == 0, "refused function still intact");
 	rc = bpftime_probe_attach((void *)&rip_global, 0, h_nothing, NULL, &bad, err, sizeof(err));
 	CHECK(rc == -EFAULT, "data address: %d '%s'", rc, err);
 	/* malloc+1 is inside `push %r12`; the dynamic symbol table tells where malloc starts */
@@ -601,11 +656,159 @@ static void test_sigtrap_blocked(void)
 	CHECK(rc == -EBUSY && strstr(err, "SIGTRAP"), "int3 site with SIGTRAP blocked: %d '%s'", rc, err);
 	if (rc == 0)
 		bpftime_probe_detach(p);
+	uint8_t b0 = ((uint8_t *)t_ret)[0];
+	rc = bpftime_probe_attach((void *)t_ret, 0, h_nothing, NULL, &p, err, sizeof(err));
+	CHECK(rc == -EBUSY && strstr(err, "SIGTRAP") && ((uint8_t *)t_ret)[0] == b0,
+	      "permanent int3 site with SIGTRAP blocked: %d '%s'", rc, err);
+	if (rc == 0)
+		bpftime_probe_detach(p);
 	/* sites that need no int3 still work */
 	p = attach_ok((void *)t_fp, 0, h_nothing, NULL);
 	detach_ok(p);
 	blocker_stop = 1;
 	pthread_join(t, NULL);
+}
+
+/* ---- int3 sites: where no jmp fits (bpftrace's BEGIN_trigger is a bare `ret`) ---- */
+static unsigned long int3_hits(void)
+{
+	struct bpftime_probe_stats st;
+	bpftime_probe_get_stats(&st);
+	return st.int3_hits;
+}
+
+/* Entry and return probes and override on a function whose first instruction at patch_off (after
+ * endbr64, if any) gets the int3; the function returns a + b, or garbage (whatever rax held) when
+ * sums is 0. */
+static void check_int3_function(const char *name, fn2 fn, unsigned patch_off, int sums)
+{
+	fn2 volatile f = fn;
+	uint8_t before[16];
+	memcpy(before, (void *)fn, sizeof(before));
+	struct bpftime_probe_stats st0, st1;
+	bpftime_probe_get_stats(&st0);
+	struct rec e = {0}, x = {0};
+	struct bpftime_probe *pe = attach_ok((void *)fn, 0, h_record, &e);
+	struct bpftime_probe *px = attach_ok((void *)fn, 1, h_record, &x);
+	const uint8_t *b = (const uint8_t *)fn;
+	CHECK(b[patch_off] == 0xcc && memcmp(b, before, patch_off) == 0 &&
+		      memcmp(b + patch_off + 1, before + patch_off + 1, sizeof(before) - patch_off - 1) == 0,
+	      "%s: want one int3 at +%u, bytes %02x %02x %02x %02x %02x", name, patch_off, b[0], b[1], b[2], b[3], b[4]);
+	bpftime_probe_get_stats(&st1);
+	CHECK(st1.int3_sites == st0.int3_sites + 1 && st1.sites_patched == st0.sites_patched + 1,
+	      "%s: int3_sites %lu -> %lu", name, st0.int3_sites, st1.int3_sites);
+
+	unsigned long h0 = int3_hits();
+	long v = f(11, 31);
+	CHECK(!sums || v == 42, "%s returned %ld", name, v);
+	CHECK(e.hits == 1 && x.hits == 1, "%s: entry %ld return %ld", name, e.hits, x.hits);
+	CHECK(int3_hits() == h0 + 1, "%s: %lu trap hits for one call", name, int3_hits() - h0);
+	CHECK(e.ip == (uintptr_t)fn, "%s: entry ip %#lx, want %p", name, e.ip, (void *)fn);
+	CHECK(e.di == 11 && e.si == 31, "%s: entry di %lu si %lu", name, e.di, e.si);
+	CHECK(e.sp % 16 == 8, "%s: entry rsp %#lx should be 8 mod 16", name, e.sp);
+	CHECK(x.ax == (unsigned long)v && x.sp == e.sp + 8, "%s: return ax %lu (got %ld) sp %#lx (entry %#lx)", name,
+	      x.ax, v, x.sp, e.sp);
+	CHECK(x.ip != 0 && (x.ip < (uintptr_t)fn || x.ip > (uintptr_t)fn + 16), "%s: return ip %#lx", name, x.ip);
+
+	/* many calls: counts exact */
+	long n0 = e.hits;
+	for (int i = 0; i < 10000; i++)
+		v = f(i, 1);
+	CHECK(e.hits == n0 + 10000 && x.hits == n0 + 10000, "%s: %ld entry %ld return hits, want %ld", name,
+	      e.hits - n0, x.hits - n0, 10000L);
+	CHECK(!sums || v == 10000, "%s(9999, 1) = %ld", name, v);
+
+	/* override: the body never runs, the return probe sees the value */
+	struct bpftime_probe *po = attach_ok((void *)fn, 0, h_override, NULL);
+	v = f(1, 2);
+	CHECK(v == 42 && x.ax == 42, "%s: override returned %ld, return probe saw %lu", name, v, x.ax);
+	detach_ok(po);
+	detach_ok(pe);
+	detach_ok(px);
+	CHECK(memcmp((void *)fn, before, sizeof(before)) == 0, "%s: detach did not restore the bytes", name);
+	bpftime_probe_get_stats(&st1);
+	CHECK(st1.int3_sites == st0.int3_sites && st1.sites_patched == st0.sites_patched, "%s: still patched", name);
+	long hits = e.hits;
+	v = f(20, 22);
+	CHECK(e.hits == hits && (!sums || v == 42), "%s after detach: %ld hits", name, e.hits - hits);
+}
+
+#define INT3_THREAD_CALLS 20000
+static void *int3_worker(void *arg)
+{
+	fn2 volatile f = (fn2)arg;
+	for (long i = 0; i < INT3_THREAD_CALLS; i++)
+		f(i, 1);
+	return NULL;
+}
+
+static void test_int3_sites(void)
+{
+	check_int3_function("t_ret", t_ret, 0, 0);
+	check_int3_function("t_endbr_ret", t_endbr_ret, 4, 0);
+	check_int3_function("t_push_ret", t_push_ret, 0, 0);
+	check_int3_function("t_jmp8", t_jmp8, 0, 1);
+	check_int3_function("t_trap_add", t_trap_add, 0, 1);
+
+	/* push %rbp; mov %rsp,%rbp; pop %rbp; ret has exactly 5 bytes after the push: still a jmp */
+	struct rec e = {0};
+	struct bpftime_probe *p = attach_ok((void *)t_fp_empty, 0, h_record, &e);
+	CHECK(((uint8_t *)t_fp_empty)[1] == 0xe9, "t_fp_empty: no jmp after the push");
+	fn2 volatile ffp = t_fp_empty;
+	ffp(3, 4);
+	CHECK(e.hits == 1 && e.ip == (uintptr_t)t_fp_empty && e.sp % 16 == 8, "t_fp_empty hits %ld", e.hits);
+	detach_ok(p);
+
+	/* two threads through one int3 site, entry and return: exact counts */
+	long entries = 0, returns = 0;
+	struct bpftime_probe *pe = attach_ok((void *)t_ret, 0, h_count_atomic, &entries);
+	struct bpftime_probe *pr = attach_ok((void *)t_ret, 1, h_count_atomic, &returns);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, int3_worker, (void *)t_ret);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK(entries == 2L * INT3_THREAD_CALLS && returns == 2L * INT3_THREAD_CALLS,
+	      "2 threads: entry %ld return %ld, want %ld", entries, returns, 2L * INT3_THREAD_CALLS);
+	detach_ok(pe);
+	detach_ok(pr);
+
+	/* a jmp that would cover an armed site falls back to int3 before it: t_multi+3 (add; ret)
+	 * is too short for a jmp, then t_multi's jmp would overlap it */
+	long h_in = 0, h_top = 0;
+	fn2 volatile fm = t_multi;
+	struct bpftime_probe *pin = attach_ok((char *)t_multi + 3, 0, h_count_atomic, &h_in);
+	struct bpftime_probe *ptop = attach_ok((void *)t_multi, 0, h_count_atomic, &h_top);
+	CHECK(((uint8_t *)t_multi)[0] == 0xcc && ((uint8_t *)t_multi)[3] == 0xcc, "t_multi: want two int3s");
+	CHECK(fm(40, 2) == 42 && h_in == 1 && h_top == 1, "t_multi: hits %ld %ld", h_top, h_in);
+	detach_ok(ptop);
+	detach_ok(pin);
+	CHECK(fm(40, 2) == 42 && h_in == 1 && h_top == 1, "t_multi after detach");
+}
+
+/* The application's own SIGTRAP handler still gets the traps that are not ours. */
+static volatile int app_traps;
+static void app_trap_handler(int sig, siginfo_t *si, void *uc) { app_traps++; }
+
+static void test_int3_chaining(void)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = app_trap_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGTRAP, &sa, &old);
+	/* arming an int3 site puts our handler back in front, chaining to this one */
+	long hits = 0;
+	fn2 volatile f = t_ret;
+	struct bpftime_probe *p = attach_ok((void *)t_ret, 0, h_count_atomic, &hits);
+	app_traps = 0;
+	__asm__ volatile("int3" ::: "memory");
+	f(1, 2);
+	raise(SIGTRAP); /* sent, not trapped: the application's too, even though we check rip */
+	CHECK(app_traps == 2 && hits == 1, "app handler saw %d traps (want 2), probe hits %ld", app_traps, hits);
+	detach_ok(p);
+	__asm__ volatile("int3" ::: "memory");
+	CHECK(app_traps == 3, "after detach: app handler saw %d traps", app_traps);
 }
 
 /* ---- malloc ---- */
@@ -732,7 +935,8 @@ static void test_patch_under_load(void)
 		const char *name;
 		fn2 f;
 	} fns[] = {{"multi", t_multi},	   {"single", t_single}, {"cross", t_cross},
-		   {"int3", t_int3},	   {"fp", t_fp},	 {"onebyte", t_onebyte}};
+		   {"int3", t_int3},	   {"fp", t_fp},	 {"onebyte", t_onebyte},
+		   {"int3 site", t_trap_add}};
 	struct bpftime_probe_stats st0, st1;
 	bpftime_probe_get_stats(&st0);
 	for (unsigned k = 0; k < sizeof(fns) / sizeof(fns[0]); k++) {
@@ -817,6 +1021,21 @@ static double ns_per_call(fn1 f, long n)
 	return best;
 }
 
+static double ns_per_call2(fn2 f, long n)
+{
+	fn2 volatile fv = f;
+	double best = 1e9;
+	for (int rep = 0; rep < 5; rep++) {
+		double t0 = now();
+		for (long i = 0; i < n; i++)
+			fv(i, 1);
+		double ns = (now() - t0) * 1e9 / n;
+		if (ns < best)
+			best = ns;
+	}
+	return best;
+}
+
 static void test_cost(void)
 {
 	fn1 volatile f = bench_fn;
@@ -835,6 +1054,16 @@ static void test_cost(void)
 	detach_ok(p2);
 	printf("cost: plain call %.2f ns; with entry probe +%.2f ns; return probe +%.2f ns; both +%.2f ns\n",
 	       base, entry - base, ret - base, both - base);
+	/* an int3 site: a signal per hit */
+	double tbase = ns_per_call2(t_trap_add, 20000);
+	p = attach_ok((void *)t_trap_add, 0, h_nothing, NULL);
+	double tentry = ns_per_call2(t_trap_add, 20000) - tbase;
+	detach_ok(p);
+	p = attach_ok((void *)t_trap_add, 1, h_nothing, NULL);
+	double tret = ns_per_call2(t_trap_add, 20000) - tbase;
+	detach_ok(p);
+	printf("cost: int3 site (a trap per hit): entry probe +%.0f ns, return probe +%.0f ns\n", tentry, tret);
+	CHECK(tentry < 100000, "int3 site: %.0f ns per hit", tentry);
 	/* Loose bound: catches a trap or syscall sneaking onto the hot path without making the
 	 * test flaky on a busy machine. The target is well under 30 ns. */
 	CHECK(entry - base < 100 && ret - base < 200, "hot path too slow: entry +%.1f ns return +%.1f ns",
@@ -855,6 +1084,8 @@ int main(void)
 	test_code_replaced();
 	test_detach_waits();
 	test_sigtrap_blocked();
+	test_int3_sites();
+	test_int3_chaining();
 	test_malloc();
 	test_threads();
 	test_exclude();

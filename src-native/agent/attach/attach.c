@@ -2,6 +2,11 @@
  *
  * A site is one patched address. It owns a stub (a copy of the entry template plus the relocated
  * instructions) and two handler vectors, entry and return, that the dispatchers read without locks.
+ * A site enters its stub through a jmp rel32 whenever one can be placed; when the kernel would
+ * still probe the address but a jmp cannot go there (a function shorter than 5 bytes such as
+ * bpftrace's `BEGIN_trigger: ret`, a branch back into the first 5 bytes, another site in the way,
+ * no memory within +-2 GiB) it is an int3 site: the first instruction alone is relocated, an int3
+ * replaces it and the SIGTRAP handler (patch.c) sends each hit to the same kind of stub.
  * Vectors are immutable: attach and detach build a new one, publish it, and free the old one after
  * a grace period (threads.c). Sites and stubs are never freed: a thread may be executing a stub or
  * hold a shadow frame pointing at a site long after its last probe went; a detached site keeps its
@@ -142,10 +147,10 @@ static struct site *overlapping(uintptr_t a, unsigned len, const struct site *se
 	return NULL;
 }
 
-static int site_create(uintptr_t addr, struct site **out, char *err, size_t errlen)
+static int site_build(uintptr_t addr, int trap, struct site **out, char *err, size_t errlen)
 {
 	struct attach_reloc_plan plan;
-	int rc = attach_reloc_plan(addr, &plan, err, errlen);
+	int rc = attach_reloc_plan(addr, trap, &plan, err, errlen);
 	if (rc)
 		return rc;
 	struct site *o = overlapping(plan.patch_addr, plan.len, NULL);
@@ -178,6 +183,7 @@ static int site_create(uintptr_t addr, struct site **out, char *err, size_t errl
 
 	s->addr = addr;
 	s->patch_addr = plan.patch_addr;
+	s->trap = plan.trap;
 	s->len = plan.len;
 	s->first_len = plan.first_len;
 	s->sp_adj = plan.sp_adj;
@@ -185,19 +191,40 @@ static int site_create(uintptr_t addr, struct site **out, char *err, size_t errl
 	memcpy(s->prefix, (const void *)addr, plan.patch_addr - addr);
 	s->stub = b.rx + (size_t)(bpftime_attach_entry_tpl_entry - bpftime_attach_entry_tpl);
 	s->reloc = b.rx + tpl;
-	int64_t rel = (int64_t)(s->stub - (s->patch_addr + JMP_LEN));
-	if (rel < INT32_MIN || rel > INT32_MAX) { /* nearmem honours plan.lo/hi: cannot happen */
-		free(s);
-		return attach_err(err, errlen, -ERANGE, "trampoline out of reach");
+	if (s->trap) {
+		s->patch_len = 1;
+		s->patch[0] = INT3;
+	} else {
+		int64_t rel = (int64_t)(s->stub - (s->patch_addr + JMP_LEN));
+		if (rel < INT32_MIN || rel > INT32_MAX) { /* nearmem honours plan.lo/hi: cannot happen */
+			free(s);
+			return attach_err(err, errlen, -ERANGE, "trampoline out of reach");
+		}
+		int32_t rel32 = (int32_t)rel;
+		s->patch_len = JMP_LEN;
+		s->patch[0] = 0xe9;
+		memcpy(s->patch + 1, &rel32, 4);
 	}
-	int32_t rel32 = (int32_t)rel;
-	s->jmp[0] = 0xe9;
-	memcpy(s->jmp + 1, &rel32, 4);
 	/* Published before any patching: the SIGTRAP handler walks this list. */
 	s->next = attach_sites;
 	__atomic_store_n(&attach_sites, s, __ATOMIC_RELEASE);
 	*out = s;
 	return 0;
+}
+
+/* A jmp site when one can be placed; else, when the first instruction alone can be moved, an int3
+ * site. The jmp plan's refusals that an int3 lifts: -EINVAL (short function, branch into the 5
+ * bytes, call returning into them), -EBUSY (another site within them), -ERANGE (no stub memory or
+ * no placement within +-2 GiB). When both fail, the int3 attempt's reason is reported. */
+static int site_create(uintptr_t addr, struct site **out, char *err, size_t errlen)
+{
+	int rc = site_build(addr, 0, out, err, errlen);
+	if (rc == -EINVAL || rc == -EBUSY || rc == -ERANGE) {
+		rc = site_build(addr, 1, out, err, errlen);
+		if (rc == 0 && err && errlen)
+			err[0] = 0; /* the jmp plan's refusal is no error any more */
+	}
+	return rc;
 }
 
 /* Is the code a disarmed site was built from still there? */
@@ -216,26 +243,28 @@ static int site_arm(struct site *s, char *err, size_t errlen)
 	if (o)
 		return attach_err(err, errlen, -EBUSY, "%#lx overlaps the probe site at %#lx",
 				  (unsigned long)s->addr, (unsigned long)o->addr);
-	s->armed = 1; /* before the write: a thread trapping on the int3 protocol goes to the stub */
-	int rc = attach_patch_write(s, s->jmp, s->orig, s->first_len, err, errlen);
+	s->armed = 1; /* before the write: a thread trapping on an int3 of ours goes to the stub */
+	int rc = attach_patch_write(s, s->patch, s->orig, s->patch_len, s->first_len, err, errlen);
 	if (rc) {
 		s->armed = 0;
 		return rc;
 	}
 	attach_stats.sites_patched++;
+	attach_stats.int3_sites += s->trap;
 	return 0;
 }
 
 static int site_disarm(struct site *s)
 {
 	s->armed = 0; /* trapping threads now skip the probe */
-	/* The jmp is one instruction: no thread can be inside it, no waiting needed. */
-	int rc = attach_patch_write(s, s->orig, s->jmp, JMP_LEN, NULL, 0);
+	/* The jmp (or int3) is one instruction: no thread can be inside it, no waiting needed. */
+	int rc = attach_patch_write(s, s->orig, s->patch, s->patch_len, s->patch_len, NULL, 0);
 	if (rc) {
 		s->armed = 1; /* still patched: handlers are empty, the stub just runs the original */
 		return rc;
 	}
 	attach_stats.sites_patched--;
+	attach_stats.int3_sites -= s->trap;
 	return 0;
 }
 
@@ -336,5 +365,6 @@ void bpftime_probe_get_stats(struct bpftime_probe_stats *st)
 	pthread_mutex_lock(&attach_lock);
 	*st = attach_stats;
 	st->ret_missed = __atomic_load_n(&attach_stats.ret_missed, __ATOMIC_RELAXED);
+	st->int3_hits = __atomic_load_n(&attach_stats.int3_hits, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&attach_lock);
 }

@@ -2,10 +2,10 @@
  *   attach.c      public API, site table, handler vectors
  *   dispatch.c    C side of the trampolines: entry/return dispatch, shadow stack
  *   threads.c     per-thread state, thread registry and grace periods
- *   reloc.c       decoding and relocating the instructions a jmp overwrites (Zydis)
+ *   reloc.c       decoding and relocating the instructions a jmp (or an int3) overwrites (Zydis)
  *   nearmem.c     executable memory within +-2 GiB of a site (W^X double mapping)
  *   maps.c        /proc/self/maps reading without malloc
- *   patch.c       writing the 5-byte jmp while other threads run
+ *   patch.c       writing the 5-byte jmp (or int3) while other threads run; the SIGTRAP handler
  *   quiesce.c     waiting until no thread is inside the bytes being replaced
  *   rawsys.h      raw system calls for the patching window
  *   trampoline.S  the per-site entry stub template and the shared return trampoline */
@@ -20,6 +20,7 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 #define JMP_LEN 5 /* e9 rel32 */
+#define INT3 0xcc
 
 /* ---- handler vectors: immutable once published, replaced whole (copy on write) ---- */
 struct probe_entry {
@@ -46,7 +47,8 @@ struct reloc_insn {
 struct attach_reloc_plan {
 	uintptr_t addr;	      /* probed address */
 	uintptr_t patch_addr; /* where the jmp goes: addr, or addr + 4 after endbr64 */
-	unsigned len;	      /* bytes of whole instructions relocated (>= 5) */
+	int trap;	      /* int3 plan: only the first instruction is relocated, int3 replaces it */
+	unsigned len;	      /* bytes of whole instructions relocated (>= 5; the first one for int3) */
 	unsigned first_len;   /* length of the instruction at patch_addr */
 	unsigned sp_adj;      /* bytes pushed by the 1-byte pushes skipped before patch_addr */
 	uint8_t orig[32];     /* their original bytes */
@@ -54,8 +56,9 @@ struct attach_reloc_plan {
 	struct reloc_insn insn[RELOC_MAX_INSNS];
 	uintptr_t lo, hi;     /* the relocated copy must lie within [lo, hi) to reach its targets */
 };
-/* Decode the instructions at addr and check they can be moved. 0 or -errno with a message. */
-int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *plan, char *err, size_t errlen) HIDDEN;
+/* Decode the instructions at addr and check they can be moved: those a jmp covers (trap = 0), or
+ * the first one alone, for an int3 (trap = 1). 0 or -errno with a message. */
+int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *plan, char *err, size_t errlen) HIDDEN;
 /* Emit the relocated instructions for execution at dest, followed by a jmp back to
  * patch_addr + len. Returns the byte count, or -errno with a message. */
 int attach_reloc_emit(const struct attach_reloc_plan *plan, uintptr_t dest, uint8_t *out, size_t cap, char *err,
@@ -95,15 +98,17 @@ struct site {
 	/* Patching state. */
 	uintptr_t patch_addr;
 	unsigned len;	       /* bytes relocated into the stub */
+	unsigned patch_len;    /* bytes we write at patch_addr: JMP_LEN, or 1 for an int3 site */
+	int trap;	       /* int3 site: a permanent int3 sends each hit through the SIGTRAP handler */
 	unsigned first_len;    /* length of the original instruction at patch_addr */
 	unsigned sp_adj;       /* pushes skipped before patch_addr (see reloc.c) */
 	uint8_t orig[32];      /* original bytes of [patch_addr, patch_addr + len) */
 	uint8_t prefix[16];    /* original bytes of [addr, patch_addr): endbr64, skipped pushes */
-	uint8_t jmp[JMP_LEN];  /* the e9 rel32 we write */
+	uint8_t patch[JMP_LEN]; /* what we write: e9 rel32, or cc */
 	uintptr_t stub;	       /* entry of the stub */
 	uintptr_t reloc;       /* relocated original instructions inside the stub (+ jmp back) */
-	volatile int armed;    /* our jmp is (being) written: an int3 trap here goes to stub */
-	volatile int trap_redirect; /* the int3 protocol was used here: trap handler knows it */
+	volatile int armed;    /* our patch is (being) written: an int3 trap here goes to stub */
+	volatile int trap_redirect; /* an int3 of ours was written here: the trap handler knows it */
 	int dead;	       /* code at addr changed since: never re-armed */
 	struct bpftime_probe *probes; /* attach order; under the attach lock */
 	struct site *next;	      /* append-only list, walked by the SIGTRAP handler */
@@ -119,12 +124,13 @@ struct bpftime_probe {
 extern struct site *volatile attach_sites HIDDEN;
 
 /* ---- patching (patch.c) ---- */
-/* Replace JMP_LEN bytes at s->patch_addr, which must currently equal `expect`, by `bytes`,
- * atomically as seen by threads executing there. first_len: length of the first instruction in
- * `expect`; below JMP_LEN, several instructions are replaced and we first wait until no thread is
- * between them. Then serialize every core. 0 or -errno. */
-int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
-		size_t errlen) HIDDEN;
+/* Replace n bytes (JMP_LEN, or 1 for an int3 site) at s->patch_addr, which must currently equal
+ * `expect`, by `bytes`, atomically as seen by threads executing there. first_len: length of the
+ * first instruction in `expect`; below n, several instructions are replaced and we first wait until
+ * no thread is between them. Writing an int3 installs the SIGTRAP handler first. Then serialize
+ * every core. 0 or -errno. */
+int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned n, unsigned first_len,
+		       char *err, size_t errlen) HIDDEN;
 /* quiesce.c: wait until no other thread can be stopped inside (lo, hi); -EAGAIN with the tid of a
  * thread that did not run within timeout_ns. */
 int attach_quiesce_range(uintptr_t lo, uintptr_t hi, long timeout_ns, long *stuck_tid) HIDDEN;

@@ -1,4 +1,5 @@
-/* Writing a site's 5 bytes while other threads may be executing them.
+/* Writing a site's 5 bytes (or its int3) while other threads may be executing them, and the SIGTRAP
+ * handler that int3 sites and int3 parking rely on.
  *
  * Two hazards:
  *  (a) a thread fetching the bytes while they change must see all old or all new bytes;
@@ -23,6 +24,12 @@
  *     pending in another thread when we finish) sends trapping threads to the stub or, while
  *     restoring, to the relocated original instructions. The kernel kills a thread that traps with
  *     SIGTRAP blocked, so this path refuses when any thread keeps SIGTRAP blocked.
+ *  4. An int3 site (attach.c: no jmp fits there) writes one byte, its int3, over the first byte of
+ *     the first instruction, and restores that byte on detach: one atomic store each way, so no
+ *     thread can be mid-way and nothing needs parking. The int3 stays while the site is armed and
+ *     every hit takes the trap path of 3., to the stub (or, after a detach, to the relocated
+ *     instruction). Same SIGTRAP-blocked refusal, for the same reason; the check sees the other
+ *     threads at attach time only (see README.md for what can still go wrong).
  * After each write, membarrier(PRIVATE_EXPEDITED_SYNC_CORE) makes every thread execute a
  * serializing instruction, as the SDM asks for cross-modifying code.
  *
@@ -75,15 +82,31 @@ void attach_sync_cores(void)
 /* ---- SIGTRAP redirection for the int3 variant ---- */
 static struct sigaction old_trap;
 
+/* A trap on one of our int3s: rip is just past it. Send the thread to the stub when the site is
+ * armed (it continues exactly as if it had taken the jmp: same registers, same stack), or else to
+ * the relocated original instructions (the site was disarmed after the thread trapped). */
 static void trap_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	for (struct site *s = attach_sites; s; s = s->next) {
-		if (s->trap_redirect && !s->dead && s->patch_addr == rip - 1) {
-			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(s->armed ? s->stub : s->reloc);
+	struct site *idle = NULL;
+	/* si_code <= 0: sent by kill/tgkill/sigqueue, not an int3 (which the kernel reports as
+	 * SI_KERNEL); a thread that merely stopped right after a 1-byte instruction is not ours. */
+	for (struct site *s = si->si_code > 0 ? attach_sites : NULL; s; s = s->next) {
+		if (!s->trap_redirect || s->dead || s->patch_addr != rip - 1)
+			continue;
+		if (s->armed) {
+			if (s->trap)
+				__atomic_fetch_add(&attach_stats.int3_hits, 1, __ATOMIC_RELAXED);
+			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)s->stub;
 			return;
 		}
+		if (!idle)
+			idle = s; /* an older, disarmed site at the same place: only if none is armed */
+	}
+	if (idle) {
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)idle->reloc;
+		return;
 	}
 	/* Not ours: behave as if we were never installed. */
 	if (old_trap.sa_flags & SA_SIGINFO) {
@@ -143,10 +166,10 @@ static void store_bytes(uintptr_t at, const uint8_t *bytes, size_t n)
 		__atomic_store_n((uint8_t *)at + i, bytes[i], __ATOMIC_RELAXED);
 }
 
-/* Change the protection of the pages holding [at, at + JMP_LEN). */
-static int set_prot(uintptr_t at, const int *prot, int add_write)
+/* Change the protection of the pages holding [at, at + n). */
+static int set_prot(uintptr_t at, unsigned n, const int *prot, int add_write)
 {
-	uintptr_t p0 = at & ~(PAGE - 1), p1 = (at + JMP_LEN - 1) & ~(PAGE - 1);
+	uintptr_t p0 = at & ~(PAGE - 1), p1 = (at + n - 1) & ~(PAGE - 1);
 	for (int i = 0; i < (p1 != p0 ? 2 : 1); i++) {
 		long rc = raw_mprotect((void *)(i ? p1 : p0), PAGE, prot[i] | (add_write ? PROT_WRITE : 0));
 		if (rc < 0)
@@ -194,15 +217,15 @@ static int staged_write(struct site *s, const uint8_t *bytes, const uint8_t *exp
 	return 0;
 }
 
-int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned first_len, char *err,
-		size_t errlen)
+int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned n, unsigned first_len,
+		       char *err, size_t errlen)
 {
-	int multi_insn = first_len < JMP_LEN;
+	int multi_insn = first_len < n;
 	uintptr_t at = s->patch_addr;
-	uintptr_t p0 = at & ~(PAGE - 1), p1 = (at + JMP_LEN - 1) & ~(PAGE - 1);
+	uintptr_t p0 = at & ~(PAGE - 1), p1 = (at + n - 1) & ~(PAGE - 1);
 	struct map_region r[2];
 	int prot[2];
-	if (memcmp((const void *)at, expect, JMP_LEN) != 0)
+	if (memcmp((const void *)at, expect, n) != 0)
 		return attach_err(err, errlen, -EBUSY, "the code at %#lx changed under the probe",
 				  (unsigned long)at);
 	for (int i = 0; i < (p1 != p0 ? 2 : 1); i++) {
@@ -213,15 +236,21 @@ int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expe
 			return attach_err(err, errlen, -EPERM, "%#lx is in a shared mapping", (unsigned long)at);
 		prot[i] = r[i].prot;
 	}
-	int direct = !multi_insn && same_line(at, JMP_LEN);
+	int direct = !multi_insn && same_line(at, n);
 	/* `jmp .` replaces the first two bytes: they must be one instruction, in one cache line. */
 	int use_int3 = !direct && (first_len < 2 || !same_line(at, 2));
-	if (use_int3) {
+	int int3_site = n == 1 && bytes[0] == INT3; /* arming an int3 site */
+	if (use_int3 || int3_site) {
 		/* A thread starting up runs with every signal blocked for a moment (glibc's
 		 * pthread_create): only a thread that keeps SIGTRAP blocked makes us refuse. */
 		long tid = 0;
 		for (int tries = 0; tries < 50 && (tid = attach_thread_blocking_sigtrap()) != 0; tries++)
 			raw_sleep_ns(1000000);
+		if (tid && int3_site)
+			return attach_err(err, errlen, -EBUSY,
+					  "probing %#lx needs an int3 (no jmp fits there), but thread %ld blocks "
+					  "SIGTRAP and would be killed by a hit",
+					  (unsigned long)at, tid);
 		if (tid)
 			return attach_err(err, errlen, -EBUSY,
 					  "patching %#lx needs int3 (1-byte instruction or end of a cache line), "
@@ -234,18 +263,20 @@ int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expe
 
 	uint64_t all = ~0ULL, saved_mask;
 	raw_sigprocmask(SIG_BLOCK, &all, &saved_mask);
-	int rc = set_prot(at, prot, 1);
+	int rc = set_prot(at, n, prot, 1);
 	long stuck = 0;
 	if (rc == 0) {
 		if (direct) {
-			store_in_line(at, bytes, JMP_LEN);
+			if (int3_site)
+				s->trap_redirect = 1; /* before the int3 can be fetched */
+			store_in_line(at, bytes, n);
 			attach_sync_cores();
 			attach_stats.direct_patches++;
 		} else {
 			rc = staged_write(s, bytes, expect, use_int3, multi_insn, &stuck);
 		}
 	}
-	int prc = set_prot(at, prot, 0);
+	int prc = set_prot(at, n, prot, 0);
 	raw_sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 	if (rc == -EAGAIN)
 		return attach_err(err, errlen, -EAGAIN,

@@ -1,9 +1,21 @@
-/* Moving the instructions a 5-byte jmp overwrites into the stub, with Zydis as the decoder.
+/* Moving the instructions a probe overwrites into the stub, with Zydis as the decoder.
  *
- * Where the jmp goes: endbr64 at the probed address stays in place (indirect calls must still land
- * on it), and so do leading 1-byte pushes (push %rbp, push %rbx, ...) and nops (USDT sites): they
- * run before the jmp, the stub reports rsp as it was before them (sp_adj) and the override path
- * drops what they pushed. This lets patch.c park threads on an instruction of >= 2 bytes.
+ * Two shapes of plan:
+ *  - jmp (the fast path): the whole instructions covering 5 bytes at the patch point move to the
+ *    stub and a `jmp rel32` replaces them.
+ *  - int3 (trap != 0, the fallback attach.c takes when the jmp plan is refused or cannot be placed):
+ *    only the first instruction moves, and only its first byte becomes int3; the SIGTRAP handler
+ *    (patch.c) sends the trapping thread to the stub. Every refusal below that is about the bytes
+ *    after the first instruction disappears: a `ret` alone, a branch back to +2, a call followed by
+ *    a short tail all relocate. The stub needs no placement within +-2 GiB of the site (the handler
+ *    sets rip to any address, and the jmp back falls back to an absolute form); only RIP-relative
+ *    operands of the first instruction constrain it.
+ *
+ * Where the patch goes: endbr64 at the probed address stays in place (indirect calls must still land
+ * on it). In a jmp plan, leading 1-byte pushes (push %rbp, push %rbx, ...) and nops (USDT sites) stay
+ * too: they run before the jmp, the stub reports rsp as it was before them (sp_adj) and the override
+ * path drops what they pushed. This lets patch.c park threads on an instruction of >= 2 bytes. An
+ * int3 plan needs no parking and skips nothing: the int3 is the first instruction after endbr64.
  *
  * What changes meaning when an instruction moves:
  *  - RIP-relative memory operands: disp32 is recomputed for the new address. The stub is placed so
@@ -12,17 +24,21 @@
  *    forms (jmp *[rip]; inverted jcc over one; call *[rip]). A relocated call (only as the last
  *    relocated instruction) returns into the stub, which jumps back: correct, but a backtrace
  *    taken in the callee shows the stub.
+ *  - ret: copied; it returns from the stub as it would have from the site (int3 plans only).
  *  - loop/jrcxz (rel8 only) and xbegin: refused, they do not occur in prologues.
- * What cannot be patched:
+ * What cannot be patched with a jmp (attach.c then tries an int3 plan):
  *  - bytes someone jumps into: a branch whose target lies in (addr, patch_addr + 5) would land in
  *    our jmp or skip a push the stub accounts for. Targets at instruction boundaries at offset >= 5
  *    are fine: we only write 5 bytes, the rest keeps its original instructions. Branches are found
  *    by a linear sweep of the function (its extent when the dynamic symbol table knows it, else a
  *    window after the patch); indirect jumps (switch tables) into the prologue cannot be seen.
+ *    For an int3 plan the bytes are (addr, patch_addr]: only a branch past endbr64 is refused.
  *  - a function shorter than 5 bytes: a ret/jmp/ud2/int3/hlt ending before byte 5 means the
  *    jmp would spill into whatever follows.
  *  - a call ending before byte 5: a thread inside the callee would return into our jmp.
- *  - an address inside an instruction, when the dynamic symbol table gives the function start. */
+ * What cannot be patched at all:
+ *  - an address inside an instruction, when the dynamic symbol table gives the function start;
+ *  - an int3 already there (a debugger's breakpoint: we would take its traps), undecodable bytes. */
 #include "attach_internal.h"
 #include <Zydis/Zydis.h>
 #include <dlfcn.h>
@@ -170,6 +186,10 @@ static int is_boundary(uintptr_t start, uintptr_t addr, uintptr_t limit)
 	return at == addr;
 }
 
+/* No branch may target (addr, patch_addr + span): the jmp's 5 bytes, or for int3 the int3 itself
+ * when it is past endbr64 (an empty range when the int3 is at addr). */
+static unsigned patch_span(const struct attach_reloc_plan *p) { return p->trap ? 1 : JMP_LEN; }
+
 /* Fill ri for a relative jmp/jcc/call. -EINVAL with ri->target set: it jumps into the bytes the
  * jmp replaces; -EOPNOTSUPP: a form we do not relocate. */
 static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops, uintptr_t at,
@@ -199,12 +219,12 @@ static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecod
 	if (!t)
 		return -EOPNOTSUPP;
 	ri->target = t;
-	if (t > p->addr && t < p->patch_addr + JMP_LEN)
+	if (t > p->addr && t < p->patch_addr + patch_span(p))
 		return -EINVAL;
 	return 0;
 }
 
-int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, size_t errlen)
+int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, char *err, size_t errlen)
 {
 	ZydisDecodedInstruction insn;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -227,6 +247,7 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 				  (unsigned long)addr, (unsigned long)sym_start);
 	p->addr = addr;
 	p->patch_addr = addr;
+	p->trap = !!trap;
 	p->lo = 0;
 	p->hi = USER_TOP;
 	if (decode(addr, r.end - addr, &insn, ops) == 0 && insn.mnemonic == ZYDIS_MNEMONIC_ENDBR64)
@@ -234,7 +255,7 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 	/* Leading 1-byte pushes and nops stay in place and run before the jmp: the instruction
 	 * at the patch point must be >= 2 bytes for the patch to park threads on it (patch.c).
 	 * They change no register, only rsp and the stack, which the stub accounts for. */
-	for (int i = 0; i < MAX_SKIP; i++) {
+	for (int i = 0; i < MAX_SKIP && !p->trap; i++) {
 		if (decode(p->patch_addr, r.end - p->patch_addr, &insn, ops) < 0 || insn.length != 1)
 			break;
 		if (insn.mnemonic == ZYDIS_MNEMONIC_PUSH)
@@ -244,12 +265,14 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 		p->patch_addr++;
 	}
 
+	/* The jmp plan relocates whole instructions covering 5 bytes, the int3 plan the first one. */
+	unsigned need = p->trap ? 1 : JMP_LEN;
 	uintptr_t at = p->patch_addr;
-	while (at - p->patch_addr < JMP_LEN) {
+	while (at - p->patch_addr < need) {
 		unsigned off = (unsigned)(at - p->patch_addr);
 		if (at >= r.end)
 			return attach_err(err, errlen, -EINVAL, "code at %#lx ends %u bytes in: need %d",
-					  (unsigned long)addr, off, JMP_LEN);
+					  (unsigned long)addr, off, need);
 		if (p->n == RELOC_MAX_INSNS)
 			return attach_err(err, errlen, -EINVAL, "too many instructions at %#lx", (unsigned long)addr);
 		if (decode(at, r.end - at, &insn, ops) < 0)
@@ -259,7 +282,11 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 		ri->off = (uint8_t)off;
 		ri->len = insn.length;
 		ri->kind = RK_COPY;
-		if (is_terminator(&insn) && off + insn.length < JMP_LEN)
+		if (p->trap && insn.mnemonic == ZYDIS_MNEMONIC_INT3)
+			return attach_err(err, errlen, -EINVAL,
+					  "%#lx already holds an int3 (a debugger's breakpoint?): not probing it",
+					  (unsigned long)at);
+		if (is_terminator(&insn) && off + insn.length < need)
 			return attach_err(err, errlen, -EINVAL,
 					  "function at %#lx is shorter than %d bytes (%s at +%u): a jmp would "
 					  "overwrite what follows it",
@@ -286,7 +313,7 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 						  mnem(&insn), (unsigned long)addr, (unsigned)(at - addr));
 		}
 		/* A thread inside the callee would return into the middle of our jmp. */
-		if (insn.meta.category == ZYDIS_CATEGORY_CALL && off + insn.length < JMP_LEN)
+		if (insn.meta.category == ZYDIS_CATEGORY_CALL && off + insn.length < need)
 			return attach_err(err, errlen, -EINVAL,
 					  "call at %#lx+%u returns into the bytes the probe replaces",
 					  (unsigned long)addr, (unsigned)(at - addr));
@@ -296,19 +323,25 @@ int attach_reloc_plan(uintptr_t addr, struct attach_reloc_plan *p, char *err, si
 	p->first_len = p->insn[0].len;
 	memcpy(p->orig, (const void *)p->patch_addr, p->len);
 
-	/* The stub's jmp back and the site's jmp to the stub must reach. */
-	constrain(p, p->patch_addr);
-	constrain(p, p->patch_addr + p->len);
+	/* The stub's jmp back and the site's jmp to the stub must reach. An int3 site's stub can be
+	 * anywhere: the SIGTRAP handler sets rip, the jmp back takes an absolute form if needed. */
+	if (!p->trap) {
+		constrain(p, p->patch_addr);
+		constrain(p, p->patch_addr + p->len);
+	}
 	if (p->lo >= p->hi)
 		return attach_err(err, errlen, -ERANGE,
 				  "RIP-relative targets at %#lx are too far apart for any stub placement",
 				  (unsigned long)addr);
 
 	uintptr_t src;
+	uintptr_t span_end = p->patch_addr + patch_span(p);
+	if (span_end <= p->addr + 1)
+		return 0; /* int3 at addr itself: no branch target can be refused */
 	/* Sweep the whole function when its bounds are known, else a window after the patch. */
 	uintptr_t from = have_sym ? sym_start : at;
 	uintptr_t to = have_sym ? sym_end : (at + SCAN_WINDOW < r.end ? at + SCAN_WINDOW : r.end);
-	if (find_branch_into(from, to, p->addr, p->patch_addr + JMP_LEN, &src))
+	if (find_branch_into(from, to, p->addr, span_end, &src))
 		return attach_err(err, errlen, -EINVAL,
 				  "the instruction at %#lx jumps into the bytes the probe at %#lx replaces or skips",
 				  (unsigned long)src, (unsigned long)p->addr);

@@ -4,6 +4,10 @@
  * the registers into a kernel-layout pt_regs, calls the handlers, restores, runs the relocated
  * original instructions and jumps back. Return probes replace the return address with a
  * trampoline and remember the real one in a per-thread shadow stack.
+ * Where no jmp fits (a function shorter than 5 bytes, such as bpftrace's BEGIN_trigger, a branch
+ * back into the first 5 bytes, ...) but the first instruction can be moved, an int3 replaces that
+ * instruction and a SIGTRAP handler sends each hit to the same stub: the same semantics, at the
+ * cost of a signal per hit (microseconds: fine for BEGIN/END-style probes, not for hot code).
  * See src-native/agent/attach/README.md for the design, the patching strategy and its limits. */
 #ifndef BPFTIME_ATTACH_H
 #define BPFTIME_ATTACH_H
@@ -29,7 +33,8 @@ struct bpftime_probe;
  * the function returns (return-address trampoline). Several probes may share one address: the site is
  * patched once, handlers run in attach order. Returns 0 or -errno (-EINVAL cannot relocate the
  * instructions there, -EFAULT addr is not in executable memory, -ERANGE no memory within reach,
- * -ENOMEM, ...), with a human message in errbuf (may be NULL). */
+ * -EBUSY another thread blocks SIGTRAP and the site needs an int3, -ENOMEM, ...), with a human
+ * message in errbuf (may be NULL). */
 int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, void *data,
 			 struct bpftime_probe **out, char *errbuf, size_t errlen);
 
@@ -45,11 +50,13 @@ void bpftime_probe_thread_exclude(int excluded);
 
 /* Per-process counters, for tests and diagnostics. */
 struct bpftime_probe_stats {
-	unsigned long sites_patched;   /* sites currently holding our jmp */
+	unsigned long sites_patched;   /* sites currently holding our jmp or int3 */
 	unsigned long ret_missed;      /* return probes skipped: shadow stack full or thread exiting */
 	unsigned long direct_patches;  /* writes done with one atomic store */
 	unsigned long staged_patches;  /* writes that parked the entry first (see patch.c) */
 	unsigned long int3_patches;    /* staged writes that had to park with int3 */
+	unsigned long int3_sites;      /* sites_patched that are int3 sites (a trap per hit) */
+	unsigned long int3_hits;       /* hits that went through an int3 site's trap */
 };
 void bpftime_probe_get_stats(struct bpftime_probe_stats *st);
 
