@@ -540,6 +540,26 @@ static int rewrite(const struct plan *pl)
 /* ---- entry point ---- */
 static volatile int lock;
 
+/* Called by start(): the first call of a library function through the PLT runs the dynamic
+ * linker's resolver; better here than inside a SIGSYS handler that interrupted the loader. */
+void syshook_rewrite_init(void)
+{
+	if (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
+		return;
+	if (!decoder_ready) {
+		ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+		decoder_ready = 1;
+	}
+	static const uint8_t nop = 0x90;
+	ZydisDecodedInstruction in;
+	ZydisDecoderDecodeInstruction(&decoder, NULL, &nop, 1, &in);
+	uint8_t a[8] = {0}, b[8] = {0};
+	memcpy(a, &nop, 1);
+	(void)memcmp(a, b, sizeof(a));
+	memset(b, 0, sizeof(b));
+	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+}
+
 /* Another thread may have held the lock when the process forked: its half-done work is either
  * unpublished (a stub nobody jumps to, a pad nobody reaches) or a table entry that is looked at
  * again, so the child may go on. */

@@ -381,6 +381,7 @@ int bpftime_syscall_hook_start(bpftime_syscall_enter_fn enter, bpftime_syscall_e
 		}
 		raw2(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0);
 		raw2(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0);
+		syshook_rewrite_init();
 		initialized = 1;
 	}
 	/* Again at every start: something may have replaced ours through a path we did not see. */

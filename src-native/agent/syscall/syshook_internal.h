@@ -114,6 +114,7 @@ void syshook_after_fork_child(void) HIDDEN;
  * blocks (gives up when another thread is rewriting). */
 void syshook_rewrite_site(uintptr_t site) HIDDEN;
 void syshook_rewrite_after_fork_child(void) HIDDEN;
+void syshook_rewrite_init(void) HIDDEN;
 
 /* ---- /proc/self/maps (maps.c) ---- */
 struct syshook_map {
