@@ -188,27 +188,24 @@ syshook_common:
 	.cfi_def_cfa %rsp, ENTRY_CFA
 	.cfi_offset %rip, RA_OFFSET
 	/* While active every syscall takes the slow path (which sends a busy or excluded thread to
-	 * C, where it runs without callbacks). Otherwise the fast path: nothing special about nr and
-	 * this thread not armed (or busy/excluded): just the syscall.
+	 * C, where it runs without callbacks). Otherwise the fast path, straight through: nothing
+	 * special about nr and this thread not armed (or busy/excluded): just the syscall.
 	 * No instruction before the syscall (or before pushfq on the slow path) may change the flags:
 	 * the kernel preserves them across a syscall, so we do too. Hence mov/lea and jrcxz only.
 	 * rcx and r11 are free: the syscall clobbers them anyway. The table is indexed by the low byte
 	 * of nr: an alias only sends a syscall down the slow path, which looks at the real nr. */
-	movzbl syshook_active(%rip), %ecx
-	jrcxz 1f
-	jmp .Lslow
-1:	lea syshook_special(%rip), %r11
+	movzbl syshook_active(%rip), %ecx	/* 0 or 1 */
+	lea -1(%rcx), %rcx			/* zero when active: jrcxz is the only flag-free test */
+	jrcxz .Lslow
+	lea syshook_special(%rip), %r11
 	movzbl %al, %ecx
-	movzbl (%r11,%rcx), %ecx
-	jrcxz 2f
-	jmp .Lslow
-2:	mov syshook_tls@gottpoff(%rip), %r11
-	movzwl %fs:TLS_BUSY(%r11), %ecx		/* busy or excluded: no re-arming */
-	jrcxz 3f
-	jmp .Lplain
-3:	movzbl %fs:TLS_ARMED(%r11), %ecx	/* inactive but still armed: C turns dispatch off */
-	jrcxz .Lplain
-	jmp .Lslow
+	movzbl (%r11,%rcx), %ecx		/* 0 or 1 */
+	lea -1(%rcx), %rcx
+	jrcxz .Lslow
+	mov syshook_tls@gottpoff(%rip), %r11
+	mov %fs:TLS_BUSY(%r11), %ecx		/* busy, excluded, armed, 0 */
+	lea -0x10000(%rcx), %rcx		/* zero when armed only: C turns dispatch off */
+	jrcxz .Lslow
 .Lplain:
 	syscall
 	ret
