@@ -184,6 +184,7 @@ static void *agent_thread(void *arg)
 	prctl(PR_SET_NAME, "bpftime-agent", 0, 0, 0);
 	sigset_t all;
 	sigfillset(&all);
+	sigdelset(&all, SIGTRAP); /* int3 probe sites must never find this thread with SIGTRAP blocked */
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's business */
 	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
 		int s = bpftime_client_connect(1);

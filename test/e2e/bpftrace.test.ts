@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir } from './harness';
 
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 const libc = fs.realpathSync('/lib/x86_64-linux-gnu/libc.so.6');
@@ -37,5 +37,42 @@ test('bpftrace uprobe with printf, count and hist', { skip: (!haveCommand('bpftr
     assert.doesNotMatch(bt.out, /failed to detach/);
   } finally {
     for (const p of procs.reverse()) await p.stop('SIGTERM');
+  }
+});
+
+test('bpftrace BEGIN and END run in bpftrace itself', { skip: !haveCommand('bpftrace') && 'bpftrace not installed', timeout: 60000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', 'BEGIN { @a = 41; printf("hello %d\\n", 42); exit(); } END { printf("bye %d\\n", @a + 1); }'], env);
+  try {
+    assert.equal(await bt.exited, 0, bt.out);
+    assert.match(bt.out, /^hello 42$/m);
+    assert.match(bt.out, /^bye 42$/m);
+    assert.match(bt.out, /^@a: 41$/m);
+  } finally {
+    await bt.stop('SIGKILL');
+    stopServer(dir);
+  }
+});
+
+test('bpftrace syscall tracepoint with typed args', { skip: !haveCommand('bpftrace') && 'bpftrace not installed', timeout: 60000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const missing = `/nonexistent-bpftime-bt-${process.pid}`;
+  const script = `tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("open %s\\n", str(args->filename)); } tracepoint:syscalls:sys_exit_openat /comm == "cat"/ { @ret[args->ret] = count(); }`;
+  const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', script], env);
+  try {
+    await bt.waitFor(/Attaching 2 probes/);
+    await new Promise((r) => setTimeout(r, 500));
+    // C locale: cat opens no locale files, so its only failed open is ours.
+    const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', `cat ${missing} 2>/dev/null; exit 0`], { ...env, LC_ALL: 'C', LANG: 'C' });
+    assert.equal(await target.exited, 0);
+    await bt.waitFor(new RegExp(`^open ${missing}$`, 'm'));
+    await new Promise((r) => setTimeout(r, 300));
+    await bt.stop('SIGINT');
+    assert.match(bt.out, /^@ret\[-2\]: 1$/m); // ENOENT, once
+  } finally {
+    await bt.stop('SIGKILL');
+    stopServer(dir);
   }
 });

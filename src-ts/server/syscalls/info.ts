@@ -195,11 +195,11 @@ function btfInfo(ctx: CallContext, b: BpfBtf, user: Struct, w: InfoWriter): numb
   const cap = user.u32(I.btf_size);
   if (cap) ctx.mem.write(user.u64(I.btf), b.data.subarray(0, Math.min(cap, b.data.length)));
   w.u32(I.btf_size, b.data.length);
-  w.u32(I.kernel_btf, 0);
+  w.u32(I.kernel_btf, b.kernelName ? 1 : 0);
   const uname = user.u64(I.name);
   const unameLen = user.u32(I.name_len);
   if (!uname !== !unameLen) throw new KernelError(Errno.EINVAL, 'name and name_len go together');
-  const name = Buffer.alloc(0); // user BTF has no name
+  const name = Buffer.from(b.kernelName ?? ''); // BTF a tool loaded has no name
   w.u32(I.name_len, name.length);
   if (!uname) return 0;
   if (unameLen >= name.length + 1) {
