@@ -297,3 +297,40 @@ EXPORT int statfs(const char *path, struct statfs *buf)
 
 /* The same struct on x86-64. */
 EXPORT int statfs64(const char *path, struct statfs64 *buf) { return statfs(path, (struct statfs *)buf); }
+
+/* access() of served paths: libbpf-tools check that a tracepoint exists this way
+ * (tracepoint_exists() tests <tracefs>/events/<cat>/<event>/format). */
+static int access_served(const char *path, int mode)
+{
+	uint64_t args[6] = { (uint64_t)(uintptr_t)path, (uint64_t)mode };
+	size_t len = strnlen(path, 4095) + 1;
+	long r = shim_call(BPFTIME_OP_ACCESS, args, path, len, (uint64_t)(uintptr_t)path);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
+}
+
+typedef int (*access_fn)(const char *, int);
+typedef int (*faccessat_fn)(int, const char *, int, int);
+
+EXPORT int access(const char *path, int mode)
+{
+	if (is_served(path) && strncmp(path, "/proc/", 6) != 0)
+		return access_served(path, mode);
+	static access_fn real;
+	if (!real)
+		real = (access_fn)next("access");
+	return real(path, mode);
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	if (is_served(path) && strncmp(path, "/proc/", 6) != 0)
+		return access_served(path, mode);
+	static faccessat_fn real;
+	if (!real)
+		real = (faccessat_fn)next("faccessat");
+	return real(dirfd, path, mode, flags);
+}

@@ -35,6 +35,7 @@ export enum CallOp {
   PerfEventOpen = 2,
   Ioctl = 3,
   Open = 4,
+  Access = 5,
 }
 
 export const BLOB_STRING = 1;

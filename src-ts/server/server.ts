@@ -10,7 +10,7 @@ import { log } from './log';
 import { CallContext } from './syscalls/context';
 import { sysBpf } from './syscalls/bpf';
 import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
-import { sysOpen } from './syscalls/files';
+import { sysAccess, sysOpen } from './syscalls/files';
 import { NeedMemory } from './usermem';
 import { KernelError, Errno } from '../kernel/errno';
 import { ObjKind } from '../kernel/objects';
@@ -222,6 +222,9 @@ export class Server {
           break;
         case CallOp.Open:
           ret = sysOpen(ctx, a[0], Number(a[1] & 0xffffffffn));
+          break;
+        case CallOp.Access:
+          ret = sysAccess(ctx, a[0], Number(a[1] & 0xffffffffn));
           break;
         default:
           throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);

@@ -59,6 +59,24 @@ export class TracefsView {
     return { kind: 'not-served' };
   }
 
+  /** What access()/stat() see at p: a served file, a directory of the view, or nothing. */
+  exists(p: string): 'file' | 'dir' | null {
+    const n = path.posix.normalize(p);
+    const f = this.read(n);
+    if (f.kind === 'file' || f.kind === 'trace_pipe') return 'file';
+    for (const root of TRACEFS_ROOTS) {
+      if (n === root || n === `${root}/events`) return 'dir';
+      const m = n.startsWith(root + '/events/') ? n.slice(root.length + 8).split('/') : null;
+      if (m && m.length === 1 && [...this.byName.keys()].some((k) => k.startsWith(m[0] + '/'))) return 'dir';
+      if (m && m.length === 2 && this.byName.has(`${m[0]}/${m[1]}`)) return 'dir';
+    }
+    for (const name of Object.keys(this.pmus)) {
+      const dir = `${PMU_ROOT}/${name}`;
+      if (n === dir || n === `${dir}/format`) return 'dir';
+    }
+    return null;
+  }
+
   private readTracefs(rel: string): ServedFile {
     if (rel === 'trace_pipe') return { kind: 'trace_pipe' };
     // Legacy (text-defined) probes: none exist; bcc reads these before cleaning up after its

@@ -66,6 +66,7 @@ enum bpftime_call_op {
 	BPFTIME_OP_PERF_EVENT_OPEN = 2, /* args: attr ptr, pid, cpu, group_fd, flags */
 	BPFTIME_OP_IOCTL = 3,           /* args: fd, request, arg */
 	BPFTIME_OP_OPEN = 4,            /* args: path ptr, flags, mode: a file the server serves (tracefs, sysfs) */
+	BPFTIME_OP_ACCESS = 5,          /* args: path ptr, mode: access() of a served path */
 };
 
 /* A call: the syscall's arguments, copies of the user memory it refers to ("blobs", tagged with

@@ -26,3 +26,14 @@ function memfdWith(p: string, content: Buffer): number {
   require('fs').writeSync(fd, content, 0, content.length, 0);
   return fd;
 }
+
+const W_OK = 2;
+
+/** access()/faccessat() under the served paths: exists, and read-only. */
+export function sysAccess(ctx: CallContext, pathAddr: bigint, mode: number): bigint {
+  const p = ctx.mem.readString(pathAddr, PATH_MAX);
+  const kind = ctx.kernel.tracefs.exists(p);
+  if (!kind) throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+  if (mode & W_OK) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  return 0n;
+}
