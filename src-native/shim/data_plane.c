@@ -86,7 +86,8 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 		return 0; /* a map whose data path lives in the server */
 	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
 	/* Values that are fds (perf events) must be resolved by the server. */
-	if (spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
+	if ((spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || spec->map_type == BPF_MAP_TYPE_CGROUP_ARRAY) &&
+	    (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
 		return 0;
 	size_t ksz = spec->key_size, vsz = bpftime_map_sys_value_size(m);
 	uint8_t kbuf[256], vbuf[1024];

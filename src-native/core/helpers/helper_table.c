@@ -16,6 +16,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(trace_printk),
 	H(perf_event_output),
 	H(get_stack),
+	H(current_task_under_cgroup),
 	H(get_prandom_u32),
 	H(get_smp_processor_id),
 	H(get_current_pid_tgid),

@@ -13,6 +13,8 @@
 BPFTIME_HELPER(perf_event_output);
 /* helper_stack.c */
 BPFTIME_HELPER(get_stack);
+/* helper_cgroup.c */
+BPFTIME_HELPER(current_task_under_cgroup);
 /* helper_maps.c */
 BPFTIME_HELPER(map_lookup_elem);
 BPFTIME_HELPER(map_update_elem);

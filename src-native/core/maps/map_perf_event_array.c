@@ -1,4 +1,6 @@
-/* BPF_MAP_TYPE_PERF_EVENT_ARRAY: slots that hold perf events (the tool's perf buffers).
+/* BPF_MAP_TYPE_PERF_EVENT_ARRAY: slots that hold perf events (the tool's perf buffers), and
+ * BPF_MAP_TYPE_CGROUP_ARRAY, the same kind of fd array holding cgroups (created by tools such as
+ * libbpf-tools' syscount for their optional cgroup filter).
  *
  * The values are fds in the tool, so updates and deletes from the tool are served by the
  * syscall server (it resolves the fd and tells every agent which ring is in which slot); what
@@ -56,6 +58,21 @@ static long pea_get_next_key(struct bpftime_map *m, const void *key, void *next_
 
 const struct bpftime_map_ops bpftime_perf_event_array_map_ops = {
 	.map_type = BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+	.handle_size = sizeof(struct bpftime_map),
+	.alloc_check = pea_alloc_check,
+	.region_size = pea_region_size,
+	.region_init = pea_region_init,
+	.open = pea_open,
+	.lookup = pea_lookup,
+	.update = pea_update,
+	.delete = pea_delete,
+	.sys_lookup = pea_sys_lookup,
+	.get_next_key = pea_get_next_key,
+};
+
+/* The cgroup array: the same fd array; the server refuses cgroup fds (not offered yet). */
+const struct bpftime_map_ops bpftime_cgroup_array_map_ops = {
+	.map_type = BPF_MAP_TYPE_CGROUP_ARRAY,
 	.handle_size = sizeof(struct bpftime_map),
 	.alloc_check = pea_alloc_check,
 	.region_size = pea_region_size,

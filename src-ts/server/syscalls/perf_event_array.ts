@@ -34,6 +34,10 @@ function slotsOf(ctx: CallContext, map: BpfMap): Map<number, PerfEvent> {
 
 function fdArrayMap(ctx: CallContext, attr: Struct): BpfMap {
   const map = ctx.objectOf<BpfMap>(attr.s32(E.map_fd), ObjKind.Map, 'a map');
+  if (map.spec.mapType === U.BPF_MAP_TYPE_CGROUP_ARRAY) {
+    // Cgroup filters (e.g. syscount -c) would need the target's cgroup membership: not offered.
+    throw new KernelError(Errno.EOPNOTSUPP, 'cgroup arrays cannot hold cgroups in userspace yet');
+  }
   if (map.spec.mapType !== U.BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
     // Only fd-valued maps come here; anything else is a shim that lost track of a map.
     throw new KernelError(Errno.EINVAL, 'element command for a map served in shared memory');
