@@ -1,6 +1,6 @@
 /* bpf_current_task_under_cgroup: cgroup arrays never hold a cgroup here (the server refuses
- * them), so there is nothing to be under; the kernel answers -EINVAL... only for an empty slot
- * of a bad map, and a program only calls this when the tool set a filter, which it could not. */
+ * them), so every slot is empty, and for an empty slot the kernel answers -EAGAIN (index out of
+ * range: -E2BIG). Tools only call it when a cgroup filter was set, which fails at setup. */
 #include <errno.h>
 #include <linux/bpf.h>
 
