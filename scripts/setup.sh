@@ -11,6 +11,7 @@ PKGS=(
   libzydis-dev                           # x86-64 decoder for inline uprobe trampolines
   linux-libc-dev                         # uapi headers: constants and layouts
   bpftool bpftrace libbpf-tools          # stock tools driven by the tests
+  systemtap-sdt-dev                      # <sys/sdt.h> for the USDT example
   strace binutils util-linux procps      # tests: no bpf() reaches the kernel; script(1) for ptys
 )
 
