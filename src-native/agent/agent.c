@@ -67,7 +67,7 @@ void agent_send_trace(const char *text, size_t len)
 	send_msg(BPFTIME_MSG_TRACE, &m, (uint32_t)(sizeof(m.h) + len));
 }
 
-static void send_result(uint32_t attach_id, int status, const char *msg)
+void agent_report(uint32_t attach_id, int status, const char *msg)
 {
 	struct bpftime_buf b = { 0 };
 	struct bpftime_attach_result r = { attach_id, status };
@@ -98,7 +98,7 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 		if (rc < 0)
 			agent_prog_put(prog);
 	}
-	if (rc == 0) {
+	if (rc == 0 || rc == BPFTIME_ATTACH_WAITING) {
 		if (g_nlive == g_caplive) {
 			size_t cap = g_caplive ? g_caplive * 2 : 16;
 			uint32_t *n = realloc(g_live, cap * sizeof(*n));
@@ -110,7 +110,7 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 		if (g_nlive < g_caplive)
 			g_live[g_nlive++] = a->attach_id;
 	}
-	send_result(a->attach_id, rc, msg);
+	agent_report(a->attach_id, rc, msg);
 }
 
 static void on_detach(uint32_t id)

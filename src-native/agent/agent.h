@@ -34,6 +34,10 @@ void agent_prog_put(struct agent_prog *p);
 int agent_probe_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 		       size_t errlen);
 void agent_probe_detach(uint32_t attach_id);
+/* Retries attachments waiting for their binary (after a dlopen). */
+void agent_probes_rescan(void);
+/* Tells the server how an attachment went (status 0, BPFTIME_ATTACH_WAITING or -errno). */
+void agent_report(uint32_t attach_id, int status, const char *msg);
 
 /* Syscall tracepoints (syscalls:sys_{enter,exit}_*, raw_syscalls:sys_{enter,exit}): path is
  * "system/event", a->offset the syscall nr (or all), a->tp_id the event id. */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -75,14 +76,78 @@ static int run_program(void *data, struct pt_regs *regs)
 	return BPFTIME_PROBE_CONTINUE;
 }
 
+/* Attachments whose binary this process has not mapped (yet): a library loaded later by
+ * dlopen gets its probes when it appears, as the kernel's uprobes follow the file. */
+struct pending {
+	struct bpftime_attach m;
+	char *path;
+	struct agent_prog *prog;
+	struct pending *next;
+};
+static struct pending *g_pending;
+
+static int attach_now(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, uintptr_t addr,
+		      char *err, size_t errlen);
+
 int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, char *err,
 		       size_t errlen)
 {
 	uintptr_t addr = file_offset_to_addr(path, m->offset, 1);
 	if (!addr) {
-		snprintf(err, errlen, "%s is not mapped executable at offset 0x%" PRIx64 " in this process", path, m->offset);
-		return -ENOENT;
+		struct pending *p = calloc(1, sizeof(*p));
+		if (!p || !(p->path = strdup(path))) {
+			free(p);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		p->m = *m;
+		p->prog = prog;
+		pthread_mutex_lock(&g_lock);
+		p->next = g_pending;
+		g_pending = p;
+		pthread_mutex_unlock(&g_lock);
+		snprintf(err, errlen, "waiting: %s is not mapped in this process", path);
+		return BPFTIME_ATTACH_WAITING;
 	}
+	return attach_now(m, path, prog, addr, err, errlen);
+}
+
+void agent_probes_rescan(void)
+{
+	pthread_mutex_lock(&g_lock);
+	struct pending *list = g_pending, *keep = NULL;
+	g_pending = NULL;
+	pthread_mutex_unlock(&g_lock);
+	while (list) {
+		struct pending *p = list;
+		list = p->next;
+		uintptr_t addr = file_offset_to_addr(p->path, p->m.offset, 1);
+		char msg[256];
+		if (!addr) {
+			p->next = keep;
+			keep = p;
+			continue;
+		}
+		int rc = attach_now(&p->m, p->path, p->prog, addr, msg, sizeof(msg));
+		if (rc < 0)
+			agent_prog_put(p->prog);
+		agent_report(p->m.attach_id, rc, msg);
+		free(p->path);
+		free(p);
+	}
+	pthread_mutex_lock(&g_lock);
+	while (keep) {
+		struct pending *p = keep;
+		keep = p->next;
+		p->next = g_pending;
+		g_pending = p;
+	}
+	pthread_mutex_unlock(&g_lock);
+}
+
+static int attach_now(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, uintptr_t addr,
+		      char *err, size_t errlen)
+{
 	struct agent_attachment *a = calloc(1, sizeof(*a));
 	if (!a) {
 		snprintf(err, errlen, "out of memory");
@@ -119,6 +184,17 @@ int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct 
 void agent_probe_detach(uint32_t attach_id)
 {
 	pthread_mutex_lock(&g_lock);
+	for (struct pending **pp = &g_pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->m.attach_id == attach_id) {
+			struct pending *p = *pp;
+			*pp = p->next;
+			pthread_mutex_unlock(&g_lock);
+			agent_prog_put(p->prog);
+			free(p->path);
+			free(p);
+			return;
+		}
+	}
 	struct agent_attachment **pp = &g_attached, *a = NULL;
 	for (; *pp; pp = &(*pp)->next)
 		if ((*pp)->id == attach_id) {
@@ -137,4 +213,16 @@ void agent_probe_detach(uint32_t attach_id)
 	 * (a handler that outlived the detach's wait): then `a` stays, a few dozen bytes. */
 	if (busy == 0)
 		free(a);
+}
+
+/* A library loaded now may be the binary a waiting attachment names. */
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
+{
+	static void *(*real)(const char *, int);
+	if (!real)
+		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	void *h = real(file, mode);
+	if (h && __atomic_load_n(&g_pending, __ATOMIC_ACQUIRE))
+		agent_probes_rescan();
+	return h;
 }

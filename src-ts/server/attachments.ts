@@ -7,8 +7,11 @@ import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
 import { log } from './log';
 
+/** proto.h BPFTIME_ATTACH_WAITING: the agent's process has not mapped the binary (yet). */
+export const ATTACH_WAITING = 2;
+
 export interface AgentStatus {
-  status: number; // 0 attached, -errno failed, 1 pending (sent, no answer yet)
+  status: number; // 0 attached, -errno failed, 1 pending (sent, no answer yet), 2 waiting for the binary
   message: string;
 }
 
@@ -106,7 +109,9 @@ export class Attachments {
       if (a.id !== attachId) continue;
       a.agents.set(c.pid, { status, message });
       if (status < 0) log(`agent ${c.pid} (${c.comm}) could not attach ${describe(a)}: ${message}`);
-      else log(`agent ${c.pid} (${c.comm}) attached ${describe(a)}`);
+      else if (status === ATTACH_WAITING) {
+        if (process.env.BPFTIME_DEBUG) log(`agent ${c.pid} (${c.comm}) waits for the binary of ${describe(a)}`);
+      } else log(`agent ${c.pid} (${c.comm}) attached ${describe(a)}`);
     }
   }
 

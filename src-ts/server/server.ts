@@ -301,7 +301,7 @@ export class Server {
         pid: a.event.spec.pid,
         agents: [...a.agents.entries()].map(([pid, s]) => ({
           pid,
-          state: s.status === 0 ? 'attached' : s.status === 1 ? 'pending' : 'failed',
+          state: s.status === 0 ? 'attached' : s.status === 1 ? 'pending' : s.status === 2 ? 'waiting' : 'failed',
           message: s.message,
         })),
       })),

@@ -137,9 +137,13 @@ struct bpftime_detach {
 	uint32_t reserved;
 };
 
+/* An attach_result status: the binary is not mapped in this process (yet); the agent attaches
+ * when it appears (dlopen) and answers again then. */
+#define BPFTIME_ATTACH_WAITING 2
+
 struct bpftime_attach_result {
 	uint32_t attach_id;
-	int32_t status; /* 0 attached, or -errno */
+	int32_t status; /* 0 attached, BPFTIME_ATTACH_WAITING, or -errno */
 	/* then a message, NUL-terminated */
 };
 
