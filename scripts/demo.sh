@@ -1,22 +1,49 @@
 #!/usr/bin/env bash
-# The demo: a stock libbpf uprobe tool (examples/malloc) runs unmodified under the shim, on the
-# embedded server it starts by itself; a victim runs under the agent and the tool prints its
-# malloc counts. No root and no kernel BPF are involved.
-set -euo pipefail
+# The demo: stock eBPF tools run unmodified with their bpf() calls served in userspace, tracing
+# processes started under the agent. No root and no kernel BPF are involved. The embedded server
+# starts by itself on the first tool and exits when idle.
+set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-bash scripts/build-examples.sh >/dev/null
+bash scripts/build-examples.sh >/dev/null || exit 1
 export BPFTIME_RUNTIME_DIR=${BPFTIME_RUNTIME_DIR:-$(mktemp -d /tmp/bpftime-demo-XXXXXX)}
+BPFTIME="node bin/bpftime.js"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-echo "\$ bpftime load examples/malloc/malloc -d 4      # the tool, its bpf() calls served in userspace"
-node bin/bpftime.js load examples/malloc/malloc -d 4 &
+step "1. A libbpf uprobe tool counts a victim's malloc calls (examples/malloc)"
+echo "\$ bpftime load examples/malloc/malloc -d 3   &&   bpftime start examples/malloc/victim --loop 2"
+$BPFTIME load examples/malloc/malloc -d 3 &
 tool=$!
-sleep 1.5
-echo "\$ bpftime start examples/malloc/victim --loop 3  # the traced process"
-node bin/bpftime.js start examples/malloc/victim --loop 3 >/dev/null &
+sleep 1
+$BPFTIME start examples/malloc/victim --loop 2 >/dev/null
+wait $tool
+
+step "2. Each malloc through a perf buffer (examples/perfbuf)"
+exec 3< <(sleep 3; echo 3; sleep 1; echo q)
+$BPFTIME start examples/malloc/victim <&3 > "$BPFTIME_RUNTIME_DIR/victim.out" &
 victim=$!
-wait $tool || true
-kill $victim 2>/dev/null || true
-wait $victim 2>/dev/null || true
-echo
-node bin/bpftime.js status 2>/dev/null | head -3 || true
+sleep 0.5
+pid=$(sed -n 's/^ready pid=//p' "$BPFTIME_RUNTIME_DIR/victim.out")
+$BPFTIME load examples/perfbuf/perfbuf -p "$pid" -d 3
+wait $victim 2>/dev/null
+
+if command -v bpftrace >/dev/null; then
+  step "3. bpftrace: BEGIN/END and a uprobe with count() and hist()"
+  $BPFTIME load bpftrace -e 'BEGIN { printf("tracing mallocs of victims, Ctrl-C to end\n"); } uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "victim"/ { @calls = count(); @bytes = hist(arg0); } END { printf("bye\n"); }' 2>/dev/null &
+  bt=$!
+  sleep 1.5
+  $BPFTIME start examples/malloc/victim --loop 1 >/dev/null
+  kill -INT $bt 2>/dev/null; wait $bt 2>/dev/null
+fi
+
+if [ -x /usr/sbin/opensnoop ]; then
+  step "4. Stock libbpf-tools opensnoop sees a traced shell's opens"
+  (sleep 4 | script -q -f -e -c "$BPFTIME load /usr/sbin/opensnoop" /dev/null) &
+  os=$!
+  sleep 2
+  LC_ALL=C $BPFTIME start /bin/sh -c 'cat /etc/hostname > /dev/null; cat /nonexistent 2>/dev/null; true'
+  wait $os 2>/dev/null
+fi
+
+step "Server status"
+$BPFTIME status 2>/dev/null | head -5 || true
