@@ -89,7 +89,11 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 	const uint32_t *map_ids = (const uint32_t *)(p + sizeof(*a) + ((a->path_len + 7u) & ~7u));
 	struct agent_prog *prog = agent_prog_get(a->prog_id, fds[0], map_ids, fds + 1, a->nmaps, msg, sizeof(msg));
 	int rc = -EINVAL;
-	if (prog && a->kind == BPFTIME_ATTACH_SYSCALL_TP) {
+	if (prog && a->kind == BPFTIME_ATTACH_TIMER) {
+		rc = agent_timer_attach(a, prog, msg, sizeof(msg));
+		if (rc < 0)
+			agent_prog_put(prog);
+	} else if (prog && a->kind == BPFTIME_ATTACH_SYSCALL_TP) {
 		rc = agent_syscall_tp_attach(a, path, prog, msg, sizeof(msg));
 		if (rc < 0)
 			agent_prog_put(prog);
@@ -117,6 +121,7 @@ static void on_detach(uint32_t id)
 {
 	agent_probe_detach(id);
 	agent_syscall_tp_detach(id);
+	agent_timer_detach(id);
 	for (size_t i = 0; i < g_nlive; i++)
 		if (g_live[i] == id) {
 			g_live[i] = g_live[--g_nlive];

@@ -45,6 +45,10 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 			    size_t errlen);
 void agent_syscall_tp_detach(uint32_t attach_id);
 
+/* Timed programs (clock perf events). */
+int agent_timer_attach(const struct bpftime_attach *a, struct agent_prog *prog, char *err, size_t errlen);
+void agent_timer_detach(uint32_t attach_id);
+
 /* Perf buffers: a slot update from the server; the host side of bpf_perf_event_output. */
 void agent_perf_slot(const struct bpftime_perf_slot *m, const int *fds, int nfds);
 long agent_perf_output(uint32_t map_id, uint32_t index, const void *data, uint64_t size);

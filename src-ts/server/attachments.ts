@@ -142,7 +142,11 @@ export class Attachments {
     const maps = a.prog.spec.maps;
     const msg = encodeAttach({
       attachId: a.id,
-      kind: s.probe === 'uretprobe' ? AttachKind.Uretprobe : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint : AttachKind.Uprobe,
+      kind:
+        s.probe === 'uretprobe' ? AttachKind.Uretprobe
+        : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint
+        : s.probe === 'timer' ? AttachKind.Timer
+        : AttachKind.Uprobe,
       offset: s.offset,
       refCtrOffset: s.refCtrOffset,
       cookie: a.event.cookie,

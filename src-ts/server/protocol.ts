@@ -45,6 +45,7 @@ export enum AttachKind {
   Uprobe = 1,
   Uretprobe = 2,
   SyscallTracepoint = 3,
+  Timer = 4,
 }
 
 // Sizes of the fixed parts (proto.h).

@@ -76,3 +76,16 @@ test('bpftrace syscall tracepoint with typed args', { skip: !haveCommand('bpftra
     stopServer(dir);
   }
 });
+
+test('bpftrace interval probes run on a timer in bpftrace itself', { skip: !haveCommand('bpftrace') && 'bpftrace not installed', timeout: 60000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', 'interval:ms:100 { @n++; if (@n >= 5) { printf("ticks %d\\n", @n); exit(); } }'], bpftimeEnv(dir));
+  try {
+    assert.equal(await bt.exited, 0, bt.out);
+    assert.match(bt.out, /^ticks 5$/m);
+    assert.match(bt.out, /^@n: 5$/m);
+  } finally {
+    await bt.stop('SIGKILL');
+    stopServer(dir);
+  }
+});

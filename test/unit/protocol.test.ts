@@ -24,7 +24,7 @@ int main(void) {
   printf("HELLO_REPLY %d\\nREPLY %d\\nSTATUS_REPLY %d\\nATTACH %d\\nDETACH %d\\n", BPFTIME_MSG_HELLO_REPLY, BPFTIME_MSG_REPLY, BPFTIME_MSG_STATUS_REPLY, BPFTIME_MSG_ATTACH, BPFTIME_MSG_DETACH);
   printf("OP_BPF %d\\nOP_PERF %d\\nOP_IOCTL %d\\nOP_OPEN %d\\nOP_ACCESS %d\\n", BPFTIME_OP_BPF, BPFTIME_OP_PERF_EVENT_OPEN, BPFTIME_OP_IOCTL, BPFTIME_OP_OPEN, BPFTIME_OP_ACCESS);
   printf("ROLE_TOOL %d\\nROLE_AGENT %d\\nROLE_CLI %d\\n", BPFTIME_ROLE_TOOL, BPFTIME_ROLE_AGENT, BPFTIME_ROLE_CLI);
-  printf("UPROBE %d\\nURETPROBE %d\\nSYSCALL_TP %d\\n", BPFTIME_ATTACH_UPROBE, BPFTIME_ATTACH_URETPROBE, BPFTIME_ATTACH_SYSCALL_TP);
+  printf("UPROBE %d\\nURETPROBE %d\\nSYSCALL_TP %d\\nTIMER %d\\n", BPFTIME_ATTACH_UPROBE, BPFTIME_ATTACH_URETPROBE, BPFTIME_ATTACH_SYSCALL_TP, BPFTIME_ATTACH_TIMER);
   printf("BLOB_STRING %u\\nBLOB_UNREADABLE %u\\n", BPFTIME_BLOB_STRING, BPFTIME_BLOB_UNREADABLE);
   return 0;
 }
@@ -42,7 +42,7 @@ int main(void) {
     TRACE: Msg.Trace, HELLO_REPLY: Msg.HelloReply, REPLY: Msg.Reply, STATUS_REPLY: Msg.StatusReply, ATTACH: Msg.Attach, DETACH: Msg.Detach,
     OP_BPF: CallOp.Bpf, OP_PERF: CallOp.PerfEventOpen, OP_IOCTL: CallOp.Ioctl, OP_OPEN: CallOp.Open, OP_ACCESS: CallOp.Access,
     ROLE_TOOL: Role.Tool, ROLE_AGENT: Role.Agent, ROLE_CLI: Role.Cli,
-    UPROBE: AttachKind.Uprobe, URETPROBE: AttachKind.Uretprobe, SYSCALL_TP: AttachKind.SyscallTracepoint,
+    UPROBE: AttachKind.Uprobe, URETPROBE: AttachKind.Uretprobe, SYSCALL_TP: AttachKind.SyscallTracepoint, TIMER: AttachKind.Timer,
     BLOB_STRING, BLOB_UNREADABLE,
   };
   for (const [k, v] of Object.entries(msgs)) assert.equal(got[k], v, k);

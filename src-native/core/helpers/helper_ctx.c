@@ -2,11 +2,28 @@
  * and the helpers that read it. */
 #include <stddef.h>
 
+#include <sched.h>
 #include "helpers_internal.h"
 
 static __thread struct bpftime_run_ctx *tls_run_ctx;
 
-void bpftime_run_ctx_set(struct bpftime_run_ctx *c) { tls_run_ctx = c; }
+void bpftime_run_ctx_set(struct bpftime_run_ctx *c)
+{
+	if (c) {
+		int cpu = sched_getcpu();
+		c->cpu = cpu < 0 ? 0 : cpu;
+	}
+	tls_run_ctx = c;
+}
+
+int bpftime_current_cpu(void)
+{
+	struct bpftime_run_ctx *c = tls_run_ctx;
+	if (c)
+		return c->cpu;
+	int cpu = sched_getcpu();
+	return cpu < 0 ? 0 : cpu;
+}
 
 struct bpftime_run_ctx *bpftime_run_ctx_get(void) { return tls_run_ctx; }
 

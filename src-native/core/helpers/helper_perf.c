@@ -22,8 +22,7 @@ BPFTIME_HELPER(perf_event_output)
 		return (uint64_t)-EINVAL;
 	uint64_t index = flags & BPF_F_INDEX_MASK;
 	if (index == BPF_F_CURRENT_CPU) {
-		int cpu = sched_getcpu();
-		index = cpu < 0 ? 0 : (uint64_t)cpu;
+		index = (uint64_t)bpftime_current_cpu(); /* fixed for the run, like the kernel's */
 	}
 	if (index >= spec->max_entries)
 		return (uint64_t)-E2BIG;

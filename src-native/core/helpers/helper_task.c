@@ -132,11 +132,10 @@ BPFTIME_HELPER(get_current_comm)
 	return 0;
 }
 
-/* The CPU the thread runs on now (rseq/vDSO backed in glibc, no syscall). */
+/* The CPU of the running program: fixed for the run (see bpftime_run_ctx_set). */
 BPFTIME_HELPER(get_smp_processor_id)
 {
-	int cpu = sched_getcpu();
-	return cpu < 0 ? 0 : (uint64_t)cpu;
+	return (uint64_t)bpftime_current_cpu();
 }
 
 /* A per-thread xorshift64* stream (the kernel keeps one per CPU), reseeded after fork so

@@ -9,6 +9,7 @@
 #define BPFTIME_MAP_CPU_H
 #include <sched.h>
 #include <stdint.h>
+#include "bpftime/helpers.h"
 
 /* Number of possible CPUs (/sys/devices/system/cpu/possible, parsed once). At least 1. */
 uint32_t bpftime_map_ncpus(void);
@@ -24,7 +25,9 @@ uint32_t bpftime_map_cpu_slot_slow(int cpu);
  * would let two threads on two CPUs share one slot. */
 static inline uint32_t bpftime_map_cpu_slot(void)
 {
-	int cpu = sched_getcpu();
+	/* Inside a program run the CPU is fixed for the run (helpers.h), as the kernel runs a
+	 * program on one CPU throughout; outside one, the thread's current CPU. */
+	int cpu = bpftime_current_cpu();
 	if (__builtin_expect(bpftime_map_cpu_contiguous && (unsigned)cpu < bpftime_map_cpu_n, 1))
 		return (uint32_t)cpu;
 	return bpftime_map_cpu_slot_slow(cpu);

@@ -37,9 +37,15 @@ struct bpftime_run_ctx {
 	uint64_t cookie;  /* bpf_get_attach_cookie() */
 	uint64_t func_ip; /* bpf_get_func_ip(): the probed address */
 	void *regs;       /* the probe's saved registers (struct pt_regs layout), or NULL */
+	int32_t cpu;      /* set by bpftime_run_ctx_set: the CPU this run counts as on */
 };
-void bpftime_run_ctx_set(struct bpftime_run_ctx *c); /* NULL clears */
+/* Installs c for the calling thread (NULL clears) and fixes the run's CPU: a kernel program runs
+ * on one CPU from start to end, so everything per-CPU it touches (perf buffer slot, per-CPU map
+ * values, bpf_get_smp_processor_id) must agree even if the thread migrates meanwhile. */
+void bpftime_run_ctx_set(struct bpftime_run_ctx *c);
 struct bpftime_run_ctx *bpftime_run_ctx_get(void);
+/* The CPU of the running program (fixed for the run), or the thread's current CPU outside one. */
+int bpftime_current_cpu(void);
 
 /* Fault-safe reads of this process's memory. 0 or -EFAULT (any byte unreadable; dst then holds
  * unspecified bytes). n == 0 reads nothing and succeeds. */

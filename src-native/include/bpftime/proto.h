@@ -114,6 +114,7 @@ enum bpftime_attach_kind {
 	BPFTIME_ATTACH_UPROBE = 1,
 	BPFTIME_ATTACH_URETPROBE = 2,
 	BPFTIME_ATTACH_SYSCALL_TP = 3,
+	BPFTIME_ATTACH_TIMER = 4, /* CPU/task clock perf events: run the program every `offset` ns */
 };
 
 struct bpftime_attach {

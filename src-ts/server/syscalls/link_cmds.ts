@@ -14,6 +14,7 @@ const A = U.bpf_attr.link_create;
 export function progFitsPerfEvent(prog: BpfProg, e: PerfEvent): boolean {
   const t = prog.spec.progType;
   if (e.spec.probe === 'tracepoint') return t === U.BPF_PROG_TYPE_TRACEPOINT;
+  if (e.spec.probe === 'timer') return t === U.BPF_PROG_TYPE_PERF_EVENT;
   return t === U.BPF_PROG_TYPE_KPROBE;
 }
 

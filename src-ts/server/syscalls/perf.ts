@@ -135,6 +135,22 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     k.registry.add(ev);
     return ctx.returnFd(ev);
   }
+  if (type === P.PERF_TYPE_SOFTWARE && (config === BigInt(P.PERF_COUNT_SW_CPU_CLOCK) || config === BigInt(P.PERF_COUNT_SW_TASK_CLOCK))) {
+    // Clock events drive timed programs (bpftrace interval:/profile:): the period is the
+    // sample_period in ns, or 1e9/sample_freq with attr.freq. They run in the opening process
+    // (pid -1) or the named one, on the agent there.
+    const freqMode = ((flagsWord >> BigInt(F.freq.bit)) & 1n) === 1n;
+    const sample = attr.u64(F.sample_period);
+    if (sample === 0n) throw new KernelError(Errno.EINVAL, 'a clock event needs a sample period or frequency');
+    const periodNs = freqMode ? 1000000000n / sample : sample;
+    const ev = new PerfEvent(
+      k.registry.allocId(ObjKind.PerfEvent),
+      { probe: 'timer', type, config, path: '', offset: periodNs > 0n ? periodNs : 1n, refCtrOffset: 0n, pid: pid === -1 ? ctx.client.pid : pid, cpu, tpId: 0 },
+      disabled,
+    );
+    k.registry.add(ev);
+    return ctx.returnFd(ev);
+  }
   if (type === k.kprobePmu.type) {
     log(`${ctx.client.comm}[${ctx.client.pid}]: kprobe events are kernel probes and cannot run in userspace; refused with ENOENT`);
     throw new KernelError(Errno.ENOENT, 'kprobes are not available');
