@@ -61,6 +61,10 @@ export function chartSvg(lines: SummaryLine[], subtitle: string): string | null 
     if (i % 2) out.push(`<rect x="0" y="${y0 - 4}" width="${W}" height="${ROW_H}" fill="#f6f6f6" opacity="0.7"/>`);
     const label = l.label.length > 58 ? `${l.label.slice(0, 56)}…` : l.label;
     out.push(`<text x="${LABEL_W}" y="${y0 + BAR_H + 6}" font-size="13" text-anchor="end">${escXml(label)}</text>`);
+    let t: number | null = null;
+    if (l.target.startsWith('≤')) t = Number(l.target.split(' ')[1]) * unitNs[l.unit as 'ns' | 'ms'];
+    else if (l.target.startsWith('≥') && l.kernel.ok) t = (l.kernel.value * unitNs[l.unit as 'ns' | 'ms']) / Number(l.target.split(/[ ×]/)[1]);
+    const tx = t !== null && t > 0 ? x(t) : null;
     const bars: [SummaryLine['kernel'], string, number][] = [[l.kernel, KERNEL_COLOR, y0], [l.bpftime, BPFTIME_COLOR, y0 + BAR_H + 3]];
     for (const [c, color, by] of bars) {
       const v = ns(c, l.unit);
@@ -70,14 +74,13 @@ export function chartSvg(lines: SummaryLine[], subtitle: string): string | null 
       }
       const bx = x(v);
       out.push(`<rect x="${PLOT_X0}" y="${by}" width="${Math.max(1, bx - PLOT_X0).toFixed(1)}" height="${BAR_H}" fill="${color}"/>`);
-      out.push(`<text x="${(bx + 4).toFixed(1)}" y="${by + BAR_H - 3}" font-size="11" fill="#222">${timeText(v)}</text>`);
+      // The value follows the bar, or the target mark when that stands where the text would.
+      const tx0 = color === BPFTIME_COLOR && tx !== null && tx > bx - 2 && tx < bx + 56 ? tx + 5 : bx + 4;
+      out.push(`<text x="${tx0.toFixed(1)}" y="${by + BAR_H - 3}" font-size="11" fill="#222">${timeText(v)}</text>`);
     }
-    let t: number | null = null;
-    if (l.target.startsWith('≤')) t = Number(l.target.split(' ')[1]) * unitNs[l.unit as 'ns' | 'ms'];
-    else if (l.target.startsWith('≥') && l.kernel.ok) t = (l.kernel.value * unitNs[l.unit as 'ns' | 'ms']) / Number(l.target.split(/[ ×]/)[1]);
-    if (t !== null && t > 0) {
-      const tx = x(t).toFixed(1);
-      out.push(`<line x1="${tx}" y1="${y0 + BAR_H}" x2="${tx}" y2="${y0 + 2 * BAR_H + 6}" stroke="${TARGET_COLOR}" stroke-width="3"/>`);
+    // The target mark, over the bpftime bar.
+    if (tx !== null) {
+      out.push(`<line x1="${tx.toFixed(1)}" y1="${y0 + BAR_H}" x2="${tx.toFixed(1)}" y2="${y0 + 2 * BAR_H + 6}" stroke="${TARGET_COLOR}" stroke-width="3"/>`);
     }
   });
   out.push('</svg>');

@@ -10,7 +10,7 @@ import { paths, ROOT } from './env';
 import { Cell, Figure, median, na } from './report';
 import {
   RunParams, TraceSpec, bpftimeColumn, bpftimeMissing, cliEnv, interleaved, kernelColumn, pairedOverhead, ratio,
-  untracedColumn, untracedRun, withRuntimeDir,
+  retryIfRebuilt, untracedColumn, untracedRun, withRuntimeDir,
 } from './traced';
 
 const victim = path.join(ROOT, 'examples/bench/syscall_victim');
@@ -28,7 +28,7 @@ const spec: TraceSpec = {
 async function agentIdleColumn(p: RunParams): Promise<Cell> {
   const why = bpftimeMissing(victim);
   if (why) return na(why);
-  return withRuntimeDir(async (dir) => {
+  return retryIfRebuilt(() => withRuntimeDir(async (dir) => {
     const runs: number[] = [];
     try {
       for (let i = 0; i < p.reps; i++) {
@@ -37,8 +37,8 @@ async function agentIdleColumn(p: RunParams): Promise<Cell> {
     } catch (e) {
       return na((e as Error).message);
     }
-    return { ok: true, value: median(runs), runs };
-  });
+    return { ok: true, value: median(runs), runs } as Cell;
+  }));
 }
 
 export async function syscallTpFigure(base: RunParams, log: (s: string) => void): Promise<Figure> {

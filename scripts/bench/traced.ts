@@ -167,17 +167,32 @@ export async function withRuntimeDir<T>(fn: (dir: string) => Promise<T>): Promis
 
 export const cliEnv = (dir: string): NodeJS.ProcessEnv => ({ ...process.env, BPFTIME_RUNTIME_DIR: dir });
 
+/** When our libraries change during a try that failed (a concurrent `npm run build` rewrote
+ * build/lib under running processes: SIGBUS, SIGSEGV), the try is made once more. */
+export function libStamp(): string {
+  return [paths.shim, paths.agent].map((f) => { try { return fs.statSync(f).mtimeMs; } catch { return 0; } }).join(',');
+}
+
+export async function retryIfRebuilt(fn: () => Promise<Cell>): Promise<Cell> {
+  const before = libStamp();
+  const c = await fn();
+  if (c.ok || libStamp() === before) return c;
+  const again = await fn();
+  if (again.ok) again.note = [again.note, 'retried: build/lib was rebuilt during the first try'].filter(Boolean).join('; ');
+  return again;
+}
+
 export async function bpftimeColumn(s: TraceSpec, p: RunParams): Promise<Cell> {
   const why = bpftimeMissing(s.victim, s.tool);
   if (why) return na(why);
-  return withRuntimeDir((dir) => tracedColumn(s, {
+  return retryIfRebuilt(() => withRuntimeDir((dir) => tracedColumn(s, {
     env: cliEnv(dir),
     victim: (c, a) => [process.execPath, [paths.cli, 'start', c, ...a]],
     tool: (c, a) => [process.execPath, [paths.cli, 'load', c, ...a]],
     startMs: 20000,
     attachMs: 60000,
     settleMs: p.settleMs,
-  }, p));
+  }, p)));
 }
 
 /** Runs each configuration once per rep, in turn, so that slow drifts of the machine (other
