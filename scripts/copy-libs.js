@@ -15,5 +15,9 @@ for (const name of ['libbpftime-syscall-server.so', 'libbpftime-agent.so']) {
     console.error(`copy-libs: ${name} was not built (looked in ${candidates.join(', ')})`);
     process.exit(1);
   }
-  fs.copyFileSync(found, path.join(out, name));
+  // Copy then rename: processes running with the old library keep their mapping intact
+  // (writing over a mapped .so in place crashes them).
+  const dest = path.join(out, name);
+  fs.copyFileSync(found, dest + '.tmp');
+  fs.renameSync(dest + '.tmp', dest);
 }

@@ -12,6 +12,7 @@ PKGS=(
   linux-libc-dev                         # uapi headers: constants and layouts
   bpftool bpftrace libbpf-tools          # stock tools driven by the tests
   systemtap-sdt-dev                      # <sys/sdt.h> for the USDT example
+  librsvg2-bin                           # rsvg-convert: the benchmark chart as PNG
   strace binutils util-linux procps      # tests: no bpf() reaches the kernel; script(1) for ptys
 )
 

@@ -20,13 +20,27 @@ static pthread_mutex_t g_conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_sock = -1;
 static uint32_t g_seq;
 
+/* Our pid for process_vm_readv on ourselves, cached (glibc's getpid() is a syscall); the fork
+ * handler below refreshes it in the child. */
+static pid_t g_pid;
+
+static pid_t self_pid(void)
+{
+	pid_t p = __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
+	if (!p) {
+		p = getpid();
+		__atomic_store_n(&g_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
 int shim_read_user(void *dst, const void *src, size_t n)
 {
 	if (n == 0)
 		return 0;
 	struct iovec local = { dst, n }, remote = { (void *)src, n };
 	/* process_vm_readv on ourselves: a bad address is an error, never a SIGSEGV. */
-	ssize_t r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	ssize_t r = process_vm_readv(self_pid(), &local, 1, &remote, 1, 0);
 	return r == (ssize_t)n ? 0 : -EFAULT;
 }
 
@@ -35,7 +49,7 @@ int shim_write_user(void *dst, const void *src, size_t n)
 	if (n == 0)
 		return 0;
 	struct iovec local = { (void *)src, n }, remote = { dst, n };
-	ssize_t r = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	ssize_t r = process_vm_writev(self_pid(), &local, 1, &remote, 1, 0);
 	return r == (ssize_t)n ? 0 : -EFAULT;
 }
 
@@ -62,6 +76,7 @@ static void on_fork_prepare(void) { pthread_mutex_lock(&g_conn_lock); }
 static void on_fork_parent(void) { pthread_mutex_unlock(&g_conn_lock); }
 static void on_fork_child(void)
 {
+	__atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED);
 	/* The child must not share the parent's conversation: it says hello on its own. */
 	if (g_sock >= 0)
 		real_close(g_sock);
