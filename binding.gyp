@@ -2,7 +2,8 @@
 #   bpftime_core                 maps, helpers, interpreter, rings: shared by all three below
 #   libbpftime-syscall-server.so the shim preloaded into stock tools
 #   libbpftime-agent.so          the agent preloaded/injected into traced processes
-#   bpftime_addon.node           the N-API addon the TypeScript server uses
+#   bpftime_addon.node           the N-API addon the TypeScript server uses (and the CLI: the
+#                                ptrace injector of src-native/inject for `bpftime attach`)
 # scripts/copy-libs.js then places the two libraries at their stable paths in build/lib/.
 {
   "target_defaults": {
@@ -38,7 +39,7 @@
     {
       "target_name": "bpftime_addon",
       "dependencies": ["bpftime_core"],
-      "sources": ["<!@(find src-native/addon -name '*.cc' | sort)"],
+      "sources": ["<!@(find src-native/addon -name '*.cc' | sort)", "<!@(find src-native/inject -name '*.c' | sort)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17"]

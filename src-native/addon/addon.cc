@@ -18,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIpc(env, exports);
   InitMaps(env, exports);
   InitVm(env, exports);
+  InitInject(env, exports);
   exports.Set("helperIds", Napi::Function::New(env, HelperIds));
   return exports;
 }

@@ -6,3 +6,4 @@
 void InitIpc(Napi::Env env, Napi::Object exports);  // addon_ipc.cc: sockets, SCM_RIGHTS, memfds, polling
 void InitMaps(Napi::Env env, Napi::Object exports); // addon_maps.cc: map regions, map operations
 void InitVm(Napi::Env env, Napi::Object exports);   // addon_vm.cc: the interpreter
+void InitInject(Napi::Env env, Napi::Object exports); // addon_inject.cc: ptrace injection (bpftime attach)

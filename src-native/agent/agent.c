@@ -31,6 +31,10 @@ static pthread_cond_t g_ready_cond = PTHREAD_COND_INITIALIZER;
 static int g_ready;
 static uint32_t *g_live; /* attach ids installed here, to drop them if the server goes */
 static size_t g_nlive, g_caplive;
+/* `bpftime detach`: the server told this agent to quit; its thread leaves instead of reconnecting. */
+static int g_quit;
+static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_running; /* an agent thread exists (under g_start_lock) */
 
 static void set_ready(void)
 {
@@ -174,10 +178,15 @@ static void converse(int sock)
 			if (hdr.len >= sizeof(struct bpftime_detach))
 				on_detach(((struct bpftime_detach *)payload)->attach_id);
 			break;
+		case BPFTIME_MSG_AGENT_QUIT:
+			g_quit = 1;
+			break;
 		}
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 		free(payload);
+		if (g_quit)
+			return; /* the hooks go below, then the connection: the server waits for that close */
 	}
 }
 
@@ -209,21 +218,42 @@ static void *agent_thread(void *arg)
 		if (s >= 0)
 			close(s);
 		set_ready(); /* never keep the application waiting for a server that is not there */
+		if (g_quit)
+			break;
 		struct timespec ts = { backoff_ms / 1000, (backoff_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+	/* Idle: the library stays mapped (stubs and trampolines may still be on some stack), and a
+	 * later bpftime_agent_start() (bpftime attach again) starts a new thread. */
+	pthread_mutex_lock(&g_start_lock);
+	g_running = 0;
+	pthread_mutex_unlock(&g_start_lock);
 	return NULL;
 }
 
 static void trace_to_server(const char *text, size_t len) { agent_send_trace(text, len); }
 
+static void agent_launch(void);
+static void agent_wait_ready(void);
+
 /* Starts the agent: its thread registers with the server; the caller waits (bounded) until the
- * attachments that already exist are installed. Idempotent. */
+ * attachments that already exist are installed. Idempotent while the agent runs; after
+ * `bpftime detach` ended it, starts it again (`bpftime attach` calls this after its dlopen). */
 EXPORT void bpftime_agent_start(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	extern void agent_start_once(void);
-	pthread_once(&once, agent_start_once);
+	agent_launch();
+	agent_wait_ready();
+}
+
+/* Whether LD_PRELOAD brought this library (bpftime start) rather than a dlopen. */
+static int agent_preloaded(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+	Dl_info info;
+	if (!preload || !dladdr((void *)agent_preloaded, &info) || !info.dli_fname)
+		return 0;
+	const char *base = strrchr(info.dli_fname, '/');
+	return strstr(preload, base ? base + 1 : info.dli_fname) != NULL;
 }
 
 /* In a tool's process the shim starts the agent itself, after the tool's first call and outside
@@ -232,20 +262,43 @@ __attribute__((constructor)) static void agent_constructor(void)
 {
 	if (getenv("BPFTIME_AGENT_DISABLE") || dlsym(RTLD_DEFAULT, "bpftime_shim_present"))
 		return;
+	if (!agent_preloaded()) {
+		/* dlopen'ed (bpftime attach, or the program's own dlopen): the loader holds its lock
+		 * through constructors and the agent thread needs it, so waiting here would only stall
+		 * for the whole bound. Start without waiting; the loader calls bpftime_agent_start()
+		 * once dlopen has returned, to wait (bpftime attach does). */
+		agent_launch();
+		return;
+	}
 	bpftime_agent_start();
 }
 
-void agent_start_once(void)
+/* Starts the agent thread unless one runs. */
+static void agent_launch(void)
 {
 	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server,
 							 .perf_output = agent_perf_output };
-	bpftime_helpers_set_host(&host);
-	pthread_t t;
-	if (pthread_create(&t, NULL, agent_thread, NULL) != 0) {
-		fprintf(stderr, "bpftime agent: cannot start its thread; this process is not traced\n");
-		return;
+	pthread_mutex_lock(&g_start_lock);
+	if (!g_running) {
+		bpftime_helpers_set_host(&host);
+		g_quit = 0;
+		pthread_mutex_lock(&g_ready_lock);
+		g_ready = 0; /* a restart waits for its own HELLO_REPLY */
+		pthread_mutex_unlock(&g_ready_lock);
+		pthread_t t;
+		if (pthread_create(&t, NULL, agent_thread, NULL) == 0) {
+			pthread_detach(t);
+			g_running = 1;
+		} else {
+			fprintf(stderr, "bpftime agent: cannot start its thread; this process is not traced\n");
+			set_ready();
+		}
 	}
-	pthread_detach(t);
+	pthread_mutex_unlock(&g_start_lock);
+}
+
+static void agent_wait_ready(void)
+{
 	/* Wait for the attachments that already exist (bounded: a cold server start included). */
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { runWith } from './run';
 import { showStatus } from './status';
 import { defaultRuntimeDir } from './runtime';
+import { attachCommand, detachCommand } from './attach';
 
 export function main(argv: string[]): void {
   const program = new Command();
@@ -30,6 +31,18 @@ export function main(argv: string[]): void {
     .argument('[args...]', 'its arguments')
     .passThroughOptions()
     .action(async (cmd: string, args: string[]) => process.exit(await runWith('agent', cmd, args, runtimeDir())));
+
+  program
+    .command('attach')
+    .description('load the agent into a running process (ptrace: same user with ptrace allowed, or root)')
+    .argument('<pid>', 'the process')
+    .action(async (pid: string) => process.exit(await attachCommand(pid, runtimeDir())));
+
+  program
+    .command('detach')
+    .description("remove every hook from a process's agent and stop it; the process runs on")
+    .argument('<pid>', 'the process')
+    .action(async (pid: string) => process.exit(await detachCommand(pid, runtimeDir())));
 
   program
     .command('serve')

@@ -62,6 +62,14 @@ export async function showStatus(runtimeDir: string, json: boolean): Promise<num
   for (const a of s.attachments) {
     console.log(`  #${a.id} prog ${a.prog_id} ${a.probe} ${a.path}+${a.offset}${a.pid >= 0 ? ` pid ${a.pid}` : ''}`);
     for (const g of a.agents) console.log(`    agent ${g.pid}: ${g.state} ${g.message}`);
+    for (const d of s.detached ?? []) {
+      if (a.pid < 0 || a.pid === d.pid) console.log(`    agent ${d.pid}: detached (bpftime detach): not run there`);
+    }
+  }
+  const detached: any[] = s.detached ?? [];
+  if (detached.length) {
+    console.log(`detached: ${detached.length} (their agents removed every hook and stopped; the processes run untraced)`);
+    for (const d of detached) console.log(`  ${d.comm}[${d.pid}] ${d.exe}`);
   }
   return 0;
 }

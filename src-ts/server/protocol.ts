@@ -13,12 +13,15 @@ export enum Msg {
   Status = 4,
   AttachResult = 5,
   Trace = 6,
+  DetachProcess = 7,
   HelloReply = 64,
   Reply = 65,
   StatusReply = 66,
   Attach = 67,
   Detach = 68,
   PerfSlot = 69,
+  DetachProcessReply = 71,
+  AgentQuit = 72,
 }
 
 /** The shim's private ioctl on a perf event fd: "give me the fd to wait on" (proto.h). */
@@ -62,6 +65,7 @@ export const SIZEOF = {
   attach_result: 8,
   trace: 32,
   perf_slot: 16,
+  detach_process: 8,
 } as const;
 
 export interface Frame {
@@ -278,6 +282,19 @@ export function encodePerfSlot(mapId: number, index: number, eventId: number, pr
   b.writeUInt32LE(eventId, 8);
   b.writeUInt32LE(present ? 1 : 0, 12);
   return b;
+}
+
+/** struct bpftime_detach_process: `bpftime detach PID` (status 0) and its reply (agents that quit,
+ * or -errno). */
+export function encodeDetachProcess(pid: number, status = 0): Buffer {
+  const b = Buffer.alloc(SIZEOF.detach_process);
+  b.writeUInt32LE(pid, 0);
+  b.writeInt32LE(status, 4);
+  return b;
+}
+
+export function decodeDetachProcess(p: Buffer): { pid: number; status: number } {
+  return { pid: p.readUInt32LE(0), status: p.readInt32LE(4) };
 }
 
 export function encodeDetach(attachId: number): Buffer {

@@ -12,6 +12,7 @@ import { sysBpf } from './syscalls/bpf';
 import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
 import { sysAccess, sysOpen } from './syscalls/files';
 import { NeedMemory } from './usermem';
+import { ProcessDetach } from './detach_process';
 import { KernelError, Errno } from '../kernel/errno';
 import { ObjKind } from '../kernel/objects';
 import {
@@ -36,6 +37,7 @@ export interface ServerOptions {
 
 export class Server {
   readonly kernel = new Kernel();
+  readonly processDetach = new ProcessDetach();
   readonly clients = new Set<Client>();
   private listenFd = -1;
   private lockFd = -1;
@@ -145,6 +147,7 @@ export class Server {
     addon.closeFd(c.fd);
     this.clients.delete(c);
     if (c.role === Role.Agent) this.kernel.attachments.removeAgent(c);
+    if (c.role === Role.Agent) this.processDetach.agentGone(c);
     const n = c.held.size;
     c.releaseAll();
     if (c.role) log(`${Role[c.role].toLowerCase()} ${c.comm}[${c.pid}] went away${n ? `, released ${n} object(s)` : ''}`);
@@ -190,6 +193,9 @@ export class Server {
         this.kernel.attachments.result(c, r.attachId, r.status, r.message);
         break;
       }
+      case Msg.DetachProcess:
+        this.processDetach.request(c, f.seq, f.payload, this.clients);
+        break;
       case Msg.Trace: {
         const line = decodeTrace(f.payload);
         this.kernel.tracePipe.push(line);
@@ -291,6 +297,7 @@ export class Server {
         .filter((c) => c.role !== Role.Cli)
         .map((c) => ({ role: c.role ? Role[c.role].toLowerCase() : 'unknown', pid: c.pid, comm: c.comm, exe: c.exe, objects: c.held.size })),
       objects: Object.fromEntries(kinds.map(([name, kind]) => [name, k.registry.all(kind).map((o) => o.describe())])),
+      detached: this.processDetach.list(this.clients),
       pins: k.bpffs.pins().map((p) => ({ path: p.path, kind: ObjKind[p.obj.kind].toLowerCase(), id: p.obj.id })),
       attachments: k.attachments.list().map((a) => ({
         id: a.id,

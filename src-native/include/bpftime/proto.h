@@ -32,6 +32,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_STATUS = 4,        /* empty; answered by STATUS_REPLY */
 	BPFTIME_MSG_ATTACH_RESULT = 5, /* agent -> server: struct bpftime_attach_result + message */
 	BPFTIME_MSG_TRACE = 6,         /* agent -> server: struct bpftime_trace + trace_printk text */
+	BPFTIME_MSG_DETACH_PROCESS = 7, /* CLI -> server: struct bpftime_detach_process; answered by DETACH_PROCESS_REPLY */
 	/* server -> client */
 	BPFTIME_MSG_HELLO_REPLY = 64,  /* struct bpftime_hello_reply */
 	BPFTIME_MSG_REPLY = 65,        /* struct bpftime_reply + writes + needs; fds */
@@ -39,6 +40,8 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_ATTACH = 67,       /* server -> agent: struct bpftime_attach + path + map ids; fds */
 	BPFTIME_MSG_DETACH = 68,       /* server -> agent: struct bpftime_detach */
 	BPFTIME_MSG_PERF_SLOT = 69,    /* server -> agent: struct bpftime_perf_slot; fds: ring memfd, eventfd */
+	BPFTIME_MSG_DETACH_PROCESS_REPLY = 71, /* struct bpftime_detach_process (status filled in) */
+	BPFTIME_MSG_AGENT_QUIT = 72,   /* server -> agent: empty; remove every hook, close, do not come back */
 };
 
 enum bpftime_role {
@@ -136,6 +139,15 @@ struct bpftime_attach {
 struct bpftime_detach {
 	uint32_t attach_id;
 	uint32_t reserved;
+};
+
+/* `bpftime detach PID`: the server tells the agents of that process to quit (AGENT_QUIT): each
+ * removes all its hooks, closes its connection and ends its thread, leaving the process running
+ * untraced. The reply comes once they have disconnected (so their hooks are gone), or after a
+ * bound. The tools' links stay: the process just no longer runs them. */
+struct bpftime_detach_process {
+	uint32_t pid;
+	int32_t status; /* reply: how many agents quit, or -ESRCH (none of that pid) / -ETIMEDOUT */
 };
 
 /* An attach_result status: the binary is not mapped in this process (yet); the agent attaches
