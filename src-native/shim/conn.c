@@ -34,7 +34,7 @@ static pid_t self_pid(void)
 	return p;
 }
 
-int shim_read_user(void *dst, const void *src, size_t n)
+int shim_read_user_syscall(void *dst, const void *src, size_t n)
 {
 	if (n == 0)
 		return 0;
@@ -44,7 +44,7 @@ int shim_read_user(void *dst, const void *src, size_t n)
 	return r == (ssize_t)n ? 0 : -EFAULT;
 }
 
-int shim_write_user(void *dst, const void *src, size_t n)
+int shim_write_user_syscall(void *dst, const void *src, size_t n)
 {
 	if (n == 0)
 		return 0;

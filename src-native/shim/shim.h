@@ -53,9 +53,12 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);
 /* Loads the agent into the tool's own process (once; after the first call to the server). */
 void shim_load_tool_agent(void);
 
-/* Reading and writing the tool's memory without ever faulting: 0 or -EFAULT. */
+/* Reading and writing the tool's memory without ever faulting: 0 or -EFAULT. uaccess.c: a
+ * recoverable memcpy (no syscall); conn.c: the process_vm_readv/writev fallback. */
 int shim_read_user(void *dst, const void *src, size_t n);
 int shim_write_user(void *dst, const void *src, size_t n);
+int shim_read_user_syscall(void *dst, const void *src, size_t n);
+int shim_write_user_syscall(void *dst, const void *src, size_t n);
 
 /* The libc functions we interpose, reached without recursion. */
 extern int (*real_close)(int);
