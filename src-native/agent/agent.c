@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,6 +21,8 @@
 #include "bpftime/attach.h"
 #include "bpftime/client.h"
 #include "bpftime/helpers.h"
+#include "bpftime/map.h"
+#include "bpftime/ringbuf.h"
 #include "bpftime/syscall_hook.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -81,17 +84,34 @@ void agent_report(uint32_t attach_id, int status, const char *msg)
 	bpftime_buf_free(&b);
 }
 
+/* Ring buffer maps of the program: the eventfd each one's producers write to wake its consumer
+ * (one per wake_ids[j], fds[j]; kept by the map's handle for good, so dup'ed here). */
+static void set_wake_fds(struct agent_prog *prog, const uint32_t *wake_ids, const int *fds, uint32_t n)
+{
+	for (uint32_t j = 0; j < n; j++)
+		for (uint32_t i = 0; i < prog->nmaps; i++)
+			if (bpftime_map_id(prog->maps[i]) == wake_ids[j]) {
+				int fd = fcntl(fds[j], F_DUPFD_CLOEXEC, 0);
+				if (fd >= 0)
+					bpftime_ringbuf_set_wake_fd(prog->maps[i], fd);
+				break;
+			}
+}
+
 static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 {
 	char msg[512] = "";
 	const struct bpftime_attach *a = (const void *)p;
-	if (len < sizeof(*a) || sizeof(*a) + ((a->path_len + 7u) & ~7u) + 4ull * a->nmaps > len || a->path_len == 0 ||
-	    nfds < 1 + (int)a->nmaps) {
+	if (len < sizeof(*a) || a->nmaps > BPFTIME_MAX_FDS_PER_FRAME || a->nwake > a->nmaps ||
+	    sizeof(*a) + ((a->path_len + 7u) & ~7u) + 4ull * (a->nmaps + a->nwake) > len || a->path_len == 0 ||
+	    nfds < 1 + (int)(a->nmaps + a->nwake)) {
 		return; /* malformed: nothing sensible to answer to */
 	}
 	const char *path = (const char *)(a + 1);
 	const uint32_t *map_ids = (const uint32_t *)(p + sizeof(*a) + ((a->path_len + 7u) & ~7u));
 	struct agent_prog *prog = agent_prog_get(a->prog_id, fds[0], map_ids, fds + 1, a->nmaps, msg, sizeof(msg));
+	if (prog)
+		set_wake_fds(prog, map_ids + a->nmaps, fds + 1 + a->nmaps, a->nwake);
 	int rc = -EINVAL;
 	if (prog && a->kind == BPFTIME_ATTACH_TIMER) {
 		rc = agent_timer_attach(a, prog, msg, sizeof(msg));

@@ -14,6 +14,7 @@
 #include <linux/perf_event.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,6 +26,7 @@
 #include "bpftime/objfile.h"
 #include "bpftime/perf_ring.h"
 #include "bpftime/proto.h"
+#include "bpftime/ringbuf.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define ATTR_MAX 4096 /* the kernel refuses bpf_attr/perf_event_attr larger than a page */
@@ -126,6 +128,7 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 }
 
 static void *shim_mmap_perf_ring(struct shim_obj *o, void *addr, size_t len, int prot, int flags, int fd, off_t off);
+static void *shim_mmap_ringbuf(struct bpftime_map *m, void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
 static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
@@ -136,6 +139,8 @@ static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	if (o->kind == BPFTIME_OBJ_PERF_EVENT)
 		return shim_mmap_perf_ring(o, addr, len, prot, flags, fd, off);
 	struct bpftime_map *m = fdtab_map(o);
+	if (bpftime_ringbuf_is(m))
+		return shim_mmap_ringbuf(m, addr, len, prot, flags, fd, off);
 	int64_t base = m ? bpftime_map_mmap_offset(m) : -ENODEV;
 	if (base < 0) {
 		errno = (int)-base;
@@ -165,6 +170,54 @@ static void *shim_mmap_perf_ring(struct shim_obj *o, void *addr, size_t len, int
 		return MAP_FAILED;
 	}
 	o->ring = p;
+	return p;
+}
+
+/* A ring buffer map: the kernel's view (consumer page, producer page, data twice), built from
+ * the plan of core/maps/map_ringbuf.c. When the range reaches the second copy of the data, the
+ * whole range is reserved first and the pieces are mapped into it with MAP_FIXED, so the data
+ * pages appear twice back to back. Read-only pieces are mapped from a read-only fd on the same
+ * memfd, so mprotect() cannot make them writable later (the kernel clears VM_MAYWRITE). */
+static void *shim_mmap_ringbuf(struct bpftime_map *m, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct bpftime_ringbuf_piece pc[2];
+	int n = off < 0 ? -EINVAL : bpftime_ringbuf_mmap_plan(m, (uint64_t)off, len, prot, flags, pc);
+	if (n < 0) {
+		errno = -n;
+		return MAP_FAILED;
+	}
+	int mfd = fd;
+	if (!(prot & PROT_WRITE)) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		long r = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+		if (r >= 0)
+			mfd = (int)r;
+	}
+	size_t total = (len + 4095) & ~(size_t)4095;
+	const int fixed = MAP_FIXED | MAP_FIXED_NOREPLACE;
+	void *p;
+	if (n == 1 && pc[0].len == total) {
+		p = real_mmap(addr, total, prot, flags, mfd, (off_t)(BPFTIME_OBJ_HDR_SIZE + pc[0].region_off));
+	} else {
+		p = real_mmap(addr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (flags & fixed), -1, 0);
+		for (int i = 0; i < n && p != MAP_FAILED; i++) {
+			void *want = (char *)p + pc[i].view_off;
+			void *q = real_mmap(want, pc[i].len, prot, (flags & ~fixed) | MAP_FIXED, mfd,
+					    (off_t)(BPFTIME_OBJ_HDR_SIZE + pc[i].region_off));
+			if (q != want) {
+				int e = errno;
+				munmap(p, total);
+				errno = e;
+				p = MAP_FAILED;
+			}
+		}
+	}
+	if (mfd != fd) {
+		int e = errno;
+		real_close(mfd);
+		errno = e;
+	}
 	return p;
 }
 

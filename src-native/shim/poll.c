@@ -1,10 +1,12 @@
-/* Waiting for perf buffers: epoll and poll on our perf event fds.
+/* Waiting for perf buffers and ring buffers: epoll and poll on our perf event fds and
+ * BPF_MAP_TYPE_RINGBUF map fds.
  *
  * A memfd is always "readable" to the kernel, so the shim waits on each buffer's eventfd in its
  * place (the server hands it out; agents write it). Readiness itself is the kernel's rule —
- * readable while data_head != data_tail — checked on the ring before blocking, so the level
- * semantics hold however the eventfd was left. Producers only write the eventfd when the
- * consumer announced it sleeps (perf_ring.h), so a busy buffer costs no syscalls.
+ * readable while data_head != data_tail (perf buffers), while producer_pos != consumer_pos
+ * (ring buffers) — checked on the ring before blocking, so the level semantics hold however the
+ * eventfd was left. Producers only write the eventfd when the consumer announced it sleeps
+ * (perf_ring.h, ringbuf.h), so a busy buffer costs no syscalls.
  *
  * Only calls that involve one of our fds take the slow path; everything else goes straight to
  * libc with the same arguments. */
@@ -12,6 +14,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/bpf.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +28,7 @@
 #include "bpftime/objfile.h"
 #include "bpftime/perf_ring.h"
 #include "bpftime/proto.h"
+#include "bpftime/ringbuf.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -56,9 +60,31 @@ int shim_wait_fd(int fd, struct shim_obj *o)
 	return (int)r;
 }
 
-static int ring_readable(struct shim_obj *o)
+/* The fds we wait for in place of the kernel: perf buffers and ring buffer maps. */
+static int waitable(const struct shim_obj *o)
 {
-	return o->ring && bpftime_perf_ring_readable(o->ring);
+	return o && (o->kind == BPFTIME_OBJ_PERF_EVENT ||
+		     (o->kind == BPFTIME_OBJ_MAP && o->subtype == BPF_MAP_TYPE_RINGBUF));
+}
+
+/* What the kernel's poll would answer for o now (0 when nothing to read). */
+static uint32_t ready_mask(struct shim_obj *o)
+{
+	if (o->kind == BPFTIME_OBJ_PERF_EVENT)
+		return o->ring && bpftime_perf_ring_readable(o->ring) ? EPOLLIN : 0;
+	struct bpftime_map *m = fdtab_map(o);
+	return m && bpftime_ringbuf_readable(m) ? EPOLLIN | EPOLLRDNORM : 0; /* ringbuf_map_poll_kern */
+}
+
+/* The consumer's half of the wakeup protocol: announce (or retract) that it sleeps. */
+static void set_waiting(struct shim_obj *o, int waiting)
+{
+	if (o->kind == BPFTIME_OBJ_PERF_EVENT) {
+		if (o->ring)
+			bpftime_perf_ring_set_waiting(o->ring, waiting);
+	} else if (o->map) {
+		bpftime_ringbuf_set_waiting(o->map, waiting);
+	}
 }
 
 static void drain(int waitfd)
@@ -81,8 +107,12 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (!real)
 		real = (epoll_ctl_fn)next("epoll_ctl");
 	struct shim_obj *o = fdtab_get(fd);
-	if (!o || o->kind != BPFTIME_OBJ_PERF_EVENT)
+	if (!waitable(o))
 		return real(epfd, op, fd, ev);
+	if (o->kind == BPFTIME_OBJ_MAP && !fdtab_map(o)) {
+		errno = EPERM;
+		return -1;
+	}
 	int w = shim_wait_fd(fd, o);
 	if (w < 0) {
 		errno = EPERM; /* what epoll says of an fd that cannot be waited on */
@@ -135,11 +165,11 @@ static int ready_regs(int epfd, struct epoll_event *out, int max, int sleep, int
 		if (r->epfd != epfd)
 			continue;
 		(*ours)++;
-		if (r->obj->ring)
-			bpftime_perf_ring_set_waiting(r->obj->ring, sleep);
-		if ((r->ev.events & EPOLLIN) && ring_readable(r->obj) && n < max) {
+		set_waiting(r->obj, sleep);
+		uint32_t ready = r->ev.events & ready_mask(r->obj);
+		if (ready && n < max) {
 			out[n] = r->ev;
-			out[n].events = EPOLLIN;
+			out[n].events = ready;
 			n++;
 		}
 	}
@@ -166,8 +196,7 @@ static int filter_ours(int epfd, struct epoll_event *ev, int n)
 	for (struct reg *r = g_regs; r; r = r->next)
 		if (r->epfd == epfd) {
 			drain(r->waitfd);
-			if (r->obj->ring)
-				bpftime_perf_ring_set_waiting(r->obj->ring, 0);
+			set_waiting(r->obj, 0);
 		}
 	pthread_mutex_unlock(&g_lock);
 	return k;
@@ -272,7 +301,7 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 		return real(fds, n, timeout, sigmask);
 	for (nfds_t i = 0; i < n; i++) {
 		struct shim_obj *o = fds[i].fd >= 0 ? fdtab_get(fds[i].fd) : NULL;
-		objs[i] = o && o->kind == BPFTIME_OBJ_PERF_EVENT ? o : NULL;
+		objs[i] = waitable(o) && (o->kind != BPFTIME_OBJ_MAP || fdtab_map(o)) ? o : NULL;
 		orig[i] = fds[i].fd;
 		any |= objs[i] != NULL;
 	}
@@ -283,9 +312,9 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 		for (nfds_t i = 0; i < n; i++) {
 			if (!objs[i])
 				continue;
-			if (pass == 1 && objs[i]->ring)
-				bpftime_perf_ring_set_waiting(objs[i]->ring, 1);
-			ready |= ring_readable(objs[i]) && (fds[i].events & POLLIN);
+			if (pass == 1)
+				set_waiting(objs[i], 1);
+			ready |= (fds[i].events & ready_mask(objs[i])) != 0;
 		}
 	}
 	for (nfds_t i = 0; i < n; i++) {
@@ -306,9 +335,8 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 		if (fds[i].revents)
 			count--;
 		fds[i].fd = orig[i];
-		if (objs[i]->ring)
-			bpftime_perf_ring_set_waiting(objs[i]->ring, 0);
-		fds[i].revents = (ring_readable(objs[i]) && (fds[i].events & POLLIN)) ? POLLIN : 0;
+		set_waiting(objs[i], 0);
+		fds[i].revents = (short)(fds[i].events & ready_mask(objs[i]));
 		if (fds[i].revents)
 			count++;
 	}

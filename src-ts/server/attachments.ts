@@ -6,6 +6,7 @@ import { Client } from './client';
 import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
 import { log } from './log';
+import { isRingbuf, ringbufWakeFd } from './syscalls/ringbuf';
 
 /** proto.h BPFTIME_ATTACH_WAITING: the agent's process has not mapped the binary (yet). */
 export const ATTACH_WAITING = 2;
@@ -140,6 +141,7 @@ export class Attachments {
     if (s.pid !== -1 && s.pid !== c.pid) return false;
     if (s.probe === 'bpf_output') return false;
     const maps = a.prog.spec.maps;
+    const rings = maps.filter(isRingbuf);
     const msg = encodeAttach({
       attachId: a.id,
       kind:
@@ -155,9 +157,10 @@ export class Attachments {
       path: s.path,
       tpId: s.tpId,
       mapIds: maps.map((m) => m.id),
+      wakeMapIds: rings.map((m) => m.id),
     });
     a.agents.set(c.pid, { status: 1, message: 'sent' });
-    return c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd)]);
+    return c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]);
   }
 }
 

@@ -24,7 +24,8 @@ export enum Msg {
   AgentQuit = 72,
 }
 
-/** The shim's private ioctl on a perf event fd: "give me the fd to wait on" (proto.h). */
+/** The shim's private ioctl on a perf event fd or a ring buffer map fd: "give me the fd to wait
+ * on" (proto.h). */
 export const IOC_WAIT_FD = 0x24f0;
 
 export enum Role {
@@ -255,6 +256,8 @@ export interface AttachMsg {
   path: string;
   tpId: number;
   mapIds: number[];
+  /** Ring buffer maps among mapIds; their eventfds travel after the map memfds, in this order. */
+  wakeMapIds: number[];
 }
 
 export function encodeAttach(a: AttachMsg): Buffer {
@@ -270,8 +273,9 @@ export function encodeAttach(a: AttachMsg): Buffer {
   h.writeUInt32LE(a.mapIds.length, 40);
   h.writeUInt32LE(path.length, 44);
   h.writeUInt32LE(a.tpId, 48);
-  const ids = Buffer.alloc(4 * a.mapIds.length);
-  a.mapIds.forEach((id, i) => ids.writeUInt32LE(id, i * 4));
+  h.writeUInt32LE(a.wakeMapIds.length, 52);
+  const ids = Buffer.alloc(4 * (a.mapIds.length + a.wakeMapIds.length));
+  [...a.mapIds, ...a.wakeMapIds].forEach((id, i) => ids.writeUInt32LE(id, i * 4));
   return Buffer.concat([h, path, Buffer.alloc(pad8(path.length) - path.length), ids]);
 }
 

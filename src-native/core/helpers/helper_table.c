@@ -37,6 +37,11 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(map_push_elem),
 	H(map_pop_elem),
 	H(map_peek_elem),
+	H(ringbuf_output),
+	H(ringbuf_reserve),
+	H(ringbuf_submit),
+	H(ringbuf_discard),
+	H(ringbuf_query),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

@@ -11,6 +11,12 @@
 
 /* helper_perf.c */
 BPFTIME_HELPER(perf_event_output);
+/* helper_ringbuf.c */
+BPFTIME_HELPER(ringbuf_output);
+BPFTIME_HELPER(ringbuf_reserve);
+BPFTIME_HELPER(ringbuf_submit);
+BPFTIME_HELPER(ringbuf_discard);
+BPFTIME_HELPER(ringbuf_query);
 /* helper_stack.c */
 BPFTIME_HELPER(get_stack);
 /* helper_cgroup.c */

@@ -104,6 +104,7 @@ extern const struct bpftime_map_ops bpftime_stack_map_ops;
 extern const struct bpftime_map_ops bpftime_bloom_filter_map_ops;
 extern const struct bpftime_map_ops bpftime_lpm_trie_map_ops;
 extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
+extern const struct bpftime_map_ops bpftime_ringbuf_map_ops;
 extern const struct bpftime_map_ops bpftime_cgroup_array_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a

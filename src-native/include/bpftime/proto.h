@@ -131,9 +131,11 @@ struct bpftime_attach {
 	uint32_t nmaps;          /* map memfds passed after the prog memfd, ids below */
 	uint32_t path_len;       /* bytes of the path that follows, including its NUL */
 	uint32_t tp_id;          /* syscall tracepoints: the event id (common_type of the context) */
-	uint32_t reserved;
-	/* then the binary path (tracepoints: "system/event"), padded to 8; then uint32_t map_ids[nmaps]
-	 * fds: [0] = program memfd, [1 + i] = memfd of map_ids[i] */
+	uint32_t nwake;          /* ring buffer maps among map_ids: their eventfds follow the map memfds */
+	/* then the binary path (tracepoints: "system/event"), padded to 8; then uint32_t map_ids[nmaps];
+	 * then uint32_t wake_ids[nwake] (the BPF_MAP_TYPE_RINGBUF maps of map_ids).
+	 * fds: [0] = program memfd, [1 + i] = memfd of map_ids[i], [1 + nmaps + j] = the eventfd
+	 * that wakes the consumer of ring buffer wake_ids[j] (ringbuf.h) */
 };
 
 struct bpftime_detach {
@@ -168,8 +170,9 @@ struct bpftime_perf_slot {
 	uint32_t present; /* 1: fds[0] = the event's memfd (ring), fds[1] = its eventfd */
 };
 
-/* ioctl the shim sends for a perf event fd (never a kernel request: '$' is perf's type, 0xf0 is
- * beyond its numbers): answers with the fd the tool waits on in place of the event. */
+/* ioctl the shim sends for a perf event fd or a BPF_MAP_TYPE_RINGBUF map fd (never a kernel
+ * request: '$' is perf's type, 0xf0 is beyond its numbers; map fds take no ioctl at all):
+ * answers with the fd the tool waits on in place of the event or map (an eventfd). */
 #define BPFTIME_IOC_WAIT_FD 0x24f0u
 
 /* One bpf_trace_printk() line, with what the served trace_pipe shows beside it. */

@@ -12,6 +12,8 @@ import { progFitsPerfEvent } from './link_cmds';
 import { log } from '../log';
 import { addon } from '../../native/addon';
 import { IOC_WAIT_FD } from '../protocol';
+import { BpfMap } from '../../kernel/map';
+import { ringbufWakeFd } from './ringbuf';
 
 const F = P.perf_event_attr;
 const PAGE = 4096;
@@ -62,6 +64,7 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   if (flags & ~PERF_FLAGS) throw new KernelError(Errno.EINVAL, 'unknown perf_event_open flags');
   if (pid === -1 && cpu === -1) throw new KernelError(Errno.EINVAL, 'pid -1 needs a cpu');
   if (groupFd !== -1) throw new KernelError(Errno.EINVAL, 'event groups are not offered');
+  if (pid === 0) pid = ctx.client.pid; // the calling process, as the kernel reads pid 0
   const type = attr.u32(F.type);
   const config = attr.u64(F.config);
   const flagsWord = attr.u64({ off: F.disabled.off, size: 8 });
@@ -170,6 +173,12 @@ function resolveCallerPath(p: string, pid: number): string {
 
 export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint): bigint {
   const obj = ctx.object(fd);
+  if (req === IOC_WAIT_FD && obj.kind === ObjKind.Map) {
+    // A ring buffer map: the shim waits on its eventfd, as on a perf buffer's.
+    ctx.passFds.push(ringbufWakeFd(obj as BpfMap));
+    ctx.retFdIdx = ctx.passFds.length - 1;
+    return 0n;
+  }
   if (obj.kind !== ObjKind.PerfEvent) throw new KernelError(Errno.ENOTTY, 'not a perf event');
   const ev = obj as PerfEvent;
   switch (req) {

@@ -1,0 +1,31 @@
+// BPF_MAP_TYPE_RINGBUF, server side: the ring itself lives in the map's shared memory
+// (src-native/core/maps/map_ringbuf.c, ringbuf_ring.c) and never crosses the socket; what the
+// server owns is the one eventfd per ring that wakes its consumer. The tool's shim asks for it
+// with the private ioctl BPFTIME_IOC_WAIT_FD on the map fd (as for perf buffers) and waits on it
+// in epoll/poll; agents receive it in ATTACH beside the map's memfd and write it from
+// bpf_ringbuf_submit/output when the consumer sleeps.
+import { addon } from '../../native/addon';
+import { Errno, KernelError } from '../../kernel/errno';
+import { BpfMap } from '../../kernel/map';
+import { BPF_MAP_TYPE_RINGBUF } from '../../uapi/bpf';
+
+const wakeFds = new WeakMap<BpfMap, number>();
+
+export function isRingbuf(map: BpfMap): boolean {
+  return map.spec.mapType === BPF_MAP_TYPE_RINGBUF;
+}
+
+/** The ring's eventfd, made on first use and closed with the map. */
+export function ringbufWakeFd(map: BpfMap): number {
+  const known = wakeFds.get(map);
+  if (known !== undefined) return known;
+  if (!isRingbuf(map)) throw new KernelError(Errno.ENOTTY, 'only ring buffer maps can be waited on');
+  const fd: number = addon.eventfd();
+  if (fd < 0) throw new KernelError(-fd, 'eventfd failed');
+  wakeFds.set(map, fd);
+  map.onDestroyHooks.push(() => {
+    wakeFds.delete(map);
+    addon.closeFd(fd);
+  });
+  return fd;
+}
