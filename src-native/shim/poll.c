@@ -37,6 +37,7 @@ struct reg {
 	int epfd, fd, waitfd;
 	struct shim_obj *obj;
 	struct epoll_event ev;
+	int fired; /* its eventfd was reported by the last real wait: drain it */
 	struct reg *next;
 };
 
@@ -133,7 +134,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		if (rc == 0) {
 			r = calloc(1, sizeof(*r));
 			if (r) {
-				*r = (struct reg){ epfd, fd, w, o, *ev, g_regs };
+				*r = (struct reg){ epfd, fd, w, o, *ev, 0, g_regs };
 				g_regs = r;
 			}
 		}
@@ -178,7 +179,9 @@ static int ready_regs(int epfd, struct epoll_event *out, int max, int sleep, int
 }
 
 /* After a real wait: drop events of our eventfds (ours are reported from the rings), drain
- * them, and stop announcing sleep. Returns the count of events kept. */
+ * the eventfds that fired (only those: an eventfd the wait did not report holds nothing, and a
+ * read costs a syscall on every call of a busy consumer), and stop announcing sleep. Returns
+ * the count of events kept. */
 static int filter_ours(int epfd, struct epoll_event *ev, int n)
 {
 	pthread_mutex_lock(&g_lock);
@@ -188,14 +191,16 @@ static int filter_ours(int epfd, struct epoll_event *ev, int n)
 		for (struct reg *r = g_regs; r; r = r->next)
 			if (r->epfd == epfd && r->ev.data.u64 == ev[i].data.u64) {
 				mine = 1;
-				break;
+				r->fired = 1;
 			}
 		if (!mine)
 			ev[k++] = ev[i];
 	}
 	for (struct reg *r = g_regs; r; r = r->next)
 		if (r->epfd == epfd) {
-			drain(r->waitfd);
+			if (r->fired)
+				drain(r->waitfd);
+			r->fired = 0;
 			set_waiting(r->obj, 0);
 		}
 	pthread_mutex_unlock(&g_lock);
@@ -212,6 +217,13 @@ static int has_regs(int epfd)
 	return found;
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* The one implementation of epoll_wait/epoll_pwait/epoll_pwait2 for sets with our fds.
  * timeout: NULL blocks; {0,0} polls. */
 static int wait_with_rings(int epfd, struct epoll_event *events, int max, const struct timespec *timeout,
@@ -224,40 +236,52 @@ static int wait_with_rings(int epfd, struct epoll_event *events, int max, const 
 		pwait2 = (epoll_pwait2_fn)next("epoll_pwait2");
 	}
 	int ours;
-	int n = ready_regs(epfd, events, max, 0, &ours);
 	int nonblocking = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
-	if (n == 0 && !nonblocking) {
-		/* Announce the sleep, then look again: a producer either sees the announcement (and
-		 * writes the eventfd) or published before we looked (and we see its data). */
-		n = ready_regs(epfd, events, max, 1, &ours);
-	}
-	struct timespec zero = { 0, 0 };
-	const struct timespec *t = n > 0 ? &zero : timeout;
-	int m;
-	if (pwait2) {
-		m = pwait2(epfd, events + n, max - n, t, sigmask);
-	} else {
-		int ms = !t ? -1 : (int)(t->tv_sec * 1000 + t->tv_nsec / 1000000);
-		m = pwait(epfd, events + n, max - n, ms, sigmask);
-	}
-	if (m < 0) {
-		int e = errno;
-		filter_ours(epfd, events + n, 0);
+	int64_t deadline = timeout && !nonblocking ? mono_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : 0;
+	for (;;) {
+		int n = ready_regs(epfd, events, max, 0, &ours);
+		if (n == 0 && !nonblocking) {
+			/* Announce the sleep, then look again: a producer either sees the announcement
+			 * (and writes the eventfd) or published before we looked (and we see its data). */
+			n = ready_regs(epfd, events, max, 1, &ours);
+		}
+		struct timespec zero = { 0, 0 }, left;
+		const struct timespec *t = n > 0 || nonblocking ? &zero : NULL;
+		if (!t && timeout) {
+			int64_t rem = deadline - mono_ns();
+			if (rem < 0)
+				rem = 0;
+			left = (struct timespec){ rem / 1000000000, rem % 1000000000 };
+			t = &left;
+		}
+		int m;
+		if (pwait2) {
+			m = pwait2(epfd, events + n, max - n, t, sigmask);
+		} else {
+			int ms = !t ? -1 : (int)(t->tv_sec * 1000 + (t->tv_nsec + 999999) / 1000000);
+			m = pwait(epfd, events + n, max - n, ms, sigmask);
+		}
+		if (m < 0) {
+			int e = errno;
+			filter_ours(epfd, events + n, 0);
+			if (n > 0)
+				return n;
+			errno = e;
+			return -1;
+		}
+		m = filter_ours(epfd, events + n, m);
 		if (n > 0)
-			return n;
-		errno = e;
-		return -1;
-	}
-	m = filter_ours(epfd, events + n, m);
-	if (n == 0) {
+			return n + m;
 		/* Woken by a producer (or a timeout): report the rings that are readable now. */
 		struct epoll_event tmp[64];
 		int extra = ready_regs(epfd, tmp, (int)(sizeof(tmp) / sizeof(tmp[0])), 0, &ours);
 		for (int i = 0; i < extra && m < max; i++)
 			events[m++] = tmp[i];
-		return m;
+		if (m > 0 || nonblocking || (timeout && mono_ns() >= deadline))
+			return m;
+		/* An eventfd count left from a wakeup we did not need: nothing to report, and the
+		 * caller's time is not up, so wait again instead of returning 0 early. */
 	}
-	return n + m;
 }
 
 EXPORT int epoll_pwait2(int epfd, struct epoll_event *events, int max, const struct timespec *timeout,

@@ -335,7 +335,15 @@ void bpftime_ringbuf_set_waiting(struct bpftime_map *m, int waiting)
 	if (!bpftime_ringbuf_is(m))
 		return;
 	struct rb_priv *p = ((struct rb_map *)m)->priv;
-	__atomic_store_n(&p->waiting, waiting ? 1u : 0u, __ATOMIC_SEQ_CST);
+	if (!waiting) {
+		/* Retracting needs no ordering (a producer that still sees 1 only writes the eventfd
+		 * once for nothing), and a busy consumer retracts on every call: no store, no fence
+		 * when already clear. */
+		if (__atomic_load_n(&p->waiting, __ATOMIC_RELAXED))
+			__atomic_store_n(&p->waiting, 0u, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_store_n(&p->waiting, 1u, __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
