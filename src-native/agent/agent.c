@@ -190,6 +190,9 @@ static void converse(int sock)
 		case BPFTIME_MSG_ATTACH:
 			on_attach(payload, hdr.len, fds, nfds);
 			break;
+		case BPFTIME_MSG_TASK_LAYOUT: /* before HELLO_REPLY: before any program runs */
+			agent_task_set_layout(payload, hdr.len);
+			break;
 		case BPFTIME_MSG_PERF_SLOT:
 			if (hdr.len >= sizeof(struct bpftime_perf_slot))
 				agent_perf_slot(payload, fds, nfds);
@@ -291,13 +294,19 @@ __attribute__((constructor)) static void agent_constructor(void)
 		return;
 	}
 	bpftime_agent_start();
+	/* This image began with an execve that returned here: the attachments that existed then
+	 * are installed now, and syscall tracepoints see that exit (a tool's agent starts later,
+	 * not at exec). */
+	agent_syscall_tp_exec_returned();
 }
 
 /* Starts the agent thread unless one runs. */
 static void agent_launch(void)
 {
 	static const struct bpftime_helper_host host = { .trace_printk = trace_to_server,
-							 .perf_output = agent_perf_output };
+							 .perf_output = agent_perf_output,
+							 .current_task = agent_task_current,
+							 .kernel_read = agent_task_kernel_read };
 	pthread_mutex_lock(&g_start_lock);
 	if (!g_running) {
 		bpftime_helpers_set_host(&host);

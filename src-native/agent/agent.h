@@ -44,6 +44,8 @@ void agent_report(uint32_t attach_id, int status, const char *msg);
 int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 			    size_t errlen);
 void agent_syscall_tp_detach(uint32_t attach_id);
+/* This image was just exec'ed: report the execve's exit (ret 0) to sys_exit tracepoints. */
+void agent_syscall_tp_exec_returned(void);
 
 /* Timed programs (clock perf events). */
 int agent_timer_attach(const struct bpftime_attach *a, struct agent_prog *prog, char *err, size_t errlen);
@@ -52,6 +54,12 @@ void agent_timer_detach(uint32_t attach_id);
 /* Perf buffers: a slot update from the server; the host side of bpf_perf_event_output. */
 void agent_perf_slot(const struct bpftime_perf_slot *m, const int *fds, int nfds);
 long agent_perf_output(uint32_t map_id, uint32_t index, const void *data, uint64_t size);
+
+/* task.c: stand-ins for struct task_struct (bpf_get_current_task), laid out as the server says
+ * (MSG_TASK_LAYOUT); the host hooks current_task and kernel_read of helpers.h. */
+void agent_task_set_layout(const void *payload, uint32_t len);
+uint64_t agent_task_current(int btf);
+long agent_task_kernel_read(void *dst, const void *src, uint32_t n, int str);
 
 /* Sends trace_printk text to the server (what the served trace_pipe shows). */
 void agent_send_trace(const char *text, size_t len);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "bpftime/helpers.h"
 #include "bpftime/syscall_hook.h"
@@ -77,13 +78,54 @@ static void dispatch(struct bpftime_syscall_ctx *c, int exit)
 		run(one->tps[i], c, exit);
 }
 
+/* A successful execve returns in the new image, before this agent existed there, so the engine
+ * never sees that exit; the kernel reports it (ret 0) before the new image runs. The agent's
+ * constructor marks it pending once the attachments are in (agent_syscall_tp_exec_returned), and
+ * the main thread's next syscall reports it first, from inside the hook like every other exit, so
+ * the programs' own syscalls stay unseen. Reported as execve: which of execve/execveat the old
+ * image made is not known here (execveat is rare). */
+static int g_exec_exit_pending;
+
+void agent_syscall_tp_exec_returned(void)
+{
+	/* Only tracepoints that existed at the exec see its exit: those the agent installed before
+	 * the process went on (a later attachment must not get a stale report). */
+	pthread_mutex_lock(&g_lock);
+	if (g_started)
+		__atomic_store_n(&g_exec_exit_pending, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&g_lock);
+}
+
+static __attribute__((noinline)) void report_exec_exit(const struct bpftime_syscall_ctx *now)
+{
+	uint64_t pt = bpftime_current_pid_tgid();
+	int pending = 1;
+	if ((uint32_t)pt != (uint32_t)(pt >> 32) || /* the exec'ing thread is the main thread now */
+	    !__atomic_compare_exchange_n(&g_exec_exit_pending, &pending, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	struct bpftime_syscall_ctx c = { .nr = SYS_execve, .ret = 0, .regs = now->regs };
+	dispatch(&c, 1);
+}
+
 static int on_enter(struct bpftime_syscall_ctx *c)
 {
+	if (__builtin_expect(__atomic_load_n(&g_exec_exit_pending, __ATOMIC_RELAXED), 0))
+		report_exec_exit(c);
 	dispatch(c, 0);
 	return BPFTIME_SYSCALL_RUN;
 }
 
-static void on_exit_(struct bpftime_syscall_ctx *c) { dispatch(c, 1); }
+static void on_exit_(struct bpftime_syscall_ctx *c)
+{
+	/* A vfork child (or any CLONE_VM child without its own TLS: posix_spawn's) shares its
+	 * parent thread's TLS, and with it the helpers' pid cache: both sides drop it when the call
+	 * returns to them, before any program runs there (helpers.h). Flags are not looked at:
+	 * clone3's live in memory the child may not read, and a needless reset costs two syscalls
+	 * next to a clone. */
+	if (__builtin_expect(c->nr == SYS_vfork || c->nr == SYS_clone || c->nr == SYS_clone3, 0))
+		bpftime_helpers_thread_reset();
+	dispatch(c, 1);
+}
 
 /* Rebuilds the list for (exit, slot) from g_all; called with g_lock held. */
 static void rebuild(int exit, int slot)

@@ -9,6 +9,10 @@ import { TracePipe } from '../tracefs/trace_pipe';
 import { BpfBtf } from '../kernel/btf';
 import { ObjKind } from '../kernel/objects';
 import * as fs from 'fs';
+import { Btf } from '../btf/btf';
+import { TaskLayout, computeTaskLayout } from '../btf/task_layout';
+import { encodeTaskLayout } from './protocol';
+import { log } from './log';
 
 const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
 
@@ -21,6 +25,8 @@ export class Kernel {
   readonly kprobePmu: Pmu = readPmu('kprobe', 6);
   readonly tracePipe = new TracePipe();
   readonly tracefs = TracefsView.load({ uprobe: this.uprobePmu, kprobe: this.kprobePmu });
+  private vmlinuxBtf: Buffer | null = null;
+  private taskLayoutMsg: Buffer | null = null;
 
   constructor() {
     this.loadKernelBtf();
@@ -36,8 +42,26 @@ export class Kernel {
     } catch {
       return;
     }
+    this.vmlinuxBtf = data;
     const btf = new BpfBtf(this.registry.allocId(ObjKind.Btf), data);
     btf.kernelName = 'vmlinux';
     this.registry.add(btf).acquire(); // held by the kernel for as long as it runs
+  }
+
+  /** The MSG_TASK_LAYOUT payload every agent gets: the kernel's task_struct layout, computed
+   * from its BTF on first use (~0.1 s) and kept. Without BTF (or a task_struct in it) it says
+   * "no layout", and bpf_get_current_task() returns 0 in agents. */
+  taskLayout(): Buffer {
+    if (this.taskLayoutMsg) return this.taskLayoutMsg;
+    let layout: TaskLayout | null = null;
+    if (this.vmlinuxBtf) {
+      try {
+        layout = computeTaskLayout(Btf.parse(this.vmlinuxBtf));
+      } catch (e) {
+        log(`kernel BTF: cannot compute the task_struct layout: ${(e as Error).message}`);
+      }
+    }
+    this.taskLayoutMsg = encodeTaskLayout(layout);
+    return this.taskLayoutMsg;
   }
 }

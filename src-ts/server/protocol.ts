@@ -1,5 +1,6 @@
 // The control-plane protocol, TypeScript side. The C side is src-native/include/bpftime/proto.h;
 // test/unit/protocol.test.ts checks that the numbers here match it.
+import type { TaskLayout } from '../btf/task_layout';
 
 export const PROTO_MAGIC = 0x50544642;
 export const PROTO_VERSION = 1;
@@ -20,6 +21,7 @@ export enum Msg {
   Attach = 67,
   Detach = 68,
   PerfSlot = 69,
+  TaskLayout = 70,
   DetachProcessReply = 71,
   AgentQuit = 72,
 }
@@ -67,6 +69,7 @@ export const SIZEOF = {
   trace: 32,
   perf_slot: 16,
   detach_process: 8,
+  task_layout: 80,
 } as const;
 
 export interface Frame {
@@ -285,6 +288,42 @@ export function encodePerfSlot(mapId: number, index: number, eventId: number, pr
   b.writeUInt32LE(index, 4);
   b.writeUInt32LE(eventId, 8);
   b.writeUInt32LE(present ? 1 : 0, 12);
+  return b;
+}
+
+/** struct bpftime_task_layout, field by field in order (each 4 bytes), with the TaskLayout
+ * property each carries; `null` is the trailing reserved word. */
+export const TASK_LAYOUT_FIELDS: ReadonlyArray<readonly [string, keyof TaskLayout | null]> = [
+  ['task_size', 'taskSize'],
+  ['cred_size', 'credSize'],
+  ['pid', 'pid'],
+  ['tgid', 'tgid'],
+  ['real_parent', 'realParent'],
+  ['parent', 'parent'],
+  ['group_leader', 'groupLeader'],
+  ['comm', 'comm'],
+  ['comm_len', 'commLen'],
+  ['flags', 'flags'],
+  ['start_time', 'startTime'],
+  ['start_boottime', 'startBoottime'],
+  ['exit_code', 'exitCode'],
+  ['real_cred', 'realCred'],
+  ['cred', 'cred'],
+  ['cred_uid', 'credUid'],
+  ['cred_gid', 'credGid'],
+  ['cred_euid', 'credEuid'],
+  ['cred_egid', 'credEgid'],
+  ['reserved', null],
+];
+
+/** The task_struct layout message; null (no kernel BTF) says "no stand-ins": task_size 0 and
+ * every offset -1. */
+export function encodeTaskLayout(l: TaskLayout | null): Buffer {
+  const b = Buffer.alloc(SIZEOF.task_layout);
+  TASK_LAYOUT_FIELDS.forEach(([, key], i) => {
+    const v = key === null ? 0 : l ? l[key] : key === 'taskSize' || key === 'credSize' || key === 'commLen' ? 0 : -1;
+    b.writeInt32LE(v, i * 4);
+  });
   return b;
 }
 

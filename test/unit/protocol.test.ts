@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Msg, PROTO_MAGIC, PROTO_VERSION, SIZEOF, CallOp, Role, AttachKind, BLOB_STRING, BLOB_UNREADABLE } from '../../src-ts/server/protocol';
+import { Msg, PROTO_MAGIC, PROTO_VERSION, SIZEOF, CallOp, Role, AttachKind, BLOB_STRING, BLOB_UNREADABLE, TASK_LAYOUT_FIELDS, encodeTaskLayout } from '../../src-ts/server/protocol';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const haveCc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
@@ -48,4 +48,40 @@ int main(void) {
     DETACH_PROCESS: Msg.DetachProcess, DETACH_PROCESS_REPLY: Msg.DetachProcessReply, AGENT_QUIT: Msg.AgentQuit,
   };
   for (const [k, v] of Object.entries(msgs)) assert.equal(got[k], v, k);
+});
+
+test('the task_struct layout message agrees with proto.h, field by field', { skip: !haveCc && 'no C compiler' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'proto-'));
+  const src = path.join(dir, 'p.c');
+  fs.writeFileSync(src, `#include <stdio.h>
+#include <stddef.h>
+#include "bpftime/proto.h"
+int main(void) {
+  printf("TASK_LAYOUT %d\\n", BPFTIME_MSG_TASK_LAYOUT);
+  ${TASK_LAYOUT_FIELDS.map(([f]) => `printf("${f} %zu %zu\\n", offsetof(struct bpftime_task_layout, ${f}), sizeof(((struct bpftime_task_layout *)0)->${f}));`).join('\n  ')}
+  return 0;
+}
+`);
+  execFileSync('cc', ['-I', path.join(root, 'src-native', 'include'), '-o', path.join(dir, 'p'), src]);
+  const lines = execFileSync(path.join(dir, 'p'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(' '));
+  assert.equal(Number(lines[0][1]), Msg.TaskLayout);
+  TASK_LAYOUT_FIELDS.forEach(([f], i) => {
+    assert.deepEqual(lines[i + 1], [f, String(i * 4), '4'], `struct bpftime_task_layout.${f}`);
+  });
+  assert.equal(TASK_LAYOUT_FIELDS.length * 4, SIZEOF.task_layout);
+});
+
+test('encodeTaskLayout: the layout in field order; none says "no stand-ins"', () => {
+  const l = {
+    taskSize: 3264, credSize: 184, pid: 1264, tgid: 1268, realParent: 1280, parent: 1288, groupLeader: 1328, comm: 1752,
+    commLen: 16, flags: 44, startTime: 1552, startBoottime: 1560, exitCode: 1164, realCred: 1728, cred: 1736,
+    credUid: 8, credGid: 12, credEuid: 24, credEgid: 28,
+  };
+  const b = encodeTaskLayout(l);
+  assert.equal(b.length, SIZEOF.task_layout);
+  TASK_LAYOUT_FIELDS.forEach(([, key], i) => assert.equal(b.readInt32LE(i * 4), key ? l[key] : 0, String(key)));
+  const none = encodeTaskLayout(null);
+  assert.equal(none.readUInt32LE(0), 0); // task_size 0: no stand-ins
+  assert.equal(none.readInt32LE(2 * 4), -1); // pid: absent
+  assert.equal(none.readUInt32LE(8 * 4), 0); // comm_len
 });

@@ -13,8 +13,10 @@
  *  - probe_read_user / probe_read: 0, or -EFAULT with dst zero-filled.
  *  - probe_read_user_str / probe_read_str: bytes copied including the NUL (size when
  *    truncated, with dst[size-1] = 0), or -EFAULT with dst zero-filled; 0 for size 0.
- *  - probe_read_kernel[_str]: there is no kernel memory to read here. A user-space address gets
- *    what x86's copy_from_kernel_nofault gives it, -ERANGE; anything else -EFAULT.
+ *  - probe_read_kernel[_str]: there is no kernel memory to read here, except what the host
+ *    presents as such (the agent's task_struct stand-ins, bpf_get_current_task()): those are
+ *    read, probe_read[_str] included. Any other user-space address gets what x86's
+ *    copy_from_kernel_nofault gives it, -ERANGE; anything else -EFAULT.
  */
 #include <errno.h>
 #include <string.h>
@@ -88,7 +90,15 @@ static uint64_t read_user_str(char *dst, uint32_t size, const void *src)
 	return (uint64_t)rc;
 }
 
-static uint64_t read_kernel(void *dst, uint32_t size, const void *src)
+/* Memory the host presents as kernel memory: >= 0 when src is inside it, else -1. */
+static long host_kernel_read(void *dst, const void *src, uint32_t size, int str)
+{
+	const struct bpftime_helper_host *host = bpftime_helpers_host();
+	return host->kernel_read ? host->kernel_read(dst, src, size, str) : -1;
+}
+
+/* What reading any other address as kernel memory gives. */
+static uint64_t kernel_fault(void *dst, uint32_t size, const void *src)
 {
 	int rc = -EFAULT;
 	if ((uintptr_t)src < USER_ADDR_END)
@@ -97,6 +107,22 @@ static uint64_t read_kernel(void *dst, uint32_t size, const void *src)
 		return 0; /* a kernel address with nothing to copy */
 	memset(dst, 0, size);
 	return (uint64_t)(int64_t)rc;
+}
+
+static uint64_t read_kernel(void *dst, uint32_t size, const void *src)
+{
+	if (host_kernel_read(dst, src, size, 0) >= 0)
+		return 0;
+	return kernel_fault(dst, size, src);
+}
+
+/* size > 0 */
+static uint64_t read_kernel_str(char *dst, uint32_t size, const void *src)
+{
+	long n = host_kernel_read(dst, src, size, 1);
+	if (n >= 0)
+		return (uint64_t)n;
+	return kernel_fault(dst, size, src);
 }
 
 /* (dst, size, unsafe_ptr) */
@@ -110,6 +136,9 @@ BPFTIME_HELPER(probe_read)
 {
 	if (r3 >= USER_ADDR_END)
 		return read_kernel((void *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
+	/* A task stand-in is kernel memory to the program, though it sits at a user address. */
+	if (host_kernel_read((void *)(uintptr_t)r1, (const void *)(uintptr_t)r3, (uint32_t)r2, 0) >= 0)
+		return 0;
 	return read_user((void *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
 }
 
@@ -128,7 +157,12 @@ BPFTIME_HELPER(probe_read_str)
 	if (r3 >= USER_ADDR_END) {
 		if ((uint32_t)r2 == 0)
 			return 0;
-		return read_kernel((void *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
+		return read_kernel_str((char *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
+	}
+	if ((uint32_t)r2 != 0) {
+		long n = host_kernel_read((void *)(uintptr_t)r1, (const void *)(uintptr_t)r3, (uint32_t)r2, 1);
+		if (n >= 0)
+			return (uint64_t)n;
 	}
 	return read_user_str((char *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
 }
@@ -137,5 +171,5 @@ BPFTIME_HELPER(probe_read_kernel_str)
 {
 	if ((uint32_t)r2 == 0)
 		return 0;
-	return read_kernel((void *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
+	return read_kernel_str((char *)(uintptr_t)r1, (uint32_t)r2, (const void *)(uintptr_t)r3);
 }

@@ -22,6 +22,8 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(get_current_pid_tgid),
 	H(get_current_uid_gid),
 	H(get_current_comm),
+	H(get_current_task),
+	H(get_current_task_btf),
 	H(probe_read_str),
 	H(ktime_get_boot_ns),
 	H(probe_read_user),

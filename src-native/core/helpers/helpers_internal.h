@@ -34,6 +34,9 @@ BPFTIME_HELPER(get_current_uid_gid);
 BPFTIME_HELPER(get_current_comm);
 BPFTIME_HELPER(get_smp_processor_id);
 BPFTIME_HELPER(get_prandom_u32);
+/* helper_task_struct.c */
+BPFTIME_HELPER(get_current_task);
+BPFTIME_HELPER(get_current_task_btf);
 /* helper_time.c */
 BPFTIME_HELPER(ktime_get_ns);
 BPFTIME_HELPER(ktime_get_boot_ns);

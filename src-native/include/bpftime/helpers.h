@@ -27,6 +27,17 @@ struct bpftime_helper_host {
 	 * the PERF_EVENT_ARRAY map `map_id`. 0, -ENOENT (no event there), -ENOSPC (ring full: the
 	 * loss is counted). NULL: -ENOENT. */
 	long (*perf_output)(uint32_t map_id, uint32_t index, const void *data, uint64_t size);
+	/* bpf_get_current_task / bpf_get_current_task_btf: the address of the calling thread's
+	 * stand-in struct task_struct, laid out as the running kernel's (the agent: task.c). btf = 1
+	 * for the _btf variant, whose programs load fields directly: everything is made current now
+	 * rather than when probe_read_kernel reads it. 0 when there is none. NULL: 0. */
+	uint64_t (*current_task)(int btf);
+	/* Reads for probe_read_kernel[_str] and probe_read[_str] of memory the host presents as
+	 * kernel memory (the task stand-ins). When [src, src + n) lies inside such memory: copies it
+	 * (str: as strncpy_from_kernel_nofault, the bytes copied including the NUL) and returns
+	 * >= 0. Otherwise returns -1 and the helper answers as for any other address (-ERANGE for a
+	 * user address, -EFAULT for a kernel one). NULL: nothing is such memory. */
+	long (*kernel_read)(void *dst, const void *src, uint32_t n, int str);
 };
 /* Copies *host (NULL restores the defaults). Set once before programs run. */
 void bpftime_helpers_set_host(const struct bpftime_helper_host *host);

@@ -40,6 +40,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_ATTACH = 67,       /* server -> agent: struct bpftime_attach + path + map ids; fds */
 	BPFTIME_MSG_DETACH = 68,       /* server -> agent: struct bpftime_detach */
 	BPFTIME_MSG_PERF_SLOT = 69,    /* server -> agent: struct bpftime_perf_slot; fds: ring memfd, eventfd */
+	BPFTIME_MSG_TASK_LAYOUT = 70,  /* server -> agent, before HELLO_REPLY: struct bpftime_task_layout */
 	BPFTIME_MSG_DETACH_PROCESS_REPLY = 71, /* struct bpftime_detach_process (status filled in) */
 	BPFTIME_MSG_AGENT_QUIT = 72,   /* server -> agent: empty; remove every hook, close, do not come back */
 };
@@ -168,6 +169,35 @@ struct bpftime_perf_slot {
 	uint32_t index;
 	uint32_t event_id;
 	uint32_t present; /* 1: fds[0] = the event's memfd (ring), fds[1] = its eventfd */
+};
+
+/* Where the running kernel keeps the struct task_struct fields that programs reach through
+ * bpf_get_current_task(), from its BTF (/sys/kernel/btf/vmlinux, the BTF libbpf computes CO-RE
+ * offsets from). Agents lay out per-thread stand-ins this way, so `task->real_parent->tgid`
+ * read at the tool's offsets finds our values. Sent once per connection, before HELLO_REPLY (so
+ * before any attachment). Byte offsets; -1: this kernel has no such field (or not of the type
+ * written there). task_size 0: no kernel BTF, no stand-ins (bpf_get_current_task() returns 0). */
+struct bpftime_task_layout {
+	uint32_t task_size;      /* sizeof(struct task_struct) */
+	uint32_t cred_size;      /* sizeof(struct cred), 0: none */
+	int32_t pid;             /* pid_t: the thread id */
+	int32_t tgid;            /* pid_t: the process id */
+	int32_t real_parent;     /* struct task_struct *: the parent process (getppid()) */
+	int32_t parent;          /* struct task_struct *: the same (no ptrace parent here) */
+	int32_t group_leader;    /* struct task_struct *: the process's main thread */
+	int32_t comm;            /* char[comm_len]: the thread's name */
+	uint32_t comm_len;       /* TASK_COMM_LEN */
+	int32_t flags;           /* unsigned int PF_*: 0, a user thread */
+	int32_t start_time;      /* u64: CLOCK_MONOTONIC ns when the thread started */
+	int32_t start_boottime;  /* u64: CLOCK_BOOTTIME ns when the thread started */
+	int32_t exit_code;       /* int: 0, the thread runs */
+	int32_t real_cred;       /* const struct cred *: the thread's credentials */
+	int32_t cred;            /* const struct cred *: the same */
+	int32_t cred_uid;        /* kuid_t in struct cred: getresuid()'s real id */
+	int32_t cred_gid;        /* kgid_t: real gid */
+	int32_t cred_euid;       /* kuid_t: effective uid */
+	int32_t cred_egid;       /* kgid_t: effective gid */
+	uint32_t reserved;
 };
 
 /* ioctl the shim sends for a perf event fd or a BPF_MAP_TYPE_RINGBUF map fd (never a kernel
