@@ -17,7 +17,7 @@ const GPL_ONLY = new Set<number>([
   U.BPF_FUNC_perf_event_output, U.BPF_FUNC_get_stackid, U.BPF_FUNC_get_stack, U.BPF_FUNC_probe_write_user,
   U.BPF_FUNC_send_signal, U.BPF_FUNC_send_signal_thread, U.BPF_FUNC_override_return, U.BPF_FUNC_get_current_task,
   U.BPF_FUNC_get_current_task_btf,
-  U.BPF_FUNC_ktime_get_boot_ns, U.BPF_FUNC_get_func_ip, U.BPF_FUNC_get_attach_cookie, U.BPF_FUNC_ringbuf_output,
+  U.BPF_FUNC_get_func_ip,
 ]);
 
 let helperIds: Set<number> | null = null;
