@@ -486,7 +486,12 @@ static void test_multiprocess(int type)
 	for (int i = 0; i < nproc; i++) {
 		int st;
 		waitpid(pids[i], &st, 0);
-		ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+			/* say how a churn writer ended: a signal here is a crash or the alarm */
+			printf("churn writer %d ended with %s %d\n", i, WIFSIGNALED(st) ? "signal" : "status",
+			       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+			ok = 0;
+		}
 	}
 	CHECK(ok);
 	struct htab_debug d;

@@ -41,9 +41,51 @@ int bpftime_shlock_init(struct bpftime_shlock *l)
 	return -rc;
 }
 
+/* The futex word of a glibc mutex holds the owner's TID (robust mutexes: plus FUTEX_WAITERS and
+ * FUTEX_OWNER_DIED). The kernel sets OWNER_DIED when the owner dies, from the owner's robust
+ * list; observed here: a waiter of a holder SIGKILLed in a narrow window can stay asleep although
+ * the holder is gone (maps_lru_test's churn). So a waiter wakes up every so often, and if the
+ * owner no longer exists it does what the kernel would have done: marks the word OWNER_DIED, so
+ * that its next lock attempt gets EOWNERDEAD and repairs the data as usual. */
+#include <linux/futex.h>
+#include <signal.h>
+#include <time.h>
+
+static int owner_gone(pthread_mutex_t *mu)
+{
+	unsigned *word = (unsigned *)&mu->__data.__lock;
+	unsigned v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+	pid_t tid = (pid_t)(v & FUTEX_TID_MASK);
+	if (!tid || (v & FUTEX_OWNER_DIED))
+		return 0;
+	if (kill(tid, 0) == 0 || errno != ESRCH)
+		return 0;
+	/* Only if the word still names that dead owner. */
+	return __atomic_compare_exchange_n(word, &v, v | FUTEX_OWNER_DIED, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+static int lock_waiting(pthread_mutex_t *mu)
+{
+	for (;;) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 50 * 1000 * 1000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		int rc = pthread_mutex_timedlock(mu, &t);
+		if (rc != ETIMEDOUT)
+			return rc;
+		owner_gone(mu);
+	}
+}
+
 int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_recover_fn recover, void *arg)
 {
-	int rc = tls_held ? pthread_mutex_trylock(&l->mu) : pthread_mutex_lock(&l->mu);
+	int rc = pthread_mutex_trylock(&l->mu);
+	if (rc == EBUSY && !tls_held)
+		rc = lock_waiting(&l->mu);
 	if (rc == EOWNERDEAD) {
 		/* We hold it now; the data may be half-updated. Repair before anyone else sees it.
 		 * If we die during the repair, the next taker gets EOWNERDEAD again and repeats. */
