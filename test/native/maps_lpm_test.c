@@ -21,29 +21,8 @@
 #include "bpftime/map.h"
 #include "../../src-native/core/maps/map_internal.h"
 
-static int passed, failed;
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (cond) {                                                             \
-			passed++;                                                       \
-		} else {                                                                \
-			failed++;                                                       \
-			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                       \
-	} while (0)
-
-#define EQ(a, b)                                                                            \
-	do {                                                                                \
-		long long _a = (long long)(a), _b = (long long)(b);                         \
-		if (_a == _b) {                                                             \
-			passed++;                                                           \
-		} else {                                                                    \
-			failed++;                                                           \
-			fprintf(stderr, "FAIL %s:%d: %s == %s (%lld != %lld)\n", __FILE__, \
-				__LINE__, #a, #b, _a, _b);                                  \
-		}                                                                           \
-	} while (0)
+#include "check.h"
 
 struct tmap {
 	int fd;
