@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "../text_lock.h"
 
 struct site *volatile attach_sites;
 struct bpftime_probe_stats attach_stats;
@@ -46,6 +47,7 @@ static void fork_parent(void) { pthread_mutex_unlock(&attach_lock); }
 static void fork_child(void)
 {
 	pthread_mutex_unlock(&attach_lock);
+	text_lock_reset_after_fork(); /* a rewriting thread of the syscall engine may have held it */
 	attach_threads_after_fork_child();
 	attach_nearmem_after_fork_child();
 }

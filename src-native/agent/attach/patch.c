@@ -47,6 +47,7 @@
  * fail with -EAGAIN and the site is left untouched. */
 #include "attach_internal.h"
 #include "rawsys.h"
+#include "../text_lock.h"
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <signal.h>
@@ -217,8 +218,8 @@ static int staged_write(struct site *s, const uint8_t *bytes, const uint8_t *exp
 	return 0;
 }
 
-int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned n, unsigned first_len,
-		       char *err, size_t errlen)
+static int patch_write_locked(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned n,
+			      unsigned first_len, char *err, size_t errlen)
 {
 	int multi_insn = first_len < n;
 	uintptr_t at = s->patch_addr;
@@ -289,4 +290,15 @@ int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expe
 		return attach_err(err, errlen, 0, "warning: could not restore the protection at %#lx",
 				  (unsigned long)p0);
 	return 0;
+}
+
+/* Under the text lock shared with the syscall engine (../text_lock.h): from the check of the bytes
+ * to the restored protection, nobody else writes code. */
+int attach_patch_write(struct site *s, const uint8_t *bytes, const uint8_t *expect, unsigned n, unsigned first_len,
+		       char *err, size_t errlen)
+{
+	text_lock_acquire();
+	int rc = patch_write_locked(s, bytes, expect, n, first_len, err, errlen);
+	text_lock_release();
+	return rc;
 }

@@ -35,12 +35,14 @@
  *   common:   .quad syshook_common
  *
  * Pages are made rwx for a write (never non-executable: other threads run there) and restored.
- * One thread rewrites at a time (a try-lock: a trapping thread never waits), with signals other
+ * One thread rewrites at a time (a try-lock: a trapping thread never waits; the lock is the text
+ * lock shared with the uprobe engine, so the two never write one page at once), with signals other
  * than SIGSYS blocked so a handler cannot longjmp out holding the lock. A table of sites already
  * handled (with the code bytes seen, so a library unloaded and another mapped at the same address
  * is looked at again) keeps repeated traps cheap. Tables are reserved (mmap) on first use; all of it
  * is private memory, copied by fork. */
 #include "syshook_internal.h"
+#include "../text_lock.h"
 #include <Zydis/Zydis.h>
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -538,14 +540,14 @@ static int rewrite(const struct plan *pl)
 }
 
 /* ---- entry point ---- */
-static volatile int lock;
+/* The rewrite lock is the text lock shared with the uprobe engine (../text_lock.h): it also keeps
+ * the tables below to one writer. */
 
 /* Called by start(): the first call of a library function through the PLT runs the dynamic
  * linker's resolver; better here than inside a SIGSYS handler that interrupted the loader. */
 void syshook_rewrite_init(void)
 {
-	if (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
-		return;
+	text_lock_acquire(); /* not in a handler: waiting (for a probe patch) is fine */
 	if (!decoder_ready) {
 		ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 		decoder_ready = 1;
@@ -557,18 +559,18 @@ void syshook_rewrite_init(void)
 	memcpy(a, &nop, 1);
 	(void)memcmp(a, b, sizeof(a));
 	memset(b, 0, sizeof(b));
-	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+	text_lock_release();
 }
 
 /* Another thread may have held the lock when the process forked: its half-done work is either
  * unpublished (a stub nobody jumps to, a pad nobody reaches) or a table entry that is looked at
  * again, so the child may go on. */
-void syshook_rewrite_after_fork_child(void) { __atomic_store_n(&lock, 0, __ATOMIC_RELEASE); }
+void syshook_rewrite_after_fork_child(void) { text_lock_reset_after_fork(); }
 
 void syshook_rewrite_site(uintptr_t site)
 {
-	if (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE))
-		return;
+	if (!text_lock_try())
+		return; /* another rewrite, or a probe patch: this syscall traps, a later one rewrites */
 	uint64_t all_but_sigsys = ~SYSHOOK_SIGSYS_BIT, old_mask;
 	raw4(SYS_rt_sigprocmask, SIG_BLOCK, &all_but_sigsys, &old_mask, 8);
 	if (!sites) {
@@ -603,5 +605,5 @@ void syshook_rewrite_site(uintptr_t site)
 		}
 	}
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &old_mask, NULL, 8);
-	__atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+	text_lock_release();
 }
