@@ -73,7 +73,8 @@ static int run_program(void *data, struct pt_regs *regs)
 		bpftime_vm_exec(&a->prog->vm, (uint64_t)(uintptr_t)regs, 0, &ret);
 	(void)ret;
 	bpftime_run_ctx_set(outer);
-	return BPFTIME_PROBE_CONTINUE;
+	/* bpf_override_return (entry probes only: the server refuses it on return probes). */
+	return rc.override ? BPFTIME_PROBE_OVERRIDE : BPFTIME_PROBE_CONTINUE;
 }
 
 /* Attachments whose binary this process has not mapped (yet): a library loaded later by

@@ -3,6 +3,7 @@
 // separate pass). Messages follow the kernel verifier's wording so logs read familiar.
 import * as U from '../uapi/bpf';
 import { addon } from '../native/addon';
+import { helperRefusal } from './helper_rules';
 
 export interface CheckResult {
   ok: boolean;
@@ -33,7 +34,7 @@ const SRC = (code: number) => code & 0x08;
 const SIZE = (code: number) => code & 0x18;
 const MODE = (code: number) => code & 0xe0;
 
-export function checkProgram(insns: Buffer, _progType: number): CheckResult {
+export function checkProgram(insns: Buffer, progType: number, progFlags = 0): CheckResult {
   const n = insns.length / 8;
   const helpers = availableHelpers();
   let gplOnlyHelper = false;
@@ -79,6 +80,8 @@ export function checkProgram(insns: Buffer, _progType: number): CheckResult {
           } else if (src === U.BPF_PSEUDO_KFUNC_CALL) {
             return bad(i, 'calling kernel functions is not supported');
           } else if (src === 0) {
+            const refusal = helperRefusal(imm, progType, progFlags);
+            if (refusal) return bad(i, refusal);
             if (!helpers.has(imm)) return bad(i, `invalid func unknown#${imm}`);
             if (GPL_ONLY.has(imm)) gplOnlyHelper = true;
           } else {

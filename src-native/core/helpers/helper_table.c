@@ -44,6 +44,17 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(ringbuf_submit),
 	H(ringbuf_discard),
 	H(ringbuf_query),
+	H(strncmp),
+	H(strtol),
+	H(strtoul),
+	H(probe_write_user),
+	H(copy_from_user),
+	H(jiffies64),
+	H(get_numa_node_id),
+	H(get_ns_current_pid_tgid),
+	H(get_current_cgroup_id),
+	H(get_current_ancestor_cgroup_id),
+	H(override_return),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

@@ -3,6 +3,7 @@
  * one of them plus one line in helper_table.c. */
 #ifndef BPFTIME_HELPERS_INTERNAL_H
 #define BPFTIME_HELPERS_INTERNAL_H
+#include <stddef.h>
 #include <stdint.h>
 #include "bpftime/helpers.h"
 
@@ -56,5 +57,26 @@ BPFTIME_HELPER(snprintf);
 /* helper_ctx.c */
 BPFTIME_HELPER(get_attach_cookie);
 BPFTIME_HELPER(get_func_ip);
+
+/* helper_string.c */
+BPFTIME_HELPER(strncmp);
+BPFTIME_HELPER(strtol);
+BPFTIME_HELPER(strtoul);
+/* helper_uaccess.c: fault-safe writes of this process's memory, 0 or -EFAULT */
+int bpftime_copy_to_user(void *dst, const void *src, size_t n);
+BPFTIME_HELPER(probe_write_user);
+BPFTIME_HELPER(copy_from_user);
+/* helper_jiffies.c */
+uint64_t bpftime_jiffies64(void);
+BPFTIME_HELPER(jiffies64);
+/* helper_numa.c */
+BPFTIME_HELPER(get_numa_node_id);
+/* helper_pidns.c */
+BPFTIME_HELPER(get_ns_current_pid_tgid);
+/* helper_cgroup_id.c */
+BPFTIME_HELPER(get_current_cgroup_id);
+BPFTIME_HELPER(get_current_ancestor_cgroup_id);
+/* helper_override.c */
+BPFTIME_HELPER(override_return);
 
 #endif

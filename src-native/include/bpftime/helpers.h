@@ -49,6 +49,8 @@ struct bpftime_run_ctx {
 	uint64_t func_ip; /* bpf_get_func_ip(): the probed address */
 	void *regs;       /* the probe's saved registers (struct pt_regs layout), or NULL */
 	int32_t cpu;      /* set by bpftime_run_ctx_set: the CPU this run counts as on */
+	/* Set by bpf_override_return(): the probed function must return regs->ax at once. */
+	int32_t override;
 };
 /* Installs c for the calling thread (NULL clears) and fixes the run's CPU: a kernel program runs
  * on one CPU from start to end, so everything per-CPU it touches (perf buffer slot, per-CPU map

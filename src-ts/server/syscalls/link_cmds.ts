@@ -7,6 +7,7 @@ import { BpfProg } from '../../kernel/prog';
 import { PerfEvent } from '../../kernel/perf_event';
 import { BpfLink } from '../../kernel/link';
 import { CallContext, Struct } from './context';
+import { callsHelper } from '../../verifier/helper_rules';
 
 const A = U.bpf_attr.link_create;
 
@@ -15,6 +16,8 @@ export function progFitsPerfEvent(prog: BpfProg, e: PerfEvent): boolean {
   const t = prog.spec.progType;
   if (e.spec.probe === 'tracepoint') return t === U.BPF_PROG_TYPE_TRACEPOINT;
   if (e.spec.probe === 'timer') return t === U.BPF_PROG_TYPE_PERF_EVENT;
+  // bpf_override_return needs a function entry (perf_event_attach_bpf_prog(): EINVAL elsewhere).
+  if (e.spec.probe === 'uretprobe' && callsHelper(prog.spec.insns, U.BPF_FUNC_override_return)) return false;
   return t === U.BPF_PROG_TYPE_KPROBE;
 }
 

@@ -56,7 +56,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
   const log: string[] = [];
   try {
     const { relocs, maps } = resolveMapRefs(ctx, insns, fdArray, log);
-    const check = checkProgram(insns, progType);
+    const check = checkProgram(insns, progType, progFlags);
     if (!check.ok) {
       log.push(check.log);
       throw new LoadError(Errno.EINVAL, check.log);

@@ -1,0 +1,44 @@
+// Which program types may call the helpers whose availability the kernel ties to the program
+// (its get_func_proto() per program type answering NULL), checked at load with the kernel's
+// message. Helpers not listed here are offered to every program type the runtime loads.
+import * as U from '../uapi/bpf';
+
+const helperName = (id: number): string => {
+  const key = Object.keys(U.bpf_func_id).find((k) => (U.bpf_func_id as Record<string, number>)[k] === id);
+  return key ? key.replace(/^BPF_FUNC_/, 'bpf_') : `unknown`;
+};
+
+const TRACING_TYPES = new Set<number>([
+  U.BPF_PROG_TYPE_KPROBE, U.BPF_PROG_TYPE_TRACEPOINT, U.BPF_PROG_TYPE_PERF_EVENT,
+  U.BPF_PROG_TYPE_RAW_TRACEPOINT, U.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, U.BPF_PROG_TYPE_TRACING,
+]);
+
+type Rule = (progType: number, progFlags: number) => boolean;
+const RULES = new Map<number, Rule>([
+  // kprobe_prog_func_proto() only: error injection at a probed function's entry (the attach
+  // refuses return probes, see link_cmds.ts).
+  [U.BPF_FUNC_override_return, (t) => t === U.BPF_PROG_TYPE_KPROBE],
+  // Offered only to programs with a BPF trampoline (fentry/fexit/fmod_ret: TRACING): kprobes,
+  // and so uprobes, get their arguments from pt_regs instead.
+  [U.BPF_FUNC_get_func_arg, (t) => t === U.BPF_PROG_TYPE_TRACING],
+  [U.BPF_FUNC_get_func_ret, (t) => t === U.BPF_PROG_TYPE_TRACING],
+  [U.BPF_FUNC_get_func_arg_cnt, (t) => t === U.BPF_PROG_TYPE_TRACING],
+  // bpf_tracing_func_proto(): only sleepable programs may fault pages in.
+  [U.BPF_FUNC_copy_from_user, (t, f) => TRACING_TYPES.has(t) && (f & U.BPF_F_SLEEPABLE) !== 0],
+]);
+
+/** The kernel's verifier message when this program may not call helper `id`, else null. */
+export function helperRefusal(id: number, progType: number, progFlags: number): string | null {
+  const rule = RULES.get(id);
+  if (!rule || rule(progType, progFlags)) return null;
+  return `program of this type cannot use helper ${helperName(id)}#${id}`;
+}
+
+/** Whether the program calls helper `id` (a static scan, as the kernel's verifier sets
+ * prog->kprobe_override when it sees a call to bpf_override_return). */
+export function callsHelper(insns: Buffer, id: number): boolean {
+  for (let o = 0; o + 8 <= insns.length; o += 8) {
+    if (insns[o] === (U.BPF_JMP | U.BPF_CALL) && insns[o + 1] >> 4 === 0 && insns.readInt32LE(o + 4) === id) return true;
+  }
+  return false;
+}
