@@ -83,6 +83,9 @@ const OUTPUTS = [
       ['bpf_link_info', 'struct bpf_link_info'],
       ['bpf_func_info', 'struct bpf_func_info'],
       ['bpf_line_info', 'struct bpf_line_info'],
+      // Program contexts BPF_PROG_TEST_RUN fills (ctx_in/ctx_out).
+      ['xdp_md', 'struct xdp_md'],
+      ['__sk_buff', 'struct __sk_buff'],
     ],
   },
   {

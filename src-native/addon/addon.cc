@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMaps(env, exports);
   InitVm(env, exports);
   InitInject(env, exports);
+  InitProg(env, exports);
   exports.Set("helperIds", Napi::Function::New(env, HelperIds));
   return exports;
 }

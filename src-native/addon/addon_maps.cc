@@ -286,3 +286,10 @@ void InitMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapGetNextKey", Napi::Function::New(env, MapGetNextKey, "mapGetNextKey"));
   exports.Set("mapFreeze", Napi::Function::New(env, MapFreeze, "mapFreeze"));
 }
+
+// For other areas of the addon (PROG_TEST_RUN): the map behind a handle from mapOpen, or nullptr
+// with a pending exception.
+struct bpftime_map *MapFromHandle(Napi::Env env, Napi::Value v) {
+  MapHandle *h = GetHandle(env, v);
+  return h ? h->map : nullptr;
+}

@@ -279,13 +279,77 @@ static int agent_preloaded(void)
 	return strstr(preload, base ? base + 1 : info.dli_fname) != NULL;
 }
 
+uint32_t agent_only_tgid;
+
+/* Takes entries out of the environment array itself (not a copy: main's envp is the same array,
+ * and a program may exec with it). */
+static void environ_remove(char **env, size_t i)
+{
+	for (; env[i]; i++)
+		env[i] = env[i + 1];
+}
+
+/* `bpftime start --no-follow` (BPFTIME_NO_FOLLOW=1): this process only. The agent takes itself
+ * out of LD_PRELOAD, and the flag out of the environment, before the program runs, so what the
+ * program starts or execs runs without it; forked children that do not exec keep a copy of the
+ * hooks, and agent_only_tgid makes those run nothing there. */
+static void stop_following(void)
+{
+	extern char **environ;
+	Dl_info info;
+	const char *self = dladdr((void *)stop_following, &info) && info.dli_fname ? info.dli_fname : "";
+	const char *self_base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+	agent_only_tgid = (uint32_t)getpid();
+	for (size_t i = 0; environ && environ[i];) {
+		if (!strncmp(environ[i], "BPFTIME_NO_FOLLOW=", 18)) {
+			environ_remove(environ, i);
+			continue;
+		}
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) {
+			i++;
+			continue;
+		}
+		/* The loader splits LD_PRELOAD at spaces and colons; keep every other entry. */
+		const char *v = environ[i] + 11;
+		char *out = malloc(strlen(environ[i]) + 1), *o;
+		if (!out)
+			return;
+		o = out + sprintf(out, "LD_PRELOAD=");
+		while (*v) {
+			size_t n = strcspn(v, ": ");
+			const char *slash = memrchr(v, '/', n);
+			const char *base = slash ? slash + 1 : v;
+			int ours = n && (size_t)(v + n - base) == strlen(self_base) && !memcmp(base, self_base, strlen(self_base));
+			if (n && !ours) {
+				if (o != out + 11)
+					*o++ = ':';
+				memcpy(o, v, n);
+				o += n;
+			}
+			v += n;
+			v += strspn(v, ": ");
+		}
+		*o = 0;
+		if (o == out + 11) {
+			free(out);
+			environ_remove(environ, i);
+		} else {
+			environ[i] = out; /* kept for good: the environment points at it */
+			i++;
+		}
+	}
+}
+
 /* In a tool's process the shim starts the agent itself, after the tool's first call and outside
  * the dynamic loader's lock (the agent's thread needs that lock for its thread-local storage). */
 __attribute__((constructor)) static void agent_constructor(void)
 {
 	if (getenv("BPFTIME_AGENT_DISABLE") || dlsym(RTLD_DEFAULT, "bpftime_shim_present"))
 		return;
-	if (!agent_preloaded()) {
+	const char *no_follow = getenv("BPFTIME_NO_FOLLOW");
+	if (agent_preloaded() && no_follow && *no_follow && strcmp(no_follow, "0") != 0)
+		stop_following();
+	if (!agent_preloaded() && !agent_only_tgid) {
 		/* dlopen'ed (bpftime attach, or the program's own dlopen): the loader holds its lock
 		 * through constructors and the agent thread needs it, so waiting here would only stall
 		 * for the whole bound. Start without waiting; the loader calls bpftime_agent_start()

@@ -61,6 +61,15 @@ void agent_task_set_layout(const void *payload, uint32_t len);
 uint64_t agent_task_current(int btf);
 long agent_task_kernel_read(void *dst, const void *src, uint32_t n, int str);
 
+/* `bpftime start --no-follow`: the process that runs programs (0: every process holding the hooks,
+ * i.e. forked children too). A fork copies the hooks; with --no-follow the child runs nothing. */
+extern uint32_t agent_only_tgid;
+uint64_t bpftime_current_pid_tgid(void);
+static inline int agent_not_followed_here(void)
+{
+	return __builtin_expect(agent_only_tgid != 0, 0) && (uint32_t)(bpftime_current_pid_tgid() >> 32) != agent_only_tgid;
+}
+
 /* Sends trace_printk text to the server (what the served trace_pipe shows). */
 void agent_send_trace(const char *text, size_t len);
 #endif

@@ -63,6 +63,8 @@ static uintptr_t file_offset_to_addr(const char *path, uint64_t off, int want_ex
 static int run_program(void *data, struct pt_regs *regs)
 {
 	struct agent_attachment *a = data;
+	if (agent_not_followed_here())
+		return BPFTIME_PROBE_CONTINUE;
 	struct bpftime_run_ctx rc = { .cookie = a->cookie, .func_ip = a->addr, .regs = regs };
 	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
 	bpftime_run_ctx_set(&rc);

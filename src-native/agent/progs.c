@@ -16,6 +16,8 @@
 #include "bpftime/helpers.h"
 #include "bpftime/map.h"
 #include "bpftime/objfile.h"
+#include "bpftime/prog_array.h"
+#include "bpftime/prog_image.h"
 
 struct agent_map {
 	uint32_t id;
@@ -76,76 +78,31 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 	}
 	const struct bpftime_prog_image *img = (const void *)((char *)p + BPFTIME_OBJ_HDR_SIZE);
 	size_t avail = st.st_size - BPFTIME_OBJ_HDR_SIZE;
-	struct agent_prog *ap = NULL;
-	if (img->magic != BPFTIME_PROG_IMAGE_MAGIC || img->insn_off + (uint64_t)img->insn_cnt * 8 > avail ||
-	    img->reloc_off + (uint64_t)img->reloc_cnt * sizeof(struct bpftime_reloc) > avail) {
-		snprintf(err, errlen, "prog %u: malformed program image", id);
-		goto out;
-	}
-	ap = calloc(1, sizeof(*ap));
-	struct bpf_insn *insns = malloc((size_t)img->insn_cnt * 8);
+	struct agent_prog *ap = calloc(1, sizeof(*ap));
 	struct bpftime_map **maps = calloc(nmaps ? nmaps : 1, sizeof(*maps));
-	if (!ap || !insns || !maps) {
-		free(ap);
-		free(insns);
-		free(maps);
-		ap = NULL;
+	if (!ap || !maps) {
 		snprintf(err, errlen, "prog %u: out of memory", id);
-		goto out;
+		goto fail;
 	}
-	memcpy(insns, (const char *)img + img->insn_off, (size_t)img->insn_cnt * 8);
 	for (uint32_t i = 0; i < nmaps; i++) {
 		maps[i] = map_get(map_ids[i], map_fds[i], err, errlen);
 		if (!maps[i])
 			goto fail;
 	}
-	const struct bpftime_reloc *rel = (const void *)((const char *)img + img->reloc_off);
-	for (uint32_t r = 0; r < img->reloc_cnt; r++) {
-		struct bpftime_map *m = NULL;
-		for (uint32_t i = 0; i < nmaps; i++)
-			if (map_ids[i] == rel[r].map_id)
-				m = maps[i];
-		if (!m || rel[r].insn_idx + 1 >= img->insn_cnt) {
-			snprintf(err, errlen, "prog %u: relocation %u names map %u, which was not sent", id, r, rel[r].map_id);
-			goto fail;
-		}
-		uint64_t v = (uint64_t)(uintptr_t)m;
-		if (rel[r].kind == BPFTIME_RELOC_MAP_VALUE) {
-			void *addr;
-			if (bpftime_map_direct_value_addr(m, rel[r].off, &addr) < 0) {
-				snprintf(err, errlen, "prog %u: map %u has no direct value access", id, rel[r].map_id);
-				goto fail;
-			}
-			v = (uint64_t)(uintptr_t)addr;
-		}
-		insns[rel[r].insn_idx].imm = (int32_t)(uint32_t)v;
-		insns[rel[r].insn_idx + 1].imm = (int32_t)(uint32_t)(v >> 32);
+	struct bpftime_loaded_prog lp;
+	char why[200];
+	if (bpftime_prog_image_load(img, avail, map_ids, maps, nmaps, &lp, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "prog %u: %s", id, why);
+		goto fail;
 	}
-	/* Callback pointers (bpf_loop, for_each_map_elem): the interpreter takes the callee's absolute
-	 * instruction index where the kernel's encoding has an offset from the next instruction. */
-	for (uint32_t i = 0; i + 1 < img->insn_cnt; i++) {
-		if (insns[i].code != (BPF_LD | BPF_IMM | BPF_DW))
-			continue;
-		if (insns[i].src_reg == BPF_PSEUDO_FUNC) {
-			insns[i].imm = (int32_t)(i + 1 + insns[i].imm);
-			insns[i + 1].imm = 0;
-		}
-		i++;
-	}
-	/* The code the server compiled, relocated for this process; without it, the interpreter. */
-	if (bpftime_jit_load_image(img, avail, map_ids, maps, nmaps, &ap->jit) < 0)
-		ap->jit = NULL;
 	ap->id = id;
-	ap->insns = insns;
+	ap->insns = lp.insns;
+	ap->jit = lp.jit;
+	ap->vm = lp.vm;
 	ap->maps = maps;
 	ap->nmaps = nmaps;
-	ap->vm.insns = insns;
-	ap->vm.insn_cnt = img->insn_cnt;
-	ap->vm.helpers = bpftime_helper_table;
-	ap->vm.nhelpers = bpftime_helper_table_len;
 	goto out;
 fail:
-	free(insns);
 	free(maps);
 	free(ap);
 	ap = NULL;
@@ -167,6 +124,10 @@ struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t 
 		if (p) {
 			p->next = g_progs;
 			g_progs = p;
+			/* Every program made runnable here can be a bpf_tail_call target (the
+			 * server pushes those that sit in prog arrays); g_lock serialises writers. */
+			struct bpftime_tail_target t = { &p->vm, p->jit ? bpftime_jit_entry(p->jit) : NULL };
+			bpftime_tail_publish(prog_id, &t);
 		}
 	}
 	if (p)

@@ -70,6 +70,8 @@ static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exi
 
 static void dispatch(struct bpftime_syscall_ctx *c, int exit)
 {
+	if (agent_not_followed_here())
+		return;
 	const struct tp_list *raw = __atomic_load_n(&g_lists[exit][MAX_NR], __ATOMIC_ACQUIRE);
 	const struct tp_list *one = c->nr >= 0 && c->nr < MAX_NR ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
 	for (uint32_t i = 0; raw && i < raw->n; i++)

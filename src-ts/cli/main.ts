@@ -27,10 +27,13 @@ export function main(argv: string[]): void {
   program
     .command('start')
     .description('run a program with the agent, so the tools attached through bpftime trace it')
+    .option('--no-follow', 'trace this process only: what it starts or execs runs without the agent')
     .argument('<cmd>', 'the program')
     .argument('[args...]', 'its arguments')
     .passThroughOptions()
-    .action(async (cmd: string, args: string[]) => process.exit(await runWith('agent', cmd, args, runtimeDir())));
+    .action(async (cmd: string, args: string[], opts: { follow: boolean }) =>
+      // The agent reads the flag in the process and takes itself out of LD_PRELOAD there.
+      process.exit(await runWith('agent', cmd, args, runtimeDir(), opts.follow ? {} : { BPFTIME_NO_FOLLOW: '1' })));
 
   program
     .command('attach')

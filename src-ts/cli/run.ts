@@ -23,14 +23,14 @@ export function preloadEnv(kind: 'shim' | 'agent', runtimeDir: string, base: Nod
   };
 }
 
-export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string): Promise<number> {
+export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<number> {
   const lib = libraries[kind];
   if (!fs.existsSync(lib)) {
     console.error(`bpftime: ${lib} is missing - build it with \`npm install\` in ${projectRoot}`);
     return Promise.resolve(1);
   }
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', env: preloadEnv(kind, runtimeDir) });
+    const child = spawn(cmd, args, { stdio: 'inherit', env: { ...preloadEnv(kind, runtimeDir), ...extraEnv } });
     // Signals sent to us go on to the child, which decides what they mean; we wait for it.
     // (Ctrl-C at a terminal reaches both: a tool sees SIGINT twice, which tools treat as one.)
     const forward = (sig: NodeJS.Signals) => child.kill(sig);

@@ -1321,6 +1321,8 @@ export const sizeof = {
   bpf_link_info: 48,
   bpf_func_info: 8,
   bpf_line_info: 16,
+  xdp_md: 24,
+  __sk_buff: 192,
 } as const;
 
 // union bpf_attr
@@ -1642,4 +1644,52 @@ export const bpf_line_info = {
   file_name_off: { off: 4, size: 4 },
   line_off: { off: 8, size: 4 },
   line_col: { off: 12, size: 4 },
+} as const;
+
+// struct xdp_md
+export const xdp_md = {
+  data: { off: 0, size: 4 },
+  data_end: { off: 4, size: 4 },
+  data_meta: { off: 8, size: 4 },
+  ingress_ifindex: { off: 12, size: 4 },
+  rx_queue_index: { off: 16, size: 4 },
+  egress_ifindex: { off: 20, size: 4 },
+} as const;
+
+// struct __sk_buff
+export const __sk_buff = {
+  len: { off: 0, size: 4 },
+  pkt_type: { off: 4, size: 4 },
+  mark: { off: 8, size: 4 },
+  queue_mapping: { off: 12, size: 4 },
+  protocol: { off: 16, size: 4 },
+  vlan_present: { off: 20, size: 4 },
+  vlan_tci: { off: 24, size: 4 },
+  vlan_proto: { off: 28, size: 4 },
+  priority: { off: 32, size: 4 },
+  ingress_ifindex: { off: 36, size: 4 },
+  ifindex: { off: 40, size: 4 },
+  tc_index: { off: 44, size: 4 },
+  cb: { off: 48, size: 20, count: 5 },
+  hash: { off: 68, size: 4 },
+  tc_classid: { off: 72, size: 4 },
+  data: { off: 76, size: 4 },
+  data_end: { off: 80, size: 4 },
+  napi_id: { off: 84, size: 4 },
+  family: { off: 88, size: 4 },
+  remote_ip4: { off: 92, size: 4 },
+  local_ip4: { off: 96, size: 4 },
+  remote_ip6: { off: 100, size: 16, count: 4 },
+  local_ip6: { off: 116, size: 16, count: 4 },
+  remote_port: { off: 132, size: 4 },
+  local_port: { off: 136, size: 4 },
+  data_meta: { off: 140, size: 4 },
+  flow_keys: { off: 144, size: 8 },
+  tstamp: { off: 152, size: 8 },
+  wire_len: { off: 160, size: 4 },
+  gso_segs: { off: 164, size: 4 },
+  sk: { off: 168, size: 8 },
+  gso_size: { off: 176, size: 4 },
+  tstamp_type: { off: 180, size: 1 },
+  hwtstamp: { off: 184, size: 8 },
 } as const;

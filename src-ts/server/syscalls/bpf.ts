@@ -16,6 +16,7 @@ import { BATCH_END, mapDeleteBatch, mapLookupAndDeleteBatch, mapLookupBatch, map
 import { ITER_CREATE_END, LINK_DETACH_END, LINK_UPDATE_END, iterCreate, linkDetach, linkUpdate } from './link_ops';
 import { ATTACH_END, QUERY_END, RAW_TP_END, progAttach, progDetach, progQuery, rawTracepointOpen } from './attach_cmds';
 import { TASK_FD_QUERY_END, taskFdQuery } from './task_fd_query';
+import { TEST_RUN_END, progTestRun } from './prog_test_run';
 import { ObjKind } from '../../kernel/objects';
 import { mapDeleteElem, mapUpdateElem } from './perf_event_array';
 
@@ -64,8 +65,9 @@ const commands = new Map<number, Command>([
   [U.BPF_PROG_QUERY, { lastFieldEnd: QUERY_END, run: progQuery }],
   [U.BPF_RAW_TRACEPOINT_OPEN, { lastFieldEnd: RAW_TP_END, run: rawTracepointOpen }],
   [U.BPF_TASK_FD_QUERY, { lastFieldEnd: TASK_FD_QUERY_END, run: taskFdQuery }],
+  [U.BPF_PROG_TEST_RUN, { lastFieldEnd: TEST_RUN_END, run: progTestRun }],
   // Not listed, so EINVAL as on a kernel without them: BPF_ENABLE_STATS (a stats fd would promise
-  // run_time_ns/run_cnt, which nothing counts yet), BPF_PROG_TEST_RUN (not yet), and everything
+  // run_time_ns/run_cnt, which nothing counts yet), and everything
   // newer than our uapi header (tokens, struct_ops maps are refused at MAP_CREATE...).
 ]);
 

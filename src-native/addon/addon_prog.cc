@@ -1,0 +1,245 @@
+// Loaded programs in the server, for BPF_PROG_TEST_RUN (src-ts/server/syscalls/prog_test_run.ts).
+//
+//   progOpen(fd, mapIds: number[], mapHandles: External[]) -> handle | { errno, error }
+//     Maps the program's memfd (objfile.h) and makes it runnable here with the loader agents use
+//     (bpftime_prog_image_load: same relocations, same JIT code or interpreter), against the
+//     server's own handles on the program's maps, so a test run computes what an attached
+//     program computes.
+//   progClose(handle)
+//   progTestRun(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs })
+//       -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase, error? }
+//     ctx: the context bytes (null: r1 = NULL); pkt: the packet buffer (headroom included);
+//     ptrs: [ctxOff, pktOff, ...]: the u32 at ctx+ctxOff gets the address of pkt+pktOff, as the
+//     kernel's ctx rewriting gives struct xdp_md / __sk_buff readers a pointer in a u32 field:
+//     both buffers live below 2 GiB (MAP_32BIT), so the u32 the program loads IS the pointer.
+//     The runs happen in a forked child (the memory is MAP_SHARED, maps are shared memory): a
+//     program our structural checks let through but the kernel's verifier would have refused
+//     must not take the server down. A fault or the time limit ends the child; the caller gets
+//     ok: false and what happened.
+#include "addon.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "bpftime/helpers.h"
+#include "bpftime/objfile.h"
+#include "bpftime/prog_image.h"
+}
+
+namespace {
+
+const napi_type_tag kProgHandleTag = {0x70726f6768616e64ull, 0x6c65746573747275ull};
+
+struct ProgHandle {
+  struct bpftime_loaded_prog prog = {};
+  bool open = false;
+  void Close() {
+    if (open) bpftime_loaded_prog_free(&prog);
+    open = false;
+  }
+  ~ProgHandle() { Close(); }
+};
+
+Napi::Value Fail(Napi::Env env, int err, const std::string &msg) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("errno", Napi::Number::New(env, err));
+  o.Set("error", Napi::String::New(env, msg));
+  return o;
+}
+
+Napi::Value Throw(Napi::Env env, const char *msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+ProgHandle *GetProg(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal() || !v.As<Napi::External<ProgHandle>>().CheckTypeTag(&kProgHandleTag)) {
+    Throw(env, "expected a program handle from progOpen");
+    return nullptr;
+  }
+  ProgHandle *h = v.As<Napi::External<ProgHandle>>().Data();
+  if (!h->open) {
+    Throw(env, "program handle is closed");
+    return nullptr;
+  }
+  return h;
+}
+
+Napi::Value ProgOpen(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsArray() || !info[2].IsArray())
+    return Throw(env, "progOpen(fd, mapIds, mapHandles)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Array ids = info[1].As<Napi::Array>(), handles = info[2].As<Napi::Array>();
+  if (ids.Length() != handles.Length()) return Throw(env, "progOpen: mapIds and mapHandles differ in length");
+  std::vector<uint32_t> mapIds;
+  std::vector<struct bpftime_map *> maps;
+  for (uint32_t k = 0; k < ids.Length(); k++) {
+    mapIds.push_back(ids.Get(k).ToNumber().Uint32Value());
+    struct bpftime_map *m = MapFromHandle(env, handles.Get(k));
+    if (!m) return env.Undefined();
+    maps.push_back(m);
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || (size_t)st.st_size < BPFTIME_OBJ_HDR_SIZE + sizeof(struct bpftime_prog_image))
+    return Fail(env, -EINVAL, "program memfd too small");
+  void *p = mmap(nullptr, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Fail(env, -errno, std::string("mmap: ") + strerror(errno));
+  auto *h = new ProgHandle;
+  char why[200] = "";
+  int rc = bpftime_prog_image_load((const struct bpftime_prog_image *)((char *)p + BPFTIME_OBJ_HDR_SIZE),
+                                   (size_t)st.st_size - BPFTIME_OBJ_HDR_SIZE, mapIds.data(), maps.data(),
+                                   (uint32_t)maps.size(), &h->prog, why, sizeof(why));
+  munmap(p, (size_t)st.st_size);
+  if (rc < 0) {
+    delete h;
+    return Fail(env, rc, why);
+  }
+  h->open = true;
+  auto ext = Napi::External<ProgHandle>::New(env, h, [](Napi::Env, ProgHandle *d) { delete d; });
+  ext.TypeTag(&kProgHandleTag);
+  return ext;
+}
+
+Napi::Value ProgClose(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  ProgHandle *h = GetProg(env, info[0]);
+  if (h) h->Close();
+  return env.Undefined();
+}
+
+// progJited(handle) -> whether runs use JIT code (false: the interpreter).
+Napi::Value ProgJited(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  ProgHandle *h = GetProg(env, info[0]);
+  if (!h) return env.Undefined();
+  return Napi::Boolean::New(env, h->prog.jit != nullptr);
+}
+
+uint64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// What the child reports, at the start of the shared region.
+struct RunReport {
+  uint64_t r0;
+  uint64_t ns;
+  uint32_t done;
+};
+
+const size_t kReportBytes = 64;
+
+size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  ProgHandle *h = GetProg(env, info[0]);
+  if (!h) return env.Undefined();
+  if (!info[1].IsObject()) return Throw(env, "progTestRun(handle, opts)");
+  Napi::Object o = info[1].As<Napi::Object>();
+  Napi::Value ctxV = o.Get("ctx"), pktV = o.Get("pkt"), ptrsV = o.Get("ptrs");
+  size_t ctxLen = ctxV.IsBuffer() ? ctxV.As<Napi::Buffer<uint8_t>>().Length() : 0;
+  size_t pktLen = pktV.IsBuffer() ? pktV.As<Napi::Buffer<uint8_t>>().Length() : 0;
+  uint64_t repeat = o.Get("repeat").IsNumber() ? (uint64_t)o.Get("repeat").As<Napi::Number>().Int64Value() : 1;
+  int cpu = o.Get("cpu").IsNumber() ? o.Get("cpu").As<Napi::Number>().Int32Value() : -1;
+  uint32_t timeoutMs = o.Get("timeoutMs").IsNumber() ? o.Get("timeoutMs").As<Napi::Number>().Uint32Value() : 30000;
+  if (repeat == 0) repeat = 1;
+
+  size_t ctxArea = RoundUp(ctxLen ? ctxLen : 1, 64);
+  size_t total = RoundUp(kReportBytes + ctxArea + pktLen, (size_t)sysconf(_SC_PAGESIZE));
+  // Below 2 GiB: u32 context fields hold real pointers (see the top of this file).
+  void *region = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  if (region == MAP_FAILED) return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
+  auto *report = (RunReport *)region;
+  uint8_t *ctx = (uint8_t *)region + kReportBytes;
+  uint8_t *pkt = ctx + ctxArea;
+  if (ctxLen) memcpy(ctx, ctxV.As<Napi::Buffer<uint8_t>>().Data(), ctxLen);
+  if (pktLen) memcpy(pkt, pktV.As<Napi::Buffer<uint8_t>>().Data(), pktLen);
+  if (ptrsV.IsArray()) {
+    Napi::Array a = ptrsV.As<Napi::Array>();
+    for (uint32_t k = 0; k + 1 < a.Length(); k += 2) {
+      uint32_t co = a.Get(k).ToNumber().Uint32Value(), po = a.Get(k + 1).ToNumber().Uint32Value();
+      if (co + 4 > ctxLen || po > pktLen) {
+        munmap(region, total);
+        return Throw(env, "progTestRun: pointer field out of range");
+      }
+      uint32_t v = (uint32_t)(uintptr_t)(pkt + po);
+      memcpy(ctx + co, &v, 4);
+    }
+  }
+  uint64_t r1 = ctxLen ? (uint64_t)(uintptr_t)ctx : 0;
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    munmap(region, total);
+    return Fail(env, -e, std::string("fork: ") + strerror(e));
+  }
+  if (pid == 0) {
+    // The child: only C from here on, then _exit.
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      sched_setaffinity(0, sizeof(set), &set);
+    }
+    alarm((timeoutMs + 999) / 1000);
+    struct bpftime_run_ctx rc = {};
+    bpftime_run_ctx_set(&rc);
+    const struct bpftime_loaded_prog *p = &h->prog;
+    uint64_t r0 = 0;
+    uint64_t t0 = NowNs();
+    for (uint64_t k = 0; k < repeat; k++) r0 = bpftime_loaded_prog_run(p, r1);
+    report->ns = NowNs() - t0;
+    report->r0 = r0;
+    report->done = 1;
+    _exit(0);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+
+  Napi::Object res = Napi::Object::New(env);
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && report->done;
+  res.Set("ok", Napi::Boolean::New(env, ok));
+  if (!ok) {
+    std::string why;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+      why = "did not finish within " + std::to_string(timeoutMs) + " ms";
+    else if (WIFSIGNALED(status))
+      why = std::string("faulted (") + strsignal(WTERMSIG(status)) + ")";
+    else
+      why = "run ended without a result";
+    res.Set("error", Napi::String::New(env, why));
+    res.Set("timedOut", Napi::Boolean::New(env, WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM));
+  }
+  res.Set("retval", Napi::BigInt::New(env, report->r0));
+  res.Set("totalNs", Napi::Number::New(env, (double)report->ns));
+  res.Set("pktBase", Napi::Number::New(env, (double)(uint32_t)(uintptr_t)pkt));
+  if (ctxLen) res.Set("ctx", Napi::Buffer<uint8_t>::Copy(env, ctx, ctxLen));
+  if (pktLen) res.Set("pkt", Napi::Buffer<uint8_t>::Copy(env, pkt, pktLen));
+  munmap(region, total);
+  return res;
+}
+
+}  // namespace
+
+void InitProg(Napi::Env env, Napi::Object exports) {
+  exports.Set("progOpen", Napi::Function::New(env, ProgOpen, "progOpen"));
+  exports.Set("progClose", Napi::Function::New(env, ProgClose, "progClose"));
+  exports.Set("progJited", Napi::Function::New(env, ProgJited, "progJited"));
+  exports.Set("progTestRun", Napi::Function::New(env, ProgTestRun, "progTestRun"));
+}
