@@ -75,18 +75,34 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 		*ret = rc;
 		return 1;
 	}
+	/* Lookups check their flags before looking at the fd. */
+	if ((cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM) && (attr.flags & ~(uint64_t)BPF_F_LOCK)) {
+		*ret = -EINVAL;
+		return 1;
+	}
 	struct shim_obj *o = fdtab_get((int)attr.map_fd);
 	if (!o || o->kind != BPFTIME_OBJ_MAP) {
 		/* EBADF for a closed fd; EINVAL for any other fd, as the kernel's __bpf_map_get(). */
 		*ret = fcntl((int)attr.map_fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
 		return 1;
 	}
+	/* map_get_sys_perms(): the fd's own access mode (BPF_F_RDONLY/WRONLY fds), before anything
+	 * else about the command. Reads need FMODE_CAN_READ, writes FMODE_CAN_WRITE, lookup-and-
+	 * delete both. */
+	int acc = fdtab_access((int)attr.map_fd);
+	int needs_read = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+	int needs_write = cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+	if ((needs_read && acc == O_WRONLY) || (needs_write && acc == O_RDONLY)) {
+		*ret = -EPERM;
+		return 1;
+	}
 	struct bpftime_map *m = fdtab_map(o);
 	if (!m)
 		return 0; /* a map whose data path lives in the server */
 	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
-	/* Values that are fds (perf events) must be resolved by the server. */
-	if ((spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || spec->map_type == BPF_MAP_TYPE_CGROUP_ARRAY) &&
+	/* Values that are fds (perf events, programs) must be resolved by the server. */
+	if ((spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || spec->map_type == BPF_MAP_TYPE_CGROUP_ARRAY ||
+	     spec->map_type == BPF_MAP_TYPE_PROG_ARRAY) &&
 	    (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
 		return 0;
 	size_t ksz = spec->key_size, vsz = bpftime_map_sys_value_size(m);

@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,26 @@
 #define L2_BITS 10
 #define L2_SIZE (1u << L2_BITS)
 #define L1_SIZE 1024u /* 1M fds */
+
+/* A slot holds the object pointer with the fd's access mode in its low bits: the mode is per fd
+ * (per open file, as the kernel's f_mode), not per object. 0 is read-write, so a plain pointer is
+ * a read-write fd. */
+#define MODE_RDONLY 1ul
+#define MODE_WRONLY 2ul
+#define MODE_MASK 3ul
+
+static inline struct shim_obj *slot_obj(struct shim_obj *v) { return (struct shim_obj *)((uintptr_t)v & ~MODE_MASK); }
+static inline unsigned slot_mode(struct shim_obj *v) { return (unsigned)((uintptr_t)v & MODE_MASK); }
+static inline struct shim_obj *tagged(struct shim_obj *o, unsigned mode) { return (struct shim_obj *)((uintptr_t)o | mode); }
+
+/* The access mode of an open fd, as F_GETFL tells (the raw call: fcntl is interposed). */
+static unsigned fd_mode(int fd)
+{
+	long fl = bpftime_raw_syscall(SYS_fcntl, fd, F_GETFL, 0, 0, 0, 0);
+	if (fl < 0)
+		return 0;
+	return (fl & O_ACCMODE) == O_RDONLY ? MODE_RDONLY : (fl & O_ACCMODE) == O_WRONLY ? MODE_WRONLY : 0;
+}
 
 static struct shim_obj **g_l1[L1_SIZE];
 static struct shim_obj *g_objs;
@@ -51,7 +72,14 @@ static struct shim_obj **slot(int fd, int create)
 struct shim_obj *fdtab_get(int fd)
 {
 	struct shim_obj **s = slot(fd, 0);
-	return s ? __atomic_load_n(s, __ATOMIC_ACQUIRE) : NULL;
+	return s ? slot_obj(__atomic_load_n(s, __ATOMIC_ACQUIRE)) : NULL;
+}
+
+int fdtab_access(int fd)
+{
+	struct shim_obj **s = slot(fd, 0);
+	unsigned m = s ? slot_mode(__atomic_load_n(s, __ATOMIC_ACQUIRE)) : 0;
+	return m == MODE_RDONLY ? O_RDONLY : m == MODE_WRONLY ? O_WRONLY : O_RDWR;
 }
 
 /* Is fd one of our memfds? Reads the header; checks the memfd's name so that an ordinary file
@@ -60,7 +88,18 @@ static int read_obj_header(int fd, struct bpftime_obj_hdr *h, struct stat *st)
 {
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
 		return -1;
-	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h))
+	ssize_t got = pread(fd, h, sizeof(*h), 0);
+	if (got < 0 && errno == EBADF) {
+		/* A write-only fd (a map opened with BPF_F_WRONLY): read through a read-only open. */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		long r = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+		if (r < 0)
+			return -1;
+		got = pread((int)r, h, sizeof(*h), 0);
+		bpftime_raw_syscall(SYS_close, r, 0, 0, 0, 0, 0);
+	}
+	if (got != (ssize_t)sizeof(*h))
 		return -1;
 	if (h->magic != BPFTIME_OBJ_MAGIC || h->version != BPFTIME_OBJ_VERSION)
 		return -1;
@@ -83,8 +122,8 @@ struct shim_obj *fdtab_adopt(int fd)
 	pthread_mutex_lock(&g_lock);
 	struct shim_obj **s = slot(fd, 1);
 	struct shim_obj *o = NULL;
-	if (s && *s && (*s)->ino == (uint64_t)st.st_ino) {
-		o = *s; /* already known */
+	if (s && *s && slot_obj(*s)->ino == (uint64_t)st.st_ino) {
+		o = slot_obj(*s); /* already known */
 		goto out;
 	}
 	for (o = g_objs; o; o = o->next)
@@ -106,7 +145,7 @@ struct shim_obj *fdtab_adopt(int fd)
 		if (!*s) {
 			g_nfds++;
 			o->nfds++;
-			__atomic_store_n(s, o, __ATOMIC_RELEASE);
+			__atomic_store_n(s, tagged(o, fd_mode(fd)), __ATOMIC_RELEASE);
 		}
 	}
 out:
@@ -120,7 +159,7 @@ struct shim_obj *fdtab_forget(int fd)
 	pthread_mutex_lock(&g_lock);
 	struct shim_obj **s = slot(fd, 0);
 	if (s && *s) {
-		struct shim_obj *o = *s;
+		struct shim_obj *o = slot_obj(*s);
 		__atomic_store_n(s, NULL, __ATOMIC_RELEASE);
 		g_nfds--;
 		if (--o->nfds == 0) {
@@ -161,13 +200,13 @@ void fdtab_dup(int oldfd, int newfd)
 	}
 	pthread_mutex_lock(&g_lock);
 	struct shim_obj **os = slot(oldfd, 0);
-	struct shim_obj *o = os ? *os : NULL;
-	if (o) {
+	struct shim_obj *v = os ? *os : NULL; /* a dup shares the open file, so its mode too */
+	if (v) {
 		struct shim_obj **ns = slot(newfd, 1);
 		if (ns) {
-			o->nfds++;
+			slot_obj(v)->nfds++;
 			g_nfds++;
-			__atomic_store_n(ns, o, __ATOMIC_RELEASE);
+			__atomic_store_n(ns, v, __ATOMIC_RELEASE);
 		}
 	}
 	pthread_mutex_unlock(&g_lock);
@@ -186,8 +225,8 @@ size_t fdtab_snapshot(void *out, size_t max)
 			if (!l2[lo])
 				continue;
 			refs[n].fd = (int32_t)((hi << L2_BITS) | lo);
-			refs[n].kind = l2[lo]->kind;
-			refs[n].ino = l2[lo]->ino;
+			refs[n].kind = slot_obj(l2[lo])->kind;
+			refs[n].ino = slot_obj(l2[lo])->ino;
 			n++;
 		}
 	}
@@ -210,14 +249,22 @@ struct bpftime_map *fdtab_map(struct shim_obj *o)
 	pthread_mutex_lock(&g_lock);
 	if (!o->map) {
 		/* Find an fd for it to map the memfd. */
-		int fd = -1;
+		int fd = -1, own = -1;
 		for (unsigned hi = 0; hi < L1_SIZE && fd < 0; hi++) {
 			struct shim_obj **l2 = g_l1[hi];
 			for (unsigned lo = 0; l2 && lo < L2_SIZE; lo++)
-				if (l2[lo] == o) {
+				if (slot_obj(l2[lo]) == o) {
 					fd = (int)((hi << L2_BITS) | lo);
 					break;
 				}
+		}
+		if (fd >= 0 && fd_mode(fd) != 0) {
+			/* A read-only or write-only fd: the data plane still needs the memory read-write
+			 * (it checks each fd's mode itself), so map a read-write open of the same memfd. */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			long r = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+			fd = own = r < 0 ? -1 : (int)r;
 		}
 		struct stat st;
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > BPFTIME_OBJ_HDR_SIZE) {
@@ -236,6 +283,8 @@ struct bpftime_map *fdtab_map(struct shim_obj *o)
 				}
 			}
 		}
+		if (own >= 0)
+			real_close(own);
 	}
 	pthread_mutex_unlock(&g_lock);
 	return o->map;

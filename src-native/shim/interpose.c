@@ -108,9 +108,33 @@ EXPORT long syscall(long nr, ...)
 		return set_errno(shim_bpf((int)a1, (void *)a2, (unsigned int)a3));
 	case SYS_perf_event_open:
 		return set_errno(shim_perf_event_open((void *)a1, a2, a3, a4, a5));
+	case SYS_select: /* ring buffer and perf buffer fds in the sets (poll.c) */
+		return set_errno(shim_select((int)a1, (void *)a2, (void *)a3, (void *)a4, (struct timeval *)a5));
+	case SYS_pselect6:
+		return set_errno(shim_pselect6((int)a1, (void *)a2, (void *)a3, (void *)a4, (struct timespec *)a5, (const void *)a6));
 	default:
 		return set_errno(bpftime_raw_syscall(nr, a1, a2, a3, a4, a5, a6));
 	}
+}
+
+/* PERF_EVENT_IOC_PAUSE_OUTPUT: a flag in the ring's shared page that producers honour. The
+ * kernel answers EINVAL while the event has no ring (nobody mapped it); ours exists once any
+ * process mapped it, which sized the memfd. */
+static long shim_pause_output(int fd, struct shim_obj *o, unsigned long on)
+{
+	if (o->ring) {
+		bpftime_perf_ring_set_paused(o->ring, on != 0);
+		return 0;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size <= BPFTIME_OBJ_HDR_SIZE)
+		return -EINVAL;
+	long r = bpftime_raw_syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, BPFTIME_OBJ_HDR_SIZE);
+	if (r < 0 && r > -4096)
+		return -EINVAL;
+	bpftime_perf_ring_set_paused((void *)r, on != 0);
+	munmap((void *)r, 4096);
+	return 0;
 }
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -123,6 +147,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	struct shim_obj *o = fdtab_get(fd);
 	if (!o)
 		return real_ioctl(fd, req, arg);
+	if (o->kind == BPFTIME_OBJ_PERF_EVENT && req == PERF_EVENT_IOC_PAUSE_OUTPUT)
+		return (int)set_errno(shim_pause_output(fd, o, (unsigned long)(uintptr_t)arg));
 	uint64_t args[6] = { (uint64_t)fd, req, (uint64_t)(uintptr_t)arg };
 	return (int)set_errno(shim_call(BPFTIME_OP_IOCTL, args, NULL, 0, 0));
 }
@@ -139,6 +165,16 @@ static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	if (o->kind == BPFTIME_OBJ_PERF_EVENT)
 		return shim_mmap_perf_ring(o, addr, len, prot, flags, fd, off);
 	struct bpftime_map *m = fdtab_map(o);
+	int acc = fdtab_access(fd);
+	if (acc != O_RDWR) {
+		/* do_mmap() on a map fd opened read-only or write-only: EACCES for a shared writable
+		 * mapping or a file that cannot be read; otherwise VM_SHARED is dropped and
+		 * bpf_map_mmap() refuses the mapping (EINVAL) once the map type allows mmap at all. */
+		int shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
+		int64_t can = m ? (bpftime_ringbuf_is(m) ? 0 : bpftime_map_mmap_offset(m)) : -ENODEV;
+		errno = acc == O_WRONLY || (shared && (prot & PROT_WRITE)) ? EACCES : can < 0 ? (int)-can : EINVAL;
+		return MAP_FAILED;
+	}
 	if (bpftime_ringbuf_is(m))
 		return shim_mmap_ringbuf(m, addr, len, prot, flags, fd, off);
 	int64_t base = m ? bpftime_map_mmap_offset(m) : -ENODEV;

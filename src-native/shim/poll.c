@@ -22,9 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bpftime/client.h"
 #include "bpftime/objfile.h"
 #include "bpftime/perf_ring.h"
 #include "bpftime/proto.h"
@@ -375,4 +378,221 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
 	return ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
+
+/* select/pselect: the kernel's own select runs on copies of the sets in which each of our ring
+ * fds is replaced by its eventfd (read set only: a ring is never writable or exceptional, and a
+ * memfd would always look writable); the rings' bits are then set from the rings themselves.
+ * Everything about the other fds (EBADF, nfds clipping, sockets and pipes) is the kernel's. */
+
+#define SELECT_MAX_RINGS 64
+
+struct sel_ring {
+	int fd, waitfd;
+	struct shim_obj *obj;
+};
+
+static int bit_isset(const unsigned long *s, int fd)
+{
+	return s && (s[fd / (8 * sizeof(long))] >> (fd % (8 * sizeof(long)))) & 1;
+}
+
+static void bit_set(unsigned long *s, int fd) { s[fd / (8 * sizeof(long))] |= 1ul << (fd % (8 * sizeof(long))); }
+
+static void bit_clear(unsigned long *s, int fd) { s[fd / (8 * sizeof(long))] &= ~(1ul << (fd % (8 * sizeof(long)))); }
+
+static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec; }
+
+/* The rings among the read set's fds below nfds (only read interest can make a ring ready; in
+ * the other sets they are dropped). Returns how many, or -1 when there are more than we track. */
+static int find_rings(int nfds, const unsigned long *r, const unsigned long *w, const unsigned long *e,
+		      struct sel_ring *out)
+{
+	int n = 0;
+	size_t words = ((size_t)nfds + 8 * sizeof(long) - 1) / (8 * sizeof(long));
+	for (size_t i = 0; i < words; i++) {
+		unsigned long any = (r ? r[i] : 0) | (w ? w[i] : 0) | (e ? e[i] : 0);
+		while (any) {
+			int fd = (int)(i * 8 * sizeof(long)) + __builtin_ctzl(any);
+			any &= any - 1;
+			if (fd >= nfds)
+				break;
+			struct shim_obj *o = fdtab_get(fd);
+			if (!waitable(o) || (o->kind == BPFTIME_OBJ_MAP && !fdtab_map(o)))
+				continue;
+			if (n == SELECT_MAX_RINGS)
+				return -1;
+			out[n++] = (struct sel_ring){ fd, -1, o };
+		}
+	}
+	return n;
+}
+
+/* One select over rings and ordinary fds. ts: the timeout (NULL blocks), updated to the time left
+ * as the kernel's poll_select_finish() does; sigdata: pselect6's {sigset pointer, size} or NULL.
+ * Returns the count of set bits, or -errno. */
+static long select_rings(int nfds, unsigned long *r, unsigned long *w, unsigned long *e, struct timespec *ts,
+			 const void *sigdata, struct sel_ring *rings, int nr)
+{
+	if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000))
+		return -EINVAL;
+	int top = nfds;
+	for (int i = 0; i < nr; i++) {
+		if (bit_isset(r, rings[i].fd)) {
+			int wfd = shim_wait_fd(rings[i].fd, rings[i].obj);
+			rings[i].waitfd = wfd >= 0 ? wfd : -1;
+			if (wfd >= top)
+				top = wfd + 1;
+		}
+	}
+	const size_t bits = 8 * sizeof(long);
+	size_t words = ((size_t)top + bits - 1) / bits, uwords = ((size_t)nfds + bits - 1) / bits;
+	unsigned long *buf = calloc(6 * words, sizeof(long));
+	if (!buf)
+		return -ENOMEM;
+	unsigned long *in[3] = { buf, buf + words, buf + 2 * words }, *out[3] = { buf + 3 * words, buf + 4 * words, buf + 5 * words };
+	unsigned long *user[3] = { r, w, e };
+	for (int s = 0; s < 3; s++)
+		if (user[s])
+			memcpy(in[s], user[s], uwords * sizeof(long));
+	for (int i = 0; i < nr; i++) {
+		for (int s = 0; s < 3; s++)
+			bit_clear(in[s], rings[i].fd);
+		if (rings[i].waitfd >= 0)
+			bit_set(in[0], rings[i].waitfd);
+	}
+	int zero_timeout = ts && ts->tv_sec == 0 && ts->tv_nsec == 0;
+	int64_t deadline = ts ? mono_ns() + ts_ns(ts) : 0;
+	long ret;
+	for (;;) {
+		/* Announce the sleep only before a look that may block (see wait_with_rings). */
+		int ready = 0;
+		for (int pass = 0; pass < 2 && !ready && !(pass == 1 && zero_timeout); pass++)
+			for (int i = 0; i < nr; i++) {
+				if (!bit_isset(r, rings[i].fd))
+					continue;
+				if (pass == 1)
+					set_waiting(rings[i].obj, 1);
+				ready |= ready_mask(rings[i].obj) != 0;
+			}
+		struct timespec left = { 0, 0 };
+		if (ts && !ready) {
+			int64_t rem = deadline - mono_ns();
+			if (rem > 0)
+				left = (struct timespec){ rem / 1000000000, rem % 1000000000 };
+		}
+		for (int s = 0; s < 3; s++)
+			memcpy(out[s], in[s], words * sizeof(long));
+		ret = bpftime_raw_syscall(SYS_pselect6, top, (long)(user[0] ? out[0] : NULL), (long)(user[1] ? out[1] : NULL),
+					  (long)(user[2] ? out[2] : NULL), (long)(ready || ts ? &left : NULL), (long)sigdata);
+		long count = ret;
+		for (int i = 0; i < nr; i++) {
+			set_waiting(rings[i].obj, 0);
+			if (rings[i].waitfd < 0)
+				continue;
+			if (ret >= 0 && bit_isset(out[0], rings[i].waitfd)) {
+				drain(rings[i].waitfd);
+				bit_clear(out[0], rings[i].waitfd);
+				count--;
+			}
+		}
+		if (ret < 0)
+			break;
+		for (int i = 0; i < nr; i++) {
+			if (bit_isset(r, rings[i].fd) && ready_mask(rings[i].obj)) {
+				bit_set(out[0], rings[i].fd);
+				count++;
+			}
+		}
+		ret = count;
+		if (count > 0 || ready || zero_timeout || (ts && mono_ns() >= deadline))
+			break;
+		/* Woken by a stale eventfd count with nothing to read: the caller's time is not up. */
+	}
+	if (ret >= 0)
+		for (int s = 0; s < 3; s++)
+			if (user[s])
+				memcpy(user[s], out[s], uwords * sizeof(long));
+	free(buf);
+	if (ts && !zero_timeout) {
+		/* poll_select_finish(): the time left, never negative; a zero timeout is left alone. */
+		int64_t rem = deadline - mono_ns();
+		if (rem < 0)
+			rem = 0;
+		*ts = (struct timespec){ rem / 1000000000, rem % 1000000000 };
+	}
+	return ret;
+}
+
+static long select_errno(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* The kernel's select() with a timeval (as glibc's select and syscall(SYS_select) both reach it). */
+long shim_select(int nfds, void *r, void *w, void *e, struct timeval *tv)
+{
+	struct sel_ring rings[SELECT_MAX_RINGS];
+	int nr = nfds > 0 && fdtab_count() ? find_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, rings) : 0;
+	if (nr <= 0)
+		return bpftime_raw_syscall(SYS_select, nfds, (long)r, (long)w, (long)e, (long)tv, 0);
+	struct timespec ts;
+	if (tv) {
+		struct timeval t;
+		if (shim_read_user(&t, tv, sizeof(t)) < 0)
+			return -EFAULT;
+		if (t.tv_sec < 0 || t.tv_usec < 0)
+			return -EINVAL;
+		/* kern_select() normalises microseconds above a second the same way. */
+		ts = (struct timespec){ t.tv_sec + t.tv_usec / 1000000, (t.tv_usec % 1000000) * 1000 };
+	}
+	long ret = select_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, tv ? &ts : NULL, NULL, rings, nr);
+	if (tv && (ts.tv_sec || ts.tv_nsec || tv->tv_sec || tv->tv_usec)) {
+		struct timeval t = { ts.tv_sec, ts.tv_nsec / 1000 };
+		if (shim_write_user(tv, &t, sizeof(t)) < 0 && ret >= 0)
+			ret = -EFAULT;
+	}
+	return ret;
+}
+
+/* The kernel's pselect6(): ts is updated, sigdata is { const sigset_t *, size_t }. */
+long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *uts, const void *sigdata)
+{
+	struct sel_ring rings[SELECT_MAX_RINGS];
+	int nr = nfds > 0 && fdtab_count() ? find_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, rings) : 0;
+	if (nr <= 0)
+		return bpftime_raw_syscall(SYS_pselect6, nfds, (long)r, (long)w, (long)e, (long)uts, (long)sigdata);
+	struct timespec ts;
+	if (uts && shim_read_user(&ts, uts, sizeof(ts)) < 0)
+		return -EFAULT;
+	int was_zero = uts && ts.tv_sec == 0 && ts.tv_nsec == 0;
+	long ret = select_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, uts ? &ts : NULL, sigdata, rings, nr);
+	if (uts && !was_zero && shim_write_user(uts, &ts, sizeof(ts)) < 0 && ret >= 0)
+		ret = -EFAULT;
+	return ret;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	return (int)select_errno(shim_select(nfds, r, w, e, tv));
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask)
+{
+	/* glibc's pselect gives the kernel a copy of the timeout (the caller's is never updated)
+	 * and always passes the signal data, with a NULL set when there is no mask. */
+	struct {
+		const sigset_t *ss;
+		size_t len;
+	} data = { mask, _NSIG / 8 };
+	struct timespec copy;
+	if (ts && shim_read_user(&copy, ts, sizeof(copy)) < 0) {
+		errno = EFAULT;
+		return -1;
+	}
+	return (int)select_errno(shim_pselect6(nfds, r, w, e, ts ? &copy : NULL, &data));
 }

@@ -31,6 +31,9 @@ struct shim_obj *fdtab_adopt(int fd);
 /* Forgets fd; returns the object when fd was its last fd in this process (caller releases). */
 struct shim_obj *fdtab_forget(int fd);
 void fdtab_dup(int oldfd, int newfd);
+/* The access mode of one of our fds (O_RDONLY, O_WRONLY or O_RDWR), the kernel's f_mode of it:
+ * BPF_F_RDONLY/WRONLY at MAP_CREATE, GET_FD_BY_ID and OBJ_GET give such fds. */
+int fdtab_access(int fd);
 /* Lists (fd, kind, ino) of every object fd, for the server's fd resolution. */
 size_t fdtab_snapshot(void *out_fdrefs, size_t max);
 size_t fdtab_count(void);
@@ -45,6 +48,12 @@ void shim_release(uint64_t ino);
 
 /* The fd to wait on in place of object fd `fd` (perf buffers), fetched once; -errno if none. */
 int shim_wait_fd(int fd, struct shim_obj *o);
+
+/* select/pselect6 over fd sets that may hold ring fds (poll.c): the syscalls' results or -errno. */
+struct timeval;
+struct timespec;
+long shim_select(int nfds, void *r, void *w, void *e, struct timeval *tv);
+long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *ts, const void *sigdata);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */

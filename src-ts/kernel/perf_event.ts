@@ -24,6 +24,10 @@ export class PerfEvent extends BpfObject {
   /** bpf_output events (perf buffers): the eventfd producers write to wake the consumer. */
   waitFd = -1;
   cookie = 0n;
+  /** When the program was set, in order across events: a tracepoint's programs run (and
+   * PERF_EVENT_IOC_QUERY_BPF lists them) in the order they were attached. */
+  progSeq = 0;
+  private static progSeqNext = 0;
   /** Called when whether the event runs a program may have changed. */
   static onChange: (e: PerfEvent) => void = () => {};
 
@@ -39,6 +43,7 @@ export class PerfEvent extends BpfObject {
   setProg(p: BpfProg | null, cookie = 0n): void {
     if (this.prog) this.prog.release();
     this.prog = p ? p.acquire() : null;
+    this.progSeq = p ? ++PerfEvent.progSeqNext : 0;
     this.cookie = cookie;
     PerfEvent.onChange(this);
   }

@@ -16,6 +16,7 @@ struct ring_private {
 	uint32_t waiting;   /* the consumer is (about to be) blocked on this ring */
 	uint64_t lost;      /* samples dropped since the last PERF_RECORD_LOST */
 	uint32_t inited;
+	uint32_t paused;    /* PERF_EVENT_IOC_PAUSE_OUTPUT: records are dropped and counted lost */
 };
 
 _Static_assert(sizeof(struct ring_private) <= sizeof(((struct perf_event_mmap_page *)0)->__reserved),
@@ -91,6 +92,13 @@ long bpftime_perf_ring_output(void *page, uint64_t event_id, const void *data, u
 		return -E2BIG;
 	long ret = 0;
 	lock_ring(r);
+	if (__atomic_load_n(&r->paused, __ATOMIC_ACQUIRE)) {
+		/* As perf_output_begin() on a paused buffer: nothing written, the loss counted (and
+		 * reported by a PERF_RECORD_LOST once output resumes and there is room). */
+		r->lost++;
+		unlock_ring(r);
+		return -ENOSPC;
+	}
 	uint64_t head = p->data_head, tail = __atomic_load_n(&p->data_tail, __ATOMIC_ACQUIRE);
 	if (r->lost) {
 		/* Report earlier losses first, when there is room for the record that says so. */
@@ -135,4 +143,9 @@ void bpftime_perf_ring_set_waiting(void *page, int waiting)
 {
 	__atomic_store_n(&priv(page)->waiting, waiting ? 1u : 0u, __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+void bpftime_perf_ring_set_paused(void *page, int paused)
+{
+	__atomic_store_n(&priv(page)->paused, paused ? 1u : 0u, __ATOMIC_RELEASE);
 }

@@ -29,6 +29,9 @@ int bpftime_perf_ring_readable(const void *page);
 /* Consumer side, before blocking: announce the sleep (then check readable again, then block). */
 void bpftime_perf_ring_set_waiting(void *page, int waiting);
 
+/* PERF_EVENT_IOC_PAUSE_OUTPUT: while paused, output writes nothing and counts the record lost. */
+void bpftime_perf_ring_set_paused(void *page, int paused);
+
 #ifdef __cplusplus
 }
 #endif

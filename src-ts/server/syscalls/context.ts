@@ -1,5 +1,6 @@
 // What one intercepted syscall sees while the server plays the kernel for it: the caller's
 // memory (as far as it was sent), the caller's object fds, and the fds the answer will carry.
+import * as fs from 'fs';
 import { Call, FdRef } from '../protocol';
 import { UserMemory } from '../usermem';
 import { Client } from '../client';
@@ -82,10 +83,18 @@ export class CallContext {
     return 0n;
   }
 
-  /** Makes o the call's return value as a new fd in the caller; returns the placeholder 0. */
-  returnFd(o: BpfObject): bigint {
+  /** Makes o the call's return value as a new fd in the caller; returns the placeholder 0.
+   * access: the open file's mode (O_RDONLY/O_WRONLY for maps opened with BPF_F_RDONLY/WRONLY):
+   * such an fd is a new open of the object's memfd with that mode, so the mode is the fd's own,
+   * as the kernel's f_mode (F_GETFL, dup, fork and SCM_RIGHTS keep it). */
+  returnFd(o: BpfObject, access: number = fs.constants.O_RDWR): bigint {
+    let fd = o.fd;
+    if (access !== fs.constants.O_RDWR) {
+      fd = fs.openSync(`/proc/self/fd/${o.fd}`, access);
+      this.ownedFds.push(fd);
+    }
     this.client.hold(o);
-    this.passFds.push(o.fd);
+    this.passFds.push(fd);
     this.retFdIdx = this.passFds.length - 1;
     return 0n;
   }

@@ -4,6 +4,7 @@
 // objects, so for any other fd the caller's own fd table in /proc (found through the socket's
 // peer pid, which is in our pid namespace) says whether it is open.
 import * as fs from 'fs';
+import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { BpfMap } from '../../kernel/map';
@@ -55,4 +56,28 @@ export function putU64(ctx: CallContext, addr: bigint, v: bigint): void {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt.asUintN(64, v), 0);
   ctx.mem.write(addr, b);
+}
+
+/** The open file mode bpf_get_file_flag() gives for BPF_F_RDONLY / BPF_F_WRONLY (EINVAL for
+ * both at once). */
+export function fileAccess(flags: number): number {
+  const ro = (flags & U.BPF_F_RDONLY) !== 0;
+  const wo = (flags & U.BPF_F_WRONLY) !== 0;
+  if (ro && wo) throw new KernelError(Errno.EINVAL, 'read-only and write-only at once');
+  return ro ? fs.constants.O_RDONLY : wo ? fs.constants.O_WRONLY : fs.constants.O_RDWR;
+}
+
+/** map_get_sys_perms(): what the caller's fd may do with the map (the fd's own mode, from its
+ * /proc fdinfo; write access goes with a frozen map). EPERM when it may not. */
+export function checkMapAccess(ctx: CallContext, fd: number, map: BpfMap, read: boolean, write: boolean): void {
+  let acc = fs.constants.O_RDWR;
+  try {
+    const m = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${ctx.client.peerPid}/fdinfo/${fd}`, 'utf8'));
+    if (m) acc = parseInt(m[1], 8) & 3;
+  } catch {
+    /* the fd was just resolved: it is open; keep read-write */
+  }
+  if (read && acc === fs.constants.O_WRONLY) throw new KernelError(Errno.EPERM, `fd ${fd} is write-only`);
+  if (write && acc === fs.constants.O_RDONLY) throw new KernelError(Errno.EPERM, `fd ${fd} is read-only`);
+  if (write && map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
 }

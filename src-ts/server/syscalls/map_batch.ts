@@ -27,7 +27,7 @@ import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfMap } from '../../kernel/map';
 import { CallContext, Struct } from './context';
-import { mapOf, putU32 } from './fds';
+import { checkMapAccess, mapOf, putU32 } from './fds';
 
 const B = U.bpf_attr.batch;
 const ENOTSUPP = Errno.ENOTSUP;
@@ -223,9 +223,8 @@ const batch =
   (cmd: number) =>
   (ctx: CallContext, attr: Struct, attrAddr: bigint): bigint => {
     const map = mapOf(ctx, attr.s32(B.map_fd));
-    const write = cmd !== U.BPF_MAP_LOOKUP_BATCH;
-    // Every fd is read-write here; map_get_sys_perms() takes write away from a frozen map.
-    if (write && map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen');
+    const read = cmd === U.BPF_MAP_LOOKUP_BATCH || cmd === U.BPF_MAP_LOOKUP_AND_DELETE_BATCH;
+    checkMapAccess(ctx, attr.s32(B.map_fd), map, read, cmd !== U.BPF_MAP_LOOKUP_BATCH);
     const ops = BATCH_OPS.get(map.spec.mapType) ?? {};
     const walk =
       cmd === U.BPF_MAP_LOOKUP_BATCH ? ops.lookup : cmd === U.BPF_MAP_LOOKUP_AND_DELETE_BATCH ? ops.lookupAndDelete : undefined;

@@ -7,6 +7,7 @@ import { ObjKind } from '../../kernel/objects';
 import { BpfBtf } from '../../kernel/btf';
 import { CallContext, Struct } from './context';
 import { objName } from './bpf';
+import { checkMapAccess, fileAccess } from './fds';
 
 const A = U.bpf_attr.map_create;
 
@@ -28,6 +29,7 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     btf = ctx.objectOf<BpfBtf>(attr.s32(A.btf_fd), ObjKind.Btf, 'a BTF object');
     if (!btfValue) throw new KernelError(Errno.EINVAL, 'btf_key_type_id without btf_value_type_id');
   }
+  const access = fileAccess(spec.mapFlags); // bpf_get_file_flag(): the new fd's mode
   const k = ctx.kernel;
   const id = k.registry.allocId(ObjKind.Map);
   let map: BpfMap;
@@ -43,16 +45,18 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     map.btfValueTypeId = btfValue;
   }
   k.registry.add(map);
-  return ctx.returnFd(map);
+  return ctx.returnFd(map, access);
 }
 
 /** BPF_MAP_FREEZE, as map_freeze(): the flag is set in the map's shared memory, so the data
  * plane in every process refuses syscall-side writes (EPERM) while programs may still write. */
 export function mapFreeze(ctx: CallContext, attr: Struct): bigint {
-  const map = ctx.objectOf<BpfMap>(attr.s32(U.bpf_attr.elem.map_fd), ObjKind.Map, 'a map');
-  // map_get_sys_perms() takes write access away from every fd of a frozen map, so freezing it
-  // again is EPERM (the fd check), not EBUSY (which only a concurrent freeze would see).
-  if (map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
+  const fd = attr.s32(U.bpf_attr.elem.map_fd);
+  const map = ctx.objectOf<BpfMap>(fd, ObjKind.Map, 'a map');
+  // map_get_sys_perms(): a read-only fd cannot freeze, and write access goes from every fd of a
+  // frozen map, so freezing it again is EPERM (the fd check), not EBUSY (which only a
+  // concurrent freeze would see).
+  checkMapAccess(ctx, fd, map, false, true);
   const rc = map.freeze();
   if (rc < 0) throw new KernelError(-rc, rc === -Errno.EBUSY ? 'map already frozen' : `freeze failed: errno ${-rc}`);
   return 0n;

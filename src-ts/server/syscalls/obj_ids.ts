@@ -9,7 +9,7 @@ import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
-import { putU32 } from './fds';
+import { fileAccess, putU32 } from './fds';
 
 const G = U.bpf_attr.get_id;
 const INT_MAX = 0x7fffffff;
@@ -30,19 +30,19 @@ export const getNextId =
 export const getFdById =
   (kind: ObjKind) =>
   (ctx: CallContext, attr: Struct): bigint => {
+    let access: number | undefined;
     if (kind === ObjKind.Map) {
-      // bpf_get_file_flag(): only the access-mode flags, and not both at once.
+      // bpf_get_file_flag(): only the access-mode flags, and not both at once; the new fd is
+      // opened with that mode.
       const flags = attr.u32(G.open_flags);
       if (flags & ~(U.BPF_F_RDONLY | U.BPF_F_WRONLY)) throw new KernelError(Errno.EINVAL, 'unknown open_flags');
-      if (flags & U.BPF_F_RDONLY && flags & U.BPF_F_WRONLY) throw new KernelError(Errno.EINVAL, 'read-only and write-only');
-      // The fd handed out is read-write whatever was asked: the data plane in the shim does not
-      // know per-fd access modes yet (docs/architecture.md, "Object commands").
+      access = fileAccess(flags);
     }
     // All four fields alias the same word (start_id/prog_id/map_id/btf_id/link_id).
     const id = attr.u32(G.prog_id);
     const o = ctx.kernel.registry.get(kind, id);
     if (!o || o.destroyed) throw new KernelError(Errno.ENOENT, `no ${ObjKind[kind]} with id ${id}`);
-    return ctx.returnFd(o);
+    return ctx.returnFd(o, access);
   };
 
 /** Where each command's attr ends (CHECK_ATTR). BTF_GET_FD_BY_ID gained open_flags only with BPF

@@ -6,6 +6,7 @@ import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
+import { fileAccess } from './fds';
 
 const O = U.bpf_attr.obj;
 const PATH_MAX = 4096;
@@ -60,11 +61,11 @@ export function objGet(ctx: CallContext, attr: Struct): bigint {
   if (attr.u32(O.bpf_fd) !== 0 || flags & ~(U.BPF_F_RDONLY | U.BPF_F_WRONLY)) {
     throw new KernelError(Errno.EINVAL, 'bpf_fd must be 0 and file_flags only RDONLY/WRONLY');
   }
-  if (flags & U.BPF_F_RDONLY && flags & U.BPF_F_WRONLY) throw new KernelError(Errno.EINVAL, 'read-only and write-only');
+  const access = fileAccess(flags);
   const obj = ctx.kernel.bpffs.get(userPath(ctx, attr.u64(O.pathname)));
   // A link fd is only ever read-write; programs ignore the mode; maps get it (see obj_ids.ts).
   if (obj.kind === ObjKind.Link && flags) throw new KernelError(Errno.EINVAL, 'links open read-write only');
-  return ctx.returnFd(obj);
+  return ctx.returnFd(obj, obj.kind === ObjKind.Map ? access : undefined);
 }
 
 export const OBJ_END = O.file_flags.off + O.file_flags.size;

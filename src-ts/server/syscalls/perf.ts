@@ -201,6 +201,8 @@ export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint)
       ctx.passFds.push(ev.waitFd);
       ctx.retFdIdx = ctx.passFds.length - 1;
       return 0n;
+    case P.PERF_EVENT_IOC_QUERY_BPF:
+      return queryBpf(ctx, ev, arg);
     case P.PERF_EVENT_IOC_ID: {
       const b = Buffer.alloc(8);
       b.writeBigUInt64LE(BigInt(ev.id), 0);
@@ -210,4 +212,30 @@ export function sysIoctl(ctx: CallContext, fd: number, req: number, arg: bigint)
     default:
       throw new KernelError(Errno.ENOTTY, `perf ioctl 0x${req.toString(16)} is not offered`);
   }
+}
+
+const BPF_TRACE_MAX_PROGS = 64;
+
+/** PERF_EVENT_IOC_QUERY_BPF, as perf_event_query_prog_array(): the ids of the programs attached
+ * to the event's tracepoint (through any perf event on it, in attach order). Only tracepoint
+ * events have such a list (EINVAL otherwise, uprobe PMU events included, as their attr.type is
+ * the PMU's). The count is written back even when the ids do not fit (ENOSPC). */
+function queryBpf(ctx: CallContext, ev: PerfEvent, arg: bigint): bigint {
+  if (ev.spec.type !== P.PERF_TYPE_TRACEPOINT) throw new KernelError(Errno.EINVAL, 'not a tracepoint event');
+  const idsLen = ctx.mem.read(arg, 8).readUInt32LE(0); // struct perf_event_query_bpf { ids_len, prog_cnt, ids[] }
+  if (idsLen > BPF_TRACE_MAX_PROGS) throw new KernelError(Errno.E2BIG, `ids_len ${idsLen} is above ${BPF_TRACE_MAX_PROGS}`);
+  const progs = ctx.kernel.registry
+    .all(ObjKind.PerfEvent)
+    .map((o) => o as PerfEvent)
+    .filter((e) => !e.destroyed && e.prog && e.spec.type === P.PERF_TYPE_TRACEPOINT && e.spec.tpId === ev.spec.tpId)
+    .sort((a, b) => a.progSeq - b.progSeq)
+    .map((e) => e.prog!.id);
+  const cnt = Buffer.alloc(4);
+  cnt.writeUInt32LE(progs.length, 0);
+  const ids = Buffer.alloc(idsLen * 4);
+  progs.slice(0, idsLen).forEach((id, i) => ids.writeUInt32LE(id, i * 4));
+  ctx.mem.write(arg + 4n, cnt);
+  if (idsLen) ctx.mem.write(arg + 8n, ids);
+  if (idsLen && progs.length > idsLen) throw new KernelError(Errno.ENOSPC, `${progs.length} programs, room for ${idsLen}`);
+  return 0n;
 }
