@@ -141,6 +141,22 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 	agent_report(a->attach_id, rc, msg);
 }
 
+/* A program that sits in a prog array: made runnable here (and so a bpf_tail_call target, see
+ * progs.c) and kept for good; the answer lets the server update the slot. */
+static void on_prog(const uint8_t *p, uint32_t len, const int *fds, int nfds)
+{
+	char msg[512] = "";
+	const struct bpftime_prog_push *m = (const void *)p;
+	if (len < sizeof(*m) || m->nmaps > BPFTIME_MAX_FDS_PER_FRAME || m->nwake > m->nmaps ||
+	    sizeof(*m) + 4ull * (m->nmaps + m->nwake) > len || nfds < 1 + (int)(m->nmaps + m->nwake))
+		return;
+	const uint32_t *map_ids = (const uint32_t *)(m + 1);
+	struct agent_prog *prog = agent_prog_get(m->prog_id, fds[0], map_ids, fds + 1, m->nmaps, msg, sizeof(msg));
+	if (prog)
+		set_wake_fds(prog, map_ids + m->nmaps, fds + 1 + m->nmaps, m->nwake);
+	agent_report(m->push_id, prog ? 0 : -EINVAL, msg);
+}
+
 static void on_detach(uint32_t id)
 {
 	agent_probe_detach(id);
@@ -203,6 +219,9 @@ static void converse(int sock)
 			break;
 		case BPFTIME_MSG_AGENT_QUIT:
 			g_quit = 1;
+			break;
+		case BPFTIME_MSG_PROG:
+			on_prog(payload, hdr.len, fds, nfds);
 			break;
 		}
 		for (int i = 0; i < nfds; i++)

@@ -80,6 +80,15 @@ export class BpfMap extends BpfObject {
     return addon.mapInfo(this.ops).frozen;
   }
 
+  /** Run after a reference is dropped and the map lives on: prog arrays empty themselves when
+   * the last reference from user space (an fd, a pin) goes, as the kernel's map_release_uref. */
+  onRelease?: () => void;
+
+  release(): void {
+    super.release();
+    if (!this.destroyed) this.onRelease?.();
+  }
+
   protected onDestroy(): void {
     if (this.handle) addon.mapClose(this.handle);
     this.handle = null;

@@ -1,7 +1,7 @@
 // Pushes attachments to agents. An attachment exists while a perf event runs a program
 // (program set and event enabled). Agents that match it (pid filter) receive it when it appears
 // or when they connect, and a detach when it goes: no polling anywhere.
-import { AttachKind, Msg, encodeAttach, encodeDetach, encodePerfSlot } from './protocol';
+import { AttachKind, Msg, encodeAttach, encodeDetach, encodePerfSlot, encodeProgPush } from './protocol';
 import { Client } from './client';
 import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
@@ -43,6 +43,8 @@ export class Attachments {
   private readonly perfSlots = new Map<string, PerfSlot>();
   private readonly pending = new Map<number, Pending>();
   private collecting: Array<Promise<void>> | null = null;
+  /** Programs in prog array slots (how many slots hold each): every agent can run them. */
+  private readonly tailProgs = new Map<BpfProg, number>();
 
   /** While a syscall is handled, the attachments it makes are collected: its answer waits until
    * the agents have installed them, so once the call returns the probe is live everywhere, as
@@ -67,6 +69,7 @@ export class Attachments {
 
   addAgent(c: Client): void {
     this.agents.add(c);
+    for (const p of this.tailProgs.keys()) this.pushProg(p, c);
     for (const sl of this.perfSlots.values()) this.pushSlot(sl, c);
     for (const a of this.byEvent.values()) this.push(a, c);
   }
@@ -84,6 +87,33 @@ export class Attachments {
       this.perfSlots.delete(key);
       for (const c of this.agents) c.send(Msg.PerfSlot, 0, encodePerfSlot(mapId, index, old.event.id, false));
     }
+  }
+
+  /** A PROG_ARRAY slot now holds `prog` (bpf_tail_call may jump to it in any process): every
+   * agent loads it, and the call that put it there is answered once they have (as an
+   * attachment is), so the slot update is visible everywhere when the tool's call returns. */
+  addTailProg(prog: BpfProg): void {
+    this.tailProgs.set(prog, (this.tailProgs.get(prog) ?? 0) + 1);
+    const sentTo = new Set<number>();
+    const id = this.nextId++;
+    for (const c of this.agents) if (this.pushProg(prog, c, id)) sentTo.add(c.pid);
+    if (this.collecting && sentTo.size) {
+      this.collecting.push(new Promise<void>((done) => this.pending.set(id, { agents: sentTo, done })));
+    }
+  }
+
+  /** A slot let go of `prog`; agents keep what they loaded (programs are cached for good). */
+  removeTailProg(prog: BpfProg): void {
+    const n = (this.tailProgs.get(prog) ?? 0) - 1;
+    if (n > 0) this.tailProgs.set(prog, n);
+    else this.tailProgs.delete(prog);
+  }
+
+  private pushProg(prog: BpfProg, c: Client, id = this.nextId++): boolean {
+    const maps = prog.spec.maps;
+    const rings = maps.filter(isRingbuf);
+    const msg = encodeProgPush(id, prog.id, maps.map((m) => m.id), rings.map((m) => m.id));
+    return c.send(Msg.Prog, 0, msg, [prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]);
   }
 
   private pushSlot(sl: PerfSlot, c: Client): void {

@@ -24,6 +24,7 @@ export enum Msg {
   TaskLayout = 70,
   DetachProcessReply = 71,
   AgentQuit = 72,
+  Prog = 73,
 }
 
 /** The shim's private ioctl on a perf event fd or a ring buffer map fd: "give me the fd to wait
@@ -70,6 +71,7 @@ export const SIZEOF = {
   perf_slot: 16,
   detach_process: 8,
   task_layout: 80,
+  prog_push: 16,
 } as const;
 
 export interface Frame {
@@ -280,6 +282,17 @@ export function encodeAttach(a: AttachMsg): Buffer {
   const ids = Buffer.alloc(4 * (a.mapIds.length + a.wakeMapIds.length));
   [...a.mapIds, ...a.wakeMapIds].forEach((id, i) => ids.writeUInt32LE(id, i * 4));
   return Buffer.concat([h, path, Buffer.alloc(pad8(path.length) - path.length), ids]);
+}
+
+/** struct bpftime_prog_push + map ids + wake ids (proto.h). */
+export function encodeProgPush(pushId: number, progId: number, mapIds: number[], wakeMapIds: number[]): Buffer {
+  const b = Buffer.alloc(SIZEOF.prog_push + 4 * (mapIds.length + wakeMapIds.length));
+  b.writeUInt32LE(pushId, 0);
+  b.writeUInt32LE(progId, 4);
+  b.writeUInt32LE(mapIds.length, 8);
+  b.writeUInt32LE(wakeMapIds.length, 12);
+  [...mapIds, ...wakeMapIds].forEach((id, i) => b.writeUInt32LE(id, SIZEOF.prog_push + 4 * i));
+  return b;
 }
 
 export function encodePerfSlot(mapId: number, index: number, eventId: number, present: boolean): Buffer {

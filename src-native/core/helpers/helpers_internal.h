@@ -22,6 +22,10 @@ BPFTIME_HELPER(ringbuf_query);
 BPFTIME_HELPER(get_stack);
 /* helper_cgroup.c */
 BPFTIME_HELPER(current_task_under_cgroup);
+/* helper_callbacks.c */
+BPFTIME_HELPER(tail_call);
+BPFTIME_HELPER(loop);
+BPFTIME_HELPER(for_each_map_elem);
 /* helper_maps.c */
 BPFTIME_HELPER(map_lookup_elem);
 BPFTIME_HELPER(map_update_elem);

@@ -26,6 +26,7 @@ static const struct bpftime_map_ops *const map_types[] = {
 	&bpftime_perf_event_array_map_ops,
 	&bpftime_ringbuf_map_ops,
 	&bpftime_cgroup_array_map_ops,
+	&bpftime_prog_array_map_ops,
 };
 
 static const struct bpftime_map_ops *find_ops(uint32_t map_type)

@@ -106,6 +106,7 @@ extern const struct bpftime_map_ops bpftime_lpm_trie_map_ops;
 extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
 extern const struct bpftime_map_ops bpftime_ringbuf_map_ops;
 extern const struct bpftime_map_ops bpftime_cgroup_array_map_ops;
+extern const struct bpftime_map_ops bpftime_prog_array_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a
  * multi-step update ("insert", "replace", "delete" with step 1..n) while holding the lock; a

@@ -8,9 +8,10 @@
 
 __thread struct vm_exec *bpftime_vm_current;
 
-int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint64_t *ret)
+static int exec_with(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint32_t tail_calls,
+		     uint64_t *ret)
 {
-	struct vm_exec ex = { 0 };
+	struct vm_exec ex = { .tail_calls = tail_calls };
 	uint64_t args[5] = { ctx_arg1, ctx_arg2, 0, 0, 0 };
 	uint64_t r0 = 0;
 	int err;
@@ -26,6 +27,16 @@ int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t
 	if (err == 0)
 		*ret = r0;
 	return err;
+}
+
+int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint64_t *ret)
+{
+	return exec_with(p, ctx_arg1, ctx_arg2, 0, ret);
+}
+
+int bpftime_vm_exec_tail(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t tail_calls, uint64_t *ret)
+{
+	return exec_with(p, ctx, 0, tail_calls, ret);
 }
 
 int bpftime_vm_call_subprog(uint32_t pc, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t *ret)

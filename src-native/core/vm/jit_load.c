@@ -17,9 +17,18 @@ struct bpftime_jit_prog {
 	size_t code_size;
 };
 
-static int resolve(const struct bpftime_jit_env *env, const struct bpftime_jit_reloc *r, uint64_t *v)
+static int resolve(const struct bpftime_jit_env *env, const struct bpftime_jit_reloc *r, const void *code,
+		   size_t code_size, uint64_t *v)
 {
 	switch (r->kind) {
+	case BPFTIME_JIT_RELOC_TAIL_RESOLVE:
+		*v = (uint64_t)(uintptr_t)bpftime_jit_tail_resolve;
+		return 0;
+	case BPFTIME_JIT_RELOC_CODE:
+		if (r->addend >= code_size)
+			return -EINVAL;
+		*v = (uint64_t)(uintptr_t)code + r->addend;
+		return 0;
 	case BPFTIME_JIT_RELOC_HELPER:
 		if (!env->helpers || r->id >= env->nhelpers || !env->helpers[r->id])
 			return -ENOENT;
@@ -64,7 +73,7 @@ int bpftime_jit_load(const void *code, size_t code_size, const struct bpftime_ji
 	for (uint32_t k = 0; k < nrelocs; k++) {
 		uint64_t v = 0;
 
-		err = resolve(env, &relocs[k], &v);
+		err = resolve(env, &relocs[k], mem, code_size, &v);
 		if (err)
 			goto fail;
 		memcpy((char *)mem + relocs[k].offset, &v, sizeof(v));

@@ -33,7 +33,19 @@ enum bpftime_jit_reloc_kind {
 	BPFTIME_JIT_RELOC_HELPER = 1,    /* address of helper `id` (BPF_FUNC_*) */
 	BPFTIME_JIT_RELOC_MAP_PTR = 2,   /* process-local struct bpftime_map * of map `id` */
 	BPFTIME_JIT_RELOC_MAP_VALUE = 3, /* address of byte `addend` of map `id`'s value (direct value access) */
+	BPFTIME_JIT_RELOC_TAIL_RESOLVE = 4, /* address of bpftime_jit_tail_resolve (bpf_tail_call) */
+	BPFTIME_JIT_RELOC_CODE = 5,      /* address of byte `addend` of this code (callback pointers) */
 };
+
+/* Where a tail call enters JIT code: the main prologue starts with `xor eax, eax` (2 bytes: no
+ * tail call made yet); a tail call jumps past it with the count of tail calls made in eax. */
+#define BPFTIME_JIT_TAIL_ENTRY 2
+
+/* Called by JIT code at bpf_tail_call(ctx, map, index) in its main function, with the number of
+ * tail calls made so far: the address to jump to (the target's tail entry, or a trampoline into
+ * the interpreter for a target without JIT code), or a negative errno when the call falls
+ * through (the value bpf_tail_call then returns, the same as in the interpreter). */
+int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count);
 
 /* An 8-byte little-endian absolute value to write at code[offset]. */
 struct bpftime_jit_reloc {

@@ -43,6 +43,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_TASK_LAYOUT = 70,  /* server -> agent, before HELLO_REPLY: struct bpftime_task_layout */
 	BPFTIME_MSG_DETACH_PROCESS_REPLY = 71, /* struct bpftime_detach_process (status filled in) */
 	BPFTIME_MSG_AGENT_QUIT = 72,   /* server -> agent: empty; remove every hook, close, do not come back */
+	BPFTIME_MSG_PROG = 73,         /* server -> agent: struct bpftime_prog_push + map ids; fds; answered by ATTACH_RESULT */
 };
 
 enum bpftime_role {
@@ -161,6 +162,17 @@ struct bpftime_attach_result {
 	uint32_t attach_id;
 	int32_t status; /* 0 attached, BPFTIME_ATTACH_WAITING, or -errno */
 	/* then a message, NUL-terminated */
+};
+
+/* A program that sits in a PROG_ARRAY slot: the agent makes it runnable (a bpf_tail_call target)
+ * and answers with an ATTACH_RESULT carrying push_id, so the server updates the slot only once
+ * every agent can run what it will show. */
+struct bpftime_prog_push {
+	uint32_t push_id;
+	uint32_t prog_id;
+	uint32_t nmaps; /* map memfds passed after the prog memfd, ids below */
+	uint32_t nwake; /* ring buffer maps among them: their eventfds follow the map memfds */
+	/* then uint32_t map_ids[nmaps], uint32_t wake_ids[nwake]; fds as for struct bpftime_attach */
 };
 
 /* A slot of a PERF_EVENT_ARRAY map now holds a perf buffer (present) or nothing. */

@@ -49,6 +49,16 @@ struct bpftime_vm_prog {
  * budget is set, -ENOENT for an absent helper). Reentrant: a helper may run another program. */
 int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint64_t *ret);
 
+/* bpftime_vm_exec for a program entered by a tail call from JIT code: `tail_calls` were already
+ * made in this execution (they count towards BPFTIME_VM_MAX_TAIL_CALLS), r2 = 0. */
+int bpftime_vm_exec_tail(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t tail_calls, uint64_t *ret);
+
+/* Callback values (BPF_PSEUDO_FUNC ld_imm64) below this are instruction indexes for the
+ * interpreter (bpftime_vm_call_subprog); from it up they are addresses of JIT'ed functions,
+ * called as uint64_t f(r1, r2, r3, r4, r5). Programs have at most 1M instructions and no code
+ * lives in the first 64 KiB of an address space (mmap_min_addr). */
+#define BPFTIME_VM_CALLBACK_ADDR_MIN (1u << 24)
+
 /* For helpers that call back into the running program (bpf_loop, for_each_map_elem): run the subprogram
  * starting at insn index `pc` of the program currently executing on this thread, with r1..r5 = args.
  * The callback gets a fresh frame and counts towards the call depth, like in the kernel.

@@ -18,7 +18,7 @@ import { ATTACH_END, QUERY_END, RAW_TP_END, progAttach, progDetach, progQuery, r
 import { TASK_FD_QUERY_END, taskFdQuery } from './task_fd_query';
 import { TEST_RUN_END, progTestRun } from './prog_test_run';
 import { ObjKind } from '../../kernel/objects';
-import { mapDeleteElem, mapUpdateElem } from './perf_event_array';
+import { mapDeleteElem, mapUpdateElem } from './prog_array';
 
 const PAGE = 4096;
 const end = (f: Field): number => f.off + f.size;
@@ -34,7 +34,7 @@ const A = U.bpf_attr;
 
 const commands = new Map<number, Command>([
   [U.BPF_MAP_CREATE, { lastFieldEnd: end(A.map_create.map_extra), run: mapCreate }],
-  // Element commands reach the server only for fd-valued maps (PERF_EVENT_ARRAY).
+  // Element commands reach the server only for fd-valued maps (PERF_EVENT_ARRAY, PROG_ARRAY).
   [U.BPF_MAP_UPDATE_ELEM, { lastFieldEnd: end(A.elem.flags), run: mapUpdateElem }],
   [U.BPF_MAP_DELETE_ELEM, { lastFieldEnd: end(A.elem.flags), run: mapDeleteElem }],
   [U.BPF_MAP_FREEZE, { lastFieldEnd: end(A.elem.map_fd), run: mapFreeze }],

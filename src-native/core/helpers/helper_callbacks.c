@@ -1,0 +1,137 @@
+/* Helpers that call back into the program or leave it: bpf_tail_call, bpf_loop and
+ * bpf_for_each_map_elem, with the kernel's semantics (kernel/bpf/bpf_iter.c, helpers.c,
+ * arraymap.c, hashtab.c).
+ *
+ * A callback is what the program's BPF_PSEUDO_FUNC ld_imm64 loaded: an instruction index when
+ * the program runs in the interpreter, the address of the JIT'ed function otherwise (see
+ * BPFTIME_VM_CALLBACK_ADDR_MIN, vm.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "bpftime/map.h"
+#include "bpftime/prog_array.h"
+#include "bpftime/vm.h"
+#include "helpers_internal.h"
+
+/* The kernel's BPF_MAX_LOOPS (include/linux/bpf.h, kernel-internal). */
+#define MAX_LOOPS (1u << 23)
+/* Largest key a map the kernel iterates can have (hash maps refuse key_size > MAX_BPF_STACK). */
+#define MAX_KEY 512
+
+typedef uint64_t (*jit_callback)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+/* 0 and *ret, or the interpreter's error (the callback could not run: stop iterating). */
+static int run_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret)
+{
+	if (fn >= BPFTIME_VM_CALLBACK_ADDR_MIN) {
+		*ret = ((jit_callback)(uintptr_t)fn)(a1, a2, a3, a4, 0);
+		return 0;
+	}
+	return bpftime_vm_call_subprog((uint32_t)fn, a1, a2, a3, a4, 0, ret);
+}
+
+/* bpf_tail_call(ctx, map, index): for the interpreter (the JIT lowers tail calls itself, see
+ * src-native/core/vm/tail.c). On success the interpreter continues in the target when this
+ * returns; otherwise the program falls through with this value in r0. */
+BPFTIME_HELPER(tail_call)
+{
+	const struct bpftime_tail_target *t;
+	long rc = bpftime_tail_lookup((struct bpftime_map *)(uintptr_t)r2, r3, &t);
+	if (rc)
+		return (uint64_t)rc;
+	return (uint64_t)(int64_t)bpftime_vm_tail_call(t->vm);
+}
+
+/* bpf_loop(nr_loops, callback_fn, callback_ctx, flags): callback(i, ctx) for i < nr_loops until
+ * it returns non-zero; the number of calls made. */
+BPFTIME_HELPER(loop)
+{
+	uint32_t nr_loops = (uint32_t)r1;
+	uint64_t ret;
+
+	if (r4)
+		return (uint64_t)-EINVAL;
+	/* The kernel's verifier inlines bpf_loop when flags is 0, and the inlined loop answers
+	 * -E2BIG as a 32-bit value (zero-extended): programs see exactly that. */
+	if (nr_loops > MAX_LOOPS)
+		return (uint32_t)-E2BIG;
+	for (uint32_t i = 0; i < nr_loops; i++) {
+		if (run_callback(r2, i, r3, 0, 0, &ret))
+			return i;
+		if (ret)
+			return (uint64_t)i + 1;
+	}
+	return nr_loops;
+}
+
+static long for_each_array(struct bpftime_map *m, uint64_t fn, uint64_t ctx)
+{
+	uint32_t n = bpftime_map_get_spec(m)->max_entries, done = 0;
+	uint64_t ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t key = i;
+		void *val = bpftime_map_lookup_elem(m, &key);
+		if (!val)
+			continue;
+		done++;
+		if (run_callback(fn, (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)&key, (uint64_t)(uintptr_t)val, ctx, &ret) ||
+		    ret)
+			break;
+	}
+	return done;
+}
+
+/* Hash maps in get_next_key order (the kernel walks its buckets the same way). The next key is
+ * taken before the callback runs, so a callback that deletes its element does not restart the
+ * walk. */
+static long for_each_hash(struct bpftime_map *m, uint64_t fn, uint64_t ctx)
+{
+	uint32_t ks = bpftime_map_get_spec(m)->key_size;
+	uint8_t key[MAX_KEY], next[MAX_KEY];
+	long done = 0;
+	uint64_t ret;
+
+	if (ks > MAX_KEY)
+		return -E2BIG;
+	if (bpftime_map_sys_get_next_key(m, NULL, next))
+		return 0;
+	for (;;) {
+		memcpy(key, next, ks);
+		int more = bpftime_map_sys_get_next_key(m, key, next) == 0;
+		void *val = bpftime_map_lookup_elem(m, key);
+		if (val) {
+			done++;
+			if (run_callback(fn, (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)key, (uint64_t)(uintptr_t)val, ctx,
+					 &ret) ||
+			    ret)
+				break;
+		}
+		if (!more)
+			break;
+	}
+	return done;
+}
+
+/* bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags): callback(map, key, value, ctx)
+ * for each element until it returns non-zero; the number of elements visited. */
+BPFTIME_HELPER(for_each_map_elem)
+{
+	struct bpftime_map *m = (struct bpftime_map *)(uintptr_t)r1;
+
+	if (r4)
+		return (uint64_t)-EINVAL;
+	switch (bpftime_map_get_spec(m)->map_type) {
+	case BPF_MAP_TYPE_ARRAY:
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+		return (uint64_t)for_each_array(m, r2, r3);
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+		return (uint64_t)for_each_hash(m, r2, r3);
+	default:
+		/* The kernel's verifier refuses other map types for this helper. */
+		return (uint64_t)-EINVAL;
+	}
+}

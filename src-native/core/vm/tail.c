@@ -1,0 +1,101 @@
+/* bpf_tail_call: from a prog array slot to a program this process can run, for both engines.
+ *
+ * Programs are published by id into an insert-only open-addressing table (ids are global and
+ * never reused while the server lives, and published programs are never unloaded), so a lookup
+ * is a hash probe with acquire loads and no lock: the hot path of a tail call is one load of
+ * the slot, one probe here, and a jump.
+ *
+ * The JIT (src-ts/jit) lowers a tail call in the main function to a call of
+ * bpftime_jit_tail_resolve (address patched in by the loader) and, when it answers with code,
+ * tears its frame down and jumps there with the tail-call count in eax and r1 unchanged: the
+ * target's "tail entry" (BPFTIME_JIT_TAIL_ENTRY bytes into its code) stores that count in its
+ * frame instead of zeroing it. A target without JIT code is reached the same way through
+ * interp_tail_entry, which runs it in the interpreter with the count carried over. */
+#include <errno.h>
+#include <stdint.h>
+
+#include "bpftime/jit.h"
+#include "bpftime/prog_array.h"
+#include "bpftime/vm.h"
+#include "vm_internal.h"
+
+#define TAIL_TABLE_SIZE 8192u /* programs per process that can be tail-call targets */
+
+struct tail_entry {
+	uint32_t id; /* 0 = free; stored last, with release order */
+	struct bpftime_tail_target target;
+};
+
+static struct tail_entry g_table[TAIL_TABLE_SIZE];
+
+static inline uint32_t slot_of(uint32_t id) { return (id * 2654435761u) & (TAIL_TABLE_SIZE - 1); }
+
+int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t)
+{
+	if (!id || !t || !t->vm)
+		return -EINVAL;
+	for (uint32_t n = 0, s = slot_of(id); n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
+		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
+		if (cur == id)
+			return -EEXIST;
+		if (cur)
+			continue;
+		g_table[s].target = *t;
+		__atomic_store_n(&g_table[s].id, id, __ATOMIC_RELEASE);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
+{
+	if (!id)
+		return NULL;
+	for (uint32_t n = 0, s = slot_of(id); n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
+		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
+		if (cur == id)
+			return &g_table[s].target;
+		if (!cur)
+			return NULL;
+	}
+	return NULL;
+}
+
+long bpftime_tail_lookup(struct bpftime_map *map, uint64_t index, const struct bpftime_tail_target **out)
+{
+	uint32_t id = 0;
+	long rc = bpftime_prog_array_slot(map, index, &id);
+	if (rc == -E2BIG || (rc == 0 && id == 0))
+		return -ENOENT;
+	if (rc)
+		return rc;
+	*out = bpftime_tail_find(id);
+	return *out ? 0 : -ENOENT;
+}
+
+/* A JIT'ed program tail-calls one that has no JIT code: the resolver leaves it here and the
+ * JIT'ed caller, its frame gone, jumps to interp_tail_entry with r1 in rdi. */
+static __thread const struct bpftime_vm_prog *t_interp_next;
+static __thread uint32_t t_interp_count;
+
+static uint64_t interp_tail_entry(uint64_t r1)
+{
+	uint64_t ret = 0;
+	bpftime_vm_exec_tail(t_interp_next, r1, t_interp_count, &ret);
+	return ret;
+}
+
+int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count)
+{
+	const struct bpftime_tail_target *t;
+	long rc = bpftime_tail_lookup((struct bpftime_map *)(uintptr_t)map, index, &t);
+	if (rc)
+		return rc;
+	if (count >= BPFTIME_VM_MAX_TAIL_CALLS)
+		return -E2BIG;
+	if (t->jit)
+		return (int64_t)((uintptr_t)t->jit + BPFTIME_JIT_TAIL_ENTRY);
+	t_interp_next = t->vm;
+	t_interp_count = (uint32_t)count + 1;
+	return (int64_t)(uintptr_t)interp_tail_entry;
+}

@@ -1,0 +1,214 @@
+// BPF_MAP_TYPE_PROG_ARRAY through raw bpf() calls, each printed as one line with its result
+// (value or errno name). test/e2e/prog-array-differential.test.ts runs it on the kernel and under
+// the shim and requires the same lines. Program ids are printed as relations ("id of A"), never
+// as numbers.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
+
+static const char *ename(int e)
+{
+	switch (e) {
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case E2BIG: return "E2BIG";
+	case EBADF: return "EBADF";
+	case EFAULT: return "EFAULT";
+	case EINVAL: return "EINVAL";
+	case EEXIST: return "EEXIST";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case 524: return "ENOTSUPP";
+	default: {
+		static char buf[32];
+		snprintf(buf, sizeof(buf), "errno%d", e);
+		return buf;
+	}
+	}
+}
+
+static long report(const char *name, long r)
+{
+	if (r < 0)
+		printf("%s: %s\n", name, ename(errno));
+	else
+		printf("%s: ok\n", name);
+	return r;
+}
+
+static int map_create(int ksz, int vsz, int max, int flags)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_PROG_ARRAY;
+	a.key_size = ksz;
+	a.value_size = vsz;
+	a.max_entries = max;
+	a.map_flags = flags;
+	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
+static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_fd = fd;
+	a.key = (uintptr_t)k;
+	a.value = (uintptr_t)v;
+	a.flags = flags;
+	return sys_bpf(cmd, &a, sizeof(a));
+}
+
+static long update(int fd, uint32_t k, int v, uint64_t flags) { return elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v, flags); }
+static long del(int fd, uint32_t k) { return elem(BPF_MAP_DELETE_ELEM, fd, &k, NULL, 0); }
+
+#define INSN(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+
+/* r0 = ret; exit. With map_fd >= 0, first bpf_tail_call(ctx, map, 0) (so the program uses the
+ * array). */
+static int load(int type, int ret, int map_fd)
+{
+	struct bpf_insn insn[8];
+	int n = 0;
+	if (map_fd >= 0) {
+		insn[n++] = INSN(BPF_LD | BPF_IMM | BPF_DW, 2, BPF_PSEUDO_MAP_FD, 0, map_fd);
+		insn[n++] = INSN(0, 0, 0, 0, 0);
+		insn[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 0);
+		insn[n++] = INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call);
+	}
+	insn[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, ret);
+	insn[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = type;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = n;
+	a.license = (uintptr_t)"GPL";
+	return (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+}
+
+static uint32_t id_of(int fd)
+{
+	struct bpf_prog_info info;
+	union bpf_attr a;
+	memset(&info, 0, sizeof(info));
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = fd;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) < 0)
+		return 0;
+	return info.id; /* struct bpf_map_info also starts with type, id */
+}
+
+static void show_slot(const char *name, int fd, uint32_t k, int a, int b)
+{
+	uint32_t v = 0;
+	if (elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, 0) < 0)
+		printf("%s: %s\n", name, ename(errno));
+	else
+		printf("%s: %s\n", name, v == id_of(a) ? "id of A" : v == id_of(b) ? "id of B" : "another id");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	int fd = map_create(4, 4, 4, 0);
+	if (report("prog_array create", fd) < 0)
+		return 0;
+	report("value_size 8", map_create(4, 8, 4, 0));
+	report("key_size 8", map_create(8, 4, 4, 0));
+	report("max_entries 0", map_create(4, 4, 0, 0));
+	report("mmapable", map_create(4, 4, 4, BPF_F_MMAPABLE));
+	report("rdonly_prog", map_create(4, 4, 4, BPF_F_RDONLY_PROG));
+	report("preserve_elems", map_create(4, 4, 4, BPF_F_PRESERVE_ELEMS));
+	int c = map_create(4, 4, 4, BPF_F_RDONLY);
+	report("rdonly", c);
+	if (c >= 0)
+		close(c);
+
+	int a = load(BPF_PROG_TYPE_KPROBE, 1, -1);
+	int b = load(BPF_PROG_TYPE_KPROBE, 2, -1);
+	int tp = load(BPF_PROG_TYPE_TRACEPOINT, 3, -1);
+	report("load A", a);
+	report("load B", b);
+	report("load tracepoint", tp);
+
+	show_slot("lookup empty", fd, 0, a, b);
+	show_slot("lookup out of range", fd, 4, a, b);
+	report("update A at 0", update(fd, 0, a, BPF_ANY));
+	show_slot("lookup 0", fd, 0, a, b);
+	report("update B at 0", update(fd, 0, b, BPF_ANY));
+	show_slot("lookup 0 again", fd, 0, a, b);
+	report("update at 4", update(fd, 4, a, BPF_ANY));
+	report("update NOEXIST", update(fd, 1, a, BPF_NOEXIST));
+	report("update EXIST", update(fd, 0, a, BPF_EXIST));
+	report("update F_LOCK", update(fd, 1, a, BPF_F_LOCK));
+	report("update flags 8", update(fd, 1, a, 8));
+	report("update map fd", update(fd, 1, fd, BPF_ANY));
+	report("update closed fd", update(fd, 1, 900, BPF_ANY));
+	report("update other type", update(fd, 1, tp, BPF_ANY));
+	report("update A at 3", update(fd, 3, a, BPF_ANY));
+	uint32_t k = 0, nk = 99, v;
+	report("lookup F_LOCK", elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, BPF_F_LOCK));
+	report("lookup_and_delete", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, &k, &v, 0));
+	report("next_key NULL", elem(BPF_MAP_GET_NEXT_KEY, fd, NULL, &nk, 0));
+	printf("next_key NULL -> %u\n", nk);
+	k = 2;
+	report("next_key 2", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0));
+	printf("next_key 2 -> %u\n", nk);
+	k = 3;
+	report("next_key 3", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0));
+	report("delete empty", del(fd, 1));
+	report("delete out of range", del(fd, 4));
+	report("delete 3", del(fd, 3));
+	report("delete 3 again", del(fd, 3));
+	show_slot("lookup 3", fd, 3, a, b);
+
+	/* A program in a slot stays alive while the slot holds it, even with its fd closed. */
+	uint32_t bid = id_of(b);
+	close(b);
+	k = 0;
+	v = 0;
+	elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, 0);
+	printf("closed B still in slot: %s\n", v == bid ? "yes" : "no");
+	union bpf_attr ga;
+	memset(&ga, 0, sizeof(ga));
+	ga.prog_id = bid;
+	int b2 = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &ga, sizeof(ga));
+	report("B by id", b2);
+
+	/* A program using the array holds the map, not its slots: when the last fd goes, the array
+	 * empties (the kernel does it from a work item: give it a moment). */
+	int user = load(BPF_PROG_TYPE_KPROBE, 0, fd);
+	report("load tail caller", user);
+	uint32_t mid = id_of(fd);
+	report("update A at 1", update(fd, 1, a, BPF_ANY));
+	close(fd);
+	usleep(200 * 1000);
+	memset(&ga, 0, sizeof(ga));
+	ga.map_id = mid;
+	int fd2 = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &ga, sizeof(ga));
+	report("map by id after close", fd2);
+	show_slot("slot 0 after last fd closed", fd2, 0, a, b2);
+	show_slot("slot 1 after last fd closed", fd2, 1, a, b2);
+	report("update A at 1 again", update(fd2, 1, a, BPF_ANY));
+	show_slot("slot 1 refilled", fd2, 1, a, b2);
+
+	/* Freezing makes the syscall side read-only. */
+	union bpf_attr fa;
+	memset(&fa, 0, sizeof(fa));
+	fa.map_fd = fd2;
+	report("freeze", sys_bpf(BPF_MAP_FREEZE, &fa, sizeof(fa)));
+	report("update frozen", update(fd2, 2, a, BPF_ANY));
+	report("delete frozen", del(fd2, 1));
+	show_slot("slot 1 frozen", fd2, 1, a, b2);
+	return 0;
+}
