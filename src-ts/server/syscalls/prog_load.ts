@@ -9,6 +9,9 @@ import { BpfProg, Reloc, RelocKind } from '../../kernel/prog';
 import { CallContext, Struct } from './context';
 import { checkLogAttrs, objName, writeLog } from './bpf';
 import { checkProgram } from '../../verifier/structural';
+import { findReachable } from '../../verifier/reachability';
+import { eliminateDeadCode, neutraliseDeadCode } from '../../verifier/dead_code';
+import { addon } from '../../native/addon';
 
 const A = U.bpf_attr.prog_load;
 const MAX_INSNS = 1000000; // BPF_COMPLEXITY_LIMIT_INSNS: the limit for privileged loaders
@@ -56,6 +59,10 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
   const log: string[] = [];
   try {
     const { relocs, maps } = resolveMapRefs(ctx, insns, fdArray, log);
+    // Code no path reaches (behind CO-RE existence checks and .rodata knobs) is neither checked
+    // nor kept, as in the kernel: libbpf poisons instructions there that must never run.
+    const { seen } = findReachable(insns, { readOnlyValue: readOnlyMapValue(maps) });
+    neutraliseDeadCode(insns, seen);
     const check = checkProgram(insns, progType, progFlags);
     if (!check.ok) {
       log.push(check.log);
@@ -66,6 +73,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
       log.push(msg);
       throw new LoadError(Errno.EINVAL, msg);
     }
+    const live = eliminateDeadCode(insns, seen, relocs);
     log.push(`processed ${insnCnt} insns (limit ${MAX_INSNS}) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0`);
     const k = ctx.kernel;
     const id = k.registry.allocId(ObjKind.Prog);
@@ -74,8 +82,8 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
       {
         progType,
         expectedAttachType: attr.u32(A.expected_attach_type),
-        insns,
-        relocs,
+        insns: live.insns,
+        relocs: live.relocs,
         maps,
         license,
         gplCompatible: GPL_COMPATIBLE.has(license),
@@ -169,6 +177,24 @@ function resolveMapRefs(ctx: CallContext, insns: Buffer, fdArray: bigint, log: s
     i++;
   }
   return { relocs, maps };
+}
+
+/** Reads of frozen maps the program may only read (BPF_F_RDONLY_PROG: .rodata, .kconfig) are
+ * constants the verifier may use, as the kernel's bpf_map_direct_read() does. */
+function readOnlyMapValue(maps: BpfMap[]) {
+  const values = new Map<number, Buffer | null>();
+  return (mapId: number, off: number, size: number): bigint | null => {
+    if (!values.has(mapId)) {
+      const m = maps.find((x) => x.id === mapId);
+      const readOnly = m && m.spec.mapType === U.BPF_MAP_TYPE_ARRAY && (m.spec.mapFlags & U.BPF_F_RDONLY_PROG) !== 0 && m.frozen;
+      values.set(mapId, readOnly ? (addon.mapLookup(m.ops, Buffer.alloc(4)) as Buffer | null) : null);
+    }
+    const v = values.get(mapId);
+    if (!v || off < 0 || off + size > v.length) return null;
+    let x = 0n;
+    for (let b = size - 1; b >= 0; b--) x = (x << 8n) | BigInt(v[off + b]);
+    return x;
+  };
 }
 
 export function progBindMap(ctx: CallContext, attr: Struct): bigint {
