@@ -11,6 +11,8 @@ PKGS=(
   libzydis-dev                           # x86-64 decoder for inline uprobe trampolines
   linux-libc-dev                         # uapi headers: constants and layouts
   bpftool bpftrace libbpf-tools          # stock tools driven by the tests
+  bpfcc-tools python3-bpfcc              # bcc's Python tools (/usr/sbin/*-bpfcc)
+  linux-headers-amd64                    # the kernel headers bcc compiles its programs against
   systemtap-sdt-dev                      # <sys/sdt.h> for the USDT example
   librsvg2-bin                           # rsvg-convert: the benchmark chart as PNG
   strace binutils util-linux procps      # tests: no bpf() reaches the kernel; script(1) for ptys
@@ -29,6 +31,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bcc compiles its programs against /lib/modules/$(uname -r)/{build,source}. The running kernel
+# may have no headers packaged; Debian's linux-headers-amd64 (an older kernel's) serve, since
+# uprobe, USDT and syscall tracepoint programs use only stable uapi and pt_regs layouts. Linked
+# only where the running kernel has none (a dangling link counts as none).
+link_kernel_headers() {
+  local mods="/lib/modules/$(uname -r)" arch common
+  arch=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$arch" ]; then
+    echo "setup: no /usr/src/linux-headers-*-amd64: bcc tools cannot compile (their tests will be skipped)" >&2
+    return 0
+  fi
+  common="${arch%-amd64}-common"
+  mkdir -p "$mods"
+  if [ ! -e "$mods/build" ]; then
+    ln -sfn "$arch" "$mods/build"
+    echo "setup: linked $mods/build -> $arch" >&2
+  fi
+  if [ ! -e "$mods/source" ] && [ -d "$common" ]; then
+    ln -sfn "$common" "$mods/source"
+    echo "setup: linked $mods/source -> $common" >&2
+  fi
+}
+if [ "$(id -u)" -eq 0 ]; then
+  link_kernel_headers
+elif [ ! -e "/lib/modules/$(uname -r)/build" ]; then
+  echo "setup: /lib/modules/$(uname -r)/build is missing: run this script as root to link kernel headers for bcc" >&2
 fi
 
 # The kernel side of differential tests and benchmarks needs tracefs; bpftime itself does not.

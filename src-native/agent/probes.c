@@ -29,9 +29,11 @@ struct agent_attachment {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct agent_attachment *g_attached;
 
-/* Where file offset `off` of `path` is mapped in this process (any mapping when want_exec is 0),
+enum want_map { WANT_ANY, WANT_EXEC, WANT_PRIVATE_WRITABLE };
+
+/* Where file offset `off` of `path` is mapped in this process with the permissions asked for,
  * or 0. Matches mappings by device and inode, so symlinked or bind-mounted paths agree. */
-static uintptr_t file_offset_to_addr(const char *path, uint64_t off, int want_exec)
+static uintptr_t file_offset_to_addr(const char *path, uint64_t off, enum want_map want)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -51,7 +53,9 @@ static uintptr_t file_offset_to_addr(const char *path, uint64_t off, int want_ex
 			continue;
 		if (ino != (uint64_t)st.st_ino || makedev(maj, min) != st.st_dev)
 			continue;
-		if (want_exec && perms[2] != 'x')
+		if (want == WANT_EXEC && perms[2] != 'x')
+			continue;
+		if (want == WANT_PRIVATE_WRITABLE && (perms[1] != 'w' || perms[3] != 'p'))
 			continue;
 		if (off >= pgoff && off < pgoff + (end - start))
 			found = start + (off - pgoff);
@@ -95,7 +99,7 @@ static int attach_now(const struct bpftime_attach *m, const char *path, struct a
 int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, char *err,
 		       size_t errlen)
 {
-	uintptr_t addr = file_offset_to_addr(path, m->offset, 1);
+	uintptr_t addr = file_offset_to_addr(path, m->offset, WANT_EXEC);
 	if (!addr) {
 		struct pending *p = calloc(1, sizeof(*p));
 		if (!p || !(p->path = strdup(path))) {
@@ -124,7 +128,7 @@ void agent_probes_rescan(void)
 	while (list) {
 		struct pending *p = list;
 		list = p->next;
-		uintptr_t addr = file_offset_to_addr(p->path, p->m.offset, 1);
+		uintptr_t addr = file_offset_to_addr(p->path, p->m.offset, WANT_EXEC);
 		char msg[256];
 		if (!addr) {
 			p->next = keep;
@@ -160,14 +164,11 @@ static int attach_now(const struct bpftime_attach *m, const char *path, struct a
 	a->prog = prog;
 	a->cookie = m->cookie;
 	a->addr = addr;
-	if (m->ref_ctr_offset) {
-		a->ref_ctr = (uint16_t *)file_offset_to_addr(path, m->ref_ctr_offset, 0);
-		if (!a->ref_ctr) {
-			snprintf(err, errlen, "USDT semaphore at offset 0x%" PRIx64 " of %s is not mapped", m->ref_ctr_offset, path);
-			free(a);
-			return -ENOENT;
-		}
-	}
+	/* The kernel counts the semaphore only where the file is mapped private and writable (its
+	 * .data), and otherwise installs the probe without it: bcc 0.26's Python passes stack garbage
+	 * as ref_ctr_offset (6 here, which lands in read-only text) and relies on that. */
+	if (m->ref_ctr_offset)
+		a->ref_ctr = (uint16_t *)file_offset_to_addr(path, m->ref_ctr_offset, WANT_PRIVATE_WRITABLE);
 	int rc = bpftime_probe_attach((void *)addr, m->kind == BPFTIME_ATTACH_URETPROBE, run_program, a, &a->probe, err,
 				      errlen);
 	if (rc < 0) {

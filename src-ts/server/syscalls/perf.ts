@@ -86,6 +86,10 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     }
     if (!st.isFile()) throw new KernelError(Errno.EINVAL, `uprobe target ${path} is not a regular file`);
     if (offset > BigInt(st.size)) throw new KernelError(Errno.EINVAL, `offset 0x${offset.toString(16)} is beyond ${path}`);
+    // The kernel's uprobe_register(): a semaphore is a u16, so an odd offset is refused (bcc
+    // 0.26's Python passes garbage here and falls back to uprobe_events when refused).
+    const refCtrOffset = config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
+    if (refCtrOffset & 1n) throw new KernelError(Errno.EINVAL, `ref_ctr_offset 0x${refCtrOffset.toString(16)} is not aligned`);
     const ev = new PerfEvent(
       k.registry.allocId(ObjKind.PerfEvent),
       {
@@ -94,7 +98,7 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
         config,
         path,
         offset,
-        refCtrOffset: config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT,
+        refCtrOffset,
         pid,
         cpu,
         tpId: 0,

@@ -1,0 +1,322 @@
+// bcc's Python tools (Debian's bpfcc-tools 0.26, unmodified) under the shim: each runs a
+// deterministic workload of test/programs/bcc_victim.c (or the USDT example, or bash) under the
+// agent, and the test asserts on exactly what the tool prints. Where the kernel can run BPF
+// (root, tracefs), the same workload under the kernel gives the reference and both must agree.
+// bcc is a C++ library inside Python: it compiles with clang against the kernel headers
+// (scripts/setup.sh links them), loads through bpf(), attaches uprobes with perf_event_open,
+// reads perf buffers with epoll; all of it goes through the shim.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Proc, bpftimeEnv, cli, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+
+const sbin = (t: string) => `/usr/sbin/${t}`;
+const headers = `/lib/modules/${os.release()}/build`;
+const usdtVictim = path.join(root, 'examples', 'usdt', 'usdt_victim');
+
+function bccMissing(): string | false {
+  if (!fs.existsSync(sbin('trace-bpfcc'))) return 'bpfcc-tools not installed (scripts/setup.sh)';
+  if (spawnSync('/usr/bin/python3', ['-c', 'import bcc']).status !== 0) return 'python3-bpfcc not installed (scripts/setup.sh)';
+  if (!fs.existsSync(headers)) return `no kernel headers at ${headers} (scripts/setup.sh links them)`;
+  if (spawnSync('sh', ['-c', 'command -v cc']).status !== 0) return 'no C compiler';
+  return false;
+}
+const skip = bccMissing();
+if (skip) console.log(`# bcc tests skipped: ${skip}`);
+
+// The kernel as reference: root, kernel BPF and a mounted tracefs.
+const kernelSkip = !isRoot ? 'not root' : !fs.existsSync('/sys/kernel/tracing/events') ? 'tracefs not mounted' : false;
+
+// Python leaves SIGINT ignored when it arrives ignored (background jobs of a shell): reset it
+// before exec so that the tools stop on SIGINT as on a terminal, and print their summaries.
+const SIGINT_DEFAULT = 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])';
+
+type Mode = 'shim' | 'kernel';
+
+let victimBin = '';
+function victim(): string {
+  if (!victimBin) {
+    victimBin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bcc-victim-')), 'bcc_victim');
+    execFileSync('cc', ['-O2', '-g', '-o', victimBin, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
+  }
+  return victimBin;
+}
+
+interface Scenario {
+  /** The traced program and its arguments (started first; prints "ready pid=N"). */
+  target: string[];
+  /** The tool's argv; "{PID}" becomes the target's pid, "{VICTIM}" the victim's path. */
+  tool: string[];
+  /** Printed by the tool once its probes are attached. */
+  ready: RegExp;
+  /** Lines written to the target after `ready`, one every 300 ms, until the tool prints
+   * something matching `seen` (for tools that open their perf buffer after saying ready). */
+  warmUp?: { line: string; seen: RegExp };
+  /** Written to the target's stdin at once (bash: to learn its pid). */
+  preamble?: string;
+  /** Lines for the target's stdin, each answered by a line matching done(i). */
+  steps: string[];
+  done: (step: string) => RegExp;
+  /** Whether the tool's output holds everything it should print before it is stopped (tools
+   * that print at exit leave this out). */
+  until?: (out: string) => boolean;
+  /** Target on a pseudo-terminal (bash's readline). */
+  pty?: boolean;
+}
+
+/** Runs one scenario under the shim (target under `bpftime start`) or on the kernel, and returns
+ * what the tool printed and the target's pid. */
+async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number }> {
+  const dir = tmpRuntimeDir();
+  const base = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
+  delete base.LD_PRELOAD;
+  const procs: Proc[] = [];
+  try {
+    if (mode === 'shim') {
+      const server = new Proc(process.execPath, [cli, 'serve'], base);
+      procs.push(server);
+      await server.waitFor(/serving on/);
+    }
+    const targetArgv = mode === 'shim' ? [process.execPath, cli, 'start', ...sc.target] : sc.target;
+    const target = sc.pty
+      ? new Proc('script', ['-q', '-f', '-e', '-c', targetArgv.map(shq).join(' '), '/dev/null'], base, { stdin: true })
+      : new Proc(targetArgv[0], targetArgv.slice(1), base, { stdin: true });
+    procs.push(target);
+    if (sc.preamble) target.write(sc.preamble + '\n');
+    const pid = Number((await target.waitFor(/ready pid=(\d+)/, 30000))[1]);
+    const argv = sc.tool.map((a) => a.replaceAll('{PID}', String(pid)).replaceAll('{VICTIM}', victimBin));
+    const toolEnv = { ...base, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) };
+    const tool = new Proc('/usr/bin/python3', ['-c', SIGINT_DEFAULT, ...argv], toolEnv);
+    procs.push(tool);
+    await tool.waitFor(sc.ready, 90000); // bcc compiles with clang first: seconds
+    for (let i = 0; sc.warmUp && !sc.warmUp.seen.test(tool.out); i++) {
+      if (i > 100) throw new Error(`${argv[0]} never reported the warm-up lines; output:\n${tool.out}`);
+      target.write(sc.warmUp.line + '\n');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const s of sc.steps) {
+      const from = target.out.length;
+      target.write(s + '\n');
+      await target.waitFor(sc.done(s), 15000, from);
+    }
+    for (const deadline = Date.now() + 20000; sc.until && !sc.until(tool.out); ) {
+      if (Date.now() > deadline || tool.child.exitCode !== null) throw new Error(`${argv[0]} did not print what was expected; output:\n${tool.out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await tool.stop('SIGINT', 10000);
+    return { out: tool.out, pid };
+  } catch (e) {
+    if (mode === 'shim') (e as Error).message += `\nserver log:\n${procs[0].out}\ntarget printed:\n${procs[1]?.out}`;
+    throw e;
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function shq(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs the scenario under the shim, checks it, and where the kernel is available runs it there
+ * too and checks that the kernel gives the same. */
+async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
+  const a = await runChecked('shim', sc, check);
+  if (kernelSkip) {
+    t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
+    return;
+  }
+  const b = await runChecked('kernel', sc, check);
+  assert.deepEqual(a, b, 'the shim and the kernel disagree');
+}
+
+async function runChecked(mode: Mode, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<unknown> {
+  try {
+    const r = await run(mode, sc);
+    try {
+      return check(r.out, r.pid, mode);
+    } catch (e) {
+      (e as Error).message += `\n${sc.tool[0]} printed (${mode}):\n${r.out}`;
+      throw e;
+    }
+  } catch (e) {
+    (e as Error).message = `[${mode}] ${(e as Error).message}`;
+    throw e;
+  }
+}
+
+const doneLine = (s: string) => new RegExp(`^done ${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+
+/** trace's event lines for pid, without the pid/tid columns. */
+function traceEvents(out: string, pid: number): string[] {
+  const re = new RegExp(`^${pid}\\s+${pid}\\s+(\\S+)\\s+(\\S+)\\s*(.*?)\\s*$`, 'gm');
+  return [...out.matchAll(re)].map((m) => `${m[1]} ${m[2]} ${m[3]}`.trim());
+}
+
+test('trace-bpfcc: uprobe with arguments and uretprobe with the return value', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  const N = 5;
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('trace-bpfcc'), '-p', '{PID}', '{VICTIM}:bcc_add "%d %d", arg1, arg2', 'r:{VICTIM}:bcc_add "ret %d", retval'],
+    ready: /^PID\s+TID\s+COMM\s+FUNC/m,
+    steps: [`add ${N}`],
+    done: doneLine,
+    until: (out) => new RegExp(`bcc_add\\s+ret ${11 * (N - 1)}\\s*$`, 'm').test(out),
+  }, (out, pid) => {
+    const ev = traceEvents(out, pid);
+    // Entries and returns come through two perf buffers: each stream in order, interleaving free.
+    const entries = ev.filter((e) => !/ ret /.test(e));
+    const rets = ev.filter((e) => / ret /.test(e));
+    const want = [...Array(N).keys()];
+    assert.deepEqual(entries, want.map((i) => `bcc_victim bcc_add ${i} ${10 * i}`));
+    assert.deepEqual(rets, want.map((i) => `bcc_victim bcc_add ret ${11 * i}`));
+    return ev.slice().sort();
+  });
+});
+
+test('trace-bpfcc: syscall tracepoints sys_enter_openat / sys_exit_openat', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  const missing = `/nonexistent-bcc-${process.pid}`;
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('trace-bpfcc'), '-p', '{PID}', 't:syscalls:sys_enter_openat "dfd %d flags %x", args->dfd, args->flags', 't:syscalls:sys_exit_openat "ret %d", args->ret'],
+    ready: /^PID\s+TID\s+COMM\s+FUNC/m,
+    steps: ['open 3 /etc/hostname', `open 2 ${missing}`],
+    done: doneLine,
+    until: (out) => (out.match(/sys_exit_openat\s+ret -2\s*$/gm) ?? []).length === 2,
+  }, (out, pid) => {
+    const ev = traceEvents(out, pid);
+    const enters = ev.filter((e) => e.includes('sys_enter_openat'));
+    const exits = ev.filter((e) => e.includes('sys_exit_openat')).map((e) => e.replace(/ret ([3-9]|\d\d+)$/, 'ret <fd>'));
+    assert.deepEqual(enters, Array(5).fill('bcc_victim sys_enter_openat dfd -100 flags 0'));
+    assert.deepEqual(exits, [...Array(3).fill('bcc_victim sys_exit_openat ret <fd>'), ...Array(2).fill('bcc_victim sys_exit_openat ret -2')]);
+    return [enters, exits];
+  });
+});
+
+test('trace-bpfcc: USDT probe arguments, semaphore raised only while traced', { skip: skip || (!fs.existsSync(usdtVictim) && 'examples not built'), timeout: 240000 }, async (t) => {
+  await shimAndKernel(t, {
+    target: [usdtVictim],
+    tool: [sbin('trace-bpfcc'), '-p', '{PID}', `u:${usdtVictim}:request "%d %s", arg1, arg2`],
+    ready: /^PID\s+TID\s+COMM\s+FUNC/m,
+    steps: ['4'],
+    done: () => /done 4 fired 4/, // bcc raised the semaphore through /proc/PID/mem
+    until: (out) => /request\s+3 label/.test(out),
+  }, (out, pid) => {
+    const ev = traceEvents(out, pid);
+    assert.deepEqual(ev, [0, 1, 2, 3].map((i) => `usdt_victim request ${i} label`));
+    return ev;
+  });
+});
+
+/** funccount's table, as {function: count}. */
+function funccountTable(out: string): Record<string, number> {
+  const table = out.split(/^FUNC\s+COUNT\s*$/m)[1] ?? '';
+  return Object.fromEntries([...table.matchAll(/^(\S+)\s+(\d+)\s*$/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
+test('funccount-bpfcc: a victim function by wildcard, and libc malloc, per process', { skip, timeout: 300000 }, async (t) => {
+  victim();
+  const steps = ['add 7', 'alloc 5 64', 'free', 'add 2'];
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('funccount-bpfcc'), '-p', '{PID}', '{VICTIM}:bcc_*'],
+    ready: /^Tracing 1 functions for/m,
+    steps,
+    done: doneLine, // counts are printed at exit
+  }, (out) => {
+    assert.deepEqual(funccountTable(out), { bcc_add: 9 });
+    return funccountTable(out);
+  });
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('funccount-bpfcc'), '-p', '{PID}', 'c:malloc'],
+    ready: /^Tracing 1 functions for/m,
+    steps,
+    done: doneLine,
+  }, (out) => {
+    assert.deepEqual(funccountTable(out), { malloc: 5 });
+    return funccountTable(out);
+  });
+});
+
+test('argdist-bpfcc: a frequency count of an argument and a histogram of return values', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('argdist-bpfcc'), '-p', '{PID}', '-i', '1', '-C', 'p:{VICTIM}:bcc_add(int a, int b):int:b', '-H', 'r:{VICTIM}:bcc_add():int:$retval'],
+    ready: /^\[\d\d:\d\d:\d\d\]$/m, // the first interval: attached
+    steps: ['add 7'],
+    done: doneLine,
+    until: (out) => /64 -> 127\s+: 1\s/.test(out),
+  }, (out) => {
+    // The last report holds everything (argdist keeps counting across intervals).
+    const last = out.slice(out.lastIndexOf('COUNT      EVENT'));
+    const counts = [...last.matchAll(/^\s+(\d+)\s+b = (\d+)\s*$/gm)].map((m) => `${m[2]}:${m[1]}`).sort();
+    assert.deepEqual(counts, [0, 10, 20, 30, 40, 50, 60].map((b) => `${b}:1`).sort());
+    const hist = Object.fromEntries([...last.matchAll(/^\s+(\d+) -> (\d+)\s+: (\d+)/gm)].map((m) => [`${m[1]}-${m[2]}`, Number(m[3])]));
+    // return values 0, 11, 22, 33, 44, 55, 66
+    assert.deepEqual(hist, { '0-1': 1, '2-3': 0, '4-7': 0, '8-15': 1, '16-31': 1, '32-63': 3, '64-127': 1 });
+    return [counts, hist];
+  });
+});
+
+/** memleak's reports: per report, the bytes and allocations its entries add up to and the
+ * functions of their innermost frames. */
+function memleakReports(out: string): Array<{ bytes: number; allocs: number; top: string[] }> {
+  const reports = out.split(/^\[\d\d:\d\d:\d\d\] Top 10 stacks with outstanding allocations:$/m).slice(1);
+  return reports.map((r) => {
+    const entries = [...r.matchAll(/^\s+(\d+) bytes in (\d+) allocations from stack\n\s+0x[0-9a-f]+\s+(\S+)/gm)];
+    return {
+      bytes: entries.reduce((s, m) => s + Number(m[1]), 0),
+      allocs: entries.reduce((s, m) => s + Number(m[2]), 0),
+      top: [...new Set(entries.map((m) => m[3].replace(/\+0x[0-9a-f]+$/, '')))],
+    };
+  });
+}
+
+test('memleak-bpfcc -p: outstanding user allocations with their stacks', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  const KEPT = 5 * 1000 + 3 * 200;
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('memleak-bpfcc'), '-p', '{PID}', '1'],
+    ready: /Top 10 stacks with outstanding allocations:/, // the first interval: attached
+    steps: ['alloc 5 1000', 'alloc 3 200'],
+    done: doneLine,
+    // memleak reports allocations older than 500 ms: wait for a report with all of them
+    until: (out) => memleakReports(out).some((r) => r.bytes === KEPT),
+  }, (out) => {
+    const full = memleakReports(out).find((r) => r.bytes === KEPT)!;
+    assert.equal(full.allocs, 8);
+    assert.deepEqual(full.top, ['main']); // the allocating frame, symbolised in the victim
+    return full;
+  });
+});
+
+test('bashreadline-bpfcc: commands typed into an interactive bash', { skip, timeout: 240000 }, async (t) => {
+  const marker = `bcc-${process.pid}`;
+  const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await shimAndKernel(t, {
+    target: ['/bin/bash', '--norc', '--noprofile', '-i'],
+    preamble: 'echo ready pid=$$', // the terminal echoes "$$", the shell prints the number
+    tool: [sbin('bashreadline-bpfcc')],
+    ready: /^TIME\s+PID\s+COMMAND/m,
+    // bashreadline opens its perf buffer after printing its header, and bash waits inside
+    // readline() when the probe arrives (a uretprobe sees only calls entered after it was
+    // placed, as on the kernel): warm up until a line comes through.
+    warmUp: { line: 'true warm-up', seen: /true warm-up/ },
+    steps: [`echo one-${marker}`, `true two-${marker}`],
+    done: (s) => new RegExp(escape(s)),
+    until: (out) => out.includes(`true two-${marker}`),
+    pty: true,
+  }, (out, pid) => {
+    const lines = [...out.matchAll(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+${pid}\\s+(.*?)\\s*$`, 'gm'))].map((m) => m[1]).filter((l) => l !== 'true warm-up');
+    assert.deepEqual(lines, [`echo one-${marker}`, `true two-${marker}`]);
+    return lines;
+  });
+});
