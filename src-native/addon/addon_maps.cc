@@ -59,6 +59,9 @@ bool ParseSpec(Napi::Env env, Napi::Value v, struct bpftime_map_spec *spec) {
     }
     *dst[i] = f.As<Napi::Number>().Uint32Value();
   }
+  spec->spin_lock_pos = 0;
+  Napi::Value lockPos = o.Get("spinLockPos");
+  if (lockPos.IsNumber()) spec->spin_lock_pos = lockPos.As<Napi::Number>().Uint32Value();
   spec->map_extra = 0;
   Napi::Value extra = o.Get("mapExtra");
   if (extra.IsBigInt()) {

@@ -14,6 +14,8 @@ export interface MapSpec {
   maxEntries: number;
   mapFlags: number;
   mapExtra: bigint;
+  /** 1 + the offset of the value's struct bpf_spin_lock (from its BTF); 0 or absent: none. */
+  spinLockPos?: number;
 }
 
 export const mapTypeName = (t: number): string =>
@@ -47,6 +49,7 @@ export class BpfMap extends BpfObject {
       maxEntries: s.maxEntries,
       mapFlags: s.mapFlags,
       mapExtra: s.mapExtra,
+      spinLockPos: s.spinLockPos ?? 0,
     };
   }
 

@@ -3,12 +3,14 @@
 #include <stddef.h>
 
 #include <sched.h>
+#include "bpftime/spin_lock.h"
 #include "helpers_internal.h"
 
 static __thread struct bpftime_run_ctx *tls_run_ctx;
 
 void bpftime_run_ctx_set(struct bpftime_run_ctx *c)
 {
+	bpftime_spin_lock_release_held(); /* a run never leaves a bpf_spin_lock held */
 	if (c) {
 		int cpu = sched_getcpu();
 		c->cpu = cpu < 0 ? 0 : cpu;

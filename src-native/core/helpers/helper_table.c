@@ -58,6 +58,8 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(get_current_cgroup_id),
 	H(get_current_ancestor_cgroup_id),
 	H(override_return),
+	H(spin_lock),
+	H(spin_unlock),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

@@ -82,5 +82,8 @@ BPFTIME_HELPER(get_current_cgroup_id);
 BPFTIME_HELPER(get_current_ancestor_cgroup_id);
 /* helper_override.c */
 BPFTIME_HELPER(override_return);
+/* helper_spin_lock.c */
+BPFTIME_HELPER(spin_lock);
+BPFTIME_HELPER(spin_unlock);
 
 #endif

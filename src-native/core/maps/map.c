@@ -56,7 +56,8 @@ static int check_spec(const struct bpftime_map_spec *spec, const struct bpftime_
 	*ops = find_ops(spec->map_type);
 	if (!*ops)
 		return -EINVAL; /* the kernel's answer for a map type it does not know */
-	return (*ops)->alloc_check(spec);
+	rc = (*ops)->alloc_check(spec);
+	return rc ? rc : map_spin_lock_check(spec); /* map_check_btf runs after the allocation */
 }
 
 int64_t bpftime_map_region_size(const struct bpftime_map_spec *spec)
@@ -85,6 +86,7 @@ int bpftime_map_region_init(void *region, uint64_t size, const struct bpftime_ma
 	hdr->map_flags = spec->map_flags;
 	hdr->map_extra = spec->map_extra;
 	hdr->region_size = size;
+	hdr->spin_lock_pos = spec->spin_lock_pos;
 	hdr->frozen = 0;
 	/* A stack handle just to give the type its view of the region. */
 	struct bpftime_map tmp = {.ops = ops, .hdr = hdr, .region = region, .size = size, .spec = *spec};
@@ -112,6 +114,7 @@ int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint
 		.max_entries = hdr->max_entries,
 		.map_flags = hdr->map_flags,
 		.map_extra = hdr->map_extra,
+		.spin_lock_pos = hdr->spin_lock_pos,
 	};
 	const struct bpftime_map_ops *ops;
 	/* Re-check the spec: every size the handle uses derives from it, so a damaged header
@@ -188,6 +191,8 @@ void *bpftime_map_lookup_elem(struct bpftime_map *m, const void *key)
 long bpftime_map_update_elem(struct bpftime_map *m, const void *key, const void *value,
 			     uint64_t flags)
 {
+	if (__builtin_expect(m->spec.spin_lock_pos != 0, 0))
+		return map_locked_update(m, key, value, flags);
 	return m->ops->update(m, key, value, flags);
 }
 
@@ -231,6 +236,8 @@ long bpftime_map_sys_lookup(struct bpftime_map *m, const void *key, void *value_
 {
 	if (flags & ~(uint64_t)BPF_F_LOCK)
 		return -EINVAL;
+	if (m->spec.spin_lock_pos)
+		return map_locked_sys_lookup(m, key, value_out, flags);
 	if (flags & BPF_F_LOCK) /* the value has no bpf_spin_lock (no BTF record) */
 		return -EINVAL;
 	/* bpf_map_copy_value: queues and stacks peek; a bloom filter tests the value it is given. */
@@ -244,6 +251,8 @@ long bpftime_map_sys_update(struct bpftime_map *m, const void *key, const void *
 {
 	if (bpftime_map_is_frozen(m)) /* map_get_sys_perms drops write access */
 		return -EPERM;
+	if (m->spec.spin_lock_pos)
+		return map_locked_update(m, key, value, flags);
 	if (flags & BPF_F_LOCK)
 		return -EINVAL;
 	/* bpf_map_update_value: keyless maps push; per-CPU maps write every CPU's value. */
@@ -276,9 +285,12 @@ long bpftime_map_sys_lookup_and_delete(struct bpftime_map *m, const void *key, v
 	/* map_lookup_and_delete_elem: a queue or stack pop takes no flags at all. */
 	if (flags && (m->spec.map_type == BPF_MAP_TYPE_QUEUE || m->spec.map_type == BPF_MAP_TYPE_STACK))
 		return -EINVAL;
-	if (flags & BPF_F_LOCK)
+	if ((flags & BPF_F_LOCK) && !m->spec.spin_lock_pos)
 		return -EINVAL;
 	if (!m->ops->lookup_and_delete)
 		return -BPFTIME_ENOTSUPP;
-	return m->ops->lookup_and_delete(m, key, value_out);
+	long rc = m->ops->lookup_and_delete(m, key, value_out);
+	if (rc == 0 && m->spec.spin_lock_pos) /* the lock word is never copied out */
+		memset((uint8_t *)value_out + m->spec.spin_lock_pos - 1, 0, 4);
+	return rc;
 }

@@ -10,7 +10,7 @@
 #define BPFTIME_MAP_REGION_MAGIC 0x50414d42u /* "BMAP" */
 /* Bump whenever any type's region layout changes: processes built from different trees must
  * refuse each other's regions instead of misreading them. */
-#define BPFTIME_MAP_LAYOUT_VERSION 1u
+#define BPFTIME_MAP_LAYOUT_VERSION 2u
 
 #define MAP_PAGE_SIZE 4096u
 #define MAP_CACHELINE 64u
@@ -34,6 +34,7 @@ struct bpftime_map_region_hdr {
 	uint32_t frozen;       /* BPF_MAP_FREEZE, set once with an atomic CAS */
 	uint64_t map_extra;
 	uint64_t region_size;  /* bytes the creator initialised */
+	uint32_t spin_lock_pos; /* bpftime_map_spec.spin_lock_pos */
 };
 #define MAP_REGION_HDR_SIZE MAP_CACHELINE
 _Static_assert(sizeof(struct bpftime_map_region_hdr) <= MAP_REGION_HDR_SIZE, "map region header");
@@ -91,6 +92,11 @@ struct bpftime_map_ops {
 	long (*pop)(struct bpftime_map *m, void *value);
 	long (*peek)(struct bpftime_map *m, void *value);
 };
+
+/* map_spin_lock.c: values holding a struct bpf_spin_lock (spec.spin_lock_pos != 0). */
+int map_spin_lock_check(const struct bpftime_map_spec *spec);
+long map_locked_sys_lookup(struct bpftime_map *m, const void *key, void *out, uint64_t flags);
+long map_locked_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
 
 /* One per type file. Add a new type by adding its file and its line in map.c's table. */
 extern const struct bpftime_map_ops bpftime_hash_map_ops;

@@ -33,6 +33,8 @@ struct bpftime_map_spec {
 	uint32_t max_entries;
 	uint32_t map_flags;   /* BPF_F_* */
 	uint64_t map_extra;
+	/* 1 + the offset of the value's struct bpf_spin_lock (from the map's BTF), 0: none. */
+	uint32_t spin_lock_pos;
 };
 
 /* Bytes the region needs, or a negative errno: the kernel's answer to MAP_CREATE with this spec

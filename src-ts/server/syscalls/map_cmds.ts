@@ -7,6 +7,7 @@ import { ObjKind } from '../../kernel/objects';
 import { BpfBtf } from '../../kernel/btf';
 import { CallContext, Struct } from './context';
 import { objName } from './bpf';
+import { valueSpinLockPos } from '../../btf/spin_lock';
 import { checkMapAccess, fileAccess } from './fds';
 
 const A = U.bpf_attr.map_create;
@@ -30,11 +31,13 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     if (!btfValue) throw new KernelError(Errno.EINVAL, 'btf_key_type_id without btf_value_type_id');
   }
   const access = fileAccess(spec.mapFlags); // bpf_get_file_flag(): the new fd's mode
+  // A bpf_spin_lock in the value (map_check_btf) makes BPF_F_LOCK and the lock helpers work.
+  const spinLockPos = btf ? valueSpinLockPos(btf.data, btfValue) : 0;
   const k = ctx.kernel;
   const id = k.registry.allocId(ObjKind.Map);
   let map: BpfMap;
   try {
-    map = BpfMap.create(id, spec, name);
+    map = BpfMap.create(id, spinLockPos ? { ...spec, spinLockPos } : spec, name);
   } catch (e) {
     k.registry.freeId(ObjKind.Map, id);
     throw e;
