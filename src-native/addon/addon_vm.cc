@@ -39,9 +39,10 @@ uint64_t HelperKtimeGetNs(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t) {
 
 // Helpers available to vmRun, at their kernel ids. Only side-effect-free ones: this entry
 // point runs arbitrary test bytecode with no maps or context behind it. ktime_get_ns is what
-// the conformance vector call_unwind_fail calls (`call 5`) and ignores the result of.
+// the conformance vector call_unwind_fail calls (`call 5`) and ignores the result of; bpf_loop
+// calls back into the program (the JIT's callback tests compare it with the JIT).
 // (Filled by InitVm: C++ has no array designators.)
-bpftime_helper_fn kTestHelpers[BPF_FUNC_ktime_get_ns + 1];
+bpftime_helper_fn kTestHelpers[BPF_FUNC_loop + 1];
 
 bool InsnsFromBuffer(const Napi::Env &env, const Napi::Value &v, std::vector<struct bpf_insn> *out) {
   if (!v.IsBuffer()) {
@@ -239,6 +240,7 @@ Napi::Value VmCheck(const Napi::CallbackInfo &info) {
 
 void InitVm(Napi::Env env, Napi::Object exports) {
   kTestHelpers[BPF_FUNC_ktime_get_ns] = HelperKtimeGetNs;
+  kTestHelpers[BPF_FUNC_loop] = bpftime_helper_table[BPF_FUNC_loop];
   exports.Set("vmRun", Napi::Function::New(env, VmRun, "vmRun"));
   exports.Set("vmCheck", Napi::Function::New(env, VmCheck, "vmCheck"));
   exports.Set("jitRun", Napi::Function::New(env, JitRun, "jitRun"));

@@ -66,7 +66,10 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
   for (let j = 0; j < s.target.length; j++) s.target[j] = offs[s.target[j]];
   for (let c = 0; c < s.callTarget.length; c++) s.callTarget[c] = entry[s.callTarget[c]];
   const r = relax(e.view, e.pos, s);
-  for (const rel of g.relocs) rel.offset = r.mapOffset(rel.offset);
+  for (const rel of g.relocs) {
+    rel.offset = r.mapOffset(rel.offset);
+    if (rel.kind === 'code') rel.addend = r.mapOffset(entry[rel.addend]);
+  }
   r.mapSorted(offs);
   if (e.buf.length > SCRATCH_KEEP) scratch = new Emitter(64 * 1024);
   return { ok: true, code: r.code, relocs: g.relocs, insnOffsets: offs };

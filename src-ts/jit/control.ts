@@ -8,18 +8,24 @@
 //                                       alignment SysV requires, no adjustment per call
 //   rbp = rsp + 512                  eBPF r10: [rsp, rbp) is this frame's 512-byte stack
 //   [rbp, rbp + 8)                   may_goto counter (only set when the function uses it)
+//   [rbp + 8, rbp + 12)              main function: tail calls made so far (bpf_tail_call)
+//
+// The main function's code starts with `xor eax, eax` (BPFTIME_JIT_TAIL_ENTRY = 2 bytes, jit.h):
+// a tail call from another program jumps just past it with its count in eax, so the count
+// survives from program to program while every frame is replaced.
 //
 // Registers are zeroed on entry as the interpreter does (r0, r6..r9; and r3..r5 in the main
 // program), so even a program that reads a register before writing it behaves the same in both
 // engines. After a helper or bpf-to-bpf call, r1..r5 hold whatever the callee left (SysV
 // caller-saved), which is eBPF's contract (the kernel verifier rejects reading them).
 import * as O from '../asm/opcodes';
-import { Gen, invalid, readReg } from './gen';
+import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
+import { BPF_FUNC_tail_call } from '../uapi/bpf';
 import { jumpTarget } from './program';
 import { FRAME_EXTRA, SAVED, STACK_SIZE, T2, X } from './regs';
 import {
-  ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE,
-  Emitter, RAX, RBP, RBX, RCX, RDX, RSP, R8, R13, R14, R15,
+  ALU_ADD, ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, CC_S,
+  Emitter, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R13, R14, R15,
 } from './x86';
 
 /** The kernel's BPF_MAX_LOOPS: how often one frame's may_goto falls through. */
@@ -38,10 +44,22 @@ const COND: readonly number[] = (() => {
 const ZERO_MAIN: readonly number[] = [RAX, RDX, RCX, R8, RBX, R13, R14, R15]; // r0, r3-r9
 const ZERO_SUB: readonly number[] = [RAX, RBX, R13, R14, R15]; // r0, r6-r9
 
+/** Bytes before the tail entry of the main function (jit.h BPFTIME_JIT_TAIL_ENTRY). */
+export const TAIL_ENTRY = 2;
+/** The kernel's MAX_TAIL_CALL_CNT. */
+export const MAX_TAIL_CALLS = 33;
+const TAIL_COUNT = 8; // [rbp + 8]
+
 export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
+  if (main) {
+    const at = e.pos;
+    e.aluRR(ALU_XOR, RAX, RAX, false);
+    if (e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
+  }
   for (let k = 0; k < SAVED.length; k++) e.push(SAVED[k]);
   e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
   e.lea(RBP, RSP, STACK_SIZE);
+  if (main) e.store(RBP, TAIL_COUNT, RAX, 4);
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
   const zero = main ? ZERO_MAIN : ZERO_SUB;
   for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
@@ -111,8 +129,35 @@ export function lowerJmp(g: Gen): void {
   jumpTo(g, cc, t);
 }
 
+/** bpf_tail_call(r1 = ctx, r2 = map, r3 = index) in the main function: the resolver (tail.c)
+ * answers with the code to continue in, or with the errno the call falls through with (r0).
+ * On success this frame goes as at exit and the target runs in its place, r1 unchanged. */
+function tailCall(g: Gen): void {
+  const { e } = g;
+  e.push(RDI); // ctx, twice: rsp stays 16-byte aligned for the call
+  e.push(RDI);
+  e.movRR(RDI, RSI, true);
+  e.movRR(RSI, RDX, true);
+  e.load(RDX, RBP, TAIL_COUNT, 4, false);
+  const at = e.movabs(T2, 0, 0);
+  g.relocs.push({ offset: at, kind: 'tail_resolve', id: 0, addend: 0 });
+  e.callR(T2);
+  e.pop(RDI);
+  e.pop(RDI);
+  e.testRR(RAX, RAX, true);
+  const fallThrough = shortJccForward(e, CC_S);
+  e.movRR(T2, RAX, true);
+  e.load(RAX, RBP, TAIL_COUNT, 4, false);
+  e.aluRI(ALU_ADD, RAX, 1, false);
+  e.lea(RSP, RBP, FRAME_EXTRA);
+  for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
+  e.jmpR(T2);
+  bindHere(e, fallThrough);
+}
+
 function call(g: Gen): void {
   const { e, p, i } = g;
+  if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_tail_call) return tailCall(g);
   if (p.src[i] === 0) {
     // Helper: arguments already sit in the SysV registers. The helper's address differs per
     // process, so it is a movabs immediate the loader patches.

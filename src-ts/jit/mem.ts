@@ -17,7 +17,13 @@ export function lowerLdImm64(g: Gen): void {
   const { e, p, i } = g;
   const d = X[writeReg(g, p.dst[i])];
   const r = g.L.relocAt.get(i);
-  if (r) {
+  const callback = g.L.funcAt.get(i);
+  if (callback !== undefined) {
+    // The callee's address in this process: a movabs the loader patches with code base +
+    // addend. The addend is the callee's instruction index until compile.ts knows its offset.
+    const at = e.movabs(d, 0, 0);
+    g.relocs.push({ offset: at, kind: 'code', id: 0, addend: callback });
+  } else if (r) {
     // Per-process address: a movabs whose immediate the loader patches.
     const at = e.movabs(d, 0, 0);
     const ptr = r.kind === INSN_RELOC_MAP_PTR;

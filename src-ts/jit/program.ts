@@ -25,11 +25,16 @@ export const SECOND_HALF = 2;
 /** At a function's first instruction: the function contains may_goto (its prologue then
  * initialises the frame's loop counter). */
 export const USES_MAY_GOTO = 4;
+/** At a function's first instruction: a helper calls the function back (its address is taken
+ * by a BPF_PSEUDO_FUNC ld_imm64: bpf_loop, for_each_map_elem). */
+export const CALLBACK = 8;
 
 export interface Layout {
   flags: Uint8Array;
   /** Map relocations by the index of their ld_imm64. */
   relocAt: Map<number, InsnReloc>;
+  /** Callback pointers: the function each BPF_PSEUDO_FUNC ld_imm64 names, by its index. */
+  funcAt: Map<number, number>;
 }
 
 /** The kernel's BPF_COMPLEXITY_LIMIT_INSNS and MAX_CALL_FRAMES. */
@@ -81,6 +86,7 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   if (n > MAX_INSNS) throw new JitReject('invalid', `program has ${n} instructions, more than ${MAX_INSNS}`);
   const flags = new Uint8Array(n);
   const relocAt = new Map<number, InsnReloc>();
+  const funcAt = new Map<number, number>();
   flags[0] = FUNC_START;
 
   for (const r of relocs) {
@@ -94,6 +100,7 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   }
 
   // Slots, calls and features the JIT leaves to the interpreter.
+  const tailCalls: number[] = [];
   for (let i = 0; i < n; i++) {
     const code = p.code[i];
     if (code === LD_IMM64) {
@@ -101,18 +108,20 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
       flags[i + 1] |= SECOND_HALF;
       const src = p.src[i];
       if (src === BPF_PSEUDO_FUNC) {
-        // Callback pointers (bpf_loop, for_each_map_elem, timers): the helpers that take them
-        // call back through the interpreter (bpftime_vm_call_subprog).
-        throw new JitReject('unsupported', 'callback pointer (BPF_PSEUDO_FUNC): helpers call it through the interpreter', i);
+        // Callback pointers (bpf_loop, for_each_map_elem): the address of the callee's JIT'ed
+        // code, which the helper calls as a C function of five arguments.
+        const t = i + 1 + p.imm[i];
+        if (t < 0 || t >= n) throw new JitReject('invalid', `callback ${t} out of range`, i);
+        flags[t] |= FUNC_START | CALLBACK;
+        funcAt.set(i, t);
+      } else if (src !== 0 && !relocAt.has(i)) {
+        throw new JitReject('invalid', `ld_imm64 with src_reg ${src} but no relocation`, i);
       }
-      if (src !== 0 && !relocAt.has(i)) throw new JitReject('invalid', `ld_imm64 with src_reg ${src} but no relocation`, i);
       i++;
     } else if (code === CALL) {
       const src = p.src[i];
       if (src === 0) {
-        if (p.imm[i] === BPF_FUNC_tail_call) {
-          throw new JitReject('unsupported', 'bpf_tail_call: tail calls run in the interpreter', i);
-        }
+        if (p.imm[i] === BPF_FUNC_tail_call) tailCalls.push(i);
       } else if (src === O.BPF_PSEUDO_CALL) {
         const t = i + 1 + p.imm[i];
         if (t < 0 || t >= n) throw new JitReject('invalid', `call to ${t} out of range`, i);
@@ -151,13 +160,18 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
     }
   }
 
-  checkCallDepth(p, starts, funcOf, flags);
-  return { flags, relocAt };
+  // A tail call replaces the main function's frame (the one that holds the tail-call count);
+  // from a bpf-to-bpf callee or a callback it would have to unwind frames in between.
+  for (const i of tailCalls) {
+    if (funcOf[i] !== 0) throw new JitReject('unsupported', 'bpf_tail_call outside the main function runs in the interpreter', i);
+  }
+  checkCallDepth(p, starts, funcOf, flags, funcAt);
+  return { flags, relocAt, funcAt };
 }
 
-/** Recursion and chains deeper than the kernel's 8 frames are rejected statically, so the
- * generated code needs no run-time depth counter. */
-function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array): void {
+/** Recursion and chains deeper than the kernel's 8 frames (callbacks included) are rejected
+ * statically, so the generated code needs no run-time depth counter. */
+function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array, funcAt: Map<number, number>): void {
   const nf = starts.length;
   if (nf === 1) return;
   const callees: number[][] = starts.map(() => []);
@@ -166,6 +180,9 @@ function checkCallDepth(p: Program, starts: number[], funcOf: Int32Array, flags:
       callees[funcOf[i]].push(funcOf[i + 1 + p.imm[i]]);
     }
   }
+  // A callback runs in a frame of its own below the helper that the function taking its
+  // address calls: it counts as a call from there, as in the kernel's verifier.
+  for (const [i, t] of funcAt) callees[funcOf[i]].push(funcOf[t]);
   const state = new Uint8Array(nf); // 0 new, 1 on the path, 2 done
   const frames = new Int32Array(nf);
   // pathLen: frames on the current call path, this one included. Bounding it keeps the walk

@@ -7,6 +7,8 @@ export const JIT_RELOC_KIND = {
   helper: 1,    // address of helper `id` (BPF_FUNC_*) in the loading process
   map_ptr: 2,   // process-local handle (struct bpftime_map *) of map `id`
   map_value: 3, // address of byte `addend` of the value of map `id` (direct value access)
+  tail_resolve: 4, // address of bpftime_jit_tail_resolve (bpf_tail_call)
+  code: 5,      // address of byte `addend` of this code (callback pointers)
 } as const;
 export type JitRelocKind = keyof typeof JIT_RELOC_KIND;
 
@@ -43,7 +45,8 @@ export interface JitCode {
 export interface JitRejected {
   ok: false;
   /** 'invalid': the program is malformed (the interpreter would fail it too);
-   * 'unsupported': valid, but must run in the interpreter (tail calls, callbacks, kfuncs). */
+   * 'unsupported': valid, but must run in the interpreter (kfuncs, tail calls from
+   * subprograms). */
   kind: 'invalid' | 'unsupported';
   reason: string;
   insn?: number;

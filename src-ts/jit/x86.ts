@@ -17,6 +17,7 @@ export const R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R
 
 /** Condition codes (the low nibble of Jcc / SETcc / CMOVcc). */
 export const CC_B = 0x2, CC_AE = 0x3, CC_E = 0x4, CC_NE = 0x5, CC_BE = 0x6, CC_A = 0x7;
+export const CC_S = 0x8;
 export const CC_L = 0xc, CC_GE = 0xd, CC_LE = 0xe, CC_G = 0xf;
 
 /** Group-1 ALU opcodes: `op r/m, reg` form and the /ext of the immediate form (81 / 83). */
@@ -318,6 +319,11 @@ export class Emitter {
   /** `call r` (FF /2). */
   callR(r: number): void {
     this.rr(0xff, 2, r, 0);
+  }
+
+  /** `jmp r` (FF /4). */
+  jmpR(r: number): void {
+    this.rr(0xff, 4, r, 0);
   }
 
   /** `call rel32`, rel from the end of the instruction. */

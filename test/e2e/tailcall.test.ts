@@ -46,14 +46,15 @@ function underShim(dir: string, b: ReturnType<typeof build>, jit: boolean): stri
 function checkExpected(out: string): void {
   const first = out.slice(0, out.indexOf('delete slot 2'));
   const val = (s: string, k: string) => Number(s.match(new RegExp(`^${k}: (-?\\d+)$`, 'm'))?.[1]);
-  assert.match(first, /^slot 0: stage_loop\nslot 1: stage_foreach\nslot 2: stage_chain\nslot 3: stage_nested\nslot 4: No such file or directory\n/);
-  assert.match(first, /victim ran 7 ops\nvictim exit 0/);
+  assert.match(first, /^slot 0: stage_loop\nslot 1: stage_foreach\nslot 2: stage_chain\nslot 3: stage_nested\nslot 4: stage_subtail\nslot 5: No such file or directory\n/);
+  assert.match(first, /victim ran 8 ops\nvictim exit 0/);
   const want: Record<string, number> = {
-    dispatch: 7, fall: 2, fall_op: 105, // ops 5 (empty slot) and 100 (out of range) fall through
-    loop_ret: 10 + 51 + 7, loop_sum: 45 + 1275 + 21, loop_badflags: -22, loop_e2big: 2 ** 32 - 7, loop_zero: 0,
+    dispatch: 8, fall: 2, fall_op: 105, // ops 5 (empty slot) and 100 (out of range) fall through
+    loop_ret: 10 + 51 + 7 + 3, loop_sum: 45 + 1275 + 21 + 3, loop_badflags: -22, loop_e2big: 2 ** 32 - 7, loop_zero: 0,
     hash_n: 10010, hash_sum: 385, arr_n: 6006, arr_sum: 15156, pcpu_n: 4004, pcpu_sum: 70, lru_n: 5005, lru_sum: 1530,
     phash_n: 3003, each_badflags: -22, hash_stop_n: 1,
-    chain: 33, chain_fall: 1, nested: 1, nested_fall: 0, sub_loop: 1341,
+    chain: 33, chain_fall: 1, nested: 1, nested_fall: 0, sub_loop: 1344,
+    subtail: 1, subtail_after: 100, // the stage it tail-called returned 0 to its caller
   };
   for (const [k, v] of Object.entries(want)) assert.equal(val(first, k), v, k);
   const second = out.slice(out.indexOf('delete slot 2'));

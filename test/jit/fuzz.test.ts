@@ -1,6 +1,6 @@
 // Differential fuzzing: random valid programs (fuzzgen.ts) run in the interpreter and as JIT
 // code must leave the same r0 and the same memory (the stack area and the registers are
-// copied to memory before exit).
+// copied to memory before exit). Some call bpf_loop with JIT'ed subprograms as callbacks.
 //
 // Fixed seed by default, so CI is reproducible; BPFTIME_JIT_FUZZ_SEED and
 // BPFTIME_JIT_FUZZ_N explore further. A failure prints the seed and the program.
@@ -11,6 +11,7 @@ import { disassemble } from '../../src-ts/asm/disassembler';
 import { compile } from '../../src-ts/jit';
 import { JIT_HOST, jitRun, vmCheck, vmRun } from './engines';
 import { Rng, generate } from './fuzzgen';
+import { BPF_FUNC_loop } from '../../src-ts/uapi/bpf';
 
 const SEED = Number(process.env.BPFTIME_JIT_FUZZ_SEED ?? 0x5eed);
 const N = Number(process.env.BPFTIME_JIT_FUZZ_N ?? 4000);
@@ -21,10 +22,16 @@ function describe(seed: number, idx: number, code: Buffer): string {
 
 test(`JIT vs interpreter: ${N} random programs (seed ${SEED})`, { skip: !JIT_HOST && `the JIT emits x86-64; this host is ${process.arch}` }, () => {
   const rng = new Rng(SEED);
-  let insns = 0;
+  let insns = 0, withLoops = 0;
   for (let idx = 0; idx < N; idx++) {
     const { code, mem } = generate(rng);
     insns += code.length / 8;
+    for (let o = 0; o < code.length; o += 8) {
+      if (code[o] === 0x85 && code[o + 1] === 0 && code.readInt32LE(o + 4) === BPF_FUNC_loop) {
+        withLoops++;
+        break;
+      }
+    }
     const out = compile(code);
     if (!out.ok) assert.fail(`JIT rejected: ${out.kind}: ${out.reason} (insn ${out.insn})\n${describe(SEED, idx, code)}`);
     const vm = vmRun(code, mem, { budget: 1_000_000 });
@@ -45,4 +52,6 @@ test(`JIT vs interpreter: ${N} random programs (seed ${SEED})`, { skip: !JIT_HOS
   const check = vmCheck(sample);
   assert.ok(check.ok || /invalid shift/.test(check.log), check.log);
   assert.ok(insns > N * 20);
+  // Callbacks (bpf_loop calling JIT'ed subprograms) are part of the mix.
+  assert.ok(withLoops > N / 50, `${withLoops} programs with bpf_loop`);
 });

@@ -13,11 +13,16 @@
 //   exit      r0 is the result
 //   subprograms (30% of programs, 1-2): own stack area initialised first, then the same kinds
 //             of units (calls only to later subprograms: no recursion); r0 is returned
+//   callbacks the main body may call bpf_loop(0..6, stub, mem, 0): the stub (one per
+//             subprogram a loop uses, after them) calls its subprogram with r1 = mem and stops the loop
+//             on ((r0 + index) & 1); the loop's count lands in r0. The main prologue keeps
+//             mem at [r10-72] to get r1 back after the helper.
 // Since both engines get the same mem and every address is derived from r1/r10 only inside
 // one unit, the final r0 and mem bytes must match exactly. Jumps only go forward, so every
 // program terminates.
 import { Insn, encodeInsns, insn } from '../../src-ts/asm/insn';
 import * as O from '../../src-ts/asm/opcodes';
+import { BPF_FUNC_loop, BPF_PSEUDO_FUNC } from '../../src-ts/uapi/bpf';
 
 export const MEM_SIZE = 256;
 const DATA = [0, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -89,7 +94,7 @@ function lddw(dst: number, v: bigint): Insn[] {
 
 // A body unit: instructions, a jump whose offset is fixed once all units exist, or a
 // bpf-to-bpf call to subprogram `sub`, fixed once all functions are laid out.
-type Unit = { insns: Insn[] } | { jump: Insn; skip: number; field: 'off' | 'imm' } | { call: number };
+type Unit = { insns: Insn[] } | { jump: Insn; skip: number; field: 'off' | 'imm' } | { call: number } | { loop: number; nr: number };
 
 const BINOPS = [O.BPF_ADD, O.BPF_SUB, O.BPF_MUL, O.BPF_DIV, O.BPF_OR, O.BPF_AND, O.BPF_LSH, O.BPF_RSH,
   O.BPF_MOD, O.BPF_XOR, O.BPF_MOV, O.BPF_ARSH];
@@ -217,7 +222,10 @@ function units(r: Rng, count: number, firstSub: number, nsub: number): Unit[] {
     else if (k < 12) out.push({ insns: lddw(r.pick(DATA), rand64(r)) });
     else if (k < 15) out.push(memUnit(r));
     else if (k < 19 || firstSub >= nsub) out.push(jumpUnit(r));
-    else {
+    else if (firstSub === 0 && r.chance(0.4)) {
+      out.push({ loop: r.int(nsub), nr: r.int(7) });
+      out.push({ insns: [2, 3, 4, 5].flatMap((d) => lddw(d, rand64(r))) });
+    } else {
       out.push({ call: firstSub + r.int(nsub - firstSub) });
       // r1..r5 do not survive a call (eBPF's ABI; the JIT leaves the callee's values there,
       // the interpreter the caller's): the caller reloads the data ones. r1 (mem) is never
@@ -228,14 +236,35 @@ function units(r: Rng, count: number, firstSub: number, nsub: number): Unit[] {
   return out;
 }
 
-interface Laid { insns: Insn[]; calls: { at: number; sub: number }[] }
+interface Laid { insns: Insn[]; calls: { at: number; sub: number }[]; loops: { at: number; sub: number }[] }
+
+/** Mem is kept here by the main prologue (below the stack area the epilogue copies out). */
+const MEM_SAVE = -72;
+
+/** bpf_loop(nr, stub of `sub`, mem, 0); the ld_imm64's offset is filled in by generate(). */
+function loopInsns(nr: number): Insn[] {
+  return [
+    insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_X, 3, 1),
+    insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_K, 1, 0, 0, nr),
+    insn(O.BPF_LD | O.BPF_IMM | O.BPF_DW, 2, BPF_PSEUDO_FUNC),
+    insn(0),
+    insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_K, 4, 0, 0, 0),
+    insn(O.BPF_JMP | O.BPF_CALL, 0, 0, 0, BPF_FUNC_loop),
+    insn(O.BPF_LDX | O.BPF_MEM | O.BPF_DW, 1, 10, MEM_SAVE),
+  ];
+}
+const LOOP_LEN = 7;
+const LOOP_FUNC_AT = 2;
 
 function layout(us: Unit[]): Laid {
-  const len = (u: Unit): number => ('insns' in u ? u.insns.length : 1);
-  const out: Laid = { insns: [], calls: [] };
+  const len = (u: Unit): number => ('insns' in u ? u.insns.length : 'loop' in u ? LOOP_LEN : 1);
+  const out: Laid = { insns: [], calls: [], loops: [] };
   us.forEach((u, idx) => {
     if ('insns' in u) {
       out.insns.push(...u.insns);
+    } else if ('loop' in u) {
+      out.loops.push({ at: out.insns.length + LOOP_FUNC_AT, sub: u.loop });
+      out.insns.push(...loopInsns(u.nr));
     } else if ('call' in u) {
       out.calls.push({ at: out.insns.length, sub: u.call });
       out.insns.push(insn(O.BPF_JMP | O.BPF_CALL, 0, O.BPF_PSEUDO_CALL));
@@ -254,6 +283,7 @@ export function generate(r: Rng): FuzzCase {
   const pro: Insn[] = [];
   for (const d of DATA) pro.push(...lddw(d, rand64(r)));
   pro.push(...initStack());
+  pro.push(insn(O.BPF_STX | O.BPF_MEM | O.BPF_DW, 10, 1, MEM_SAVE));
   const main = layout(units(r, 10 + r.int(50), 0, nsub));
   const epi: Insn[] = [];
   DATA.forEach((d, k) => epi.push(insn(O.BPF_STX | O.BPF_MEM | O.BPF_DW, 1, d, 128 + 8 * k)));
@@ -276,6 +306,28 @@ export function generate(r: Rng): FuzzCase {
     calls.push(...body.calls.map((c) => ({ at: c.at + base, sub: c.sub })));
   }
   for (const c of calls) all[c.at] = { ...all[c.at], imm: subStart[c.sub] - c.at - 1 };
+  // Callback stubs: r6 = r2 = index, r1 = mem (the callback's ctx), call the subprogram, and stop
+  // the loop on ((r0 + index) & 1).
+  const loops = main.loops.map((l) => ({ at: l.at + pro.length, sub: l.sub }));
+  const stubStart: number[] = [];
+  for (let sub = 0; sub < nsub; sub++) {
+    stubStart.push(all.length);
+    // Only stubs a loop names: an unnamed one would be dead code inside the last function.
+    if (!loops.some((l) => l.sub === sub)) continue;
+    const at = all.length + 3;
+    all.push(
+      insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_X, 6, 1),
+      insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_X, 1, 2),
+      // r2 (the ctx: an address, which differs between the engines' copies of mem) becomes
+      // the index, so the subprogram's arguments are data.
+      insn(O.BPF_ALU64 | O.BPF_MOV | O.BPF_X, 2, 6),
+      insn(O.BPF_JMP | O.BPF_CALL, 0, O.BPF_PSEUDO_CALL, 0, subStart[sub] - at - 1),
+      insn(O.BPF_ALU64 | O.BPF_ADD | O.BPF_X, 0, 6),
+      insn(O.BPF_ALU64 | O.BPF_AND | O.BPF_K, 0, 0, 0, 1),
+      insn(O.BPF_JMP | O.BPF_EXIT),
+    );
+  }
+  for (const l of loops) all[l.at] = { ...all[l.at], imm: stubStart[l.sub] - l.at - 1 };
 
   const mem = Buffer.alloc(MEM_SIZE);
   for (let k = 0; k < MEM_SIZE; k += 4) mem.writeUInt32LE(r.u32(), k);

@@ -19,6 +19,7 @@ enum {
 	R_HASH_N, R_HASH_SUM, R_ARR_N, R_ARR_SUM, R_PCPU_N, R_PCPU_SUM, R_LRU_N, R_LRU_SUM, R_PHASH_N,
 	R_EACH_BADFLAGS, R_HASH_STOP_N,
 	R_CHAIN, R_CHAIN_FALL, R_NESTED, R_NESTED_FALL, R_SUB_LOOP,
+	R_SUBTAIL, R_SUBTAIL_AFTER,
 	NRES
 };
 
@@ -131,8 +132,9 @@ int stage_loop(struct pt_regs *ctx);
 int stage_foreach(struct pt_regs *ctx);
 int stage_chain(struct pt_regs *ctx);
 int stage_nested(struct pt_regs *ctx);
+int stage_subtail(struct pt_regs *ctx);
 
-/* Slots 4..7 stay empty: tail calls there fall through. */
+/* Slots 5..7 stay empty: tail calls there fall through. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 8);
@@ -144,6 +146,7 @@ struct {
 		[1] = (void *)&stage_foreach,
 		[2] = (void *)&stage_chain,
 		[3] = (void *)&stage_nested,
+		[4] = (void *)&stage_subtail,
 	},
 };
 
@@ -215,6 +218,23 @@ int stage_nested(struct pt_regs *ctx)
 	add(R_NESTED, 1);
 	bpf_tail_call(ctx, &jmp_table, 0);
 	add(R_NESTED_FALL, 1);
+	return 0;
+}
+
+/* A tail call from a bpf-to-bpf function replaces that function's frame only: when the target
+ * returns, the caller of the function goes on. */
+static __noinline int tail_from_subprog(struct pt_regs *ctx)
+{
+	bpf_tail_call(ctx, &jmp_table, 0);
+	/* Not a constant: clang would fold a constant return into the caller. */
+	return (int)PT_REGS_PARM2(ctx) + 7;
+}
+
+SEC("uprobe")
+int stage_subtail(struct pt_regs *ctx)
+{
+	add(R_SUBTAIL, 1);
+	add(R_SUBTAIL_AFTER, tail_from_subprog(ctx) + 100);
 	return 0;
 }
 

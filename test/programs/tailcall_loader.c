@@ -21,6 +21,7 @@ static const char *const result_names[] = {
 	"hash_n", "hash_sum", "arr_n", "arr_sum", "pcpu_n", "pcpu_sum", "lru_n", "lru_sum", "phash_n",
 	"each_badflags", "hash_stop_n",
 	"chain", "chain_fall", "nested", "nested_fall", "sub_loop",
+	"subtail", "subtail_after",
 };
 #define NRES (sizeof(result_names) / sizeof(result_names[0]))
 
@@ -153,8 +154,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	print_slots(obj);
-	const char *ops1[] = { "0:10", "0:100", "1:0", "2:0", "3:7", "5:0", "100:0" };
-	run_victim(ops1, 7);
+	const char *ops1[] = { "0:10", "0:100", "1:0", "2:0", "3:7", "4:3", "5:0", "100:0" };
+	run_victim(ops1, 8);
 	print_results(obj);
 
 	/* From user space: empty the chain's slot, put the chain in slot 6. */
