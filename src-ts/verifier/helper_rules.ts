@@ -13,25 +13,29 @@ const TRACING_TYPES = new Set<number>([
   U.BPF_PROG_TYPE_RAW_TRACEPOINT, U.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, U.BPF_PROG_TYPE_TRACING,
 ]);
 
-type Rule = (progType: number, progFlags: number) => boolean;
+/** null when the program may call the helper, else the kernel verifier's verdict. */
+type Rule = (progType: number, progFlags: number, name: string, id: number) => string | null;
+const cannotUse = (name: string, id: number) => `program of this type cannot use helper ${name}#${id}`;
+const onlyFor = (ok: (t: number) => boolean): Rule => (t, _f, name, id) => (ok(t) ? null : cannotUse(name, id));
+
 const RULES = new Map<number, Rule>([
   // kprobe_prog_func_proto() only: error injection at a probed function's entry (the attach
   // refuses return probes, see link_cmds.ts).
-  [U.BPF_FUNC_override_return, (t) => t === U.BPF_PROG_TYPE_KPROBE],
+  [U.BPF_FUNC_override_return, onlyFor((t) => t === U.BPF_PROG_TYPE_KPROBE)],
   // Offered only to programs with a BPF trampoline (fentry/fexit/fmod_ret: TRACING): kprobes,
   // and so uprobes, get their arguments from pt_regs instead.
-  [U.BPF_FUNC_get_func_arg, (t) => t === U.BPF_PROG_TYPE_TRACING],
-  [U.BPF_FUNC_get_func_ret, (t) => t === U.BPF_PROG_TYPE_TRACING],
-  [U.BPF_FUNC_get_func_arg_cnt, (t) => t === U.BPF_PROG_TYPE_TRACING],
-  // bpf_tracing_func_proto(): only sleepable programs may fault pages in.
-  [U.BPF_FUNC_copy_from_user, (t, f) => TRACING_TYPES.has(t) && (f & U.BPF_F_SLEEPABLE) !== 0],
+  [U.BPF_FUNC_get_func_arg, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
+  [U.BPF_FUNC_get_func_ret, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
+  [U.BPF_FUNC_get_func_arg_cnt, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
+  // Tracing programs get it, but only sleepable ones may call it (check_helper_call()).
+  [U.BPF_FUNC_copy_from_user, (t, f, name, id) =>
+    !TRACING_TYPES.has(t) ? cannotUse(name, id) : (f & U.BPF_F_SLEEPABLE) === 0 ? 'helper call might sleep in a non-sleepable prog' : null],
 ]);
 
 /** The kernel's verifier message when this program may not call helper `id`, else null. */
 export function helperRefusal(id: number, progType: number, progFlags: number): string | null {
   const rule = RULES.get(id);
-  if (!rule || rule(progType, progFlags)) return null;
-  return `program of this type cannot use helper ${helperName(id)}#${id}`;
+  return rule ? rule(progType, progFlags, helperName(id), id) : null;
 }
 
 /** Whether the program calls helper `id` (a static scan, as the kernel's verifier sets

@@ -81,7 +81,8 @@ export function checkProgram(insns: Buffer, progType: number, progFlags = 0): Ch
             return bad(i, 'calling kernel functions is not supported');
           } else if (src === 0) {
             const refusal = helperRefusal(imm, progType, progFlags);
-            if (refusal) return bad(i, refusal);
+            // The kernel prints this verdict on its own line, after the call's trace.
+            if (refusal) return { ok: false, log: refusal, gplOnlyHelper };
             if (!helpers.has(imm)) return bad(i, `invalid func unknown#${imm}`);
             if (GPL_ONLY.has(imm)) gplOnlyHelper = true;
           } else {
