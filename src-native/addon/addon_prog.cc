@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,6 +107,7 @@ Napi::Value ProgOpen(const Napi::CallbackInfo &info) {
     delete h;
     return Fail(env, rc, why);
   }
+  h->prog.stats = bpftime_prog_stats_map(fd); // test runs count as runs (BPF_ENABLE_STATS)
   h->open = true;
   auto ext = Napi::External<ProgHandle>::New(env, h, [](Napi::Env, ProgHandle *d) { delete d; });
   ext.TypeTag(&kProgHandleTag);
@@ -235,6 +237,15 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   return res;
 }
 
+// fdHungUp(fd) -> whether the pipe read end fd has no writer left (poll, no wait): the server
+// checks its BPF_ENABLE_STATS fds synchronously before answering, so a caller that closed its
+// stats fd sees counting stop at once, as on the kernel.
+Napi::Value FdHungUp(const Napi::CallbackInfo &info) {
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int n = poll(&p, 1, 0);
+  return Napi::Boolean::New(info.Env(), n > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0);
+}
+
 }  // namespace
 
 void InitProg(Napi::Env env, Napi::Object exports) {
@@ -242,4 +253,5 @@ void InitProg(Napi::Env env, Napi::Object exports) {
   exports.Set("progClose", Napi::Function::New(env, ProgClose, "progClose"));
   exports.Set("progJited", Napi::Function::New(env, ProgJited, "progJited"));
   exports.Set("progTestRun", Napi::Function::New(env, ProgTestRun, "progTestRun"));
+  exports.Set("fdHungUp", Napi::Function::New(env, FdHungUp, "fdHungUp"));
 }

@@ -9,6 +9,7 @@
 #include "bpftime/proto.h"
 #include "bpftime/jit.h"
 #include "bpftime/vm.h"
+#include "bpftime/prog_image.h"
 
 struct bpftime_map;
 
@@ -20,9 +21,16 @@ struct agent_prog {
 	struct bpf_insn *insns;
 	struct bpftime_map **maps;
 	uint32_t nmaps;
+	struct bpftime_prog_stats *stats; /* run_cnt/run_time_ns shared with every process, or NULL */
 	int refs;
 	struct agent_prog *next;
 };
+
+/* Runs p with r1 = ctx (JIT code or interpreter), counted while BPF_ENABLE_STATS is on. */
+static inline uint64_t agent_prog_run(struct agent_prog *p, uint64_t ctx)
+{
+	return bpftime_prog_run(&p->vm, p->jit, p->stats, ctx);
+}
 
 /* Loads (or finds) prog `prog_id` from its memfd; map_fds/map_ids are the maps it uses.
  * Takes a reference. Returns NULL with a message in err on failure. */

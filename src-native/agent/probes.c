@@ -73,10 +73,7 @@ static int run_program(void *data, struct pt_regs *regs)
 	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
 	bpftime_run_ctx_set(&rc);
 	uint64_t ret;
-	if (a->prog->jit)
-		ret = bpftime_jit_entry(a->prog->jit)((uint64_t)(uintptr_t)regs, 0);
-	else
-		bpftime_vm_exec(&a->prog->vm, (uint64_t)(uintptr_t)regs, 0, &ret);
+	ret = agent_prog_run(a->prog, (uint64_t)(uintptr_t)regs);
 	(void)ret;
 	bpftime_run_ctx_set(outer);
 	/* bpf_override_return (entry probes only: the server refuses it on return probes). */

@@ -101,6 +101,7 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 	ap->vm = lp.vm;
 	ap->maps = maps;
 	ap->nmaps = nmaps;
+	ap->stats = bpftime_prog_stats_map(fd);
 	goto out;
 fail:
 	free(maps);

@@ -60,10 +60,7 @@ static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exi
 	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
 	bpftime_run_ctx_set(&rc);
 	uint64_t ret;
-	if (t->prog->jit)
-		ret = bpftime_jit_entry(t->prog->jit)((uint64_t)(uintptr_t)rec, 0);
-	else
-		bpftime_vm_exec(&t->prog->vm, (uint64_t)(uintptr_t)rec, 0, &ret);
+	ret = agent_prog_run(t->prog, (uint64_t)(uintptr_t)rec);
 	(void)ret;
 	bpftime_run_ctx_set(outer);
 }

@@ -51,10 +51,7 @@ static void *tick(void *arg)
 		struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &ctx.regs };
 		bpftime_run_ctx_set(&rc);
 		uint64_t ret;
-		if (t->prog->jit)
-			ret = bpftime_jit_entry(t->prog->jit)((uint64_t)(uintptr_t)&ctx, 0);
-		else
-			bpftime_vm_exec(&t->prog->vm, (uint64_t)(uintptr_t)&ctx, 0, &ret);
+		ret = agent_prog_run(t->prog, (uint64_t)(uintptr_t)&ctx);
 		(void)ret;
 		bpftime_run_ctx_set(NULL);
 	}

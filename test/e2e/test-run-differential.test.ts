@@ -70,3 +70,71 @@ test('a program that faults in a test run fails with EFAULT and the server keeps
   }
   fs.rmSync(out, { recursive: true, force: true });
 });
+
+test('BPF_ENABLE_STATS: programs count runs while a stats fd is open, as on the kernel', { skip: !haveTools && 'needs clang, cc and libbpf-dev', timeout: 120000 }, (t) => {
+  const out = tmpRuntimeDir();
+  const { bin, obj } = build(out);
+  const shim = underShim(bin, ['--stats', obj], true);
+  assert.equal(shim.status, 0, shim.stderr);
+  assert.match(shim.stdout, /^stats: 1000 runs with stats: info 0 run_cnt=1000 run_time_ns>0: 1$/m);
+  assert.match(shim.stdout, /^stats: 10 more after the last close: info 0 run_cnt=1010 /m);
+  const kernel = spawnSync(bin, ['--stats', obj], { encoding: 'utf8', timeout: 60000 });
+  if (kernel.status !== 0 || kernel.stdout.startsWith('load failed')) {
+    t.skip(`kernel path unavailable (${(kernel.stdout || kernel.stderr).split('\n')[0]}): shim output not compared`);
+    return;
+  }
+  assert.deepEqual(shim.stdout.split('\n'), kernel.stdout.split('\n'));
+  fs.rmSync(out, { recursive: true, force: true });
+});
+
+/** Holds a loaded XDP program (and an open stats fd) in the driver while bpftool looks at it
+ * and test-runs it; returns bpftool's outputs. env null: on the kernel. */
+async function bpftoolOnHeld(bin: string, obj: string, out: string, env: NodeJS.ProcessEnv | null) {
+  const { Proc } = await import('./harness');
+  const holder = new Proc(bin, ['--stats', obj, '--hold'], env ? { ...env, LD_PRELOAD: shimLib } : process.env, { stdin: true });
+  try {
+    const id = (await holder.waitFor(/holding id=(\d+)/, 30000))[1];
+    const tool = (args: string[]) => spawnSync('bpftool', args, {
+      env: env ? { ...env, LD_PRELOAD: shimLib } : process.env, encoding: 'utf8', timeout: 20000,
+    });
+    const show = tool(['prog', 'show', 'id', id]);
+    const pkt = path.join(out, 'pkt.bin'), res = path.join(out, `res-${env ? 'shim' : 'kernel'}.bin`);
+    fs.writeFileSync(pkt, Buffer.from(Array.from({ length: 64 }, (_, i) => (i < 12 ? (i < 6 ? 1 : 2) : i))));
+    const run = tool(['prog', 'run', 'id', id, 'data_in', pkt, 'data_out', res, 'repeat', '5']);
+    holder.write('\n');
+    await holder.exited;
+    return { show, run, data: fs.existsSync(res) ? fs.readFileSync(res) : null };
+  } finally {
+    holder.killGroup();
+  }
+}
+
+test('bpftool prog show reports run_time_ns/run_cnt and bpftool prog run test-runs, under the shim as on the kernel', { skip: (!haveTools || !haveCommand('bpftool')) && 'needs clang, cc, libbpf-dev and bpftool', timeout: 120000 }, async (t) => {
+  const out = tmpRuntimeDir();
+  const { bin, obj } = build(out);
+  const rt = tmpRuntimeDir();
+  let shim;
+  try {
+    shim = await bpftoolOnHeld(bin, obj, out, bpftimeEnv(rt));
+  } finally {
+    stopServer(rt);
+  }
+  assert.equal(shim.show.status, 0, shim.show.stderr);
+  assert.match(shim.show.stdout, /xdp\s+name xdp_swap .* run_time_ns \d+ run_cnt 1010\b/s);
+  assert.equal(shim.run.status, 0, shim.run.stderr);
+  assert.match(shim.run.stdout, /Return value: 65600, duration \(average\): \d+ns/);
+  // Swapped five times: the MACs end swapped.
+  assert.deepEqual([...shim.data!.subarray(0, 12)], [2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1]);
+  const kernel = await bpftoolOnHeld(bin, obj, out, null);
+  if (kernel.show.status !== 0 || kernel.run.status !== 0) {
+    t.skip(`kernel path unavailable (${kernel.show.stderr || kernel.run.stderr}): shim output not compared`);
+    return;
+  }
+  const norm = (s: string) => s.replace(/\d+ns/, 'Nns');
+  assert.equal(norm(shim.run.stdout), norm(kernel.run.stdout));
+  assert.deepEqual(shim.data, kernel.data);
+  const fields = (s: string) => s.replace(/^\d+: /, '').replace(/loaded_at \S+/, '').replace(/run_time_ns \d+/, '').replace(/tag \S+/, '').replace(/map_ids \d+/, '').replace(/\s+/g, ' ');
+  assert.match(kernel.show.stdout, /run_cnt 1010\b/);
+  assert.ok(fields(shim.show.stdout).includes('xdp name xdp_swap'), fields(shim.show.stdout));
+  fs.rmSync(out, { recursive: true, force: true });
+});

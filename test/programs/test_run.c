@@ -334,11 +334,70 @@ static void fault_case(void)
 	run("fault: next run", gfd, &o);
 }
 
+static void show_stats(const char *when, int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int e = bpf_obj_get_info_by_fd(fd, &info, &len);
+	printf("%s: info %d run_cnt=%llu run_time_ns>0: %d\n", when, e, (unsigned long long)info.run_cnt,
+	       info.run_time_ns > 0);
+}
+
+/* BPF_ENABLE_STATS: programs count runs (test runs included) while a stats fd is open. With
+ * --hold, waits for a line on stdin before closing it (for bpftool prog show meanwhile). */
+static void stats_case(int hold)
+{
+	int fd = prog("xdp_swap"), sfd = prog("sys_sum");
+	OPTS(o, .data_in = pkt_ipv4, .data_size_in = 64, .repeat = 100);
+	show_stats("stats: at load", fd);
+	bpf_prog_test_run_opts(fd, &o);
+	show_stats("stats: 100 runs without stats", fd);
+	int st = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	printf("stats: enable %s\n", st >= 0 ? "ok" : strerror(errno));
+	int bad = bpf_enable_stats(1);
+	printf("stats: enable type 1: %d %s\n", bad, bad < 0 ? strerror(errno) : "");
+	o.repeat = 1000;
+	bpf_prog_test_run_opts(fd, &o);
+	show_stats("stats: 1000 runs with stats", fd);
+	struct sys_args a = { 1, 2 };
+	OPTS(s, .ctx_in = &a, .ctx_size_in = sizeof(a));
+	bpf_prog_test_run_opts(sfd, &s);
+	show_stats("stats: syscall program run once", sfd);
+	int st2 = dup(st);
+	close(st);
+	o.repeat = 10;
+	bpf_prog_test_run_opts(fd, &o);
+	show_stats("stats: 10 more with a dup still open", fd);
+	if (hold) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		bpf_obj_get_info_by_fd(fd, &info, &len);
+		printf("holding id=%u\n", info.id);
+		fflush(stdout);
+		char line[16];
+		if (!fgets(line, sizeof(line), stdin))
+			return;
+	}
+	close(st2);
+	bpf_prog_test_run_opts(fd, &o);
+	show_stats("stats: 10 more after the last close", fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: test_run OBJ | test_run --fault\n");
 		return 2;
+	}
+	if (argc >= 3 && strcmp(argv[1], "--stats") == 0) {
+		packets();
+		obj = bpf_object__open_file(argv[2], NULL);
+		if (!obj || bpf_object__load(obj)) {
+			printf("load failed: %s\n", strerror(errno));
+			return 1;
+		}
+		stats_case(argc >= 4 && strcmp(argv[3], "--hold") == 0);
+		return 0;
 	}
 	if (strcmp(argv[1], "--fault") == 0) {
 		packets();

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bpftime/helpers.h"
 #include "bpftime/map.h"
@@ -74,8 +75,18 @@ int bpftime_prog_image_load(const struct bpftime_prog_image *img, size_t avail, 
 
 void bpftime_loaded_prog_free(struct bpftime_loaded_prog *p)
 {
+	if (p->stats)
+		munmap((char *)p->stats - BPFTIME_PROG_STATS_OFF, BPFTIME_OBJ_HDR_SIZE);
 	if (p->jit)
 		bpftime_jit_free(p->jit);
 	free(p->insns);
 	memset(p, 0, sizeof(*p));
+}
+
+struct bpftime_prog_stats *bpftime_prog_stats_map(int fd)
+{
+	void *page = mmap(NULL, BPFTIME_OBJ_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (page == MAP_FAILED)
+		return NULL;
+	return (struct bpftime_prog_stats *)((char *)page + BPFTIME_PROG_STATS_OFF);
 }

@@ -68,4 +68,17 @@ struct bpftime_prog_image {
 	uint32_t reserved;
 };
 
+/* Run-time statistics of a program (BPF_ENABLE_STATS), in the header page of its memfd at
+ * BPFTIME_PROG_STATS_OFF, so that every process running it counts into the same place. Agents
+ * and the server map that page read-write; `enabled` is set by the server while a stats fd is
+ * open (the kernel's bpf_stats_enabled_key), and is the only thing a run reads when it is off. */
+#define BPFTIME_PROG_STATS_OFF 2048u
+struct bpftime_prog_stats {
+	uint32_t enabled;
+	uint32_t reserved;
+	uint64_t run_cnt;     /* bpf_prog_info.run_cnt */
+	uint64_t run_time_ns; /* bpf_prog_info.run_time_ns */
+	uint64_t misses;      /* bpf_prog_info.recursion_misses */
+};
+
 #endif

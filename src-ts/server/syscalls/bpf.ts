@@ -17,6 +17,7 @@ import { ITER_CREATE_END, LINK_DETACH_END, LINK_UPDATE_END, iterCreate, linkDeta
 import { ATTACH_END, QUERY_END, RAW_TP_END, progAttach, progDetach, progQuery, rawTracepointOpen } from './attach_cmds';
 import { TASK_FD_QUERY_END, taskFdQuery } from './task_fd_query';
 import { TEST_RUN_END, progTestRun } from './prog_test_run';
+import { ENABLE_STATS_END, enableStats } from './stats';
 import { ObjKind } from '../../kernel/objects';
 import { mapDeleteElem, mapUpdateElem } from './prog_array';
 
@@ -66,9 +67,9 @@ const commands = new Map<number, Command>([
   [U.BPF_RAW_TRACEPOINT_OPEN, { lastFieldEnd: RAW_TP_END, run: rawTracepointOpen }],
   [U.BPF_TASK_FD_QUERY, { lastFieldEnd: TASK_FD_QUERY_END, run: taskFdQuery }],
   [U.BPF_PROG_TEST_RUN, { lastFieldEnd: TEST_RUN_END, run: progTestRun }],
-  // Not listed, so EINVAL as on a kernel without them: BPF_ENABLE_STATS (a stats fd would promise
-  // run_time_ns/run_cnt, which nothing counts yet), and everything
-  // newer than our uapi header (tokens, struct_ops maps are refused at MAP_CREATE...).
+  [U.BPF_ENABLE_STATS, { lastFieldEnd: ENABLE_STATS_END, run: enableStats }],
+  // Not listed, so EINVAL as on a kernel without them: everything newer than our uapi header
+  // (tokens, struct_ops maps are refused at MAP_CREATE...).
 ]);
 
 export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint {

@@ -16,6 +16,7 @@ import { PerfEvent } from '../../kernel/perf_event';
 import { bpf_link_type } from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { CallContext } from './context';
+import { progStats } from './stats';
 
 const PAGE = 4096;
 const O_CLOEXEC_OCT = '02000000';
@@ -43,15 +44,16 @@ function bpfLines(o: BpfObject): string[] {
     }
     case ObjKind.Prog: {
       const p = o as BpfProg;
+      const st = progStats(p);
       return [
         `prog_type:\t${p.spec.progType}`,
         `prog_jited:\t0`,
         `prog_tag:\t${p.tag.toString('hex')}`,
         `memlock:\t${pages(fs.fstatSync(p.fd).size)}`,
         `prog_id:\t${p.id}`,
-        `run_time_ns:\t0`,
-        `run_cnt:\t0`,
-        `recursion_misses:\t0`,
+        `run_time_ns:\t${st.runTimeNs}`,
+        `run_cnt:\t${st.runCnt}`,
+        `recursion_misses:\t${st.misses}`,
         `verified_insns:\t${p.insnCnt}`,
       ];
     }

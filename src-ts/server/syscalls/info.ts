@@ -12,6 +12,7 @@ import { BpfLink } from '../../kernel/link';
 import { BpfBtf } from '../../kernel/btf';
 import { CallContext, Field, Struct } from './context';
 import { fdIsOpen } from './fds';
+import { progStats } from './stats';
 
 const A = U.bpf_attr.info;
 
@@ -152,9 +153,10 @@ function progInfo(ctx: CallContext, p: BpfProg, user: Struct, w: InfoWriter): vo
   w.u32(I.line_info_rec_size, U.sizeof.bpf_line_info);
   w.u32(I.jited_line_info_rec_size, 8);
 
-  w.u64(I.run_time_ns, 0n);
-  w.u64(I.run_cnt, 0n);
-  w.u64(I.recursion_misses, 0n);
+  const st = progStats(p); // counted while BPF_ENABLE_STATS is on
+  w.u64(I.run_time_ns, st.runTimeNs);
+  w.u64(I.run_cnt, st.runCnt);
+  w.u64(I.recursion_misses, st.misses);
   w.u32(I.verified_insns, p.insnCnt);
   if (p.spec.btfId) w.u32(I.btf_id, p.spec.btfId);
 

@@ -12,6 +12,7 @@ import { checkProgram } from '../../verifier/structural';
 import { findReachable } from '../../verifier/reachability';
 import { eliminateDeadCode, neutraliseDeadCode } from '../../verifier/dead_code';
 import { addon } from '../../native/addon';
+import { statsOnNewProg } from './stats';
 
 const A = U.bpf_attr.prog_load;
 const MAX_INSNS = 1000000; // BPF_COMPLEXITY_LIMIT_INSNS: the limit for privileged loaders
@@ -94,6 +95,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
       name,
     );
     k.registry.add(prog);
+    statsOnNewProg(k, prog);
     if (!writeLog(ctx, logBuf, logSize, logLevel, log.join('\n') + '\n')) {
       // The kernel fails a successful load whose log did not fit (ENOSPC) and frees the prog.
       ctx.client.hold(prog);

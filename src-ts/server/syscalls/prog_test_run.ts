@@ -19,6 +19,7 @@ import { ObjKind } from '../../kernel/objects';
 import { BpfProg } from '../../kernel/prog';
 import { addon } from '../../native/addon';
 import { CallContext, Struct } from './context';
+import { statsSync } from './stats';
 
 const T = U.bpf_attr.test;
 export const TEST_RUN_END = T.batch_size.off + T.batch_size.size;
@@ -101,6 +102,7 @@ export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): b
   if (!!ctxSizeIn !== !!ctxIn) throw new KernelError(Errno.EINVAL, 'ctx_in and ctx_size_in go together');
   if (!!ctxSizeOut !== !!ctxOut) throw new KernelError(Errno.EINVAL, 'ctx_out and ctx_size_out go together');
   const prog = ctx.objectOf<BpfProg>(attr.s32(T.prog_fd), ObjKind.Prog, 'a program');
+  statsSync(ctx.kernel); // test runs count as runs while BPF_ENABLE_STATS is on
   const t = prog.spec.progType;
   switch (t) {
     case U.BPF_PROG_TYPE_SYSCALL:
