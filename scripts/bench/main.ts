@@ -20,6 +20,7 @@ import { syscallTpFigure } from './syscall_tp';
 import { uprobeFigure, UprobeParams } from './uprobe';
 import { uretprobeFigure } from './uretprobe';
 import { benchJit } from './jit';
+import { testRunFigure } from './test_run';
 
 interface Args extends UprobeParams { out: string; only: string[] | null }
 
@@ -33,6 +34,7 @@ const MODULES: [string, (a: Args, log: (s: string) => void) => Promise<Figure[]>
   ['control-plane', async (_a, log) => [await controlFigure(log)]],
   ['agent-startup', async (_a, log) => [await startupFigure(log)]],
   ['jit', async (_a, log) => benchJit(log)],
+  ['test-run', async (_a, log) => [await testRunFigure(log)]],
 ];
 
 function parseArgs(argv: string[]): Args {

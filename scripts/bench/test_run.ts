@@ -1,0 +1,236 @@
+// Figure: compute kernels through BPF_PROG_TEST_RUN (issue 6): the kernel's JIT, bpftime's JIT
+// and interpreter, and the same C compiled natively with -O2; JIT compile time per 1000
+// instructions; what BPF_ENABLE_STATS costs per run.
+//
+// examples/bench/compute_kernels.h holds the kernels (prime counting, log2, memcpy, strcmp,
+// switch dispatch, hashing, a bpf_loop-heavy loop). compute.bpf.c wraps each in an XDP program
+// over a 4 KiB array-map value; examples/bench/compute runs one through test runs (`repeat`
+// runs per call, the duration the kernel reports: mean ns per run) as root on the kernel, and
+// under the shim for bpftime (once with the JIT, once with BPFTIME_JIT=0); compute_native runs
+// the -O2 build in the same kind of loop. Every engine must return the same result, or the cell
+// says so instead of a number.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { compile } from '../../src-ts/jit';
+import { isRoot, missing, ROOT } from './env';
+import { shimEnv } from './maps';
+import { Proc } from './proc';
+import { Cell, Figure, Headline, Row, median, na } from './report';
+import { bpftimeMissing, withRuntimeDir } from './traced';
+
+const BIN = path.join(ROOT, 'examples/bench/compute');
+const NATIVE = path.join(ROOT, 'examples/bench/compute_native');
+export const KERNELS = ['primes', 'log2', 'memcpy', 'strcmp', 'switch', 'hash', 'loop'];
+const CALLS = 5;          // test-run calls per measurement (the reps)
+const TARGET_MS = 40;     // per call
+const LINE = /^result=([0-9a-f]+) ns_per_run=([\d.]+)$/;
+
+interface Measure { cell: Cell; result?: string; jited?: number }
+
+/** ns per run for `name` from CALLS calls of `repeat` runs; the result must not change. */
+async function runCompute(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Measure> {
+  const p = new Proc(cmd, args, { env, stdin: 'ignore' });
+  await p.wait(timeoutMs);
+  const runs: number[] = [];
+  let result: string | undefined;
+  let jited: number | undefined;
+  for (const l of p.lines) {
+    const m = LINE.exec(l);
+    if (m) {
+      if (result !== undefined && result !== m[1]) return { cell: na(`result changed between calls (${result}, ${m[1]})`) };
+      result = m[1];
+      runs.push(Number(m[2]));
+    }
+    const j = /^jited=(\d+)/.exec(l);
+    if (j) jited = Number(j[1]);
+    const e = /^error: (.*)$/.exec(l);
+    if (e) return { cell: na(e[1]) };
+  }
+  if (p.exit?.code !== 0 || !runs.length) return { cell: na(`${path.basename(cmd)} exited (${p.exitText()})${p.stderrTail()}`) };
+  return { cell: { ok: true, value: median(runs), runs }, result, jited };
+}
+
+/** Runs per call for ~TARGET_MS, from a first estimate (ns per run). */
+const repeatFor = (nsPerRun: number) => Math.max(1, Math.min(5_000_000, Math.round((TARGET_MS * 1e6) / Math.max(nsPerRun, 1))));
+
+/** A test-run measurement: a short call to estimate, then CALLS calibrated calls. */
+async function measure(name: string, env: NodeJS.ProcessEnv, extra: string[] = []): Promise<Measure> {
+  const probe = await runCompute(BIN, [name, '20', '1', ...extra], env, 120_000);
+  if (!probe.cell.ok) return probe;
+  return runCompute(BIN, [name, String(repeatFor(probe.cell.value)), String(CALLS), ...extra], env, 300_000);
+}
+
+async function measureNative(name: string): Promise<Measure> {
+  const one = async (repeat: number) => {
+    const p = new Proc(NATIVE, [name, String(repeat)], { stdin: 'ignore' });
+    await p.wait(120_000);
+    const m = p.lines.map((l) => /^result=([0-9a-f]+) ns_per_run=([\d.]+)$/.exec(l)).find(Boolean);
+    if (!m || p.exit?.code !== 0) throw new Error(`compute_native exited (${p.exitText()})${p.stderrTail()}`);
+    return { result: m[1], ns: Number(m[2]) };
+  };
+  try {
+    const est = await one(50);
+    const runs: number[] = [];
+    let result = est.result;
+    for (let k = 0; k < CALLS; k++) {
+      const r = await one(repeatFor(est.ns));
+      if (r.result !== result) return { cell: na('result changed between runs') };
+      result = r.result;
+      runs.push(r.ns);
+    }
+    // The XDP programs return the 64-bit result folded to 32 bits.
+    const v = BigInt(`0x${result}`);
+    const folded = ((v & 0xffffffffn) ^ (v >> 32n)).toString(16).padStart(8, '0');
+    return { cell: { ok: true, value: median(runs), runs }, result: folded };
+  } catch (e) {
+    return { cell: na((e as Error).message) };
+  }
+}
+
+const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+
+function geoCell(cells: Cell[], what: string): Cell {
+  const ok = cells.filter((c): c is Extract<Cell, { ok: true }> => c.ok);
+  if (ok.length !== cells.length || !ok.length) return na(`${what}: not every kernel measured`);
+  return { ok: true, value: geomean(ok.map((c) => c.value)), runs: [], note: `geometric mean of ${ok.length} kernels` };
+}
+
+/** Cells that disagree with the reference result become n/a. */
+function checked(m: Measure, ref: string | undefined, who: string): Cell {
+  if (!m.cell.ok || ref === undefined || m.result === undefined || m.result === ref) return m.cell;
+  return na(`${who} returned 0x${m.result}, the others 0x${ref}`);
+}
+
+/** JIT compile time (ns per 1000 instructions) of the programs bpftime loaded: their xlated
+ * instructions (dumped through bpf_prog_info under the shim), with map references made plain
+ * immediates (the cost of compiling does not depend on them). Median of warm reps. */
+function compileCost(files: string[]): Cell {
+  const LD_IMM64 = 0x18;
+  const progs = files.filter((f) => fs.existsSync(f)).map((f) => {
+    const b = Buffer.from(fs.readFileSync(f));
+    for (let i = 0; i + 8 <= b.length; i += 8) {
+      if (b[i] !== LD_IMM64) continue;
+      const src = b[i + 1] >> 4;
+      if (src === 1 || src === 2) b[i + 1] &= 0x0f; // BPF_PSEUDO_MAP_FD / _VALUE
+      i += 8;
+    }
+    return b;
+  });
+  if (!progs.length) return na('no program dumped');
+  for (const p of progs) {
+    const r = compile(p);
+    if (!r.ok) return na(`not JIT-able: ${r.kind}: ${r.reason}`);
+  }
+  const insns = progs.reduce((a, p) => a + p.length / 8, 0);
+  const t0 = Date.now();
+  while (Date.now() - t0 < 300) for (const p of progs) compile(p); // warm-up
+  const runs: number[] = [];
+  for (let rep = 0; rep < 5; rep++) {
+    let times = 0;
+    const s = process.hrtime.bigint();
+    while (Number(process.hrtime.bigint() - s) < 40e6 || times < 2) {
+      for (const p of progs) compile(p);
+      times++;
+    }
+    runs.push(Number(process.hrtime.bigint() - s) / times / insns * 1000);
+  }
+  return { ok: true, value: median(runs), runs, note: `${progs.length} programs, ${insns} insns` };
+}
+
+export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
+  const kernelWhy = !isRoot() ? 'kernel BPF needs root' : missing([BIN], 'run scripts/build-examples.sh');
+  const shimWhy = bpftimeMissing(BIN);
+  const nativeWhy = missing([NATIVE], 'run scripts/build-examples.sh');
+  const dumpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-compute-'));
+  const res: Record<string, { native: Measure; kernel: Measure; jit: Measure; interp: Measure }> = {};
+  let stats: { kOff: Measure; kOn: Measure; bOff: Measure; bOn: Measure } | undefined;
+  let compileCell: Cell = na('not measured');
+  try {
+    await withRuntimeDir(async (jitDir) => withRuntimeDir(async (interpDir) => {
+      const jitEnv = shimEnv(jitDir);
+      const interpEnv = { ...shimEnv(interpDir), BPFTIME_JIT: '0' };
+      for (const k of KERNELS) {
+        log(`test-run: ${k}`);
+        const native = nativeWhy ? { cell: na(nativeWhy) } : await measureNative(k);
+        const kernel = kernelWhy ? { cell: na(kernelWhy) } : await measure(k, process.env);
+        const jit = shimWhy ? { cell: na(shimWhy) } : await measure(k, jitEnv, ['--dump', path.join(dumpDir, `${k}.insns`)]);
+        const interp = shimWhy ? { cell: na(shimWhy) } : await measure(k, interpEnv);
+        res[k] = { native, kernel, jit, interp };
+      }
+      log('test-run: stats off/on');
+      stats = {
+        kOff: kernelWhy ? { cell: na(kernelWhy) } : await measure('nop', process.env),
+        kOn: kernelWhy ? { cell: na(kernelWhy) } : await measure('nop', process.env, ['--stats']),
+        bOff: shimWhy ? { cell: na(shimWhy) } : await measure('nop', jitEnv),
+        bOn: shimWhy ? { cell: na(shimWhy) } : await measure('nop', jitEnv, ['--stats']),
+      };
+    }));
+    log('test-run: JIT compile time');
+    compileCell = shimWhy ? na(shimWhy) : compileCost(KERNELS.map((k) => path.join(dumpDir, `${k}.insns`)));
+  } finally {
+    fs.rmSync(dumpDir, { recursive: true, force: true });
+  }
+
+  const rows: Row[] = [];
+  const cols = { native: [] as Cell[], kernel: [] as Cell[], jit: [] as Cell[], interp: [] as Cell[] };
+  const ratio = (a: Cell, b: Cell): Cell => (a.ok && b.ok ? { ok: true, value: a.value / b.value, runs: [] } : na('no pair'));
+  for (const k of KERNELS) {
+    const r = res[k];
+    // The reference result: the kernel's when it ran, else the native one.
+    const ref = r.kernel.result ?? r.native.result;
+    const native = checked(r.native, ref, 'native -O2');
+    const kernel = r.kernel.cell;
+    const jit = checked(r.jit, ref, 'bpftime JIT');
+    const interp = checked(r.interp, ref, 'bpftime interpreter');
+    cols.native.push(native); cols.kernel.push(kernel); cols.jit.push(jit); cols.interp.push(interp);
+    rows.push({ label: `native -O2, ${k}`, nsPerCall: native, overheadNs: null });
+    rows.push({ label: `kernel JIT, ${k}`, nsPerCall: kernel, overheadNs: ratio(kernel, native) });
+    rows.push({ label: `bpftime JIT, ${k}`, nsPerCall: jit, overheadNs: ratio(jit, native) });
+    rows.push({ label: `bpftime interpreter, ${k}`, nsPerCall: interp, overheadNs: ratio(interp, native) });
+  }
+  const g = { native: geoCell(cols.native, 'native'), kernel: geoCell(cols.kernel, 'kernel'), jit: geoCell(cols.jit, 'bpftime JIT'), interp: geoCell(cols.interp, 'interpreter') };
+  const s = stats!;
+  rows.push({ label: 'kernel, empty XDP program, stats off', nsPerCall: s.kOff.cell, overheadNs: null });
+  rows.push({ label: 'kernel, empty XDP program, BPF_ENABLE_STATS on', nsPerCall: s.kOn.cell, overheadNs: null });
+  rows.push({ label: 'bpftime, empty XDP program, stats off', nsPerCall: s.bOff.cell, overheadNs: null });
+  rows.push({ label: 'bpftime, empty XDP program, BPF_ENABLE_STATS on', nsPerCall: s.bOn.cell, overheadNs: null });
+  rows.push({ label: 'bpftime JIT compile time, ns per 1000 instructions', nsPerCall: compileCell, overheadNs: null });
+
+  const summary: Figure['summary'] = [
+    { label: 'geometric mean, bpftime JIT ÷ native -O2 (target ≤ 1.3)', cell: ratio(g.jit, g.native) },
+    { label: 'geometric mean, bpftime JIT ÷ kernel JIT (target ≤ 1.0)', cell: ratio(g.jit, g.kernel) },
+    { label: 'geometric mean, bpftime interpreter ÷ bpftime JIT', cell: ratio(g.interp, g.jit) },
+  ];
+  const ms = (c: Cell): Cell => (c.ok ? { ...c, value: c.value / 1e6, runs: c.runs.map((x) => x / 1e6) } : c);
+  const headline: Headline[] = [
+    { label: 'test run, compute kernels (geomean), JIT', unit: 'ns', kernel: g.kernel, bpftime: g.jit, target: { kind: 'speedup', value: 1.0 } },
+    { label: 'test run, compute kernels (geomean), JIT vs the same C natively -O2', unit: 'ns', kernel: g.native, bpftime: g.jit, kernelLabel: 'native -O2', target: { kind: 'speedup', value: Math.round((1 / 1.3) * 100) / 100 } },
+    { label: 'test run, compute kernels (geomean), interpreter', unit: 'ns', kernel: g.kernel, bpftime: g.interp },
+    { label: 'JIT compile time per 1000 instructions', unit: 'ms', kernel: na('the kernel JIT is not timed here'), bpftime: ms(compileCell), target: { kind: 'max', value: 1 }, chart: false },
+    { label: 'empty program run with BPF_ENABLE_STATS on / off', unit: 'ns', kernel: s.kOn.cell, bpftime: s.bOn.cell, chart: false },
+  ];
+  return {
+    id: 'test-run',
+    title: 'Compute kernels through BPF_PROG_TEST_RUN (ns per run)',
+    description:
+      'C kernels from `examples/bench/compute_kernels.h` (prime counting by trial division below 1500, log2 of 512 ' +
+      'words by shifting, a 2 KiB memcpy in 8-byte words, 32 strcmp of ~50-byte strings, a 2048-step switch ' +
+      'dispatch, FNV-1a over 4 KiB, and 4096 bpf_loop iterations of an xorshift step) compiled with `clang -O2 ' +
+      '-target bpf` into XDP programs (`compute.bpf.c`) over a 4 KiB array-map value, and run by ' +
+      '`examples/bench/compute` through `bpf_prog_test_run_opts` with `repeat` runs per call: on the kernel (as ' +
+      'root, its JIT), and under the shim for bpftime (JIT, and the interpreter with BPFTIME_JIT=0), where the ' +
+      'server runs the program with the agents\' loader. The value is the duration the test run reports (mean ' +
+      `ns per run), median of ${CALLS} calls of about ${TARGET_MS} ms; the same C compiled natively with -O2 ` +
+      '(`compute_native`, called through a function pointer) is the baseline, and the second column is the ' +
+      'ratio to it. All engines must agree on every result. The last rows: what one run of an empty program ' +
+      'costs with and without BPF_ENABLE_STATS (off, a run reads one shared word; on, two clock reads and two ' +
+      'atomic adds), and the JIT compile time of these programs.',
+    params: { calls: CALLS, 'ms per call': TARGET_MS, kernels: KERNELS.join(' '), 'buffer bytes': 4096 },
+    columns: ['ns per run', 'ratio to native -O2'],
+    rows,
+    summary,
+    headline,
+  };
+}
