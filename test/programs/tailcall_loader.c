@@ -5,6 +5,7 @@
 // another from user space and runs the victim again.
 //
 // usage: tailcall_loader OBJ VICTIM [LAUNCHER ARGS...]
+// With TAILCALL_PAUSE set, it waits for a line on stdin after loading (for bpftool).
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -154,6 +155,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	print_slots(obj);
+	if (getenv("TAILCALL_PAUSE")) {
+		/* For tools that inspect the loaded objects (bpftool): go on at a line on stdin. */
+		printf("paused\n");
+		char line[16];
+		if (!fgets(line, sizeof(line), stdin))
+			return 0;
+	}
 	const char *ops1[] = { "0:10", "0:100", "1:0", "2:0", "3:7", "4:3", "5:0", "100:0" };
 	run_victim(ops1, 8);
 	print_results(obj);

@@ -17,6 +17,7 @@ import { bpf_link_type } from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { CallContext } from './context';
 import { progStats } from './stats';
+import { progArrayFdinfo } from './prog_array';
 
 const PAGE = 4096;
 const O_CLOEXEC_OCT = '02000000';
@@ -40,6 +41,7 @@ function bpfLines(o: BpfObject): string[] {
         `memlock:\t${m.regionSize}`,
         `map_id:\t${m.id}`,
         `frozen:\t${m.frozen ? 1 : 0}`,
+        ...progArrayFdinfo(m),
       ];
     }
     case ObjKind.Prog: {

@@ -57,6 +57,13 @@ function clear(k: Kernel, map: BpfMap, pa: ProgArray): void {
   for (const [, prog] of held) prog.release();
 }
 
+/** The lines a prog array adds to its fdinfo once it has an owner (bpf_map_show_fdinfo; our
+ * programs report prog_jited 0, so the owner does too). */
+export function progArrayFdinfo(map: BpfMap): string[] {
+  const owner = arrays.get(map)?.ownerType;
+  return owner === undefined ? [] : [`owner_prog_type:\t${owner}`, 'owner_jited:\t0'];
+}
+
 function progArrayOf(k: Kernel, map: BpfMap): ProgArray {
   let pa = arrays.get(map);
   if (!pa) {
