@@ -102,6 +102,9 @@ EXPORT int open(const char *path, int flags, ...)
 	MODE_ARG(flags, mode);
 	if (is_served(path))
 		return open_served(path, flags);
+	int bpffs_fd;
+	if (shim_bpffs_open(AT_FDCWD, path, flags, &bpffs_fd))
+		return bpffs_fd;
 	static open_fn real;
 	if (!real)
 		real = (open_fn)next("open");
@@ -114,6 +117,9 @@ EXPORT int open64(const char *path, int flags, ...)
 	MODE_ARG(flags, mode);
 	if (is_served(path))
 		return open_served(path, flags);
+	int bpffs_fd;
+	if (shim_bpffs_open(AT_FDCWD, path, flags, &bpffs_fd))
+		return bpffs_fd;
 	static open_fn real;
 	if (!real)
 		real = (open_fn)next("open64");
@@ -126,6 +132,9 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	MODE_ARG(flags, mode);
 	if (is_served(path))
 		return open_served(path, flags);
+	int bpffs_fd;
+	if (shim_bpffs_open(dirfd, path, flags, &bpffs_fd))
+		return bpffs_fd;
 	static openat_fn real;
 	if (!real)
 		real = (openat_fn)next("openat");
@@ -138,6 +147,9 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	MODE_ARG(flags, mode);
 	if (is_served(path))
 		return open_served(path, flags);
+	int bpffs_fd;
+	if (shim_bpffs_open(dirfd, path, flags, &bpffs_fd))
+		return bpffs_fd;
 	static openat_fn real;
 	if (!real)
 		real = (openat_fn)next("openat64");
@@ -319,6 +331,9 @@ EXPORT int access(const char *path, int mode)
 {
 	if (is_served(path) && strncmp(path, "/proc/", 6) != 0)
 		return access_served(path, mode);
+	int bpffs_ret;
+	if (shim_bpffs_access(AT_FDCWD, path, mode, 0, &bpffs_ret))
+		return bpffs_ret;
 	static access_fn real;
 	if (!real)
 		real = (access_fn)next("access");
@@ -329,6 +344,9 @@ EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 {
 	if (is_served(path) && strncmp(path, "/proc/", 6) != 0)
 		return access_served(path, mode);
+	int bpffs_ret;
+	if (shim_bpffs_access(dirfd, path, mode, flags, &bpffs_ret))
+		return bpffs_ret;
 	static faccessat_fn real;
 	if (!real)
 		real = (faccessat_fn)next("faccessat");

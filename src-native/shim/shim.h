@@ -55,6 +55,11 @@ struct timespec;
 long shim_select(int nfds, void *r, void *w, void *e, struct timeval *tv);
 long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *ts, const void *sigdata);
 
+/* Paths of the runtime's bpffs (bpffs.c): return 1 when the path was ours, with the call's result
+ * in *ret (errno set as libc would). */
+int shim_bpffs_open(int dirfd, const char *path, int flags, int *ret);
+int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret);
+
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */
 int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);

@@ -23,6 +23,31 @@ export const BPFFS_ROOT = '/sys/fs/bpf';
 
 type Entry = { kind: 'dir' } | { kind: 'pin'; obj: BpfObject };
 
+/** What stat() shows of an entry, as the kernel's bpffs inodes: pins are S_IFREG 0600 (less the
+ * creator's umask), directories S_IFDIR with the mode mkdir() asked for (less the umask), empty,
+ * owned by their creator, with their own inode numbers. */
+export interface InodeMeta {
+  ino: number;
+  mode: number; // with the S_IFMT bits
+  uid: number;
+  gid: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** Who makes an entry: its owner and the umask applied to its mode. */
+export interface Creator {
+  uid: number;
+  gid: number;
+  umask: number;
+}
+
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+const ROOT_CREATOR: Creator = { uid: 0, gid: 0, umask: 0 };
+const nowNs = (): bigint => BigInt(Date.now()) * 1000000n;
+
 /** What the namespace needs to know about the real filesystem (replaceable in tests). */
 export interface RealFs {
   /** stat() following symlinks: 'dir' | 'file' (anything else that exists) | -errno. */
@@ -85,8 +110,33 @@ const fail = (errno: number, msg: string): never => {
 
 export class Bpffs {
   private readonly entries = new Map<string, Entry>([[BPFFS_ROOT, { kind: 'dir' }]]);
+  private readonly meta = new Map<string, InodeMeta>();
+  private nextIno = 1000; // the root is inode 1, as a bpf mount's root
 
-  constructor(private readonly real: RealFs = realFs) {}
+  constructor(private readonly real: RealFs = realFs) {
+    // The root as the machine's /sys/fs/bpf mount shows it (mode=700 on most systems: 01700),
+    // else as a fresh bpf mount (01777).
+    const t = nowNs();
+    let mode = S_IFDIR | 0o1777;
+    try {
+      if (this.onRealBpffs(BPFFS_ROOT)) mode = fs.statSync(BPFFS_ROOT).mode;
+    } catch {
+      /* keep the default */
+    }
+    this.meta.set(BPFFS_ROOT, { ino: 1, mode, uid: 0, gid: 0, atimeNs: t, mtimeNs: t, ctimeNs: t });
+  }
+
+  private addMeta(p: string, mode: number, who: Creator): void {
+    const t = nowNs();
+    this.meta.set(p, { ino: this.nextIno++, mode, uid: who.uid, gid: who.gid, atimeNs: t, mtimeNs: t, ctimeNs: t });
+    this.touchParent(p, t);
+  }
+
+  /** A directory's mtime and ctime change with its entries. */
+  private touchParent(p: string, t = nowNs()): void {
+    const m = this.meta.get(path.posix.dirname(p));
+    if (m) m.mtimeNs = m.ctimeNs = t;
+  }
 
   /** Lexically normal absolute form; the parent's symlinks resolved when it is real, so that a
    * pin made through a symlinked directory is found under its real path. */
@@ -100,6 +150,18 @@ export class Bpffs {
 
   private isVirtual(p: string): boolean {
     return p === BPFFS_ROOT || p.startsWith(BPFFS_ROOT + '/');
+  }
+
+  /** bpf_lookup(): a name with a dot in it is reserved (EPERM), met as the walk reaches it; a
+   * missing directory or a pin on the way stops the walk first (its error comes later). */
+  private checkNames(c: string): void {
+    if (!c.startsWith(BPFFS_ROOT + '/')) return;
+    let cur = BPFFS_ROOT;
+    for (const name of c.slice(BPFFS_ROOT.length + 1).split('/')) {
+      if (name.includes('.')) fail(Errno.EPERM, `${name}: names with a dot are reserved in a bpf filesystem`);
+      cur = `${cur}/${name}`;
+      if (this.entries.get(cur)?.kind !== 'dir') return;
+    }
   }
 
   /** True when a real directory lies on a mounted bpf filesystem (the innermost mount decides). */
@@ -147,19 +209,22 @@ export class Bpffs {
 
   /** BPF_OBJ_PIN: user_path_create() (parent lookup, then EEXIST), then the bpffs check (EPERM).
    * The pin holds a reference on obj. */
-  pin(p: string, obj: BpfObject): void {
+  pin(p: string, obj: BpfObject, who: Creator = ROOT_CREATOR): void {
     const c = this.canonical(p);
+    this.checkNames(c);
     if (c === '/') fail(Errno.EEXIST, '/ exists');
     const where = this.parentDir(path.posix.dirname(c));
     if (this.existsAt(c)) fail(Errno.EEXIST, `${c} exists`);
     if (where !== 'bpffs') fail(Errno.EPERM, `${path.posix.dirname(c)} is not on a bpf filesystem`);
     this.entries.set(c, { kind: 'pin', obj: obj.acquire() });
+    this.addMeta(c, S_IFREG | (0o600 & ~who.umask), who); // bpf_obj_do_pin(): S_IRUSR | S_IWUSR
   }
 
   /** BPF_OBJ_GET's lookup: the pinned object; EACCES for anything that is not a pin
    * (bpf_inode_type()), the path walk's error for what does not exist. */
   get(p: string): BpfObject {
     const c = this.canonical(p);
+    this.checkNames(c);
     const e = this.entries.get(c);
     if (e?.kind === 'pin') {
       if (e.obj.destroyed) fail(Errno.ENOENT, `${c}: object is gone`);
@@ -173,35 +238,114 @@ export class Bpffs {
   }
 
   /** mkdir(2) in the runtime's own bpffs. */
-  mkdir(p: string): void {
+  mkdir(p: string, mode = 0o777, who: Creator = ROOT_CREATOR): void {
     const c = this.canonical(p);
+    this.checkNames(c);
     if (!this.isVirtual(c)) fail(Errno.EPERM, `${c} is not in ${BPFFS_ROOT}`);
     if (c === BPFFS_ROOT) fail(Errno.EEXIST, `${c} exists`);
     const where = this.parentDir(path.posix.dirname(c));
     if (this.existsAt(c)) fail(Errno.EEXIST, `${c} exists`);
     if (where !== 'bpffs') fail(Errno.EPERM, `${path.posix.dirname(c)} is not on a bpf filesystem`);
     this.entries.set(c, { kind: 'dir' });
+    this.addMeta(c, S_IFDIR | (mode & 0o1777 & ~who.umask), who); // vfs_mkdir(): sticky kept, umask off
   }
 
   /** rmdir(2) of a directory created here. */
   rmdir(p: string): void {
     const c = this.canonical(p);
+    this.checkNames(c);
     const e = this.entries.get(c);
     if (!e) this.isVirtual(c) ? this.walkError(c) : fail(Errno.ENOENT, `${c} is not ours`);
     if (e!.kind !== 'dir') fail(Errno.ENOTDIR, `${c} is not a directory`);
     if (c === BPFFS_ROOT) fail(Errno.EBUSY, `${c} is the mount point`);
     if (this.children(c).length) fail(Errno.ENOTEMPTY, `${c} is not empty`);
     this.entries.delete(c);
+    this.meta.delete(c);
+    this.touchParent(c);
   }
 
   /** unlink(2) of a pin: drops the pin's reference (the object goes when nothing else holds it). */
   unlink(p: string): void {
     const c = this.canonical(p);
+    this.checkNames(c);
     const e = this.entries.get(c);
     if (!e) this.isVirtual(c) ? this.walkError(c) : fail(Errno.ENOENT, `${c} is not ours`);
     if (e!.kind === 'dir') fail(Errno.EISDIR, `${c} is a directory`);
     this.entries.delete(c);
+    this.meta.delete(c);
+    this.touchParent(c);
     (e as { obj: BpfObject }).obj.release();
+  }
+
+  /** lstat() of a path in the runtime's own bpffs: its inode, and nlink as the kernel counts it
+   * (2 + subdirectories for a directory, 1 for a pin); the path walk's error when it is absent. */
+  inode(p: string): { kind: 'dir' | 'pin'; meta: InodeMeta; nlink: number } {
+    const c = this.canonical(p);
+    if (!this.isVirtual(c)) fail(Errno.ENOENT, `${c} is not in ${BPFFS_ROOT}`);
+    this.checkNames(c);
+    const e = this.entries.get(c);
+    if (!e) this.walkError(c);
+    if (e!.kind === 'pin' && p.endsWith('/')) fail(Errno.ENOTDIR, `${c} is not a directory`);
+    const meta = this.meta.get(c)!;
+    const nlink = e!.kind === 'dir' ? 2 + this.children(c).filter((n) => this.entries.get(path.posix.join(c, n))?.kind === 'dir').length : 1;
+    return { kind: e!.kind, meta, nlink };
+  }
+
+  /** readdir() of a directory of the runtime's own bpffs: names and kinds, in creation order
+   * (ENOTDIR for a pin, the walk's error when absent). */
+  list(dir: string): Array<{ name: string; kind: 'dir' | 'pin' }> {
+    const c = this.canonical(dir);
+    if (this.inode(c).kind !== 'dir') fail(Errno.ENOTDIR, `${c} is not a directory`);
+    return this.children(c)
+      .map((name) => ({ name, kind: this.entries.get(path.posix.join(c, name))!.kind, ino: this.meta.get(path.posix.join(c, name))!.ino }))
+      .sort((a, b) => a.ino - b.ino)
+      .map(({ name, kind }) => ({ name, kind }));
+  }
+
+  /** rename(2)/renameat2() inside the runtime's own bpffs (simple_rename()): EXDEV across
+   * filesystems, EINVAL into its own subtree, ENOTDIR/EISDIR/ENOTEMPTY for what it would
+   * replace; a replaced pin drops its reference. flags: RENAME_NOREPLACE (EEXIST) only. */
+  rename(from: string, to: string, flags = 0): void {
+    const RENAME_NOREPLACE = 1;
+    if (flags & ~RENAME_NOREPLACE) fail(Errno.EINVAL, 'only RENAME_NOREPLACE is offered');
+    const a = this.canonical(from);
+    const b = this.canonical(to);
+    if (!this.isVirtual(a) || !this.isVirtual(b)) fail(Errno.EXDEV, 'rename across filesystems');
+    this.checkNames(a);
+    this.checkNames(b);
+    const src = this.inode(a);
+    const parent = this.inode(path.posix.dirname(b));
+    if (parent.kind !== 'dir') fail(Errno.ENOTDIR, `${path.posix.dirname(b)} is not a directory`);
+    if (a === BPFFS_ROOT || b === BPFFS_ROOT) fail(Errno.EBUSY, `${BPFFS_ROOT} is the mount point`);
+    if (a === b) return;
+    if (b.startsWith(a + '/')) fail(Errno.EINVAL, `cannot move ${a} into itself`);
+    const dst = this.entries.get(b);
+    if (dst) {
+      if (flags & RENAME_NOREPLACE) fail(Errno.EEXIST, `${b} exists`);
+      if (src.kind === 'dir' && dst.kind !== 'dir') fail(Errno.ENOTDIR, `${b} is not a directory`);
+      if (src.kind !== 'dir' && dst.kind === 'dir') fail(Errno.EISDIR, `${b} is a directory`);
+      if (dst.kind === 'dir' && this.children(b).length) fail(Errno.ENOTEMPTY, `${b} is not empty`);
+      this.entries.delete(b);
+      this.meta.delete(b);
+      if (dst.kind === 'pin') dst.obj.release();
+    }
+    const moved = [...this.entries.keys()].filter((k) => k === a || k.startsWith(a + '/'));
+    for (const k of moved) {
+      const nk = b + k.slice(a.length);
+      this.entries.set(nk, this.entries.get(k)!);
+      this.meta.set(nk, this.meta.get(k)!);
+      this.entries.delete(k);
+      this.meta.delete(k);
+    }
+    const t = nowNs();
+    this.meta.get(b)!.ctimeNs = t;
+    this.touchParent(a, t);
+    this.touchParent(b, t);
+  }
+
+  /** Whether p is a path of the runtime's own bpffs (where the shim sends file operations). */
+  owns(p: string): boolean {
+    return this.isVirtual(this.canonical(p));
   }
 
   /** What is at p in this namespace: a directory, a pin, or nothing (the real fs decides). */
@@ -231,5 +375,37 @@ export class Bpffs {
     let n = 0;
     for (const e of this.entries.values()) if (e.kind === 'pin') n++;
     return n;
+  }
+
+  /** Where directory views are made (set by the server: under its runtime directory). */
+  viewRoot = '';
+  private readonly views = new Map<number, string[]>();
+  private viewSeq = 0;
+
+  /** A real directory listing the same names as dir (directories as directories, pins as empty
+   * files), for a tool that opens dir: its getdents64() runs in libc, out of the shim's reach, so
+   * it must read a real directory. Kept until the process goes (dropViews) or it has made many
+   * more. Returns the view's path. */
+  makeView(dir: string, pid: number): string {
+    const entries = this.list(dir);
+    if (!this.viewRoot) fail(Errno.ENOMEM, 'no place for directory views');
+    fs.mkdirSync(this.viewRoot, { recursive: true, mode: 0o700 });
+    const v = path.join(this.viewRoot, `${pid}.${++this.viewSeq}`);
+    fs.mkdirSync(v, { mode: 0o700 });
+    for (const e of entries) {
+      if (e.kind === 'dir') fs.mkdirSync(path.join(v, e.name));
+      else fs.closeSync(fs.openSync(path.join(v, e.name), 'w', 0o600));
+    }
+    const mine = this.views.get(pid) ?? [];
+    mine.push(v);
+    while (mine.length > 64) fs.rmSync(mine.shift()!, { recursive: true, force: true });
+    this.views.set(pid, mine);
+    return v;
+  }
+
+  /** The process went: its views go. */
+  dropViews(pid: number): void {
+    for (const v of this.views.get(pid) ?? []) fs.rmSync(v, { recursive: true, force: true });
+    this.views.delete(pid);
   }
 }

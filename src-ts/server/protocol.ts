@@ -43,6 +43,7 @@ export enum CallOp {
   Ioctl = 3,
   Open = 4,
   Access = 5,
+  Bpffs = 16,
 }
 
 export const BLOB_STRING = 1;

@@ -11,6 +11,7 @@ import { CallContext } from './syscalls/context';
 import { sysBpf } from './syscalls/bpf';
 import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
 import { sysAccess, sysOpen } from './syscalls/files';
+import { sysBpffs } from './syscalls/obj_pin';
 import { NeedMemory } from './usermem';
 import { ProcessDetach } from './detach_process';
 import { KernelError, Errno } from '../kernel/errno';
@@ -65,6 +66,7 @@ export class Server {
     this.listenFd = fd;
     addon.watch(fd, () => this.acceptAll());
     fs.writeFileSync(path.join(this.opts.runtimeDir, 'server.pid'), `${process.pid}\n`);
+    this.kernel.bpffs.viewRoot = path.join(this.opts.runtimeDir, 'bpffs-views');
     log(`serving on ${this.socketPath} (pid ${process.pid})`);
     this.armIdle();
     return true;
@@ -148,6 +150,7 @@ export class Server {
     this.clients.delete(c);
     if (c.role === Role.Agent) this.kernel.attachments.removeAgent(c);
     if (c.role === Role.Agent) this.processDetach.agentGone(c);
+    if (c.role !== Role.Agent) this.kernel.bpffs.dropViews(c.pid);
     const n = c.held.size;
     c.releaseAll();
     if (c.role) log(`${Role[c.role].toLowerCase()} ${c.comm}[${c.pid}] went away${n ? `, released ${n} object(s)` : ''}`);
@@ -236,6 +239,9 @@ export class Server {
           break;
         case CallOp.Access:
           ret = sysAccess(ctx, a[0], Number(a[1] & 0xffffffffn));
+          break;
+        case CallOp.Bpffs:
+          ret = sysBpffs(ctx, Number(a[0]), a[1], a[2], Number(a[3] & 0xffffffffn), a[4]);
           break;
         default:
           throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);

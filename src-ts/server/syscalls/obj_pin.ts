@@ -6,6 +6,7 @@ import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
+import { BPFFS_ROOT, Creator } from '../../kernel/bpffs';
 import { fileAccess } from './fds';
 
 const O = U.bpf_attr.obj;
@@ -52,7 +53,7 @@ export function objPin(ctx: CallContext, attr: Struct): bigint {
   if (attr.u32(O.file_flags)) throw new KernelError(Errno.EINVAL, 'unknown file_flags');
   const obj = pinnable(ctx, attr.s32(O.bpf_fd));
   const p = userPath(ctx, attr.u64(O.pathname));
-  ctx.kernel.bpffs.pin(p, obj);
+  ctx.kernel.bpffs.pin(p, obj, creator(ctx));
   return 0n;
 }
 
@@ -69,3 +70,83 @@ export function objGet(ctx: CallContext, attr: Struct): bigint {
 }
 
 export const OBJ_END = O.file_flags.off + O.file_flags.size;
+
+/** The caller's fsuid, fsgid and umask (new bpffs inodes belong to them), from /proc. */
+function creator(ctx: CallContext): Creator {
+  try {
+    const st = fs.readFileSync(`/proc/${ctx.client.peerPid}/status`, 'utf8');
+    const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(st)?.[1] ?? '').trim().split(/\s+/);
+    return { uid: Number(field('Uid')[3] ?? 0), gid: Number(field('Gid')[3] ?? 0), umask: parseInt(field('Umask')[0] || '22', 8) };
+  } catch {
+    return { uid: 0, gid: 0, umask: 0o22 };
+  }
+}
+
+/** File operations of the shim on paths of the runtime's /sys/fs/bpf (BPFTIME_OP_BPFFS). */
+export const enum BpffsOp {
+  Stat = 1,
+  Mkdir = 2,
+  Rmdir = 3,
+  Unlink = 4,
+  Rename = 5,
+  OpenDir = 6,
+}
+
+/** struct bpftime_bpffs_stat (src-native/shim/bpffs.c): what the shim turns into struct stat
+ * and struct statx. */
+const STAT_SIZE = 64;
+
+function encodeStat(ctx: CallContext, p: string): Buffer {
+  const { kind, meta, nlink } = ctx.kernel.bpffs.inode(p);
+  let dev = 0;
+  try {
+    dev = fs.statSync(BPFFS_ROOT).dev;
+  } catch {
+    /* no such directory on this machine: device 0 */
+  }
+  const b = Buffer.alloc(STAT_SIZE);
+  b.writeUInt32LE(kind === 'dir' ? 1 : 2, 0);
+  b.writeUInt32LE(meta.mode, 4);
+  b.writeBigUInt64LE(BigInt(meta.ino), 8);
+  b.writeBigUInt64LE(BigInt(dev), 16);
+  b.writeUInt32LE(nlink, 24);
+  b.writeUInt32LE(meta.uid, 28);
+  b.writeUInt32LE(meta.gid, 32);
+  b.writeBigInt64LE(meta.atimeNs, 40);
+  b.writeBigInt64LE(meta.mtimeNs, 48);
+  b.writeBigInt64LE(meta.ctimeNs, 56);
+  return b;
+}
+
+export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Addr: bigint, arg: number, outAddr: bigint): bigint {
+  const bpffs = ctx.kernel.bpffs;
+  const p = userPath(ctx, pathAddr);
+  switch (op) {
+    case BpffsOp.Stat:
+      ctx.mem.write(outAddr, encodeStat(ctx, p));
+      return 0n;
+    case BpffsOp.Mkdir:
+      bpffs.mkdir(p, arg, creator(ctx));
+      return 0n;
+    case BpffsOp.Rmdir:
+      bpffs.rmdir(p);
+      return 0n;
+    case BpffsOp.Unlink:
+      bpffs.unlink(p);
+      return 0n;
+    case BpffsOp.Rename:
+      bpffs.rename(p, userPath(ctx, path2Addr), arg);
+      return 0n;
+    case BpffsOp.OpenDir: {
+      const { kind } = bpffs.inode(p);
+      // A pin opened as a file: bpffs_obj_open() refuses it (maps with BTF can be read as text
+      // on a kernel; not offered here).
+      if (kind !== 'dir') throw new KernelError((arg & fs.constants.O_DIRECTORY) !== 0 ? Errno.ENOTDIR : Errno.EIO, `${p} is not a directory`);
+      if ((arg & 3) !== fs.constants.O_RDONLY) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
+      const view = bpffs.makeView(p, ctx.client.pid);
+      return ctx.returnOwnedFd(fs.openSync(view, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+    }
+    default:
+      throw new KernelError(Errno.ENOSYS, `unknown bpffs operation ${op}`);
+  }
+}

@@ -1,0 +1,643 @@
+/* File operations on the runtime's bpf filesystem (/sys/fs/bpf): mkdir, rmdir, unlink, rename,
+ * the stat family, access and opening directories. The namespace lives in the server
+ * (src-ts/kernel/bpffs.ts: pins hold references there), so these calls go to it for paths under
+ * /sys/fs/bpf, whatever the machine has mounted there; everything else goes to libc untouched.
+ *
+ * Listing a directory: glibc's readdir() calls getdents64 itself, out of our reach, so opening a
+ * bpffs directory gives a real directory the server made with the same names (directories as
+ * directories, pins as empty files). Calls relative to such an fd (fstatat, unlinkat, ... as
+ * rm and find make them) are mapped back to the bpffs path. */
+#undef _FILE_OFFSET_BITS /* this file defines stat and stat64 itself (see interpose.c) */
+#include "shim.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "bpftime/client.h"
+#include "bpftime/proto.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define BPFFS_ROOT "/sys/fs/bpf"
+#define BPFFS_ROOT_LEN 11
+
+/* The server's answer to a stat (src-ts/server/syscalls/obj_pin.ts, encodeStat). */
+struct bpftime_bpffs_stat {
+	uint32_t kind; /* 1 directory, 2 pin */
+	uint32_t mode;
+	uint64_t ino;
+	uint64_t dev;
+	uint32_t nlink, uid, gid, pad;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+enum { OP_STAT = 1, OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_OPENDIR };
+
+/* ---- which paths are ours ---- */
+
+/* Directory fds handed out for bpffs directories, so that *at() calls relative to them (or to
+ * dup()s of them) reach the bpffs path: known by the view directory's device and inode, which
+ * are the server's own (views are never reused), so an unrelated fd is never mistaken for one. */
+#define MAX_VIEWS 64
+static struct view {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];
+} g_views[MAX_VIEWS];
+static int g_nviews;
+static pthread_mutex_t g_views_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fstat without our own interposition of it (which asks view_path). */
+static int raw_fstat(int fd, struct stat *st)
+{
+	return bpftime_raw_syscall(SYS_fstat, fd, (long)st, 0, 0, 0, 0) < 0 ? -1 : 0;
+}
+
+static int view_path(int dirfd, char *out)
+{
+	if (dirfd < 0 || !__atomic_load_n(&g_nviews, __ATOMIC_ACQUIRE))
+		return 0;
+	/* By the directory itself, not the fd number: fts works on dup()s of the fd it opened. */
+	struct stat st;
+	if (raw_fstat(dirfd, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	int found = 0;
+	pthread_mutex_lock(&g_views_lock);
+	for (int i = 0; i < g_nviews && !found; i++) {
+		if (st.st_dev == g_views[i].dev && st.st_ino == g_views[i].ino) {
+			strcpy(out, g_views[i].path);
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&g_views_lock);
+	return found;
+}
+
+static void remember_view(int fd, const char *path)
+{
+	struct stat st;
+	if (raw_fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&g_views_lock);
+	/* The oldest goes first, as the server keeps only a process's latest views. */
+	static unsigned next_slot;
+	int slot = (int)(next_slot++ % MAX_VIEWS);
+	if (g_nviews < MAX_VIEWS)
+		g_nviews++;
+	g_views[slot].fd = fd;
+	g_views[slot].dev = st.st_dev;
+	g_views[slot].ino = st.st_ino;
+	snprintf(g_views[slot].path, sizeof(g_views[slot].path), "%s", path);
+	pthread_mutex_unlock(&g_views_lock);
+}
+
+/* Lexical normal form of an absolute path ("//", ".", ".." resolved, no trailing slash) into out;
+ * keeps a trailing slash as one "/" at the end when the caller wrote one (it means "a
+ * directory"). */
+static int normalise(const char *in, char *out)
+{
+	size_t n = 0;
+	const char *p = in;
+	int trailing = 0;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *s = p;
+		while (*p && *p != '/')
+			p++;
+		size_t len = (size_t)(p - s);
+		if (len == 0)
+			break;
+		trailing = *p == '/';
+		if (len == 1 && s[0] == '.')
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			continue;
+		}
+		if (n + 1 + len + 2 >= PATH_MAX)
+			return -ENAMETOOLONG;
+		out[n++] = '/';
+		memcpy(out + n, s, len);
+		n += len;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	if (trailing && n > 1)
+		out[n++] = '/';
+	out[n] = 0;
+	return 0;
+}
+
+static int under_root(const char *p)
+{
+	return strncmp(p, BPFFS_ROOT, BPFFS_ROOT_LEN) == 0 && (p[BPFFS_ROOT_LEN] == 0 || p[BPFFS_ROOT_LEN] == '/');
+}
+
+/* 1 when path (relative to dirfd) names something in the runtime's bpffs; its absolute normal
+ * form is then in out. Only absolute paths under /sys/fs/bpf and paths relative to one of our
+ * directory fds are ours: anything else costs one string compare. */
+static int bpffs_path(int dirfd, const char *path, char *out)
+{
+	if (!path)
+		return 0;
+	char joined[PATH_MAX];
+	if (path[0] == '/') {
+		if (!under_root(path))
+			return 0;
+		if (normalise(path, out) < 0)
+			return 0;
+		return under_root(out);
+	}
+	char base[PATH_MAX];
+	if (!view_path(dirfd, base))
+		return 0;
+	if (snprintf(joined, sizeof(joined), "%s/%s", base, path) >= (int)sizeof(joined))
+		return 0;
+	return normalise(joined, out) == 0 && under_root(out);
+}
+
+/* ---- the server calls ---- */
+
+static long call(int op, const char *path, const char *path2, long arg, void *out)
+{
+	uint64_t args[6] = { (uint64_t)op, (uint64_t)(uintptr_t)path, (uint64_t)(uintptr_t)path2, (uint64_t)arg,
+			     (uint64_t)(uintptr_t)out };
+	return shim_call(BPFTIME_OP_BPFFS, args, path, strlen(path) + 1, (uint64_t)(uintptr_t)path);
+}
+
+static int fail(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+static long do_stat(const char *path, struct bpftime_bpffs_stat *s)
+{
+	memset(s, 0, sizeof(*s));
+	return call(OP_STAT, path, NULL, 0, s);
+}
+
+static void fill_stat(const struct bpftime_bpffs_stat *s, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = (dev_t)s->dev;
+	st->st_ino = (ino_t)s->ino;
+	st->st_mode = s->mode;
+	st->st_nlink = s->nlink;
+	st->st_uid = s->uid;
+	st->st_gid = s->gid;
+	st->st_blksize = 4096;
+	st->st_atim = (struct timespec){ s->atime_ns / 1000000000, s->atime_ns % 1000000000 };
+	st->st_mtim = (struct timespec){ s->mtime_ns / 1000000000, s->mtime_ns % 1000000000 };
+	st->st_ctim = (struct timespec){ s->ctime_ns / 1000000000, s->ctime_ns % 1000000000 };
+}
+
+static int stat_into(const char *path, struct stat *st)
+{
+	struct bpftime_bpffs_stat s;
+	long r = do_stat(path, &s);
+	if (r < 0)
+		return fail(r);
+	struct stat tmp;
+	fill_stat(&s, &tmp);
+	if (shim_write_user(st, &tmp, sizeof(tmp)) < 0)
+		return fail(-EFAULT);
+	return 0;
+}
+
+static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
+
+#define REAL(type, name) \
+	static type real_##name; \
+	if (!real_##name) \
+		real_##name = (type)next(#name)
+
+/* ---- stat family ---- */
+
+typedef int (*stat_fn)(const char *, struct stat *);
+typedef int (*fstatat_fn)(int, const char *, struct stat *, int);
+typedef int (*xstat_fn)(int, const char *, struct stat *);
+typedef int (*fxstatat_fn)(int, int, const char *, struct stat *, int);
+
+EXPORT int stat(const char *path, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, st);
+	REAL(stat_fn, stat);
+	return real_stat(path, st);
+}
+
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(stat_fn, stat64);
+	return real_stat64(path, (struct stat *)st);
+}
+
+EXPORT int lstat(const char *path, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, st);
+	REAL(stat_fn, lstat);
+	return real_lstat(path, st);
+}
+
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(stat_fn, lstat64);
+	return real_lstat64(path, (struct stat *)st);
+}
+
+/* An empty path with AT_EMPTY_PATH is the directory fd itself. */
+static int at_path(int dirfd, const char *path, int flags, char *out)
+{
+	if (path && path[0] == 0 && (flags & AT_EMPTY_PATH))
+		return view_path(dirfd, out);
+	return bpffs_path(dirfd, path, out);
+}
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	char p[PATH_MAX];
+	if (at_path(dirfd, path, flags, p))
+		return stat_into(p, st);
+	REAL(fstatat_fn, fstatat);
+	return real_fstatat(dirfd, path, st, flags);
+}
+
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	char p[PATH_MAX];
+	if (at_path(dirfd, path, flags, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(fstatat_fn, fstatat64);
+	return real_fstatat64(dirfd, path, (struct stat *)st, flags);
+}
+
+/* fstat of a directory fd we handed out: the bpffs directory's own inode (fts compares it with
+ * what stat said of the path before it descends: rm -r, find). */
+typedef int (*fstat_fn)(int, struct stat *);
+typedef int (*fxstat_fn)(int, int, struct stat *);
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (view_path(fd, p))
+		return stat_into(p, st);
+	REAL(fstat_fn, fstat);
+	return real_fstat(fd, st);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (view_path(fd, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(fstat_fn, fstat64);
+	return real_fstat64(fd, (struct stat *)st);
+}
+
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (view_path(fd, p))
+		return stat_into(p, st);
+	REAL(fxstat_fn, __fxstat);
+	return real___fxstat(ver, fd, st);
+}
+
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (view_path(fd, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(fxstat_fn, __fxstat64);
+	return real___fxstat64(ver, fd, (struct stat *)st);
+}
+
+/* The pre-2.33 glibc entry points older binaries still call. */
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, st);
+	REAL(xstat_fn, __xstat);
+	return real___xstat(ver, path, st);
+}
+
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(xstat_fn, __xstat64);
+	return real___xstat64(ver, path, (struct stat *)st);
+}
+
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, st);
+	REAL(xstat_fn, __lxstat);
+	return real___lxstat(ver, path, st);
+}
+
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(xstat_fn, __lxstat64);
+	return real___lxstat64(ver, path, (struct stat *)st);
+}
+
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	char p[PATH_MAX];
+	if (at_path(dirfd, path, flags, p))
+		return stat_into(p, st);
+	REAL(fxstatat_fn, __fxstatat);
+	return real___fxstatat(ver, dirfd, path, st, flags);
+}
+
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	char p[PATH_MAX];
+	if (at_path(dirfd, path, flags, p))
+		return stat_into(p, (struct stat *)st);
+	REAL(fxstatat_fn, __fxstatat64);
+	return real___fxstatat64(ver, dirfd, path, (struct stat *)st, flags);
+}
+
+typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
+
+/* statx() as the kernel fills it for a bpffs inode: the basic fields (no birth time), and the
+ * mount-root attribute on the root. */
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	char p[PATH_MAX];
+	if (!at_path(dirfd, path, flags, p)) {
+		REAL(statx_fn, statx);
+		return real_statx(dirfd, path, flags, mask, stx);
+	}
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE))
+		return fail(-EINVAL);
+	struct bpftime_bpffs_stat s;
+	long r = do_stat(p, &s);
+	if (r < 0)
+		return fail(r);
+	struct statx x;
+	memset(&x, 0, sizeof(x));
+	x.stx_mask = STATX_BASIC_STATS;
+	x.stx_blksize = 4096;
+	x.stx_nlink = s.nlink;
+	x.stx_uid = s.uid;
+	x.stx_gid = s.gid;
+	x.stx_mode = (uint16_t)s.mode;
+	x.stx_ino = s.ino;
+	x.stx_attributes_mask = STATX_ATTR_AUTOMOUNT | STATX_ATTR_MOUNT_ROOT | STATX_ATTR_DAX;
+	if (strcmp(p, BPFFS_ROOT) == 0)
+		x.stx_attributes |= STATX_ATTR_MOUNT_ROOT;
+	x.stx_atime = (struct statx_timestamp){ s.atime_ns / 1000000000, (uint32_t)(s.atime_ns % 1000000000), 0 };
+	x.stx_mtime = (struct statx_timestamp){ s.mtime_ns / 1000000000, (uint32_t)(s.mtime_ns % 1000000000), 0 };
+	x.stx_ctime = (struct statx_timestamp){ s.ctime_ns / 1000000000, (uint32_t)(s.ctime_ns % 1000000000), 0 };
+	x.stx_dev_major = major((dev_t)s.dev);
+	x.stx_dev_minor = minor((dev_t)s.dev);
+	if (shim_write_user(stx, &x, sizeof(x)) < 0)
+		return fail(-EFAULT);
+	return 0;
+}
+
+/* ---- changing the namespace ---- */
+
+typedef int (*mkdir_fn)(const char *, mode_t);
+typedef int (*mkdirat_fn)(int, const char *, mode_t);
+typedef int (*path_fn)(const char *);
+typedef int (*unlinkat_fn)(int, const char *, int);
+typedef int (*rename_fn)(const char *, const char *);
+typedef int (*renameat_fn)(int, const char *, int, const char *);
+typedef int (*renameat2_fn)(int, const char *, int, const char *, unsigned int);
+
+EXPORT int mkdir(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return fail(call(OP_MKDIR, p, NULL, (long)mode, NULL));
+	REAL(mkdir_fn, mkdir);
+	return real_mkdir(path, mode);
+}
+
+EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(dirfd, path, p))
+		return fail(call(OP_MKDIR, p, NULL, (long)mode, NULL));
+	REAL(mkdirat_fn, mkdirat);
+	return real_mkdirat(dirfd, path, mode);
+}
+
+EXPORT int rmdir(const char *path)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return fail(call(OP_RMDIR, p, NULL, 0, NULL));
+	REAL(path_fn, rmdir);
+	return real_rmdir(path);
+}
+
+EXPORT int unlink(const char *path)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return fail(call(OP_UNLINK, p, NULL, 0, NULL));
+	REAL(path_fn, unlink);
+	return real_unlink(path);
+}
+
+EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(dirfd, path, p)) {
+		if (flags & ~AT_REMOVEDIR)
+			return fail(-EINVAL);
+		return fail(call(flags & AT_REMOVEDIR ? OP_RMDIR : OP_UNLINK, p, NULL, 0, NULL));
+	}
+	REAL(unlinkat_fn, unlinkat);
+	return real_unlinkat(dirfd, path, flags);
+}
+
+/* A rename with either side in the bpffs goes to the server: inside it a move, across
+ * filesystems EXDEV (the other path is sent as given, resolved there). */
+static int rename_ours(int olddir, const char *oldp, int newdir, const char *newp, unsigned flags, int *ret)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	int oa = bpffs_path(olddir, oldp, a), ob = bpffs_path(newdir, newp, b);
+	if (!oa && !ob)
+		return 0;
+	*ret = fail(call(OP_RENAME, oa ? a : oldp, ob ? b : newp, (long)flags, NULL));
+	return 1;
+}
+
+EXPORT int rename(const char *oldp, const char *newp)
+{
+	int r;
+	if (rename_ours(AT_FDCWD, oldp, AT_FDCWD, newp, 0, &r))
+		return r;
+	REAL(rename_fn, rename);
+	return real_rename(oldp, newp);
+}
+
+EXPORT int renameat(int olddir, const char *oldp, int newdir, const char *newp)
+{
+	int r;
+	if (rename_ours(olddir, oldp, newdir, newp, 0, &r))
+		return r;
+	REAL(renameat_fn, renameat);
+	return real_renameat(olddir, oldp, newdir, newp);
+}
+
+EXPORT int renameat2(int olddir, const char *oldp, int newdir, const char *newp, unsigned int flags)
+{
+	int r;
+	if (rename_ours(olddir, oldp, newdir, newp, flags, &r))
+		return r;
+	REAL(renameat2_fn, renameat2);
+	return real_renameat2(olddir, oldp, newdir, newp, flags);
+}
+
+/* ---- access, open, opendir ---- */
+
+/* access()/faccessat(): root may do anything with what exists; others as the mode bits say. */
+int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret)
+{
+	char p[PATH_MAX];
+	if (!at_path(dirfd, path, flags, p))
+		return 0;
+	struct bpftime_bpffs_stat s;
+	long r = do_stat(p, &s);
+	if (r >= 0 && mode && geteuid() != 0) {
+		unsigned bits = s.uid == (uint32_t)geteuid() ? (s.mode >> 6) : s.gid == (uint32_t)getegid() ? (s.mode >> 3) : s.mode;
+		if ((mode & R_OK && !(bits & 4)) || (mode & W_OK && !(bits & 2)) || (mode & X_OK && !(bits & 1)))
+			r = -EACCES;
+	}
+	*ret = fail(r);
+	return 1;
+}
+
+/* open()/openat() of a bpffs path: a directory opens as its listing (read-only), a pin as the
+ * kernel's bpffs_obj_open() answers. Returns 1 when the path was ours (*ret set). */
+int shim_bpffs_open(int dirfd, const char *path, int flags, int *ret)
+{
+	char p[PATH_MAX];
+	if (!bpffs_path(dirfd, path, p))
+		return 0;
+	long r = call(OP_OPENDIR, p, NULL, flags, NULL);
+	if (r >= 0) {
+		if (!(flags & O_CLOEXEC))
+			fcntl((int)r, F_SETFD, 0); /* the fd arrives close-on-exec */
+		size_t n = strlen(p);
+		if (n > 1 && p[n - 1] == '/')
+			p[n - 1] = 0;
+		remember_view((int)r, p);
+	}
+	*ret = fail(r);
+	return 1;
+}
+
+typedef DIR *(*opendir_fn)(const char *);
+
+/* glibc's opendir() opens the directory itself (not through open()). */
+EXPORT DIR *opendir(const char *path)
+{
+	int fd;
+	if (shim_bpffs_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, &fd)) {
+		if (fd < 0)
+			return NULL;
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		return d;
+	}
+	REAL(opendir_fn, opendir);
+	return real_opendir(path);
+}
+
+/* ---- extended attributes ---- */
+
+/* bpffs inodes have no xattr handlers: what exists answers EOPNOTSUPP to a read and lists none
+ * (ls -l asks for ACLs and SELinux labels this way), what does not the path walk's error. */
+typedef ssize_t (*getxattr_fn)(const char *, const char *, void *, size_t);
+typedef ssize_t (*listxattr_fn)(const char *, char *, size_t);
+
+static ssize_t no_xattr(const char *p, int list)
+{
+	struct bpftime_bpffs_stat s;
+	long r = do_stat(p, &s);
+	return r < 0 ? fail(r) : list ? 0 : fail(-EOPNOTSUPP);
+}
+
+EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return no_xattr(p, 0);
+	REAL(getxattr_fn, getxattr);
+	return real_getxattr(path, name, value, size);
+}
+
+EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return no_xattr(p, 0);
+	REAL(getxattr_fn, lgetxattr);
+	return real_lgetxattr(path, name, value, size);
+}
+
+EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return no_xattr(p, 1);
+	REAL(listxattr_fn, listxattr);
+	return real_listxattr(path, list, size);
+}
+
+EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(AT_FDCWD, path, p))
+		return no_xattr(p, 1);
+	REAL(listxattr_fn, llistxattr);
+	return real_llistxattr(path, list, size);
+}
