@@ -202,6 +202,15 @@ int main(void)
 	report("update A at 1 again", update(fd2, 1, a, BPF_ANY));
 	show_slot("slot 1 refilled", fd2, 1, a, b2);
 
+	/* The owner type binds programs that use the array too: loading a tracepoint program that
+	 * tail-calls through this kprobe-owned array fails; a fresh array takes its first user's type. */
+	report("load other type using it", load(BPF_PROG_TYPE_TRACEPOINT, 0, fd2));
+	int fresh = map_create(4, 4, 2, 0);
+	int tpuser = load(BPF_PROG_TYPE_TRACEPOINT, 0, fresh);
+	report("tracepoint user of fresh array", tpuser);
+	report("kprobe into tracepoint-owned", update(fresh, 0, a, BPF_ANY));
+	report("tracepoint into tracepoint-owned", update(fresh, 0, tp, BPF_ANY));
+
 	/* Freezing makes the syscall side read-only. */
 	union bpf_attr fa;
 	memset(&fa, 0, sizeof(fa));

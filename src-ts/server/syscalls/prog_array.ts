@@ -86,13 +86,24 @@ function progFor(ctx: CallContext, map: BpfMap, pa: ProgArray, fd: number): BpfP
   const prog = o as BpfProg;
   const type = prog.spec.progType;
   if (type === U.BPF_PROG_TYPE_EXT) throw new KernelError(Errno.EINVAL, 'extension programs cannot be tail-called');
-  // The owner type is set by the first program that uses the array or is put in it.
-  if (pa.ownerType === undefined) {
-    const user = ctx.kernel.registry.all(ObjKind.Prog).find((p) => !p.destroyed && (p as BpfProg).spec.maps.includes(map));
-    pa.ownerType = user ? (user as BpfProg).spec.progType : type;
-  }
+  // The owner type is set by the first program that uses the array (checkTailCallMaps) or is
+  // put in it.
+  if (pa.ownerType === undefined) pa.ownerType = type;
   if (pa.ownerType !== type) throw new KernelError(Errno.EINVAL, 'program type differs from the prog array owner');
   return prog;
+}
+
+/** PROG_LOAD, as the kernel's bpf_check_tail_call: every prog array the program uses must be
+ * owned by programs of its type (the first one to use or enter an array makes it the owner). */
+export function checkTailCallMaps(k: Kernel, maps: readonly BpfMap[], progType: number): void {
+  for (const map of maps) {
+    if (map.spec.mapType !== U.BPF_MAP_TYPE_PROG_ARRAY) continue;
+    const pa = progArrayOf(k, map);
+    if (pa.ownerType === undefined) pa.ownerType = progType;
+    else if (pa.ownerType !== progType) {
+      throw new KernelError(Errno.EINVAL, `prog array ${map.id} holds programs of another type`);
+    }
+  }
 }
 
 export function mapUpdateElem(ctx: CallContext, attr: Struct): bigint {

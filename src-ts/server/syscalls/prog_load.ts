@@ -13,6 +13,7 @@ import { findReachable } from '../../verifier/reachability';
 import { eliminateDeadCode, neutraliseDeadCode } from '../../verifier/dead_code';
 import { addon } from '../../native/addon';
 import { statsOnNewProg } from './stats';
+import { checkTailCallMaps } from './prog_array';
 
 const A = U.bpf_attr.prog_load;
 const MAX_INSNS = 1000000; // BPF_COMPLEXITY_LIMIT_INSNS: the limit for privileged loaders
@@ -76,6 +77,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
     }
     const live = eliminateDeadCode(insns, seen, relocs);
     log.push(`processed ${insnCnt} insns (limit ${MAX_INSNS}) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0`);
+    checkTailCallMaps(ctx.kernel, maps, progType);
     const k = ctx.kernel;
     const id = k.registry.allocId(ObjKind.Prog);
     const prog = new BpfProg(
