@@ -13,6 +13,12 @@ const TRACING_TYPES = new Set<number>([
   U.BPF_PROG_TYPE_RAW_TRACEPOINT, U.BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE, U.BPF_PROG_TYPE_TRACING,
 ]);
 
+/** Packet programs (runnable here through BPF_PROG_TEST_RUN): the kernel does not give them the
+ * helpers that read task memory or stacks or name the probe (checked against 6.18's verifier). */
+const PACKET_TYPES = new Set<number>([
+  U.BPF_PROG_TYPE_XDP, U.BPF_PROG_TYPE_SCHED_CLS, U.BPF_PROG_TYPE_SCHED_ACT, U.BPF_PROG_TYPE_SOCKET_FILTER,
+]);
+
 /** null when the program may call the helper, else the kernel verifier's verdict. */
 type Rule = (progType: number, progFlags: number, name: string, id: number) => string | null;
 const cannotUse = (name: string, id: number) => `program of this type cannot use helper ${name}#${id}`;
@@ -27,6 +33,12 @@ const RULES = new Map<number, Rule>([
   [U.BPF_FUNC_get_func_arg, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
   [U.BPF_FUNC_get_func_ret, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
   [U.BPF_FUNC_get_func_arg_cnt, onlyFor((t) => t === U.BPF_PROG_TYPE_TRACING)],
+  [U.BPF_FUNC_probe_read, onlyFor((t) => !PACKET_TYPES.has(t))],
+  [U.BPF_FUNC_probe_read_str, onlyFor((t) => !PACKET_TYPES.has(t))],
+  [U.BPF_FUNC_get_stackid, onlyFor((t) => !PACKET_TYPES.has(t))],
+  [U.BPF_FUNC_get_stack, onlyFor((t) => !PACKET_TYPES.has(t))],
+  [U.BPF_FUNC_get_func_ip, onlyFor((t) => !PACKET_TYPES.has(t))],
+  [U.BPF_FUNC_get_attach_cookie, onlyFor((t) => !PACKET_TYPES.has(t) && t !== U.BPF_PROG_TYPE_SYSCALL)],
   // Tracing programs get it, but only sleepable ones may call it (check_helper_call()).
   [U.BPF_FUNC_copy_from_user, (t, f, name, id) =>
     !TRACING_TYPES.has(t) ? cannotUse(name, id) : (f & U.BPF_F_SLEEPABLE) === 0 ? 'helper call might sleep in a non-sleepable prog' : null],

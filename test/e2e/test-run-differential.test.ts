@@ -138,3 +138,53 @@ test('bpftool prog show reports run_time_ns/run_cnt and bpftool prog run test-ru
   assert.ok(fields(shim.show.stdout).includes('xdp name xdp_swap'), fields(shim.show.stdout));
   fs.rmSync(out, { recursive: true, force: true });
 });
+
+test('BPF_ENABLE_STATS: agents count the runs of attached programs into the shared counters', { skip: (!haveTools || !haveCommand('bpftool') || !fs.existsSync(path.join(root, 'examples/malloc/victim'))) && 'needs clang, cc, libbpf-dev, bpftool and the examples', timeout: 120000 }, async () => {
+  const { Proc, cli } = await import('./harness');
+  const { queryStatus } = await import('../../src-ts/cli/status');
+  const out = tmpRuntimeDir();
+  const { bin, obj } = build(out);
+  const rt = tmpRuntimeDir();
+  const env = bpftimeEnv(rt);
+  const tool = new Proc(process.execPath, [cli, 'load', path.join(root, 'examples/malloc/malloc'), '-i', '0.3'], env);
+  const victim = new Proc(process.execPath, [cli, 'start', path.join(root, 'examples/malloc/victim')], env, { stdin: true });
+  let holder: InstanceType<typeof Proc> | undefined;
+  const runCnt = (): number => {
+    const r = spawnSync('bpftool', ['-j', 'prog', 'show', 'name', 'count_calls'], { env: { ...env, LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    return (Array.isArray(j) ? j[0] : j).run_cnt ?? 0;
+  };
+  try {
+    await tool.waitFor(/Tracing malloc/);
+    const pid = Number((await victim.waitFor(/ready pid=(\d+)/))[1]);
+    for (let i = 0; i < 200; i++) {
+      const s = await queryStatus(rt);
+      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    victim.write('100\n');
+    await victim.waitFor(/done 100\b/);
+    assert.equal(runCnt(), 0, 'no stats fd open yet: nothing counts');
+    holder = new Proc(bin, ['--stats', obj, '--hold'], { ...env, LD_PRELOAD: shimLib }, { stdin: true });
+    await holder.waitFor(/holding id=/, 30000);
+    victim.write('1000\n');
+    await victim.waitFor(/done 1000\b/);
+    const counted = runCnt();
+    assert.ok(counted >= 1000, `run_cnt ${counted} after 1000 mallocs in the traced process`);
+    holder.write('\n');
+    await holder.exited;
+    await new Promise((r) => setTimeout(r, 300)); // the server learns of the close from the pipe
+    const off = runCnt();
+    victim.write('500\n');
+    await victim.waitFor(/done 500\b/);
+    assert.equal(runCnt(), off, 'stats off after the last stats fd closed');
+  } finally {
+    holder?.killGroup();
+    victim.child.stdin?.end();
+    await victim.stop('SIGTERM');
+    await tool.stop('SIGINT');
+    stopServer(rt);
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

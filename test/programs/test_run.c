@@ -383,6 +383,45 @@ static void stats_case(int hold)
 	show_stats("stats: 10 more after the last close", fd);
 }
 
+/* Which helpers each type may call: loads of `call N; r0 = 0; exit` (the kernel refuses an
+ * unavailable helper before looking at its arguments). */
+static void helper_cases(void)
+{
+	static const struct { const char *name; int type; } types[] = {
+		{ "xdp", BPF_PROG_TYPE_XDP }, { "tc", BPF_PROG_TYPE_SCHED_CLS },
+		{ "socket", BPF_PROG_TYPE_SOCKET_FILTER }, { "syscall", BPF_PROG_TYPE_SYSCALL },
+	};
+	static const int ids[] = { BPF_FUNC_ktime_get_ns, BPF_FUNC_get_prandom_u32, BPF_FUNC_get_smp_processor_id,
+				   BPF_FUNC_probe_read, BPF_FUNC_probe_read_str, BPF_FUNC_get_stackid, BPF_FUNC_get_stack,
+				   BPF_FUNC_get_func_ip, BPF_FUNC_get_attach_cookie, BPF_FUNC_jiffies64 };
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+			struct bpf_insn insns[] = {
+				{ .code = BPF_JMP | BPF_CALL, .imm = ids[i] },
+				{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+				{ .code = BPF_JMP | BPF_EXIT },
+			};
+			/* Tracing helpers in a syscall program: the kernel then judges the (absent) arguments,
+			 * which our load-time checks do not; not compared. */
+			if (types[t].type == BPF_PROG_TYPE_SYSCALL && ids[i] != BPF_FUNC_get_attach_cookie &&
+			    ids[i] != BPF_FUNC_ktime_get_ns && ids[i] != BPF_FUNC_get_prandom_u32 &&
+			    ids[i] != BPF_FUNC_get_smp_processor_id && ids[i] != BPF_FUNC_jiffies64)
+				continue;
+			char log[4096] = "";
+			LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log), .log_level = 1,
+				    .prog_flags = types[t].type == BPF_PROG_TYPE_SYSCALL ? BPF_F_SLEEPABLE : 0);
+			int fd = bpf_prog_load(types[t].type, NULL, "GPL", insns, 3, &o);
+			const char *why = strstr(log, "program of this type cannot use helper");
+			printf("helper %d in %s: %s", ids[i], types[t].name, fd >= 0 ? "ok" : strerror(errno));
+			if (why)
+				printf(" (%.*s)", (int)strcspn(why, "\n"), why);
+			printf("\n");
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -418,6 +457,7 @@ int main(int argc, char **argv)
 	test_skb("tc_fields", "tc");
 	test_skb("sock_fields", "socket");
 	test_raw_tp();
+	helper_cases();
 
 	OPTS(none, .ctx_in = big, .ctx_size_in = 8);
 	run("tracepoint (no test run)", prog("tp_no_test_run"), &none);
