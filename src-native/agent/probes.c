@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -23,6 +25,7 @@ struct agent_attachment {
 	uint64_t cookie;
 	uintptr_t addr;
 	uint16_t *ref_ctr; /* USDT semaphore, incremented while attached */
+	int at_frame_push; /* a uprobe on `push %rbp` or `endbr64` (see struct bpftime_run_ctx) */
 	struct agent_attachment *next;
 };
 
@@ -69,7 +72,8 @@ static int run_program(void *data, struct pt_regs *regs)
 	struct agent_attachment *a = data;
 	if (agent_not_followed_here())
 		return BPFTIME_PROBE_CONTINUE;
-	struct bpftime_run_ctx rc = { .cookie = a->cookie, .func_ip = a->addr, .regs = regs };
+	struct bpftime_run_ctx rc = { .cookie = a->cookie, .func_ip = a->addr, .regs = regs,
+				      .at_frame_push = a->at_frame_push };
 	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
 	bpftime_run_ctx_set(&rc);
 	uint64_t ret;
@@ -149,6 +153,19 @@ void agent_probes_rescan(void)
 	pthread_mutex_unlock(&g_lock);
 }
 
+/* Whether the instruction at file offset `off` of `path` is `push %rbp` or `endbr64`, read from
+ * the file (the mapped bytes may already hold another probe's jmp). */
+static int insn_pushes_frame(const char *path, uint64_t off)
+{
+	unsigned char b[4] = {0};
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, b, sizeof(b), (off_t)off);
+	close(fd);
+	return (n >= 1 && b[0] == 0x55) || (n == 4 && b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa);
+}
+
 static int attach_now(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, uintptr_t addr,
 		      char *err, size_t errlen)
 {
@@ -161,6 +178,7 @@ static int attach_now(const struct bpftime_attach *m, const char *path, struct a
 	a->prog = prog;
 	a->cookie = m->cookie;
 	a->addr = addr;
+	a->at_frame_push = m->kind != BPFTIME_ATTACH_URETPROBE && insn_pushes_frame(path, m->offset);
 	/* The kernel counts the semaphore only where the file is mapped private and writable (its
 	 * .data), and otherwise installs the probe without it: bcc 0.26's Python passes stack garbage
 	 * as ref_ctr_offset (6 here, which lands in read-only text) and relies on that. */

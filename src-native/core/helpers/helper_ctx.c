@@ -11,6 +11,7 @@ static __thread struct bpftime_run_ctx *tls_run_ctx;
 void bpftime_run_ctx_set(struct bpftime_run_ctx *c)
 {
 	bpftime_spin_lock_release_held(); /* a run never leaves a bpf_spin_lock held */
+	bpftime_signal_flush();           /* signals are taken after the program, as on a kernel */
 	if (c) {
 		int cpu = sched_getcpu();
 		c->cpu = cpu < 0 ? 0 : cpu;

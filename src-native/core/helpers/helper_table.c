@@ -19,6 +19,9 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(trace_printk),
 	H(perf_event_output),
 	H(get_stack),
+	H(get_stackid),
+	H(send_signal),
+	H(send_signal_thread),
 	H(current_task_under_cgroup),
 	H(get_prandom_u32),
 	H(get_smp_processor_id),
@@ -60,6 +63,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(override_return),
 	H(spin_lock),
 	H(spin_unlock),
+	H(find_vma),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

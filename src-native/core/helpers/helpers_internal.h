@@ -20,6 +20,12 @@ BPFTIME_HELPER(ringbuf_discard);
 BPFTIME_HELPER(ringbuf_query);
 /* helper_stack.c */
 BPFTIME_HELPER(get_stack);
+BPFTIME_HELPER(get_stackid);
+/* helper_signal.c */
+BPFTIME_HELPER(send_signal);
+BPFTIME_HELPER(send_signal_thread);
+/* Queues the signals the run that is ending asked for (bpftime_run_ctx_set calls it). */
+void bpftime_signal_flush(void);
 /* helper_cgroup.c */
 BPFTIME_HELPER(current_task_under_cgroup);
 /* helper_callbacks.c */
@@ -85,5 +91,9 @@ BPFTIME_HELPER(override_return);
 /* helper_spin_lock.c */
 BPFTIME_HELPER(spin_lock);
 BPFTIME_HELPER(spin_unlock);
+/* helper_find_vma.c; the callback runner of helper_callbacks.c (0 and *ret, or the
+ * interpreter's error) */
+BPFTIME_HELPER(find_vma);
+int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret);
 
 #endif

@@ -12,6 +12,7 @@
 #ifndef BPFTIME_ATTACH_H
 #define BPFTIME_ATTACH_H
 #include <stddef.h>
+#include <stdint.h>
 #include <asm/ptrace.h> /* struct pt_regs, the kernel's x86-64 layout (r15 ... ss): programs read it as their ctx */
 
 #ifdef __cplusplus
@@ -47,6 +48,11 @@ int bpftime_probe_detach(struct bpftime_probe *p);
 /* Threads that must never trigger probes (the agent's own threads) call this once (excluded = 1);
  * excluded = 0 undoes it. */
 void bpftime_probe_thread_exclude(int excluded);
+
+/* In a user stack collected on the calling thread (innermost frame first), replaces each return
+ * trampoline address by the real return address it stands for, as the kernel does for pending
+ * uretprobes. */
+void bpftime_probe_fixup_user_stack(uint64_t *ips, uint32_t nr);
 
 /* Per-process counters, for tests and diagnostics. */
 struct bpftime_probe_stats {

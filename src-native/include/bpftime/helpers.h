@@ -48,6 +48,10 @@ struct bpftime_run_ctx {
 	uint64_t cookie;  /* bpf_get_attach_cookie() */
 	uint64_t func_ip; /* bpf_get_func_ip(): the probed address */
 	void *regs;       /* the probe's saved registers (struct pt_regs layout), or NULL */
+	/* A uprobe hit (not a return) whose probed instruction is `push %rbp` or `endbr64`: the
+	 * caller's frame is not linked yet, so user stack walks take the return address at
+	 * regs->sp, as the kernel's perf_callchain_user does (is_uprobe_at_func_entry). */
+	int32_t at_frame_push;
 	int32_t cpu;      /* set by bpftime_run_ctx_set: the CPU this run counts as on */
 	/* Set by bpf_override_return(): the probed function must return regs->ax at once. */
 	int32_t override;
