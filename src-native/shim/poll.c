@@ -220,6 +220,8 @@ static int has_regs(int epfd)
 	return found;
 }
 
+static int64_t ts_ns(const struct timespec *t);
+
 static int64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -334,44 +336,55 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 	}
 	if (!any)
 		return real(fds, n, timeout, sigmask);
-	int ready = 0;
-	for (int pass = 0; pass < 2 && !ready; pass++) {
+	int zero_timeout = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
+	int64_t deadline = timeout && !zero_timeout ? mono_ns() + ts_ns(timeout) : 0;
+	for (;;) {
+		int ready = 0;
+		for (int pass = 0; pass < 2 && !ready && !(pass == 1 && zero_timeout); pass++) {
+			for (nfds_t i = 0; i < n; i++) {
+				if (!objs[i])
+					continue;
+				if (pass == 1)
+					set_waiting(objs[i], 1);
+				ready |= (fds[i].events & ready_mask(objs[i])) != 0;
+			}
+		}
 		for (nfds_t i = 0; i < n; i++) {
 			if (!objs[i])
 				continue;
-			if (pass == 1)
-				set_waiting(objs[i], 1);
-			ready |= (fds[i].events & ready_mask(objs[i])) != 0;
+			int w = shim_wait_fd(orig[i], objs[i]);
+			fds[i].fd = w >= 0 ? w : -1;
 		}
+		struct timespec zero = { 0, 0 }, left = { 0, 0 };
+		if (timeout && !ready && !zero_timeout) {
+			int64_t rem = deadline - mono_ns();
+			if (rem > 0)
+				left = (struct timespec){ rem / 1000000000, rem % 1000000000 };
+		}
+		int rc = real(fds, n, ready || zero_timeout ? &zero : timeout ? &left : NULL, sigmask);
+		int e = errno;
+		int count = rc < 0 ? 0 : rc;
+		for (nfds_t i = 0; i < n; i++) {
+			if (!objs[i])
+				continue;
+			if (fds[i].fd >= 0 && rc > 0 && fds[i].revents)
+				drain(fds[i].fd);
+			if (rc > 0 && fds[i].revents)
+				count--;
+			fds[i].fd = orig[i];
+			set_waiting(objs[i], 0);
+			fds[i].revents = (short)(fds[i].events & ready_mask(objs[i]));
+			if (fds[i].revents)
+				count++;
+		}
+		if (rc < 0 && count == 0) {
+			errno = e;
+			return -1;
+		}
+		if (count > 0 || ready || zero_timeout || (timeout && mono_ns() >= deadline))
+			return count;
+		/* Woken by a stale eventfd count with nothing to read: the caller's time is not up. */
 	}
-	for (nfds_t i = 0; i < n; i++) {
-		if (!objs[i])
-			continue;
-		int w = shim_wait_fd(orig[i], objs[i]);
-		fds[i].fd = w >= 0 ? w : -1;
-	}
-	struct timespec zero = { 0, 0 };
-	int rc = real(fds, n, ready ? &zero : timeout, sigmask);
-	int e = errno;
-	int count = rc < 0 ? 0 : rc;
-	for (nfds_t i = 0; i < n; i++) {
-		if (!objs[i])
-			continue;
-		if (fds[i].fd >= 0)
-			drain(fds[i].fd);
-		if (fds[i].revents)
-			count--;
-		fds[i].fd = orig[i];
-		set_waiting(objs[i], 0);
-		fds[i].revents = (short)(fds[i].events & ready_mask(objs[i]));
-		if (fds[i].revents)
-			count++;
-	}
-	if (rc < 0 && count == 0) {
-		errno = e;
-		return -1;
-	}
-	return count;
 }
 
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -401,7 +414,10 @@ static void bit_set(unsigned long *s, int fd) { s[fd / (8 * sizeof(long))] |= 1u
 
 static void bit_clear(unsigned long *s, int fd) { s[fd / (8 * sizeof(long))] &= ~(1ul << (fd % (8 * sizeof(long)))); }
 
-static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec; }
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
 
 /* The rings among the read set's fds below nfds (only read interest can make a ring ready; in
  * the other sets they are dropped). Returns how many, or -1 when there are more than we track. */

@@ -243,6 +243,10 @@ int main(int argc, char **argv)
 	report("open pin as a directory", open(at("m"), O_RDONLY | O_DIRECTORY));
 	report("open dir write-only", open(base, O_WRONLY));
 	report("open missing", open(at("none"), O_RDONLY));
+	report("create a file", open(at("new"), O_CREAT | O_WRONLY, 0600));
+	report("create in a missing dir", open(at("none/new"), O_CREAT | O_WRONLY, 0600));
+	report("create over a pin exclusively", open(at("m"), O_CREAT | O_EXCL | O_WRONLY, 0600));
+	report("open dir with O_CREAT", open(base, O_CREAT | O_RDONLY, 0600));
 	report("access pin rw", access(at("m"), R_OK | W_OK));
 	report("access missing", access(at("none"), F_OK));
 	report("faccessat dir", faccessat(AT_FDCWD, base, X_OK, 0));

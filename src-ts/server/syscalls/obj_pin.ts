@@ -138,13 +138,26 @@ export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Ad
       bpffs.rename(p, userPath(ctx, path2Addr), arg);
       return 0n;
     case BpffsOp.OpenDir: {
-      const { kind } = bpffs.inode(p);
-      // A pin opened as a file: bpffs_obj_open() refuses it (maps with BTF can be read as text
-      // on a kernel; not offered here).
-      if (kind !== 'dir') throw new KernelError((arg & fs.constants.O_DIRECTORY) !== 0 ? Errno.ENOTDIR : Errno.EIO, `${p} is not a directory`);
-      if ((arg & 3) !== fs.constants.O_RDONLY) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
+      const C = fs.constants;
+      let kind: 'dir' | 'pin';
+      try {
+        kind = bpffs.inode(p).kind;
+      } catch (e) {
+        // A new name: bpffs directories have no create operation (EACCES), once the parent is
+        // found to be a directory.
+        if (!(arg & C.O_CREAT) || !(e instanceof KernelError) || e.errno !== Errno.ENOENT) throw e;
+        if (bpffs.inode(path.posix.dirname(p)).kind !== 'dir') throw new KernelError(Errno.ENOTDIR, `${path.posix.dirname(p)} is not a directory`);
+        throw new KernelError(Errno.EACCES, `${p}: files cannot be created in a bpf filesystem`);
+      }
+      if (kind === 'pin') {
+        // A pin opened as a file: bpffs_obj_open() refuses it (maps with BTF can be read as text
+        // on a kernel; not offered here).
+        if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
+        throw new KernelError(arg & C.O_DIRECTORY ? Errno.ENOTDIR : Errno.EIO, `${p} is a pinned object`);
+      }
+      if ((arg & 3) !== C.O_RDONLY || arg & C.O_CREAT) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
       const view = bpffs.makeView(p, ctx.client.pid);
-      return ctx.returnOwnedFd(fs.openSync(view, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+      return ctx.returnOwnedFd(fs.openSync(view, C.O_RDONLY | C.O_DIRECTORY));
     }
     default:
       throw new KernelError(Errno.ENOSYS, `unknown bpffs operation ${op}`);
