@@ -507,6 +507,16 @@ static void mode_ops(const char *name, int fd)
 	int fl = fcntl(fd, F_GETFL);
 	const char *acc = fl < 0 ? ename(errno) : (fl & O_ACCMODE) == O_RDONLY ? "O_RDONLY" : (fl & O_ACCMODE) == O_WRONLY ? "O_WRONLY" : "O_RDWR";
 	printf("%s: F_GETFL %s\n", name, acc);
+	char path[64], text[4096] = "";
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *fi = fopen(path, "r");
+	if (fi) {
+		size_t got = fread(text, 1, sizeof(text) - 1, fi);
+		text[got] = 0;
+		fclose(fi);
+	}
+	const char *fl_line = strstr(text, "flags:");
+	printf("%s: fdinfo %.*s\n", name, fl_line ? (int)strcspn(fl_line, "\n") : 4, fl_line ? fl_line : "none");
 	char line[256];
 	int n = snprintf(line, sizeof(line), "%s:", name);
 	long r;

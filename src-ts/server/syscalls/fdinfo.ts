@@ -5,8 +5,8 @@
 // (syscalls/files.ts), and hand back a memfd with this content.
 //
 // The generic lines (pos, flags, mnt_id, ino) are the memfd's, from the server's own fdinfo of it,
-// except flags, which are those a bpf fd has (read-write and close-on-exec; links read-only):
-// the access mode the caller's own fd was opened with is not known here.
+// except flags, which are those a bpf fd has (read-write and close-on-exec; links read-only); a
+// map fd's are the caller's own fd's (its access mode, BPF_F_RDONLY/WRONLY, and close-on-exec).
 import * as fs from 'fs';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { BpfMap } from '../../kernel/map';
@@ -22,6 +22,7 @@ import { progArrayFdinfo } from './prog_array';
 const PAGE = 4096;
 const O_CLOEXEC_OCT = '02000000';
 const O_RDWR_CLOEXEC_OCT = '02000002';
+const O_LARGEFILE = 0o100000;
 
 const hex = (v: bigint | number) => (BigInt(v) === 0n ? '0x0' : '0x' + BigInt(v).toString(16));
 const pages = (n: number) => Math.ceil(n / PAGE) * PAGE;
@@ -89,11 +90,11 @@ function bpfLines(o: BpfObject): string[] {
 }
 
 /** The whole fdinfo text of an object. */
-export function fdinfoText(o: BpfObject): string {
+export function fdinfoText(o: BpfObject, ownFlags?: string): string {
   const generic = fs.readFileSync(`/proc/self/fdinfo/${o.fd}`, 'utf8').split('\n');
   const field = (k: string) => generic.find((l) => l.startsWith(k + ':'))?.split('\t')[1] ?? '0';
   const flags =
-    o.kind === ObjKind.Link ? O_CLOEXEC_OCT : o.kind === ObjKind.PerfEvent ? '02' : O_RDWR_CLOEXEC_OCT;
+    o.kind === ObjKind.Link ? O_CLOEXEC_OCT : o.kind === ObjKind.PerfEvent ? '02' : o.kind === ObjKind.Map && ownFlags ? ownFlags : O_RDWR_CLOEXEC_OCT;
   const lines = [`pos:\t0`, `flags:\t${flags}`, `mnt_id:\t${field('mnt_id')}`, `ino:\t${field('ino')}`, ...bpfLines(o)];
   return lines.join('\n') + '\n';
 }
@@ -112,5 +113,15 @@ export function procFdinfo(ctx: CallContext, path: string): Buffer | null {
   } catch {
     throw new KernelError(Errno.ENOENT, `${path}: not an object fd`);
   }
-  return Buffer.from(fdinfoText(o));
+  // A map fd's flags are its own open file's (access mode, close-on-exec): the caller's fd of
+  // the memfd has both (syscalls/context.ts returnFd).
+  let own: string | undefined;
+  try {
+    const f = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${ctx.client.peerPid}/fdinfo/${m[2]}`, 'utf8'))?.[1];
+    // less O_LARGEFILE, which a memfd has and an anon inode does not; printed as "0%o"
+    if (f !== undefined) own = '0' + (parseInt(f, 8) & ~O_LARGEFILE).toString(8);
+  } catch {
+    /* keep the default */
+  }
+  return Buffer.from(fdinfoText(o, own));
 }
