@@ -4,6 +4,7 @@
  * probes itself. At start the process waits (briefly) until the attachments that already exist
  * are installed, so a target started after the tool is traced from its first instruction. */
 #include "agent.h"
+#include "bpftime/vma.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -208,6 +209,10 @@ static void converse(int sock)
 			break;
 		case BPFTIME_MSG_TASK_LAYOUT: /* before HELLO_REPLY: before any program runs */
 			agent_task_set_layout(payload, hdr.len);
+			/* then the vm_area_struct layout for bpf_find_vma (vma_layout.ts) */
+			if (hdr.len > sizeof(struct bpftime_task_layout))
+				bpftime_vma_set_layout((const char *)payload + sizeof(struct bpftime_task_layout),
+						       hdr.len - (uint32_t)sizeof(struct bpftime_task_layout));
 			break;
 		case BPFTIME_MSG_PERF_SLOT:
 			if (hdr.len >= sizeof(struct bpftime_perf_slot))

@@ -11,6 +11,7 @@ import { ObjKind } from '../kernel/objects';
 import * as fs from 'fs';
 import { Btf } from '../btf/btf';
 import { TaskLayout, computeTaskLayout } from '../btf/task_layout';
+import { VmaLayout, computeVmaLayout, encodeVmaLayout } from '../btf/vma_layout';
 import { encodeTaskLayout } from './protocol';
 import { log } from './log';
 
@@ -54,14 +55,17 @@ export class Kernel {
   taskLayout(): Buffer {
     if (this.taskLayoutMsg) return this.taskLayoutMsg;
     let layout: TaskLayout | null = null;
+    let vma: VmaLayout | null = null;
     if (this.vmlinuxBtf) {
       try {
-        layout = computeTaskLayout(Btf.parse(this.vmlinuxBtf));
+        const btf = Btf.parse(this.vmlinuxBtf);
+        layout = computeTaskLayout(btf);
+        vma = computeVmaLayout(btf); // bpf_find_vma's stand-ins
       } catch (e) {
         log(`kernel BTF: cannot compute the task_struct layout: ${(e as Error).message}`);
       }
     }
-    this.taskLayoutMsg = encodeTaskLayout(layout);
+    this.taskLayoutMsg = Buffer.concat([encodeTaskLayout(layout), encodeVmaLayout(vma)]);
     return this.taskLayoutMsg;
   }
 }

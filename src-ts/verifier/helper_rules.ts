@@ -39,6 +39,8 @@ const RULES = new Map<number, Rule>([
   [U.BPF_FUNC_get_stack, onlyFor((t) => !PACKET_TYPES.has(t))],
   [U.BPF_FUNC_get_func_ip, onlyFor((t) => !PACKET_TYPES.has(t))],
   [U.BPF_FUNC_get_attach_cookie, onlyFor((t) => !PACKET_TYPES.has(t) && t !== U.BPF_PROG_TYPE_SYSCALL)],
+  // bpf_tracing_func_proto(): tracing program types only.
+  [U.BPF_FUNC_find_vma, onlyFor((t) => TRACING_TYPES.has(t))],
   // Tracing programs get it, but only sleepable ones may call it (check_helper_call()).
   [U.BPF_FUNC_copy_from_user, (t, f, name, id) =>
     !TRACING_TYPES.has(t) ? cannotUse(name, id) : (f & U.BPF_F_SLEEPABLE) === 0 ? 'helper call might sleep in a non-sleepable prog' : null],

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bpftime/helpers.h"
+#include "bpftime/vma.h"
 #include "check.h"
 
 #define CALL(id, a, b, c, d, e)                                                                    \
@@ -319,6 +320,85 @@ static void test_override(void)
 	EQ((long)regs.rax, -5);
 }
 
+/* find_vma: a synthetic layout, a "task" the host presents as kernel memory, a C callback (what
+ * JIT code hands the helper). */
+static uint8_t fake_task[64];
+static long fake_kernel_read(void *dst, const void *src, uint32_t n, int str)
+{
+	if ((const uint8_t *)src < fake_task || (const uint8_t *)src + n > fake_task + sizeof(fake_task))
+		return -1;
+	memcpy(dst, src, n);
+	return 0;
+}
+
+static struct {
+	int calls;
+	uint64_t task, start, end, flags, pgoff;
+	char name[64], iname[32];
+	long read_ret;
+} seen;
+
+static uint64_t vma_cb(uint64_t task, uint64_t vma, uint64_t ctx, uint64_t a4, uint64_t a5)
+{
+	uint8_t *v = (uint8_t *)(uintptr_t)vma;
+	seen.calls++;
+	seen.task = task;
+	memcpy(&seen.start, v + 0, 8);
+	memcpy(&seen.end, v + 8, 8);
+	memcpy(&seen.flags, v + 16, 8);
+	memcpy(&seen.pgoff, v + 24, 8);
+	uint8_t *file, *dentry;
+	const char *name;
+	memcpy(&file, v + 32, 8);
+	if (file) {
+		memcpy(&dentry, file + 8, 8);
+		memcpy(&name, dentry + 16, 8);
+		/* probe_read_kernel_str reads the stand-ins as kernel memory */
+		seen.read_ret = (long)(int64_t)bpftime_helper_table[BPF_FUNC_probe_read_kernel_str](
+			(uint64_t)(uintptr_t)seen.name, sizeof(seen.name), (uint64_t)(uintptr_t)name, 0, 0);
+		memcpy(seen.iname, dentry + 32, sizeof(seen.iname));
+	}
+	return 0;
+}
+
+static void test_find_vma(void)
+{
+	EQ(CALL(BPF_FUNC_find_vma, fake_task, (uintptr_t)test_find_vma, vma_cb, 0, 0), -EOPNOTSUPP); /* no layout */
+	struct bpftime_vma_layout l = {
+		.magic = BPFTIME_VMA_LAYOUT_MAGIC, .vma_size = 48, .file_size = 16, .dentry_size = 64,
+		.vm_start = 0, .vm_end = 8, .vm_flags = 16, .vm_pgoff = 24, .vm_file = 32, .f_path_dentry = 8,
+		.d_name_name = 16, .d_name_len = 4, .d_iname = 32, .d_iname_len = 32, .task_tgid = 12,
+	};
+	bpftime_vma_set_layout(&l, sizeof(l));
+	struct bpftime_helper_host host = {.kernel_read = fake_kernel_read};
+	bpftime_helpers_set_host(&host);
+	uint32_t tgid = (uint32_t)getpid();
+	memcpy(fake_task + 12, &tgid, 4);
+
+	EQ(CALL(BPF_FUNC_find_vma, fake_task, (uintptr_t)test_find_vma, vma_cb, 0, 1), -EINVAL);
+	EQ(CALL(BPF_FUNC_find_vma, NULL, (uintptr_t)test_find_vma, vma_cb, 0, 0), -ENOENT);
+	EQ(CALL(BPF_FUNC_find_vma, &tgid, (uintptr_t)test_find_vma, vma_cb, 0, 0), -ENOENT); /* not a task */
+	EQ(CALL(BPF_FUNC_find_vma, fake_task, 8, vma_cb, 0, 0), -ENOENT);                    /* unmapped */
+	EQ(seen.calls, 0);
+	EQ(CALL(BPF_FUNC_find_vma, fake_task, (uintptr_t)test_find_vma, vma_cb, 0, 0), 0);
+	EQ(seen.calls, 1);
+	CHECK(seen.task == (uintptr_t)fake_task);
+	CHECK(seen.start <= (uintptr_t)test_find_vma && (uintptr_t)test_find_vma < seen.end);
+	EQ(seen.flags & 0xf, 0x5); /* r-x private */
+	EQ(seen.read_ret, (long)strlen("helpers_misc_test") + 1);
+	CHECK(strcmp(seen.name, "helpers_misc_test") == 0);
+	CHECK(strcmp(seen.iname, "helpers_misc_test") == 0);
+	/* An anonymous mapping: no file. */
+	char *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(&seen, 0, sizeof(seen));
+	EQ(CALL(BPF_FUNC_find_vma, fake_task, anon, vma_cb, 0, 0), 0);
+	EQ(seen.start, (uintptr_t)anon);
+	EQ(seen.flags & 0xf, 0x3);
+	EQ(seen.name[0], 0);
+	munmap(anon, 4096);
+	bpftime_helpers_set_host(NULL);
+}
+
 int main(void)
 {
 	test_strncmp();
@@ -330,6 +410,7 @@ int main(void)
 	test_pidns();
 	test_cgroup();
 	test_override();
+	test_find_vma();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -30,6 +30,12 @@ static int run_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint
 	return bpftime_vm_call_subprog((uint32_t)fn, a1, a2, a3, a4, 0, ret);
 }
 
+/* For the other helpers that call back (bpf_find_vma). */
+int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret)
+{
+	return run_callback(fn, a1, a2, a3, a4, ret);
+}
+
 /* bpf_tail_call(ctx, map, index): for the interpreter (the JIT lowers tail calls itself, see
  * src-native/core/vm/tail.c). On success the interpreter continues in the target when this
  * returns; otherwise the program falls through with this value in r0. */

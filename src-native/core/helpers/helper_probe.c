@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "bpftime/vma.h"
 #include "helpers_internal.h"
 
 #define PAGE 4096u
@@ -93,6 +94,9 @@ static uint64_t read_user_str(char *dst, uint32_t size, const void *src)
 /* Memory the host presents as kernel memory: >= 0 when src is inside it, else -1. */
 static long host_kernel_read(void *dst, const void *src, uint32_t size, int str)
 {
+	long n = bpftime_vma_standin_read(dst, src, size, str); /* bpf_find_vma's stand-ins */
+	if (n >= 0)
+		return n;
 	const struct bpftime_helper_host *host = bpftime_helpers_host();
 	return host->kernel_read ? host->kernel_read(dst, src, size, str) : -1;
 }

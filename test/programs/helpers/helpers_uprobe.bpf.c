@@ -10,6 +10,25 @@
 
 #include "helpers_uprobe.h"
 
+/* The kernel fields bpf_find_vma's callback reads, relocated by libbpf against the kernel's BTF. */
+struct qstr {
+	unsigned int len;
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+struct dentry {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+struct path {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+struct file {
+	struct path f_path;
+} __attribute__((preserve_access_index));
+struct vm_area_struct {
+	unsigned long vm_start, vm_end, vm_flags, vm_pgoff;
+	struct file *vm_file;
+} __attribute__((preserve_access_index));
+
 struct strtox_res strtox[NCASES];
 __u32 strtox_n;
 struct misc_res misc;
@@ -83,6 +102,36 @@ int BPF_KPROBE(on_misc_sleepable, char *wbuf, const char *src)
 	misc.cfu_ret = bpf_copy_from_user(misc.cfu, sizeof(misc.cfu), src);
 	__builtin_memset(misc.cfu_bad, 'z', sizeof(misc.cfu_bad));
 	misc.cfu_bad_ret = bpf_copy_from_user(misc.cfu_bad, sizeof(misc.cfu_bad), (void *)8);
+	return 0;
+}
+
+struct vma_res vma;
+
+static long check_vma(struct task_struct *task, struct vm_area_struct *v, struct vma_res *r)
+{
+	r->calls++;
+	r->task_ok = task == bpf_get_current_task_btf();
+	r->start = v->vm_start;
+	r->end = v->vm_end;
+	r->pgoff = v->vm_pgoff;
+	r->flags = v->vm_flags;
+	struct file *f = v->vm_file;
+	if (f)
+		bpf_probe_read_kernel_str(r->name, sizeof(r->name), f->f_path.dentry->d_name.name);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_vma, const struct vma_expect *e)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vma_res r = {}; /* callback_ctx must be on the stack */
+
+	bpf_probe_read_user(&r.want, sizeof(r.want), e);
+	r.ret = bpf_find_vma(task, r.want.addr, check_vma, &r, 0);
+	r.ret_noent = bpf_find_vma(task, 0, check_vma, &r, 0);
+	r.ret_flags = bpf_find_vma(task, r.want.addr, check_vma, &r, 1);
+	__builtin_memcpy(&vma, &r, sizeof(r));
 	return 0;
 }
 

@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 	if (attach(skel->progs.on_strtox, argv[1], "helpers_strtox") ||
 	    attach(skel->progs.on_misc, argv[1], "helpers_misc") ||
 	    attach(skel->progs.on_misc_sleepable, argv[1], "helpers_misc") ||
+	    attach(skel->progs.on_vma, argv[1], "helpers_vma") ||
 	    (can_write && attach(skel->progs.on_misc_write, argv[1], "helpers_misc")))
 		return 1;
 	unsigned long long j0 = kernel_jiffies();
@@ -134,6 +135,12 @@ int main(int argc, char **argv)
 		printf("probe_write_user: refused at load\n");
 	printf("copy_from_user: %ld \"%s\", bad address %ld %s\n", m->cfu_ret, m->cfu, m->cfu_bad_ret,
 	       memcmp(m->cfu_bad, "\0\0\0\0\0\0\0\0", 8) == 0 ? "zeroed" : "NOT ZEROED");
+	const struct vma_res *v = &skel->bss->vma;
+	printf("find_vma: %ld, callbacks %u, task %s\n", v->ret, v->calls, v->task_ok ? "current" : "OTHER");
+	printf("find_vma vm_start %s, vm_end %s, vm_pgoff %s, VM_EXEC %s, flags & 0xf %llu, file \"%s\"\n",
+	       rel(v->start, v->want.start), rel(v->end, v->want.end), rel(v->pgoff, v->want.pgoff),
+	       rel(!!(v->flags & 4), v->want.exec), (unsigned long long)(v->flags & 0xf), v->name);
+	printf("find_vma unmapped address: %ld, flags 1: %ld\n", v->ret_noent, v->ret_flags);
 	helpers_uprobe_bpf__destroy(skel);
 	return 0;
 }

@@ -26,4 +26,17 @@ struct misc_res {
 	char cfu[16], cfu_bad[8];
 };
 
+/* What helpers_victim knows of the mapping of helpers_vma (from its /proc/self/maps) */
+struct vma_expect {
+	__u64 addr, start, end, pgoff;
+	__u32 exec, pad;
+};
+
+struct vma_res {
+	long ret, ret_noent, ret_flags;
+	__u32 calls, task_ok;
+	__u64 start, end, pgoff, flags;
+	struct vma_expect want;
+	char name[32];
+};
 #endif

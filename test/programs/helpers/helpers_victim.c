@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 struct strtox_case {
@@ -38,6 +40,35 @@ __attribute__((noinline)) void helpers_misc(char *wbuf, const char *src)
 	__asm__ volatile("" ::"r"(wbuf), "r"(src) : "memory");
 }
 
+struct vma_expect {
+	uint64_t addr, start, end, pgoff;
+	uint32_t exec, pad;
+};
+
+__attribute__((noinline)) void helpers_vma(const struct vma_expect *e)
+{
+	__asm__ volatile("" ::"r"(e) : "memory");
+}
+
+/* The mapping of addr, from /proc/self/maps. */
+static void expect_vma(uintptr_t addr, struct vma_expect *e)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512], perms[8];
+	unsigned long long s, en, off;
+	memset(e, 0, sizeof(*e));
+	e->addr = addr;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx %7s %llx", &s, &en, perms, &off) == 4 && addr >= s && addr < en) {
+			e->start = s;
+			e->end = en;
+			e->pgoff = off / 4096;
+			e->exec = perms[2] == 'x';
+		}
+	if (f)
+		fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1) {
@@ -57,5 +88,8 @@ int main(int argc, char **argv)
 	char wbuf[16] = "untouched";
 	helpers_misc(wbuf, "victim-data");
 	printf("victim: wbuf=%s\n", wbuf);
+	struct vma_expect e;
+	expect_vma((uintptr_t)helpers_vma, &e);
+	helpers_vma(&e);
 	return 0;
 }
