@@ -35,6 +35,7 @@
 extern "C" {
 #include "bpftime/helpers.h"
 #include "bpftime/objfile.h"
+#include "bpftime/prog_array.h"
 #include "bpftime/prog_image.h"
 }
 
@@ -44,9 +45,13 @@ const napi_type_tag kProgHandleTag = {0x70726f6768616e64ull, 0x6c65746573747275u
 
 struct ProgHandle {
   struct bpftime_loaded_prog prog = {};
+  uint32_t id = 0; // published as a bpf_tail_call target while open
   bool open = false;
   void Close() {
-    if (open) bpftime_loaded_prog_free(&prog);
+    if (open) {
+      bpftime_tail_unpublish(id);
+      bpftime_loaded_prog_free(&prog);
+    }
     open = false;
   }
   ~ProgHandle() { Close(); }
@@ -102,6 +107,7 @@ Napi::Value ProgOpen(const Napi::CallbackInfo &info) {
   int rc = bpftime_prog_image_load((const struct bpftime_prog_image *)((char *)p + BPFTIME_OBJ_HDR_SIZE),
                                    (size_t)st.st_size - BPFTIME_OBJ_HDR_SIZE, mapIds.data(), maps.data(),
                                    (uint32_t)maps.size(), &h->prog, why, sizeof(why));
+  h->id = ((const struct bpftime_obj_hdr *)p)->id;
   munmap(p, (size_t)st.st_size);
   if (rc < 0) {
     delete h;
@@ -109,6 +115,10 @@ Napi::Value ProgOpen(const Napi::CallbackInfo &info) {
   }
   h->prog.stats = bpftime_prog_stats_map(fd); // test runs count as runs (BPF_ENABLE_STATS)
   h->open = true;
+  // Test runs tail-call into the programs of prog arrays: the server opens those too, and the
+  // run's child finds them here (core/vm/tail.c).
+  struct bpftime_tail_target t = {&h->prog.vm, h->prog.jit ? bpftime_jit_entry(h->prog.jit) : nullptr};
+  bpftime_tail_publish(h->id, &t);
   auto ext = Napi::External<ProgHandle>::New(env, h, [](Napi::Env, ProgHandle *d) { delete d; });
   ext.TypeTag(&kProgHandleTag);
   return ext;

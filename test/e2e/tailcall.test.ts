@@ -34,7 +34,9 @@ function build(dir: string): { obj: string; loader: string; victim: string } {
   return { obj, loader, victim };
 }
 
-function underShim(dir: string, b: ReturnType<typeof build>, jit: boolean): string {
+function underShim(b: ReturnType<typeof build>, jit: boolean): string {
+  // A runtime (and server) per run: a stopped server may still be exiting when the next starts.
+  const dir = tmpRuntimeDir();
   const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
   const r = spawnSync(b.loader, [b.obj, b.victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 60000 });
   stopServer(dir);
@@ -70,9 +72,9 @@ const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/us
 test('tail calls, bpf_loop and for_each_map_elem under bpftime start, as on the kernel', { skip, timeout: 180000 }, (t) => {
   const dir = tmpRuntimeDir();
   const b = build(dir);
-  const interp = underShim(dir, b, false);
+  const interp = underShim(b, false);
   checkExpected(interp);
-  const jit = underShim(dir, b, true);
+  const jit = underShim(b, true);
   assert.equal(jit, interp, 'JIT and interpreter differ');
   if (!isRoot) {
     t.diagnostic('not root: kernel output not compared');

@@ -94,6 +94,98 @@ static int load(int type, int ret, int map_fd)
 	return (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
 }
 
+static int load_insns(int type, const struct bpf_insn *insn, int n)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = type;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = n;
+	a.license = (uintptr_t)"GPL";
+	return (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+}
+
+#define LDMAP(r, fd) INSN(BPF_LD | BPF_IMM | BPF_DW, r, BPF_PSEUDO_MAP_FD, 0, fd), INSN(0, 0, 0, 0, 0)
+
+/* BPF_PROG_TEST_RUN of an XDP program on a 64-byte packet: its retval, or -1. */
+static long xdp_run(int prog)
+{
+	unsigned char pkt[64] = { 0 };
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = prog;
+	a.test.data_in = (uintptr_t)pkt;
+	a.test.data_size_in = sizeof(pkt);
+	a.test.repeat = 1;
+	if (sys_bpf(BPF_PROG_TEST_RUN, &a, sizeof(a)) < 0)
+		return -1;
+	return a.test.retval;
+}
+
+/* Tail calls in test runs: an XDP entry that tail-calls slot 0 of `xa` (1 if it falls through),
+ * a leaf answering 2, and a chain that counts its runs in array `cnt` and tail-calls itself
+ * (slot 1) until the limit, then answers the count. */
+static void test_run_tail_calls(void)
+{
+	int xa = map_create(4, 4, 4, 0);
+	union bpf_attr ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.map_type = BPF_MAP_TYPE_ARRAY;
+	ca.key_size = 4;
+	ca.value_size = 8;
+	ca.max_entries = 1;
+	int cnt = (int)sys_bpf(BPF_MAP_CREATE, &ca, sizeof(ca));
+	struct bpf_insn entry[] = {
+		LDMAP(2, xa),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 0),
+		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	struct bpf_insn leaf[] = {
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 2),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+#define LOOKUP0(miss)                                                  \
+	INSN(BPF_ST | BPF_MEM | BPF_W, 10, 0, -4, 0),                  \
+	INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),                \
+	INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),                \
+	LDMAP(1, cnt),                                                 \
+	INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),  \
+	INSN(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, miss, 0)
+	struct bpf_insn chain[] = {
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0),
+		LOOKUP0(13),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 1, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_ADD | BPF_K, 1, 0, 0, 1),
+		INSN(BPF_STX | BPF_MEM | BPF_DW, 0, 1, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_X, 1, 6, 0, 0),
+		LDMAP(2, xa),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 1),
+		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call),
+		LOOKUP0(2),
+		INSN(BPF_LDX | BPF_MEM | BPF_DW, 0, 0, 0, 0),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+	};
+	int pe = load_insns(BPF_PROG_TYPE_XDP, entry, sizeof(entry) / sizeof(entry[0]));
+	int pl = load_insns(BPF_PROG_TYPE_XDP, leaf, sizeof(leaf) / sizeof(leaf[0]));
+	int pc = load_insns(BPF_PROG_TYPE_XDP, chain, sizeof(chain) / sizeof(chain[0]));
+	report("xdp entry", pe);
+	report("xdp leaf", pl);
+	report("xdp chain", pc);
+	printf("test_run empty slot: %ld\n", xdp_run(pe));
+	report("leaf at 0", update(xa, 0, pl, BPF_ANY));
+	report("chain at 1", update(xa, 1, pc, BPF_ANY));
+	printf("test_run into leaf: %ld\n", xdp_run(pe));
+	printf("test_run chain: %ld\n", xdp_run(pc));
+	report("chain at 0", update(xa, 0, pc, BPF_ANY));
+	printf("test_run entry into chain: %ld\n", xdp_run(pe));
+	report("delete 0", del(xa, 0));
+	printf("test_run after delete: %ld\n", xdp_run(pe));
+}
+
 static uint32_t id_of(int fd)
 {
 	struct bpf_prog_info info;
@@ -210,6 +302,8 @@ int main(void)
 	report("tracepoint user of fresh array", tpuser);
 	report("kprobe into tracepoint-owned", update(fresh, 0, a, BPF_ANY));
 	report("tracepoint into tracepoint-owned", update(fresh, 0, tp, BPF_ANY));
+
+	test_run_tail_calls();
 
 	/* Freezing makes the syscall side read-only. */
 	union bpf_attr fa;

@@ -36,8 +36,14 @@ int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t)
 		return -EINVAL;
 	for (uint32_t n = 0, s = slot_of(id); n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
 		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
-		if (cur == id)
-			return -EEXIST;
+		if (cur == id) {
+			if (__atomic_load_n(&g_table[s].target.vm, __ATOMIC_ACQUIRE))
+				return -EEXIST;
+			/* Withdrawn before (bpftime_tail_unpublish): the same program again. */
+			g_table[s].target.jit = t->jit;
+			__atomic_store_n(&g_table[s].target.vm, t->vm, __ATOMIC_RELEASE);
+			return 0;
+		}
 		if (cur)
 			continue;
 		g_table[s].target = *t;
@@ -47,6 +53,19 @@ int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t)
 	return -ENOSPC;
 }
 
+void bpftime_tail_unpublish(uint32_t id)
+{
+	for (uint32_t n = 0, s = slot_of(id); id && n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
+		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
+		if (!cur)
+			return;
+		if (cur == id) {
+			__atomic_store_n(&g_table[s].target.vm, NULL, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
 const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
 {
 	if (!id)
@@ -54,7 +73,7 @@ const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
 	for (uint32_t n = 0, s = slot_of(id); n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
 		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
 		if (cur == id)
-			return &g_table[s].target;
+			return __atomic_load_n(&g_table[s].target.vm, __ATOMIC_ACQUIRE) ? &g_table[s].target : NULL;
 		if (!cur)
 			return NULL;
 	}

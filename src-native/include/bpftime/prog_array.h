@@ -29,11 +29,15 @@ struct bpftime_tail_target {
 	uint64_t (*jit)(uint64_t r1, uint64_t r2); /* NULL: interpreted */
 };
 
-/* Publishes program `id` as runnable in this process (the target stays valid for the life of
- * the process: published programs are never unloaded). 0, -EEXIST (already published: the first
- * one stays), -ENOSPC (table full: tail calls to it fall through), -EINVAL. Writers must be
+/* Publishes program `id` as runnable in this process (the target must stay valid until the
+ * program is withdrawn; agents never withdraw). 0, -EEXIST (already published: the first one
+ * stays), -ENOSPC (table full: tail calls to it fall through), -EINVAL. Writers must be
  * serialised by the caller; readers never lock. */
 int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t);
+/* Withdraws program `id` (a process that unloads programs: the server's test runs); its entry
+ * answers NULL until the program is published again. Only where no thread may be tail-calling
+ * into it (agents keep their programs for good and never call this). */
+void bpftime_tail_unpublish(uint32_t id);
 /* The published target of program `id`, or NULL. Lock-free. */
 const struct bpftime_tail_target *bpftime_tail_find(uint32_t id);
 

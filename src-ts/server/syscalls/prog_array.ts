@@ -93,6 +93,24 @@ function progFor(ctx: CallContext, map: BpfMap, pa: ProgArray, fd: number): BpfP
   return prog;
 }
 
+/** Every program a run of `prog` may tail-call into: the occupants of the prog arrays it uses,
+ * and theirs, transitively (for test runs, which load them in the server). */
+export function tailTargets(prog: BpfProg): BpfProg[] {
+  const out = new Set<BpfProg>();
+  const todo = [prog];
+  while (todo.length) {
+    for (const m of todo.pop()!.spec.maps) {
+      for (const p of arrays.get(m)?.slots.values() ?? []) {
+        if (!out.has(p) && p !== prog) {
+          out.add(p);
+          todo.push(p);
+        }
+      }
+    }
+  }
+  return [...out];
+}
+
 /** PROG_LOAD, as the kernel's bpf_check_tail_call: every prog array the program uses must be
  * owned by programs of its type (the first one to use or enter an array makes it the owner). */
 export function checkTailCallMaps(k: Kernel, maps: readonly BpfMap[], progType: number): void {
