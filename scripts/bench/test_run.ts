@@ -105,7 +105,8 @@ function checked(m: Measure, ref: string | undefined, who: string): Cell {
 
 /** JIT compile time (ns per 1000 instructions) of the programs bpftime loaded: their xlated
  * instructions (dumped through bpf_prog_info under the shim), with map references made plain
- * immediates (the cost of compiling does not depend on them). Median of warm reps. */
+ * immediates (the cost of compiling does not depend on them). Median of 7 reps of 40 ms after
+ * a second of warm-up. */
 function compileCost(files: string[]): Cell {
   const LD_IMM64 = 0x18;
   const progs = files.filter((f) => fs.existsSync(f)).map((f) => {
@@ -125,9 +126,9 @@ function compileCost(files: string[]): Cell {
   }
   const insns = progs.reduce((a, p) => a + p.length / 8, 0);
   const t0 = Date.now();
-  while (Date.now() - t0 < 300) for (const p of progs) compile(p); // warm-up
+  while (Date.now() - t0 < 1000) for (const p of progs) compile(p); // warm-up: V8 optimises the compiler
   const runs: number[] = [];
-  for (let rep = 0; rep < 5; rep++) {
+  for (let rep = 0; rep < 7; rep++) {
     let times = 0;
     const s = process.hrtime.bigint();
     while (Number(process.hrtime.bigint() - s) < 40e6 || times < 2) {

@@ -165,10 +165,11 @@ static void test_xdp(void)
 		{ .data = 48, .data_end = 64 }, { .data = 50, .data_end = 64 }, { .data = 52, .data_end = 64 },
 		{ .data = 8, .data_end = 4 }, { .data_end = 65 }, { .data_end = 64, .egress_ifindex = 1 },
 		{ .data_end = 64, .rx_queue_index = 1 }, { .data_end = 64, .ingress_ifindex = 99999 },
+		{ .data_end = 64, .ingress_ifindex = 1, .rx_queue_index = 1 }, { .data_end = 64, .ingress_ifindex = 1 },
 	};
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		char name[64];
-		snprintf(name, sizeof(name), "xdp bad ctx %zu", i);
+		snprintf(name, sizeof(name), "xdp ctx %zu", i);
 		OPTS(b, .data_in = pkt_ipv4, .data_size_in = sizeof(pkt_ipv4), .ctx_in = &bads[i], .ctx_size_in = sizeof(bads[i]));
 		run(name, fd, &b);
 	}

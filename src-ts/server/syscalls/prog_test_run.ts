@@ -20,6 +20,7 @@ import { BpfProg } from '../../kernel/prog';
 import { addon } from '../../native/addon';
 import { CallContext, Struct } from './context';
 import { statsSync } from './stats';
+import { tailTargets } from './prog_array';
 
 const T = U.bpf_attr.test;
 export const TEST_RUN_END = T.batch_size.off + T.batch_size.size;
@@ -71,6 +72,8 @@ function handleOf(prog: BpfProg): unknown {
 }
 
 function run(prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): RunResult {
+  // What the run may tail-call into must be runnable here too (opening publishes it).
+  for (const p of tailTargets(prog)) handleOf(p);
   const r = addon.progTestRun(handleOf(prog), { ...opts, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
   if (!r.ok) {
     // A kernel run cannot fault (its verifier proved the program safe) and stops at a signal
@@ -312,15 +315,19 @@ function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
     fragBytes = dataSizeIn - linear;
   }
   const frags = fragBytes ? Buffer.from(ctx.mem.read(dataIn + BigInt(linear), fragBytes)) : Buffer.alloc(0);
+  // The receive queue the program runs on: the loopback device's first, or the one ctx_in names
+  // (any device's queue below its real_num_rx_queues: the core registers them all).
+  let rxDev = 1, rxQueue = 0;
   if (md) {
     if (md.readUInt32LE(X.egress_ifindex.off)) throw new KernelError(Errno.EINVAL, 'egress_ifindex must be 0');
     const ingress = md.readUInt32LE(X.ingress_ifindex.off), rxq = md.readUInt32LE(X.rx_queue_index.off);
     if (!ingress && rxq) throw new KernelError(Errno.EINVAL, 'rx_queue_index without ingress_ifindex');
     if (ingress) {
-      // A device's XDP receive queue info exists only where a driver registered it; this
-      // userspace run has none to offer.
-      if (!netDevice(ingress)) throw new KernelError(Errno.ENODEV, `no device with ifindex ${ingress}`);
-      throw new KernelError(Errno.EINVAL, `device ${ingress} has no XDP receive queue here`);
+      const dev = netDevice(ingress);
+      if (!dev) throw new KernelError(Errno.ENODEV, `no device with ifindex ${ingress}`);
+      if (rxq >= dev.rxQueues) throw new KernelError(Errno.EINVAL, `device ${ingress} has ${dev.rxQueues} receive queue(s)`);
+      rxDev = ingress;
+      rxQueue = rxq;
     }
   }
   // The page: [headroom: metadata at its end][linear data][tailroom].
@@ -328,7 +335,8 @@ function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
   input.copy(pkt, headroom);
   const metaOff = headroom, dataOff = headroom + metaSz, endOff = headroom + linear;
   const view = Buffer.alloc(U.sizeof.xdp_md);
-  view.writeUInt32LE(1, X.ingress_ifindex.off); // the loopback device's queue 0, as the kernel
+  view.writeUInt32LE(rxDev, X.ingress_ifindex.off);
+  view.writeUInt32LE(rxQueue, X.rx_queue_index.off);
   const repeat = Math.max(1, attr.u32(T.repeat));
   const r = run(prog, {
     ctx: view, pkt, repeat,
@@ -348,7 +356,7 @@ function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
   return 0n;
 }
 
-interface NetDevice { ifindex: number; addr: Buffer; broadcast: Buffer }
+interface NetDevice { ifindex: number; addr: Buffer; broadcast: Buffer; rxQueues: number }
 
 function macOf(s: string): Buffer {
   return Buffer.from(s.trim().split(':').map((x) => parseInt(x, 16)));
@@ -360,7 +368,12 @@ function netDevice(ifindex: number): NetDevice | undefined {
     for (const name of fs.readdirSync('/sys/class/net')) {
       const dir = `/sys/class/net/${name}`;
       if (Number(fs.readFileSync(`${dir}/ifindex`, 'utf8')) !== ifindex) continue;
-      return { ifindex, addr: macOf(fs.readFileSync(`${dir}/address`, 'utf8')), broadcast: macOf(fs.readFileSync(`${dir}/broadcast`, 'utf8')) };
+      return {
+        ifindex,
+        addr: macOf(fs.readFileSync(`${dir}/address`, 'utf8')),
+        broadcast: macOf(fs.readFileSync(`${dir}/broadcast`, 'utf8')),
+        rxQueues: fs.readdirSync(`${dir}/queues`).filter((q) => q.startsWith('rx-')).length,
+      };
     }
   } catch {
     // no sysfs: only the loopback device below
@@ -368,7 +381,7 @@ function netDevice(ifindex: number): NetDevice | undefined {
   return undefined;
 }
 
-const LOOPBACK: NetDevice = { ifindex: 1, addr: Buffer.alloc(6), broadcast: Buffer.alloc(6) };
+const LOOPBACK: NetDevice = { ifindex: 1, addr: Buffer.alloc(6), broadcast: Buffer.alloc(6), rxQueues: 1 };
 
 /** The 16-bit one's complement sum of b, folded (csum_fold before the final inversion). */
 function csum16(b: Buffer): number {
