@@ -31,7 +31,6 @@ static __thread struct thread_cache tc;
 
 static uint64_t fallback_gen;           /* used when MADV_WIPEONFORK is unavailable */
 static uint64_t *gen_word = &fallback_gen; /* switched to the wipe-on-fork page once set up */
-static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
 
 static void atfork_child(void)
 {
@@ -49,6 +48,28 @@ static void gen_init(void)
 			munmap(p, 4096);
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* Set up once, without blocking. A syscall hook may call in here at any point: from fork()'s own
+ * clone (libc holds the atfork lock that pthread_atfork() takes) or from a syscall that gen_init
+ * itself makes (re-entering a pthread_once would wait on itself). So the set-up is done when the
+ * library loads, and a caller that finds it under way goes on with the fallback word. */
+static int gen_state; /* 0: not started, 1: under way, 2: done */
+
+static void ensure_gen(void)
+{
+	if (__atomic_load_n(&gen_state, __ATOMIC_ACQUIRE) == 2)
+		return;
+	int expected = 0;
+	if (!__atomic_compare_exchange_n(&gen_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	gen_init();
+	__atomic_store_n(&gen_state, 2, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void gen_init_at_load(void)
+{
+	ensure_gen();
 }
 
 /* The current process generation, set on first use in each process: pid-derived, so a child's
@@ -77,7 +98,7 @@ static uint64_t seed_rnd(uint64_t pid_tgid)
 
 static __attribute__((noinline)) void refill(void)
 {
-	pthread_once(&gen_once, gen_init);
+	ensure_gen();
 	uint64_t g = process_gen();
 	uint64_t pt = ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)syscall(SYS_gettid);
 	tc.pid_tgid = pt;
