@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, cli } from './harness';
+import { Proc, bpftimeEnv, cli, tmpRuntimeDir } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 /** Compiles a C workload into a fresh directory; returns the binary's path. */
@@ -66,4 +66,31 @@ export async function waitLines(p: Proc, re: RegExp, n: number, timeoutMs = 1500
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Runs body with a fresh server in a private runtime dir; stops every Proc it registers. */
+export async function withServer(body: (env: NodeJS.ProcessEnv, dir: string, procs: Proc[]) => Promise<void>): Promise<void> {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const server = new Proc(process.execPath, [cli, 'serve'], env);
+  const procs: Proc[] = [server];
+  try {
+    await server.waitFor(/serving on/);
+    await body(env, dir, procs);
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGINT');
+  }
+}
+
+/** Waits (bounded) until the agent of process pid has installed at least n attachments (the
+ * tool's attach call waits for agents at most a second; a busy process may take longer). */
+export async function waitInstalled(dir: string, pid: string, n: number, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const s = await queryStatus(dir);
+    const installed = s.attachments.filter((a: any) => a.agents.some((g: any) => String(g.pid) === pid && g.state === 'attached'));
+    if (installed.length >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the agent of ${pid} did not install ${n} attachments in ${timeoutMs} ms`);
 }

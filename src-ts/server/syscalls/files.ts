@@ -4,6 +4,7 @@ import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { CallContext } from './context';
 import { procFdinfo } from './fdinfo';
+import { log } from '../log';
 
 const O_ACCMODE = 3;
 const PATH_MAX = 4096;
@@ -14,10 +15,27 @@ export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigi
   if (fdinfo) return ctx.returnOwnedFd(memfdWith(p, fdinfo));
   const f = ctx.kernel.tracefs.read(p);
   if (f.kind === 'not-served') throw new KernelError(Errno.ENOENT, `${p} is not served`);
-  if (f.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+  if (f.kind === 'missing') {
+    explainMissingTracepoint(ctx, p);
+    throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+  }
   if ((flags & O_ACCMODE) !== 0) throw new KernelError(Errno.EACCES, `${p} is read-only`);
   if (f.kind === 'trace_pipe') return ctx.returnOwnedFd(ctx.kernel.tracePipe.open());
   return ctx.returnOwnedFd(memfdWith(p, f.content));
+}
+
+/** A tool that reads a tracepoint's id is about to attach to it: when it is not served, say
+ * why in the server's log, naming it (the tool itself only sees ENOENT, as from a kernel
+ * without that tracepoint). */
+function explainMissingTracepoint(ctx: CallContext, p: string): void {
+  const m = /\/events\/([^/]+)\/([^/]+)\/id$/.exec(p);
+  if (!m) return;
+  const who = `${ctx.client.comm}[${ctx.client.pid}]`;
+  if (m[1] === 'syscalls' || m[1] === 'raw_syscalls') {
+    log(`${who}: no tracepoint ${m[1]}:${m[2]} on this kernel; refused with ENOENT`);
+  } else {
+    log(`${who}: tracepoint ${m[1]}:${m[2]} is a kernel tracepoint, not available in userspace (only syscalls:* and raw_syscalls:* are); refused with ENOENT`);
+  }
 }
 
 function memfdWith(p: string, content: Buffer): number {

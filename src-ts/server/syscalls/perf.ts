@@ -159,8 +159,12 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     return ctx.returnFd(ev);
   }
   if (type === k.kprobePmu.type) {
-    log(`${ctx.client.comm}[${ctx.client.pid}]: kprobe events are kernel probes and cannot run in userspace; refused with ENOENT`);
-    throw new KernelError(Errno.ENOENT, 'kprobes are not available');
+    // Name the probe: config1 points at the function's name (else config2 is an address).
+    const retprobe = ((config >> BigInt(k.kprobePmu.retprobeBit)) & 1n) === 1n;
+    const fn = attr.u64(F.config1) ? ctx.mem.readString(attr.u64(F.config1), 512) : `0x${attr.u64(F.config2).toString(16)}`;
+    const probe = `${retprobe ? 'kretprobe' : 'kprobe'}:${fn}`;
+    log(`${ctx.client.comm}[${ctx.client.pid}]: ${probe} is a kernel probe, not available in userspace; refused with ENOENT`);
+    throw new KernelError(Errno.ENOENT, `${probe} is not available`);
   }
   log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
   throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);

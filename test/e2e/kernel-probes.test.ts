@@ -1,0 +1,41 @@
+// Stock libbpf-tools whose probes only exist in a kernel fail under the shim the way they fail
+// on a kernel without those probes (ENOENT when the tracepoint id or the kprobe is looked up),
+// and the server's log says which probe it was and why: sigsnoop without -k
+// (signal:signal_generate), exitsnoop (sched:sched_process_exit), funclatency on a kernel
+// function (a kprobe).
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import { toolOnPty, withServer } from './tools';
+
+const CASES: Array<{ cmd: string; tool: RegExp; server: RegExp }> = [
+  {
+    cmd: '/usr/sbin/sigsnoop',
+    tool: /failed to create tracepoint 'signal\/signal_generate' perf event: No such file or directory/,
+    server: /sigsnoop\[\d+\]: tracepoint signal:signal_generate is a kernel tracepoint, not available in userspace/,
+  },
+  {
+    cmd: '/usr/sbin/exitsnoop',
+    tool: /failed to create tracepoint 'sched\/sched_process_exit' perf event: No such file or directory/,
+    server: /exitsnoop\[\d+\]: tracepoint sched:sched_process_exit is a kernel tracepoint, not available in userspace/,
+  },
+  {
+    cmd: '/usr/sbin/funclatency do_sys_open',
+    tool: /failed to create kprobe 'do_sys_open\+0x0' perf event: No such file or directory/,
+    server: /funclatency\[\d+\]: kprobe:do_sys_open is a kernel probe, not available in userspace; refused with ENOENT/,
+  },
+];
+
+for (const c of CASES) {
+  const bin = c.cmd.split(' ')[0];
+  test(`${c.cmd} fails, naming the kernel probe it needs`, { skip: !fs.existsSync(bin) && 'libbpf-tools not installed', timeout: 60000 }, async () => {
+    await withServer(async (env, _dir, procs) => {
+      const tool = toolOnPty(c.cmd, env);
+      procs.push(tool);
+      const code = await tool.exited;
+      assert.notEqual(code, 0, tool.out);
+      assert.match(tool.out, c.tool);
+      await procs[0].waitFor(c.server, 5000);
+    });
+  });
+}
