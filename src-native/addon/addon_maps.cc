@@ -209,7 +209,12 @@ Napi::Value MapLookup(const Napi::CallbackInfo &info) {
   const uint8_t *key = GetBytes(env, info[1], bpftime_map_get_spec(h->map)->key_size, "key must be a Buffer");
   if (!key) return env.Undefined();
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bpftime_map_sys_value_size(h->map));
-  if (bpftime_map_sys_lookup(h->map, key, out.Data(), 0)) return env.Null();
+  uint64_t flags = 0; // optional: BPF_F_LOCK (batches with elem_flags)
+  if (info.Length() > 2 && info[2].IsBigInt()) {
+    bool lossless;
+    flags = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (bpftime_map_sys_lookup(h->map, key, out.Data(), flags)) return env.Null();
   return out;
 }
 

@@ -5,7 +5,8 @@
 // Kernel semantics kept:
 //  - which map types have which batch op (the others: ENOTSUPP, errno 524);
 //  - write commands on a frozen map: EPERM; elem_flags other than BPF_F_LOCK: EINVAL, and
-//    BPF_F_LOCK itself: EINVAL (no map here has a bpf_spin_lock in its value);
+//    BPF_F_LOCK for a map whose value has no bpf_spin_lock: EINVAL; with one, each value is
+//    copied under its lock;
 //  - count 0: nothing happens, nothing is written; otherwise count is first set to 0, then to
 //    the number of elements done, also when the command fails part way (ENOENT at the end of an
 //    iteration, the update/delete error that stopped a batch);
@@ -93,6 +94,7 @@ interface Ctx {
   attrAddr: bigint;
   map: BpfMap;
   max: number;
+  elemFlags: bigint; // BPF_F_LOCK or 0, for each element's lookup or update
 }
 
 const countAddr = (c: Ctx) => c.attrAddr + BigInt(B.count.off);
@@ -121,7 +123,7 @@ function genericLookup(c: Ctx): void {
       err = Errno.ENOENT;
       break;
     }
-    const v: Buffer | null = addon.mapLookup(h, k);
+    const v: Buffer | null = addon.mapLookup(h, k, c.elemFlags);
     if (v) {
       keys.push(k);
       values.push(v);
@@ -156,7 +158,7 @@ function htabLookup(c: Ctx, del: boolean): void {
       ended = true;
       break;
     }
-    const v: Buffer | null = addon.mapLookup(h, k);
+    const v: Buffer | null = addon.mapLookup(h, k, c.elemFlags);
     if (!v) continue; // deleted meanwhile: get_next_key from prev now skips it
     keys.push(k);
     values.push(v);
@@ -212,7 +214,7 @@ function genericWrite(c: Ctx, update: boolean): void {
   let rc = 0;
   for (; done < max; done++) {
     const k = keys.subarray(done * ks, (done + 1) * ks);
-    rc = update ? addon.mapUpdate(h, k, values.subarray(done * vs, (done + 1) * vs), 0n) : addon.mapDelete(h, k);
+    rc = update ? addon.mapUpdate(h, k, values.subarray(done * vs, (done + 1) * vs), c.elemFlags) : addon.mapDelete(h, k);
     if (rc < 0) break;
   }
   putU32(ctx, countAddr(c), done);
@@ -232,11 +234,11 @@ const batch =
     if (!has) throw new KernelError(ENOTSUPP, 'map type has no such batch operation');
     const elemFlags = attr.u64(B.elem_flags);
     if (elemFlags & ~BigInt(U.BPF_F_LOCK)) throw new KernelError(Errno.EINVAL, 'unknown elem_flags');
-    if (elemFlags) throw new KernelError(Errno.EINVAL, 'BPF_F_LOCK: map value has no bpf_spin_lock');
+    if (elemFlags && !map.spec.spinLockPos) throw new KernelError(Errno.EINVAL, 'BPF_F_LOCK: map value has no bpf_spin_lock');
     if (walk === 'htab' && attr.u64(B.flags)) throw new KernelError(Errno.EINVAL, 'batch flags must be 0');
     const max = attr.u32(B.count);
     if (max === 0) return 0n;
-    const c: Ctx = { ctx, attr, attrAddr, map, max };
+    const c: Ctx = { ctx, attr, attrAddr, map, max, elemFlags: cmd === U.BPF_MAP_DELETE_BATCH ? 0n : elemFlags };
     if (walk === 'generic') genericLookup(c);
     else if (walk === 'htab') htabLookup(c, cmd === U.BPF_MAP_LOOKUP_AND_DELETE_BATCH);
     else genericWrite(c, cmd === U.BPF_MAP_UPDATE_BATCH);

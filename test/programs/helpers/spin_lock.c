@@ -92,6 +92,52 @@ int main(void)
 		       (unsigned long long)out.b);
 	show_val("hash lookup after delete", hfd, k1, 0);
 
+	/* Batches with elem_flags BPF_F_LOCK */
+	{
+		__u32 keys[4], count = 4, out_batch = 0;
+		struct locked_val vals[4];
+		memset(vals, 0xaa, sizeof(vals));
+		LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_F_LOCK);
+		int rc = bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &count, &bo);
+		printf("array lookup batch F_LOCK: %s count=%u", rc < 0 ? ename() : "ok", count);
+		for (__u32 i = 0; i < count && i < 4; i++)
+			printf(" [%u]=%llu/%u/%llu", keys[i], (unsigned long long)vals[i].a, vals[i].lock, (unsigned long long)vals[i].b);
+		printf("\n");
+		__u32 ukeys[2] = {0, 1};
+		struct locked_val uvals[2] = {{.a = 20, .lock = 5, .b = 21}, {.a = 30, .lock = 6, .b = 31}};
+		count = 2;
+		show("array update batch F_LOCK", bpf_map_update_batch(fd, ukeys, uvals, &count, &bo));
+		show_val("array lookup 0 after batch", fd, 0, BPF_F_LOCK);
+		show_val("array lookup 1 after batch", fd, 1, BPF_F_LOCK);
+		count = 2;
+		show("plain update batch F_LOCK", bpf_map_update_batch(pfd, ukeys, uvals, &count, &bo));
+		count = 4;
+		rc = bpf_map_lookup_batch(pfd, NULL, &out_batch, keys, vals, &count, &bo);
+		printf("plain lookup batch F_LOCK: %s\n", rc < 0 ? ename() : "ok");
+		count = 2;
+		show("hash update batch F_LOCK", bpf_map_update_batch(hfd, ukeys, uvals, &count, &bo));
+		count = 4;
+		memset(vals, 0xaa, sizeof(vals));
+		rc = bpf_map_lookup_and_delete_batch(hfd, NULL, &out_batch, keys, vals, &count, &bo);
+		printf("hash lookup_and_delete batch F_LOCK: %s count=%u", rc < 0 && errno != ENOENT ? ename() : "ok", count);
+		/* a hash returns its elements in its own order: print them by key */
+		for (__u32 i = 0; i + 1 < count && i < 3; i++)
+			for (__u32 j = i + 1; j < count && j < 4; j++)
+				if (keys[j] < keys[i]) {
+					__u32 tk = keys[i];
+					struct locked_val tv = vals[i];
+					keys[i] = keys[j], vals[i] = vals[j];
+					keys[j] = tk, vals[j] = tv;
+				}
+		for (__u32 i = 0; i < count && i < 4; i++)
+			printf(" [%u]=%llu/%u/%llu", keys[i], (unsigned long long)vals[i].a, vals[i].lock, (unsigned long long)vals[i].b);
+		printf("\n");
+		count = 2;
+		show("hash update batch again", bpf_map_update_batch(hfd, ukeys, uvals, &count, NULL));
+		count = 2;
+		show("hash delete batch F_LOCK", bpf_map_delete_batch(hfd, ukeys, &count, &bo));
+	}
+
 	/* Values with a lock in other map types (the BTF of the locked map's value) */
 	LIBBPF_OPTS(bpf_map_create_opts, o, .btf_fd = bpf_object__btf_fd(skel->obj),
 		    .btf_key_type_id = bpf_map__btf_key_type_id(skel->maps.locked),
