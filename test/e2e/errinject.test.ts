@@ -4,6 +4,7 @@
 // must work again once the tool has gone.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, root, stopServer, tmpRuntimeDir } from './harness';
@@ -68,4 +69,12 @@ test('bpf_override_return makes the victim\'s function fail with the injected va
     await t?.stop('SIGINT');
     stopServer(dir);
   }
+});
+
+test('on a kernel, errinject says why bpf_override_return cannot reach a user function', { skip: !built && 'examples not built', timeout: 30000 }, () => {
+  // Without the shim: the kernel refuses the program at load (no CONFIG_BPF_KPROBE_OVERRIDE, or
+  // a uprobe is not a kprobe) or its attach (EINVAL); the tool must exit 1 and say so.
+  const r = spawnSync(tool, ['-b', victim, '-f', 'reserve_slot', '-d', '1'], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /errinject: cannot (load the program|attach to reserve_slot).*(kprobes|Operation not permitted|Permission denied)/);
 });

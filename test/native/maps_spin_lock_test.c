@@ -194,6 +194,12 @@ static void test_processes(void)
 	EQ(v->a, (uint64_t)WRITERS * ITERS + 1);
 	EQ(v->lock, 0);
 
+	/* Taking it twice on one thread (a program the kernel would refuse) does not hang. */
+	bpftime_spin_lock(&v->lock);
+	bpftime_spin_lock(&v->lock);
+	bpftime_spin_unlock(&v->lock);
+	EQ(v->lock, 0);
+
 	/* A run that ends holding the lock (a program the kernel's verifier would refuse) leaves it
 	 * free. */
 	struct bpftime_run_ctx rc = {0};

@@ -41,6 +41,10 @@ void bpftime_spin_lock(uint32_t *lock)
 		uint32_t cur = 0;
 		if (__atomic_compare_exchange_n(lock, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			return;
+		/* Already ours: a program taking a lock twice (the kernel's verifier refuses it, the
+		 * structural pass here cannot) must not hang its thread forever. */
+		if (cur == me)
+			return;
 		if (spins < 256) {
 			cpu_relax();
 			continue;
