@@ -83,7 +83,9 @@ export function checkProgram(insns: Buffer, progType: number, progFlags = 0): Ch
             const refusal = helperRefusal(imm, progType, progFlags);
             // The kernel prints this verdict on its own line, after the call's trace.
             if (refusal) return { ok: false, log: refusal, gplOnlyHelper };
-            if (!helpers.has(imm)) return bad(i, `invalid func unknown#${imm}`);
+            // The kernel's two lines: libbpf recognises them and, for the calls it poisoned
+            // (CO-RE relocations, maps it did not create), explains which relocation failed.
+            if (!helpers.has(imm)) return bad(i, `(85) call unknown#${imm}\ninvalid func unknown#${imm}`);
             if (GPL_ONLY.has(imm)) gplOnlyHelper = true;
           } else {
             return bad(i, 'BPF_CALL uses reserved fields');

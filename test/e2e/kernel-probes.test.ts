@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
-import { toolOnPty, withServer } from './tools';
+import { kernelToolsUsable, toolOnPty, withServer } from './tools';
 
 const CASES: Array<{ cmd: string; tool: RegExp; server: RegExp }> = [
   {
@@ -39,3 +39,25 @@ for (const c of CASES) {
     });
   });
 }
+
+// A CO-RE relocation the running kernel cannot satisfy, in code that runs: libbpf poisons the
+// instruction, the verifier refuses it with the kernel's two lines, and libbpf turns them into
+// its explanation. bindsnoop 0.26 reads inet_sock.freebind, a bitfield recent kernels dropped:
+// whatever the kernel says about it, the shim must say the same.
+test('a failed CO-RE relocation is refused with the kernel\'s words', { skip: !fs.existsSync('/usr/sbin/bindsnoop') && 'libbpf-tools not installed', timeout: 60000 }, async (t) => {
+  const noKernel = kernelToolsUsable();
+  if (noKernel) return t.skip(noKernel);
+  const explanation = (out: string) => out.split('\n').filter((l) => /CO-RE relocation|call unknown#|invalid func/.test(l)).map((l) => l.replace(/\r$/, ''));
+  const kernel = toolOnPty('/usr/sbin/bindsnoop');
+  const kernelCode = await kernel.exited;
+  if (kernelCode === 0 || !explanation(kernel.out).length) {
+    await kernel.stop();
+    return t.skip('bindsnoop loads on this kernel: no failed relocation to compare');
+  }
+  await withServer(async (env, _dir, procs) => {
+    const tool = toolOnPty('/usr/sbin/bindsnoop', env);
+    procs.push(tool);
+    assert.notEqual(await tool.exited, 0);
+    assert.deepEqual(explanation(tool.out), explanation(kernel.out));
+  });
+});
