@@ -79,6 +79,10 @@ function removeInsns(insns: Buffer, keep: Uint8Array, relocs: Reloc[]): { insns:
 
 export function eliminateDeadCode(insns: Buffer, seen: Uint8Array, relocs: Reloc[]): DeadCodeResult {
   const n = insns.length / 8;
+  // The common case: everything runs and nothing is a no-op jump; then there is nothing to do.
+  let clean = true;
+  for (let i = 0; i < n && clean; i++) if (!seen[i] || isNop(insns, i)) clean = false;
+  if (clean) return { insns, relocs, removed: 0 };
   const wired = Buffer.from(insns);
   // 1. Hard-wire the branches that only ever go one way.
   for (let i = 0; i < n; i++) {

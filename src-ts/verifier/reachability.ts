@@ -149,114 +149,123 @@ export function findReachable(insns: Buffer, env: ReachEnv = {}): Reachability {
   const n = insns.length / 8;
   const seen = new Uint8Array(n);
   const state: Array<Regs | undefined> = new Array(n);
-  const work: number[] = [];
+  // Instructions whose state changed since they were last processed, swept in program order
+  // (so straight-line code is done in one sweep; a back edge asks for another).
+  const dirty = new Uint8Array(n);
+  let cursor = -1;
+  let again = false;
+  const push = (to: number) => {
+    dirty[to] = 1;
+    if (to <= cursor) again = true;
+  };
   const flow = (to: number, regs: Regs) => {
     if (to < 0 || to >= n) return; // the structural checks report it
     const old = state[to];
     if (!old) {
       state[to] = regs;
-      work.push(to);
+      push(to);
       return;
     }
-    let changed = false;
-    const merged = old.map((v, r) => {
-      const j = joinVal(v, regs[r]);
-      if (j !== v && !sameVal(j, v)) changed = true;
-      return j;
-    });
-    if (changed) {
-      state[to] = merged;
-      work.push(to);
-    }
+    // Most joins change nothing: look before allocating a new state.
+    let r = 0;
+    while (r < 11 && sameVal(old[r], joinVal(old[r], regs[r]))) r++;
+    if (r === 11) return;
+    state[to] = old.map((v, k) => joinVal(v, regs[k]));
+    push(to);
   };
   const enterSubprog = (at: number) => flow(at, entryRegs(false));
 
   flow(0, entryRegs(true));
-  while (work.length) {
-    const i = work.pop()!;
-    const regs = state[i]!;
-    const o = i * 8;
-    const code = insns[o];
-    const dst = insns[o + 1] & 0x0f;
-    const src = insns[o + 1] >> 4;
-    const off = insns.readInt16LE(o + 2);
-    const imm = insns.readInt32LE(o + 4);
-    seen[i] = 1;
-    if (dst > 10 || src > 10) continue; // rejected by the structural checks
-    const next = regs.slice();
-    const cls = code & 0x07;
-    switch (cls) {
-      case U.BPF_ALU:
-      case U.BPF_ALU64: {
-        const srcVal = (code & 0x08) === U.BPF_X ? regs[src] : cst(BigInt(imm));
-        next[dst] = alu(code, off, regs[dst], srcVal);
-        flow(i + 1, next);
-        break;
-      }
-      case U.BPF_LD: {
-        if (code !== LD_IMM64 || i + 1 >= n) break;
-        seen[i + 1] = 1;
-        const lo = BigInt(insns.readUInt32LE(o + 4));
-        const hi = BigInt(insns.readUInt32LE(o + 12));
-        if (src === 0) next[dst] = cst((hi << 32n) | lo);
-        else if (src === U.BPF_PSEUDO_MAP_VALUE || src === U.BPF_PSEUDO_MAP_IDX_VALUE) next[dst] = { k: 'mapval', mapId: imm, off: Number(hi) };
-        else if (src === U.BPF_PSEUDO_FUNC) {
-          next[dst] = { k: 'ptr', base: 'func' };
-          enterSubprog(i + 1 + imm); // a callback: runs with arguments of its caller's choosing
-        } else if (src === U.BPF_PSEUDO_MAP_FD || src === U.BPF_PSEUDO_MAP_IDX) next[dst] = { k: 'ptr', base: 'map' };
-        else next[dst] = UNKNOWN;
-        flow(i + 2, next);
-        break;
-      }
-      case U.BPF_LDX: {
-        next[dst] = UNKNOWN;
-        const base = regs[src];
-        const size = SIZE_BYTES[code & 0x18];
-        if (base.k === 'mapval' && env.readOnlyValue && ((code & 0xe0) === U.BPF_MEM || (code & 0xe0) === BPF_MEMSX)) {
-          const v = env.readOnlyValue(base.mapId, base.off + off, size);
-          if (v !== null) {
-            const bits = BigInt(size * 8);
-            next[dst] = cst((code & 0xe0) === BPF_MEMSX ? BigInt.asIntN(Number(bits), v) : v);
+  for (let sweep = true; sweep; sweep = again) {
+    again = false;
+    for (cursor = 0; cursor < n; cursor++) {
+      if (!dirty[cursor]) continue;
+      dirty[cursor] = 0;
+      const i = cursor;
+      const regs = state[i]!;
+      const o = i * 8;
+      const code = insns[o];
+      const dst = insns[o + 1] & 0x0f;
+      const src = insns[o + 1] >> 4;
+      const off = insns.readInt16LE(o + 2);
+      const imm = insns.readInt32LE(o + 4);
+      seen[i] = 1;
+      if (dst > 10 || src > 10) continue; // rejected by the structural checks
+      const next = regs.slice();
+      const cls = code & 0x07;
+      switch (cls) {
+        case U.BPF_ALU:
+        case U.BPF_ALU64: {
+          const srcVal = (code & 0x08) === U.BPF_X ? regs[src] : cst(BigInt(imm));
+          next[dst] = alu(code, off, regs[dst], srcVal);
+          flow(i + 1, next);
+          break;
+        }
+        case U.BPF_LD: {
+          if (code !== LD_IMM64 || i + 1 >= n) break;
+          seen[i + 1] = 1;
+          const lo = BigInt(insns.readUInt32LE(o + 4));
+          const hi = BigInt(insns.readUInt32LE(o + 12));
+          if (src === 0) next[dst] = cst((hi << 32n) | lo);
+          else if (src === U.BPF_PSEUDO_MAP_VALUE || src === U.BPF_PSEUDO_MAP_IDX_VALUE) next[dst] = { k: 'mapval', mapId: imm, off: Number(hi) };
+          else if (src === U.BPF_PSEUDO_FUNC) {
+            next[dst] = { k: 'ptr', base: 'func' };
+            enterSubprog(i + 1 + imm); // a callback: runs with arguments of its caller's choosing
+          } else if (src === U.BPF_PSEUDO_MAP_FD || src === U.BPF_PSEUDO_MAP_IDX) next[dst] = { k: 'ptr', base: 'map' };
+          else next[dst] = UNKNOWN;
+          flow(i + 2, next);
+          break;
+        }
+        case U.BPF_LDX: {
+          next[dst] = UNKNOWN;
+          const base = regs[src];
+          const size = SIZE_BYTES[code & 0x18];
+          if (base.k === 'mapval' && env.readOnlyValue && ((code & 0xe0) === U.BPF_MEM || (code & 0xe0) === BPF_MEMSX)) {
+            const v = env.readOnlyValue(base.mapId, base.off + off, size);
+            if (v !== null) {
+              const bits = BigInt(size * 8);
+              next[dst] = cst((code & 0xe0) === BPF_MEMSX ? BigInt.asIntN(Number(bits), v) : v);
+            }
           }
-        }
-        flow(i + 1, next);
-        break;
-      }
-      case U.BPF_ST:
-        flow(i + 1, next);
-        break;
-      case U.BPF_STX:
-        if ((code & 0xe0) === U.BPF_ATOMIC) {
-          if (imm === U.BPF_CMPXCHG) next[0] = UNKNOWN;
-          else if (imm & U.BPF_FETCH) next[src] = UNKNOWN;
-        }
-        flow(i + 1, next);
-        break;
-      case U.BPF_JMP:
-      case U.BPF_JMP32: {
-        const op = code & 0xf0;
-        if (op === U.BPF_EXIT) break;
-        if (op === U.BPF_CALL) {
-          if (src === U.BPF_PSEUDO_CALL) enterSubprog(i + 1 + imm);
-          // Helpers and subprograms clobber r0-r5; r6-r9 and the frame pointer survive.
-          for (let r = 0; r <= 5; r++) next[r] = UNKNOWN;
           flow(i + 1, next);
           break;
         }
-        if (op === U.BPF_JA) {
-          flow(i + 1 + (cls === U.BPF_JMP32 ? imm : off), next);
-          break;
-        }
-        if (op === BPF_JCOND) {
+        case U.BPF_ST:
           flow(i + 1, next);
-          flow(i + 1 + off, next);
+          break;
+        case U.BPF_STX:
+          if ((code & 0xe0) === U.BPF_ATOMIC) {
+            if (imm === U.BPF_CMPXCHG) next[0] = UNKNOWN;
+            else if (imm & U.BPF_FETCH) next[src] = UNKNOWN;
+          }
+          flow(i + 1, next);
+          break;
+        case U.BPF_JMP:
+        case U.BPF_JMP32: {
+          const op = code & 0xf0;
+          if (op === U.BPF_EXIT) break;
+          if (op === U.BPF_CALL) {
+            if (src === U.BPF_PSEUDO_CALL) enterSubprog(i + 1 + imm);
+            // Helpers and subprograms clobber r0-r5; r6-r9 and the frame pointer survive.
+            for (let r = 0; r <= 5; r++) next[r] = UNKNOWN;
+            flow(i + 1, next);
+            break;
+          }
+          if (op === U.BPF_JA) {
+            flow(i + 1 + (cls === U.BPF_JMP32 ? imm : off), next);
+            break;
+          }
+          if (op === BPF_JCOND) {
+            flow(i + 1, next);
+            flow(i + 1 + off, next);
+            break;
+          }
+          const b = (code & 0x08) === U.BPF_X ? regs[src] : cst(BigInt(imm));
+          const taken = branchTaken(op, cls === U.BPF_JMP32, regs[dst], b);
+          if (taken !== false) flow(i + 1 + off, next);
+          if (taken !== true) flow(i + 1, next);
           break;
         }
-        const b = (code & 0x08) === U.BPF_X ? regs[src] : cst(BigInt(imm));
-        const taken = branchTaken(op, cls === U.BPF_JMP32, regs[dst], b);
-        if (taken !== false) flow(i + 1 + off, next);
-        if (taken !== true) flow(i + 1, next);
-        break;
       }
     }
   }
