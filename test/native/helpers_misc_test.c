@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bpftime/helpers.h"
+#include "bpftime/jit.h"
 #include "bpftime/vma.h"
 #include "check.h"
 
@@ -363,6 +364,8 @@ static uint64_t vma_cb(uint64_t task, uint64_t vma, uint64_t ctx, uint64_t a4, u
 
 static void test_find_vma(void)
 {
+	/* Helpers call only registered JIT callback entries as native code (jit_callbacks.c). */
+	EQ(bpftime_jit_callback_add((uint64_t)(uintptr_t)vma_cb), 0);
 	EQ(CALL(BPF_FUNC_find_vma, fake_task, (uintptr_t)test_find_vma, vma_cb, 0, 0), -EOPNOTSUPP); /* no layout */
 	struct bpftime_vma_layout l = {
 		.magic = BPFTIME_VMA_LAYOUT_MAGIC, .vma_size = 48, .file_size = 16, .dentry_size = 64,

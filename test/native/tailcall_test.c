@@ -192,6 +192,20 @@ static void test_loop(void)
 	memcpy(ctx, (uint64_t[4]){ 0, 0, 0, 999 }, sizeof(ctx));
 	EQ(bpftime_vm_exec(&vp, (uintptr_t)ctx, 0, &r), 0);
 	EQ(r, 0);
+
+	/* A callback value that is neither an instruction index nor a JIT'ed callback entry is
+	 * refused, never called. */
+	struct bpf_insn wild[] = {
+		MOV_IMM(1, 3), LD64(2, 0x7f0000001000ull), MOV_IMM(3, 0), MOV_IMM(4, 0), CALL(BPF_FUNC_loop), EXIT(),
+	};
+	struct bpftime_vm_prog wp = vmprog(wild, N(wild));
+	EQ(bpftime_vm_exec(&wp, 0, 0, &r), 0);
+	EQ((int64_t)r, -EINVAL);
+	CHECK(!bpftime_jit_is_callback(0x7f0000001000ull));
+	EQ(bpftime_jit_callback_add(0x7f0000001000ull), 0);
+	CHECK(bpftime_jit_is_callback(0x7f0000001000ull));
+	bpftime_jit_callback_remove(0x7f0000001000ull);
+	CHECK(!bpftime_jit_is_callback(0x7f0000001000ull));
 }
 
 /* for_each over `map` with callback cb(map, key, value, ctx): ctx[0] += *key * 1000 + *value,

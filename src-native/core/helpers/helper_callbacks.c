@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bpftime/jit.h"
 #include "bpftime/map.h"
 #include "bpftime/prog_array.h"
 #include "bpftime/vm.h"
@@ -19,6 +20,14 @@
 #define MAX_KEY 512
 
 typedef uint64_t (*jit_callback)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+
+/* -EINVAL unless fn is something run_callback may call: an instruction index (the interpreter
+ * checks it against the running program), or the entry of a JIT'ed callback. Checked once per
+ * helper call: a number that is neither must never become a native jump. */
+static int callback_ok(uint64_t fn)
+{
+	return fn < BPFTIME_VM_CALLBACK_ADDR_MIN || bpftime_jit_is_callback(fn) ? 0 : -EINVAL;
+}
 
 /* 0 and *ret, or the interpreter's error (the callback could not run: stop iterating). */
 static int run_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret)
@@ -33,7 +42,8 @@ static int run_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint
 /* For the other helpers that call back (bpf_find_vma). */
 int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret)
 {
-	return run_callback(fn, a1, a2, a3, a4, ret);
+	int rc = callback_ok(fn);
+	return rc ? rc : run_callback(fn, a1, a2, a3, a4, ret);
 }
 
 /* bpf_tail_call(ctx, map, index): for the interpreter (the JIT lowers tail calls itself, see
@@ -55,7 +65,7 @@ BPFTIME_HELPER(loop)
 	uint32_t nr_loops = (uint32_t)r1;
 	uint64_t ret;
 
-	if (r4)
+	if (r4 || callback_ok(r2))
 		return (uint64_t)-EINVAL;
 	/* The kernel's verifier inlines bpf_loop when flags is 0, and the inlined loop answers
 	 * -E2BIG as a 32-bit value (zero-extended): programs see exactly that. */
@@ -125,7 +135,7 @@ BPFTIME_HELPER(for_each_map_elem)
 {
 	struct bpftime_map *m = (struct bpftime_map *)(uintptr_t)r1;
 
-	if (r4)
+	if (r4 || callback_ok(r2))
 		return (uint64_t)-EINVAL;
 	switch (bpftime_map_get_spec(m)->map_type) {
 	case BPF_MAP_TYPE_ARRAY:

@@ -15,7 +15,16 @@ struct bpftime_jit_prog {
 	void *mem;
 	size_t map_len;
 	size_t code_size;
+	uint64_t *callbacks; /* registered callback entries (jit_callbacks.c) */
+	uint32_t ncallbacks;
 };
+
+static void drop_callbacks(uint64_t *cbs, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		bpftime_jit_callback_remove(cbs[k]);
+	free(cbs);
+}
 
 static int resolve(const struct bpftime_jit_env *env, const struct bpftime_jit_reloc *r, const void *code,
 		   size_t code_size, uint64_t *v)
@@ -78,6 +87,22 @@ int bpftime_jit_load(const void *code, size_t code_size, const struct bpftime_ji
 			goto fail;
 		memcpy((char *)mem + relocs[k].offset, &v, sizeof(v));
 	}
+	/* Callback entries become callable by helpers only now that the code is complete. */
+	for (uint32_t k = 0; k < nrelocs; k++) {
+		if (relocs[k].kind != BPFTIME_JIT_RELOC_CODE)
+			continue;
+		uint64_t *grown = realloc(p->callbacks, (p->ncallbacks + 1) * sizeof(*grown));
+		if (!grown) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		p->callbacks = grown;
+		p->callbacks[p->ncallbacks] = (uint64_t)(uintptr_t)mem + relocs[k].addend;
+		err = bpftime_jit_callback_add(p->callbacks[p->ncallbacks]);
+		if (err)
+			goto fail;
+		p->ncallbacks++;
+	}
 	/* Execute-only: the code never reads itself (no constant pools, no rip-relative data), so
 	 * PROT_EXEC alone suffices; where the CPU has protection keys the kernel then enforces
 	 * execute-only, elsewhere x86 makes it readable as well. */
@@ -91,6 +116,7 @@ int bpftime_jit_load(const void *code, size_t code_size, const struct bpftime_ji
 	*out = p;
 	return 0;
 fail:
+	drop_callbacks(p->callbacks, p->ncallbacks);
 	munmap(mem, len);
 	free(p);
 	return err;
@@ -139,6 +165,7 @@ void bpftime_jit_free(struct bpftime_jit_prog *p)
 {
 	if (!p)
 		return;
+	drop_callbacks(p->callbacks, p->ncallbacks);
 	munmap(p->mem, p->map_len);
 	free(p);
 }

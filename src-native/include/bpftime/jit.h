@@ -47,6 +47,13 @@ enum bpftime_jit_reloc_kind {
  * through (the value bpf_tail_call then returns, the same as in the interpreter). */
 int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count);
 
+/* Callback entries of loaded JIT code (BPFTIME_JIT_RELOC_CODE targets): registered by
+ * bpftime_jit_load, withdrawn by bpftime_jit_free; helpers call a callback value as native code
+ * only when bpftime_jit_is_callback says it is one (lock-free). add: 0, -ENOSPC, -EINVAL. */
+int bpftime_jit_callback_add(uint64_t addr);
+void bpftime_jit_callback_remove(uint64_t addr);
+int bpftime_jit_is_callback(uint64_t addr);
+
 /* An 8-byte little-endian absolute value to write at code[offset]. */
 struct bpftime_jit_reloc {
 	uint32_t offset;
