@@ -150,6 +150,7 @@ static void test_tail_calls(void)
 	EQ(count, 4);
 	/* The JIT's resolver agrees with the interpreter on what falls through. */
 	EQ(bpftime_jit_tail_resolve((uintptr_t)m, 2, 0), -ENOENT);
+	CHECK(bpftime_jit_tail_resolve((uintptr_t)m, 0x100000001ull, 0) > 0); /* the index is a u32 */
 	EQ(bpftime_jit_tail_resolve((uintptr_t)m, 7, 0), -ENOENT);
 	EQ(bpftime_jit_tail_resolve((uintptr_t)m, 1, BPFTIME_VM_MAX_TAIL_CALLS), -E2BIG);
 	CHECK(bpftime_jit_tail_resolve((uintptr_t)m, 1, 0) > 0);

@@ -83,7 +83,8 @@ const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
 long bpftime_tail_lookup(struct bpftime_map *map, uint64_t index, const struct bpftime_tail_target **out)
 {
 	uint32_t id = 0;
-	long rc = bpftime_prog_array_slot(map, index, &id);
+	/* The index is a u32 in the kernel (both its interpreter and its JITs drop the high half). */
+	long rc = bpftime_prog_array_slot(map, (uint32_t)index, &id);
 	if (rc == -E2BIG || (rc == 0 && id == 0))
 		return -ENOENT;
 	if (rc)
