@@ -26,7 +26,7 @@ function mapsPrinted(out: string): string[] {
     .slice(at)
     .split('\n')
     .slice(1)
-    .filter((l) => l.trim() !== '' && !/RLIMIT_MEMLOCK/.test(l))
+    .filter((l) => l.trim() !== '' && l !== 'attached' && !/RLIMIT_MEMLOCK/.test(l))
     .map((l) => l.replace(/^(\s*)[0-9a-f]{6,16} /, '$1ADDR ').replace(/\(\S*\/stack_victim\)/, '(stack_victim)'));
 }
 
@@ -43,8 +43,7 @@ async function runOnce(script: (bin: string) => string, underShim: boolean): Pro
     const args = ['-e', script(bin)];
     const bt = underShim ? new Proc(process.execPath, [cli, 'load', 'bpftrace', ...args], env) : new Proc('bpftrace', args, env);
     procs.push(bt);
-    await bt.waitFor(/Attaching \d+ probes/);
-    await sleep(700); // the kernel path prints "Attaching" before it attaches
+    await bt.waitFor(/^attached$/m, 30000);
     v.write('call 3\n');
     await v.waitFor(/done call 3/);
     await sleep(300);
@@ -57,9 +56,14 @@ async function runOnce(script: (bin: string) => string, underShim: boolean): Pro
   }
 }
 
+// bpftrace prints "Attaching" before it attaches, and attaches in the order of the script: the
+// last probe ticking says every probe is in.
+const ATTACHED = 'interval:ms:100 { printf("attached\\n"); }';
+
 const stackScript = (bin: string) =>
   `uprobe:${bin}:leaf { @entry[ustack] = count(); @sym[usym(reg("ip"))] = count(); }
-   uretprobe:${bin}:middle { @ret[ustack(perf)] = count(); @short[ustack(2)] = count(); }`;
+   uretprobe:${bin}:middle { @ret[ustack(perf)] = count(); @short[ustack(2)] = count(); }
+   ${ATTACHED}`;
 
 test('bpftrace ustack/usym name the frames the kernel names', { skip: !haveTools && 'bpftrace or cc missing', timeout: 90000 }, async (t) => {
   const shim = await runOnce(stackScript, true);
@@ -90,10 +94,9 @@ test('bpftrace signal() at a uprobe kills the probed process with that signal', 
     const v = new Proc(bin, [], { ...env, LD_PRELOAD: agentLib }, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
-    const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '--unsafe', '-e', `uprobe:${bin}:leaf /pid == ${pid}/ { printf("signal to %d\\n", pid); signal("SIGUSR1"); exit(); }`], env);
+    const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '--unsafe', '-e', `uprobe:${bin}:leaf /pid == ${pid}/ { printf("signal to %d\\n", pid); signal("SIGUSR1"); exit(); } ${ATTACHED}`], env);
     procs.push(bt);
-    await bt.waitFor(/Attaching 1 probe/);
-    await sleep(300);
+    await bt.waitFor(/^attached$/m, 30000);
     v.write('call 3\n');
     await v.exited;
     assert.equal(v.child.signalCode, 'SIGUSR1', v.out);
@@ -107,3 +110,35 @@ test('bpftrace signal() at a uprobe kills the probed process with that signal', 
   }
 });
 
+
+test('bpftrace profile: samples a busy traced process where it runs', { skip: !haveTools && 'bpftrace or cc missing', timeout: 60000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const bin = buildVictim(dir);
+  const procs: Proc[] = [];
+  try {
+    const v = new Proc(process.execPath, [cli, 'start', bin], env, { stdin: true });
+    procs.push(v);
+    await v.waitFor(/ready pid=\d+/);
+    const script = `profile:hz:99 /comm == "stack_victim"/ { @[ustack] = count(); @n = count(); } profile:hz:99 { @all = count(); } ${ATTACHED}`;
+    const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', script], env);
+    procs.push(bt);
+    await bt.waitFor(/^attached$/m, 30000);
+    v.write('spin 1500\n');
+    await v.waitFor(/done spin 1500/);
+    await bt.stop('SIGINT'); // printed while the victim still runs, so bpftrace can symbolise
+    // Samples taken in the victim show where it was: the hot loop, called from spin_outer().
+    const m = bt.out.match(/@\[\n\s+(?:spin_hot|now_ms|clock_gettime|__clock_gettime)[^\n]*\n(?:[^\n]*\n)*?\s+spin_outer\+\d+\n\s+main\+\d+\n/);
+    assert.ok(m, bt.out);
+    const n = Number(bt.out.match(/^@n: (\d+)$/m)?.[1] ?? 0);
+    const all = Number(bt.out.match(/^@all: (\d+)$/m)?.[1] ?? 0);
+    assert.ok(n >= 3, `victim samples: ${n}\n${bt.out}`);
+    // The other ticks (the kernel's samples of untraced tasks and idle CPUs) still run, once per
+    // period and CPU: more than the victim's own.
+    assert.ok(all > n, `all ${all}, victim ${n}`);
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

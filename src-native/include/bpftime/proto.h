@@ -120,7 +120,9 @@ enum bpftime_attach_kind {
 	BPFTIME_ATTACH_UPROBE = 1,
 	BPFTIME_ATTACH_URETPROBE = 2,
 	BPFTIME_ATTACH_SYSCALL_TP = 3,
-	BPFTIME_ATTACH_TIMER = 4, /* CPU/task clock perf events: run the program every `offset` ns */
+	BPFTIME_ATTACH_TIMER = 4, /* CPU/task clock perf events: run the program every `offset` ns;
+				   * ref_ctr_offset: the pid that keeps the wall-clock tick (0: none),
+				   * tp_id: the event's CPU (-1: any) */
 };
 
 struct bpftime_attach {

@@ -144,15 +144,17 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   }
   if (type === P.PERF_TYPE_SOFTWARE && (config === BigInt(P.PERF_COUNT_SW_CPU_CLOCK) || config === BigInt(P.PERF_COUNT_SW_TASK_CLOCK))) {
     // Clock events drive timed programs (bpftrace interval:/profile:): the period is the
-    // sample_period in ns, or 1e9/sample_freq with attr.freq. They run in the opening process
-    // (pid -1) or the named one, on the agent there.
+    // sample_period in ns, or 1e9/sample_freq with attr.freq (src-native/agent/timer.c).
     const freqMode = ((flagsWord >> BigInt(F.freq.bit)) & 1n) === 1n;
     const sample = attr.u64(F.sample_period);
     if (sample === 0n) throw new KernelError(Errno.EINVAL, 'a clock event needs a sample period or frequency');
     const periodNs = freqMode ? 1000000000n / sample : sample;
     const ev = new PerfEvent(
       k.registry.allocId(ObjKind.PerfEvent),
-      { probe: 'timer', type, config, path: '', offset: periodNs > 0n ? periodNs : 1n, refCtrOffset: 0n, pid: pid === -1 ? ctx.client.pid : pid, cpu, tpId: 0 },
+      // Every traced process samples its own threads on its CPU time (pid -1: all of them);
+      // for pid -1 the opener also keeps the wall-clock tick (the kernel's ticks in untraced
+      // tasks and the idle loop): the agents' ATTACH says who in refCtrOffset, the CPU in tpId.
+      { probe: 'timer', type, config, path: '', offset: periodNs > 0n ? periodNs : 1n, refCtrOffset: pid === -1 ? BigInt(ctx.client.pid) : 0n, pid, cpu, tpId: cpu >>> 0 },
       disabled,
     );
     k.registry.add(ev);
