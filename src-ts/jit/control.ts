@@ -9,6 +9,9 @@
 //   rbp = rsp + 512                  eBPF r10: [rsp, rbp) is this frame's 512-byte stack
 //   [rbp, rbp + 8)                   may_goto counter (only set when the function uses it)
 //   [rbp + 8, rbp + 12)              main function: tail calls made so far (bpf_tail_call)
+//   [rbp + 8, rbp + 16)              other functions: the address of that count, which every
+//                                    bpf-to-bpf call passes to its callee in rax (r0, which a
+//                                    callee never reads: its prologue zeroes it)
 //
 // The main function's code starts with `xor eax, eax` (BPFTIME_JIT_TAIL_ENTRY = 2 bytes, jit.h):
 // a tail call from another program jumps just past it with its count in eax, so the count
@@ -22,7 +25,7 @@ import * as O from '../asm/opcodes';
 import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
 import { BPF_FUNC_tail_call } from '../uapi/bpf';
 import { jumpTarget } from './program';
-import { FRAME_EXTRA, SAVED, STACK_SIZE, T2, X } from './regs';
+import { FRAME_EXTRA, SAVED, STACK_SIZE, T1, T2, X } from './regs';
 import {
   ALU_ADD, ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, CC_S,
   Emitter, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R13, R14, R15,
@@ -60,6 +63,7 @@ export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
   e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
   e.lea(RBP, RSP, STACK_SIZE);
   if (main) e.store(RBP, TAIL_COUNT, RAX, 4);
+  else e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (garbage in callbacks: unused)
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
   const zero = main ? ZERO_MAIN : ZERO_SUB;
   for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
@@ -132,13 +136,20 @@ export function lowerJmp(g: Gen): void {
 /** bpf_tail_call(r1 = ctx, r2 = map, r3 = index) in the main function: the resolver (tail.c)
  * answers with the code to continue in, or with the errno the call falls through with (r0).
  * On success this frame goes as at exit and the target runs in its place, r1 unchanged. */
+/** T1 = the address of the tail-call count: in the main function's frame, or passed down. */
+function countAddress(g: Gen): void {
+  if (g.L.funcOf[g.i] === 0) g.e.lea(T1, RBP, TAIL_COUNT);
+  else g.e.load(T1, RBP, TAIL_COUNT, 8, false);
+}
+
 function tailCall(g: Gen): void {
   const { e } = g;
   e.push(RDI); // ctx, twice: rsp stays 16-byte aligned for the call
   e.push(RDI);
   e.movRR(RDI, RSI, true);
   e.movRR(RSI, RDX, true);
-  e.load(RDX, RBP, TAIL_COUNT, 4, false);
+  countAddress(g);
+  e.load(RDX, T1, 0, 4, false);
   const at = e.movabs(T2, 0, 0);
   g.relocs.push({ offset: at, kind: 'tail_resolve', id: 0, addend: 0 });
   e.callR(T2);
@@ -147,8 +158,12 @@ function tailCall(g: Gen): void {
   e.testRR(RAX, RAX, true);
   const fallThrough = shortJccForward(e, CC_S);
   e.movRR(T2, RAX, true);
-  e.load(RAX, RBP, TAIL_COUNT, 4, false);
+  // count + 1, for the target (in eax) and for this execution, whose frames go on after the
+  // target returns when this is a bpf-to-bpf callee.
+  countAddress(g);
+  e.load(RAX, T1, 0, 4, false);
   e.aluRI(ALU_ADD, RAX, 1, false);
+  e.store(T1, 0, RAX, 4);
   e.lea(RSP, RBP, FRAME_EXTRA);
   for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
   e.jmpR(T2);
@@ -167,7 +182,9 @@ function call(g: Gen): void {
     return;
   }
   // bpf-to-bpf (the only other kind program.ts lets through): a direct call to the callee's
-  // prologue, which builds its own frame.
+  // prologue, which builds its own frame; rax carries the tail-call count's address.
+  if (g.L.funcOf[i] === 0) e.lea(RAX, RBP, TAIL_COUNT);
+  else e.load(RAX, RBP, TAIL_COUNT, 8, false);
   g.sites.callPos.push(e.pos);
   g.sites.callTarget.push(i + 1 + p.imm[i]);
   e.callRel(0);

@@ -35,6 +35,8 @@ export interface Layout {
   relocAt: Map<number, InsnReloc>;
   /** Callback pointers: the function each BPF_PSEUDO_FUNC ld_imm64 names, by its index. */
   funcAt: Map<number, number>;
+  /** The function (0 = main) each instruction belongs to. */
+  funcOf: Int32Array;
 }
 
 /** The kernel's BPF_COMPLEXITY_LIMIT_INSNS and MAX_CALL_FRAMES. */
@@ -160,13 +162,44 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
     }
   }
 
-  // A tail call replaces the main function's frame (the one that holds the tail-call count);
-  // from a bpf-to-bpf callee or a callback it would have to unwind frames in between.
-  for (const i of tailCalls) {
-    if (funcOf[i] !== 0) throw new JitReject('unsupported', 'bpf_tail_call outside the main function runs in the interpreter', i);
+  // A tail call replaces the frame of the function that makes it. The count of tail calls lives
+  // in the main function's frame and bpf-to-bpf callees reach it through a pointer each call
+  // passes on; a callback, called by a helper, has no such pointer, so neither it nor what it
+  // calls may tail-call here (the interpreter runs such programs).
+  if (tailCalls.some((i) => funcOf[i] !== 0)) {
+    const fromCallback = reachableFromCallbacks(p, starts, funcOf, flags, funcAt);
+    for (const i of tailCalls) {
+      if (fromCallback[funcOf[i]]) throw new JitReject('unsupported', 'bpf_tail_call in a callback runs in the interpreter', i);
+    }
   }
   checkCallDepth(p, starts, funcOf, flags, funcAt);
-  return { flags, relocAt, funcAt };
+  return { flags, relocAt, funcAt, funcOf };
+}
+
+/** Functions a callback may run: callbacks and everything they call, transitively. */
+function reachableFromCallbacks(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array, funcAt: Map<number, number>): Uint8Array {
+  const seen = new Uint8Array(starts.length);
+  const todo: number[] = [];
+  for (const t of funcAt.values()) {
+    const f = funcOf[t];
+    if (!seen[f]) {
+      seen[f] = 1;
+      todo.push(f);
+    }
+  }
+  while (todo.length) {
+    const f = todo.pop()!;
+    const end = f + 1 < starts.length ? starts[f + 1] : p.n;
+    for (let i = starts[f]; i < end; i++) {
+      if (flags[i] & SECOND_HALF || p.code[i] !== CALL || p.src[i] !== O.BPF_PSEUDO_CALL) continue;
+      const g = funcOf[i + 1 + p.imm[i]];
+      if (!seen[g]) {
+        seen[g] = 1;
+        todo.push(g);
+      }
+    }
+  }
+  return seen;
 }
 
 /** Recursion and chains deeper than the kernel's 8 frames (callbacks included) are rejected

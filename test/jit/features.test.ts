@@ -171,14 +171,18 @@ test('long jumps forward and backward (rel32 forms)', { skip }, () => {
   assert.equal(out.insnOffsets[1] - out.insnOffsets[0], 5, 'short jump chosen');
 });
 
-test('refused: tail calls outside the main function, kfuncs (unsupported); malformed programs (invalid)', () => {
+test('refused: tail calls in callbacks, kfuncs (unsupported); malformed programs (invalid)', () => {
   const reject = (code: Buffer, kind: string, re: RegExp) => {
     const r = compile(code);
     assert.ok(!r.ok, 'expected a rejection');
     assert.equal(r.kind, kind);
     assert.match(r.reason, re);
   };
-  reject(assemble('call local +1\nexit\ncall 12\nexit'), 'unsupported', /bpf_tail_call outside the main function/);
+  // A callback (its address taken by an ld_imm64 at insn 0) that tail-calls.
+  const cbTail = encodeInsns([insn(O.BPF_LD | O.BPF_IMM | O.BPF_DW, 2, 4, 0, 2), insn(0), insn(O.BPF_JMP | O.BPF_EXIT),
+    insn(O.BPF_JMP | O.BPF_CALL, 0, 0, 0, 12), insn(O.BPF_JMP | O.BPF_EXIT)]);
+  reject(cbTail, 'unsupported', /bpf_tail_call in a callback/);
+  assert.ok(compile(assemble('call local +1\nexit\ncall 12\nexit')).ok, 'tail calls from bpf-to-bpf functions compile');
   // A callback pointer into the middle of the function that takes it: no function ends there.
   reject(encodeInsns([insn(O.BPF_LD | O.BPF_IMM | O.BPF_DW, 2, 4, 0, 1), insn(0), insn(O.BPF_JMP | O.BPF_EXIT)]), 'invalid', /last insn of a function/);
   reject(encodeInsns([insn(O.BPF_LD | O.BPF_IMM | O.BPF_DW, 2, 4, 0, 9), insn(0), insn(O.BPF_JMP | O.BPF_EXIT)]), 'invalid', /callback 10 out of range/);
@@ -193,9 +197,10 @@ test('refused: tail calls outside the main function, kfuncs (unsupported); malfo
 test('jitSection: a blob for JIT-able programs, the reason otherwise', () => {
   const good = jitSection(assemble('mov %r0, 1\nexit'), []);
   assert.ok(good.blob && good.blob.readUInt32LE(0) === JIT_BLOB_MAGIC);
-  const tail = jitSection(assemble('call local +1\nexit\ncall 12\nexit'), []);
+  const tail = jitSection(encodeInsns([insn(O.BPF_LD | O.BPF_IMM | O.BPF_DW, 2, 4, 0, 2), insn(0), insn(O.BPF_JMP | O.BPF_EXIT),
+    insn(O.BPF_JMP | O.BPF_CALL, 0, 0, 0, 12), insn(O.BPF_JMP | O.BPF_EXIT)]), []);
   assert.equal(tail.blob, null);
-  assert.match(tail.reason ?? '', /^unsupported: bpf_tail_call outside the main function/);
+  assert.match(tail.reason ?? '', /^unsupported: bpf_tail_call in a callback/);
 });
 
 test('deterministic: the same program compiles to the same bytes', () => {
