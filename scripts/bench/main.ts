@@ -21,6 +21,7 @@ import { uprobeFigure, UprobeParams } from './uprobe';
 import { uretprobeFigure } from './uretprobe';
 import { benchJit } from './jit';
 import { testRunFigure } from './test_run';
+import { tailCallFigure } from './tailcall';
 
 interface Args extends UprobeParams { out: string; only: string[] | null }
 
@@ -35,6 +36,7 @@ const MODULES: [string, (a: Args, log: (s: string) => void) => Promise<Figure[]>
   ['agent-startup', async (_a, log) => [await startupFigure(log)]],
   ['jit', async (_a, log) => benchJit(log)],
   ['test-run', async (_a, log) => [await testRunFigure(log)]],
+  ['tail-call', async (_a, log) => [await tailCallFigure(log)]],
 ];
 
 function parseArgs(argv: string[]): Args {
