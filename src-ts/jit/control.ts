@@ -164,6 +164,14 @@ function tailCall(g: Gen): void {
   e.load(RAX, T1, 0, 4, false);
   e.aluRI(ALU_ADD, RAX, 1, false);
   e.store(T1, 0, RAX, 4);
+  // Bit 0 set: a program without JIT code; bpftime_jit_tail_interp(ctx, prog, count) runs it.
+  e.testRI(T2, 1, false);
+  const native = shortJccForward(e, CC_E);
+  e.lea(RSI, T2, -1);
+  e.movRR(RDX, RAX, false);
+  const at2 = e.movabs(T2, 0, 0);
+  g.relocs.push({ offset: at2, kind: 'tail_interp', id: 0, addend: 0 });
+  bindHere(e, native);
   e.lea(RSP, RBP, FRAME_EXTRA);
   for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
   e.jmpR(T2);

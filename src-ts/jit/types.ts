@@ -9,6 +9,7 @@ export const JIT_RELOC_KIND = {
   map_value: 3, // address of byte `addend` of the value of map `id` (direct value access)
   tail_resolve: 4, // address of bpftime_jit_tail_resolve (bpf_tail_call)
   code: 5,      // address of byte `addend` of this code (callback pointers)
+  tail_interp: 6, // address of bpftime_jit_tail_interp (bpf_tail_call into a program without JIT code)
 } as const;
 export type JitRelocKind = keyof typeof JIT_RELOC_KIND;
 

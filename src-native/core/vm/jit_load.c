@@ -33,6 +33,9 @@ static int resolve(const struct bpftime_jit_env *env, const struct bpftime_jit_r
 	case BPFTIME_JIT_RELOC_TAIL_RESOLVE:
 		*v = (uint64_t)(uintptr_t)bpftime_jit_tail_resolve;
 		return 0;
+	case BPFTIME_JIT_RELOC_TAIL_INTERP:
+		*v = (uint64_t)(uintptr_t)bpftime_jit_tail_interp;
+		return 0;
 	case BPFTIME_JIT_RELOC_CODE:
 		if (r->addend >= code_size)
 			return -EINVAL;

@@ -9,8 +9,8 @@
  * bpftime_jit_tail_resolve (address patched in by the loader) and, when it answers with code,
  * tears its frame down and jumps there with the tail-call count in eax and r1 unchanged: the
  * target's "tail entry" (BPFTIME_JIT_TAIL_ENTRY bytes into its code) stores that count in its
- * frame instead of zeroing it. A target without JIT code is reached the same way through
- * interp_tail_entry, which runs it in the interpreter with the count carried over. */
+ * frame instead of zeroing it. A target without JIT code is reached through
+ * bpftime_jit_tail_interp, which runs it in the interpreter with the count carried over. */
 #include <errno.h>
 #include <stdint.h>
 
@@ -93,15 +93,10 @@ long bpftime_tail_lookup(struct bpftime_map *map, uint64_t index, const struct b
 	return *out ? 0 : -ENOENT;
 }
 
-/* A JIT'ed program tail-calls one that has no JIT code: the resolver leaves it here and the
- * JIT'ed caller, its frame gone, jumps to interp_tail_entry with r1 in rdi. */
-static __thread const struct bpftime_vm_prog *t_interp_next;
-static __thread uint32_t t_interp_count;
-
-static uint64_t interp_tail_entry(uint64_t r1)
+uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t tail_calls)
 {
 	uint64_t ret = 0;
-	bpftime_vm_exec_tail(t_interp_next, r1, t_interp_count, &ret);
+	bpftime_vm_exec_tail(next, r1, tail_calls, &ret);
 	return ret;
 }
 
@@ -115,7 +110,8 @@ int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count)
 		return -E2BIG;
 	if (t->jit)
 		return (int64_t)((uintptr_t)t->jit + BPFTIME_JIT_TAIL_ENTRY);
-	t_interp_next = t->vm;
-	t_interp_count = (uint32_t)count + 1;
-	return (int64_t)(uintptr_t)interp_tail_entry;
+	/* No JIT code: the caller goes to bpftime_jit_tail_interp with this program. Tagged in
+	 * bit 0 (the struct is 8-aligned) and carried in registers, not in thread-local state, which
+	 * a program run by a signal handler on this thread could overwrite in between. */
+	return (int64_t)((uintptr_t)t->vm | 1);
 }

@@ -35,17 +35,22 @@ enum bpftime_jit_reloc_kind {
 	BPFTIME_JIT_RELOC_MAP_VALUE = 3, /* address of byte `addend` of map `id`'s value (direct value access) */
 	BPFTIME_JIT_RELOC_TAIL_RESOLVE = 4, /* address of bpftime_jit_tail_resolve (bpf_tail_call) */
 	BPFTIME_JIT_RELOC_CODE = 5,      /* address of byte `addend` of this code (callback pointers) */
+	BPFTIME_JIT_RELOC_TAIL_INTERP = 6, /* address of bpftime_jit_tail_interp (bpf_tail_call) */
 };
 
 /* Where a tail call enters JIT code: the main prologue starts with `xor eax, eax` (2 bytes: no
  * tail call made yet); a tail call jumps past it with the count of tail calls made in eax. */
 #define BPFTIME_JIT_TAIL_ENTRY 2
 
-/* Called by JIT code at bpf_tail_call(ctx, map, index) in its main function, with the number of
- * tail calls made so far: the address to jump to (the target's tail entry, or a trampoline into
- * the interpreter for a target without JIT code), or a negative errno when the call falls
- * through (the value bpf_tail_call then returns, the same as in the interpreter). */
+/* Called by JIT code at bpf_tail_call(ctx, map, index), with the number of tail calls made so
+ * far: the target's tail entry to jump to; for a target without JIT code, its struct
+ * bpftime_vm_prog * with bit 0 set (the JIT code then jumps to bpftime_jit_tail_interp with it);
+ * or a negative errno when the call falls through (the same value as in the interpreter). */
 int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count);
+/* Where JIT code continues a tail call into a program without JIT code (its frame already gone,
+ * r1 in rdi): runs `next` in the interpreter with `tail_calls` already made; returns its r0. */
+struct bpftime_vm_prog;
+uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t tail_calls);
 
 /* Callback entries of loaded JIT code (BPFTIME_JIT_RELOC_CODE targets): registered by
  * bpftime_jit_load, withdrawn by bpftime_jit_free; helpers call a callback value as native code
