@@ -73,6 +73,15 @@ static int open_served(const char *path, int flags)
 	}
 	if (!(flags & O_CLOEXEC))
 		fcntl((int)r, F_SETFD, 0); /* the fd arrives close-on-exec; give the flags asked for */
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		/* the server let it open for writing (uprobe_events): writes are commands to it */
+		int e = served_write_track((int)r, path);
+		if (e < 0) {
+			close((int)r);
+			errno = -e;
+			return -1;
+		}
+	}
 	return (int)r;
 }
 

@@ -270,6 +270,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 EXPORT int close(int fd)
 {
 	resolve_real();
+	served_write_forget(fd);
 	if (!fdtab_get(fd))
 		return real_close(fd);
 	struct shim_obj *last = fdtab_forget(fd);
@@ -304,6 +305,8 @@ EXPORT int dup(int fd)
 {
 	resolve_real();
 	int nfd = real_dup(fd);
+	if (nfd >= 0)
+		served_write_dup(fd, nfd);
 	if (nfd >= 0 && fdtab_get(fd))
 		fdtab_dup(fd, nfd);
 	return nfd;
@@ -313,6 +316,8 @@ EXPORT int dup2(int fd, int nfd)
 {
 	resolve_real();
 	int r = real_dup2(fd, nfd);
+	if (r >= 0)
+		served_write_dup(fd, r);
 	if (r >= 0 && (fdtab_get(fd) || fdtab_get(nfd)))
 		fdtab_dup(fd, r);
 	return r;
@@ -322,6 +327,8 @@ EXPORT int dup3(int fd, int nfd, int flags)
 {
 	resolve_real();
 	int r = real_dup3(fd, nfd, flags);
+	if (r >= 0)
+		served_write_dup(fd, r);
 	if (r >= 0 && (fdtab_get(fd) || fdtab_get(nfd)))
 		fdtab_dup(fd, r);
 	return r;
@@ -331,6 +338,8 @@ static int shim_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
 	resolve_real();
 	int r = real(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		served_write_dup(fd, r);
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && fdtab_get(fd))
 		fdtab_dup(fd, r);
 	return r;

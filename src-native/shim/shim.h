@@ -41,6 +41,11 @@ void fdtab_release_obj(struct shim_obj *o);
 /* Opens (once) the map handle of a map object; NULL if it is not a map. */
 struct bpftime_map *fdtab_map(struct shim_obj *o);
 
+/* fds of served files opened for writing (served_write.c): their write()s go to the server. */
+int served_write_track(int fd, const char *path);
+void served_write_forget(int fd);
+void served_write_dup(int oldfd, int newfd);
+
 /* Server calls. Returns the syscall result (>= 0) or -errno. */
 long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
 	       uint64_t first_addr);

@@ -8,6 +8,8 @@ import { TracefsView } from '../tracefs/view';
 import { TracePipe } from '../tracefs/trace_pipe';
 import { BpfBtf } from '../kernel/btf';
 import { ObjKind } from '../kernel/objects';
+import { PerfEvent } from '../kernel/perf_event';
+import { PERF_TYPE_TRACEPOINT } from '../uapi/perf_event';
 import * as fs from 'fs';
 import { Btf } from '../btf/btf';
 import { TaskLayout, computeTaskLayout } from '../btf/task_layout';
@@ -25,7 +27,12 @@ export class Kernel {
   readonly uprobePmu: Pmu = readPmu('uprobe', 7);
   readonly kprobePmu: Pmu = readPmu('kprobe', 6);
   readonly tracePipe = new TracePipe();
-  readonly tracefs = TracefsView.load({ uprobe: this.uprobePmu, kprobe: this.kprobePmu });
+  readonly tracefs = TracefsView.load(
+    { uprobe: this.uprobePmu, kprobe: this.kprobePmu },
+    // a uprobe_events event is in use while a perf event is open on it (removal: EBUSY)
+    (id) => this.registry.all(ObjKind.PerfEvent).some((e) => !e.destroyed && (e as PerfEvent).spec.type === PERF_TYPE_TRACEPOINT && (e as PerfEvent).spec.tpId === id),
+    log,
+  );
   private vmlinuxBtf: Buffer | null = null;
   private taskLayoutMsg: Buffer | null = null;
 

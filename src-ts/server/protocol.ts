@@ -43,6 +43,7 @@ export enum CallOp {
   Ioctl = 3,
   Open = 4,
   Access = 5,
+  Write = 6,
   Bpffs = 16,
 }
 

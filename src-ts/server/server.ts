@@ -10,7 +10,7 @@ import { log } from './log';
 import { CallContext } from './syscalls/context';
 import { sysBpf } from './syscalls/bpf';
 import { sysIoctl, sysPerfEventOpen } from './syscalls/perf';
-import { sysAccess, sysOpen } from './syscalls/files';
+import { sysAccess, sysOpen, sysWrite } from './syscalls/files';
 import { sysBpffs } from './syscalls/obj_pin';
 import { NeedMemory } from './usermem';
 import { ProcessDetach } from './detach_process';
@@ -239,6 +239,9 @@ export class Server {
           break;
         case CallOp.Access:
           ret = sysAccess(ctx, a[0], Number(a[1] & 0xffffffffn));
+          break;
+        case CallOp.Write:
+          ret = sysWrite(ctx, a[0], a[1], a[2]);
           break;
         case CallOp.Bpffs:
           ret = sysBpffs(ctx, Number(a[0]), a[1], a[2], Number(a[3] & 0xffffffffn), a[4]);

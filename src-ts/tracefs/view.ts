@@ -1,11 +1,14 @@
 // The tracefs and sysfs files tools read to find their probe points, served by the server so
 // that they are the same whether or not a real tracefs is mounted (and need no root):
 //   <tracefs>/events/{syscalls,raw_syscalls}/<event>/{id,format}, <tracefs>/available_events,
+//   <tracefs>/uprobe_events (writable: legacy uprobe events, see uprobe_events.ts) and
+//   <tracefs>/events/<group>/<event>/{id,format,enable,filter} of the events made there,
 //   /sys/bus/event_source/devices/{uprobe,kprobe}/{type,format/*}
 // where <tracefs> is /sys/kernel/tracing or /sys/kernel/debug/tracing.
 import * as path from 'path';
 import { TraceEvent, formatFile } from './format';
 import { Pmu } from '../server/syscalls/perf';
+import { UprobeEvents } from './uprobe_events';
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const PMU_ROOT = '/sys/bus/event_source/devices';
@@ -15,22 +18,33 @@ export type ServedFile = { kind: 'file'; content: Buffer } | { kind: 'trace_pipe
 export class TracefsView {
   private readonly byName = new Map<string, TraceEvent>();
   private readonly byId = new Map<number, TraceEvent>();
+  /** Events made by writing to uprobe_events; their ids follow the static events'. */
+  readonly uprobes: UprobeEvents;
 
   constructor(
     events: TraceEvent[],
     private readonly pmus: { uprobe: Pmu; kprobe: Pmu },
+    uprobeInUse: (id: number) => boolean = () => false,
+    log: (msg: string) => void = () => {},
   ) {
     for (const e of events) {
       this.byName.set(`${e.system}/${e.name}`, e);
       this.byId.set(e.id, e);
     }
+    this.uprobes = new UprobeEvents(Math.max(0, ...this.byId.keys()) + 1, uprobeInUse, log);
   }
 
-  static load(pmus: { uprobe: Pmu; kprobe: Pmu }): TracefsView {
+  static load(pmus: { uprobe: Pmu; kprobe: Pmu }, uprobeInUse?: (id: number) => boolean, log?: (msg: string) => void): TracefsView {
     // The snapshot stays in the source tree (dist/ has only compiled code).
     const file = path.resolve(__dirname, '..', '..', '..', 'src-ts', 'tracefs', 'syscall-events.json');
     const snapshot = JSON.parse(require('fs').readFileSync(file, 'utf8')) as { events: TraceEvent[] };
-    return new TracefsView(snapshot.events, pmus);
+    return new TracefsView(snapshot.events, pmus, uprobeInUse, log);
+  }
+
+  /** Whether p is a served file that takes writes (uprobe_events). */
+  static isWritable(p: string): boolean {
+    const n = path.posix.normalize(p);
+    return TRACEFS_ROOTS.some((r) => n === `${r}/uprobe_events`);
   }
 
   eventById(id: number): TraceEvent | undefined {
@@ -69,6 +83,8 @@ export class TracefsView {
       const m = n.startsWith(root + '/events/') ? n.slice(root.length + 8).split('/') : null;
       if (m && m.length === 1 && [...this.byName.keys()].some((k) => k.startsWith(m[0] + '/'))) return 'dir';
       if (m && m.length === 2 && this.byName.has(`${m[0]}/${m[1]}`)) return 'dir';
+      if (m && m.length === 1 && this.uprobes.list().some((e) => e.system === m[0])) return 'dir';
+      if (m && m.length === 2 && this.uprobes.byName(m[0], m[1])) return 'dir';
     }
     for (const name of Object.keys(this.pmus)) {
       const dir = `${PMU_ROOT}/${name}`;
@@ -79,12 +95,21 @@ export class TracefsView {
 
   private readTracefs(rel: string): ServedFile {
     if (rel === 'trace_pipe') return { kind: 'trace_pipe' };
-    // Legacy (text-defined) probes: none exist; bcc reads these before cleaning up after its
-    // perf_event_open probes, and skips the clean-up when its event is not listed.
-    if (rel === 'uprobe_events' || rel === 'kprobe_events') return file('');
+    // Legacy (text-defined) probes: bcc reads these before cleaning up after its probes, and
+    // skips the clean-up when its event is not listed (those of the uprobe PMU never are).
+    if (rel === 'uprobe_events') return file(this.uprobes.listing());
+    if (rel === 'kprobe_events') return file('');
     if (rel === 'available_events') {
+      // events made at run time first, newest first, as the kernel lists them
+      const made = [...this.uprobes.list()].reverse().map((e) => `${e.system}:${e.name}\n`);
       const lines = [...this.byName.values()].map((e) => `${e.system}:${e.name}\n`);
-      return file(lines.join(''));
+      return file(made.join('') + lines.join(''));
+    }
+    const u = /^events\/(\w+)\/(\w+)\/(id|format|enable|filter)$/.exec(rel);
+    const ue = u && this.uprobes.byName(u[1], u[2]);
+    if (u && ue) {
+      // enable and filter are ftrace's (nothing here enables them): "0" and "none" as there
+      return file(u[3] === 'id' ? `${ue.id}\n` : u[3] === 'format' ? formatFile(ue) : u[3] === 'enable' ? '0\n' : 'none\n');
     }
     const m = /^events\/(\w+)\/(\w+)\/(id|format)$/.exec(rel);
     const e = m && this.byName.get(`${m[1]}/${m[2]}`);

@@ -72,6 +72,7 @@ enum bpftime_call_op {
 	BPFTIME_OP_IOCTL = 3,           /* args: fd, request, arg */
 	BPFTIME_OP_OPEN = 4,            /* args: path ptr, flags, mode: a file the server serves (tracefs, sysfs) */
 	BPFTIME_OP_ACCESS = 5,          /* args: path ptr, mode: access() of a served path */
+	BPFTIME_OP_WRITE = 6,           /* args: path ptr, buf ptr, len: write() to a served file opened for writing */
 	BPFTIME_OP_BPFFS = 16,          /* args: op, path ptr, path2 ptr, mode/flags, out ptr: a file operation on /sys/fs/bpf */
 };
 

@@ -4,6 +4,7 @@ import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { CallContext } from './context';
 import { procFdinfo } from './fdinfo';
+import { TracefsView } from '../../tracefs/view';
 import { log } from '../log';
 
 const O_ACCMODE = 3;
@@ -19,7 +20,7 @@ export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigi
     explainMissingTracepoint(ctx, p);
     throw new KernelError(Errno.ENOENT, `${p} does not exist`);
   }
-  if ((flags & O_ACCMODE) !== 0) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  if ((flags & O_ACCMODE) !== 0) return openForWriting(ctx, p, flags);
   if (f.kind === 'trace_pipe') return ctx.returnOwnedFd(ctx.kernel.tracePipe.open());
   return ctx.returnOwnedFd(memfdWith(p, f.content));
 }
@@ -44,6 +45,30 @@ function memfdWith(p: string, content: Buffer): number {
   require('fs').writeSync(fd, content, 0, content.length, 0);
   return fd;
 }
+
+const O_TRUNC = 0o1000;
+
+/** uprobe_events opened for writing: O_TRUNC removes every event first (EBUSY when one is in
+ * use), as the kernel's open does; the shim then sends each write() here (sysWrite). */
+function openForWriting(ctx: CallContext, p: string, flags: number): bigint {
+  if (!TracefsView.isWritable(p)) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  if (flags & O_TRUNC) ctx.kernel.tracefs.uprobes.clear();
+  const f = ctx.kernel.tracefs.read(p);
+  return ctx.returnOwnedFd(memfdWith(p, f.kind === 'file' ? f.content : Buffer.alloc(0)));
+}
+
+/** write() to a served file opened for writing: each line a uprobe_events command, parsed and
+ * applied now, the call failing with the command's errno as on the kernel. */
+export function sysWrite(ctx: CallContext, pathAddr: bigint, bufAddr: bigint, len: bigint): bigint {
+  const p = ctx.mem.readString(pathAddr, PATH_MAX);
+  if (!TracefsView.isWritable(p)) throw new KernelError(Errno.EBADF, `${p} is not open for writing`);
+  if (len === 0n) return 0n;
+  if (len > BigInt(MAX_RW_COUNT)) len = BigInt(MAX_RW_COUNT);
+  const data = ctx.mem.read(bufAddr, Number(len));
+  return BigInt(ctx.kernel.tracefs.uprobes.write(data, ctx.client.pid));
+}
+
+const MAX_RW_COUNT = 0x7ffff000; // what one write() moves at most on Linux
 
 const W_OK = 2;
 

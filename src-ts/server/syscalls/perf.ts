@@ -108,6 +108,24 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     k.registry.add(ev);
     return ctx.returnFd(ev);
   }
+  if (type === P.PERF_TYPE_TRACEPOINT && k.tracefs.uprobes.byId(Number(config))) {
+    // A uprobe made through uprobe_events (bcc's fallback): a uprobe, opened by its event id.
+    const u = k.tracefs.uprobes.byId(Number(config))!;
+    let size: number;
+    try {
+      size = fs.statSync(u.file).size;
+    } catch {
+      throw new KernelError(Errno.ENOENT, `uprobe target ${u.file} is gone`);
+    }
+    if (u.offset > BigInt(size)) throw new KernelError(Errno.EINVAL, `offset 0x${u.offset.toString(16)} is beyond ${u.file}`); // uprobe_register()
+    const ev = new PerfEvent(
+      k.registry.allocId(ObjKind.PerfEvent),
+      { probe: u.retprobe ? 'uretprobe' : 'uprobe', type, config, path: u.file, offset: u.offset, refCtrOffset: u.refCtrOffset, pid, cpu, tpId: u.id },
+      disabled,
+    );
+    k.registry.add(ev);
+    return ctx.returnFd(ev);
+  }
   if (type === P.PERF_TYPE_TRACEPOINT) {
     const e = k.tracefs.eventById(Number(config));
     if (!e) throw new KernelError(Errno.EINVAL, `no tracepoint with id ${config}`); // perf_trace_init(): EINVAL

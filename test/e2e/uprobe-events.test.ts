@@ -1,0 +1,130 @@
+// Legacy uprobe events through <tracefs>/uprobe_events under the shim, against the kernel:
+// - a sequence of writes (good, bad, duplicate, removals) gives the same answers, listings,
+//   format files and available_events lines as on the kernel (test/programs/uprobe_events_seq.py);
+// - a shell's `echo ... >> uprobe_events` (a write through a dup2'd stdout) makes and removes events;
+// - bcc's own legacy path (test/programs/bcc_legacy_uprobe.py: libbcc writes the event, reads its
+//   id, opens a tracepoint perf event on it) counts a victim's calls and returns, refuses removal
+//   while attached (EBUSY) and cleans up at detach, as on the kernel.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Proc, bpftimeEnv, cli, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+
+const PY = '/usr/bin/python3';
+const TRACEFS = '/sys/kernel/tracing';
+const seqScript = path.join(root, 'test', 'programs', 'uprobe_events_seq.py');
+const legacyScript = path.join(root, 'test', 'programs', 'bcc_legacy_uprobe.py');
+const kernelSkip = !isRoot ? 'not root' : !fs.existsSync(`${TRACEFS}/uprobe_events`) ? 'tracefs not mounted' : false;
+const bccSkip = spawnSync(PY, ['-c', 'import bcc']).status !== 0 ? 'python3-bpfcc not installed (scripts/setup.sh)'
+  : !fs.existsSync(`/lib/modules/${os.release()}/build`) ? 'no kernel headers (scripts/setup.sh links them)' : false;
+
+function shimEnv(dir: string): NodeJS.ProcessEnv {
+  return { ...bpftimeEnv(dir), LD_PRELOAD: shimLib };
+}
+
+/** A binary to probe, named with no '.', '-' or '_' (unnamed events are named after it). */
+function binaryCopy(dir: string, name: string): string {
+  const bin = path.join(dir, name);
+  fs.copyFileSync('/bin/true', bin);
+  fs.chmodSync(bin, 0o755);
+  return bin;
+}
+
+test('uprobe_events writes: the kernel\'s answers, listings and format files', { skip: !fs.existsSync(PY) && 'no python3', timeout: 60000 }, (t) => {
+  const dir = tmpRuntimeDir();
+  try {
+    const prefix = `ue${process.pid}x`;
+    const bin = binaryCopy(dir, `${prefix}bin`);
+    const shim = execFileSync(PY, [seqScript, TRACEFS, bin, prefix], { env: shimEnv(dir), encoding: 'utf8' });
+    // What the kernel answers for a few of them (the whole transcript is compared below).
+    assert.match(shim, new RegExp(`^'p:uprobes/${prefix}1 ${bin}:0x1234' -> \\d+$`, 'm'));
+    assert.match(shim, new RegExp(`^'p:uprobes/${prefix}1 ${bin}:0x1234' -> errno 17$`, 'm')); // the same probe again
+    assert.match(shim, new RegExp(`^'x:${prefix}x ${bin}:0x10' -> errno 22$`, 'm'));
+    assert.match(shim, new RegExp(`^'p:${prefix}x /nonexistent-${prefix}:0x10' -> errno 2$`, 'm'));
+    assert.match(shim, new RegExp(`^'p:${prefix}x /tmp:0x10' -> errno 22$`, 'm'));
+    assert.match(shim, /^'-:' -> errno 22$/m);
+    assert.match(shim, new RegExp(`p:uprobes/p_${prefix}bin_0x1240 ${bin}:0x0000000000001240`));
+    assert.match(shim, new RegExp(`p:${prefix}grp/${prefix}3 ${bin}:0x0000000000001250\\(0x10\\)`));
+    assert.match(shim, /^uprobe_events: \[\]$/m); // all removed at the end
+    if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
+    const kernel = execFileSync(PY, [seqScript, TRACEFS, bin, prefix], { encoding: 'utf8' });
+    assert.equal(shim, kernel);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('uprobe_events from a shell: echo >> through a dup2\'d stdout', { timeout: 60000 }, (t) => {
+  const dir = tmpRuntimeDir();
+  try {
+    const name = `sh${process.pid}x`;
+    const bin = binaryCopy(dir, `${name}bin`);
+    const script = [
+      `echo 'p:${name} ${bin}:0x10' >> ${TRACEFS}/uprobe_events && echo made`,
+      `echo 'p:${name} ${bin}:0x10' >> ${TRACEFS}/uprobe_events || echo again refused`,
+      `grep ${name} ${TRACEFS}/uprobe_events`,
+      `cat ${TRACEFS}/events/uprobes/${name}/enable`,
+      `echo '-:${name}' >> ${TRACEFS}/uprobe_events && echo removed`,
+      `grep -c ${name} ${TRACEFS}/uprobe_events; cat ${TRACEFS}/events/uprobes/${name}/id 2>/dev/null || echo gone`,
+    ].join('\n');
+    const run = (env?: NodeJS.ProcessEnv) => spawnSync('/bin/sh', ['-c', script], { env, encoding: 'utf8' }).stdout;
+    const shim = run(shimEnv(dir));
+    assert.equal(shim, `made\nagain refused\np:uprobes/${name} ${bin}:0x0000000000000010\n0\nremoved\n0\ngone\n`);
+    if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
+    assert.equal(run(), shim);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs bcc_legacy_uprobe.py on a victim doing `add 5`; returns its transcript. */
+async function legacyRun(mode: 'shim' | 'kernel', victim: string): Promise<string> {
+  const dir = tmpRuntimeDir();
+  const env = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
+  delete env.LD_PRELOAD;
+  const procs: Proc[] = [];
+  try {
+    if (mode === 'shim') {
+      const server = new Proc(process.execPath, [cli, 'serve'], env);
+      procs.push(server);
+      await server.waitFor(/serving on/);
+    }
+    const v = new Proc(...((mode === 'shim' ? [process.execPath, [cli, 'start', victim]] : [victim, []]) as [string, string[]]), env, { stdin: true });
+    procs.push(v);
+    const pid = (await v.waitFor(/ready pid=(\d+)/, 30000))[1];
+    const tool = new Proc(PY, [legacyScript, victim, pid], { ...env, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) }, { stdin: true });
+    procs.push(tool);
+    await tool.waitFor(/^attached$/m, 90000);
+    v.write('add 5\n');
+    await v.waitFor(/done add 5/);
+    tool.write('count\n');
+    await tool.waitFor(/^after detach: .*$/m, 20000);
+    assert.equal(await tool.exited, 0, tool.out);
+    return tool.out;
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('bcc\'s legacy uprobe path: uprobe_events, event ids and tracepoint perf events', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  // bcc names events after the path and pids, and event names stop at 63 characters: keep it short
+  const dir = fs.mkdtempSync('/tmp/bl');
+  try {
+    const victim = path.join(dir, 'v');
+    execFileSync('cc', ['-O2', '-g', '-o', victim, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
+    const shim = await legacyRun('shim', victim);
+    assert.match(shim, /^event: p:uprobes\/p_\S+_bcc_TOOLPID \S+:0x[0-9a-f]{16}$/m);
+    assert.match(shim, /^event: r:uprobes\/r_\S+_bcc_TOOLPID \S+:0x[0-9a-f]{16}$/m);
+    assert.equal(shim.match(/^removal while in use: EBUSY$/gm)?.length, 2);
+    assert.match(shim, /^entries 5 returns 5 sum 110$/m); // bcc_add(i, 10i) = 11i for i < 5
+    assert.match(shim, /^after detach: \[\]$/m);
+    if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
+    assert.equal(shim, await legacyRun('kernel', victim));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
