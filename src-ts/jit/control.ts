@@ -13,9 +13,10 @@
 //                                    bpf-to-bpf call passes to its callee in rax (r0, which a
 //                                    callee never reads: its prologue zeroes it)
 //
-// The main function's code starts with `xor eax, eax` (BPFTIME_JIT_TAIL_ENTRY = 2 bytes, jit.h):
-// a tail call from another program jumps just past it with its count in eax, so the count
-// survives from program to program while every frame is replaced.
+// The main function's code starts with `mov eax, 0` and the frame set-up; a tail call from
+// another program keeps its own frame (all have this shape) and jumps just past them
+// (BPFTIME_JIT_TAIL_ENTRY, jit.h) with its count in eax, so the count survives from program to
+// program while every frame is replaced.
 //
 // Registers are zeroed on entry as the interpreter does (r0, r6..r9; and r3..r5 in the main
 // program), so even a program that reads a register before writing it behaves the same in both
@@ -47,21 +48,23 @@ const COND: readonly number[] = (() => {
 const ZERO_MAIN: readonly number[] = [RAX, RDX, RCX, R8, RBX, R13, R14, R15]; // r0, r3-r9
 const ZERO_SUB: readonly number[] = [RAX, RBX, R13, R14, R15]; // r0, r6-r9
 
-/** Bytes before the tail entry of the main function (jit.h BPFTIME_JIT_TAIL_ENTRY). */
-export const TAIL_ENTRY = 2;
+/** Bytes before the tail entry of the main function (jit.h BPFTIME_JIT_TAIL_ENTRY): past
+ * `xor eax, eax` and the frame set-up, which a tail call keeps from the frame it replaces (every
+ * function's frame has the same shape). */
+export const TAIL_ENTRY = 28;
 /** The kernel's MAX_TAIL_CALL_CNT. */
 export const MAX_TAIL_CALLS = 33;
 const TAIL_COUNT = 8; // [rbp + 8]
 
 export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
-  if (main) {
-    const at = e.pos;
-    e.aluRR(ALU_XOR, RAX, RAX, false);
-    if (e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
-  }
+  const at = e.pos;
+  // `mov eax, 0` rather than the 2-byte xor: it makes the tail entry even, and the resolver
+  // tags a program without JIT code in bit 0.
+  if (main) e.movRI32(RAX, 0);
   for (let k = 0; k < SAVED.length; k++) e.push(SAVED[k]);
   e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
   e.lea(RBP, RSP, STACK_SIZE);
+  if (main && e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
   if (main) e.store(RBP, TAIL_COUNT, RAX, 4);
   else e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (garbage in callbacks: unused)
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
@@ -133,9 +136,9 @@ export function lowerJmp(g: Gen): void {
   jumpTo(g, cc, t);
 }
 
-/** bpf_tail_call(r1 = ctx, r2 = map, r3 = index) in the main function: the resolver (tail.c)
- * answers with the code to continue in, or with the errno the call falls through with (r0).
- * On success this frame goes as at exit and the target runs in its place, r1 unchanged. */
+/** bpf_tail_call(r1 = ctx, r2 = map, r3 = index): the resolver (tail.c) answers with the code
+ * to continue in, or with the errno the call falls through with (r0). On success the target
+ * runs in this frame's place, r1 unchanged, and returns to this frame's caller. */
 /** T1 = the address of the tail-call count: in the main function's frame, or passed down. */
 function countAddress(g: Gen): void {
   if (g.L.funcOf[g.i] === 0) g.e.lea(T1, RBP, TAIL_COUNT);
@@ -164,14 +167,18 @@ function tailCall(g: Gen): void {
   e.load(RAX, T1, 0, 4, false);
   e.aluRI(ALU_ADD, RAX, 1, false);
   e.store(T1, 0, RAX, 4);
-  // Bit 0 set: a program without JIT code; bpftime_jit_tail_interp(ctx, prog, count) runs it.
+  // JIT code: its tail entry takes over this frame as it is (rsp = rbp - 512, the registers
+  // saved for this frame's caller), so nothing is torn down.
   e.testRI(T2, 1, false);
-  const native = shortJccForward(e, CC_E);
+  const interp = shortJccForward(e, CC_NE);
+  e.jmpR(T2);
+  // Bit 0 set: a program without JIT code; bpftime_jit_tail_interp(ctx, prog, count), a C
+  // function, runs it in this frame's place.
+  bindHere(e, interp);
   e.lea(RSI, T2, -1);
   e.movRR(RDX, RAX, false);
   const at2 = e.movabs(T2, 0, 0);
   g.relocs.push({ offset: at2, kind: 'tail_interp', id: 0, addend: 0 });
-  bindHere(e, native);
   e.lea(RSP, RBP, FRAME_EXTRA);
   for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
   e.jmpR(T2);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "bpftime/prog_array.h"
-#include "map_internal.h"
+#include "map_prog_array.h"
 
 static uint32_t *slots(struct bpftime_map *m) { return (uint32_t *)((char *)m->region + MAP_REGION_HDR_SIZE); }
 

@@ -5,12 +5,12 @@
  * is a hash probe with acquire loads and no lock: the hot path of a tail call is one load of
  * the slot, one probe here, and a jump.
  *
- * The JIT (src-ts/jit) lowers a tail call in the main function to a call of
- * bpftime_jit_tail_resolve (address patched in by the loader) and, when it answers with code,
- * tears its frame down and jumps there with the tail-call count in eax and r1 unchanged: the
- * target's "tail entry" (BPFTIME_JIT_TAIL_ENTRY bytes into its code) stores that count in its
- * frame instead of zeroing it. A target without JIT code is reached through
- * bpftime_jit_tail_interp, which runs it in the interpreter with the count carried over. */
+ * The JIT (src-ts/jit) lowers a tail call to a call of bpftime_jit_tail_resolve (address
+ * patched in by the loader) and, when it answers with code, jumps there with the tail-call count
+ * in eax and r1 unchanged, keeping its frame: the target's "tail entry" (BPFTIME_JIT_TAIL_ENTRY
+ * bytes into its code, past a frame set-up of the same shape) stores that count in the frame
+ * instead of zeroing it. A target without JIT code is reached through bpftime_jit_tail_interp
+ * (the frame torn down first), which runs it in the interpreter with the count carried over. */
 #include <errno.h>
 #include <stdint.h>
 
@@ -18,6 +18,7 @@
 #include "bpftime/prog_array.h"
 #include "bpftime/vm.h"
 #include "vm_internal.h"
+#include "../maps/map_prog_array.h"
 
 #define TAIL_TABLE_SIZE 8192u /* programs per process that can be tail-call targets */
 
@@ -66,10 +67,8 @@ void bpftime_tail_unpublish(uint32_t id)
 	}
 }
 
-const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
+static inline const struct bpftime_tail_target *find(uint32_t id)
 {
-	if (!id)
-		return NULL;
 	for (uint32_t n = 0, s = slot_of(id); n < TAIL_TABLE_SIZE; n++, s = (s + 1) & (TAIL_TABLE_SIZE - 1)) {
 		uint32_t cur = __atomic_load_n(&g_table[s].id, __ATOMIC_ACQUIRE);
 		if (cur == id)
@@ -80,17 +79,27 @@ const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
 	return NULL;
 }
 
+const struct bpftime_tail_target *bpftime_tail_find(uint32_t id)
+{
+	return id ? find(id) : NULL;
+}
+
+/* Everything inline: this is the hot path of every tail call. */
+static inline long lookup(struct bpftime_map *map, uint64_t index, const struct bpftime_tail_target **out)
+{
+	if (!map)
+		return -EINVAL;
+	/* The index is a u32 in the kernel (both its interpreter and its JITs drop the high half). */
+	int64_t id = prog_array_slot_inline(map, (uint32_t)index);
+	if (id <= 0)
+		return id < 0 && map->spec.map_type != BPF_MAP_TYPE_PROG_ARRAY ? -EINVAL : -ENOENT;
+	*out = find((uint32_t)id);
+	return *out ? 0 : -ENOENT;
+}
+
 long bpftime_tail_lookup(struct bpftime_map *map, uint64_t index, const struct bpftime_tail_target **out)
 {
-	uint32_t id = 0;
-	/* The index is a u32 in the kernel (both its interpreter and its JITs drop the high half). */
-	long rc = bpftime_prog_array_slot(map, (uint32_t)index, &id);
-	if (rc == -E2BIG || (rc == 0 && id == 0))
-		return -ENOENT;
-	if (rc)
-		return rc;
-	*out = bpftime_tail_find(id);
-	return *out ? 0 : -ENOENT;
+	return lookup(map, index, out);
 }
 
 uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t tail_calls)
@@ -100,10 +109,12 @@ uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next
 	return ret;
 }
 
+_Static_assert(BPFTIME_JIT_TAIL_ENTRY % 2 == 0, "JIT tail entries must be even: bit 0 tags interpreted targets");
+
 int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count)
 {
 	const struct bpftime_tail_target *t;
-	long rc = bpftime_tail_lookup((struct bpftime_map *)(uintptr_t)map, index, &t);
+	long rc = lookup((struct bpftime_map *)(uintptr_t)map, index, &t);
 	if (rc)
 		return rc;
 	if (count >= BPFTIME_VM_MAX_TAIL_CALLS)

@@ -38,9 +38,11 @@ enum bpftime_jit_reloc_kind {
 	BPFTIME_JIT_RELOC_TAIL_INTERP = 6, /* address of bpftime_jit_tail_interp (bpf_tail_call) */
 };
 
-/* Where a tail call enters JIT code: the main prologue starts with `xor eax, eax` (2 bytes: no
- * tail call made yet); a tail call jumps past it with the count of tail calls made in eax. */
-#define BPFTIME_JIT_TAIL_ENTRY 2
+/* Where a tail call enters JIT code: the main prologue starts with `mov eax, 0` (no tail call
+ * made yet) and the frame set-up (pushes, sub rsp, lea rbp), 28 bytes in all; a tail call keeps
+ * the frame it replaces, which has the same shape, and jumps past them with the count of tail
+ * calls made in eax. Even: the resolver tags programs without JIT code in bit 0. */
+#define BPFTIME_JIT_TAIL_ENTRY 28
 
 /* Called by JIT code at bpf_tail_call(ctx, map, index), with the number of tail calls made so
  * far: the target's tail entry to jump to; for a target without JIT code, its struct
