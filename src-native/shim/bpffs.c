@@ -44,6 +44,9 @@ struct bpftime_bpffs_stat {
 
 enum { OP_STAT = 1, OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_OPENDIR };
 
+/* The server's "not ours" on another bpf mount: the real filesystem answers (obj_pin.ts). */
+#define BPFFS_REAL 1000
+
 /* ---- which paths are ours ---- */
 
 /* Directory fds handed out for bpffs directories, so that *at() calls relative to them (or to
@@ -149,27 +152,83 @@ static int under_root(const char *p)
 	return strncmp(p, BPFFS_ROOT, BPFFS_ROOT_LEN) == 0 && (p[BPFFS_ROOT_LEN] == 0 || p[BPFFS_ROOT_LEN] == '/');
 }
 
-/* 1 when path (relative to dirfd) names something in the runtime's bpffs; its absolute normal
- * form is then in out. Only absolute paths under /sys/fs/bpf and paths relative to one of our
- * directory fds are ours: anything else costs one string compare. */
+/* Real bpf mounts other than /sys/fs/bpf (read once from /proc/self/mounts): pins made there
+ * live in the server, so calls on paths there ask it first. */
+#define MAX_MOUNTS 16
+static char g_mounts[MAX_MOUNTS][256];
+static int g_nmounts;
+static pthread_once_t g_mounts_once = PTHREAD_ONCE_INIT;
+
+static void read_mounts(void)
+{
+	long fd = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/mounts", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return;
+	static char buf[65536];
+	size_t n = 0;
+	long r;
+	while (n < sizeof(buf) - 1 && (r = bpftime_raw_syscall(SYS_read, fd, (long)(buf + n), (long)(sizeof(buf) - 1 - n), 0, 0, 0)) > 0)
+		n += (size_t)r;
+	bpftime_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+	buf[n] = 0;
+	for (char *line = buf, *end; line && *line && g_nmounts < MAX_MOUNTS; line = end ? end + 1 : NULL) {
+		end = strchr(line, '\n');
+		if (end)
+			*end = 0;
+		char dir[256], type[32];
+		if (sscanf(line, "%*s %255s %31s", dir, type) != 2 || strcmp(type, "bpf") != 0)
+			continue;
+		char *o = dir; /* "\040" and friends: octal escapes of the mount point */
+		for (const char *i = dir; *i; o++) {
+			if (i[0] == '\\' && i[1] >= '0' && i[1] <= '7' && i[2] && i[3]) {
+				*o = (char)(((i[1] - '0') << 6) | ((i[2] - '0') << 3) | (i[3] - '0'));
+				i += 4;
+			} else {
+				*o = *i++;
+			}
+		}
+		*o = 0;
+		if (!under_root(dir) && strcmp(dir, "/") != 0)
+			snprintf(g_mounts[g_nmounts++], sizeof(g_mounts[0]), "%s", dir);
+	}
+}
+
+static int on_real_mount(const char *p)
+{
+	pthread_once(&g_mounts_once, read_mounts);
+	for (int i = 0; i < g_nmounts; i++) {
+		size_t n = strlen(g_mounts[i]);
+		if (strncmp(p, g_mounts[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether path (relative to dirfd) is for the server: 1 in the runtime's bpffs (/sys/fs/bpf),
+ * 2 inside another bpf mount (the server may hand the call back: BPFFS_REAL), 0 otherwise. Its
+ * absolute normal form is then in out. Only absolute paths there and paths relative to one of
+ * our directory fds count: anything else costs a few string compares. */
 static int bpffs_path(int dirfd, const char *path, char *out)
 {
 	if (!path)
 		return 0;
 	char joined[PATH_MAX];
 	if (path[0] == '/') {
-		if (!under_root(path))
+		int virt = under_root(path);
+		if (!virt && !on_real_mount(path))
 			return 0;
 		if (normalise(path, out) < 0)
 			return 0;
-		return under_root(out);
+		return under_root(out) ? 1 : on_real_mount(out) ? 2 : 0;
 	}
 	char base[PATH_MAX];
 	if (!view_path(dirfd, base))
 		return 0;
 	if (snprintf(joined, sizeof(joined), "%s/%s", base, path) >= (int)sizeof(joined))
 		return 0;
-	return normalise(joined, out) == 0 && under_root(out);
+	if (normalise(joined, out) < 0)
+		return 0;
+	return under_root(out) ? 1 : on_real_mount(out) ? 2 : 0;
 }
 
 /* ---- the server calls ---- */
@@ -211,17 +270,22 @@ static void fill_stat(const struct bpftime_bpffs_stat *s, struct stat *st)
 	st->st_ctim = (struct timespec){ s->ctime_ns / 1000000000, s->ctime_ns % 1000000000 };
 }
 
-static int stat_into(const char *path, struct stat *st)
+/* stat of a path for the server: 1 with *ret set when it answered, 0 when the real
+ * filesystem must (a path of another bpf mount that is not a pin). */
+static int stat_ours(const char *path, struct stat *st, int *ret)
 {
 	struct bpftime_bpffs_stat s;
 	long r = do_stat(path, &s);
-	if (r < 0)
-		return fail(r);
+	if (r == -BPFFS_REAL)
+		return 0;
+	if (r < 0) {
+		*ret = fail(r);
+		return 1;
+	}
 	struct stat tmp;
 	fill_stat(&s, &tmp);
-	if (shim_write_user(st, &tmp, sizeof(tmp)) < 0)
-		return fail(-EFAULT);
-	return 0;
+	*ret = shim_write_user(st, &tmp, sizeof(tmp)) < 0 ? fail(-EFAULT) : 0;
+	return 1;
 }
 
 static void *next(const char *name) { return dlsym(RTLD_NEXT, name); }
@@ -241,8 +305,12 @@ typedef int (*fxstatat_fn)(int, int, const char *, struct stat *, int);
 EXPORT int stat(const char *path, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+	}
 	REAL(stat_fn, stat);
 	return real_stat(path, st);
 }
@@ -250,8 +318,12 @@ EXPORT int stat(const char *path, struct stat *st)
 EXPORT int stat64(const char *path, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+	}
 	REAL(stat_fn, stat64);
 	return real_stat64(path, (struct stat *)st);
 }
@@ -259,8 +331,12 @@ EXPORT int stat64(const char *path, struct stat64 *st)
 EXPORT int lstat(const char *path, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+	}
 	REAL(stat_fn, lstat);
 	return real_lstat(path, st);
 }
@@ -268,8 +344,12 @@ EXPORT int lstat(const char *path, struct stat *st)
 EXPORT int lstat64(const char *path, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+	}
 	REAL(stat_fn, lstat64);
 	return real_lstat64(path, (struct stat *)st);
 }
@@ -285,8 +365,13 @@ static int at_path(int dirfd, const char *path, int flags, char *out)
 EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	char p[PATH_MAX];
-	if (at_path(dirfd, path, flags, p))
-		return stat_into(p, st);
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
 	REAL(fstatat_fn, fstatat);
 	return real_fstatat(dirfd, path, st, flags);
 }
@@ -294,8 +379,13 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
 	char p[PATH_MAX];
-	if (at_path(dirfd, path, flags, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
 	REAL(fstatat_fn, fstatat64);
 	return real_fstatat64(dirfd, path, (struct stat *)st, flags);
 }
@@ -308,8 +398,13 @@ typedef int (*fxstat_fn)(int, int, struct stat *);
 EXPORT int fstat(int fd, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (view_path(fd, p))
-		return stat_into(p, st);
+	int r;
+	if (view_path(fd, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
+		return real_stat(p, st);
+	}
 	REAL(fstat_fn, fstat);
 	return real_fstat(fd, st);
 }
@@ -317,8 +412,13 @@ EXPORT int fstat(int fd, struct stat *st)
 EXPORT int fstat64(int fd, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (view_path(fd, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (view_path(fd, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
+		return real_stat(p, (struct stat *)st);
+	}
 	REAL(fstat_fn, fstat64);
 	return real_fstat64(fd, (struct stat *)st);
 }
@@ -326,8 +426,13 @@ EXPORT int fstat64(int fd, struct stat64 *st)
 EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (view_path(fd, p))
-		return stat_into(p, st);
+	int r;
+	if (view_path(fd, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
+		return real_stat(p, st);
+	}
 	REAL(fxstat_fn, __fxstat);
 	return real___fxstat(ver, fd, st);
 }
@@ -335,8 +440,13 @@ EXPORT int __fxstat(int ver, int fd, struct stat *st)
 EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (view_path(fd, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (view_path(fd, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
+		return real_stat(p, (struct stat *)st);
+	}
 	REAL(fxstat_fn, __fxstat64);
 	return real___fxstat64(ver, fd, (struct stat *)st);
 }
@@ -345,8 +455,12 @@ EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+	}
 	REAL(xstat_fn, __xstat);
 	return real___xstat(ver, path, st);
 }
@@ -354,8 +468,12 @@ EXPORT int __xstat(int ver, const char *path, struct stat *st)
 EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+	}
 	REAL(xstat_fn, __xstat64);
 	return real___xstat64(ver, path, (struct stat *)st);
 }
@@ -363,8 +481,12 @@ EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+	}
 	REAL(xstat_fn, __lxstat);
 	return real___lxstat(ver, path, st);
 }
@@ -372,8 +494,12 @@ EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+	}
 	REAL(xstat_fn, __lxstat64);
 	return real___lxstat64(ver, path, (struct stat *)st);
 }
@@ -381,8 +507,13 @@ EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
 	char p[PATH_MAX];
-	if (at_path(dirfd, path, flags, p))
-		return stat_into(p, st);
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (stat_ours(p, st, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
 	REAL(fxstatat_fn, __fxstatat);
 	return real___fxstatat(ver, dirfd, path, st, flags);
 }
@@ -390,8 +521,13 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int
 EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
 {
 	char p[PATH_MAX];
-	if (at_path(dirfd, path, flags, p))
-		return stat_into(p, (struct stat *)st);
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (stat_ours(p, (struct stat *)st, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
 	REAL(fxstatat_fn, __fxstatat64);
 	return real___fxstatat64(ver, dirfd, path, (struct stat *)st, flags);
 }
@@ -403,14 +539,23 @@ typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
 	char p[PATH_MAX];
-	if (!at_path(dirfd, path, flags, p)) {
+	struct bpftime_bpffs_stat s;
+	long r = 0;
+	if (at_path(dirfd, path, flags, p)) {
+		if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE))
+			return fail(-EINVAL);
+		r = do_stat(p, &s);
+		if (r == -BPFFS_REAL) {
+			path = p;
+			dirfd = AT_FDCWD;
+		}
+	} else {
+		r = -BPFFS_REAL;
+	}
+	if (r == -BPFFS_REAL) {
 		REAL(statx_fn, statx);
 		return real_statx(dirfd, path, flags, mask, stx);
 	}
-	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE))
-		return fail(-EINVAL);
-	struct bpftime_bpffs_stat s;
-	long r = do_stat(p, &s);
 	if (r < 0)
 		return fail(r);
 	struct statx x;
@@ -448,8 +593,12 @@ typedef int (*renameat2_fn)(int, const char *, int, const char *, unsigned int);
 EXPORT int mkdir(const char *path, mode_t mode)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return fail(call(OP_MKDIR, p, NULL, (long)mode, NULL));
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		long r = call(OP_MKDIR, p, NULL, (long)mode, NULL);
+		if (r != -BPFFS_REAL)
+			return fail(r);
+		path = p;
+	}
 	REAL(mkdir_fn, mkdir);
 	return real_mkdir(path, mode);
 }
@@ -457,8 +606,13 @@ EXPORT int mkdir(const char *path, mode_t mode)
 EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(dirfd, path, p))
-		return fail(call(OP_MKDIR, p, NULL, (long)mode, NULL));
+	if (bpffs_path(dirfd, path, p)) {
+		long r = call(OP_MKDIR, p, NULL, (long)mode, NULL);
+		if (r != -BPFFS_REAL)
+			return fail(r);
+		path = p;
+		dirfd = AT_FDCWD;
+	}
 	REAL(mkdirat_fn, mkdirat);
 	return real_mkdirat(dirfd, path, mode);
 }
@@ -466,8 +620,12 @@ EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 EXPORT int rmdir(const char *path)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return fail(call(OP_RMDIR, p, NULL, 0, NULL));
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		long r = call(OP_RMDIR, p, NULL, 0, NULL);
+		if (r != -BPFFS_REAL)
+			return fail(r);
+		path = p;
+	}
 	REAL(path_fn, rmdir);
 	return real_rmdir(path);
 }
@@ -475,8 +633,12 @@ EXPORT int rmdir(const char *path)
 EXPORT int unlink(const char *path)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return fail(call(OP_UNLINK, p, NULL, 0, NULL));
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		long r = call(OP_UNLINK, p, NULL, 0, NULL);
+		if (r != -BPFFS_REAL)
+			return fail(r);
+		path = p;
+	}
 	REAL(path_fn, unlink);
 	return real_unlink(path);
 }
@@ -487,7 +649,11 @@ EXPORT int unlinkat(int dirfd, const char *path, int flags)
 	if (bpffs_path(dirfd, path, p)) {
 		if (flags & ~AT_REMOVEDIR)
 			return fail(-EINVAL);
-		return fail(call(flags & AT_REMOVEDIR ? OP_RMDIR : OP_UNLINK, p, NULL, 0, NULL));
+		long r = call(flags & AT_REMOVEDIR ? OP_RMDIR : OP_UNLINK, p, NULL, 0, NULL);
+		if (r != -BPFFS_REAL)
+			return fail(r);
+		path = p;
+		dirfd = AT_FDCWD;
 	}
 	REAL(unlinkat_fn, unlinkat);
 	return real_unlinkat(dirfd, path, flags);
@@ -495,20 +661,34 @@ EXPORT int unlinkat(int dirfd, const char *path, int flags)
 
 /* A rename with either side in the bpffs goes to the server: inside it a move, across
  * filesystems EXDEV (the other path is sent as given, resolved there). */
-static int rename_ours(int olddir, const char *oldp, int newdir, const char *newp, unsigned flags, int *ret)
+static int rename_ours(int *olddir, const char **oldp, int *newdir, const char **newp, unsigned flags, int *ret,
+		       char *a, char *b)
 {
-	char a[PATH_MAX], b[PATH_MAX];
-	int oa = bpffs_path(olddir, oldp, a), ob = bpffs_path(newdir, newp, b);
+	int oa = bpffs_path(*olddir, *oldp, a), ob = bpffs_path(*newdir, *newp, b);
 	if (!oa && !ob)
 		return 0;
-	*ret = fail(call(OP_RENAME, oa ? a : oldp, ob ? b : newp, (long)flags, NULL));
+	long r = call(OP_RENAME, oa ? a : *oldp, ob ? b : *newp, (long)flags, NULL);
+	if (r == -BPFFS_REAL) {
+		/* neither side a pin: the real rename, with the paths made absolute */
+		if (oa) {
+			*oldp = a;
+			*olddir = AT_FDCWD;
+		}
+		if (ob) {
+			*newp = b;
+			*newdir = AT_FDCWD;
+		}
+		return 0;
+	}
+	*ret = fail(r);
 	return 1;
 }
 
 EXPORT int rename(const char *oldp, const char *newp)
 {
-	int r;
-	if (rename_ours(AT_FDCWD, oldp, AT_FDCWD, newp, 0, &r))
+	int r, od = AT_FDCWD, nd = AT_FDCWD;
+	char a[PATH_MAX], b[PATH_MAX];
+	if (rename_ours(&od, &oldp, &nd, &newp, 0, &r, a, b))
 		return r;
 	REAL(rename_fn, rename);
 	return real_rename(oldp, newp);
@@ -517,7 +697,8 @@ EXPORT int rename(const char *oldp, const char *newp)
 EXPORT int renameat(int olddir, const char *oldp, int newdir, const char *newp)
 {
 	int r;
-	if (rename_ours(olddir, oldp, newdir, newp, 0, &r))
+	char a[PATH_MAX], b[PATH_MAX];
+	if (rename_ours(&olddir, &oldp, &newdir, &newp, 0, &r, a, b))
 		return r;
 	REAL(renameat_fn, renameat);
 	return real_renameat(olddir, oldp, newdir, newp);
@@ -526,7 +707,8 @@ EXPORT int renameat(int olddir, const char *oldp, int newdir, const char *newp)
 EXPORT int renameat2(int olddir, const char *oldp, int newdir, const char *newp, unsigned int flags)
 {
 	int r;
-	if (rename_ours(olddir, oldp, newdir, newp, flags, &r))
+	char a[PATH_MAX], b[PATH_MAX];
+	if (rename_ours(&olddir, &oldp, &newdir, &newp, flags, &r, a, b))
 		return r;
 	REAL(renameat2_fn, renameat2);
 	return real_renameat2(olddir, oldp, newdir, newp, flags);
@@ -542,6 +724,11 @@ int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret
 		return 0;
 	struct bpftime_bpffs_stat s;
 	long r = do_stat(p, &s);
+	if (r == -BPFFS_REAL) {
+		/* the real file, by its absolute path (faccessat2 takes the flags) */
+		*ret = fail(bpftime_raw_syscall(SYS_faccessat2, AT_FDCWD, (long)p, mode, flags & ~AT_EMPTY_PATH, 0, 0));
+		return 1;
+	}
 	if (r >= 0 && mode && geteuid() != 0) {
 		unsigned bits = s.uid == (uint32_t)geteuid() ? (s.mode >> 6) : s.gid == (uint32_t)getegid() ? (s.mode >> 3) : s.mode;
 		if ((mode & R_OK && !(bits & 4)) || (mode & W_OK && !(bits & 2)) || (mode & X_OK && !(bits & 1)))
@@ -553,12 +740,18 @@ int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret
 
 /* open()/openat() of a bpffs path: a directory opens as its listing (read-only), a pin as the
  * kernel's bpffs_obj_open() answers. Returns 1 when the path was ours (*ret set). */
-int shim_bpffs_open(int dirfd, const char *path, int flags, int *ret)
+int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret)
 {
 	char p[PATH_MAX];
 	if (!bpffs_path(dirfd, path, p))
 		return 0;
 	long r = call(OP_OPENDIR, p, NULL, flags, NULL);
+	if (r == -BPFFS_REAL) {
+		/* the real file, by its absolute path */
+		r = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)p, flags, (long)mode, 0, 0);
+		*ret = fail(r);
+		return 1;
+	}
 	if (r >= 0) {
 		if (!(flags & O_CLOEXEC))
 			fcntl((int)r, F_SETFD, 0); /* the fd arrives close-on-exec */
@@ -577,7 +770,7 @@ typedef DIR *(*opendir_fn)(const char *);
 EXPORT DIR *opendir(const char *path)
 {
 	int fd;
-	if (shim_bpffs_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, &fd)) {
+	if (shim_bpffs_open(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &fd)) {
 		if (fd < 0)
 			return NULL;
 		DIR *d = fdopendir(fd);
@@ -599,18 +792,26 @@ EXPORT DIR *opendir(const char *path)
 typedef ssize_t (*getxattr_fn)(const char *, const char *, void *, size_t);
 typedef ssize_t (*listxattr_fn)(const char *, char *, size_t);
 
-static ssize_t no_xattr(const char *p, int list)
+/* 1 with *ret set when the path is ours (a pin, or the runtime's bpffs), 0 for the real one. */
+static int no_xattr(const char *p, int list, ssize_t *ret)
 {
 	struct bpftime_bpffs_stat s;
 	long r = do_stat(p, &s);
-	return r < 0 ? fail(r) : list ? 0 : fail(-EOPNOTSUPP);
+	if (r == -BPFFS_REAL)
+		return 0;
+	*ret = r < 0 ? fail(r) : list ? 0 : fail(-EOPNOTSUPP);
+	return 1;
 }
 
 EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return no_xattr(p, 0);
+	ssize_t r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (no_xattr(p, 0, &r))
+			return r;
+		path = p;
+	}
 	REAL(getxattr_fn, getxattr);
 	return real_getxattr(path, name, value, size);
 }
@@ -618,8 +819,12 @@ EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t 
 EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return no_xattr(p, 0);
+	ssize_t r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (no_xattr(p, 0, &r))
+			return r;
+		path = p;
+	}
 	REAL(getxattr_fn, lgetxattr);
 	return real_lgetxattr(path, name, value, size);
 }
@@ -627,8 +832,12 @@ EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t
 EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return no_xattr(p, 1);
+	ssize_t r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (no_xattr(p, 1, &r))
+			return r;
+		path = p;
+	}
 	REAL(listxattr_fn, listxattr);
 	return real_listxattr(path, list, size);
 }
@@ -636,8 +845,12 @@ EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
 EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
 {
 	char p[PATH_MAX];
-	if (bpffs_path(AT_FDCWD, path, p))
-		return no_xattr(p, 1);
+	ssize_t r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (no_xattr(p, 1, &r))
+			return r;
+		path = p;
+	}
 	REAL(listxattr_fn, llistxattr);
 	return real_llistxattr(path, list, size);
 }

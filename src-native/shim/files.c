@@ -112,7 +112,7 @@ EXPORT int open(const char *path, int flags, ...)
 	if (is_served(path))
 		return open_served(path, flags);
 	int bpffs_fd;
-	if (shim_bpffs_open(AT_FDCWD, path, flags, &bpffs_fd))
+	if (shim_bpffs_open(AT_FDCWD, path, flags, mode, &bpffs_fd))
 		return bpffs_fd;
 	static open_fn real;
 	if (!real)
@@ -127,7 +127,7 @@ EXPORT int open64(const char *path, int flags, ...)
 	if (is_served(path))
 		return open_served(path, flags);
 	int bpffs_fd;
-	if (shim_bpffs_open(AT_FDCWD, path, flags, &bpffs_fd))
+	if (shim_bpffs_open(AT_FDCWD, path, flags, mode, &bpffs_fd))
 		return bpffs_fd;
 	static open_fn real;
 	if (!real)
@@ -142,7 +142,7 @@ EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	if (is_served(path))
 		return open_served(path, flags);
 	int bpffs_fd;
-	if (shim_bpffs_open(dirfd, path, flags, &bpffs_fd))
+	if (shim_bpffs_open(dirfd, path, flags, mode, &bpffs_fd))
 		return bpffs_fd;
 	static openat_fn real;
 	if (!real)
@@ -157,7 +157,7 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	if (is_served(path))
 		return open_served(path, flags);
 	int bpffs_fd;
-	if (shim_bpffs_open(dirfd, path, flags, &bpffs_fd))
+	if (shim_bpffs_open(dirfd, path, flags, mode, &bpffs_fd))
 		return bpffs_fd;
 	static openat_fn real;
 	if (!real)

@@ -62,7 +62,7 @@ long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *ts, con
 
 /* Paths of the runtime's bpffs (bpffs.c): return 1 when the path was ours, with the call's result
  * in *ret (errno set as libc would). */
-int shim_bpffs_open(int dirfd, const char *path, int flags, int *ret);
+int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret);
 int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when

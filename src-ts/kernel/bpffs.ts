@@ -216,6 +216,7 @@ export class Bpffs {
     const where = this.parentDir(path.posix.dirname(c));
     if (this.existsAt(c)) fail(Errno.EEXIST, `${c} exists`);
     if (where !== 'bpffs') fail(Errno.EPERM, `${path.posix.dirname(c)} is not on a bpf filesystem`);
+    if (path.posix.basename(c).includes('.')) fail(Errno.EPERM, `${c}: names with a dot are reserved in a bpf filesystem`);
     this.entries.set(c, { kind: 'pin', obj: obj.acquire() });
     this.addMeta(c, S_IFREG | (0o600 & ~who.umask), who); // bpf_obj_do_pin(): S_IRUSR | S_IWUSR
   }
@@ -377,6 +378,36 @@ export class Bpffs {
     return n;
   }
 
+  /** A path on a real bpf mount other than the runtime's own: the pins there are ours, everything
+   * else is the real filesystem's. */
+  onRealMount(p: string): boolean {
+    const c = this.canonical(p);
+    return !this.isVirtual(c) && c !== '/' && this.onRealBpffs(c);
+  }
+
+  /** The pin at p (any bpf filesystem), or null. */
+  pinAt(p: string): { obj: BpfObject; meta: InodeMeta } | null {
+    const c = this.canonical(p);
+    const e = this.entries.get(c);
+    return e?.kind === 'pin' ? { obj: e.obj, meta: this.meta.get(c)! } : null;
+  }
+
+  /** Moves a pin of a real bpf mount to a new name in a directory of a bpf mount (the caller
+   * checked the target). */
+  movePin(from: string, to: string): void {
+    const a = this.canonical(from);
+    const b = this.canonical(to);
+    const e = this.entries.get(a)!;
+    this.entries.delete(a);
+    this.entries.set(b, e);
+    this.meta.set(b, this.meta.get(a)!);
+    this.meta.delete(a);
+    const t = nowNs();
+    this.meta.get(b)!.ctimeNs = t;
+    this.touchParent(a, t);
+    this.touchParent(b, t);
+  }
+
   /** Where directory views are made (set by the server: under its runtime directory). */
   viewRoot = '';
   private readonly views = new Map<number, string[]>();
@@ -387,7 +418,16 @@ export class Bpffs {
    * it must read a real directory. Kept until the process goes (dropViews) or it has made many
    * more. Returns the view's path. */
   makeView(dir: string, pid: number): string {
-    const entries = this.list(dir);
+    const c = this.canonical(dir);
+    let entries: Array<{ name: string; kind: 'dir' | 'pin' }>;
+    if (this.isVirtual(c)) {
+      entries = this.list(c);
+    } else {
+      // A directory of a real bpf mount: its real entries (what the kernel pinned or made
+      // there, as files and directories) and our pins in it.
+      entries = fs.readdirSync(c, { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isDirectory() ? ('dir' as const) : ('pin' as const) }));
+      for (const name of this.children(c)) if (!entries.some((e) => e.name === name)) entries.push({ name, kind: 'pin' });
+    }
     if (!this.viewRoot) fail(Errno.ENOMEM, 'no place for directory views');
     fs.mkdirSync(this.viewRoot, { recursive: true, mode: 0o700 });
     const v = path.join(this.viewRoot, `${pid}.${++this.viewSeq}`);

@@ -1,8 +1,8 @@
 // The kernel as oracle for file operations on a bpf filesystem: test/programs/bpffs_calls.c
 // (mkdir, the stat family, readdir and getdents64, open, access, xattrs, rename, unlink/rmdir,
-// reserved names, and a pinned map freed when its last pin goes) runs once on a private bpf
-// mount of the kernel and once under the shim in the runtime's /sys/fs/bpf, and must print the
-// same lines.
+// reserved names, and a pinned map freed when its last pin goes) runs on a private bpf mount of
+// the kernel, under the shim in the runtime's /sys/fs/bpf, and under the shim on that same real
+// mount (real directories, the runtime's pins), and must print the same lines each time.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'child_process';
@@ -30,8 +30,13 @@ test('bpffs file operations answer as the kernel does', { skip: !haveCommand('cc
     return;
   }
   let kernel;
+  let shimOnMount;
   try {
     kernel = spawnSync(bin, [bpffs], { encoding: 'utf8', timeout: 30000 });
+    // The same under the shim on the real mount: its directories are the kernel's, the pins the
+    // runtime's, and the tool cannot tell.
+    shimOnMount = spawnSync(bin, [bpffs], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+    stopServer(dir);
   } finally {
     spawnSync('umount', [bpffs]);
   }
@@ -41,5 +46,7 @@ test('bpffs file operations answer as the kernel does', { skip: !haveCommand('cc
   }
   assert.equal(kernel.status, 0, kernel.stderr);
   assert.deepEqual(shim.stdout.split('\n'), kernel.stdout.split('\n'));
+  assert.equal(shimOnMount.status, 0, shimOnMount.stderr);
+  assert.deepEqual(shimOnMount.stdout.split('\n'), kernel.stdout.split('\n'), 'pins of the runtime on a real bpf mount');
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@ import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
-import { BPFFS_ROOT, Creator } from '../../kernel/bpffs';
+import { BPFFS_ROOT, Creator, InodeMeta } from '../../kernel/bpffs';
 import { fileAccess } from './fds';
 
 const O = U.bpf_attr.obj;
@@ -96,11 +96,11 @@ export const enum BpffsOp {
  * and struct statx. */
 const STAT_SIZE = 64;
 
-function encodeStat(ctx: CallContext, p: string): Buffer {
-  const { kind, meta, nlink } = ctx.kernel.bpffs.inode(p);
+function encodeStat(ctx: CallContext, p: string, of?: { kind: 'dir' | 'pin'; meta: InodeMeta; nlink: number }): Buffer {
+  const { kind, meta, nlink } = of ?? ctx.kernel.bpffs.inode(p);
   let dev = 0;
   try {
-    dev = fs.statSync(BPFFS_ROOT).dev;
+    dev = fs.statSync(ctx.kernel.bpffs.owns(p) ? BPFFS_ROOT : path.posix.dirname(p)).dev;
   } catch {
     /* no such directory on this machine: device 0 */
   }
@@ -118,9 +118,120 @@ function encodeStat(ctx: CallContext, p: string): Buffer {
   return b;
 }
 
+/** The answer "not ours: let the real filesystem do it" (BPFFS_REAL in src-native/shim/bpffs.c). */
+const BPFFS_REAL = 1000;
+const real = (): never => {
+  throw new KernelError(BPFFS_REAL, 'the real filesystem answers');
+};
+
+/** rename of a real entry of a bpf mount: the kernel's, unless pins are involved: over a pin
+ * (ENOTDIR for a directory, else the pin gives way), over a directory holding pins (ENOTEMPTY),
+ * or a directory holding pins moved (the server renames it and moves the pins along). */
+function renameReal(ctx: CallContext, p: string, q: string, flags: number): bigint {
+  const bpffs = ctx.kernel.bpffs;
+  const a = bpffs.canonical(p);
+  const b = bpffs.canonical(q);
+  const target = bpffs.pinAt(b);
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(a);
+  } catch {
+    return real();
+  }
+  if (target) {
+    if (flags & 1) throw new KernelError(Errno.EEXIST, `${b} exists`);
+    if (st.isDirectory()) throw new KernelError(Errno.ENOTDIR, `${b} is not a directory`);
+    return real(); // a kernel pin over one of ours: not offered; the real call says what it says
+  }
+  if (bpffs.children(b).length) throw new KernelError(Errno.ENOTEMPTY, `${b} holds pins`);
+  const moving = st.isDirectory() && bpffs.pins().some((x) => x.path.startsWith(a + '/'));
+  if (!moving) return real();
+  if (!bpffs.onRealMount(b)) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
+  if (flags) throw new KernelError(Errno.EINVAL, 'flags are not offered for a directory holding pins');
+  try {
+    fs.renameSync(a, b);
+  } catch (e) {
+    throw new KernelError(-(Number((e as NodeJS.ErrnoException).errno) || -Errno.EIO), `rename ${a}: ${(e as Error).message}`);
+  }
+  for (const x of bpffs.pins()) if (x.path.startsWith(a + '/')) bpffs.movePin(x.path, b + x.path.slice(a.length));
+  return 0n;
+}
+
+/** On a real bpf mount the pins are ours and the rest is real: each operation either handles a
+ * pin (or what a pin changes, as a directory that is not empty) or hands the call back. */
+function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint, arg: number, outAddr: bigint): bigint {
+  const bpffs = ctx.kernel.bpffs;
+  const pin = bpffs.pinAt(p);
+  const C = fs.constants;
+  // A pin on the way is not a directory, whatever follows it ("pin/", "pin/x").
+  for (let d = path.posix.dirname(bpffs.canonical(p)); bpffs.onRealMount(d); d = path.posix.dirname(d)) {
+    if (bpffs.pinAt(d)) throw new KernelError(Errno.ENOTDIR, `${d} is not a directory`);
+  }
+  if (pin && p.endsWith('/')) throw new KernelError(Errno.ENOTDIR, `${p} is not a directory`);
+  switch (op) {
+    case BpffsOp.Stat:
+      if (!pin) return real();
+      ctx.mem.write(outAddr, encodeStat(ctx, p, { kind: 'pin', meta: pin.meta, nlink: 1 }));
+      return 0n;
+    case BpffsOp.Unlink:
+      if (!pin) return real();
+      bpffs.unlink(p);
+      return 0n;
+    case BpffsOp.Rmdir:
+      if (bpffs.children(p).length) throw new KernelError(Errno.ENOTEMPTY, `${p} holds pins`);
+      if (pin) throw new KernelError(Errno.ENOTDIR, `${p} is a pinned object`);
+      return real();
+    case BpffsOp.Mkdir:
+      if (pin) throw new KernelError(Errno.EEXIST, `${p} exists`);
+      return real();
+    case BpffsOp.Rename: {
+      const q = userPath(ctx, path2Addr);
+      if (!pin) return renameReal(ctx, p, q, arg);
+      if (!bpffs.onRealMount(q) || path.posix.dirname(bpffs.canonical(q)) === '/') throw new KernelError(Errno.EXDEV, 'rename across filesystems');
+      if (arg & ~1) throw new KernelError(Errno.EINVAL, 'only RENAME_NOREPLACE is offered');
+      const target = bpffs.pinAt(q);
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(q);
+      } catch {
+        /* absent */
+      }
+      if (st?.isDirectory()) throw new KernelError(Errno.EISDIR, `${q} is a directory`);
+      if ((target || st) && arg & 1) throw new KernelError(Errno.EEXIST, `${q} exists`);
+      if (st) throw new KernelError(Errno.EPERM, `${q} is the kernel's: not replaced by a pin of this runtime`);
+      if (bpffs.canonical(q) === bpffs.canonical(p)) return 0n;
+      if (target) bpffs.unlink(q);
+      bpffs.movePin(p, q);
+      return 0n;
+    }
+    case BpffsOp.OpenDir: {
+      if (pin) {
+        if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
+        throw new KernelError(arg & C.O_DIRECTORY ? Errno.ENOTDIR : Errno.EIO, `${p} is a pinned object`);
+      }
+      let isDir = false;
+      try {
+        isDir = fs.statSync(p).isDirectory();
+      } catch {
+        /* the real open gives the error */
+      }
+      if (!isDir || (arg & 3) !== C.O_RDONLY || arg & C.O_CREAT) return real();
+      const view = bpffs.makeView(p, ctx.client.pid);
+      return ctx.returnOwnedFd(fs.openSync(view, C.O_RDONLY | C.O_DIRECTORY));
+    }
+    default:
+      throw new KernelError(Errno.ENOSYS, `unknown bpffs operation ${op}`);
+  }
+}
+
 export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Addr: bigint, arg: number, outAddr: bigint): bigint {
   const bpffs = ctx.kernel.bpffs;
   const p = userPath(ctx, pathAddr);
+  if (!bpffs.owns(p)) {
+    if (op === BpffsOp.Rename && bpffs.owns(userPath(ctx, path2Addr))) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
+    if (!bpffs.onRealMount(p)) return real();
+    return realMountOp(ctx, op, p, path2Addr, arg, outAddr);
+  }
   switch (op) {
     case BpffsOp.Stat:
       ctx.mem.write(outAddr, encodeStat(ctx, p));
