@@ -39,6 +39,8 @@ const RULES = new Map<number, Rule>([
   [U.BPF_FUNC_get_stack, onlyFor((t) => !PACKET_TYPES.has(t))],
   [U.BPF_FUNC_get_func_ip, onlyFor((t) => !PACKET_TYPES.has(t))],
   [U.BPF_FUNC_get_attach_cookie, onlyFor((t) => !PACKET_TYPES.has(t) && t !== U.BPF_PROG_TYPE_SYSCALL)],
+  // Reads the packet of a struct __sk_buff context (only test runs provide one here).
+  [U.BPF_FUNC_skb_load_bytes, onlyFor((t) => PACKET_TYPES.has(t) && t !== U.BPF_PROG_TYPE_XDP)],
   // bpf_tracing_func_proto(): tracing program types only.
   [U.BPF_FUNC_find_vma, onlyFor((t) => TRACING_TYPES.has(t))],
   // Tracing programs get it, but only sleepable ones may call it (check_helper_call()).

@@ -71,10 +71,19 @@ int tc_fields(struct __sk_buff *skb)
 SEC("socket")
 int sock_fields(struct __sk_buff *skb)
 {
+	__u32 w[2] = { 0, 0 };
+	long e;
+
 	runs++;
 	skb->cb[0] = skb->len;
 	skb->cb[1] = skb->protocol;
 	skb->cb[2] = skb->pkt_type | skb->ifindex << 8;
+	/* The packet from the network header on (bytes 12..19 of an IPv4 header: the addresses). */
+	e = bpf_skb_load_bytes(skb, 12, w, sizeof(w));
+	skb->cb[3] = w[0] ^ w[1] ^ (__u32)e;
+	w[0] = 0xffffffff;
+	e = bpf_skb_load_bytes(skb, skb->len - 4, w, 8); /* past the end: cleared, -EFAULT */
+	skb->cb[4] = w[0] ^ (__u32)e;
 	return skb->len + skb->mark;
 }
 

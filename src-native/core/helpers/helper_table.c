@@ -18,6 +18,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(ktime_get_ns),
 	H(trace_printk),
 	H(perf_event_output),
+	H(skb_load_bytes),
 	H(get_stack),
 	H(get_stackid),
 	H(send_signal),

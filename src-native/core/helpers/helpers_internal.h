@@ -10,6 +10,8 @@
 #define BPFTIME_HELPER(name) \
 	uint64_t bpftime_h_##name(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 
+/* helper_skb.c */
+BPFTIME_HELPER(skb_load_bytes);
 /* helper_perf.c */
 BPFTIME_HELPER(perf_event_output);
 /* helper_ringbuf.c */

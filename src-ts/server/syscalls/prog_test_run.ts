@@ -71,10 +71,14 @@ function handleOf(prog: BpfProg): unknown {
   return h;
 }
 
+/** The perf buffers in PERF_EVENT_ARRAY slots when the current call started (see
+ * Attachments.perfSlotTable): bpf_perf_event_output from a test run reaches the tool. */
+let perfSlotsNow: number[] = [];
+
 function run(prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): RunResult {
   // What the run may tail-call into must be runnable here too (opening publishes it).
   for (const p of tailTargets(prog)) handleOf(p);
-  const r = addon.progTestRun(handleOf(prog), { ...opts, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
+  const r = addon.progTestRun(handleOf(prog), { ...opts, perfSlots: perfSlotsNow, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
   if (!r.ok) {
     // A kernel run cannot fault (its verifier proved the program safe) and stops at a signal
     // with EINTR; here the run ended early and the caller learns why in the server log.
@@ -106,6 +110,7 @@ export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): b
   if (!!ctxSizeOut !== !!ctxOut) throw new KernelError(Errno.EINVAL, 'ctx_out and ctx_size_out go together');
   const prog = ctx.objectOf<BpfProg>(attr.s32(T.prog_fd), ObjKind.Prog, 'a program');
   statsSync(ctx.kernel); // test runs count as runs while BPF_ENABLE_STATS is on
+  perfSlotsNow = ctx.kernel.attachments.perfSlotTable();
   const t = prog.spec.progType;
   switch (t) {
     case U.BPF_PROG_TYPE_SYSCALL:
@@ -473,7 +478,9 @@ function testRunSkb(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
   // skb_checksum from the network header to the end.
   const csumBefore = csumOn ? csum16(input.subarray(ETH_HLEN)) : 0;
   const repeat = Math.max(1, attr.u32(T.repeat));
-  const r = run(prog, { ctx: view, pkt, repeat, ptrs: isL2 ? [S.data.off, dataOff, S.data_end.off, endOff, S.data_meta.off, dataOff] : [] });
+  // Socket filters may not read data/data_end (the kernel's verifier refuses it); they are set
+  // anyway for bpf_skb_load_bytes, which reads the packet from skb->data on.
+  const r = run(prog, { ctx: view, pkt, repeat, ptrs: [S.data.off, dataOff, S.data_end.off, endOff, S.data_meta.off, dataOff] });
   const frame = Buffer.from(r.pkt!.subarray(NET_SKB_PAD, endOff));
   if (!isL2) frame.fill(0, 0, ETH_HLEN);
   if (csumOn && csum16(frame.subarray(ETH_HLEN)) !== csumBefore) throw new KernelError(EBADMSG, 'the program changed the packet without fixing its checksum');
