@@ -28,6 +28,8 @@ export interface ProgSpec {
   progType: number;
   expectedAttachType: number;
   insns: Buffer; // after fix-ups
+  tagInsns?: Buffer; // as loaded (map references resolved, nothing removed), for the tag
+  tagRelocs?: Reloc[];
   relocs: Reloc[];
   maps: BpfMap[];
   license: string;
@@ -73,8 +75,9 @@ function imageWithJit(s: ProgSpec): { image: Buffer; jited: number; jitReason?: 
 }
 
 export class BpfProg extends BpfObject {
-  /** The kernel's prog tag: the first 8 bytes of the SHA-1 of the instructions, with map fds
-   * (ld_imm64 pseudo values) zeroed so the tag does not depend on fd numbers. */
+  /** The kernel's prog tag: the first 8 bytes of the SHA-256 (bpf_prog_calc_tag() of the
+   * running 6.18 kernel; SHA-1 before) of the instructions, with map fds (ld_imm64 pseudo
+   * values) zeroed so the tag does not depend on fd numbers. */
   readonly tag: Buffer;
 
   /** Bytes of JIT output in the image (0: interpreted), and why not when 0. */
@@ -86,12 +89,14 @@ export class BpfProg extends BpfObject {
     this.jitedLen = built.jited;
     this.jitReason = built.jitReason;
     for (const m of spec.maps) m.acquire();
-    const forTag = Buffer.from(spec.insns);
-    for (const r of spec.relocs) {
+    // The kernel hashes the program as loaded, before the verifier rewrites it (dead code
+    // removed...): spec.tagInsns/tagRelocs when the loader kept them.
+    const forTag = Buffer.from(spec.tagInsns ?? spec.insns);
+    for (const r of spec.tagRelocs ?? spec.relocs) {
       forTag.writeInt32LE(0, r.insnIdx * 8 + 4);
       forTag.writeInt32LE(0, r.insnIdx * 8 + 12);
     }
-    this.tag = createHash('sha1').update(forTag).digest().subarray(0, 8);
+    this.tag = createHash('sha256').update(forTag).digest().subarray(0, 8);
   }
 
   get insnCnt(): number {

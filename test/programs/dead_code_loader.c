@@ -45,7 +45,8 @@ int main(int argc, char **argv)
 			printf("%s: info failed\n", bpf_program__name(p));
 			continue;
 		}
-		printf("%s: %u insns\n", bpf_program__name(p), n);
+		printf("%s: %u insns, tag %02x%02x%02x%02x%02x%02x%02x%02x\n", bpf_program__name(p), n, info.tag[0], info.tag[1],
+		       info.tag[2], info.tag[3], info.tag[4], info.tag[5], info.tag[6], info.tag[7]);
 		for (__u32 i = 0; i < n; i++) {
 			struct bpf_insn *in = &insns[i];
 			int helper = in->code == (BPF_JMP | BPF_CALL) && in->src_reg == 0;

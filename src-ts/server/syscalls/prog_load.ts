@@ -64,6 +64,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
     // Code no path reaches (behind CO-RE existence checks and .rodata knobs) is neither checked
     // nor kept, as in the kernel: libbpf poisons instructions there that must never run.
     const { seen } = findReachable(insns, { readOnlyValue: readOnlyMapValue(maps) });
+    const asLoaded = Buffer.from(insns);
     neutraliseDeadCode(insns, seen);
     const check = checkProgram(insns, progType, progFlags);
     if (!check.ok) {
@@ -87,6 +88,8 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
         expectedAttachType: attr.u32(A.expected_attach_type),
         insns: live.insns,
         relocs: live.relocs,
+        tagInsns: asLoaded,
+        tagRelocs: relocs,
         maps,
         license,
         gplCompatible: GPL_COMPATIBLE.has(license),
