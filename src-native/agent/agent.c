@@ -140,6 +140,8 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 			g_live[g_nlive++] = a->attach_id;
 	}
 	agent_report(a->attach_id, rc, msg);
+	if (rc == BPFTIME_ATTACH_WAITING)
+		agent_probes_waiting_reported();
 }
 
 /* A program that sits in a prog array: made runnable here (and so a bpf_tail_call target, see

@@ -42,8 +42,14 @@ void agent_prog_put(struct agent_prog *p);
 int agent_probe_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 		       size_t errlen);
 void agent_probe_detach(uint32_t attach_id);
-/* Retries attachments waiting for their binary (after a dlopen). */
+/* Retries attachments waiting for their binary (after a dlopen) that the server knows wait. */
 void agent_probes_rescan(void);
+/* The server was told which attachments wait: later reports may follow; retries them once. */
+void agent_probes_waiting_reported(void);
+/* dlwatch.c: a probe on the loader's r_brk runs agent_probes_rescan while attachments wait.
+ * start: 0, or -1 with why in err; stop: from the agent's thread only (never from a handler). */
+int agent_dlwatch_start(char *err, size_t errlen);
+void agent_dlwatch_stop(void);
 /* Tells the server how an attachment went (status 0, BPFTIME_ATTACH_WAITING or -errno). */
 void agent_report(uint32_t attach_id, int status, const char *msg);
 

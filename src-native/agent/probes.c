@@ -85,14 +85,20 @@ static int run_program(void *data, struct pt_regs *regs)
 }
 
 /* Attachments whose binary this process has not mapped (yet): a library loaded later by
- * dlopen gets its probes when it appears, as the kernel's uprobes follow the file. */
+ * dlopen gets its probes when it appears, as the kernel's uprobes follow the file (dlwatch.c
+ * calls agent_probes_rescan when the loader has mapped new objects). */
 struct pending {
 	struct bpftime_attach m;
 	char *path;
 	struct agent_prog *prog;
+	int reported; /* the server was told "waiting": a later "attached" report comes after it */
 	struct pending *next;
 };
 static struct pending *g_pending;
+/* One rescan at a time, and a detach never misses a pending entry a rescan holds. */
+static pthread_mutex_t g_rescan_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_rescan_wanted;
+static void rescan_locked(void);
 
 static int attach_now(const struct bpftime_attach *m, const char *path, struct agent_prog *prog, uintptr_t addr,
 		      char *err, size_t errlen);
@@ -102,6 +108,10 @@ int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct 
 {
 	uintptr_t addr = file_offset_to_addr(path, m->offset, WANT_EXEC);
 	if (!addr) {
+		/* Watch dlopen first: a library that appears from now on is seen (once reported). */
+		char why[320] = "";
+		if (agent_dlwatch_start(why, sizeof(why)) < 0)
+			fprintf(stderr, "bpftime agent: %s\n", why);
 		struct pending *p = calloc(1, sizeof(*p));
 		if (!p || !(p->path = strdup(path))) {
 			free(p);
@@ -120,7 +130,19 @@ int agent_probe_attach(const struct bpftime_attach *m, const char *path, struct 
 	return attach_now(m, path, prog, addr, err, errlen);
 }
 
+/* Called with the loader's lock held (dlwatch.c): never waits for g_rescan_lock, whose holder
+ * may be waiting for the loader's lock (symbol lookups); it asks the holder to scan again. */
 void agent_probes_rescan(void)
+{
+	__atomic_store_n(&g_rescan_wanted, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&g_rescan_wanted, __ATOMIC_SEQ_CST) && pthread_mutex_trylock(&g_rescan_lock) == 0) {
+		__atomic_store_n(&g_rescan_wanted, 0, __ATOMIC_SEQ_CST);
+		rescan_locked();
+		pthread_mutex_unlock(&g_rescan_lock);
+	}
+}
+
+static void rescan_locked(void)
 {
 	pthread_mutex_lock(&g_lock);
 	struct pending *list = g_pending, *keep = NULL;
@@ -129,7 +151,7 @@ void agent_probes_rescan(void)
 	while (list) {
 		struct pending *p = list;
 		list = p->next;
-		uintptr_t addr = file_offset_to_addr(p->path, p->m.offset, WANT_EXEC);
+		uintptr_t addr = p->reported ? file_offset_to_addr(p->path, p->m.offset, WANT_EXEC) : 0;
 		char msg[256];
 		if (!addr) {
 			p->next = keep;
@@ -151,6 +173,15 @@ void agent_probes_rescan(void)
 		g_pending = p;
 	}
 	pthread_mutex_unlock(&g_lock);
+}
+
+void agent_probes_waiting_reported(void)
+{
+	pthread_mutex_lock(&g_lock);
+	for (struct pending *p = g_pending; p; p = p->next)
+		p->reported = 1;
+	pthread_mutex_unlock(&g_lock);
+	agent_probes_rescan(); /* a library that appeared before these were reported */
 }
 
 /* Whether the instruction at file offset `off` of `path` is `push %rbp` or `endbr64`, read from
@@ -202,15 +233,22 @@ static int attach_now(const struct bpftime_attach *m, const char *path, struct a
 
 void agent_probe_detach(uint32_t attach_id)
 {
+	pthread_mutex_lock(&g_rescan_lock);
 	pthread_mutex_lock(&g_lock);
 	for (struct pending **pp = &g_pending; *pp; pp = &(*pp)->next) {
 		if ((*pp)->m.attach_id == attach_id) {
 			struct pending *p = *pp;
 			*pp = p->next;
+			int none_left = g_pending == NULL;
 			pthread_mutex_unlock(&g_lock);
+			pthread_mutex_unlock(&g_rescan_lock);
+			if (__atomic_load_n(&g_rescan_wanted, __ATOMIC_SEQ_CST))
+				agent_probes_rescan();
 			agent_prog_put(p->prog);
 			free(p->path);
 			free(p);
+			if (none_left)
+				agent_dlwatch_stop();
 			return;
 		}
 	}
@@ -221,7 +259,13 @@ void agent_probe_detach(uint32_t attach_id)
 			*pp = a->next;
 			break;
 		}
+	int none_left = g_pending == NULL;
 	pthread_mutex_unlock(&g_lock);
+	pthread_mutex_unlock(&g_rescan_lock);
+	if (__atomic_load_n(&g_rescan_wanted, __ATOMIC_SEQ_CST))
+		agent_probes_rescan(); /* a loader asked while we held the lock */
+	if (none_left)
+		agent_dlwatch_stop(); /* nothing waits any more (the last one attached) */
 	if (!a)
 		return;
 	int busy = bpftime_probe_detach(a->probe);
@@ -234,14 +278,3 @@ void agent_probe_detach(uint32_t attach_id)
 		free(a);
 }
 
-/* A library loaded now may be the binary a waiting attachment names. */
-__attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
-{
-	static void *(*real)(const char *, int);
-	if (!real)
-		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-	void *h = real(file, mode);
-	if (h && __atomic_load_n(&g_pending, __ATOMIC_ACQUIRE))
-		agent_probes_rescan();
-	return h;
-}

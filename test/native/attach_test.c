@@ -52,8 +52,11 @@ extern long t_rip(long a);	   /* mov rip_global(%rip),%rax: RIP-relative first i
 extern long t_short(void);	   /* xor; ret: shorter than 5 bytes: an int3 site */
 extern long t_jumptarget(long n);  /* a loop branches back to +2: no jmp, an int3 site */
 extern long t_endbr_loop(long n);  /* endbr64, then a loop branches back to +4: refused */
-extern long t_ret(long a, long b);	/* ret (bpftrace's BEGIN_trigger): an int3 site */
-extern long t_endbr_ret(long a, long b); /* endbr64; ret: int3 after the endbr64 */
+extern long t_ret(long a, long b);	/* ret, code right after it: an int3 site */
+extern long t_endbr_ret(long a, long b); /* endbr64; ret, code after it: int3 after the endbr64 */
+extern long t_ret_pad(long a, long b);	 /* ret, then padding (bpftrace's BEGIN_trigger, ld.so's
+					    _dl_debug_state): a jmp over the ret and the padding */
+extern long t_endbr_ret_pad(long a, long b); /* endbr64; ret; padding: a jmp after the endbr64 */
 extern long t_fp_empty(long a, long b);	 /* push %rbp; mov %rsp,%rbp; pop %rbp; ret: a jmp fits */
 extern long t_push_ret(long a, long b);	 /* push %rbx; pop %rbx; ret: int3 on the push */
 extern long t_jmp8(long a, long b);	 /* jmp rel8 first: relocated as a rel32/absolute jmp */
@@ -98,9 +101,20 @@ __asm__(".text\n"
 	".p2align 4\n"
 	".globl t_ret\n t_ret:\n"
 	"  ret\n"
+	"  leaq (%rdi,%rsi), %rax\n" /* code, not padding, right after the ret */
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_ret_pad\n t_ret_pad:\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_endbr_ret_pad\n t_endbr_ret_pad:\n"
+	"  endbr64\n"
+	"  ret\n"
 	".p2align 4\n"
 	".globl t_endbr_ret\n t_endbr_ret:\n"
 	"  endbr64\n"
+	"  ret\n"
+	"  leaq (%rdi,%rsi), %rax\n"
 	"  ret\n"
 	".p2align 4\n"
 	".globl t_fp_empty\n t_fp_empty:\n"
@@ -680,7 +694,7 @@ static unsigned long int3_hits(void)
 /* Entry and return probes and override on a function whose first instruction at patch_off (after
  * endbr64, if any) gets the int3; the function returns a + b, or garbage (whatever rax held) when
  * sums is 0. */
-static void check_int3_function(const char *name, fn2 fn, unsigned patch_off, int sums)
+static void check_site_function(const char *name, fn2 fn, unsigned patch_off, int sums, int int3)
 {
 	fn2 volatile f = fn;
 	uint8_t before[16];
@@ -691,18 +705,20 @@ static void check_int3_function(const char *name, fn2 fn, unsigned patch_off, in
 	struct bpftime_probe *pe = attach_ok((void *)fn, 0, h_record, &e);
 	struct bpftime_probe *px = attach_ok((void *)fn, 1, h_record, &x);
 	const uint8_t *b = (const uint8_t *)fn;
-	CHECK(b[patch_off] == 0xcc && memcmp(b, before, patch_off) == 0 &&
-		      memcmp(b + patch_off + 1, before + patch_off + 1, sizeof(before) - patch_off - 1) == 0,
-	      "%s: want one int3 at +%u, bytes %02x %02x %02x %02x %02x", name, patch_off, b[0], b[1], b[2], b[3], b[4]);
+	unsigned plen = int3 ? 1 : 5;
+	CHECK(b[patch_off] == (int3 ? 0xcc : 0xe9) && memcmp(b, before, patch_off) == 0 &&
+		      memcmp(b + patch_off + plen, before + patch_off + plen, sizeof(before) - patch_off - plen) == 0,
+	      "%s: want one %s at +%u, bytes %02x %02x %02x %02x %02x", name, int3 ? "int3" : "jmp", patch_off, b[0],
+	      b[1], b[2], b[3], b[4]);
 	bpftime_probe_get_stats(&st1);
-	CHECK(st1.int3_sites == st0.int3_sites + 1 && st1.sites_patched == st0.sites_patched + 1,
+	CHECK(st1.int3_sites == st0.int3_sites + (unsigned)int3 && st1.sites_patched == st0.sites_patched + 1,
 	      "%s: int3_sites %lu -> %lu", name, st0.int3_sites, st1.int3_sites);
 
 	unsigned long h0 = int3_hits();
 	long v = f(11, 31);
 	CHECK(!sums || v == 42, "%s returned %ld", name, v);
 	CHECK(e.hits == 1 && x.hits == 1, "%s: entry %ld return %ld", name, e.hits, x.hits);
-	CHECK(int3_hits() == h0 + 1, "%s: %lu trap hits for one call", name, int3_hits() - h0);
+	CHECK(int3_hits() == h0 + (unsigned)int3, "%s: %lu trap hits for one call", name, int3_hits() - h0);
 	CHECK(e.ip == (uintptr_t)fn, "%s: entry ip %#lx, want %p", name, e.ip, (void *)fn);
 	CHECK(e.di == 11 && e.si == 31, "%s: entry di %lu si %lu", name, e.di, e.si);
 	CHECK(e.sp % 16 == 8, "%s: entry rsp %#lx should be 8 mod 16", name, e.sp);
@@ -744,11 +760,14 @@ static void *int3_worker(void *arg)
 
 static void test_int3_sites(void)
 {
-	check_int3_function("t_ret", t_ret, 0, 0);
-	check_int3_function("t_endbr_ret", t_endbr_ret, 4, 0);
-	check_int3_function("t_push_ret", t_push_ret, 0, 0);
-	check_int3_function("t_jmp8", t_jmp8, 0, 1);
-	check_int3_function("t_trap_add", t_trap_add, 0, 1);
+	check_site_function("t_ret", t_ret, 0, 0, 1);
+	check_site_function("t_endbr_ret", t_endbr_ret, 4, 0, 1);
+	check_site_function("t_push_ret", t_push_ret, 0, 0, 1);
+	check_site_function("t_jmp8", t_jmp8, 0, 1, 1);
+	check_site_function("t_trap_add", t_trap_add, 0, 1, 1);
+	/* a ret followed by padding up to the next 16-byte boundary: the jmp covers the padding */
+	check_site_function("t_ret_pad", t_ret_pad, 0, 0, 0);
+	check_site_function("t_endbr_ret_pad", t_endbr_ret_pad, 4, 0, 0);
 
 	/* push %rbp; mov %rsp,%rbp; pop %rbp; ret has exactly 5 bytes after the push: still a jmp */
 	struct rec e = {0};

@@ -149,10 +149,11 @@ static struct site *overlapping(uintptr_t a, unsigned len, const struct site *se
 	return NULL;
 }
 
-static int site_build(uintptr_t addr, int trap, struct site **out, char *err, size_t errlen)
+static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, struct site **out, char *err,
+		      size_t errlen)
 {
 	struct attach_reloc_plan plan;
-	int rc = attach_reloc_plan(addr, trap, &plan, err, errlen);
+	int rc = attach_reloc_plan(addr, trap, sym, &plan, err, errlen);
 	if (rc)
 		return rc;
 	struct site *o = overlapping(plan.patch_addr, plan.len, NULL);
@@ -218,11 +219,11 @@ static int site_build(uintptr_t addr, int trap, struct site **out, char *err, si
  * site. The jmp plan's refusals that an int3 lifts: -EINVAL (short function, branch into the 5
  * bytes, call returning into them), -EBUSY (another site within them), -ERANGE (no stub memory or
  * no placement within +-2 GiB). When both fail, the int3 attempt's reason is reported. */
-static int site_create(uintptr_t addr, struct site **out, char *err, size_t errlen)
+static int site_create(uintptr_t addr, const struct attach_sym *sym, struct site **out, char *err, size_t errlen)
 {
-	int rc = site_build(addr, 0, out, err, errlen);
+	int rc = site_build(addr, 0, sym, out, err, errlen);
 	if (rc == -EINVAL || rc == -EBUSY || rc == -ERANGE) {
-		rc = site_build(addr, 1, out, err, errlen);
+		rc = site_build(addr, 1, sym, out, err, errlen);
 		if (rc == 0 && err && errlen)
 			err[0] = 0; /* the jmp plan's refusal is no error any more */
 	}
@@ -282,6 +283,8 @@ int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, voi
 	struct bpftime_probe *p = calloc(1, sizeof(*p));
 	if (!p)
 		return attach_err(errbuf, errlen, -ENOMEM, "out of memory");
+	struct attach_sym sym; /* outside attach_lock: see attach_symbol_lookup */
+	attach_symbol_lookup((uintptr_t)addr, &sym);
 	pthread_mutex_lock(&attach_lock);
 	int rc = 0;
 	struct site *s = site_find((uintptr_t)addr);
@@ -291,7 +294,7 @@ int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, voi
 		s = NULL;
 	}
 	if (!s)
-		rc = site_create((uintptr_t)addr, &s, errbuf, errlen);
+		rc = site_create((uintptr_t)addr, &sym, &s, errbuf, errlen);
 	if (rc)
 		goto fail;
 	p->site = s;

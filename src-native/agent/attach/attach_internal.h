@@ -56,9 +56,18 @@ struct attach_reloc_plan {
 	struct reloc_insn insn[RELOC_MAX_INSNS];
 	uintptr_t lo, hi;     /* the relocated copy must lie within [lo, hi) to reach its targets */
 };
+/* The function containing an address, from the dynamic symbol table (dladdr). Looked up before the
+ * engine's lock is taken: dladdr takes the dynamic loader's lock, and a thread inside dlopen holds
+ * that one while it runs a probe handler of the agent's (at _dl_debug_state) that attaches. */
+struct attach_sym {
+	int known;
+	uintptr_t start, end;
+};
+void attach_symbol_lookup(uintptr_t addr, struct attach_sym *out) HIDDEN;
 /* Decode the instructions at addr and check they can be moved: those a jmp covers (trap = 0), or
  * the first one alone, for an int3 (trap = 1). 0 or -errno with a message. */
-int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *plan, char *err, size_t errlen) HIDDEN;
+int attach_reloc_plan(uintptr_t addr, int trap, const struct attach_sym *sym, struct attach_reloc_plan *plan,
+		      char *err, size_t errlen) HIDDEN;
 /* Emit the relocated instructions for execution at dest, followed by a jmp back to
  * patch_addr + len. Returns the byte count, or -errno with a message. */
 int attach_reloc_emit(const struct attach_reloc_plan *plan, uintptr_t dest, uint8_t *out, size_t cap, char *err,

@@ -157,19 +157,38 @@ static int find_branch_into(uintptr_t from, uintptr_t to, uintptr_t start, uintp
 	return 0;
 }
 
-/* The function containing addr, from the dynamic symbol table if it knows: 0 or -1. */
-static int symbol_bounds(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+/* The function containing addr, from the dynamic symbol table if it knows. */
+void attach_symbol_lookup(uintptr_t addr, struct attach_sym *out)
 {
 	Dl_info info;
 	const ElfW(Sym) *sym = NULL;
+	out->known = 0;
 	if (dladdr1((void *)addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && info.dli_saddr &&
 	    (uintptr_t)info.dli_saddr <= addr && sym->st_size > 0 &&
 	    addr < (uintptr_t)info.dli_saddr + sym->st_size) {
-		*start = (uintptr_t)info.dli_saddr;
-		*end = *start + sym->st_size;
-		return 0;
+		out->start = (uintptr_t)info.dli_saddr;
+		out->end = out->start + sym->st_size;
+		out->known = 1;
 	}
-	return -1;
+}
+
+/* Dead bytes after a terminator ending at `from`: nop or int3 instructions all the way to the next
+ * 16-byte boundary (the padding compilers and assemblers put between functions; a function starts
+ * at that boundary at the earliest), covering at least up to need_end. Execution never falls into
+ * them, so a jmp may overwrite them: `ret` alone (ld.so's _dl_debug_state, bpftrace's
+ * BEGIN_trigger) gets a jmp site instead of a trap per hit. */
+static uintptr_t dead_padding(uintptr_t from, uintptr_t need_end, uintptr_t limit)
+{
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uintptr_t boundary = (from + 15) & ~(uintptr_t)15;
+	if (need_end > boundary || boundary > limit)
+		return 0;
+	for (uintptr_t at = from; at < boundary; at += insn.length)
+		if (decode(at, boundary - at, &insn, ops) < 0 ||
+		    (insn.mnemonic != ZYDIS_MNEMONIC_NOP && insn.mnemonic != ZYDIS_MNEMONIC_INT3))
+			return 0;
+	return boundary;
 }
 
 /* Decoding from the function start must land on addr, else addr is inside an instruction. */
@@ -224,7 +243,8 @@ static int classify_branch(const ZydisDecodedInstruction *insn, const ZydisDecod
 	return 0;
 }
 
-int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, char *err, size_t errlen)
+int attach_reloc_plan(uintptr_t addr, int trap, const struct attach_sym *sym, struct attach_reloc_plan *p, char *err,
+		      size_t errlen)
 {
 	ZydisDecodedInstruction insn;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -238,8 +258,8 @@ int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, cha
 		return attach_err(err, errlen, -EPERM,
 				  "%#lx is in a shared mapping: patching it would write the file",
 				  (unsigned long)addr);
-	uintptr_t sym_start = 0, sym_end = 0;
-	int have_sym = symbol_bounds(addr, &sym_start, &sym_end) == 0;
+	uintptr_t sym_start = sym->start, sym_end = sym->end;
+	int have_sym = sym->known;
 	if (have_sym && sym_end > r.end)
 		sym_end = r.end;
 	if (have_sym && !is_boundary(sym_start, addr, r.end))
@@ -267,7 +287,7 @@ int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, cha
 
 	/* The jmp plan relocates whole instructions covering 5 bytes, the int3 plan the first one. */
 	unsigned need = p->trap ? 1 : JMP_LEN;
-	uintptr_t at = p->patch_addr;
+	uintptr_t at = p->patch_addr, pad_end = 0;
 	while (at - p->patch_addr < need) {
 		unsigned off = (unsigned)(at - p->patch_addr);
 		if (at >= r.end)
@@ -286,6 +306,13 @@ int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, cha
 			return attach_err(err, errlen, -EINVAL,
 					  "%#lx already holds an int3 (a debugger's breakpoint?): not probing it",
 					  (unsigned long)at);
+		if (is_terminator(&insn) && off + insn.length < need && off == 0 &&
+		    insn.mnemonic == ZYDIS_MNEMONIC_RET && !p->trap &&
+		    (pad_end = dead_padding(at + insn.length, p->patch_addr + need, r.end)) != 0) {
+			/* The jmp covers the ret and padding: one instruction ever runs there. */
+			at = p->patch_addr + need;
+			break;
+		}
 		if (is_terminator(&insn) && off + insn.length < need)
 			return attach_err(err, errlen, -EINVAL,
 					  "function at %#lx is shorter than %d bytes (%s at +%u): a jmp would "
@@ -320,7 +347,7 @@ int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, cha
 		at += insn.length;
 	}
 	p->len = (unsigned)(at - p->patch_addr);
-	p->first_len = p->insn[0].len;
+	p->first_len = pad_end ? p->len : p->insn[0].len; /* padding: nothing runs after the ret */
 	memcpy(p->orig, (const void *)p->patch_addr, p->len);
 
 	/* The stub's jmp back and the site's jmp to the stub must reach. An int3 site's stub can be
@@ -339,7 +366,7 @@ int attach_reloc_plan(uintptr_t addr, int trap, struct attach_reloc_plan *p, cha
 	if (span_end <= p->addr + 1)
 		return 0; /* int3 at addr itself: no branch target can be refused */
 	/* Sweep the whole function when its bounds are known, else a window after the patch. */
-	uintptr_t from = have_sym ? sym_start : at;
+	uintptr_t from = have_sym ? sym_start : pad_end ? pad_end : at;
 	uintptr_t to = have_sym ? sym_end : (at + SCAN_WINDOW < r.end ? at + SCAN_WINDOW : r.end);
 	if (find_branch_into(from, to, p->addr, span_end, &src))
 		return attach_err(err, errlen, -EINVAL,
