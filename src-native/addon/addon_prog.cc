@@ -6,12 +6,15 @@
 //     server's own handles on the program's maps, so a test run computes what an attached
 //     program computes.
 //   progClose(handle)
-//   progTestRun(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs })
+//   progTestRun(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs, perfSlots })
 //       -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase, error? }
 //     ctx: the context bytes (null: r1 = NULL); pkt: the packet buffer (headroom included);
 //     ptrs: [ctxOff, pktOff, ...]: the u32 at ctx+ctxOff gets the address of pkt+pktOff, as the
 //     kernel's ctx rewriting gives struct xdp_md / __sk_buff readers a pointer in a u32 field:
 //     both buffers live below 2 GiB (MAP_32BIT), so the u32 the program loads IS the pointer.
+//     perfSlots: [mapId, index, eventId, memfd, waitFd, ...]: the perf buffers in the slots of
+//     the program's PERF_EVENT_ARRAY maps, so bpf_perf_event_output from a test run reaches the
+//     tool as it does from an attached program (bpftrace runs BEGIN/END this way).
 //     The runs happen in a forked child (the memory is MAP_SHARED, maps are shared memory): a
 //     program our structural checks let through but the kernel's verifier would have refused
 //     must not take the server down. A fault or the time limit ends the child; the caller gets
@@ -35,6 +38,7 @@
 extern "C" {
 #include "bpftime/helpers.h"
 #include "bpftime/objfile.h"
+#include "bpftime/perf_slots.h"
 #include "bpftime/prog_array.h"
 #include "bpftime/prog_image.h"
 }
@@ -193,6 +197,12 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
     }
   }
   uint64_t r1 = ctxLen ? (uint64_t)(uintptr_t)ctx : 0;
+  std::vector<uint32_t> slots;
+  if (o.Get("perfSlots").IsArray()) {
+    Napi::Array a = o.Get("perfSlots").As<Napi::Array>();
+    for (uint32_t k = 0; k + 4 < a.Length(); k += 5)
+      for (uint32_t j = 0; j < 5; j++) slots.push_back(a.Get(k + j).ToNumber().Uint32Value());
+  }
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -209,6 +219,12 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
       sched_setaffinity(0, sizeof(set), &set);
     }
     alarm((timeoutMs + 999) / 1000);
+    // The child's own copies of the fds (the table closes what it is given).
+    for (size_t k = 0; k + 4 < slots.size(); k += 5)
+      bpftime_perf_slot_set(slots[k], slots[k + 1], slots[k + 2], dup((int)slots[k + 3]), dup((int)slots[k + 4]));
+    struct bpftime_helper_host host = *bpftime_helpers_host();
+    host.perf_output = bpftime_perf_slot_output;
+    bpftime_helpers_set_host(&host);
     struct bpftime_run_ctx rc = {};
     bpftime_run_ctx_set(&rc);
     const struct bpftime_loaded_prog *p = &h->prog;

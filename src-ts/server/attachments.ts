@@ -74,6 +74,14 @@ export class Attachments {
     for (const a of this.byEvent.values()) this.push(a, c);
   }
 
+  /** Every filled PERF_EVENT_ARRAY slot as [mapId, index, eventId, memfd, waitFd] runs, for
+   * programs the server runs itself (BPF_PROG_TEST_RUN: bpftrace's BEGIN and END print this way). */
+  perfSlotTable(): number[] {
+    const out: number[] = [];
+    for (const sl of this.perfSlots.values()) out.push(sl.mapId, sl.index, sl.event.id, sl.event.fd, sl.event.waitFd);
+    return out;
+  }
+
   /** A PERF_EVENT_ARRAY slot now holds `event` (or nothing): every agent learns it, since any
    * of them may run a program that outputs there. */
   setPerfSlot(mapId: number, index: number, event: PerfEvent | null): void {
