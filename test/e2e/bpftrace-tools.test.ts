@@ -1,0 +1,87 @@
+// The bpftrace tools Debian ships (/usr/sbin/*.bt), unmodified, under the shim: those whose
+// probes live in userspace (syscall tracepoints, uprobes on libc). A deterministic workload runs
+// under bpftime start; the events each tool prints for it are checked.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import { Proc, bpftimeEnv, cli, haveCommand, stopServer, tmpRuntimeDir } from './harness';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Attachments the server has installed in at least one agent ('waiting': on a binary no agent
+ * has mapped yet, attached when one maps it), BEGIN/END (uprobes on bpftrace itself) not
+ * counted. */
+function attachedCount(env: NodeJS.ProcessEnv): number {
+  try {
+    const st = JSON.parse(execFileSync(process.execPath, [cli, 'status', '--json'], { env, encoding: 'utf8' }));
+    type A = { path: string; agents: Array<{ state: string }> };
+    return (st.attachments ?? []).filter((a: A) => !/bpftrace$/.test(a.path) && a.agents.some((g) => g.state === 'attached' || g.state === 'waiting')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs tool `name` under the shim until its `probes` non-BEGIN/END probes are attached, runs
+ * the workload under bpftime start, and returns what the tool printed. */
+async function runTool(name: string, probes: number, workload: string[], settleMs = 800): Promise<string> {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', `/usr/sbin/${name}.bt`], env);
+  try {
+    await bt.waitFor(/Attaching \d+ probes/, 30000);
+    for (const end = Date.now() + 15000; Date.now() < end && attachedCount(env) < probes; ) await sleep(100);
+    assert.ok(attachedCount(env) >= probes, `${name}: probes not attached\n${bt.out}`);
+    const w = new Proc(process.execPath, [cli, 'start', ...workload], { ...env, LC_ALL: 'C', LANG: 'C' });
+    assert.equal(await w.exited, 0, w.out);
+    await sleep(settleMs);
+    return bt.out;
+  } finally {
+    await bt.stop('SIGINT', 3000);
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const skip = !haveCommand('bpftrace') && 'bpftrace not installed';
+const sh = (script: string) => ['/bin/sh', '-c', script];
+
+test('killsnoop.bt: kill(2) calls of a traced shell', { skip: skip || (!fs.existsSync('/usr/sbin/killsnoop.bt') && 'no killsnoop.bt'), timeout: 60000 }, async () => {
+  // TIME PID COMM SIG TPID RESULT; kill -0 of an absent pid fails with ESRCH (-3).
+  const out = await runTool('killsnoop', 2, sh('kill -0 $$; kill -0 2147483646 2>/dev/null; exit 0'));
+  const lines = out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\s+\d+\s+sh\s/.test(l));
+  assert.equal(lines.length, 2, out);
+  const [ok, bad] = lines.map((l) => l.trim().split(/\s+/));
+  assert.deepEqual([ok[3], ok[4], ok[5]], ['0', ok[1], '0'], out); // to itself, succeeded
+  assert.deepEqual([bad[3], bad[4], bad[5]], ['0', '2147483646', '-3'], out);
+});
+
+test('statsnoop.bt: stat family of a traced process', { skip: skip || (!fs.existsSync('/usr/sbin/statsnoop.bt') && 'no statsnoop.bt'), timeout: 60000 }, async () => {
+  const missing = `/nonexistent-bpftime-statsnoop-${process.pid}`;
+  const out = await runTool('statsnoop', 8, sh(`stat /etc/hostname >/dev/null; stat ${missing} 2>/dev/null; exit 0`));
+  // PID COMM ERR PATH
+  assert.match(out, /^\d+\s+stat\s+0 \/etc\/hostname$/m, out);
+  assert.match(out, new RegExp(`^\\d+\\s+stat\\s+2 ${missing}$`, 'm'), out);
+});
+
+test('opensnoop.bt: open/openat of a traced process', { skip: skip || (!fs.existsSync('/usr/sbin/opensnoop.bt') && 'no opensnoop.bt'), timeout: 60000 }, async () => {
+  const missing = `/nonexistent-bpftime-opensnoop-${process.pid}`;
+  const out = await runTool('opensnoop', 4, sh(`cat /etc/hostname >/dev/null; cat ${missing} 2>/dev/null; exit 0`));
+  // PID COMM FD ERR PATH
+  assert.match(out, /^\d+\s+cat\s+3\s+0 \/etc\/hostname$/m, out);
+  assert.match(out, new RegExp(`^\\d+\\s+cat\\s+-1\\s+2 ${missing}$`, 'm'), out);
+});
+
+test('gethostlatency.bt: getaddrinfo latency from libc uprobes', { skip: skip || (!fs.existsSync('/usr/sbin/gethostlatency.bt') && 'no gethostlatency.bt') || (!haveCommand('getent') && 'no getent'), timeout: 60000 }, async () => {
+  // uprobe:libc:... resolved by library name; TIME PID COMM LATms HOST at each return.
+  const out = await runTool('gethostlatency', 6, ['getent', 'ahosts', 'localhost']);
+  assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+getent\s+\d+ localhost$/m, out);
+});
+
+test('bashreadline.bt: lines an interactive bash reads', { skip: skip || (!fs.existsSync('/usr/sbin/bashreadline.bt') && 'no bashreadline.bt') || (!haveCommand('script') && 'no script(1)'), timeout: 60000 }, async () => {
+  // readline() only runs when bash is interactive on a terminal: script(1) gives it a pty, and
+  // the lines arrive on its stdin. TIME PID COMMAND at readline's return.
+  const out = await runTool('bashreadline', 1, sh(`(sleep 1; echo 'echo bpftime-readline-${process.pid}'; sleep 0.5; echo exit) | timeout 15 script -q -c 'bash --norc -i' /dev/null >/dev/null; exit 0`));
+  assert.match(out, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+\\d+\\s+echo bpftime-readline-${process.pid}$`, 'm'), out);
+  assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+exit$/m, out);
+});
