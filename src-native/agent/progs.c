@@ -19,8 +19,12 @@
 #include "bpftime/prog_array.h"
 #include "bpftime/prog_image.h"
 
+/* Objects are known by id and by the memfd behind them: a server that replaced a dead one hands
+ * out the same ids again, for other objects. */
 struct agent_map {
 	uint32_t id;
+	dev_t dev;
+	ino_t ino;
 	struct bpftime_map *map;
 	void *base;
 	size_t size;
@@ -35,14 +39,14 @@ static struct agent_map *g_maps;
  * still be inside a helper that touches one. */
 static struct bpftime_map *map_get(uint32_t id, int fd, char *err, size_t errlen)
 {
-	for (struct agent_map *m = g_maps; m; m = m->next)
-		if (m->id == id)
-			return m->map;
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size <= BPFTIME_OBJ_HDR_SIZE) {
 		snprintf(err, errlen, "map %u: no usable memfd", id);
 		return NULL;
 	}
+	for (struct agent_map *m = g_maps; m; m = m->next)
+		if (m->id == id && m->ino == st.st_ino && m->dev == st.st_dev)
+			return m->map;
 	void *p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "map %u: mmap failed: %s", id, strerror(errno));
@@ -56,12 +60,21 @@ static struct bpftime_map *map_get(uint32_t id, int fd, char *err, size_t errlen
 		return NULL;
 	}
 	am->id = id;
+	am->dev = st.st_dev;
+	am->ino = st.st_ino;
 	am->base = p;
 	am->size = st.st_size;
 	am->next = g_maps;
 	g_maps = am;
 	return am->map;
 }
+
+/* An agent_prog with the memfd it came from (see struct agent_map). */
+struct loaded_prog {
+	struct agent_prog p; /* first: freeing &p frees the whole */
+	dev_t dev;
+	ino_t ino;
+};
 
 static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids, const int *map_fds, uint32_t nmaps,
 				    char *err, size_t errlen)
@@ -78,7 +91,8 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 	}
 	const struct bpftime_prog_image *img = (const void *)((char *)p + BPFTIME_OBJ_HDR_SIZE);
 	size_t avail = st.st_size - BPFTIME_OBJ_HDR_SIZE;
-	struct agent_prog *ap = calloc(1, sizeof(*ap));
+	struct loaded_prog *lpe = calloc(1, sizeof(*lpe));
+	struct agent_prog *ap = lpe ? &lpe->p : NULL;
 	struct bpftime_map **maps = calloc(nmaps ? nmaps : 1, sizeof(*maps));
 	if (!ap || !maps) {
 		snprintf(err, errlen, "prog %u: out of memory", id);
@@ -96,6 +110,8 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 		goto fail;
 	}
 	ap->id = id;
+	lpe->dev = st.st_dev;
+	lpe->ino = st.st_ino;
 	ap->insns = lp.insns;
 	ap->jit = lp.jit;
 	ap->vm = lp.vm;
@@ -115,19 +131,28 @@ out:
 struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t *map_ids, const int *map_fds,
 				  uint32_t nmaps, char *err, size_t errlen)
 {
+	struct stat st;
+	if (prog_fd < 0 || fstat(prog_fd, &st) < 0) {
+		snprintf(err, errlen, "prog %u: no usable memfd", prog_id);
+		return NULL;
+	}
 	pthread_mutex_lock(&g_lock);
 	struct agent_prog *p;
-	for (p = g_progs; p; p = p->next)
-		if (p->id == prog_id)
+	for (p = g_progs; p; p = p->next) {
+		const struct loaded_prog *l = (const struct loaded_prog *)p;
+		if (p->id == prog_id && l->ino == st.st_ino && l->dev == st.st_dev)
 			break;
+	}
 	if (!p) {
 		p = prog_load(prog_id, prog_fd, map_ids, map_fds, nmaps, err, errlen);
 		if (p) {
 			p->next = g_progs;
 			g_progs = p;
 			/* Every program made runnable here can be a bpf_tail_call target (the
-			 * server pushes those that sit in prog arrays); g_lock serialises writers. */
+			 * server pushes those that sit in prog arrays); g_lock serialises writers.
+			 * A program of an earlier server with this id gives way. */
 			struct bpftime_tail_target t = { &p->vm, p->jit ? bpftime_jit_entry(p->jit) : NULL };
+			bpftime_tail_unpublish(prog_id);
 			bpftime_tail_publish(prog_id, &t);
 		}
 	}
@@ -139,8 +164,8 @@ struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t 
 
 void agent_prog_put(struct agent_prog *p)
 {
-	/* Programs are kept after their last attachment goes: a thread may still be running it, and
-	 * ids are never reused while the server lives, so the cache stays correct. */
+	/* Programs are kept after their last attachment goes: a thread may still be running it; the
+	 * cache is keyed by id and memfd, so it stays correct even across servers. */
 	pthread_mutex_lock(&g_lock);
 	p->refs--;
 	pthread_mutex_unlock(&g_lock);

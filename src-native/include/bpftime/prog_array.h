@@ -34,9 +34,10 @@ struct bpftime_tail_target {
  * stays), -ENOSPC (table full: tail calls to it fall through), -EINVAL. Writers must be
  * serialised by the caller; readers never lock. */
 int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t);
-/* Withdraws program `id` (a process that unloads programs: the server's test runs); its entry
- * answers NULL until the program is published again. Only where no thread may be tail-calling
- * into it (agents keep their programs for good and never call this). */
+/* Withdraws program `id`: from now on tail calls do not find it (its entry answers NULL until a
+ * program is published under the id again). A thread that already jumped into it runs on, so its
+ * memory must stay valid as long as a thread may run it (agents keep programs for good and
+ * withdraw one only when a new server reuses its id; the server's test runs fork). */
 void bpftime_tail_unpublish(uint32_t id);
 /* The published target of program `id`, or NULL. Lock-free. */
 const struct bpftime_tail_target *bpftime_tail_find(uint32_t id);
