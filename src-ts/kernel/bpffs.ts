@@ -408,8 +408,16 @@ export class Bpffs {
     this.touchParent(b, t);
   }
 
-  /** Where directory views are made (set by the server: under its runtime directory). */
-  viewRoot = '';
+  /** Where directory views are made (set by the server: under its runtime directory). Views
+   * left by an earlier server of the directory (it went without its clients) are removed. */
+  private root = '';
+  get viewRoot(): string {
+    return this.root;
+  }
+  set viewRoot(dir: string) {
+    this.root = dir;
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
   private readonly views = new Map<number, string[]>();
   private viewSeq = 0;
 
@@ -428,7 +436,7 @@ export class Bpffs {
       entries = fs.readdirSync(c, { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isDirectory() ? ('dir' as const) : ('pin' as const) }));
       for (const name of this.children(c)) if (!entries.some((e) => e.name === name)) entries.push({ name, kind: 'pin' });
     }
-    if (!this.viewRoot) fail(Errno.ENOMEM, 'no place for directory views');
+    if (!this.root) fail(Errno.ENOMEM, 'no place for directory views');
     fs.mkdirSync(this.viewRoot, { recursive: true, mode: 0o700 });
     const v = path.join(this.viewRoot, `${pid}.${++this.viewSeq}`);
     fs.mkdirSync(v, { mode: 0o700 });

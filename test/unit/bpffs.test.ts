@@ -132,3 +132,60 @@ test('pins in a real bpf filesystem mounted elsewhere, also through a symlink', 
   assert.deepEqual(fs.pins().map((p) => p.path), ['/mnt/bpf/n', '/mnt/bpf/sub/m']);
   assert.equal(m.count, 2);
 });
+
+test('inodes: modes from the creator, nlink, inode numbers, names with a dot', () => {
+  const fs = new Bpffs(fakeFs());
+  const m = fakeObj();
+  const who = { uid: 1000, gid: 100, umask: 0o022 };
+  fs.mkdir('/sys/fs/bpf/d', 0o777, who);
+  fs.mkdir('/sys/fs/bpf/d/sub', 0o1777, who);
+  fs.pin('/sys/fs/bpf/d/p', m.obj, { uid: 1000, gid: 100, umask: 0o077 });
+  const d = fs.inode('/sys/fs/bpf/d');
+  assert.equal(d.kind, 'dir');
+  assert.equal(d.meta.mode, 0o040755);
+  assert.equal(d.nlink, 3, '2 + one subdirectory');
+  assert.equal(d.meta.uid, 1000);
+  assert.equal(fs.inode('/sys/fs/bpf/d/sub').meta.mode, 0o041755, 'sticky bit kept, umask off');
+  const p = fs.inode('/sys/fs/bpf/d/p');
+  assert.equal(p.meta.mode, 0o100600);
+  assert.equal(p.nlink, 1);
+  assert.notEqual(p.meta.ino, d.meta.ino);
+  assert.equal(fs.inode('/sys/fs/bpf').meta.ino, 1);
+  assert.equal(errnoOf(() => fs.inode('/sys/fs/bpf/d/p/')), Errno.ENOTDIR);
+  assert.equal(errnoOf(() => fs.inode('/sys/fs/bpf/d/p/x')), Errno.ENOTDIR);
+  assert.equal(errnoOf(() => fs.inode('/sys/fs/bpf/none')), Errno.ENOENT);
+  assert.equal(errnoOf(() => fs.mkdir('/sys/fs/bpf/a.b')), Errno.EPERM);
+  assert.equal(errnoOf(() => fs.pin('/sys/fs/bpf/d/a.b', m.obj)), Errno.EPERM);
+  assert.equal(errnoOf(() => fs.inode('/sys/fs/bpf/none/a.b')), Errno.ENOENT, 'the walk stops at the missing directory first');
+  assert.equal(errnoOf(() => fs.pin('/mnt/bpf/a.b', m.obj)), Errno.EPERM, 'on a real bpf mount too');
+  assert.deepEqual(fs.list('/sys/fs/bpf/d'), [
+    { name: 'sub', kind: 'dir' },
+    { name: 'p', kind: 'pin' },
+  ]);
+  assert.equal(errnoOf(() => fs.list('/sys/fs/bpf/d/p')), Errno.ENOTDIR);
+});
+
+test('rename in the runtime bpffs, with the kernel errors', () => {
+  const fs = new Bpffs(fakeFs());
+  const m = fakeObj();
+  const n = fakeObj();
+  fs.mkdir('/sys/fs/bpf/a');
+  fs.mkdir('/sys/fs/bpf/b');
+  fs.mkdir('/sys/fs/bpf/full');
+  fs.pin('/sys/fs/bpf/a/m', m.obj);
+  fs.pin('/sys/fs/bpf/full/n', n.obj);
+  fs.rename('/sys/fs/bpf/a', '/sys/fs/bpf/b');
+  assert.equal(fs.get('/sys/fs/bpf/b/m'), m.obj, 'a directory moves with its pins, over an empty one');
+  assert.equal(errnoOf(() => fs.get('/sys/fs/bpf/a/m')), Errno.ENOENT);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b', '/sys/fs/bpf/b/x')), Errno.EINVAL);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b', '/sys/fs/bpf/full')), Errno.ENOTEMPTY);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b', '/sys/fs/bpf/full/n')), Errno.ENOTDIR);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b/m', '/sys/fs/bpf/full')), Errno.EISDIR);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b/m', '/tmp/m')), Errno.EXDEV);
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/b/m', '/sys/fs/bpf/full/n', 1)), Errno.EEXIST, 'RENAME_NOREPLACE');
+  assert.equal(errnoOf(() => fs.rename('/sys/fs/bpf/none', '/sys/fs/bpf/x')), Errno.ENOENT);
+  fs.rename('/sys/fs/bpf/b/m', '/sys/fs/bpf/full/n');
+  assert.equal(n.destroyed, true, 'the replaced pin dropped its reference');
+  assert.equal(fs.get('/sys/fs/bpf/full/n'), m.obj);
+  assert.equal(m.count, 1);
+});
