@@ -1,8 +1,8 @@
 // Stock libbpf-tools whose probes only exist in a kernel fail under the shim the way they fail
 // on a kernel without those probes (ENOENT when the tracepoint id or the kprobe is looked up),
 // and the server's log says which probe it was and why: sigsnoop without -k
-// (signal:signal_generate), exitsnoop (sched:sched_process_exit), funclatency on a kernel
-// function (a kprobe).
+// (signal:signal_generate), exitsnoop (sched:sched_process_exit), runqlat (tp_btf programs on
+// sched tracepoints), funclatency on a kernel function (a kprobe).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -18,6 +18,11 @@ const CASES: Array<{ cmd: string; tool: RegExp; server: RegExp }> = [
     cmd: '/usr/sbin/exitsnoop',
     tool: /failed to create tracepoint 'sched\/sched_process_exit' perf event: No such file or directory/,
     server: /exitsnoop\[\d+\]: tracepoint sched:sched_process_exit is a kernel tracepoint, not available in userspace/,
+  },
+  {
+    cmd: '/usr/sbin/runqlat',
+    tool: /prog 'sched_wakeup': failed to attach: Invalid argument/,
+    server: /runqlat\[\d+\]: program sched_wakeup is a BTF tracepoint program \(tp_btf\) on a kernel tracepoint, which cannot run in userspace/,
   },
   {
     cmd: '/usr/sbin/funclatency do_sys_open',

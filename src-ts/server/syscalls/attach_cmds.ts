@@ -12,6 +12,7 @@ import { Errno, KernelError } from '../../kernel/errno';
 import { BpfProg } from '../../kernel/prog';
 import { CallContext, Struct } from './context';
 import { progOf } from './fds';
+import { log } from '../log';
 
 const T = U.bpf_prog_type;
 const A = U.bpf_attach_type;
@@ -135,6 +136,7 @@ export function rawTracepointOpen(ctx: CallContext, attr: Struct): bigint {
         if (!(e instanceof KernelError) || e.errno !== Errno.E2BIG) throw e;
         name = '(long name)';
       }
+      log(`${ctx.client.comm}[${ctx.client.pid}]: raw tracepoint ${name} is a kernel tracepoint, not available in userspace; refused with ENOENT`);
       throw new KernelError(Errno.ENOENT, `kernel tracepoint ${name} does not exist in userspace`);
     }
     case T.BPF_PROG_TYPE_TRACING:
@@ -142,10 +144,21 @@ export function rawTracepointOpen(ctx: CallContext, attr: Struct): bigint {
     case T.BPF_PROG_TYPE_LSM:
       // Their target comes from attach_btf_id at load time, never from a name.
       if (nameAddr) throw new KernelError(Errno.EINVAL, 'tracing programs take no tracepoint name');
+      // fentry/fexit/LSM run inside kernel functions (bcc's opensnoop and friends pick them
+      // when the kernel has BTF): say so where the user looks, the tool only sees the errno.
+      log(`${ctx.client.comm}[${ctx.client.pid}]: program ${prog.name || prog.id} is ${tracingKind(prog)}, which cannot run in userspace; refused with EINVAL`);
       throw new KernelError(Errno.EINVAL, 'no attach target');
     default:
       throw new KernelError(Errno.EINVAL, 'not a raw tracepoint program');
   }
+}
+
+/** What a BTF-typed tracing program hooks, for the refusal message. */
+function tracingKind(prog: BpfProg): string {
+  if (prog.spec.progType === T.BPF_PROG_TYPE_LSM) return 'an LSM program on a kernel hook';
+  if (prog.spec.expectedAttachType === A.BPF_TRACE_RAW_TP) return 'a BTF tracepoint program (tp_btf) on a kernel tracepoint';
+  if (prog.spec.expectedAttachType === A.BPF_TRACE_ITER) return 'an iterator over kernel objects';
+  return 'an fentry/fexit program on a kernel function';
 }
 
 function attachName(at: number): string {
