@@ -9,6 +9,7 @@
 // under the shim for bpftime (once with the JIT, once with BPFTIME_JIT=0); compute_native runs
 // the -O2 build in the same kind of loop. Every engine must return the same result, or the cell
 // says so instead of a number.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +141,31 @@ function compileCost(files: string[]): Cell {
   return { ok: true, value: median(runs), runs, note: `${progs.length} programs, ${insns} insns` };
 }
 
+/** The run function itself (scripts/bench/native/stats_cost.c against the core library): ns per
+ * run with no statistics page, with one and stats off, and with stats on. */
+function statsCost(log: (s: string) => void): { none: Cell; off: Cell; on: Cell } {
+  const lib = path.join(ROOT, 'build/Release/bpftime_core.a');
+  const why = missing([lib], 'npm run build');
+  if (why) return { none: na(why), off: na(why), on: na(why) };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-stats-cost-'));
+  try {
+    const exe = path.join(dir, 'stats_cost');
+    execFileSync('cc', ['-O2', '-I', path.join(ROOT, 'src-native/include'), path.join(ROOT, 'scripts/bench/native/stats_cost.c'),
+      lib, '-lpthread', '-o', exe], { stdio: 'pipe', timeout: 60_000 });
+    const out = execFileSync(exe, ['5000000'], { encoding: 'utf8', timeout: 120_000 });
+    const m = /none=([\d.]+) off=([\d.]+) on=([\d.]+)/.exec(out);
+    if (!m) return { none: na(`unexpected output: ${out}`), off: na('-'), on: na('-') };
+    const c = (v: string): Cell => ({ ok: true, value: Number(v), runs: [Number(v)], note: 'best of 9' });
+    return { none: c(m[1]), off: c(m[2]), on: c(m[3]) };
+  } catch (e) {
+    log(`test-run: stats_cost: ${(e as Error).message.split('\n')[0]}`);
+    const r = na(`stats_cost: ${(e as Error).message}`);
+    return { none: r, off: r, on: r };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
   const kernelWhy = !isRoot() ? 'kernel BPF needs root' : missing([BIN], 'run scripts/build-examples.sh');
   const shimWhy = bpftimeMissing(BIN);
@@ -148,6 +174,7 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
   const res: Record<string, { native: Measure; kernel: Measure; jit: Measure; interp: Measure }> = {};
   let stats: { kOff: Measure; kOn: Measure; bOff: Measure; bOn: Measure } | undefined;
   let compileCell: Cell = na('not measured');
+  let runFn: { none: Cell; off: Cell; on: Cell } = { none: na('not measured'), off: na('not measured'), on: na('not measured') };
   try {
     await withRuntimeDir(async (jitDir) => withRuntimeDir(async (interpDir) => {
       const jitEnv = shimEnv(jitDir);
@@ -168,6 +195,8 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
         bOn: shimWhy ? { cell: na(shimWhy) } : await measure('nop', jitEnv, ['--stats']),
       };
     }));
+    log('test-run: the run function with stats off/on');
+    runFn = statsCost(log);
     log('test-run: JIT compile time');
     compileCell = shimWhy ? na(shimWhy) : compileCost(KERNELS.map((k) => path.join(dumpDir, `${k}.insns`)));
   } finally {
@@ -197,12 +226,19 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
   rows.push({ label: 'kernel, empty XDP program, BPF_ENABLE_STATS on', nsPerCall: s.kOn.cell, overheadNs: null });
   rows.push({ label: 'bpftime, empty XDP program, stats off', nsPerCall: s.bOff.cell, overheadNs: null });
   rows.push({ label: 'bpftime, empty XDP program, BPF_ENABLE_STATS on', nsPerCall: s.bOn.cell, overheadNs: null });
+  rows.push({ label: 'bpftime_prog_run of a 2-insn program (interpreter), no statistics page', nsPerCall: runFn.none, overheadNs: null });
+  rows.push({ label: 'bpftime_prog_run, statistics page, stats off', nsPerCall: runFn.off, overheadNs: null });
+  rows.push({ label: 'bpftime_prog_run, statistics page, stats on', nsPerCall: runFn.on, overheadNs: null });
   rows.push({ label: 'bpftime JIT compile time, ns per 1000 instructions', nsPerCall: compileCell, overheadNs: null });
 
   const summary: Figure['summary'] = [
     { label: 'geometric mean, bpftime JIT ÷ native -O2 (target ≤ 1.3)', cell: ratio(g.jit, g.native) },
     { label: 'geometric mean, bpftime JIT ÷ kernel JIT (target ≤ 1.0)', cell: ratio(g.jit, g.kernel) },
     { label: 'geometric mean, bpftime interpreter ÷ bpftime JIT', cell: ratio(g.interp, g.jit) },
+    {
+      label: 'what stats off add to a run (bpftime_prog_run with a statistics page, stats off, minus no page), ns',
+      cell: runFn.off.ok && runFn.none.ok ? { ok: true, value: runFn.off.value - runFn.none.value, runs: [] } : na('not measured'),
+    },
   ];
   const ms = (c: Cell): Cell => (c.ok ? { ...c, value: c.value / 1e6, runs: c.runs.map((x) => x / 1e6) } : c);
   const headline: Headline[] = [
@@ -227,7 +263,10 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
       '(`compute_native`, called through a function pointer) is the baseline, and the second column is the ' +
       'ratio to it. All engines must agree on every result. The last rows: what one run of an empty program ' +
       'costs with and without BPF_ENABLE_STATS (off, a run reads one shared word; on, two clock reads and two ' +
-      'atomic adds), and the JIT compile time of these programs.',
+      'atomic adds); the run function every hook and test run goes through (`bpftime_prog_run`, timed by ' +
+      '`scripts/bench/native/stats_cost.c` against the core library on a 2-instruction interpreted program: ' +
+      'without a statistics page, with one and stats off, with stats on; interleaved, best of 9); and the JIT ' +
+      'compile time of these programs.',
     params: { calls: CALLS, 'ms per call': TARGET_MS, kernels: KERNELS.join(' '), 'buffer bytes': 4096 },
     columns: ['ns per run', 'ratio to native -O2'],
     rows,
