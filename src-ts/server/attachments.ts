@@ -101,7 +101,9 @@ export class Attachments {
    * agent loads it, and the call that put it there is answered once they have (as an
    * attachment is), so the slot update is visible everywhere when the tool's call returns. */
   addTailProg(prog: BpfProg): void {
-    this.tailProgs.set(prog, (this.tailProgs.get(prog) ?? 0) + 1);
+    const n = this.tailProgs.get(prog) ?? 0;
+    this.tailProgs.set(prog, n + 1);
+    if (n > 0) return; // in another slot already: every agent has it
     const sentTo = new Set<number>();
     const id = this.nextId++;
     for (const c of this.agents) if (this.pushProg(prog, c, id)) sentTo.add(c.pid);
