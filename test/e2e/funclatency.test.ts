@@ -1,9 +1,10 @@
 // Stock libbpf-tools funclatency (Debian's binary, unmodified) on user functions: a uprobe and a
 // uretprobe on the same function time each call (bpf_ktime_get_ns, a per-thread start map, a
 // log2 histogram in .bss). A victim under the agent makes N calls of a function that sleeps 3 ms
-// and N malloc() calls; `-p PID :work` (the victim's own binary) and `-p PID c:malloc` (a
-// library the victim maps) count exactly N, the sleeps none below 2048 us; the kernel, given the
-// same victim, agrees.
+// and N malloc() calls; `-p PID :work` (the victim's own binary), `-p PID c:malloc` (a library
+// the victim maps) and `BINARY:work` (every process running it) count exactly N, the sleeps
+// none below 2048 us; the kernel, given the same victim, agrees. (`-p PID /path:func` is looked
+// up as a library by funclatency itself and fails on the kernel too.)
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -57,8 +58,8 @@ function histogram(out: string): Hist {
 }
 
 /** One funclatency run against the victim: start, attach, one round of calls, Ctrl-C. */
-async function measure(victim: Proc, pid: string, func: string, env: NodeJS.ProcessEnv | undefined, dir: string | undefined, procs: Proc[]): Promise<Hist> {
-  const tool = toolOnPty(`${funclatency} -u -p ${pid} ${func}`, env);
+async function measure(victim: Proc, pid: string | null, func: string, env: NodeJS.ProcessEnv | undefined, dir: string | undefined, procs: Proc[]): Promise<Hist> {
+  const tool = toolOnPty(`${funclatency} -u ${pid ? `-p ${pid} ` : ''}${func}`, env);
   procs.push(tool);
   await tool.waitFor(new RegExp(`Tracing ${func}`));
   if (dir) await waitAttached(dir, 2);
@@ -79,10 +80,15 @@ test('funclatency times a function of the traced binary and a libc function', { 
     const victim = new Proc(process.execPath, [cli, 'start', bin, String(N)], env, { stdin: true });
     procs.push(victim);
     const pid = (await victim.waitFor(/pid (\d+)/))[1];
-    shim = [await measure(victim, pid, ':work', env, dir, procs), await measure(victim, pid, 'c:malloc', env, dir, procs)];
+    shim = [
+      await measure(victim, pid, ':work', env, dir, procs),
+      await measure(victim, pid, 'c:malloc', env, dir, procs),
+      await measure(victim, null, `${bin}:work`, env, dir, procs), // every process running bin
+    ];
   });
   assert.deepEqual(shim[0], { total: N, below2048: 0 }, 'work(): N calls of at least 3 ms');
   assert.equal(shim[1].total, N, 'malloc(): N calls');
+  assert.deepEqual(shim[2], { total: N, below2048: 0 }, 'PROGRAM:work without -p');
 
   const noKernel = kernelToolsUsable();
   if (noKernel) return t.diagnostic(noKernel);
@@ -91,10 +97,15 @@ test('funclatency times a function of the traced binary and a libc function', { 
     const victim = new Proc(bin, [String(N)], process.env, { stdin: true });
     procs.push(victim);
     const pid = (await victim.waitFor(/pid (\d+)/))[1];
-    const kernel = [await measure(victim, pid, ':work', undefined, undefined, procs), await measure(victim, pid, 'c:malloc', undefined, undefined, procs)];
+    const kernel = [
+      await measure(victim, pid, ':work', undefined, undefined, procs),
+      await measure(victim, pid, 'c:malloc', undefined, undefined, procs),
+      await measure(victim, null, `${bin}:work`, undefined, undefined, procs),
+    ];
     assert.equal(kernel[0].total, shim[0].total);
     assert.equal(kernel[0].below2048, 0);
     assert.equal(kernel[1].total, shim[1].total);
+    assert.deepEqual(kernel[2], shim[2]);
   } finally {
     for (const p of procs.reverse()) await p.stop('SIGINT');
   }
