@@ -1,9 +1,9 @@
 /* bpf_tail_call: from a prog array slot to a program this process can run, for both engines.
  *
- * Programs are published by id into an insert-only open-addressing table (ids are global and
- * never reused while the server lives, and published programs are never unloaded), so a lookup
- * is a hash probe with acquire loads and no lock: the hot path of a tail call is one load of
- * the slot, one probe here, and a jump.
+ * Programs are published by id into an open-addressing table whose entries are never removed
+ * (a withdrawn program leaves its id behind with no target), so a lookup is a hash probe with
+ * acquire loads and no lock: the hot path of a tail call is one load of the slot, one probe
+ * here, and a jump.
  *
  * The JIT (src-ts/jit) lowers a tail call to a call of bpftime_jit_tail_resolve (address
  * patched in by the loader) and, when it answers with code, jumps there with the tail-call count
@@ -40,8 +40,10 @@ int bpftime_tail_publish(uint32_t id, const struct bpftime_tail_target *t)
 		if (cur == id) {
 			if (__atomic_load_n(&g_table[s].target.vm, __ATOMIC_ACQUIRE))
 				return -EEXIST;
-			/* Withdrawn before (bpftime_tail_unpublish): the same program again. */
-			g_table[s].target.jit = t->jit;
+			/* Withdrawn before (bpftime_tail_unpublish): this id's program again, or the
+			 * program a new server gave the id. A reader may pair the new vm with the old
+			 * jit for a moment: both stay runnable, and each engine uses only its own. */
+			__atomic_store_n(&g_table[s].target.jit, t->jit, __ATOMIC_RELAXED);
 			__atomic_store_n(&g_table[s].target.vm, t->vm, __ATOMIC_RELEASE);
 			return 0;
 		}
@@ -119,8 +121,9 @@ int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count)
 		return rc;
 	if (count >= BPFTIME_VM_MAX_TAIL_CALLS)
 		return -E2BIG;
-	if (t->jit)
-		return (int64_t)((uintptr_t)t->jit + BPFTIME_JIT_TAIL_ENTRY);
+	uint64_t (*jit)(uint64_t, uint64_t) = __atomic_load_n(&t->jit, __ATOMIC_RELAXED);
+	if (jit)
+		return (int64_t)((uintptr_t)jit + BPFTIME_JIT_TAIL_ENTRY);
 	/* No JIT code: the caller goes to bpftime_jit_tail_interp with this program. Tagged in
 	 * bit 0 (the struct is 8-aligned) and carried in registers, not in thread-local state, which
 	 * a program run by a signal handler on this thread could overwrite in between. */
