@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -171,6 +172,18 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   size_t pktLen = pktV.IsBuffer() ? pktV.As<Napi::Buffer<uint8_t>>().Length() : 0;
   uint64_t repeat = o.Get("repeat").IsNumber() ? (uint64_t)o.Get("repeat").As<Napi::Number>().Int64Value() : 1;
   int cpu = o.Get("cpu").IsNumber() ? o.Get("cpu").As<Napi::Number>().Int32Value() : -1;
+  // The caller of BPF_PROG_TEST_RUN, whom the kernel's helpers report as current.
+  uint64_t asPidTgid = 0;
+  int64_t asUid = -1, asGid = -1;
+  std::string asComm;
+  if (o.Get("asPid").IsNumber()) {
+    uint64_t pid = (uint64_t)o.Get("asPid").As<Napi::Number>().Int64Value();
+    uint64_t tid = o.Get("asTid").IsNumber() ? (uint64_t)o.Get("asTid").As<Napi::Number>().Int64Value() : pid;
+    asPidTgid = pid << 32 | (uint32_t)tid;
+  }
+  if (o.Get("asUid").IsNumber()) asUid = o.Get("asUid").As<Napi::Number>().Int64Value();
+  if (o.Get("asGid").IsNumber()) asGid = o.Get("asGid").As<Napi::Number>().Int64Value();
+  if (o.Get("asComm").IsString()) asComm = o.Get("asComm").As<Napi::String>().Utf8Value();
   uint32_t timeoutMs = o.Get("timeoutMs").IsNumber() ? o.Get("timeoutMs").As<Napi::Number>().Uint32Value() : 30000;
   if (repeat == 0) repeat = 1;
 
@@ -219,6 +232,11 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
       sched_setaffinity(0, sizeof(set), &set);
     }
     alarm((timeoutMs + 999) / 1000);
+    // Speak for the caller: its pid/tid, thread name and ids (where we may take them).
+    if (asPidTgid) bpftime_helpers_run_as(asPidTgid);
+    if (!asComm.empty()) prctl(PR_SET_NAME, asComm.c_str(), 0, 0, 0);
+    if (asGid >= 0) (void)!setresgid((gid_t)asGid, (gid_t)asGid, (gid_t)asGid);
+    if (asUid >= 0) (void)!setresuid((uid_t)asUid, (uid_t)asUid, (uid_t)asUid);
     // The child's own copies of the fds (the table closes what it is given).
     for (size_t k = 0; k + 4 < slots.size(); k += 5)
       bpftime_perf_slot_set(slots[k], slots[k + 1], slots[k + 2], dup((int)slots[k + 3]), dup((int)slots[k + 4]));

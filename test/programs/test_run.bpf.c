@@ -24,6 +24,27 @@ int sys_sum(struct sys_args *args)
 	return args->a * args->b;
 }
 
+/* Who the run says is current: on a kernel, the caller of BPF_PROG_TEST_RUN. */
+struct who_args {
+	__u32 pid, tid_is_pid, uid, gid;
+	char comm[16];
+};
+
+SEC("syscall")
+int who(struct who_args *a)
+{
+	__u64 pt = bpf_get_current_pid_tgid(), ug = bpf_get_current_uid_gid();
+	char comm[16];
+
+	a->tid_is_pid = (__u32)pt == (__u32)(pt >> 32);
+	a->pid = (__u32)(pt >> 32);
+	a->uid = (__u32)ug;
+	a->gid = (__u32)(ug >> 32);
+	bpf_get_current_comm(comm, sizeof(comm)); /* to the stack: the verifier wants it there */
+	__builtin_memcpy(a->comm, comm, sizeof(comm));
+	return 0;
+}
+
 SEC("xdp")
 int xdp_swap(struct xdp_md *ctx)
 {

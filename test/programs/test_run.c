@@ -112,6 +112,20 @@ static void test_syscall(void)
 	run("syscall ctx_size_in above 65535", fd, &huge);
 }
 
+struct who_args {
+	__u32 pid, tid_is_pid, uid, gid;
+	char comm[16];
+};
+
+static void test_who(void)
+{
+	struct who_args a = { 0 };
+	OPTS(o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+	run("who", prog("who"), &o);
+	printf("  current: pid is mine %d, tid = pid %d, uid %u gid %u, comm %s\n", a.pid == (__u32)getpid(), a.tid_is_pid,
+	       a.uid, a.gid, a.comm);
+}
+
 static void test_xdp(void)
 {
 	int fd = prog("xdp_swap");
@@ -454,6 +468,7 @@ int main(int argc, char **argv)
 	}
 	printf("loaded\n");
 	test_syscall();
+	test_who();
 	test_xdp();
 	test_skb("tc_fields", "tc");
 	test_skb("sock_fields", "socket");

@@ -121,6 +121,14 @@ uint64_t bpftime_current_pid_tgid(void)
 
 void bpftime_helpers_thread_reset(void) { tc.gen = 0; }
 
+/* The thread's cache says pid_tgid from now on (until a fork), at no cost to the helper. */
+void bpftime_helpers_run_as(uint64_t pid_tgid)
+{
+	if (!cache_valid())
+		refill();
+	tc.pid_tgid = pid_tgid;
+}
+
 BPFTIME_HELPER(get_current_pid_tgid) { return bpftime_current_pid_tgid(); }
 
 /* gid << 32 | uid: the real ids (current_uid/current_gid). Not cached: setuid() may change

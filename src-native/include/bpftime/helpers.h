@@ -80,6 +80,9 @@ long bpftime_strncpy_from_user(char *dst, const void *src, size_t n);
  * the clone and in the parent when it resumes. */
 uint64_t bpftime_current_pid_tgid(void);
 void bpftime_helpers_thread_reset(void);
+/* For the server's test runs (a forked process of their own): from now on the calling thread
+ * reports pid_tgid as its own, as a kernel test run reports its caller as current. */
+void bpftime_helpers_run_as(uint64_t pid_tgid);
 
 /* The formatter behind trace_printk/trace_vprintk/snprintf: the kernel's bpf_bprintf_prepare
  * rules (-EINVAL for a format it rejects or more conversions than nargs), then formats into out

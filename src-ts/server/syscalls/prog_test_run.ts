@@ -75,10 +75,28 @@ function handleOf(prog: BpfProg): unknown {
  * Attachments.perfSlotTable): bpf_perf_event_output from a test run reaches the tool. */
 let perfSlotsNow: number[] = [];
 
+/** The caller as the kernel's helpers see it in a test run (current): pid, thread name, ids. The
+ * calling thread is taken to be the process's main thread (the server knows processes only). */
+function caller(ctx: CallContext): { asPid: number; asComm?: string; asUid?: number; asGid?: number } {
+  const pid = ctx.client.peerPid;
+  const who: ReturnType<typeof caller> = { asPid: pid, asUid: ctx.client.uid };
+  try {
+    who.asComm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+    const gid = /^Gid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (gid) who.asGid = Number(gid[1]);
+  } catch {
+    // the caller is gone: its answer no longer matters
+  }
+  return who;
+}
+
+/** Set by progTestRun for the runs of this call. */
+let currentCaller: ReturnType<typeof caller> | undefined;
+
 function run(prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): RunResult {
   // What the run may tail-call into must be runnable here too (opening publishes it).
   for (const p of tailTargets(prog)) handleOf(p);
-  const r = addon.progTestRun(handleOf(prog), { ...opts, perfSlots: perfSlotsNow, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
+  const r = addon.progTestRun(handleOf(prog), { ...opts, ...currentCaller, perfSlots: perfSlotsNow, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
   if (!r.ok) {
     // A kernel run cannot fault (its verifier proved the program safe) and stops at a signal
     // with EINTR; here the run ended early and the caller learns why in the server log.
@@ -110,6 +128,7 @@ export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): b
   if (!!ctxSizeOut !== !!ctxOut) throw new KernelError(Errno.EINVAL, 'ctx_out and ctx_size_out go together');
   const prog = ctx.objectOf<BpfProg>(attr.s32(T.prog_fd), ObjKind.Prog, 'a program');
   statsSync(ctx.kernel); // test runs count as runs while BPF_ENABLE_STATS is on
+  currentCaller = caller(ctx);
   perfSlotsNow = ctx.kernel.attachments.perfSlotTable();
   const t = prog.spec.progType;
   switch (t) {
