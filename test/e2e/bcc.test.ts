@@ -37,9 +37,13 @@ const SIGINT_DEFAULT = 'import os,signal,sys; signal.signal(signal.SIGINT, signa
 type Mode = 'shim' | 'kernel';
 
 let victimBin = '';
+const COMM = 'bccv';
 function victim(): string {
   if (!victimBin) {
-    victimBin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bcc-victim-')), 'bcc_victim');
+    // A short path: bcc 0.26's Python passes stack garbage as the semaphore offset, so on the
+    // kernel as here some attaches fall back to uprobe_events (when the garbage is odd), whose
+    // event names (made of /proc/PID/root/<path> and two pids) must stay under 64 characters.
+    victimBin = path.join(fs.mkdtempSync('/tmp/b'), COMM);
     execFileSync('cc', ['-O2', '-g', '-o', victimBin, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
   }
   return victimBin;
@@ -129,7 +133,20 @@ async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenari
     t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
     return;
   }
-  const b = await runChecked('kernel', sc, check);
+  let b: unknown;
+  try {
+    b = await runChecked('kernel', sc, check);
+  } catch (e) {
+    // bcc 0.26's Python passes stack garbage as ref_ctr_offset: on a kernel where another tool
+    // holds a uprobe on the same function (other tests on this machine), the kernel refuses the
+    // mismatch and bcc's uprobe_events fallback fails on its over-long event name for libraries
+    // named /proc/PID/root/usr/lib/...: no reference then, through no fault of the shim's.
+    if (/cannot attach uprobe, Invalid argument/.test((e as Error).message)) {
+      t.diagnostic('kernel reference unavailable: bcc could not attach there (ref_ctr_offset mismatch with another uprobe on this machine)');
+      return;
+    }
+    throw e;
+  }
   assert.deepEqual(a, b, 'the shim and the kernel disagree');
 }
 
@@ -172,8 +189,8 @@ test('trace-bpfcc: uprobe with arguments and uretprobe with the return value', {
     const entries = ev.filter((e) => !/ ret /.test(e));
     const rets = ev.filter((e) => / ret /.test(e));
     const want = [...Array(N).keys()];
-    assert.deepEqual(entries, want.map((i) => `bcc_victim bcc_add ${i} ${10 * i}`));
-    assert.deepEqual(rets, want.map((i) => `bcc_victim bcc_add ret ${11 * i}`));
+    assert.deepEqual(entries, want.map((i) => `${COMM} bcc_add ${i} ${10 * i}`));
+    assert.deepEqual(rets, want.map((i) => `${COMM} bcc_add ret ${11 * i}`));
     return ev.slice().sort();
   });
 });
@@ -192,31 +209,38 @@ test('trace-bpfcc: syscall tracepoints sys_enter_openat / sys_exit_openat', { sk
     const ev = traceEvents(out, pid);
     const enters = ev.filter((e) => e.includes('sys_enter_openat'));
     const exits = ev.filter((e) => e.includes('sys_exit_openat')).map((e) => e.replace(/ret ([3-9]|\d\d+)$/, 'ret <fd>'));
-    assert.deepEqual(enters, Array(5).fill('bcc_victim sys_enter_openat dfd -100 flags 0'));
-    assert.deepEqual(exits, [...Array(3).fill('bcc_victim sys_exit_openat ret <fd>'), ...Array(2).fill('bcc_victim sys_exit_openat ret -2')]);
+    assert.deepEqual(enters, Array(5).fill(`${COMM} sys_enter_openat dfd -100 flags 0`));
+    assert.deepEqual(exits, [...Array(3).fill(`${COMM} sys_exit_openat ret <fd>`), ...Array(2).fill(`${COMM} sys_exit_openat ret -2`)]);
     return [enters, exits];
   });
 });
 
 test('trace-bpfcc: USDT probe arguments, semaphore raised only while traced', { skip: skip || (!fs.existsSync(usdtVictim) && 'examples not built'), timeout: 240000 }, async (t) => {
+  // a copy at a short path, for the event names of bcc's uprobe_events fallback (see victim())
+  const usdt = path.join(path.dirname(victim()), 'usdtv');
+  fs.copyFileSync(usdtVictim, usdt);
+  fs.chmodSync(usdt, 0o755);
   await shimAndKernel(t, {
-    target: [usdtVictim],
-    tool: [sbin('trace-bpfcc'), '-p', '{PID}', `u:${usdtVictim}:request "%d %s", arg1, arg2`],
+    target: [usdt],
+    tool: [sbin('trace-bpfcc'), '-p', '{PID}', `u:${usdt}:request "%d %s", arg1, arg2`],
     ready: /^PID\s+TID\s+COMM\s+FUNC/m,
     steps: ['4'],
     done: () => /done 4 fired 4/, // bcc raised the semaphore through /proc/PID/mem
     until: (out) => /request\s+3 label/.test(out),
   }, (out, pid) => {
     const ev = traceEvents(out, pid);
-    assert.deepEqual(ev, [0, 1, 2, 3].map((i) => `usdt_victim request ${i} label`));
+    assert.deepEqual(ev, [0, 1, 2, 3].map((i) => `usdtv request ${i} label`));
     return ev;
   });
 });
 
-/** funccount's table, as {function: count}. */
+/** funccount's tables (one per interval, each counting since the last), summed per function. */
 function funccountTable(out: string): Record<string, number> {
-  const table = out.split(/^FUNC\s+COUNT\s*$/m)[1] ?? '';
-  return Object.fromEntries([...table.matchAll(/^(\S+)\s+(\d+)\s*$/gm)].map((m) => [m[1], Number(m[2])]));
+  const sum: Record<string, number> = {};
+  for (const table of out.split(/^FUNC\s+COUNT\s*$/m).slice(1)) {
+    for (const m of table.matchAll(/^(\S+)\s+(\d+)\s*$/gm)) sum[m[1]] = (sum[m[1]] ?? 0) + Number(m[2]);
+  }
+  return sum;
 }
 
 test('funccount-bpfcc: a victim function by wildcard, and libc malloc, per process', { skip, timeout: 300000 }, async (t) => {
@@ -224,20 +248,23 @@ test('funccount-bpfcc: a victim function by wildcard, and libc malloc, per proce
   const steps = ['add 7', 'alloc 5 64', 'free', 'add 2'];
   await shimAndKernel(t, {
     target: [victimBin],
-    tool: [sbin('funccount-bpfcc'), '-p', '{PID}', '{VICTIM}:bcc_*'],
+    // -i 1: a table every second (SIGINT during its start-up would lose the one at exit)
+    tool: [sbin('funccount-bpfcc'), '-i', '1', '-p', '{PID}', '{VICTIM}:bcc_*'],
     ready: /^Tracing 1 functions for/m,
     steps,
-    done: doneLine, // counts are printed at exit
+    done: doneLine,
+    until: (out) => funccountTable(out).bcc_add === 9,
   }, (out) => {
     assert.deepEqual(funccountTable(out), { bcc_add: 9 });
     return funccountTable(out);
   });
   await shimAndKernel(t, {
     target: [victimBin],
-    tool: [sbin('funccount-bpfcc'), '-p', '{PID}', 'c:malloc'],
+    tool: [sbin('funccount-bpfcc'), '-i', '1', '-p', '{PID}', 'c:malloc'],
     ready: /^Tracing 1 functions for/m,
     steps,
     done: doneLine,
+    until: (out) => (funccountTable(out).malloc ?? 0) >= 5,
   }, (out) => {
     assert.deepEqual(funccountTable(out), { malloc: 5 });
     return funccountTable(out);
@@ -319,4 +346,28 @@ test('bashreadline-bpfcc: commands typed into an interactive bash', { skip, time
     assert.deepEqual(lines, [`echo one-${marker}`, `true two-${marker}`]);
     return lines;
   });
+});
+
+test('opensnoop-bpfcc: its fentry/fexit programs are refused, and the server log says why', { skip, timeout: 120000 }, async () => {
+  // bcc's opensnoop attaches to kernel functions (fentry/fexit when the kernel has BTF, kprobes
+  // otherwise): nothing of it can run in userspace. It must fail at attach, not hang.
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const server = new Proc(process.execPath, [cli, 'serve'], env);
+  const procs: Proc[] = [server];
+  try {
+    await server.waitFor(/serving on/);
+    const tool = new Proc('/usr/bin/python3', ['-c', SIGINT_DEFAULT, sbin('opensnoop-bpfcc')], { ...env, LD_PRELOAD: shimLib, PYTHONUNBUFFERED: '1' });
+    procs.push(tool);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([tool.exited, new Promise((r) => (timer = setTimeout(() => r('running'), 90000)))]);
+    clearTimeout(timer);
+    assert.notEqual(code, 0, tool.out);
+    assert.notEqual(code, 'running', `opensnoop-bpfcc neither attached nor failed:\n${tool.out}`);
+    assert.match(tool.out, /Failed to attach BPF to (entry|exit) kernel func/);
+    await server.waitFor(/opensnoop-bpfcc\[\d+\]: program \w+ is an? fentry\/fexit program on a kernel function, which cannot run in userspace; refused with EINVAL/);
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -128,3 +128,33 @@ test('bcc\'s legacy uprobe path: uprobe_events, event ids and tracepoint perf ev
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('uprobe ref_ctr_offset rules: odd refused, one offset per probed place', { skip: spawnSync('sh', ['-c', 'command -v cc']).status !== 0 && 'no C compiler', timeout: 60000 }, (t) => {
+  const dir = tmpRuntimeDir();
+  try {
+    const prog = path.join(dir, 'uprobe_refctr');
+    execFileSync('cc', ['-O2', '-o', prog, path.join(root, 'test', 'programs', 'uprobe_refctr.c')]);
+    const bin = binaryCopy(dir, 'rcbin'); // a private file: no other tool probes it
+    const type = (() => {
+      try {
+        return fs.readFileSync('/sys/bus/event_source/devices/uprobe/type', 'utf8').trim();
+      } catch {
+        return '7'; // what the server offers without sysfs
+      }
+    })();
+    const shim = execFileSync(prog, [type, bin, '0x1000'], { env: shimEnv(dir), encoding: 'utf8' });
+    assert.equal(shim, [
+      'odd ref_ctr_offset: errno 22',
+      'ref_ctr_offset 0: ok',
+      'then 6 at the same place: errno 22',
+      'then a return probe with 6: errno 22',
+      'then 0 again: ok',
+      '6 once those are closed: ok',
+      '',
+    ].join('\n'));
+    if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
+    assert.equal(execFileSync(prog, [type, bin, '0x1000'], { encoding: 'utf8' }), shim);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

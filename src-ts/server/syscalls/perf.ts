@@ -90,6 +90,7 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     // 0.26's Python passes garbage here and falls back to uprobe_events when refused).
     const refCtrOffset = config >> PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
     if (refCtrOffset & 1n) throw new KernelError(Errno.EINVAL, `ref_ctr_offset 0x${refCtrOffset.toString(16)} is not aligned`);
+    checkRefCtrAgrees(ctx, path, offset, refCtrOffset);
     const ev = new PerfEvent(
       k.registry.allocId(ObjKind.PerfEvent),
       {
@@ -118,6 +119,7 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
       throw new KernelError(Errno.ENOENT, `uprobe target ${u.file} is gone`);
     }
     if (u.offset > BigInt(size)) throw new KernelError(Errno.EINVAL, `offset 0x${u.offset.toString(16)} is beyond ${u.file}`); // uprobe_register()
+    checkRefCtrAgrees(ctx, u.file, u.offset, u.refCtrOffset);
     const ev = new PerfEvent(
       k.registry.allocId(ObjKind.PerfEvent),
       { probe: u.retprobe ? 'uretprobe' : 'uprobe', type, config, path: u.file, offset: u.offset, refCtrOffset: u.refCtrOffset, pid, cpu, tpId: u.id },
@@ -188,6 +190,17 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   }
   log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
   throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);
+}
+
+/** The kernel keeps one uprobe per (file, offset) with one reference counter offset: a probe
+ * there with another ref_ctr_offset while one exists is refused (EINVAL, "ref_ctr_offset
+ * mismatch" in the kernel's log). bcc 0.26 meets this when its Python passes garbage there. */
+function checkRefCtrAgrees(ctx: CallContext, path: string, offset: bigint, refCtrOffset: bigint): void {
+  const other = ctx.kernel.registry.all(ObjKind.PerfEvent).map((o) => o as PerfEvent).find((e) =>
+    !e.destroyed && (e.spec.probe === 'uprobe' || e.spec.probe === 'uretprobe') && e.spec.path === path && e.spec.offset === offset && e.spec.refCtrOffset !== refCtrOffset);
+  if (!other) return;
+  log(`${ctx.client.comm}[${ctx.client.pid}]: uprobe ${path}+0x${offset.toString(16)} exists with ref_ctr_offset 0x${other.spec.refCtrOffset.toString(16)}, not 0x${refCtrOffset.toString(16)}; refused with EINVAL as the kernel does`);
+  throw new KernelError(Errno.EINVAL, 'ref_ctr_offset mismatch');
 }
 
 function resolveCallerPath(p: string, pid: number): string {
