@@ -49,6 +49,7 @@ const sh = (script: string) => ['/bin/sh', '-c', script];
 test('killsnoop.bt: kill(2) calls of a traced shell', { skip: skip || (!fs.existsSync('/usr/sbin/killsnoop.bt') && 'no killsnoop.bt'), timeout: 60000 }, async () => {
   // TIME PID COMM SIG TPID RESULT; kill -0 of an absent pid fails with ESRCH (-3).
   const out = await runTool('killsnoop', 2, sh('kill -0 $$; kill -0 2147483646 2>/dev/null; exit 0'));
+  assert.match(out, /^TIME\s+PID\s+COMM\s+SIG\s+TPID\s+RESULT$/m, out); // from BEGIN
   const lines = out.split('\n').filter((l) => /^\d\d:\d\d:\d\d\s+\d+\s+sh\s/.test(l));
   assert.equal(lines.length, 2, out);
   const [ok, bad] = lines.map((l) => l.trim().split(/\s+/));
@@ -59,7 +60,7 @@ test('killsnoop.bt: kill(2) calls of a traced shell', { skip: skip || (!fs.exist
 test('statsnoop.bt: stat family of a traced process', { skip: skip || (!fs.existsSync('/usr/sbin/statsnoop.bt') && 'no statsnoop.bt'), timeout: 60000 }, async () => {
   const missing = `/nonexistent-bpftime-statsnoop-${process.pid}`;
   const out = await runTool('statsnoop', 8, sh(`stat /etc/hostname >/dev/null; stat ${missing} 2>/dev/null; exit 0`));
-  // PID COMM ERR PATH
+  assert.match(out, /^PID\s+COMM\s+ERR\s+PATH$/m, out);
   assert.match(out, /^\d+\s+stat\s+0 \/etc\/hostname$/m, out);
   assert.match(out, new RegExp(`^\\d+\\s+stat\\s+2 ${missing}$`, 'm'), out);
 });
@@ -67,7 +68,7 @@ test('statsnoop.bt: stat family of a traced process', { skip: skip || (!fs.exist
 test('opensnoop.bt: open/openat of a traced process', { skip: skip || (!fs.existsSync('/usr/sbin/opensnoop.bt') && 'no opensnoop.bt'), timeout: 60000 }, async () => {
   const missing = `/nonexistent-bpftime-opensnoop-${process.pid}`;
   const out = await runTool('opensnoop', 4, sh(`cat /etc/hostname >/dev/null; cat ${missing} 2>/dev/null; exit 0`));
-  // PID COMM FD ERR PATH
+  assert.match(out, /^PID\s+COMM\s+FD\s+ERR\s+PATH$/m, out);
   assert.match(out, /^\d+\s+cat\s+3\s+0 \/etc\/hostname$/m, out);
   assert.match(out, new RegExp(`^\\d+\\s+cat\\s+-1\\s+2 ${missing}$`, 'm'), out);
 });
@@ -75,6 +76,7 @@ test('opensnoop.bt: open/openat of a traced process', { skip: skip || (!fs.exist
 test('gethostlatency.bt: getaddrinfo latency from libc uprobes', { skip: skip || (!fs.existsSync('/usr/sbin/gethostlatency.bt') && 'no gethostlatency.bt') || (!haveCommand('getent') && 'no getent'), timeout: 60000 }, async () => {
   // uprobe:libc:... resolved by library name; TIME PID COMM LATms HOST at each return.
   const out = await runTool('gethostlatency', 6, ['getent', 'ahosts', 'localhost']);
+  assert.match(out, /^TIME\s+PID\s+COMM\s+LATms\s+HOST$/m, out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+getent\s+\d+ localhost$/m, out);
 });
 
@@ -84,4 +86,15 @@ test('bashreadline.bt: lines an interactive bash reads', { skip: skip || (!fs.ex
   const out = await runTool('bashreadline', 1, sh(`(sleep 1; echo 'echo bpftime-readline-${process.pid}'; sleep 0.5; echo exit) | timeout 15 script -q -c 'bash --norc -i' /dev/null >/dev/null; exit 0`));
   assert.match(out, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+\\d+\\s+echo bpftime-readline-${process.pid}$`, 'm'), out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+exit$/m, out);
+  assert.match(out, /^TIME\s+PID\s+COMMAND$/m, out);
+});
+
+test('setuids.bt: setresuid and setuid of a traced process', { skip: skip || (!fs.existsSync('/usr/sbin/setuids.bt') && 'no setuids.bt') || (!haveCommand('python3') && 'no python3') || (process.getuid?.() !== 0 && 'needs root to change uids'), timeout: 60000 }, async () => {
+  // (Not setpriv: it keeps capabilities with PR_SET_KEEPCAPS, which is per thread, then changes
+  // gids in every thread through glibc's setxid broadcast; with the agent's thread present the
+  // second change fails there and glibc aborts, as it would for any multi-threaded setpriv.)
+  const out = await runTool('setuids', 6, ['python3', '-c', 'import os; os.setresuid(65534, 65534, 65534); os.setuid(65534)']);
+  assert.match(out, /^TIME\s+PID\s+COMM\s+UID\s+SYSCALL\s+ARGS \(RET\)$/m, out);
+  assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+0\s+setresuid ruid=65534 euid=65534 suid=65534 \(0\)$/m, out);
+  assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+65534\s+setuid\s+uid=65534 \(0\)$/m, out);
 });
