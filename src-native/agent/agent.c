@@ -290,8 +290,17 @@ static void agent_wait_ready(void);
  * `bpftime detach` ended it, starts it again (`bpftime attach` calls this after its dlopen). */
 EXPORT void bpftime_agent_start(void)
 {
+	/* On an application thread (the constructor's, or the one bpftime attach borrowed): what it
+	 * does here is the agent's doing, neither probed nor reported as the application's syscalls. */
+	int quiet = agent_syscall_tp_quiet(1);
+	bpftime_probe_thread_exclude(1);
+	/* The helpers set up their per-process state (a page, an atfork handler) in a constructor of
+	 * this library that may run after ours, i.e. in the application's time: do it now. */
+	(void)bpftime_current_pid_tgid();
 	agent_launch();
 	agent_wait_ready();
+	bpftime_probe_thread_exclude(0);
+	agent_syscall_tp_quiet(quiet);
 }
 
 /* Whether LD_PRELOAD brought this library (bpftime start) rather than a dlopen. */

@@ -58,6 +58,9 @@ void agent_report(uint32_t attach_id, int status, const char *msg);
 int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 			    size_t errlen);
 void agent_syscall_tp_detach(uint32_t attach_id);
+/* The calling thread's syscalls are the agent's (on) or the application's again (off); returns the
+ * previous state. */
+int agent_syscall_tp_quiet(int on);
 /* This image was just exec'ed: report the execve's exit (ret 0) to sys_exit tracepoints. */
 void agent_syscall_tp_exec_returned(void);
 

@@ -65,9 +65,20 @@ static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exi
 	bpftime_run_ctx_set(outer);
 }
 
+/* The agent's own syscalls on an application thread (its start: creating its thread, waiting for
+ * the attachments) are not the application's: a kernel without bpftime would not see them. */
+static __thread int t_quiet __attribute__((tls_model("initial-exec")));
+
+int agent_syscall_tp_quiet(int on)
+{
+	int was = t_quiet;
+	t_quiet = on;
+	return was;
+}
+
 static void dispatch(struct bpftime_syscall_ctx *c, int exit)
 {
-	if (agent_not_followed_here())
+	if (agent_not_followed_here() || t_quiet)
 		return;
 	const struct tp_list *raw = __atomic_load_n(&g_lists[exit][MAX_NR], __ATOMIC_ACQUIRE);
 	const struct tp_list *one = c->nr >= 0 && c->nr < MAX_NR ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
