@@ -292,6 +292,51 @@ test('argdist-bpfcc: a frequency count of an argument and a histogram of return 
   });
 });
 
+test('funclatency-bpfcc: latency of a user function, entry and return paired', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  const counted = (out: string) => [...out.matchAll(/count: (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('funclatency-bpfcc'), '-i', '1', '-p', '{PID}', '-u', '{VICTIM}:bcc_add'],
+    ready: /^Tracing 1 functions for/m,
+    steps: ['add 7'],
+    done: doneLine,
+    until: (out) => counted(out) === 7,
+  }, (out) => {
+    assert.equal(counted(out), 7);
+    const hist = [...out.matchAll(/^\s+\d+ -> \d+\s+: (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.equal(hist, 7); // every call in the histogram (its buckets are timing: not compared)
+    return counted(out);
+  });
+});
+
+/** syscount's tables (one per interval), summed per syscall. */
+function syscountTable(out: string): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const table of out.split(/^SYSCALL\s+COUNT\s*$/m).slice(1)) {
+    for (const m of table.matchAll(/^(\w+)\s+(\d+)\s*$/gm)) sum[m[1]] = (sum[m[1]] ?? 0) + Number(m[2]);
+  }
+  return sum;
+}
+
+test('syscount-bpfcc: syscalls of a process by raw_syscalls:sys_exit', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  const line = 'open 3 /etc/hostname';
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('syscount-bpfcc'), '-i', '1', '-p', '{PID}'],
+    ready: /^Tracing syscalls/m,
+    steps: [line],
+    done: doneLine,
+    until: (out) => syscountTable(out).close === 3,
+  }, (out) => {
+    // the victim reads its line a byte at a time (the read waiting for the next line has not
+    // returned yet), opens and closes 3 times, and answers in three writes
+    assert.deepEqual(syscountTable(out), { read: line.length + 1, openat: 3, close: 3, write: 3 });
+    return syscountTable(out);
+  });
+});
+
 /** memleak's reports: per report, the bytes and allocations its entries add up to and the
  * functions of their innermost frames. */
 function memleakReports(out: string): Array<{ bytes: number; allocs: number; top: string[] }> {
