@@ -10,8 +10,9 @@
  *    running thread; the handler runs the program there, with that thread's registers (so
  *    ustack shows where the target was), if the thread is on the event's CPU;
  *  - a *ticker* in the process that opened the event: a thread ticking on the wall clock,
- *    running the program with empty registers for the periods no traced thread took (what the
- *    kernel gives for a tick in another task or the idle loop).
+ *    running the program for the periods no traced thread took as the kernel's idle task
+ *    (pid 0, comm swapper/N, no user registers): the stand-in for ticks in untraced tasks and
+ *    the idle loop.
  * A period runs at most once per CPU: each run stamps its time in a word of the program's memfd
  * header page that every process maps (struct bpftime_prog_clock); the ticker skips a period in
  * which a sampler ran, a sampler one in which anything ran less than half a period ago. A clock
@@ -88,10 +89,10 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void run(struct timer *t, struct bpf_perf_event_data *ctx)
+static void run(struct timer *t, struct bpf_perf_event_data *ctx, int idle)
 {
 	ctx->sample_period = t->period_ns;
-	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &ctx->regs };
+	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &ctx->regs, .idle = idle };
 	bpftime_run_ctx_set(&rc);
 	(void)agent_prog_run(t->prog, (uint64_t)(uintptr_t)ctx);
 	bpftime_run_ctx_set(NULL);
@@ -125,7 +126,7 @@ static void *tick(void *arg)
 		if (claim_tick(t, at, t->period_ns)) {
 			struct bpf_perf_event_data ctx;
 			memset(&ctx, 0, sizeof(ctx));
-			run(t, &ctx);
+			run(t, &ctx, 1);
 		}
 		/* Every period gets its tick, late ones right away (a kernel's hrtimer is not delayed by
 		 * load); only after a long stall (a stopped process) are the missed ones dropped. */
@@ -167,7 +168,7 @@ static void on_sample(int sig, siginfo_t *si, void *ucv)
 		struct bpf_perf_event_data ctx;
 		memset(&ctx, 0, sizeof(ctx));
 		regs_from_ucontext(&ctx.regs, ucv);
-		run(t, &ctx);
+		run(t, &ctx, 0);
 	}
 	__atomic_sub_fetch(&t->active, 1, __ATOMIC_SEQ_CST);
 out:

@@ -22,6 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** What bpftrace printed after attaching, with addresses (ASLR) taken out of ustack(perf) lines. */
 function mapsPrinted(out: string): string[] {
   const at = out.search(/^Attaching \d+ probes?\.\.\.$/m);
+  if (at < 0) throw new Error(`bpftrace did not attach:\n${out}`);
   return out
     .slice(at)
     .split('\n')

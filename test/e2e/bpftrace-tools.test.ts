@@ -35,9 +35,10 @@ async function runTool(name: string, probes: number, workload: string[], settleM
     const w = new Proc(process.execPath, [cli, 'start', ...workload], { ...env, LC_ALL: 'C', LANG: 'C' });
     assert.equal(await w.exited, 0, w.out);
     await sleep(settleMs);
+    await bt.stop('SIGINT', 5000); // END runs and the maps are printed
     return bt.out;
   } finally {
-    await bt.stop('SIGINT', 3000);
+    await bt.stop('SIGKILL');
     stopServer(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -97,4 +98,11 @@ test('setuids.bt: setresuid and setuid of a traced process', { skip: skip || (!f
   assert.match(out, /^TIME\s+PID\s+COMM\s+UID\s+SYSCALL\s+ARGS \(RET\)$/m, out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+0\s+setresuid ruid=65534 euid=65534 suid=65534 \(0\)$/m, out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+65534\s+setuid\s+uid=65534 \(0\)$/m, out);
+});
+
+test('syscount.bt: raw_syscalls counts by syscall and process, printed at END', { skip: skip || (!fs.existsSync('/usr/sbin/syscount.bt') && 'no syscount.bt'), timeout: 60000 }, async () => {
+  const out = await runTool('syscount', 1, sh('for i in 1 2 3 4 5; do kill -0 $$; done; exit 0'));
+  assert.match(out, /^Top 10 syscalls IDs:$/m, out);
+  assert.match(out, /^@syscall\[62\]: 5$/m, out); // kill(2), only the shell's five
+  assert.match(out, /^@process\[sh\]: \d+$/m, out);
 });

@@ -49,6 +49,9 @@ void bpftime_signal_flush(void)
 
 static long send_signal(uint32_t sig, int thread)
 {
+	struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
+	if (rc && rc->idle)
+		return -EPERM; /* the idle task is a kernel thread */
 	if ((uint32_t)(bpftime_current_pid_tgid() >> 32) == 1)
 		return -EPERM; /* never the init process (is_global_init) */
 	if (sig > KERNEL_NSIG)

@@ -9,6 +9,7 @@
  * A thread's cache is valid while its recorded generation equals the process's.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -129,13 +130,21 @@ void bpftime_helpers_run_as(uint64_t pid_tgid)
 	tc.pid_tgid = pid_tgid;
 }
 
-BPFTIME_HELPER(get_current_pid_tgid) { return bpftime_current_pid_tgid(); }
+static int in_idle_tick(void)
+{
+	struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
+	return rc && rc->idle;
+}
+
+BPFTIME_HELPER(get_current_pid_tgid) { return in_idle_tick() ? 0 : bpftime_current_pid_tgid(); }
 
 /* gid << 32 | uid: the real ids (current_uid/current_gid). Not cached: setuid() may change
  * them at any time. In a user namespace these are the namespace's ids; the kernel reports
  * init_user_ns ids. */
 BPFTIME_HELPER(get_current_uid_gid)
 {
+	if (in_idle_tick())
+		return 0;
 	return ((uint64_t)(uint32_t)getgid() << 32) | (uint32_t)getuid();
 }
 
@@ -149,7 +158,9 @@ BPFTIME_HELPER(get_current_comm)
 	char name[17] = {0}; /* TASK_COMM_LEN + 1 for safety */
 	if (!buf || size == 0)
 		return (uint64_t)-EINVAL;
-	if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0) {
+	if (in_idle_tick())
+		snprintf(name, sizeof(name), "swapper/%d", bpftime_run_ctx_get()->cpu);
+	else if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0) {
 		memset(buf, 0, size);
 		return (uint64_t)-EINVAL;
 	}

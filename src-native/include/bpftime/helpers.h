@@ -52,6 +52,9 @@ struct bpftime_run_ctx {
 	 * caller's frame is not linked yet, so user stack walks take the return address at
 	 * regs->sp, as the kernel's perf_callchain_user does (is_uprobe_at_func_entry). */
 	int32_t at_frame_push;
+	/* A clock tick that fell in no traced thread (src-native/agent/timer.c): the program sees
+	 * what the kernel's idle task shows, pid/tgid 0, uid/gid 0, comm "swapper/<cpu>". */
+	int32_t idle;
 	int32_t cpu;      /* set by bpftime_run_ctx_set: the CPU this run counts as on */
 	/* Set by bpf_override_return(): the probed function must return regs->ax at once. */
 	int32_t override;
