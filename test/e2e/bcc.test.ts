@@ -337,6 +337,26 @@ test('syscount-bpfcc: syscalls of a process by raw_syscalls:sys_exit', { skip, t
   });
 });
 
+test('gethostlatency-bpfcc: name lookups with the host read from a map value', { skip, timeout: 240000 }, async (t) => {
+  // the return probe copies comm and host out of a hash map value with bpf_probe_read_kernel:
+  // map memory is kernel memory to a program, as on the kernel
+  const events = (out: string, pid: number) =>
+    [...out.matchAll(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\s+${pid}\\s+(\\S+)\\s+[\\d.]+\\s+(\\S*)\\s*$`, 'gm'))].map((m) => `${m[1]} ${m[2]}`);
+  let pidSeen = 0;
+  await shimAndKernel(t, {
+    target: ['/bin/sh', '-c', 'echo ready pid=$$; read x; exec getent hosts localhost'],
+    tool: [sbin('gethostlatency-bpfcc'), '-p', '{PID}'],
+    ready: /^TIME\s+PID\s+COMM/m,
+    steps: ['go'],
+    done: () => /localhost/,
+    until: (out) => (pidSeen = Number(/^\d\d:\d\d:\d\d\s+(\d+)/m.exec(out)?.[1] ?? 0)) > 0 && events(out, pidSeen).length >= 2,
+  }, (out, pid) => {
+    // glibc's getent: getaddrinfo, then gethostbyname2
+    assert.deepEqual(events(out, pid), ['getent localhost', 'getent localhost']);
+    return events(out, pid);
+  });
+});
+
 /** memleak's reports: per report, the bytes and allocations its entries add up to and the
  * functions of their innermost frames. */
 function memleakReports(out: string): Array<{ bytes: number; allocs: number; top: string[] }> {

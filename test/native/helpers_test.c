@@ -422,9 +422,18 @@ static void test_map_helpers(void)
 	EQ(call_ret(CALL(BPF_FUNC_map_update_elem, m, &k, &v, BPF_NOEXIST, 0)), -EEXIST);
 	uint64_t *p = (uint64_t *)(uintptr_t)CALL(BPF_FUNC_map_lookup_elem, m, &k, 0, 0, 0);
 	CHECK(p && *p == 99);
+	/* a map value is kernel memory to the program, as on a kernel (bcc reads values with
+	 * probe_read_kernel); past the map's memory it is not */
+	uint64_t got = 0;
+	EQ(call_ret(CALL(BPF_FUNC_probe_read_kernel, &got, 8, p, 0, 0)), 0);
+	EQ(got, 99);
+	char s[4] = "xyz";
+	EQ(call_ret(CALL(BPF_FUNC_probe_read_kernel_str, s, 4, p, 0, 0)), 2); /* "c\0" of 99 */
+	EQ(call_ret(CALL(BPF_FUNC_probe_read_kernel, &got, 8, (char *)region + size - 4, 0, 0)), -ERANGE);
 	EQ(call_ret(CALL(BPF_FUNC_map_delete_elem, m, &k, 0, 0, 0)), 0);
 	EQ(call_ret(CALL(BPF_FUNC_map_delete_elem, m, &k, 0, 0, 0)), -ENOENT);
 	bpftime_map_close(m);
+	EQ(call_ret(CALL(BPF_FUNC_probe_read_kernel, &got, 8, region, 0, 0)), -ERANGE); /* closed */
 	free(region);
 }
 

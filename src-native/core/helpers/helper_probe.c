@@ -14,14 +14,15 @@
  *  - probe_read_user_str / probe_read_str: bytes copied including the NUL (size when
  *    truncated, with dst[size-1] = 0), or -EFAULT with dst zero-filled; 0 for size 0.
  *  - probe_read_kernel[_str]: there is no kernel memory to read here, except what the host
- *    presents as such (the agent's task_struct stand-ins, bpf_get_current_task()): those are
- *    read, probe_read[_str] included. Any other user-space address gets what x86's
+ *    presents as such (the agent's task_struct stand-ins, bpf_get_current_task()) and the maps'
+ *    memory (values the program looked up): those are read, probe_read[_str] included. Any other user-space address gets what x86's
  *    copy_from_kernel_nofault gives it, -ERANGE; anything else -EFAULT.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
 
+#include "bpftime/map.h"
 #include "bpftime/vma.h"
 #include "helpers_internal.h"
 
@@ -97,6 +98,15 @@ static long host_kernel_read(void *dst, const void *src, uint32_t size, int str)
 	long n = bpftime_vma_standin_read(dst, src, size, str); /* bpf_find_vma's stand-ins */
 	if (n >= 0)
 		return n;
+	/* Map values are kernel memory on a kernel (bcc's tools read them with
+	 * probe_read_kernel): the copy stays fault-safe should the map go meanwhile. */
+	uintptr_t end = bpftime_map_region_contains(src, str ? 1 : size);
+	if (end) {
+		if (!str)
+			return bpftime_copy_from_user(dst, src, size) ? -1 : 0;
+		size_t room = end - (uintptr_t)src;
+		return bpftime_strncpy_from_user(dst, src, size < room ? size : room);
+	}
 	const struct bpftime_helper_host *host = bpftime_helpers_host();
 	return host->kernel_read ? host->kernel_read(dst, src, size, str) : -1;
 }

@@ -99,6 +99,58 @@ int bpftime_map_region_init(void *region, uint64_t size, const struct bpftime_ma
 	return 0;
 }
 
+/* The map regions this process has open: to a program they are kernel memory (a map value
+ * pointer read with bpf_probe_read_kernel, as bcc's tools do), see bpftime_map_region_contains.
+ * Lock-free slots: readers run in probes, writers are map opens and closes. */
+#define OPEN_REGION_SLOTS 4096
+static struct {
+	const struct bpftime_map *owner;
+	uintptr_t start, end;
+} g_open_regions[OPEN_REGION_SLOTS];
+static unsigned g_open_high; /* slots in use are below this */
+
+static void regions_add(const struct bpftime_map *m)
+{
+	for (unsigned i = 0; i < OPEN_REGION_SLOTS; i++) {
+		const struct bpftime_map *none = NULL;
+		if (__atomic_load_n(&g_open_regions[i].owner, __ATOMIC_RELAXED))
+			continue;
+		g_open_regions[i].start = (uintptr_t)m->region;
+		g_open_regions[i].end = (uintptr_t)m->region + m->size;
+		if (!__atomic_compare_exchange_n(&g_open_regions[i].owner, &none, m, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			continue;
+		unsigned high = __atomic_load_n(&g_open_high, __ATOMIC_RELAXED);
+		while (high < i + 1 && !__atomic_compare_exchange_n(&g_open_high, &high, i + 1, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			;
+		return;
+	}
+	/* full: reads of this map's values as kernel memory fail, as for any user address */
+}
+
+static void regions_remove(const struct bpftime_map *m)
+{
+	unsigned high = __atomic_load_n(&g_open_high, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < high; i++)
+		if (__atomic_load_n(&g_open_regions[i].owner, __ATOMIC_RELAXED) == m) {
+			__atomic_store_n(&g_open_regions[i].owner, NULL, __ATOMIC_RELEASE);
+			return;
+		}
+}
+
+uintptr_t bpftime_map_region_contains(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p;
+	unsigned high = __atomic_load_n(&g_open_high, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < high; i++) {
+		if (!__atomic_load_n(&g_open_regions[i].owner, __ATOMIC_ACQUIRE))
+			continue;
+		uintptr_t s = g_open_regions[i].start, e = g_open_regions[i].end;
+		if (a >= s && a < e && n <= e - a)
+			return e;
+	}
+	return 0;
+}
+
 int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint32_t map_id)
 {
 	*out = NULL;
@@ -136,11 +188,17 @@ int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint
 		free(m);
 		return rc;
 	}
+	regions_add(m);
 	*out = m;
 	return 0;
 }
 
-void bpftime_map_close(struct bpftime_map *m) { free(m); }
+void bpftime_map_close(struct bpftime_map *m)
+{
+	if (m)
+		regions_remove(m);
+	free(m);
+}
 
 uint32_t bpftime_map_id(const struct bpftime_map *m) { return m->id; }
 

@@ -15,6 +15,7 @@
  */
 #ifndef BPFTIME_MAP_H
 #define BPFTIME_MAP_H
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -53,6 +54,9 @@ struct bpftime_map;
 int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint32_t map_id);
 /* Frees the handle only; the region (and the caller's mapping of it) is untouched. */
 void bpftime_map_close(struct bpftime_map *m);
+/* Whether [p, p + n) lies in the region of a map this process has open (kernel memory to a
+ * program): the region's end, or 0. */
+uintptr_t bpftime_map_region_contains(const void *p, size_t n);
 
 uint32_t bpftime_map_id(const struct bpftime_map *m);
 const struct bpftime_map_spec *bpftime_map_get_spec(const struct bpftime_map *m);
