@@ -357,6 +357,30 @@ test('gethostlatency-bpfcc: name lookups with the host read from a map value', {
   });
 });
 
+test('stackcount-bpfcc: call stacks of a user function, counted', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  // per interval: each stack's frames, then its count (user stacks of a uprobe)
+  const counts = (out: string) => {
+    const sum: Record<string, number> = {};
+    for (const m of out.matchAll(/^((?:  \S.*\n)+)\s+(\d+)\n/gm)) {
+      const stack = m[1].trim().split(/\s*\n\s*/).join(';');
+      sum[stack] = (sum[stack] ?? 0) + Number(m[2]);
+    }
+    return sum;
+  };
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('stackcount-bpfcc'), '-i', '1', '-p', '{PID}', '{VICTIM}:bcc_add'],
+    ready: /^Tracing 1 functions for/m,
+    steps: ['add 4', 'add 3'],
+    done: doneLine,
+    until: (out) => Object.values(counts(out)).reduce((a, b) => a + b, 0) === 7,
+  }, (out) => {
+    assert.deepEqual(counts(out), { bcc_add: 7 });
+    return counts(out);
+  });
+});
+
 /** memleak's reports: per report, the bytes and allocations its entries add up to and the
  * functions of their innermost frames. */
 function memleakReports(out: string): Array<{ bytes: number; allocs: number; top: string[] }> {
