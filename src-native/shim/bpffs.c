@@ -208,9 +208,77 @@ static int on_real_mount(const char *p)
  * 2 inside another bpf mount (the server may hand the call back: BPFFS_REAL), 0 otherwise. Its
  * absolute normal form is then in out. Only absolute paths there and paths relative to one of
  * our directory fds count: anything else costs a few string compares. */
-static int bpffs_path(int dirfd, const char *path, char *out)
+/* The working directory, for paths relative to it: known from chdir/fchdir (a directory fd we
+ * handed out stands for its bpffs path, though the process really sits in the view), read once
+ * at the first relative path otherwise. */
+static char g_cwd[PATH_MAX];
+static int g_cwd_state; /* 0 unknown, 1 known, -1 unknowable */
+static pthread_mutex_t g_cwd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_cwd(int viewfd)
 {
-	if (!path)
+	char p[PATH_MAX];
+	int ok = viewfd >= 0 && view_path(viewfd, p);
+	if (!ok) {
+		ok = bpftime_raw_syscall(SYS_getcwd, (long)p, sizeof(p), 0, 0, 0, 0) > 0;
+		/* A view inherited as the working directory (a shell cd'd into the bpffs, then exec):
+		 * the server wrote what it stands for beside it. */
+		char side[PATH_MAX + 8];
+		const char *views = strstr(p, "/bpffs-views/");
+		if (ok && views && !strchr(views + 13, '/') && snprintf(side, sizeof(side), "%s.path", p) < (int)sizeof(side)) {
+			long fd = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)side, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+			if (fd >= 0) {
+				long n = bpftime_raw_syscall(SYS_read, fd, (long)p, sizeof(p) - 1, 0, 0, 0);
+				bpftime_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+				if (n > 0)
+					p[n] = 0;
+			}
+		}
+	}
+	pthread_mutex_lock(&g_cwd_lock);
+	if (ok)
+		snprintf(g_cwd, sizeof(g_cwd), "%s", p);
+	g_cwd_state = ok ? 1 : -1;
+	pthread_mutex_unlock(&g_cwd_lock);
+}
+
+static int cwd_path(char *out)
+{
+	if (__atomic_load_n(&g_cwd_state, __ATOMIC_ACQUIRE) == 0)
+		set_cwd(-1);
+	pthread_mutex_lock(&g_cwd_lock);
+	int ok = g_cwd_state == 1;
+	if (ok)
+		strcpy(out, g_cwd);
+	pthread_mutex_unlock(&g_cwd_lock);
+	return ok;
+}
+
+/* Copies the string at path (the tool's pointer) into dst without ever faulting, a chunk at a
+ * time so that nothing past its end is touched beyond the page it ends in: 1, or 0 when it is
+ * unreadable or longer than max (the real call then answers, EFAULT or ENAMETOOLONG). */
+static int copy_path(char *dst, const char *path, size_t max)
+{
+	for (size_t n = 0; n < max;) {
+		uintptr_t a = (uintptr_t)(path + n);
+		size_t chunk = 4096 - (a & 4095);
+		if (chunk > 256)
+			chunk = 256;
+		if (chunk > max - n)
+			chunk = max - n;
+		if (shim_read_user(dst + n, path + n, chunk) < 0)
+			return 0;
+		if (memchr(dst + n, 0, chunk))
+			return 1;
+		n += chunk;
+	}
+	return 0;
+}
+
+static int bpffs_path(int dirfd, const char *upath, char *out)
+{
+	char path[PATH_MAX];
+	if (!upath || !copy_path(path, upath, sizeof(path)))
 		return 0;
 	char joined[PATH_MAX];
 	if (path[0] == '/') {
@@ -222,7 +290,7 @@ static int bpffs_path(int dirfd, const char *path, char *out)
 		return under_root(out) ? 1 : on_real_mount(out) ? 2 : 0;
 	}
 	char base[PATH_MAX];
-	if (!view_path(dirfd, base))
+	if (dirfd == AT_FDCWD ? !cwd_path(base) : !view_path(dirfd, base))
 		return 0;
 	if (snprintf(joined, sizeof(joined), "%s/%s", base, path) >= (int)sizeof(joined))
 		return 0;
@@ -357,7 +425,8 @@ EXPORT int lstat64(const char *path, struct stat64 *st)
 /* An empty path with AT_EMPTY_PATH is the directory fd itself. */
 static int at_path(int dirfd, const char *path, int flags, char *out)
 {
-	if (path && path[0] == 0 && (flags & AT_EMPTY_PATH))
+	char c;
+	if (path && (flags & AT_EMPTY_PATH) && shim_read_user(&c, path, 1) == 0 && c == 0)
 		return view_path(dirfd, out);
 	return bpffs_path(dirfd, path, out);
 }
@@ -667,7 +736,12 @@ static int rename_ours(int *olddir, const char **oldp, int *newdir, const char *
 	int oa = bpffs_path(*olddir, *oldp, a), ob = bpffs_path(*newdir, *newp, b);
 	if (!oa && !ob)
 		return 0;
-	long r = call(OP_RENAME, oa ? a : *oldp, ob ? b : *newp, (long)flags, NULL);
+	/* the other side goes to the server as given: a copy, never the tool's pointer */
+	if ((!oa && !copy_path(a, *oldp, PATH_MAX)) || (!ob && !copy_path(b, *newp, PATH_MAX))) {
+		*ret = fail(-EFAULT);
+		return 1;
+	}
+	long r = call(OP_RENAME, a, b, (long)flags, NULL);
 	if (r == -BPFFS_REAL) {
 		/* neither side a pin: the real rename, with the paths made absolute */
 		if (oa) {
@@ -853,4 +927,54 @@ EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
 	}
 	REAL(listxattr_fn, llistxattr);
 	return real_llistxattr(path, list, size);
+}
+
+/* ---- the working directory ---- */
+
+typedef int (*chdir_fn)(const char *);
+typedef int (*fchdir_fn)(int);
+
+/* chdir into a directory of the runtime's bpffs: the process moves into its view (the real
+ * directory that lists it), and relative paths map back to the bpffs path. */
+EXPORT int chdir(const char *path)
+{
+	char p[PATH_MAX];
+	int k = bpffs_path(AT_FDCWD, path, p);
+	if (k == 1 && strcmp(p, BPFFS_ROOT) != 0) {
+		int fd, r;
+		if (!shim_bpffs_open(AT_FDCWD, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &fd))
+			return fail(-ENOENT);
+		if (fd < 0)
+			return -1;
+		REAL(fchdir_fn, fchdir);
+		r = real_fchdir(fd);
+		if (r == 0)
+			set_cwd(fd);
+		int e = errno;
+		close(fd);
+		errno = e;
+		return r;
+	}
+	REAL(chdir_fn, chdir);
+	int r = real_chdir(path);
+	if (r == 0)
+		set_cwd(-1);
+	return r;
+}
+
+EXPORT int fchdir(int fd)
+{
+	REAL(fchdir_fn, fchdir);
+	int r = real_fchdir(fd);
+	if (r == 0)
+		set_cwd(fd);
+	return r;
+}
+
+/* statfs() of a path of the runtime's bpffs, relative ones included (bpftool checks the
+ * directory of a pin path this way before pinning, and mounts a bpffs when it is not one). */
+int shim_bpffs_owns(const char *path)
+{
+	char p[PATH_MAX];
+	return bpffs_path(AT_FDCWD, path, p) == 1;
 }

@@ -304,7 +304,7 @@ EXPORT int statfs(const char *path, struct statfs *buf)
 	if (!real)
 		real = (statfs_fn)next("statfs");
 	int rc = real(path, buf);
-	if (under_bpffs(path)) {
+	if (under_bpffs(path) || shim_bpffs_owns(path)) {
 		if (rc < 0) {
 			memset(buf, 0, sizeof(*buf));
 			buf->f_bsize = 4096;

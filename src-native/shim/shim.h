@@ -64,6 +64,7 @@ long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *ts, con
  * in *ret (errno set as libc would). */
 int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret);
 int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret);
+int shim_bpffs_owns(const char *path);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */

@@ -416,9 +416,16 @@ export class Bpffs {
   }
   set viewRoot(dir: string) {
     this.root = dir;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (!dir) return;
+    try {
+      for (const e of fs.readdirSync(dir)) this.removeView(path.join(dir, e.replace(/\.path$/, '')));
+    } catch {
+      /* none yet */
+    }
   }
   private readonly views = new Map<number, string[]>();
+  /** view directory -> the bpffs directory it lists (a process whose cwd is a view is there). */
+  private readonly viewOf = new Map<string, string>();
   private viewSeq = 0;
 
   /** A real directory listing the same names as dir (directories as directories, pins as empty
@@ -440,20 +447,68 @@ export class Bpffs {
     fs.mkdirSync(this.viewRoot, { recursive: true, mode: 0o700 });
     const v = path.join(this.viewRoot, `${pid}.${++this.viewSeq}`);
     fs.mkdirSync(v, { mode: 0o700 });
+    // Beside it, what it stands for: a process that inherits it as its working directory (a
+    // shell that cd'd there, then exec) reads this to map relative paths back.
+    fs.writeFileSync(`${v}.path`, c);
+    this.viewOf.set(v, c);
     for (const e of entries) {
       if (e.kind === 'dir') fs.mkdirSync(path.join(v, e.name));
       else fs.closeSync(fs.openSync(path.join(v, e.name), 'w', 0o600));
     }
     const mine = this.views.get(pid) ?? [];
     mine.push(v);
-    while (mine.length > 64) fs.rmSync(mine.shift()!, { recursive: true, force: true });
+    while (mine.length > 64) this.removeView(mine.shift()!);
     this.views.set(pid, mine);
     return v;
   }
 
-  /** The process went: its views go. */
+  /** A process's connection went: its views go with the process itself. A process that exec'd
+   * (a shell running its last command) is still there and may sit in one, so they wait until
+   * it is gone (or a zombie), checked every second without keeping the server up. */
   dropViews(pid: number): void {
-    for (const v of this.views.get(pid) ?? []) fs.rmSync(v, { recursive: true, force: true });
+    if (!this.views.has(pid)) return;
+    let gone = true;
+    try {
+      gone = /^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      /* no such process */
+    }
+    if (!gone) {
+      setTimeout(() => this.dropViews(pid), 1000).unref();
+      return;
+    }
+    for (const v of this.views.get(pid) ?? []) this.removeView(v);
     this.views.delete(pid);
+  }
+
+  /** A view holds only empty files and empty directories, one level deep: removed entry by
+   * entry, each failure ignored (a tool may have mounted something on it, or sit in it). */
+  private removeView(v: string): void {
+    this.viewOf.delete(v);
+    const tryRm = (f: () => void) => {
+      try {
+        f();
+      } catch {
+        /* left behind */
+      }
+    };
+    tryRm(() => {
+      for (const e of fs.readdirSync(v, { withFileTypes: true })) {
+        const p = path.join(v, e.name);
+        tryRm(() => (e.isDirectory() ? fs.rmdirSync(p) : fs.unlinkSync(p)));
+      }
+    });
+    tryRm(() => fs.rmdirSync(v));
+    tryRm(() => fs.unlinkSync(`${v}.path`));
+  }
+
+  /** A path inside one of the views, as the bpffs path it stands for (relative paths of a
+   * process whose working directory is a view); other paths unchanged. */
+  fromView(p: string): string {
+    if (!this.root || !p.startsWith(this.root + '/')) return p;
+    const rest = p.slice(this.root.length + 1);
+    const slash = rest.indexOf('/');
+    const base = this.viewOf.get(path.join(this.root, slash < 0 ? rest : rest.slice(0, slash)));
+    return base === undefined ? p : slash < 0 ? base : path.posix.join(base, rest.slice(slash));
   }
 }

@@ -80,6 +80,12 @@ test('bpftool pins, coreutils list, move and remove them, the last rm frees the 
     ok(env, 'rm', ['/sys/fs/bpf/m']);
     assert.ok(!JSON.parse(ok(env, 'bpftool', ['-j', 'map', 'list'])).some((m: any) => m.id === map.id), 'map freed with its last pin');
     assert.deepEqual(listing(ok(env, 'ls', ['-la', '/sys/fs/bpf'])).map(([, , n]) => n), ['.', '..']);
+
+    // A shell in the bpffs: mkdir -p (relative mkdirs after chdir), cd, a pin by a relative
+    // path, coreutils on relative names in a new process.
+    const sh = ok(env, 'bash', ['-c', 'mkdir -p /sys/fs/bpf/a/b && cd /sys/fs/bpf/a && bpftool map create ./m type hash key 4 value 4 entries 2 name rel && stat -c "%n %a %F" m b && ls ../a']);
+    assert.deepEqual(sh.trim().split('\n'), ['m 600 regular empty file', 'b 755 directory', 'b', 'm']);
+    ok(env, 'rm', ['-r', '/sys/fs/bpf/a']);
   } finally {
     stopServer(dir);
   }

@@ -254,6 +254,14 @@ int main(int argc, char **argv)
 	printf("getxattr pin: %s\n", getxattr(at("m"), "user.x", xv, sizeof(xv)) < 0 ? ename(errno) : "ok");
 	printf("listxattr pin: %ld\n", (long)listxattr(at("m"), xv, sizeof(xv)));
 
+	/* Bad pointers: EFAULT, never a crash. */
+	struct stat bad;
+	report("stat bad path pointer", stat((const char *)8, &bad));
+	report("stat bad buffer", stat(at("m"), (struct stat *)8));
+	report("statx bad buffer", statx(AT_FDCWD, at("m"), 0, STATX_BASIC_STATS, (struct statx *)8));
+	report("mkdir bad path pointer", mkdir((const char *)8, 0777));
+	report("rename to a bad pointer", rename(at("m"), (const char *)8));
+	report("unlinkat bad path pointer", unlinkat(AT_FDCWD, (const char *)8, 0));
 	report("unlink a directory", unlink(at("d")));
 	report("rmdir a pin", rmdir(at("m")));
 	report("rmdir non-empty", rmdir(base));

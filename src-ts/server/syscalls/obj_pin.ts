@@ -30,7 +30,8 @@ function userPath(ctx: CallContext, addr: bigint): string {
   } catch {
     throw new KernelError(Errno.ENOENT, 'cannot resolve a relative path: caller cwd unknown');
   }
-  return path.posix.join(cwd, p);
+  // A caller sitting in a directory view of the bpffs is in that bpffs directory.
+  return path.posix.join(ctx.kernel.bpffs.fromView(cwd), p);
 }
 
 /** bpf_fd_probe_obj(): a map, a program or a link; anything else (a closed fd included) is
