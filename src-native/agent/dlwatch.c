@@ -25,16 +25,21 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "bpftime/attach.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bpftime_probe *g_probe;
+static uint32_t g_watch_tgid; /* the process whose agent waits; a forked child holds a copy of the probe */
 
 static int on_link_map_change(void *data, struct pt_regs *regs)
 {
 	(void)regs;
 	const struct r_debug *r = data;
+	/* In a forked child (no agent thread, the parent's connection) nothing waits for us. */
+	if ((uint32_t)(bpftime_current_pid_tgid() >> 32) != g_watch_tgid)
+		return BPFTIME_PROBE_CONTINUE;
 	if (__atomic_load_n(&r->r_state, __ATOMIC_RELAXED) == RT_CONSISTENT)
 		agent_probes_rescan();
 	return BPFTIME_PROBE_CONTINUE;
@@ -45,6 +50,7 @@ int agent_dlwatch_start(char *err, size_t errlen)
 	int rc = 0;
 	pthread_mutex_lock(&g_lock);
 	if (!g_probe) {
+		g_watch_tgid = (uint32_t)getpid();
 		struct r_debug *r = dlsym(RTLD_DEFAULT, "_r_debug");
 		char msg[256];
 		if (!r || !r->r_brk) {
