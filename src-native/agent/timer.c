@@ -13,9 +13,11 @@
  *    running the program for the periods no traced thread took as the kernel's idle task
  *    (pid 0, comm swapper/N, no user registers): the stand-in for ticks in untraced tasks and
  *    the idle loop.
- * A period runs at most once per CPU: each run stamps its time in a word of the program's memfd
- * header page that every process maps (struct bpftime_prog_clock); the ticker skips a period in
- * which a sampler ran, a sampler one in which anything ran less than half a period ago. A clock
+ * A period runs at most once per CPU: each sample stamps its time in a word of the program's
+ * memfd header page that every process maps (struct bpftime_prog_clock); the ticker skips a
+ * period in which a sampler ran, and a sampler skips when another took one less than half a
+ * period ago. (The ticker stamps nothing: samplers and ticker tick at the same rate, and a
+ * sampler kept out by the ticker's runs could stay out for good, phase-locked.) A clock
  * event of one process (pid N) only samples that process: no ticker.
  * As on a kernel, a tick that interrupts a program run of the same thread is dropped
  * (bpf_prog_active). */
@@ -51,7 +53,7 @@ struct timer {
 	uint64_t cookie;
 	int32_t cpu;           /* the event's CPU, -1 for any */
 	struct agent_prog *prog;
-	uint64_t *claimed;     /* time of the last run on this CPU, shared by every process; NULL: none */
+	uint64_t *claimed;     /* time of the last sample on this CPU, shared by every process; NULL: none */
 	volatile int stop;
 	int ticker;            /* a wall-clock thread here */
 	pthread_t thread;
@@ -69,8 +71,14 @@ static struct timer *g_timers;
 static struct timer *g_samplers[MAX_SAMPLERS];
 static int g_nsamplers;
 
-/* Takes the tick at time `at` (CLOCK_MONOTONIC ns) unless a run on this CPU happened within
- * `window` ns before it. */
+/* Whether a traced thread was sampled on this CPU within `window` ns before `at`. */
+static int sampled_since(struct timer *t, uint64_t at, uint64_t window)
+{
+	return t->claimed && __atomic_load_n(t->claimed, __ATOMIC_ACQUIRE) + window > at;
+}
+
+/* A sampler takes the tick at time `at` (CLOCK_MONOTONIC ns) unless another sample on this CPU
+ * happened within `window` ns before it. */
 static int claim_tick(struct timer *t, uint64_t at, uint64_t window)
 {
 	if (!t->claimed)
@@ -123,7 +131,7 @@ static void *tick(void *arg)
 			;
 		if (t->stop)
 			break;
-		if (claim_tick(t, at, t->period_ns)) {
+		if (!sampled_since(t, at, t->period_ns)) {
 			struct bpf_perf_event_data ctx;
 			memset(&ctx, 0, sizeof(ctx));
 			run(t, &ctx, 1);

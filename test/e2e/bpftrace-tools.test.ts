@@ -106,3 +106,13 @@ test('syscount.bt: raw_syscalls counts by syscall and process, printed at END', 
   assert.match(out, /^@syscall\[62\]: 5$/m, out); // kill(2), only the shell's five
   assert.match(out, /^@process\[sh\]: \d+$/m, out);
 });
+
+test('cpuwalk.bt: profile:hz:99 samples a busy traced process, idle ticks filtered out by /pid/', { skip: skip || (!fs.existsSync('/usr/sbin/cpuwalk.bt') && 'no cpuwalk.bt') || (!haveCommand('python3') && 'no python3'), timeout: 60000 }, async () => {
+  // Only traced processes are visible: the samples come from the busy loop, and the ticks of
+  // other CPUs run as the idle task (pid 0), which the tool's /pid/ filter drops as on a kernel.
+  const out = await runTool('cpuwalk', 2, ['python3', '-c', 'import time\nt = time.time() + 1.5\nwhile time.time() < t: pass']);
+  assert.match(out, /^Sampling CPU at 99hz\.\.\. Hit Ctrl-C to end\.$/m, out);
+  const counts = [...out.matchAll(/^\[(\d+), \d+\)\s+(\d+) \|/gm)].map((m) => Number(m[2]));
+  const total = counts.reduce((a, b) => a + b, 0);
+  assert.ok(total >= 3 && total <= 2 * 99 * 3, `samples ${total}\n${out}`);
+});

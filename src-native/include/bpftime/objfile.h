@@ -83,8 +83,9 @@ struct bpftime_prog_stats {
 
 /* Clock perf events (profile:, interval:) running this program: per CPU of the event (slot
  * cpu % (SLOTS - 1); the last slot for events on any CPU), the CLOCK_MONOTONIC time of the last
- * run in any process, so that each period runs once across the processes that share the tick
- * (src-native/agent/timer.c). In the header page, mapped read-write like the stats. */
+ * sample taken in a traced process, so that each period runs once across the processes that
+ * share the tick (src-native/agent/timer.c). In the header page, mapped read-write like the
+ * stats. */
 #define BPFTIME_PROG_CLOCK_OFF 3072u
 #define BPFTIME_PROG_CLOCK_SLOTS 128u
 struct bpftime_prog_clock {
