@@ -271,21 +271,34 @@ test('funccount-bpfcc: a victim function by wildcard, and libc malloc, per proce
   });
 });
 
+/** argdist's last report (with -c every report holds everything so far): the frequency counts
+ * as "value:count" and the histogram buckets. */
+function argdistLast(out: string): { counts: string[]; hist: Record<string, number> } {
+  const reports = out.split(/^\[\d\d:\d\d:\d\d\]$/m);
+  const last = reports[reports.length - 1];
+  const counts = [...last.matchAll(/^\s+(\d+)\s+b = (\d+)\s*$/gm)].map((m) => `${m[2]}:${m[1]}`).sort();
+  const hist = Object.fromEntries([...last.matchAll(/^\s+(\d+) -> (\d+)\s+: (\d+)/gm)].map((m) => [`${m[1]}-${m[2]}`, Number(m[3])]));
+  return { counts, hist };
+}
+
 test('argdist-bpfcc: a frequency count of an argument and a histogram of return values', { skip, timeout: 240000 }, async (t) => {
   victim();
+  const complete = (out: string) => {
+    const { counts, hist } = argdistLast(out);
+    return counts.length === 7 && Object.values(hist).reduce((a, b) => a + b, 0) === 7;
+  };
   await shimAndKernel(t, {
     target: [victimBin],
-    tool: [sbin('argdist-bpfcc'), '-p', '{PID}', '-i', '1', '-C', 'p:{VICTIM}:bcc_add(int a, int b):int:b', '-H', 'r:{VICTIM}:bcc_add():int:$retval'],
+    // -c: counts accumulate over intervals (a call may fall in any of them)
+    tool: [sbin('argdist-bpfcc'), '-p', '{PID}', '-i', '1', '-c', '-C', 'p:{VICTIM}:bcc_add(int a, int b):int:b', '-H', 'r:{VICTIM}:bcc_add():int:$retval'],
     ready: /^\[\d\d:\d\d:\d\d\]$/m, // the first interval: attached
     steps: ['add 7'],
     done: doneLine,
-    until: (out) => /64 -> 127\s+: 1\s/.test(out),
+    until: (out) => complete(out.slice(0, out.lastIndexOf('['))), // a finished report
   }, (out) => {
-    // The last report holds everything (argdist keeps counting across intervals).
-    const last = out.slice(out.lastIndexOf('COUNT      EVENT'));
-    const counts = [...last.matchAll(/^\s+(\d+)\s+b = (\d+)\s*$/gm)].map((m) => `${m[2]}:${m[1]}`).sort();
+    const finished = out.slice(0, out.lastIndexOf('['));
+    const { counts, hist } = argdistLast(complete(out) ? out : finished);
     assert.deepEqual(counts, [0, 10, 20, 30, 40, 50, 60].map((b) => `${b}:1`).sort());
-    const hist = Object.fromEntries([...last.matchAll(/^\s+(\d+) -> (\d+)\s+: (\d+)/gm)].map((m) => [`${m[1]}-${m[2]}`, Number(m[3])]));
     // return values 0, 11, 22, 33, 44, 55, 66
     assert.deepEqual(hist, { '0-1': 1, '2-3': 0, '4-7': 0, '8-15': 1, '16-31': 1, '32-63': 3, '64-127': 1 });
     return [counts, hist];
