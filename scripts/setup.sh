@@ -39,20 +39,21 @@ fi
 # only where the running kernel has none (a dangling link counts as none).
 link_kernel_headers() {
   local mods="/lib/modules/$(uname -r)" arch common
-  arch=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+  arch=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -z "$arch" ]; then
     echo "setup: no /usr/src/linux-headers-*-amd64: bcc tools cannot compile (their tests will be skipped)" >&2
     return 0
   fi
   common="${arch%-amd64}-common"
-  mkdir -p "$mods"
+  if ! mkdir -p "$mods" 2>/dev/null; then
+    echo "setup: cannot create $mods: bcc tools cannot compile (their tests will be skipped)" >&2
+    return 0
+  fi
   if [ ! -e "$mods/build" ]; then
-    ln -sfn "$arch" "$mods/build"
-    echo "setup: linked $mods/build -> $arch" >&2
+    ln -sfn "$arch" "$mods/build" && echo "setup: linked $mods/build -> $arch" >&2 || true
   fi
   if [ ! -e "$mods/source" ] && [ -d "$common" ]; then
-    ln -sfn "$common" "$mods/source"
-    echo "setup: linked $mods/source -> $common" >&2
+    ln -sfn "$common" "$mods/source" && echo "setup: linked $mods/source -> $common" >&2 || true
   fi
 }
 if [ "$(id -u)" -eq 0 ]; then
