@@ -28,7 +28,8 @@ const skip = bccMissing();
 if (skip) console.log(`# bcc tests skipped: ${skip}`);
 
 // The kernel as reference: root, kernel BPF and a mounted tracefs.
-const kernelSkip = !isRoot ? 'not root' : !fs.existsSync('/sys/kernel/tracing/events') ? 'tracefs not mounted' : false;
+const kernelSkip = !isRoot ? 'not root' : !fs.existsSync('/sys/kernel/tracing/events') ? 'tracefs not mounted'
+  : spawnSync('bpftool', ['-j', 'prog', 'show']).status !== 0 ? 'no kernel BPF (bpftool prog show fails)' : false;
 
 // Python leaves SIGINT ignored when it arrives ignored (background jobs of a shell): reset it
 // before exec so that the tools stop on SIGINT as on a terminal, and print their summaries.

@@ -17,7 +17,8 @@ const PY = '/usr/bin/python3';
 const TRACEFS = '/sys/kernel/tracing';
 const seqScript = path.join(root, 'test', 'programs', 'uprobe_events_seq.py');
 const legacyScript = path.join(root, 'test', 'programs', 'bcc_legacy_uprobe.py');
-const kernelSkip = !isRoot ? 'not root' : !fs.existsSync(`${TRACEFS}/uprobe_events`) ? 'tracefs not mounted' : false;
+const kernelSkip = !isRoot ? 'not root' : !fs.existsSync(`${TRACEFS}/uprobe_events`) ? 'tracefs not mounted'
+  : spawnSync('bpftool', ['-j', 'prog', 'show']).status !== 0 ? 'no kernel BPF (bpftool prog show fails)' : false;
 const bccSkip = spawnSync(PY, ['-c', 'import bcc']).status !== 0 ? 'python3-bpfcc not installed (scripts/setup.sh)'
   : !fs.existsSync(`/lib/modules/${os.release()}/build`) ? 'no kernel headers (scripts/setup.sh links them)' : false;
 
