@@ -60,8 +60,10 @@ static void semantics(void)
 		struct bpftime_map_spec s = {BPF_MAP_TYPE_STACK_TRACE, 4, bad[i].vs, bad[i].max, 0, 0};
 		EQ(bpftime_map_region_size(&s), bad[i].want);
 	}
-	struct bpftime_map_spec bid = {BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_STACK_BUILD_ID, 0};
-	EQ(bpftime_map_region_size(&bid), -EINVAL); /* refused: see map_stack_trace.c */
+	struct bpftime_map_spec bid = {BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID, 0};
+	EQ(bpftime_map_region_size(&bid), -EINVAL); /* not whole struct bpf_stack_build_id frames */
+	bid.value_size = 8 * sizeof(struct bpf_stack_build_id); /* 256 bytes: past 127 * 8 is fine too */
+	CHECK(bpftime_map_region_size(&bid) > 0);
 
 	struct bpftime_map *m = create(32, 5); /* 8 buckets */
 	CHECK(m != NULL);
@@ -190,8 +192,33 @@ static void walk(void)
 	EQ(bpftime_user_stack(&r, 1, ips, 3), 3); /* max frames */
 }
 
+/* Build ids: this test binary's code is VALID with its file offset; other addresses are IP. */
+static void build_ids(void)
+{
+	struct bpf_stack_build_id out[3];
+	uint64_t ips[3] = {(uint64_t)(uintptr_t)build_ids, (uint64_t)(uintptr_t)&passed, 0x10};
+	bpftime_stack_build_ids(out, ips, 3);
+	EQ(out[0].status, BPF_STACK_BUILD_ID_VALID);
+	static const unsigned char zero[BPF_BUILD_ID_SIZE];
+	CHECK(memcmp(out[0].build_id, zero, sizeof(zero)) != 0);
+	/* the offset is where the function sits in the file: read the bytes there and compare */
+	unsigned char file_bytes[16], mem_bytes[16];
+	FILE *f = fopen("/proc/self/exe", "rb");
+	CHECK(f && fseek(f, (long)out[0].offset, SEEK_SET) == 0 && fread(file_bytes, 1, 16, f) == 16);
+	if (f)
+		fclose(f);
+	memcpy(mem_bytes, (void *)(uintptr_t)ips[0], 16);
+	CHECK(memcmp(file_bytes, mem_bytes, 16) == 0);
+	EQ(out[1].status, BPF_STACK_BUILD_ID_VALID); /* .data of the same file */
+	CHECK(memcmp(out[1].build_id, out[0].build_id, BPF_BUILD_ID_SIZE) == 0);
+	EQ(out[2].status, BPF_STACK_BUILD_ID_IP);
+	EQ(out[2].ip, 0x10);
+	CHECK(memcmp(out[2].build_id, zero, sizeof(zero)) == 0);
+}
+
 int main(void)
 {
+	build_ids();
 	semantics();
 	crashes();
 	walk();

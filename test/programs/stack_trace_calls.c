@@ -7,8 +7,8 @@
 // flags and sizes this process puts in a control map before each call, and writes the results
 // back there. Frames are printed as function+offset for this binary's functions and as the
 // library's name elsewhere (libc sits at another address when the shim is preloaded).
-// BPF_F_STACK_BUILD_ID / BPF_F_USER_BUILD_ID are left out: the kernel offers them, bpftime
-// refuses them (see src-native/core/maps/map_stack_trace.c).
+// Build-id stacks (BPF_F_STACK_BUILD_ID maps, BPF_F_USER_BUILD_ID) print the status, the build id
+// and the file offset of each frame: the same files give the same values wherever they are mapped.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -247,6 +247,61 @@ static struct ctl run(const char *name, int (*chain)(int), uint64_t sid_flags, u
 	return c;
 }
 
+static void print_build_ids(const char *name, const struct bpf_stack_build_id *b, int n)
+{
+	printf("%s:", name);
+	for (int i = 0; i < n; i++) {
+		printf(" [%d ", b[i].status);
+		if (b[i].status == BPF_STACK_BUILD_ID_VALID) {
+			for (int j = 0; j < BPF_BUILD_ID_SIZE; j++)
+				printf("%02x", b[i].build_id[j]);
+			printf(" +0x%llx]", (unsigned long long)b[i].offset);
+		} else {
+			printf("ip]");
+		}
+	}
+	printf("\n");
+}
+
+
+static void build_id_stacks(void)
+{
+	report("create build id value_size 40", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID));
+	stack_fd = (int)report("build id map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4 * sizeof(struct bpf_stack_build_id), 4, BPF_F_STACK_BUILD_ID));
+	int prog = load_prog(ctl_fd, stack_fd), ev;
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf))) < 0)
+		return;
+	uint32_t k = 0;
+	struct ctl c = {.sid_flags = BPF_F_USER_STACK, .st_flags = BPF_F_USER_STACK | BPF_F_USER_BUILD_ID, .st_size = 64};
+	elem(BPF_MAP_UPDATE_ELEM, ctl_fd, &k, &c, 0);
+	top(1);
+	elem(BPF_MAP_LOOKUP_ELEM, ctl_fd, &k, &c, 0);
+	printf("build id stack: stackid %s, get_stack %lld\n", c.sid_ret < 0 ? ename((int)-c.sid_ret) : "ok",
+	       (long long)c.st_ret);
+	if (c.st_ret == 64)
+		print_build_ids("get_stack build ids", (const struct bpf_stack_build_id *)c.frames, 2);
+	if (c.sid_ret >= 0) {
+		uint32_t id = (uint32_t)c.sid_ret;
+		struct bpf_stack_build_id v[4];
+		if (report("build id lookup", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &id, v, 0)) == 0)
+			print_build_ids("stack map build ids", v, 4);
+	}
+	/* size not a multiple of the build id frame */
+	c = (struct ctl){.sid_flags = BPF_F_USER_STACK, .st_flags = BPF_F_USER_STACK | BPF_F_USER_BUILD_ID, .st_size = 40};
+	elem(BPF_MAP_UPDATE_ELEM, ctl_fd, &k, &c, 0);
+	top(1);
+	elem(BPF_MAP_LOOKUP_ELEM, ctl_fd, &k, &c, 0);
+	printf("get_stack build id size 40: %s\n", c.st_ret < 0 ? ename((int)-c.st_ret) : "ok");
+	/* build ids without USER_STACK */
+	c = (struct ctl){.sid_flags = BPF_F_USER_STACK, .st_flags = BPF_F_USER_BUILD_ID, .st_size = 64};
+	elem(BPF_MAP_UPDATE_ELEM, ctl_fd, &k, &c, 0);
+	top(1);
+	elem(BPF_MAP_LOOKUP_ELEM, ctl_fd, &k, &c, 0);
+	printf("get_stack kernel build id: %s\n", c.st_ret < 0 ? ename((int)-c.st_ret) : "ok");
+	close(ev);
+	close(prog);
+}
+
 static void print_stack(const char *name, uint32_t id, uint32_t vsz)
 {
 	uint64_t v[128];
@@ -359,7 +414,7 @@ int main(void)
 	close(stack_fd);
 	stack_fd = (int)report("one-bucket map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 1, 0));
 	prog = load_prog(ctl_fd, stack_fd);
-	if (prog < 0 || report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf)) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf))) < 0)
 		return 1;
 	run("one bucket top", top, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
 	run("one bucket top2", top2, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
@@ -367,5 +422,9 @@ int main(void)
 	run("one bucket top2 reuse", top2, BPF_F_USER_STACK | BPF_F_REUSE_STACKID, BPF_F_USER_STACK, 8);
 	print_stack("one bucket", 0, 32);
 	run("one bucket top again", top, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
+	close(ev);
+	close(prog);
+	close(stack_fd);
+	build_id_stacks();
 	return 0;
 }

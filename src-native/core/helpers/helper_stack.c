@@ -84,7 +84,9 @@ BPFTIME_HELPER(get_stackid)
 	if (!map || bpftime_map_get_spec(map)->map_type != BPF_MAP_TYPE_STACK_TRACE)
 		return (uint64_t)-EINVAL;
 	uint32_t skip = (uint32_t)(flags & BPF_F_SKIP_FIELD_MASK);
-	uint32_t max_depth = limit_depth((uint64_t)bpftime_map_get_spec(map)->value_size / 8 + skip);
+	const struct bpftime_map_spec *spec = bpftime_map_get_spec(map);
+	uint32_t frame = (spec->map_flags & BPF_F_STACK_BUILD_ID) ? sizeof(struct bpf_stack_build_id) : 8;
+	uint32_t max_depth = limit_depth((uint64_t)spec->value_size / frame + skip);
 	uint64_t ips[MAX_STACK_LIMIT];
 	uint32_t nr = collect(!!(flags & BPF_F_USER_STACK), max_depth, ips);
 	if (nr <= skip)
@@ -106,13 +108,10 @@ BPFTIME_HELPER(get_stack)
 	if ((flags & ~(uint64_t)(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID)) ||
 	    (!user && (flags & BPF_F_USER_BUILD_ID)))
 		goto clear;
-	/* Build ids need every frame's file notes at sample time: not offered, and said so with
-	 * the kernel's answer for flags it does not take. */
-	if (flags & BPF_F_USER_BUILD_ID)
+	uint32_t elem = (flags & BPF_F_USER_BUILD_ID) ? sizeof(struct bpf_stack_build_id) : sizeof(uint64_t);
+	if (size % elem)
 		goto clear;
-	if (size % sizeof(uint64_t))
-		goto clear;
-	uint32_t skip = (uint32_t)(flags & BPF_F_SKIP_FIELD_MASK), want = size / sizeof(uint64_t);
+	uint32_t skip = (uint32_t)(flags & BPF_F_SKIP_FIELD_MASK), want = size / elem;
 	uint64_t ips[MAX_STACK_LIMIT];
 	uint32_t nr = collect(user, limit_depth((uint64_t)want + skip), ips);
 	if (nr < skip) {
@@ -120,9 +119,12 @@ BPFTIME_HELPER(get_stack)
 		goto clear;
 	}
 	copy = nr - skip < want ? nr - skip : want;
-	memcpy(buf, ips + skip, (size_t)copy * sizeof(uint64_t));
-	memset(buf + (size_t)copy * sizeof(uint64_t), 0, size - (size_t)copy * sizeof(uint64_t));
-	return (uint64_t)copy * sizeof(uint64_t);
+	if (flags & BPF_F_USER_BUILD_ID)
+		bpftime_stack_build_ids((struct bpf_stack_build_id *)buf, ips + skip, copy);
+	else
+		memcpy(buf, ips + skip, (size_t)copy * elem);
+	memset(buf + (size_t)copy * elem, 0, size - (size_t)copy * elem);
+	return (uint64_t)copy * elem;
 clear:
 	memset(buf, 0, size);
 	return (uint64_t)err;

@@ -12,9 +12,8 @@
  * frames get the same id as on a kernel with the same map size); the syscall side looks up
  * (-ENOENT for an empty or out-of-range id; frames then zeros), looks up and deletes, deletes
  * (-E2BIG past the buckets, -ENOENT when empty) and walks ids with get_next_key; updates fail
- * with -EINVAL.
- * BPF_F_STACK_BUILD_ID maps are refused with -EINVAL: turning a frame into (build id, file offset)
- * needs the ELF notes of every mapped file at sample time, which is not done here. */
+ * with -EINVAL. BPF_F_STACK_BUILD_ID maps store struct bpf_stack_build_id frames (build id and
+ * file offset, helper_build_id.c), still bucketed by the hash of the addresses. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "map_lock.h"
 
 #define REGION_MAX (1ull << 40)
+#define STM_MAX_BUILD_ID_FRAMES 128 /* >= the helpers' deepest walk (perf_event_max_stack) */
 #define CREATE_FLAG_MASK (BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_STACK_BUILD_ID)
 
 struct stm_state {
@@ -48,6 +48,7 @@ struct stm_map {
 	uint32_t *buckets;
 	uint8_t *elems;
 	uint32_t n_buckets, max_entries, value_size;
+	uint32_t frame_size; /* 8, or sizeof(struct bpf_stack_build_id) for BPF_F_STACK_BUILD_ID */
 	size_t elem_size;
 };
 
@@ -103,10 +104,12 @@ static int stm_alloc_check(const struct bpftime_map_spec *s)
 		return -EINVAL;
 	if (s->max_entries == 0 || s->key_size != 4 || s->value_size < 8 || s->value_size % 8)
 		return -EINVAL;
-	if (s->map_flags & BPF_F_STACK_BUILD_ID)
-		return -EINVAL; /* see the top of this file */
-	if (s->value_size / 8 > bpftime_perf_event_max_stack())
+	if (s->map_flags & BPF_F_STACK_BUILD_ID) {
+		if (s->value_size % sizeof(struct bpf_stack_build_id))
+			return -EINVAL;
+	} else if (s->value_size / 8 > bpftime_perf_event_max_stack()) {
 		return -EINVAL;
+	}
 	if (s->max_entries > (1u << 31))
 		return -E2BIG;
 	if (stm_region_size(s) > REGION_MAX)
@@ -142,6 +145,7 @@ static int stm_open(struct bpftime_map *m)
 	t->n_buckets = (uint32_t)round_pow2(m->spec.max_entries);
 	t->max_entries = m->spec.max_entries;
 	t->value_size = m->spec.value_size;
+	t->frame_size = (m->spec.map_flags & BPF_F_STACK_BUILD_ID) ? sizeof(struct bpf_stack_build_id) : 8;
 	t->elem_size = elem_size(t->value_size);
 	if (t->st->n_buckets != t->n_buckets || t->st->max_entries != t->max_entries ||
 	    t->st->value_size != t->value_size)
@@ -204,11 +208,21 @@ long bpftime_stackmap_get_id(struct bpftime_map *m, const uint64_t *ips, uint32_
 	if (m->spec.map_type != BPF_MAP_TYPE_STACK_TRACE)
 		return -EINVAL;
 	struct stm_map *t = (struct stm_map *)m;
-	if (nr > t->value_size / 8)
-		nr = t->value_size / 8;
-	uint32_t len = nr * (uint32_t)sizeof(uint64_t);
-	uint32_t hash = map_jhash_words(ips, len / 4, 0);
+	if (nr > t->value_size / t->frame_size)
+		nr = t->value_size / t->frame_size;
+	uint32_t hash = map_jhash_words(ips, nr * 2, 0); /* the addresses, also for build-id maps */
 	uint32_t id = hash & (t->n_buckets - 1);
+	/* What the bucket stores: the addresses, or their (build id, offset) pairs, found before
+	 * taking the lock (they cost file reads). */
+	struct bpf_stack_build_id ids[STM_MAX_BUILD_ID_FRAMES];
+	const void *data = ips;
+	if (t->frame_size != 8) {
+		if (nr > STM_MAX_BUILD_ID_FRAMES)
+			nr = STM_MAX_BUILD_ID_FRAMES;
+		bpftime_stack_build_ids(ids, ips, nr);
+		data = ids;
+	}
+	uint32_t len = nr * t->frame_size;
 	int rc = stm_lock(t);
 	if (rc)
 		return rc;
@@ -217,7 +231,7 @@ long bpftime_stackmap_get_id(struct bpftime_map *m, const uint64_t *ips, uint32_
 	int hash_matches = cur && cur->hash == hash;
 	if (hash_matches && (flags & BPF_F_FAST_STACK_CMP))
 		goto out;
-	if (hash_matches && cur->nr == nr && memcmp(cur->ips, ips, len) == 0)
+	if (hash_matches && cur->nr == nr && memcmp(cur->ips, data, len) == 0)
 		goto out;
 	if (cur && !(flags & BPF_F_REUSE_STACKID)) {
 		ret = -EEXIST;
@@ -231,7 +245,7 @@ long bpftime_stackmap_get_id(struct bpftime_map *m, const uint64_t *ips, uint32_
 	struct stm_elem *el = elem_at(t, f - 1);
 	t->st->free_head = el->next_free;
 	fault_step("stackid", 1); /* the element is on neither the list nor a bucket */
-	memcpy(el->ips, ips, len);
+	memcpy(el->ips, data, len);
 	el->hash = hash;
 	el->nr = nr;
 	__atomic_store_n(&t->buckets[id], f, __ATOMIC_RELEASE);
@@ -268,7 +282,8 @@ static long stm_copy(struct bpftime_map *m, const void *key, void *value_out, in
 		stm_unlock(t);
 		return -ENOENT;
 	}
-	uint32_t len = (el->nr <= t->value_size / 8 ? el->nr : t->value_size / 8) * 8;
+	uint32_t max = t->value_size / t->frame_size;
+	uint32_t len = (el->nr <= max ? el->nr : max) * t->frame_size;
 	memcpy(value_out, el->ips, len);
 	memset((uint8_t *)value_out + len, 0, t->value_size - len);
 	if (delete) {

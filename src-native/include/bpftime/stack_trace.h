@@ -31,6 +31,12 @@ long bpftime_stackmap_get_id(struct bpftime_map *m, const uint64_t *ips, uint32_
  * read is fault-safe. Returns the number of frames stored. */
 uint32_t bpftime_user_stack(const void *regs, int at_frame_push, uint64_t *ips, uint32_t max);
 
+struct bpf_stack_build_id;
+/* The kernel's stack_map_get_build_id_offset for user frames: out[i] is (VALID, the GNU build id
+ * of the file mapped at ips[i], the address's offset in that file), or (IP, zero id, ips[i])
+ * where no file with a build id is mapped there. Async-signal-safe. */
+void bpftime_stack_build_ids(struct bpf_stack_build_id *out, const uint64_t *ips, uint32_t nr);
+
 #ifdef __cplusplus
 }
 #endif
