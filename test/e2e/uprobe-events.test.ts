@@ -74,6 +74,16 @@ test('uprobe_events from a shell: echo >> through a dup2\'d stdout', { timeout: 
     const run = (env?: NodeJS.ProcessEnv) => spawnSync('/bin/sh', ['-c', script], { env, encoding: 'utf8' }).stdout;
     const shim = run(shimEnv(dir));
     assert.equal(shim, `made\nagain refused\np:uprobes/${name} ${bin}:0x0000000000000010\n0\nremoved\n0\ngone\n`);
+    // `>` opens with O_TRUNC, which removes every event (shim only: on the kernel it would
+    // remove other users' events too)
+    const trunc = spawnSync('/bin/sh', ['-c', [
+      `echo 'p:${name}a ${bin}:0x10' >> ${TRACEFS}/uprobe_events`,
+      `echo 'p:${name}b ${bin}:0x20' >> ${TRACEFS}/uprobe_events`,
+      `grep -c ${name} ${TRACEFS}/uprobe_events`,
+      `: > ${TRACEFS}/uprobe_events`,
+      `grep -c ${name} ${TRACEFS}/uprobe_events`,
+    ].join('\n')], { env: shimEnv(dir), encoding: 'utf8' }).stdout;
+    assert.equal(trunc, '2\n0\n');
     if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
     assert.equal(run(), shim);
   } finally {
