@@ -244,11 +244,19 @@ static int wait_with_rings(int epfd, struct epoll_event *events, int max, const 
 	int nonblocking = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
 	int64_t deadline = timeout && !nonblocking ? mono_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : 0;
 	for (;;) {
-		int n = ready_regs(epfd, events, max, 0, &ours);
+		/* Our events are put in the caller's array without faulting: EFAULT, as the kernel's
+		 * ep_send_events(), when it cannot take them. */
+		struct epoll_event mine[64];
+		int lim = max < 64 ? max : 64;
+		int n = ready_regs(epfd, mine, lim, 0, &ours);
 		if (n == 0 && !nonblocking) {
 			/* Announce the sleep, then look again: a producer either sees the announcement
 			 * (and writes the eventfd) or published before we looked (and we see its data). */
-			n = ready_regs(epfd, events, max, 1, &ours);
+			n = ready_regs(epfd, mine, lim, 1, &ours);
+		}
+		if (n > 0 && shim_write_user(events, mine, (size_t)n * sizeof(mine[0])) < 0) {
+			errno = EFAULT;
+			return -1;
 		}
 		struct timespec zero = { 0, 0 }, left;
 		const struct timespec *t = n > 0 || nonblocking ? &zero : NULL;
@@ -280,8 +288,16 @@ static int wait_with_rings(int epfd, struct epoll_event *events, int max, const 
 		/* Woken by a producer (or a timeout): report the rings that are readable now. */
 		struct epoll_event tmp[64];
 		int extra = ready_regs(epfd, tmp, (int)(sizeof(tmp) / sizeof(tmp[0])), 0, &ours);
-		for (int i = 0; i < extra && m < max; i++)
-			events[m++] = tmp[i];
+		for (int i = 0; i < extra && m < max; i++) {
+			if (shim_write_user(events + m, &tmp[i], sizeof(tmp[i])) < 0) {
+				if (m == 0) {
+					errno = EFAULT;
+					return -1;
+				}
+				break;
+			}
+			m++;
+		}
 		if (m > 0 || nonblocking || (timeout && mono_ns() >= deadline))
 			return m;
 		/* An eventfd count left from a wakeup we did not need: nothing to report, and the
@@ -326,7 +342,10 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 		real = (ppoll_fn)next("ppoll");
 	struct shim_obj *objs[64];
 	int orig[64], any = 0;
-	if (n > 64)
+	struct pollfd probe[64];
+	/* Too many to track, or not readable and writable (the kernel's EFAULT): the plain call. */
+	if (n > 64 || !fdtab_count() || shim_read_user(probe, fds, n * sizeof(*fds)) < 0 ||
+	    shim_write_user(fds, probe, n * sizeof(*fds)) < 0)
 		return real(fds, n, timeout, sigmask);
 	for (nfds_t i = 0; i < n; i++) {
 		struct shim_obj *o = fds[i].fd >= 0 ? fdtab_get(fds[i].fd) : NULL;
@@ -447,9 +466,10 @@ static int find_rings(int nfds, const unsigned long *r, const unsigned long *w, 
 /* One select over rings and ordinary fds. ts: the timeout (NULL blocks), updated to the time left
  * as the kernel's poll_select_finish() does; sigdata: pselect6's {sigset pointer, size} or NULL.
  * Returns the count of set bits, or -errno. */
-static long select_rings(int nfds, unsigned long *r, unsigned long *w, unsigned long *e, struct timespec *ts,
+static long select_rings(int nfds, unsigned long *const cin[3], unsigned long *const uout[3], struct timespec *ts,
 			 const void *sigdata, struct sel_ring *rings, int nr)
 {
+	const unsigned long *r = cin[0]; /* the caller's read set, as copied in */
 	if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000))
 		return -EINVAL;
 	int top = nfds;
@@ -467,10 +487,10 @@ static long select_rings(int nfds, unsigned long *r, unsigned long *w, unsigned 
 	if (!buf)
 		return -ENOMEM;
 	unsigned long *in[3] = { buf, buf + words, buf + 2 * words }, *out[3] = { buf + 3 * words, buf + 4 * words, buf + 5 * words };
-	unsigned long *user[3] = { r, w, e };
+	unsigned long *const *user = uout;
 	for (int s = 0; s < 3; s++)
-		if (user[s])
-			memcpy(in[s], user[s], uwords * sizeof(long));
+		if (cin[s])
+			memcpy(in[s], cin[s], uwords * sizeof(long));
 	for (int i = 0; i < nr; i++) {
 		for (int s = 0; s < 3; s++)
 			bit_clear(in[s], rings[i].fd);
@@ -527,8 +547,8 @@ static long select_rings(int nfds, unsigned long *r, unsigned long *w, unsigned 
 	}
 	if (ret >= 0)
 		for (int s = 0; s < 3; s++)
-			if (user[s])
-				memcpy(user[s], out[s], uwords * sizeof(long));
+			if (user[s] && shim_write_user(user[s], out[s], uwords * sizeof(long)) < 0)
+				ret = -EFAULT;
 	free(buf);
 	if (ts && !zero_timeout) {
 		/* poll_select_finish(): the time left, never negative; a zero timeout is left alone. */
@@ -550,26 +570,63 @@ static long select_errno(long r)
 }
 
 /* The kernel's select() with a timeval (as glibc's select and syscall(SYS_select) both reach it). */
+/* Copies of the caller's sets (read without faulting) and the rings in them; 0 rings (or an
+ * unreadable set, which the kernel's own call then reports) means the plain syscall. */
+struct sel_copy {
+	unsigned long *c[3], *u[3];
+	unsigned long *buf;
+};
+
+static int copy_sets(int nfds, void *r, void *w, void *e, struct sel_copy *sc, struct sel_ring *rings)
+{
+	memset(sc, 0, sizeof(*sc));
+	if (nfds <= 0 || !fdtab_count())
+		return 0;
+	size_t uwords = ((size_t)nfds + 8 * sizeof(long) - 1) / (8 * sizeof(long));
+	sc->buf = malloc(3 * uwords * sizeof(long));
+	if (!sc->buf)
+		return 0;
+	void *user[3] = { r, w, e };
+	for (int s = 0; s < 3; s++) {
+		sc->u[s] = user[s];
+		if (!user[s])
+			continue;
+		sc->c[s] = sc->buf + s * uwords;
+		if (shim_read_user(sc->c[s], user[s], uwords * sizeof(long)) < 0)
+			return 0;
+	}
+	int nr = find_rings(nfds, sc->c[0], sc->c[1], sc->c[2], rings);
+	return nr < 0 ? 0 : nr;
+}
+
 long shim_select(int nfds, void *r, void *w, void *e, struct timeval *tv)
 {
 	struct sel_ring rings[SELECT_MAX_RINGS];
-	int nr = nfds > 0 && fdtab_count() ? find_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, rings) : 0;
-	if (nr <= 0)
+	struct sel_copy sc;
+	int nr = copy_sets(nfds, r, w, e, &sc, rings);
+	if (nr <= 0) {
+		free(sc.buf);
 		return bpftime_raw_syscall(SYS_select, nfds, (long)r, (long)w, (long)e, (long)tv, 0);
+	}
 	struct timespec ts;
+	struct timeval t = { 0, 0 };
 	if (tv) {
-		struct timeval t;
-		if (shim_read_user(&t, tv, sizeof(t)) < 0)
+		if (shim_read_user(&t, tv, sizeof(t)) < 0) {
+			free(sc.buf);
 			return -EFAULT;
-		if (t.tv_sec < 0 || t.tv_usec < 0)
+		}
+		if (t.tv_sec < 0 || t.tv_usec < 0) {
+			free(sc.buf);
 			return -EINVAL;
+		}
 		/* kern_select() normalises microseconds above a second the same way. */
 		ts = (struct timespec){ t.tv_sec + t.tv_usec / 1000000, (t.tv_usec % 1000000) * 1000 };
 	}
-	long ret = select_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, tv ? &ts : NULL, NULL, rings, nr);
-	if (tv && (ts.tv_sec || ts.tv_nsec || tv->tv_sec || tv->tv_usec)) {
-		struct timeval t = { ts.tv_sec, ts.tv_nsec / 1000 };
-		if (shim_write_user(tv, &t, sizeof(t)) < 0 && ret >= 0)
+	long ret = select_rings(nfds, sc.c, sc.u, tv ? &ts : NULL, NULL, rings, nr);
+	free(sc.buf);
+	if (tv && (ts.tv_sec || ts.tv_nsec || t.tv_sec || t.tv_usec)) {
+		struct timeval left = { ts.tv_sec, ts.tv_nsec / 1000 };
+		if (shim_write_user(tv, &left, sizeof(left)) < 0 && ret >= 0)
 			ret = -EFAULT;
 	}
 	return ret;
@@ -579,14 +636,20 @@ long shim_select(int nfds, void *r, void *w, void *e, struct timeval *tv)
 long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *uts, const void *sigdata)
 {
 	struct sel_ring rings[SELECT_MAX_RINGS];
-	int nr = nfds > 0 && fdtab_count() ? find_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, rings) : 0;
-	if (nr <= 0)
+	struct sel_copy sc;
+	int nr = copy_sets(nfds, r, w, e, &sc, rings);
+	if (nr <= 0) {
+		free(sc.buf);
 		return bpftime_raw_syscall(SYS_pselect6, nfds, (long)r, (long)w, (long)e, (long)uts, (long)sigdata);
+	}
 	struct timespec ts;
-	if (uts && shim_read_user(&ts, uts, sizeof(ts)) < 0)
+	if (uts && shim_read_user(&ts, uts, sizeof(ts)) < 0) {
+		free(sc.buf);
 		return -EFAULT;
+	}
 	int was_zero = uts && ts.tv_sec == 0 && ts.tv_nsec == 0;
-	long ret = select_rings(nfds, (unsigned long *)r, (unsigned long *)w, (unsigned long *)e, uts ? &ts : NULL, sigdata, rings, nr);
+	long ret = select_rings(nfds, sc.c, sc.u, uts ? &ts : NULL, sigdata, rings, nr);
+	free(sc.buf);
 	if (uts && !was_zero && shim_write_user(uts, &ts, sizeof(ts)) < 0 && ret >= 0)
 		ret = -EFAULT;
 	return ret;

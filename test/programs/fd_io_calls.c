@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/select.h>
@@ -494,6 +496,29 @@ static void select_checks(struct bufs *b)
 	print_sets("select bad timeout pointer", ret, errno, &r, NULL, b, p);
 	ret = select(-1, &r, NULL, NULL, NULL);
 	print_sets("select nfds -1", ret, errno, &r, NULL, b, p);
+	tv = (struct timeval){ 0, 0 };
+	ret = select(n, (fd_set *)8, NULL, NULL, &tv);
+	printf("select bad read set: %s\n", ret < 0 ? ename(errno) : "ok");
+	read_set(&r, b, p);
+	tv = (struct timeval){ 0, 0 };
+	ret = select(n, &r, (fd_set *)8, NULL, &tv);
+	printf("select bad write set: %s\n", ret < 0 ? ename(errno) : "ok");
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, b->rb, &ev);
+	/* The kernel only faults when it has events to write. */
+	struct epoll_event *bad_events = (struct epoll_event *)(uintptr_t)8;
+	ret = epoll_wait(ep, bad_events, 4, 0);
+	printf("epoll_wait bad events, none ready: %s\n", ret < 0 ? ename(errno) : "ok");
+	trigger(0x50);
+	settle();
+	ret = epoll_wait(ep, bad_events, 4, 0);
+	printf("epoll_wait bad events, one ready: %s\n", ret < 0 ? ename(errno) : "ok");
+	consume_all(b);
+	close(ep);
+	struct pollfd *bad_fds = (struct pollfd *)(uintptr_t)8;
+	ret = poll(bad_fds, 1, 0);
+	printf("poll bad fds: %s\n", ret < 0 ? ename(errno) : "ok");
 	close(p[0]);
 	close(p[1]);
 }
