@@ -196,6 +196,24 @@ test('trace-bpfcc: uprobe with arguments and uretprobe with the return value', {
   });
 });
 
+test('trace-bpfcc -U: the user stack of each event, symbolised', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('trace-bpfcc'), '-U', '-p', '{PID}', '{VICTIM}:bcc_add "%d", arg2'],
+    ready: /^PID\s+TID\s+COMM\s+FUNC/m,
+    steps: ['add 2'],
+    done: doneLine,
+    until: (out) => (out.match(/^\s+bcc_add\+0x0 \[bccv\]$/gm) ?? []).length === 2,
+  }, (out, pid) => {
+    // each event line, then its stack: bcc_add at the probe (a leaf without a frame pointer,
+    // so the walk ends there, on the kernel too)
+    const blocks = out.split(new RegExp(`^${pid}\\s+${pid}\\s+`, 'm')).slice(1).map((b) => b.trim().split(/\s*\n\s*/).map((l) => l.replace(/\s+/g, ' ')));
+    assert.deepEqual(blocks, [[`${COMM} bcc_add 0`, `bcc_add+0x0 [${COMM}]`], [`${COMM} bcc_add 10`, `bcc_add+0x0 [${COMM}]`]]);
+    return blocks;
+  });
+});
+
 test('trace-bpfcc: syscall tracepoints sys_enter_openat / sys_exit_openat', { skip, timeout: 240000 }, async (t) => {
   victim();
   const missing = `/nonexistent-bcc-${process.pid}`;
