@@ -4,6 +4,7 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { after } from 'node:test';
 
 export const root = path.resolve(__dirname, '..', '..', '..');
 export const cli = path.join(root, 'bin', 'bpftime.js');
@@ -13,6 +14,16 @@ export const agentLib = path.join(root, 'build', 'lib', 'libbpftime-agent.so');
 export function tmpRuntimeDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-test-'));
 }
+
+/** Every process a test started and that has not exited yet. */
+const live = new Set<Proc>();
+
+// A test that times out never reaches its own cleanup, and the processes it started would keep
+// this test file (and the whole suite) waiting on their pipes: when the file's tests are over,
+// whatever they started is killed.
+after(() => {
+  for (const p of live) p.killGroup();
+});
 
 export class Proc {
   readonly child: ChildProcess;
@@ -29,7 +40,9 @@ export class Proc {
     };
     this.child.stdout!.on('data', onData);
     this.child.stderr!.on('data', onData);
+    live.add(this);
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => {
+      live.delete(this);
       for (const w of this.waiters.splice(0)) w();
       resolve(code);
     }));
