@@ -19,6 +19,13 @@ function buildVictim(dir: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Stops p and waits until its output is all read ('exit' may come before the last output). */
+async function stopAndDrain(p: Proc): Promise<void> {
+  await p.stop('SIGINT');
+  const streams = [p.child.stdout!, p.child.stderr!].filter((s) => !s.destroyed && !s.readableEnded);
+  await Promise.race([Promise.all(streams.map((s) => new Promise((r) => s.once('close', r)))), sleep(3000)]);
+}
+
 /** What bpftrace printed after attaching, with addresses (ASLR) taken out of ustack(perf) lines. */
 function mapsPrinted(out: string): string[] {
   const at = out.search(/^Attaching \d+ probes?\.\.\.$/m);
@@ -48,7 +55,7 @@ async function runOnce(script: (bin: string) => string, underShim: boolean): Pro
     v.write('call 3\n');
     await v.waitFor(/done call 3/);
     await sleep(300);
-    await bt.stop('SIGINT'); // maps printed (and symbolised) while the victim still runs
+    await stopAndDrain(bt); // maps printed (and symbolised) while the victim still runs
     return mapsPrinted(bt.out);
   } finally {
     for (const p of procs.reverse()) await p.stop('SIGTERM');
@@ -127,7 +134,7 @@ test('bpftrace profile: samples a busy traced process where it runs', { skip: !h
     await bt.waitFor(/^attached$/m, 30000);
     v.write('spin 1500\n');
     await v.waitFor(/done spin 1500/);
-    await bt.stop('SIGINT'); // printed while the victim still runs, so bpftrace can symbolise
+    await stopAndDrain(bt); // printed while the victim still runs, so bpftrace can symbolise
     // Samples taken in the victim show where it was: the hot loop, called from spin_outer().
     const m = bt.out.match(/@\[\n\s+(?:spin_hot|now_ms|clock_gettime|__clock_gettime)[^\n]*\n(?:[^\n]*\n)*?\s+spin_outer\+\d+\n\s+main\+\d+\n/);
     assert.ok(m, bt.out);

@@ -36,6 +36,9 @@ async function runTool(name: string, probes: number, workload: string[], settleM
     assert.equal(await w.exited, 0, w.out);
     await sleep(settleMs);
     await bt.stop('SIGINT', 5000); // END runs and the maps are printed
+    // 'exit' may come before the last output is read
+    const streams = [bt.child.stdout!, bt.child.stderr!].filter((x) => !x.destroyed && !x.readableEnded);
+    await Promise.race([Promise.all(streams.map((x) => new Promise((r) => x.once('close', r)))), sleep(3000)]);
     return bt.out;
   } finally {
     await bt.stop('SIGKILL');
