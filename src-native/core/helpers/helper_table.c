@@ -65,7 +65,6 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(spin_lock),
 	H(spin_unlock),
 	H(find_vma),
-	H(find_vma),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

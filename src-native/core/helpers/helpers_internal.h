@@ -97,9 +97,5 @@ BPFTIME_HELPER(spin_unlock);
  * interpreter's error) */
 BPFTIME_HELPER(find_vma);
 int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret);
-/* helper_find_vma.c; the callback runner of helper_callbacks.c (0 and *ret, or the
- * interpreter's error) */
-BPFTIME_HELPER(find_vma);
-int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret);
 
 #endif
