@@ -138,12 +138,12 @@ async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenari
   try {
     b = await runChecked('kernel', sc, check);
   } catch (e) {
-    // bcc 0.26's Python passes stack garbage as ref_ctr_offset: on a kernel where another tool
-    // holds a uprobe on the same function (other tests on this machine), the kernel refuses the
-    // mismatch and bcc's uprobe_events fallback fails on its over-long event name for libraries
+    // bcc 0.26's Python passes stack garbage as ref_ctr_offset: where another uprobe sits at the
+    // same place with another offset (another tool's, or this tool's own return probe), the
+    // kernel refuses the mismatch and bcc's uprobe_events fallback fails on its over-long event name for libraries
     // named /proc/PID/root/usr/lib/...: no reference then, through no fault of the shim's.
     if (/cannot attach uprobe, Invalid argument/.test((e as Error).message)) {
-      t.diagnostic('kernel reference unavailable: bcc could not attach there (ref_ctr_offset mismatch with another uprobe on this machine)');
+      t.diagnostic('kernel reference unavailable: bcc could not attach there (its garbage ref_ctr_offset differs from that of another uprobe at the same place, see dmesg)');
       return;
     }
     throw e;
