@@ -7,7 +7,7 @@
 //     program computes.
 //   progClose(handle)
 //   progTestRun(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs, perfSlots })
-//       -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase, error? }
+//       -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase, trace, error? }
 //     ctx: the context bytes (null: r1 = NULL); pkt: the packet buffer (headroom included);
 //     ptrs: [ctxOff, pktOff, ...]: the u32 at ctx+ctxOff gets the address of pkt+pktOff, as the
 //     kernel's ctx rewriting gives struct xdp_md / __sk_buff readers a pointer in a u32 field:
@@ -159,6 +159,31 @@ struct RunReport {
 
 const size_t kReportBytes = 64;
 
+// bpf_trace_printk text from a run: the child appends records here (shared with the parent),
+// the parent hands them to the served trace_pipe, where the kernel's test runs write them.
+const size_t kTraceBytes = 64 << 10;
+struct TraceRecordHdr {
+  uint32_t len; // text bytes that follow
+  uint32_t cpu;
+  uint64_t tsNs; // CLOCK_MONOTONIC, as the agents stamp their lines
+};
+uint8_t *g_childTrace; // the child's view of the area: [u32 used][records...]
+
+void ChildTracePrintk(const char *text, size_t len) {
+  uint32_t *used = (uint32_t *)g_childTrace;
+  size_t need = (sizeof(TraceRecordHdr) + len + 7) & ~(size_t)7;
+  if (4 + *used + need > kTraceBytes) return; // full: the kernel's ring would overwrite; we drop
+  TraceRecordHdr h = {(uint32_t)len, 0, 0};
+  int cpu = sched_getcpu();
+  h.cpu = cpu < 0 ? 0 : (uint32_t)cpu;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  h.tsNs = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  memcpy(g_childTrace + 4 + *used, &h, sizeof(h));
+  memcpy(g_childTrace + 4 + *used + sizeof(h), text, len);
+  *used += (uint32_t)need;
+}
+
 size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
@@ -192,6 +217,11 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   // Below 2 GiB: u32 context fields hold real pointers (see the top of this file).
   void *region = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
   if (region == MAP_FAILED) return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
+  uint8_t *trace = (uint8_t *)mmap(nullptr, kTraceBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (trace == MAP_FAILED) {
+    munmap(region, total);
+    return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
+  }
   auto *report = (RunReport *)region;
   uint8_t *ctx = (uint8_t *)region + kReportBytes;
   uint8_t *pkt = ctx + ctxArea;
@@ -242,6 +272,8 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
       bpftime_perf_slot_set(slots[k], slots[k + 1], slots[k + 2], dup((int)slots[k + 3]), dup((int)slots[k + 4]));
     struct bpftime_helper_host host = *bpftime_helpers_host();
     host.perf_output = bpftime_perf_slot_output;
+    g_childTrace = trace;
+    host.trace_printk = ChildTracePrintk;
     bpftime_helpers_set_host(&host);
     struct bpftime_run_ctx rc = {};
     bpftime_run_ctx_set(&rc);
@@ -277,6 +309,22 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   res.Set("pktBase", Napi::Number::New(env, (double)(uint32_t)(uintptr_t)pkt));
   if (ctxLen) res.Set("ctx", Napi::Buffer<uint8_t>::Copy(env, ctx, ctxLen));
   if (pktLen) res.Set("pkt", Napi::Buffer<uint8_t>::Copy(env, pkt, pktLen));
+  // trace: [{ text, cpu, tsNs }] in the order the run printed them.
+  Napi::Array lines = Napi::Array::New(env);
+  uint32_t used = *(uint32_t *)trace, n = 0;
+  for (uint32_t off = 0; off + sizeof(TraceRecordHdr) <= used && used <= kTraceBytes - 4;) {
+    TraceRecordHdr h;
+    memcpy(&h, trace + 4 + off, sizeof(h));
+    if (off + sizeof(h) + h.len > used) break;
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("text", Napi::String::New(env, (const char *)trace + 4 + off + sizeof(h), h.len));
+    l.Set("cpu", Napi::Number::New(env, h.cpu));
+    l.Set("tsNs", Napi::BigInt::New(env, h.tsNs));
+    lines.Set(n++, l);
+    off += (uint32_t)((sizeof(h) + h.len + 7) & ~(size_t)7);
+  }
+  res.Set("trace", lines);
+  munmap(trace, kTraceBytes);
   munmap(region, total);
   return res;
 }

@@ -21,6 +21,7 @@ import { addon } from '../../native/addon';
 import { CallContext, Struct } from './context';
 import { statsSync } from './stats';
 import { tailTargets } from './prog_array';
+import { TracePipe } from '../../tracefs/trace_pipe';
 
 const T = U.bpf_attr.test;
 export const TEST_RUN_END = T.batch_size.off + T.batch_size.size;
@@ -53,6 +54,7 @@ interface RunResult {
   pktBase: number;
   error?: string;
   timedOut?: boolean;
+  trace?: Array<{ text: string; cpu: number; tsNs: bigint }>;
 }
 
 /** The addon's runnable copy of each program, made on its first test run. */
@@ -92,11 +94,16 @@ function caller(ctx: CallContext): { asPid: number; asComm?: string; asUid?: num
 
 /** Set by progTestRun for the runs of this call. */
 let currentCaller: ReturnType<typeof caller> | undefined;
+/** Where this call's bpf_trace_printk lines go (the served trace_pipe, as on the kernel). */
+let currentTracePipe: TracePipe | undefined;
 
 function run(prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): RunResult {
   // What the run may tail-call into must be runnable here too (opening publishes it).
   for (const p of tailTargets(prog)) handleOf(p);
   const r = addon.progTestRun(handleOf(prog), { ...opts, ...currentCaller, perfSlots: perfSlotsNow, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
+  for (const l of r.trace ?? []) {
+    currentTracePipe?.push({ pid: currentCaller?.asPid ?? 0, comm: currentCaller?.asComm ?? '', cpu: l.cpu, tsNs: l.tsNs, text: l.text });
+  }
   if (!r.ok) {
     // A kernel run cannot fault (its verifier proved the program safe) and stops at a signal
     // with EINTR; here the run ended early and the caller learns why in the server log.
@@ -129,6 +136,7 @@ export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): b
   const prog = ctx.objectOf<BpfProg>(attr.s32(T.prog_fd), ObjKind.Prog, 'a program');
   statsSync(ctx.kernel); // test runs count as runs while BPF_ENABLE_STATS is on
   currentCaller = caller(ctx);
+  currentTracePipe = ctx.kernel.tracePipe;
   perfSlotsNow = ctx.kernel.attachments.perfSlotTable();
   const t = prog.spec.progType;
   switch (t) {
