@@ -370,57 +370,85 @@ typedef int (*fstatat_fn)(int, const char *, struct stat *, int);
 typedef int (*xstat_fn)(int, const char *, struct stat *);
 typedef int (*fxstatat_fn)(int, int, const char *, struct stat *, int);
 
-EXPORT int stat(const char *path, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
+/* The stat family, one wrapper shape per calling convention (struct stat64 is struct stat on
+ * x86-64): a path of ours, or a directory fd we handed out, is answered by the server; anything
+ * else goes to the real call, with a relative path into a bpffs view mapped back to its path. */
+#define STAT_PATH(name, stat_t)                                                 \
+	EXPORT int name(const char *path, stat_t *st)                           \
+	{                                                                       \
+		char p[PATH_MAX];                                               \
+		int r;                                                          \
+		if (bpffs_path(AT_FDCWD, path, p)) {                            \
+			if (stat_ours(p, (struct stat *)st, &r))                \
+				return r;                                       \
+			path = p;                                               \
+		}                                                               \
+		REAL(stat_fn, name);                                            \
+		return real_##name(path, (struct stat *)st);                    \
 	}
-	REAL(stat_fn, stat);
-	return real_stat(path, st);
-}
+#define XSTAT_PATH(name, stat_t)                                                \
+	EXPORT int name(int ver, const char *path, stat_t *st)                  \
+	{                                                                       \
+		char p[PATH_MAX];                                               \
+		int r;                                                          \
+		if (bpffs_path(AT_FDCWD, path, p)) {                            \
+			if (stat_ours(p, (struct stat *)st, &r))                \
+				return r;                                       \
+			path = p;                                               \
+		}                                                               \
+		REAL(xstat_fn, name);                                           \
+		return real_##name(ver, path, (struct stat *)st);               \
+	}
+#define FSTATAT(name, stat_t)                                                   \
+	EXPORT int name(int dirfd, const char *path, stat_t *st, int flags)     \
+	{                                                                       \
+		char p[PATH_MAX];                                               \
+		int r;                                                          \
+		if (at_path(dirfd, path, flags, p)) {                           \
+			if (stat_ours(p, (struct stat *)st, &r))                \
+				return r;                                       \
+			path = p;                                               \
+			dirfd = AT_FDCWD;                                       \
+		}                                                               \
+		REAL(fstatat_fn, name);                                         \
+		return real_##name(dirfd, path, (struct stat *)st, flags);      \
+	}
+#define FXSTATAT(name, stat_t)                                                          \
+	EXPORT int name(int ver, int dirfd, const char *path, stat_t *st, int flags)    \
+	{                                                                               \
+		char p[PATH_MAX];                                                       \
+		int r;                                                                  \
+		if (at_path(dirfd, path, flags, p)) {                                   \
+			if (stat_ours(p, (struct stat *)st, &r))                        \
+				return r;                                               \
+			path = p;                                                       \
+			dirfd = AT_FDCWD;                                               \
+		}                                                                       \
+		REAL(fxstatat_fn, name);                                                \
+		return real_##name(ver, dirfd, path, (struct stat *)st, flags);         \
+	}
+/* fstat of a directory fd we handed out: the bpffs directory's own inode (fts compares it with
+ * what stat said of the path before it descends: rm -r, find); for a directory of another bpf
+ * mount, the real one's inode. */
+#define FSTAT(name, stat_t, fn_t, ...)                                          \
+	EXPORT int name(__VA_ARGS__ int fd, stat_t *st)                         \
+	{                                                                       \
+		char p[PATH_MAX];                                               \
+		int r;                                                          \
+		if (view_path(fd, p)) {                                         \
+			if (stat_ours(p, (struct stat *)st, &r))                \
+				return r;                                       \
+			REAL(stat_fn, stat);                                    \
+			return real_stat(p, (struct stat *)st);                 \
+		}                                                               \
+		REAL(fn_t, name);                                               \
+		return real_##name(FSTAT_VER_##fn_t fd, (struct stat *)st);     \
+	}
+#define FSTAT_VER_fstat_fn
+#define FSTAT_VER_fxstat_fn ver,
 
-EXPORT int stat64(const char *path, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-	}
-	REAL(stat_fn, stat64);
-	return real_stat64(path, (struct stat *)st);
-}
-
-EXPORT int lstat(const char *path, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
-	}
-	REAL(stat_fn, lstat);
-	return real_lstat(path, st);
-}
-
-EXPORT int lstat64(const char *path, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-	}
-	REAL(stat_fn, lstat64);
-	return real_lstat64(path, (struct stat *)st);
-}
+typedef int (*fstat_fn)(int, struct stat *);
+typedef int (*fxstat_fn)(int, int, struct stat *);
 
 /* An empty path with AT_EMPTY_PATH is the directory fd itself. */
 static int at_path(int dirfd, const char *path, int flags, char *out)
@@ -431,175 +459,23 @@ static int at_path(int dirfd, const char *path, int flags, char *out)
 	return bpffs_path(dirfd, path, out);
 }
 
-EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	char p[PATH_MAX];
-	int r;
-	if (at_path(dirfd, path, flags, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
-		dirfd = AT_FDCWD;
-	}
-	REAL(fstatat_fn, fstatat);
-	return real_fstatat(dirfd, path, st, flags);
-}
-
-EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	char p[PATH_MAX];
-	int r;
-	if (at_path(dirfd, path, flags, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-		dirfd = AT_FDCWD;
-	}
-	REAL(fstatat_fn, fstatat64);
-	return real_fstatat64(dirfd, path, (struct stat *)st, flags);
-}
-
-/* fstat of a directory fd we handed out: the bpffs directory's own inode (fts compares it with
- * what stat said of the path before it descends: rm -r, find). */
-typedef int (*fstat_fn)(int, struct stat *);
-typedef int (*fxstat_fn)(int, int, struct stat *);
-
-EXPORT int fstat(int fd, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (view_path(fd, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
-		return real_stat(p, st);
-	}
-	REAL(fstat_fn, fstat);
-	return real_fstat(fd, st);
-}
-
-EXPORT int fstat64(int fd, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (view_path(fd, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
-		return real_stat(p, (struct stat *)st);
-	}
-	REAL(fstat_fn, fstat64);
-	return real_fstat64(fd, (struct stat *)st);
-}
-
-EXPORT int __fxstat(int ver, int fd, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (view_path(fd, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
-		return real_stat(p, st);
-	}
-	REAL(fxstat_fn, __fxstat);
-	return real___fxstat(ver, fd, st);
-}
-
-EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (view_path(fd, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		REAL(stat_fn, stat); /* a directory of another bpf mount: the real one's inode */
-		return real_stat(p, (struct stat *)st);
-	}
-	REAL(fxstat_fn, __fxstat64);
-	return real___fxstat64(ver, fd, (struct stat *)st);
-}
-
+STAT_PATH(stat, struct stat)
+STAT_PATH(stat64, struct stat64)
+STAT_PATH(lstat, struct stat)
+STAT_PATH(lstat64, struct stat64)
+FSTATAT(fstatat, struct stat)
+FSTATAT(fstatat64, struct stat64)
+FSTAT(fstat, struct stat, fstat_fn)
+FSTAT(fstat64, struct stat64, fstat_fn)
+FSTAT(__fxstat, struct stat, fxstat_fn, int ver,)
+FSTAT(__fxstat64, struct stat64, fxstat_fn, int ver,)
 /* The pre-2.33 glibc entry points older binaries still call. */
-EXPORT int __xstat(int ver, const char *path, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
-	}
-	REAL(xstat_fn, __xstat);
-	return real___xstat(ver, path, st);
-}
-
-EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-	}
-	REAL(xstat_fn, __xstat64);
-	return real___xstat64(ver, path, (struct stat *)st);
-}
-
-EXPORT int __lxstat(int ver, const char *path, struct stat *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
-	}
-	REAL(xstat_fn, __lxstat);
-	return real___lxstat(ver, path, st);
-}
-
-EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
-{
-	char p[PATH_MAX];
-	int r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-	}
-	REAL(xstat_fn, __lxstat64);
-	return real___lxstat64(ver, path, (struct stat *)st);
-}
-
-EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
-{
-	char p[PATH_MAX];
-	int r;
-	if (at_path(dirfd, path, flags, p)) {
-		if (stat_ours(p, st, &r))
-			return r;
-		path = p;
-		dirfd = AT_FDCWD;
-	}
-	REAL(fxstatat_fn, __fxstatat);
-	return real___fxstatat(ver, dirfd, path, st, flags);
-}
-
-EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	char p[PATH_MAX];
-	int r;
-	if (at_path(dirfd, path, flags, p)) {
-		if (stat_ours(p, (struct stat *)st, &r))
-			return r;
-		path = p;
-		dirfd = AT_FDCWD;
-	}
-	REAL(fxstatat_fn, __fxstatat64);
-	return real___fxstatat64(ver, dirfd, path, (struct stat *)st, flags);
-}
+XSTAT_PATH(__xstat, struct stat)
+XSTAT_PATH(__xstat64, struct stat64)
+XSTAT_PATH(__lxstat, struct stat)
+XSTAT_PATH(__lxstat64, struct stat64)
+FXSTATAT(__fxstatat, struct stat)
+FXSTATAT(__fxstatat64, struct stat64)
 
 typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
 
@@ -877,57 +753,36 @@ static int no_xattr(const char *p, int list, ssize_t *ret)
 	return 1;
 }
 
-EXPORT ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
-{
-	char p[PATH_MAX];
-	ssize_t r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (no_xattr(p, 0, &r))
-			return r;
-		path = p;
+#define GETXATTR(name)                                                                  \
+	EXPORT ssize_t name(const char *path, const char *attr, void *value, size_t size)  \
+	{                                                                               \
+		char p[PATH_MAX];                                                       \
+		ssize_t r;                                                              \
+		if (bpffs_path(AT_FDCWD, path, p)) {                                    \
+			if (no_xattr(p, 0, &r))                                         \
+				return r;                                               \
+			path = p;                                                       \
+		}                                                                       \
+		REAL(getxattr_fn, name);                                                \
+		return real_##name(path, attr, value, size);                            \
 	}
-	REAL(getxattr_fn, getxattr);
-	return real_getxattr(path, name, value, size);
-}
-
-EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
-{
-	char p[PATH_MAX];
-	ssize_t r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (no_xattr(p, 0, &r))
-			return r;
-		path = p;
+#define LISTXATTR(name)                                                                 \
+	EXPORT ssize_t name(const char *path, char *list, size_t size)                  \
+	{                                                                               \
+		char p[PATH_MAX];                                                       \
+		ssize_t r;                                                              \
+		if (bpffs_path(AT_FDCWD, path, p)) {                                    \
+			if (no_xattr(p, 1, &r))                                         \
+				return r;                                               \
+			path = p;                                                       \
+		}                                                                       \
+		REAL(listxattr_fn, name);                                               \
+		return real_##name(path, list, size);                                   \
 	}
-	REAL(getxattr_fn, lgetxattr);
-	return real_lgetxattr(path, name, value, size);
-}
-
-EXPORT ssize_t listxattr(const char *path, char *list, size_t size)
-{
-	char p[PATH_MAX];
-	ssize_t r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (no_xattr(p, 1, &r))
-			return r;
-		path = p;
-	}
-	REAL(listxattr_fn, listxattr);
-	return real_listxattr(path, list, size);
-}
-
-EXPORT ssize_t llistxattr(const char *path, char *list, size_t size)
-{
-	char p[PATH_MAX];
-	ssize_t r;
-	if (bpffs_path(AT_FDCWD, path, p)) {
-		if (no_xattr(p, 1, &r))
-			return r;
-		path = p;
-	}
-	REAL(listxattr_fn, llistxattr);
-	return real_llistxattr(path, list, size);
-}
+GETXATTR(getxattr)
+GETXATTR(lgetxattr)
+LISTXATTR(listxattr)
+LISTXATTR(llistxattr)
 
 /* ---- the working directory ---- */
 
