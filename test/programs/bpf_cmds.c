@@ -24,48 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size)
-{
-	return syscall(SYS_bpf, cmd, attr, size);
-}
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EBADF: return "EBADF";
-	case EFAULT: return "EFAULT";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENOTDIR: return "ENOTDIR";
-	case EACCES: return "EACCES";
-	case EBADFD: return "EBADFD";
-	case ENAMETOOLONG: return "ENAMETOOLONG";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case 524: return "ENOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
+#include "bpf_calls_util.h"
 
 /* "name: ok" (or the value when show is set) or "name: ERRNO". */
-static long report(const char *name, long r, int show)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else if (show)
-		printf("%s: %ld\n", name, r);
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
 
 static int map_create(int type, int ksz, int vsz, int max, const char *name)
 {

@@ -22,41 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EIO: return "EIO";
-	case EBADF: return "EBADF";
-	case EACCES: return "EACCES";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case EXDEV: return "EXDEV";
-	case ENOTDIR: return "ENOTDIR";
-	case EISDIR: return "EISDIR";
-	case EINVAL: return "EINVAL";
-	case ENOTEMPTY: return "ENOTEMPTY";
-	case ENODATA: return "ENODATA";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
+#include "bpf_calls_util.h"
 
 static char base[512];
 
@@ -179,15 +145,15 @@ int main(int argc, char **argv)
 	umask(022);
 	snprintf(base, sizeof(base), "%s/bpffs_calls_%d", argc > 1 ? argv[1] : "/sys/fs/bpf", (int)getpid());
 	int m = map_create();
-	if (report("bpf available", m) < 0)
+	if (report("bpf available", m, 0) < 0)
 		return 0;
-	if (report("mkdir", mkdir(base, 0777)) < 0)
+	if (report("mkdir", mkdir(base, 0777), 0) < 0)
 		return 1;
-	report("mkdir again", mkdir(base, 0777));
-	report("mkdir with missing parent", mkdir(at("a/b"), 0777));
+	report("mkdir again", mkdir(base, 0777), 0);
+	report("mkdir with missing parent", mkdir(at("a/b"), 0777), 0);
 	do_stat("stat dir", "");
-	report("pin", pin(m, at("m")));
-	report("pin again", pin(m, at("m")));
+	report("pin", pin(m, at("m")), 0);
+	report("pin again", pin(m, at("m")), 0);
 	do_stat("stat pin", "m");
 	struct stat sd, sm, sm2;
 	stat(base, &sd);
@@ -199,15 +165,15 @@ int main(int argc, char **argv)
 	do_stat("stat pin with trailing slash", "m/");
 	do_stat("stat below a pin", "m/x");
 	do_stat("stat missing", "none");
-	report("mkdir d", mkdir(at("d"), 0777));
-	report("mkdir d2 0700", mkdir(at("d2"), 0700));
-	report("mkdir d3 01777", mkdir(at("d3"), 01777));
+	report("mkdir d", mkdir(at("d"), 0777), 0);
+	report("mkdir d2 0700", mkdir(at("d2"), 0700), 0);
+	report("mkdir d3 01777", mkdir(at("d3"), 01777), 0);
 	do_stat("stat d2", "d2");
 	do_stat("stat d3", "d3");
 	do_stat("stat dir now", "");
-	report("mkdir over a pin", mkdir(at("m"), 0777));
-	report("mkdir a name with a dot", mkdir(at("x.y"), 0777));
-	report("pin a name with a dot", pin(m, at("p.q")));
+	report("mkdir over a pin", mkdir(at("m"), 0777), 0);
+	report("mkdir a name with a dot", mkdir(at("x.y"), 0777), 0);
+	report("pin a name with a dot", pin(m, at("p.q")), 0);
 	do_stat("stat a name with a dot", "x.y");
 
 	struct statx x;
@@ -224,7 +190,7 @@ int main(int argc, char **argv)
 
 	list_dir("readdir", "");
 	int dfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (report("open dir", dfd) >= 0) {
+	if (report("open dir", dfd, 0) >= 0) {
 		char buf[4096];
 		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
 		int count = 0;
@@ -239,52 +205,52 @@ int main(int argc, char **argv)
 		show_stat("fstatat d relative to the dir", fstatat(dfd, "d", &st, 0), &st);
 		show_stat("fstatat missing relative to the dir", fstatat(dfd, "none", &st, 0), &st);
 	}
-	report("open pin read-only", open(at("m"), O_RDONLY));
-	report("open pin as a directory", open(at("m"), O_RDONLY | O_DIRECTORY));
-	report("open dir write-only", open(base, O_WRONLY));
-	report("open missing", open(at("none"), O_RDONLY));
-	report("create a file", open(at("new"), O_CREAT | O_WRONLY, 0600));
-	report("create in a missing dir", open(at("none/new"), O_CREAT | O_WRONLY, 0600));
-	report("create over a pin exclusively", open(at("m"), O_CREAT | O_EXCL | O_WRONLY, 0600));
-	report("open dir with O_CREAT", open(base, O_CREAT | O_RDONLY, 0600));
-	report("access pin rw", access(at("m"), R_OK | W_OK));
-	report("access missing", access(at("none"), F_OK));
-	report("faccessat dir", faccessat(AT_FDCWD, base, X_OK, 0));
+	report("open pin read-only", open(at("m"), O_RDONLY), 0);
+	report("open pin as a directory", open(at("m"), O_RDONLY | O_DIRECTORY), 0);
+	report("open dir write-only", open(base, O_WRONLY), 0);
+	report("open missing", open(at("none"), O_RDONLY), 0);
+	report("create a file", open(at("new"), O_CREAT | O_WRONLY, 0600), 0);
+	report("create in a missing dir", open(at("none/new"), O_CREAT | O_WRONLY, 0600), 0);
+	report("create over a pin exclusively", open(at("m"), O_CREAT | O_EXCL | O_WRONLY, 0600), 0);
+	report("open dir with O_CREAT", open(base, O_CREAT | O_RDONLY, 0600), 0);
+	report("access pin rw", access(at("m"), R_OK | W_OK), 0);
+	report("access missing", access(at("none"), F_OK), 0);
+	report("faccessat dir", faccessat(AT_FDCWD, base, X_OK, 0), 0);
 	char xv[64];
 	printf("getxattr pin: %s\n", getxattr(at("m"), "user.x", xv, sizeof(xv)) < 0 ? ename(errno) : "ok");
 	printf("listxattr pin: %ld\n", (long)listxattr(at("m"), xv, sizeof(xv)));
 
 	/* Bad pointers: EFAULT, never a crash. */
 	struct stat bad;
-	report("stat bad path pointer", stat((const char *)8, &bad));
-	report("stat bad buffer", stat(at("m"), (struct stat *)8));
-	report("statx bad buffer", statx(AT_FDCWD, at("m"), 0, STATX_BASIC_STATS, (struct statx *)8));
-	report("mkdir bad path pointer", mkdir((const char *)8, 0777));
-	report("rename to a bad pointer", rename(at("m"), (const char *)8));
-	report("unlinkat bad path pointer", unlinkat(AT_FDCWD, (const char *)8, 0));
-	report("unlink a directory", unlink(at("d")));
-	report("rmdir a pin", rmdir(at("m")));
-	report("rmdir non-empty", rmdir(base));
-	report("unlink missing", unlink(at("none")));
+	report("stat bad path pointer", stat((const char *)8, &bad), 0);
+	report("stat bad buffer", stat(at("m"), (struct stat *)8), 0);
+	report("statx bad buffer", statx(AT_FDCWD, at("m"), 0, STATX_BASIC_STATS, (struct statx *)8), 0);
+	report("mkdir bad path pointer", mkdir((const char *)8, 0777), 0);
+	report("rename to a bad pointer", rename(at("m"), (const char *)8), 0);
+	report("unlinkat bad path pointer", unlinkat(AT_FDCWD, (const char *)8, 0), 0);
+	report("unlink a directory", unlink(at("d")), 0);
+	report("rmdir a pin", rmdir(at("m")), 0);
+	report("rmdir non-empty", rmdir(base), 0);
+	report("unlink missing", unlink(at("none")), 0);
 
 	uint32_t id = map_id(m);
-	report("rename pin into d", rename(at("m"), at("d/m")));
+	report("rename pin into d", rename(at("m"), at("d/m")), 0);
 	do_stat("stat old name", "m");
 	int g = obj_get(at("d/m"));
 	printf("obj_get new name: %s\n", g < 0 ? ename(errno) : map_id(g) == id ? "same map" : "other map");
 	if (g >= 0)
 		close(g);
-	report("rename d over empty d2", rename(at("d"), at("d2")));
+	report("rename d over empty d2", rename(at("d"), at("d2")), 0);
 	do_stat("stat d2 after", "d2");
-	report("rename d2 into itself", rename(at("d2"), at("d2/x")));
-	report("rename out of the filesystem", rename(at("d2/m"), "/tmp/bpffs_calls_x"));
-	report("rename dir over a pin", rename(at("d3"), at("d2/m")));
-	report("mkdir d4", mkdir(at("d4"), 0777));
-	report("pin in d4", pin(m, at("d4/p")));
-	report("rename pin over a dir", rename(at("d4/p"), at("d3")));
-	report("rename dir over non-empty dir", rename(at("d3"), at("d4")));
-	report("renameat2 NOREPLACE onto a pin", renameat2(AT_FDCWD, at("d4/p"), AT_FDCWD, at("d2/m"), RENAME_NOREPLACE));
-	report("rename pin over a pin", rename(at("d4/p"), at("d2/m")));
+	report("rename d2 into itself", rename(at("d2"), at("d2/x")), 0);
+	report("rename out of the filesystem", rename(at("d2/m"), "/tmp/bpffs_calls_x"), 0);
+	report("rename dir over a pin", rename(at("d3"), at("d2/m")), 0);
+	report("mkdir d4", mkdir(at("d4"), 0777), 0);
+	report("pin in d4", pin(m, at("d4/p")), 0);
+	report("rename pin over a dir", rename(at("d4/p"), at("d3")), 0);
+	report("rename dir over non-empty dir", rename(at("d3"), at("d4")), 0);
+	report("renameat2 NOREPLACE onto a pin", renameat2(AT_FDCWD, at("d4/p"), AT_FDCWD, at("d2/m"), RENAME_NOREPLACE), 0);
+	report("rename pin over a pin", rename(at("d4/p"), at("d2/m")), 0);
 	do_stat("stat d4 after", "d4");
 	list_dir("readdir after renames", "");
 	list_dir("readdir d2", "d2");
@@ -295,13 +261,13 @@ int main(int argc, char **argv)
 	close(m);
 	printf("map alive with its pin: %d\n", !freed(id) ? 1 : 0);
 	if (dfd >= 0)
-		report("unlinkat pin relative to the dir", unlinkat(dfd, "d2/m", 0));
+		report("unlinkat pin relative to the dir", unlinkat(dfd, "d2/m", 0), 0);
 	printf("map freed after unlink: %d\n", freed(id));
-	report("unlinkat dir without AT_REMOVEDIR", unlinkat(dfd, "d2", 0));
-	report("unlinkat d2 AT_REMOVEDIR", unlinkat(dfd, "d2", AT_REMOVEDIR));
-	report("rmdir d3", rmdir(at("d3")));
-	report("rmdir d4", rmdir(at("d4")));
-	report("rmdir", rmdir(base));
+	report("unlinkat dir without AT_REMOVEDIR", unlinkat(dfd, "d2", 0), 0);
+	report("unlinkat d2 AT_REMOVEDIR", unlinkat(dfd, "d2", AT_REMOVEDIR), 0);
+	report("rmdir d3", rmdir(at("d3")), 0);
+	report("rmdir d4", rmdir(at("d4")), 0);
+	report("rmdir", rmdir(base), 0);
 	do_stat("stat removed dir", "");
 	return 0;
 }

@@ -29,42 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf_calls_util.h"
+
 #define PAGE 4096ul
-
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EBADF: return "EBADF";
-	case EFAULT: return "EFAULT";
-	case EACCES: return "EACCES";
-	case EAGAIN: return "EAGAIN";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENOTTY: return "ENOTTY";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r, int show)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else if (show)
-		printf("%s: %ld\n", name, r);
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
 
 static int map_create(int type, int ksz, int vsz, int max, int flags)
 {
@@ -76,17 +43,6 @@ static int map_create(int type, int ksz, int vsz, int max, int flags)
 	a.max_entries = max;
 	a.map_flags = flags;
 	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
-
-static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = fd;
-	a.key = (uintptr_t)k;
-	a.value = (uintptr_t)v;
-	a.flags = flags;
-	return sys_bpf(cmd, &a, sizeof(a));
 }
 
 /* ---- the program: ringbuf_output(rb, &arg0, 8), res[0] = perf_event_output(ctx, pa, CURRENT_CPU, &arg0, 8) ---- */

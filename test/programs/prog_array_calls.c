@@ -12,36 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EBADF: return "EBADF";
-	case EFAULT: return "EFAULT";
-	case EINVAL: return "EINVAL";
-	case EEXIST: return "EEXIST";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case 524: return "ENOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
+#include "bpf_calls_util.h"
 
 static int map_create(int ksz, int vsz, int max, int flags)
 {
@@ -53,17 +24,6 @@ static int map_create(int ksz, int vsz, int max, int flags)
 	a.max_entries = max;
 	a.map_flags = flags;
 	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
-
-static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = fd;
-	a.key = (uintptr_t)k;
-	a.value = (uintptr_t)v;
-	a.flags = flags;
-	return sys_bpf(cmd, &a, sizeof(a));
 }
 
 static long update(int fd, uint32_t k, int v, uint64_t flags) { return elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v, flags); }
@@ -172,17 +132,17 @@ static void test_run_tail_calls(void)
 	int pe = load_insns(BPF_PROG_TYPE_XDP, entry, sizeof(entry) / sizeof(entry[0]));
 	int pl = load_insns(BPF_PROG_TYPE_XDP, leaf, sizeof(leaf) / sizeof(leaf[0]));
 	int pc = load_insns(BPF_PROG_TYPE_XDP, chain, sizeof(chain) / sizeof(chain[0]));
-	report("xdp entry", pe);
-	report("xdp leaf", pl);
-	report("xdp chain", pc);
+	report("xdp entry", pe, 0);
+	report("xdp leaf", pl, 0);
+	report("xdp chain", pc, 0);
 	printf("test_run empty slot: %ld\n", xdp_run(pe));
-	report("leaf at 0", update(xa, 0, pl, BPF_ANY));
-	report("chain at 1", update(xa, 1, pc, BPF_ANY));
+	report("leaf at 0", update(xa, 0, pl, BPF_ANY), 0);
+	report("chain at 1", update(xa, 1, pc, BPF_ANY), 0);
 	printf("test_run into leaf: %ld\n", xdp_run(pe));
 	printf("test_run chain: %ld\n", xdp_run(pc));
-	report("chain at 0", update(xa, 0, pc, BPF_ANY));
+	report("chain at 0", update(xa, 0, pc, BPF_ANY), 0);
 	printf("test_run entry into chain: %ld\n", xdp_run(pe));
-	report("delete 0", del(xa, 0));
+	report("delete 0", del(xa, 0), 0);
 	printf("test_run after delete: %ld\n", xdp_run(pe));
 }
 
@@ -213,55 +173,55 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	int fd = map_create(4, 4, 4, 0);
-	if (report("prog_array create", fd) < 0)
+	if (report("prog_array create", fd, 0) < 0)
 		return 0;
-	report("value_size 8", map_create(4, 8, 4, 0));
-	report("key_size 8", map_create(8, 4, 4, 0));
-	report("max_entries 0", map_create(4, 4, 0, 0));
-	report("mmapable", map_create(4, 4, 4, BPF_F_MMAPABLE));
-	report("rdonly_prog", map_create(4, 4, 4, BPF_F_RDONLY_PROG));
-	report("preserve_elems", map_create(4, 4, 4, BPF_F_PRESERVE_ELEMS));
+	report("value_size 8", map_create(4, 8, 4, 0), 0);
+	report("key_size 8", map_create(8, 4, 4, 0), 0);
+	report("max_entries 0", map_create(4, 4, 0, 0), 0);
+	report("mmapable", map_create(4, 4, 4, BPF_F_MMAPABLE), 0);
+	report("rdonly_prog", map_create(4, 4, 4, BPF_F_RDONLY_PROG), 0);
+	report("preserve_elems", map_create(4, 4, 4, BPF_F_PRESERVE_ELEMS), 0);
 	int c = map_create(4, 4, 4, BPF_F_RDONLY);
-	report("rdonly", c);
+	report("rdonly", c, 0);
 	if (c >= 0)
 		close(c);
 
 	int a = load(BPF_PROG_TYPE_KPROBE, 1, -1);
 	int b = load(BPF_PROG_TYPE_KPROBE, 2, -1);
 	int tp = load(BPF_PROG_TYPE_TRACEPOINT, 3, -1);
-	report("load A", a);
-	report("load B", b);
-	report("load tracepoint", tp);
+	report("load A", a, 0);
+	report("load B", b, 0);
+	report("load tracepoint", tp, 0);
 
 	show_slot("lookup empty", fd, 0, a, b);
 	show_slot("lookup out of range", fd, 4, a, b);
-	report("update A at 0", update(fd, 0, a, BPF_ANY));
+	report("update A at 0", update(fd, 0, a, BPF_ANY), 0);
 	show_slot("lookup 0", fd, 0, a, b);
-	report("update B at 0", update(fd, 0, b, BPF_ANY));
+	report("update B at 0", update(fd, 0, b, BPF_ANY), 0);
 	show_slot("lookup 0 again", fd, 0, a, b);
-	report("update at 4", update(fd, 4, a, BPF_ANY));
-	report("update NOEXIST", update(fd, 1, a, BPF_NOEXIST));
-	report("update EXIST", update(fd, 0, a, BPF_EXIST));
-	report("update F_LOCK", update(fd, 1, a, BPF_F_LOCK));
-	report("update flags 8", update(fd, 1, a, 8));
-	report("update map fd", update(fd, 1, fd, BPF_ANY));
-	report("update closed fd", update(fd, 1, 900, BPF_ANY));
-	report("update other type", update(fd, 1, tp, BPF_ANY));
-	report("update A at 3", update(fd, 3, a, BPF_ANY));
+	report("update at 4", update(fd, 4, a, BPF_ANY), 0);
+	report("update NOEXIST", update(fd, 1, a, BPF_NOEXIST), 0);
+	report("update EXIST", update(fd, 0, a, BPF_EXIST), 0);
+	report("update F_LOCK", update(fd, 1, a, BPF_F_LOCK), 0);
+	report("update flags 8", update(fd, 1, a, 8), 0);
+	report("update map fd", update(fd, 1, fd, BPF_ANY), 0);
+	report("update closed fd", update(fd, 1, 900, BPF_ANY), 0);
+	report("update other type", update(fd, 1, tp, BPF_ANY), 0);
+	report("update A at 3", update(fd, 3, a, BPF_ANY), 0);
 	uint32_t k = 0, nk = 99, v;
-	report("lookup F_LOCK", elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, BPF_F_LOCK));
-	report("lookup_and_delete", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, &k, &v, 0));
-	report("next_key NULL", elem(BPF_MAP_GET_NEXT_KEY, fd, NULL, &nk, 0));
+	report("lookup F_LOCK", elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, BPF_F_LOCK), 0);
+	report("lookup_and_delete", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, &k, &v, 0), 0);
+	report("next_key NULL", elem(BPF_MAP_GET_NEXT_KEY, fd, NULL, &nk, 0), 0);
 	printf("next_key NULL -> %u\n", nk);
 	k = 2;
-	report("next_key 2", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0));
+	report("next_key 2", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0), 0);
 	printf("next_key 2 -> %u\n", nk);
 	k = 3;
-	report("next_key 3", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0));
-	report("delete empty", del(fd, 1));
-	report("delete out of range", del(fd, 4));
-	report("delete 3", del(fd, 3));
-	report("delete 3 again", del(fd, 3));
+	report("next_key 3", elem(BPF_MAP_GET_NEXT_KEY, fd, &k, &nk, 0), 0);
+	report("delete empty", del(fd, 1), 0);
+	report("delete out of range", del(fd, 4), 0);
+	report("delete 3", del(fd, 3), 0);
+	report("delete 3 again", del(fd, 3), 0);
 	show_slot("lookup 3", fd, 3, a, b);
 
 	/* A program in a slot stays alive while the slot holds it, even with its fd closed. */
@@ -275,33 +235,33 @@ int main(void)
 	memset(&ga, 0, sizeof(ga));
 	ga.prog_id = bid;
 	int b2 = (int)sys_bpf(BPF_PROG_GET_FD_BY_ID, &ga, sizeof(ga));
-	report("B by id", b2);
+	report("B by id", b2, 0);
 
 	/* A program using the array holds the map, not its slots: when the last fd goes, the array
 	 * empties (the kernel does it from a work item: give it a moment). */
 	int user = load(BPF_PROG_TYPE_KPROBE, 0, fd);
-	report("load tail caller", user);
+	report("load tail caller", user, 0);
 	uint32_t mid = id_of(fd);
-	report("update A at 1", update(fd, 1, a, BPF_ANY));
+	report("update A at 1", update(fd, 1, a, BPF_ANY), 0);
 	close(fd);
 	usleep(200 * 1000);
 	memset(&ga, 0, sizeof(ga));
 	ga.map_id = mid;
 	int fd2 = (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &ga, sizeof(ga));
-	report("map by id after close", fd2);
+	report("map by id after close", fd2, 0);
 	show_slot("slot 0 after last fd closed", fd2, 0, a, b2);
 	show_slot("slot 1 after last fd closed", fd2, 1, a, b2);
-	report("update A at 1 again", update(fd2, 1, a, BPF_ANY));
+	report("update A at 1 again", update(fd2, 1, a, BPF_ANY), 0);
 	show_slot("slot 1 refilled", fd2, 1, a, b2);
 
 	/* The owner type binds programs that use the array too: loading a tracepoint program that
 	 * tail-calls through this kprobe-owned array fails; a fresh array takes its first user's type. */
-	report("load other type using it", load(BPF_PROG_TYPE_TRACEPOINT, 0, fd2));
+	report("load other type using it", load(BPF_PROG_TYPE_TRACEPOINT, 0, fd2), 0);
 	int fresh = map_create(4, 4, 2, 0);
 	int tpuser = load(BPF_PROG_TYPE_TRACEPOINT, 0, fresh);
-	report("tracepoint user of fresh array", tpuser);
-	report("kprobe into tracepoint-owned", update(fresh, 0, a, BPF_ANY));
-	report("tracepoint into tracepoint-owned", update(fresh, 0, tp, BPF_ANY));
+	report("tracepoint user of fresh array", tpuser, 0);
+	report("kprobe into tracepoint-owned", update(fresh, 0, a, BPF_ANY), 0);
+	report("tracepoint into tracepoint-owned", update(fresh, 0, tp, BPF_ANY), 0);
 
 	test_run_tail_calls();
 
@@ -309,9 +269,9 @@ int main(void)
 	union bpf_attr fa;
 	memset(&fa, 0, sizeof(fa));
 	fa.map_fd = fd2;
-	report("freeze", sys_bpf(BPF_MAP_FREEZE, &fa, sizeof(fa)));
-	report("update frozen", update(fd2, 2, a, BPF_ANY));
-	report("delete frozen", del(fd2, 1));
+	report("freeze", sys_bpf(BPF_MAP_FREEZE, &fa, sizeof(fa)), 0);
+	report("update frozen", update(fd2, 2, a, BPF_ANY), 0);
+	report("delete frozen", del(fd2, 1), 0);
 	show_slot("slot 1 frozen", fd2, 1, a, b2);
 	return 0;
 }

@@ -22,44 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf_calls_util.h"
+
 #define PAGE 4096ul
 #define RING 4096ul /* the ring the program writes: one page, so it fills and wraps quickly */
-
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(SYS_bpf, cmd, attr, size); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EBADF: return "EBADF";
-	case EFAULT: return "EFAULT";
-	case EACCES: return "EACCES";
-	case EAGAIN: return "EAGAIN";
-	case EBUSY: return "EBUSY";
-	case EINVAL: return "EINVAL";
-	case ENOTTY: return "ENOTTY";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case 524: return "ENOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r, int show)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else if (show)
-		printf("%s: %ld\n", name, r);
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
 
 static int map_create(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
 {
@@ -72,17 +38,6 @@ static int map_create(int type, int ksz, int vsz, int max, int flags, uint64_t e
 	a.map_flags = flags;
 	a.map_extra = extra;
 	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
-
-static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = fd;
-	a.key = (uintptr_t)k;
-	a.value = (uintptr_t)v;
-	a.flags = flags;
-	return sys_bpf(cmd, &a, sizeof(a));
 }
 
 /* ---- creation and the element commands ---- */

@@ -18,35 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr) { return syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EFAULT: return "EFAULT";
-	case ENOMEM: return "ENOMEM";
-	case EEXIST: return "EEXIST";
-	case EINVAL: return "EINVAL";
-	case EPERM: return "EPERM";
-	case 524: return "ENOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
+#include "bpf_calls_util.h"
 
 static int map_create(int type, int ksz, int vsz, int max, int flags)
 {
@@ -57,20 +29,8 @@ static int map_create(int type, int ksz, int vsz, int max, int flags)
 	a.value_size = vsz;
 	a.max_entries = max;
 	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a);
+	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(union bpf_attr));
 }
-
-static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = fd;
-	a.key = (uintptr_t)k;
-	a.value = (uintptr_t)v;
-	a.flags = flags;
-	return sys_bpf(cmd, &a);
-}
-
 
 #define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
@@ -114,7 +74,7 @@ static int load_prog(int ctl_fd)
 	a.log_buf = (uintptr_t)log;
 	a.log_size = sizeof(log);
 	a.log_level = 1;
-	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(union bpf_attr));
 	if (fd < 0)
 		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log);
 	return fd;
@@ -160,7 +120,6 @@ static int attach_uprobe(int prog_fd, void *fn)
 		return -1;
 	return fd;
 }
-
 
 /* What the handler saw. */
 static volatile int got_sig, got_code, got_pid, got_uid, got_errno, got_in_body_before;
@@ -225,10 +184,10 @@ int main(void)
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	ctl_fd = (int)report("ctl create", map_create(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct ctl), 1, 0));
+	ctl_fd = (int)report("ctl create", map_create(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct ctl), 1, 0), 0);
 	int prog = load_prog(ctl_fd);
-	report("prog load", prog);
-	if (prog < 0 || report("attach uprobe on poke", attach_uprobe(prog, (void *)poke)) < 0)
+	report("prog load", prog, 0);
+	if (prog < 0 || report("attach uprobe on poke", attach_uprobe(prog, (void *)poke), 0) < 0)
 		return 1;
 	run("send_signal(SIGUSR1)", SIGUSR1, 0);
 	run("send_signal_thread(SIGUSR1)", SIGUSR1, 1);

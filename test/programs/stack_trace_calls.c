@@ -22,35 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr) { return syscall(SYS_bpf, cmd, attr, sizeof(*attr)); }
-
-static const char *ename(int e)
-{
-	switch (e) {
-	case ENOENT: return "ENOENT";
-	case E2BIG: return "E2BIG";
-	case EFAULT: return "EFAULT";
-	case ENOMEM: return "ENOMEM";
-	case EEXIST: return "EEXIST";
-	case EINVAL: return "EINVAL";
-	case EPERM: return "EPERM";
-	case 524: return "ENOTSUPP";
-	default: {
-		static char buf[32];
-		snprintf(buf, sizeof(buf), "errno%d", e);
-		return buf;
-	}
-	}
-}
-
-static long report(const char *name, long r)
-{
-	if (r < 0)
-		printf("%s: %s\n", name, ename(errno));
-	else
-		printf("%s: ok\n", name);
-	return r;
-}
+#include "bpf_calls_util.h"
 
 static int map_create(int type, int ksz, int vsz, int max, int flags)
 {
@@ -61,18 +33,7 @@ static int map_create(int type, int ksz, int vsz, int max, int flags)
 	a.value_size = vsz;
 	a.max_entries = max;
 	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a);
-}
-
-static long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_fd = fd;
-	a.key = (uintptr_t)k;
-	a.value = (uintptr_t)v;
-	a.flags = flags;
-	return sys_bpf(cmd, &a);
+	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(union bpf_attr));
 }
 
 static long next_key(int fd, const void *k, void *nk)
@@ -82,7 +43,7 @@ static long next_key(int fd, const void *k, void *nk)
 	a.map_fd = fd;
 	a.key = (uintptr_t)k;
 	a.next_key = (uintptr_t)nk;
-	return sys_bpf(BPF_MAP_GET_NEXT_KEY, &a);
+	return sys_bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof(union bpf_attr));
 }
 
 /* ---- the traced call chains ---- */
@@ -173,7 +134,7 @@ static int load_prog(int ctl_fd, int stack_fd)
 	a.log_buf = (uintptr_t)log;
 	a.log_size = sizeof(log);
 	a.log_level = 1;
-	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(union bpf_attr));
 	if (fd < 0)
 		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log);
 	return fd;
@@ -263,13 +224,12 @@ static void print_build_ids(const char *name, const struct bpf_stack_build_id *b
 	printf("\n");
 }
 
-
 static void build_id_stacks(void)
 {
-	report("create build id value_size 40", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID));
-	stack_fd = (int)report("build id map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4 * sizeof(struct bpf_stack_build_id), 4, BPF_F_STACK_BUILD_ID));
+	report("create build id value_size 40", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID), 0);
+	stack_fd = (int)report("build id map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4 * sizeof(struct bpf_stack_build_id), 4, BPF_F_STACK_BUILD_ID), 0);
 	int prog = load_prog(ctl_fd, stack_fd), ev;
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf))) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
 		return;
 	uint32_t k = 0;
 	struct ctl c = {.sid_flags = BPF_F_USER_STACK, .st_flags = BPF_F_USER_STACK | BPF_F_USER_BUILD_ID, .st_size = 64};
@@ -283,7 +243,7 @@ static void build_id_stacks(void)
 	if (c.sid_ret >= 0) {
 		uint32_t id = (uint32_t)c.sid_ret;
 		struct bpf_stack_build_id v[4];
-		if (report("build id lookup", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &id, v, 0)) == 0)
+		if (report("build id lookup", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &id, v, 0), 0) == 0)
 			print_build_ids("stack map build ids", v, 4);
 	}
 	/* size not a multiple of the build id frame */
@@ -339,22 +299,22 @@ int main(void)
 		fn_addr[i] = funcs[i].fn ? funcs[i].fn : (void *)main;
 
 	/* MAP_CREATE checks (stack_map_alloc) */
-	report("create key_size 8", map_create(BPF_MAP_TYPE_STACK_TRACE, 8, 32, 4, 0));
-	report("create value_size 12", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 12, 4, 0));
-	report("create value_size 4", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4, 4, 0));
-	report("create max_entries 0", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 0, 0));
-	report("create value_size 128 frames", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 8 * 128, 4, 0));
-	report("create value_size 127 frames", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 8 * 127, 4, 0));
-	report("create flag NO_PREALLOC", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_NO_PREALLOC));
-	report("create flag RDONLY", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_RDONLY));
+	report("create key_size 8", map_create(BPF_MAP_TYPE_STACK_TRACE, 8, 32, 4, 0), 0);
+	report("create value_size 12", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 12, 4, 0), 0);
+	report("create value_size 4", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4, 4, 0), 0);
+	report("create max_entries 0", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 0, 0), 0);
+	report("create value_size 128 frames", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 8 * 128, 4, 0), 0);
+	report("create value_size 127 frames", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 8 * 127, 4, 0), 0);
+	report("create flag NO_PREALLOC", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_NO_PREALLOC), 0);
+	report("create flag RDONLY", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_RDONLY), 0);
 
 	/* 4 frames per stack (all in this binary), 5 entries -> 8 buckets */
-	ctl_fd = (int)report("ctl create", map_create(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct ctl), 1, 0));
-	stack_fd = (int)report("stack map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 5, 0));
+	ctl_fd = (int)report("ctl create", map_create(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct ctl), 1, 0), 0);
+	stack_fd = (int)report("stack map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 5, 0), 0);
 	int prog = load_prog(ctl_fd, stack_fd);
-	report("prog load", prog);
+	report("prog load", prog, 0);
 	int ev;
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf))) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
 		return 1;
 
 	print_keys("empty");
@@ -382,29 +342,29 @@ int main(void)
 	while (missing < 8 && elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &missing, (uint64_t[4]){0}, 0) == 0)
 		missing++;
 	uint64_t val[4] = {1, 2, 3, 4};
-	report("update", elem(BPF_MAP_UPDATE_ELEM, stack_fd, &id, val, 0));
-	report("lookup_and_delete BPF_F_LOCK", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &id, val, BPF_F_LOCK));
-	report("lookup_and_delete past buckets", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &big, val, 0));
+	report("update", elem(BPF_MAP_UPDATE_ELEM, stack_fd, &id, val, 0), 0);
+	report("lookup_and_delete BPF_F_LOCK", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &id, val, BPF_F_LOCK), 0);
+	report("lookup_and_delete past buckets", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &big, val, 0), 0);
 	if (s.sid_ret >= 0) {
 		uint32_t sid = (uint32_t)s.sid_ret;
-		report("lookup_and_delete", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &sid, val, 0));
+		report("lookup_and_delete", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &sid, val, 0), 0);
 		printf("lookup_and_delete value:");
 		for (int i = 0; i < 4; i++)
 			val[i] ? print_frame(val[i]) : (void)printf(" 0");
 		printf("\n");
-		report("lookup_and_delete again", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &sid, val, 0));
+		report("lookup_and_delete again", elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, stack_fd, &sid, val, 0), 0);
 	}
-	report("lookup past buckets", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &big, val, 0));
-	report("lookup missing", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &missing, val, 0));
-	report("lookup BPF_F_LOCK", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &id, val, BPF_F_LOCK));
+	report("lookup past buckets", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &big, val, 0), 0);
+	report("lookup missing", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &missing, val, 0), 0);
+	report("lookup BPF_F_LOCK", elem(BPF_MAP_LOOKUP_ELEM, stack_fd, &id, val, BPF_F_LOCK), 0);
 	uint32_t nk = 77;
 	long r = next_key(stack_fd, &missing, &nk);
 	printf("next_key from missing %u: %s %u\n", missing, r < 0 ? ename(errno) : "ok", nk);
 	r = next_key(stack_fd, &big, &nk);
 	printf("next_key from past buckets: %s %u\n", r < 0 ? ename(errno) : "ok", nk);
-	report("delete past buckets", elem(BPF_MAP_DELETE_ELEM, stack_fd, &big, NULL, 0));
-	report("delete", elem(BPF_MAP_DELETE_ELEM, stack_fd, &id, NULL, 0));
-	report("delete again", elem(BPF_MAP_DELETE_ELEM, stack_fd, &id, NULL, 0));
+	report("delete past buckets", elem(BPF_MAP_DELETE_ELEM, stack_fd, &big, NULL, 0), 0);
+	report("delete", elem(BPF_MAP_DELETE_ELEM, stack_fd, &id, NULL, 0), 0);
+	report("delete again", elem(BPF_MAP_DELETE_ELEM, stack_fd, &id, NULL, 0), 0);
 	print_keys("after delete");
 	run("top user after delete", top, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
 
@@ -412,9 +372,9 @@ int main(void)
 	close(ev); /* detaches the first program */
 	close(prog);
 	close(stack_fd);
-	stack_fd = (int)report("one-bucket map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 1, 0));
+	stack_fd = (int)report("one-bucket map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 1, 0), 0);
 	prog = load_prog(ctl_fd, stack_fd);
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf))) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
 		return 1;
 	run("one bucket top", top, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
 	run("one bucket top2", top2, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
