@@ -24,6 +24,7 @@
 
 
 #include "check.h"
+#include "tmap.h"
 
 #define STREQ(a, b)                                                                         \
 	do {                                                                                \
@@ -37,38 +38,11 @@
 		}                                                                           \
 	} while (0)
 
-struct tmap {
-	int fd;
-	void *region;
-	uint64_t size;
-	struct bpftime_map *m;
-};
-
 static int tmap_create(struct tmap *t, uint32_t type, uint32_t ks, uint32_t vs, uint32_t max,
 		       uint32_t flags)
 {
 	struct bpftime_map_spec spec = {type, ks, vs, max, flags, 0};
-	int64_t size = bpftime_map_region_size(&spec);
-	if (size < 0)
-		return (int)size;
-	t->fd = memfd_create("bpftime-test-map", MFD_CLOEXEC);
-	if (t->fd < 0 || ftruncate(t->fd, size) < 0)
-		return -errno;
-	t->size = (uint64_t)size;
-	t->region = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
-	if (t->region == MAP_FAILED)
-		return -errno;
-	int rc = bpftime_map_region_init(t->region, t->size, &spec);
-	if (rc)
-		return rc;
-	return bpftime_map_open(&t->m, t->region, t->size, 42);
-}
-
-static void tmap_destroy(struct tmap *t)
-{
-	bpftime_map_close(t->m);
-	munmap(t->region, t->size);
-	close(t->fd);
+	return tmap_open_spec(t, &spec, 42);
 }
 
 static int64_t spec_size(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max, uint32_t flags)

@@ -17,6 +17,7 @@
 #include "bpftime/map.h"
 #include "bpftime/spin_lock.h"
 #include "check.h"
+#include "tmap.h"
 
 /* The value programs and tools agree on: the lock between two counters. */
 struct val {
@@ -27,35 +28,10 @@ struct val {
 };
 #define LOCK_POS (8 + 1)
 
-struct tmap {
-	int fd;
-	void *region;
-	uint64_t size;
-	struct bpftime_map *m;
-};
-
 static int tmap_create(struct tmap *t, uint32_t type, uint32_t vs, uint32_t max, uint32_t flags, uint32_t pos)
 {
 	struct bpftime_map_spec spec = {type, 4, vs, max, flags, 0, pos};
-	int64_t size = bpftime_map_region_size(&spec);
-	if (size < 0)
-		return (int)size;
-	t->fd = memfd_create("bpftime-test-map", MFD_CLOEXEC);
-	if (t->fd < 0 || ftruncate(t->fd, size) < 0)
-		return -errno;
-	t->size = (uint64_t)size;
-	t->region = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
-	int rc = bpftime_map_region_init(t->region, t->size, &spec);
-	if (rc)
-		return rc;
-	return bpftime_map_open(&t->m, t->region, t->size, 7);
-}
-
-static void tmap_destroy(struct tmap *t)
-{
-	bpftime_map_close(t->m);
-	munmap(t->region, t->size);
-	close(t->fd);
+	return tmap_open_spec(t, &spec, 7);
 }
 
 static void test_create_rules(void)
