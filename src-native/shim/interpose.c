@@ -171,11 +171,12 @@ static void *shim_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 		 * mapping or a file that cannot be read; otherwise VM_SHARED is dropped and
 		 * bpf_map_mmap() refuses the mapping (EINVAL) once the map type allows mmap at all. */
 		int shared = (flags & MAP_TYPE) == MAP_SHARED || (flags & MAP_TYPE) == MAP_SHARED_VALIDATE;
-		int64_t can = m ? (bpftime_ringbuf_is(m) ? 0 : bpftime_map_mmap_offset(m)) : -ENODEV;
+		int rings = bpftime_ringbuf_is(m) || bpftime_user_ringbuf_is(m);
+		int64_t can = m ? (rings ? 0 : bpftime_map_mmap_offset(m)) : -ENODEV;
 		errno = acc == O_WRONLY || (shared && (prot & PROT_WRITE)) ? EACCES : can < 0 ? (int)-can : EINVAL;
 		return MAP_FAILED;
 	}
-	if (bpftime_ringbuf_is(m))
+	if (bpftime_ringbuf_is(m) || bpftime_user_ringbuf_is(m))
 		return shim_mmap_ringbuf(m, addr, len, prot, flags, fd, off);
 	int64_t base = m ? bpftime_map_mmap_offset(m) : -ENODEV;
 	if (base < 0) {

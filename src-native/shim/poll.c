@@ -68,7 +68,8 @@ int shim_wait_fd(int fd, struct shim_obj *o)
 static int waitable(const struct shim_obj *o)
 {
 	return o && (o->kind == BPFTIME_OBJ_PERF_EVENT ||
-		     (o->kind == BPFTIME_OBJ_MAP && o->subtype == BPF_MAP_TYPE_RINGBUF));
+		     (o->kind == BPFTIME_OBJ_MAP &&
+		      (o->subtype == BPF_MAP_TYPE_RINGBUF || o->subtype == BPF_MAP_TYPE_USER_RINGBUF)));
 }
 
 /* What the kernel's poll would answer for o now (0 when nothing to read). */
@@ -77,6 +78,8 @@ static uint32_t ready_mask(struct shim_obj *o)
 	if (o->kind == BPFTIME_OBJ_PERF_EVENT)
 		return o->ring && bpftime_perf_ring_readable(o->ring) ? EPOLLIN : 0;
 	struct bpftime_map *m = fdtab_map(o);
+	if (o->subtype == BPF_MAP_TYPE_USER_RINGBUF) /* ringbuf_map_poll_user: room to produce */
+		return m && bpftime_user_ringbuf_writable(m) ? EPOLLOUT | EPOLLWRNORM : 0;
 	return m && bpftime_ringbuf_readable(m) ? EPOLLIN | EPOLLRDNORM : 0; /* ringbuf_map_poll_kern */
 }
 

@@ -39,6 +39,9 @@ static int run_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint
 	return bpftime_vm_call_subprog((uint32_t)fn, a1, a2, a3, a4, 0, ret);
 }
 
+/* Whether fn may be called back (for helpers that must refuse a bad one before any work). */
+int bpftime_helper_callback_ok(uint64_t fn) { return callback_ok(fn); }
+
 /* For the other helpers that call back (bpf_find_vma). */
 int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret)
 {

@@ -30,6 +30,11 @@ BPFTIME_HELPER(send_signal_thread);
 void bpftime_signal_flush(void);
 /* helper_cgroup.c */
 BPFTIME_HELPER(current_task_under_cgroup);
+/* helper_user_ringbuf.c */
+BPFTIME_HELPER(user_ringbuf_drain);
+BPFTIME_HELPER(dynptr_read);
+BPFTIME_HELPER(dynptr_write);
+BPFTIME_HELPER(dynptr_data);
 /* helper_callbacks.c */
 BPFTIME_HELPER(tail_call);
 BPFTIME_HELPER(loop);
@@ -97,5 +102,7 @@ BPFTIME_HELPER(spin_unlock);
  * interpreter's error) */
 BPFTIME_HELPER(find_vma);
 int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret);
+/* 0 when fn is a callback bpftime_helper_callback may call, else -EINVAL. */
+int bpftime_helper_callback_ok(uint64_t fn);
 
 #endif

@@ -9,7 +9,7 @@
 #include "bpftime/ringbuf.h"
 #include "map_ringbuf.h"
 
-static int rb_alloc_check(const struct bpftime_map_spec *s)
+int rb_alloc_check(const struct bpftime_map_spec *s)
 {
 	uint32_t n = s->max_entries;
 	if (s->map_flags & ~(uint32_t)BPF_F_NUMA_NODE)
@@ -23,13 +23,13 @@ static int rb_alloc_check(const struct bpftime_map_spec *s)
 
 /* Meta page, consumer page, producer page, data, room for the data's second view, owner table
  * (one struct rb_owner per 8-byte slot of data, the smallest record). */
-static uint64_t rb_region_size(const struct bpftime_map_spec *s)
+uint64_t rb_region_size(const struct bpftime_map_spec *s)
 {
 	uint64_t size = s->max_entries;
 	return RB_DATA_OFF + 2 * size + size / 8 * sizeof(struct rb_owner);
 }
 
-static int rb_region_init(struct bpftime_map *m)
+int rb_region_init(struct bpftime_map *m)
 {
 	struct rb_priv *p = rb_priv_of(m->region);
 	p->data_size = m->spec.max_entries;
@@ -46,7 +46,7 @@ static int rb_double_map(uint8_t *data, uint64_t size)
 	return got == want ? 0 : -ENOMEM;
 }
 
-static int rb_open(struct bpftime_map *m)
+int rb_open(struct bpftime_map *m)
 {
 	struct rb_map *r = (struct rb_map *)m;
 	uint8_t *region = m->region;
@@ -66,25 +66,25 @@ static int rb_open(struct bpftime_map *m)
 	return r->local ? 0 : -ENOMEM;
 }
 
-static void *rb_lookup(struct bpftime_map *m, const void *key) { return NULL; }
+void *rb_lookup(struct bpftime_map *m, const void *key) { return NULL; }
 
 /* ringbuf_map_update_elem / delete_elem / get_next_key / lookup_elem: ENOTSUPP, all of them. */
-static long rb_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags)
+long rb_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags)
 {
 	return -BPFTIME_ENOTSUPP;
 }
 
-static long rb_delete(struct bpftime_map *m, const void *key) { return -BPFTIME_ENOTSUPP; }
+long rb_delete(struct bpftime_map *m, const void *key) { return -BPFTIME_ENOTSUPP; }
 
-static long rb_sys_lookup(struct bpftime_map *m, const void *key, void *value_out) { return -BPFTIME_ENOTSUPP; }
+long rb_sys_lookup(struct bpftime_map *m, const void *key, void *value_out) { return -BPFTIME_ENOTSUPP; }
 
-static long rb_get_next_key(struct bpftime_map *m, const void *key, void *next_key) { return -BPFTIME_ENOTSUPP; }
+long rb_get_next_key(struct bpftime_map *m, const void *key, void *next_key) { return -BPFTIME_ENOTSUPP; }
 
 /* mmap(map_fd, offset 0) starts at the consumer page. */
-static int64_t rb_mmap_offset(const struct bpftime_map *m) { return RB_CONS_OFF; }
+int64_t rb_mmap_offset(const struct bpftime_map *m) { return RB_CONS_OFF; }
 
 /* Distinct bytes behind the view: consumer page, producer page, data (the view shows data twice). */
-static uint64_t rb_mmap_len(const struct bpftime_map *m) { return 2 * RB_PAGE + m->spec.max_entries; }
+uint64_t rb_mmap_len(const struct bpftime_map *m) { return 2 * RB_PAGE + m->spec.max_entries; }
 
 int bpftime_ringbuf_is(const struct bpftime_map *m)
 {
@@ -94,7 +94,8 @@ int bpftime_ringbuf_is(const struct bpftime_map *m)
 int bpftime_ringbuf_mmap_plan(const struct bpftime_map *m, uint64_t off, uint64_t len, int prot, int flags,
 			      struct bpftime_ringbuf_piece out[2])
 {
-	if (!bpftime_ringbuf_is(m))
+	int user = bpftime_user_ringbuf_is(m);
+	if (!bpftime_ringbuf_is(m) && !user)
 		return -EINVAL;
 	const uint64_t size = m->spec.max_entries, view_end = 2 * RB_PAGE + 2 * size;
 	const uint64_t first_end = 2 * RB_PAGE + size; /* where the second copy of data starts */
@@ -107,8 +108,9 @@ int bpftime_ringbuf_mmap_plan(const struct bpftime_map *m, uint64_t off, uint64_
 	if (prot & PROT_WRITE) {
 		if (bpftime_map_is_frozen(m))
 			return -EPERM;
-		/* ringbuf_map_mmap_kern: only the consumer page may be writable */
-		if (off != 0 || len != RB_PAGE)
+		/* ringbuf_map_mmap_kern: only the consumer page may be writable; ringbuf_map_mmap_user
+		 * (user space produces): anything but the consumer page */
+		if (user ? off == 0 : off != 0 || len != RB_PAGE)
 			return -EPERM;
 	}
 	if (off >= view_end || len > view_end - off)

@@ -21,6 +21,7 @@ struct rb_priv {
 	uint64_t reaped;      /* records discarded because their producer died */
 	uint64_t last_reap_ns;
 	uint32_t waiting __attribute__((aligned(MAP_CACHELINE))); /* the consumer sleeps */
+	uint32_t drain_busy; /* USER_RINGBUF: tgid of the process inside bpf_user_ringbuf_drain */
 };
 _Static_assert(MAP_REGION_HDR_SIZE + sizeof(struct rb_priv) <= RB_PAGE, "ring private state fits page 0");
 
@@ -65,7 +66,24 @@ static inline struct rb_priv *rb_priv_of(uint8_t *region)
 	return (struct rb_priv *)(region + MAP_REGION_HDR_SIZE);
 }
 
+/* map_ringbuf.c: the map type's operations, shared with BPF_MAP_TYPE_USER_RINGBUF
+ * (map_user_ringbuf.c), which the kernel builds from the same ring and checks */
+int rb_alloc_check(const struct bpftime_map_spec *s);
+uint64_t rb_region_size(const struct bpftime_map_spec *s);
+int rb_region_init(struct bpftime_map *m);
+int rb_open(struct bpftime_map *m);
+void *rb_lookup(struct bpftime_map *m, const void *key);
+long rb_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
+long rb_delete(struct bpftime_map *m, const void *key);
+long rb_sys_lookup(struct bpftime_map *m, const void *key, void *value_out);
+long rb_get_next_key(struct bpftime_map *m, const void *key, void *next_key);
+int64_t rb_mmap_offset(const struct bpftime_map *m);
+uint64_t rb_mmap_len(const struct bpftime_map *m);
+
 /* ringbuf_ring.c */
+/* Writes the ring's eventfd if its waiter announced it sleeps (for the user ring buffer, the
+ * waiter is the user-space producer and the drain wakes it). */
+void rb_wake(struct rb_local *l);
 struct rb_local *rb_local_get(uint8_t *region, uint8_t *data, uint64_t mask, uint32_t map_id);
 
 #endif

@@ -219,7 +219,7 @@ static struct rb_local *local_of(const void *hdr)
 	return NULL;
 }
 
-static void wake(struct rb_local *l)
+void rb_wake(struct rb_local *l)
 {
 	struct rb_priv *p = rb_priv_of(l->region);
 	/* Pairs with the consumer's set_waiting + second look: either it sees our record, or we
@@ -248,7 +248,7 @@ static void commit(struct rb_local *l, struct rb_hdr *h, uint64_t flags, int dis
 	uint64_t *cons = (uint64_t *)(l->region + RB_CONS_OFF);
 	uint64_t cons_pos = __atomic_load_n(cons, __ATOMIC_ACQUIRE) & l->mask;
 	if ((flags & BPF_RB_FORCE_WAKEUP) || (cons_pos == rec_pos && !(flags & BPF_RB_NO_WAKEUP)))
-		wake(l);
+		rb_wake(l);
 }
 
 void bpftime_ringbuf_commit(void *sample, uint64_t flags, int discard)
@@ -293,7 +293,7 @@ uint64_t bpftime_ringbuf_query(struct bpftime_map *m, uint64_t flags)
 
 int bpftime_ringbuf_set_wake_fd(struct bpftime_map *m, int fd)
 {
-	if (!bpftime_ringbuf_is(m))
+	if (!bpftime_ringbuf_is(m) && !bpftime_user_ringbuf_is(m))
 		return -EINVAL;
 	struct rb_local *l = ((struct rb_map *)m)->local;
 	int none = -1;
@@ -332,7 +332,7 @@ int bpftime_ringbuf_readable(struct bpftime_map *m)
 
 void bpftime_ringbuf_set_waiting(struct bpftime_map *m, int waiting)
 {
-	if (!bpftime_ringbuf_is(m))
+	if (!bpftime_ringbuf_is(m) && !bpftime_user_ringbuf_is(m))
 		return;
 	struct rb_priv *p = ((struct rb_map *)m)->priv;
 	if (!waiting) {

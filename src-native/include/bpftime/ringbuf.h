@@ -73,6 +73,22 @@ void bpftime_ringbuf_set_waiting(struct bpftime_map *m, int waiting);
 /* Records discarded because their producer died (diagnostics, tests). */
 uint64_t bpftime_ringbuf_reaped(struct bpftime_map *m);
 
+/* ---- BPF_MAP_TYPE_USER_RINGBUF (map_user_ringbuf.c): the same ring and layout, produced by
+ * user space (libbpf's user_ring_buffer__*, writing producer_pos and the records through its
+ * mapping) and consumed by programs with bpf_user_ringbuf_drain. The wake fd and the
+ * waiting flag above serve its producer, who waits for room. ---- */
+
+int bpftime_user_ringbuf_is(const struct bpftime_map *m);
+/* Called once per record by the drain: 0 to go on, anything else to stop after this one. */
+typedef int (*bpftime_user_ringbuf_cb)(void *sample, uint32_t size, void *arg);
+/* The kernel's bpf_user_ringbuf_drain loop: the number of records handed to cb (discarded
+ * ones skipped, not counted), -EINVAL (unknown flags, or a producer_pos or record header that
+ * does not fit the ring), -E2BIG (a record larger than the ring or than a dynptr can hold),
+ * -EBUSY (another drain of this ring is running). Wakes the producer by the wakeup flags. */
+long bpftime_user_ringbuf_drain(struct bpftime_map *m, uint64_t flags, bpftime_user_ringbuf_cb cb, void *arg);
+/* The kernel's ringbuf_map_poll_user: room left (the producer may write). */
+int bpftime_user_ringbuf_writable(struct bpftime_map *m);
+
 /* ---- mmap of the map fd ---- */
 
 /* One mapping that builds part of the tool's view: `len` bytes at view offset `view_off`
@@ -83,9 +99,10 @@ struct bpftime_ringbuf_piece {
 	uint64_t len;
 };
 
-/* The kernel's checks for mmap(map_fd, len, prot, flags, off) of a ring buffer, and how to build
- * it: fills up to two pieces (the second one maps the data pages again) and returns how many;
- * -EPERM (writable beyond the consumer page), -EINVAL (private mapping, offset not page
+/* The kernel's checks for mmap(map_fd, len, prot, flags, off) of a ring buffer or user ring
+ * buffer, and how to build it: fills up to two pieces (the second one maps the data pages
+ * again) and returns how many; -EPERM (ring buffer: writable beyond the consumer page; user ring
+ * buffer: writable consumer page), -EINVAL (private mapping, offset not page
  * aligned, beyond consumer + producer + twice the data). len is rounded up to pages. */
 int bpftime_ringbuf_mmap_plan(const struct bpftime_map *m, uint64_t off, uint64_t len, int prot, int flags,
 			      struct bpftime_ringbuf_piece out[2]);

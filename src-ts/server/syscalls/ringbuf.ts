@@ -7,12 +7,14 @@
 import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfMap } from '../../kernel/map';
-import { BPF_MAP_TYPE_RINGBUF } from '../../uapi/bpf';
+import { BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_USER_RINGBUF } from '../../uapi/bpf';
 
 const wakeFds = new WeakMap<BpfMap, number>();
 
+/** A ring buffer, or a user ring buffer (the same ring and eventfd, but the sleeper is its
+ * user-space producer waiting for room, woken by the programs' bpf_user_ringbuf_drain). */
 export function isRingbuf(map: BpfMap): boolean {
-  return map.spec.mapType === BPF_MAP_TYPE_RINGBUF;
+  return map.spec.mapType === BPF_MAP_TYPE_RINGBUF || map.spec.mapType === BPF_MAP_TYPE_USER_RINGBUF;
 }
 
 /** The ring's eventfd, made on first use and closed with the map. */
