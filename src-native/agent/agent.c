@@ -151,9 +151,14 @@ static void on_prog(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 	char msg[512] = "";
 	const struct bpftime_prog_push *m = (const void *)p;
 	if (len < sizeof(*m) || m->nmaps > BPFTIME_MAX_FDS_PER_FRAME || m->nwake > m->nmaps ||
-	    sizeof(*m) + 4ull * (m->nmaps + m->nwake) > len || nfds < 1 + (int)(m->nmaps + m->nwake))
+	    sizeof(*m) + 4ull * (m->nmaps + m->nwake) > len || nfds < (m->prog_id ? 1 : 0) + (int)(m->nmaps + m->nwake))
 		return;
 	const uint32_t *map_ids = (const uint32_t *)(m + 1);
+	if (m->prog_id == 0) { /* maps only (inner maps of a map-in-map): fds are their memfds */
+		int rc = agent_maps_get(map_ids, fds, m->nmaps, msg, sizeof(msg));
+		agent_report(m->push_id, rc, msg);
+		return;
+	}
 	struct agent_prog *prog = agent_prog_get(m->prog_id, fds[0], map_ids, fds + 1, m->nmaps, msg, sizeof(msg));
 	if (prog)
 		set_wake_fds(prog, map_ids + m->nmaps, fds + 1 + m->nmaps, m->nwake);

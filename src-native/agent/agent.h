@@ -37,6 +37,9 @@ static inline uint64_t agent_prog_run(struct agent_prog *p, uint64_t ctx)
 struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t *map_ids, const int *map_fds,
 				  uint32_t nmaps, char *err, size_t errlen);
 void agent_prog_put(struct agent_prog *p);
+/* Opens maps the server pushed without a program (inner maps of a map-in-map): once open, a
+ * program's lookup in the outer map finds them by id (bpftime_map_by_id). 0 or -EINVAL. */
+int agent_maps_get(const uint32_t *map_ids, const int *map_fds, uint32_t n, char *err, size_t errlen);
 
 /* Installs attachment a (kind uprobe/uretprobe) running prog; 0 or -errno with a message. */
 int agent_probe_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,

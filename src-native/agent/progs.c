@@ -162,6 +162,17 @@ struct agent_prog *agent_prog_get(uint32_t prog_id, int prog_fd, const uint32_t 
 	return p;
 }
 
+int agent_maps_get(const uint32_t *map_ids, const int *map_fds, uint32_t n, char *err, size_t errlen)
+{
+	int rc = 0;
+	pthread_mutex_lock(&g_lock);
+	for (uint32_t i = 0; i < n && !rc; i++)
+		if (!map_get(map_ids[i], map_fds[i], err, errlen))
+			rc = -EINVAL;
+	pthread_mutex_unlock(&g_lock);
+	return rc;
+}
+
 void agent_prog_put(struct agent_prog *p)
 {
 	/* Programs are kept after their last attachment goes: a thread may still be running it; the

@@ -100,9 +100,10 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 	if (!m)
 		return 0; /* a map whose data path lives in the server */
 	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
-	/* Values that are fds (perf events, programs) must be resolved by the server. */
+	/* Values that are fds (perf events, programs, inner maps) must be resolved by the server. */
 	if ((spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || spec->map_type == BPF_MAP_TYPE_CGROUP_ARRAY ||
-	     spec->map_type == BPF_MAP_TYPE_PROG_ARRAY) &&
+	     spec->map_type == BPF_MAP_TYPE_PROG_ARRAY || spec->map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS ||
+	     spec->map_type == BPF_MAP_TYPE_HASH_OF_MAPS) &&
 	    (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
 		return 0;
 	size_t ksz = spec->key_size, vsz = bpftime_map_sys_value_size(m);

@@ -5,6 +5,7 @@ import { AttachKind, Msg, encodeAttach, encodeDetach, encodePerfSlot, encodeProg
 import { Client } from './client';
 import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
+import { BpfMap } from '../kernel/map';
 import { log } from './log';
 import { isRingbuf, ringbufWakeFd } from './syscalls/ringbuf';
 
@@ -45,6 +46,8 @@ export class Attachments {
   private collecting: Array<Promise<void>> | null = null;
   /** Programs in prog array slots (how many slots hold each): every agent can run them. */
   private readonly tailProgs = new Map<BpfProg, number>();
+  /** Maps stored in a map-in-map (by how many slots): every agent has them open. */
+  private readonly innerMaps = new Map<BpfMap, number>();
 
   /** While a syscall is handled, the attachments it makes are collected: its answer waits until
    * the agents have installed them, so once the call returns the probe is live everywhere, as
@@ -69,6 +72,7 @@ export class Attachments {
 
   addAgent(c: Client): void {
     this.agents.add(c);
+    for (const m of this.innerMaps.keys()) this.pushInnerMap(m, c);
     for (const p of this.tailProgs.keys()) this.pushProg(p, c);
     for (const sl of this.perfSlots.values()) this.pushSlot(sl, c);
     for (const a of this.byEvent.values()) this.push(a, c);
@@ -110,6 +114,32 @@ export class Attachments {
     if (this.collecting && sentTo.size) {
       this.collecting.push(new Promise<void>((done) => this.pending.set(id, { agents: sentTo, done })));
     }
+  }
+
+  /** A map-in-map now stores `map`: every agent opens it (a program's lookup in the outer map
+   * resolves the id there), and the tool's update is answered once they have. */
+  addInnerMap(map: BpfMap): void {
+    const n = this.innerMaps.get(map) ?? 0;
+    this.innerMaps.set(map, n + 1);
+    if (n > 0) return;
+    const sentTo = new Set<number>();
+    const id = this.nextId++;
+    for (const c of this.agents) if (this.pushInnerMap(map, c, id)) sentTo.add(c.pid);
+    if (this.collecting && sentTo.size) {
+      this.collecting.push(new Promise<void>((done) => this.pending.set(id, { agents: sentTo, done })));
+    }
+  }
+
+  /** A map-in-map let go of `map` (agents keep maps open for good). */
+  removeInnerMap(map: BpfMap): void {
+    const n = (this.innerMaps.get(map) ?? 0) - 1;
+    if (n > 0) this.innerMaps.set(map, n);
+    else this.innerMaps.delete(map);
+  }
+
+  /** A program push without a program (prog id 0): the map's memfd only. */
+  private pushInnerMap(map: BpfMap, c: Client, id = this.nextId++): boolean {
+    return c.send(Msg.Prog, 0, encodeProgPush(id, 0, [map.id], []), [map.fd]);
   }
 
   /** A slot let go of `prog`; agents keep what they loaded (programs are cached for good). */

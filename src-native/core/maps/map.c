@@ -7,6 +7,7 @@
 
 #include "map_cpu.h"
 #include "map_htab.h"
+#include "map_ids.h"
 #include "map_internal.h"
 
 /* Types not listed (the kernel-object types: sockets, devices, cgroups, storage, struct_ops,
@@ -25,10 +26,11 @@ static const struct bpftime_map_ops *const map_types[] = {
 	&bpftime_bloom_filter_map_ops,
 	&bpftime_perf_event_array_map_ops,
 	&bpftime_ringbuf_map_ops,
-	&bpftime_user_ringbuf_map_ops,
 	&bpftime_stack_trace_map_ops,
 	&bpftime_cgroup_array_map_ops,
 	&bpftime_prog_array_map_ops,
+	&bpftime_array_of_maps_map_ops,
+	&bpftime_hash_of_maps_map_ops,
 };
 
 static const struct bpftime_map_ops *find_ops(uint32_t map_type)
@@ -190,14 +192,29 @@ int bpftime_map_open(struct bpftime_map **out, void *region, uint64_t size, uint
 		return rc;
 	}
 	regions_add(m);
+	map_ids_add(m, map_id);
 	*out = m;
 	return 0;
 }
 
+/* Another open handle of map `id` than m, or NULL (for the id table when m closes). */
+static struct bpftime_map *other_open(const struct bpftime_map *m, uint32_t id)
+{
+	unsigned high = __atomic_load_n(&g_open_high, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < high; i++) {
+		const struct bpftime_map *o = __atomic_load_n(&g_open_regions[i].owner, __ATOMIC_ACQUIRE);
+		if (o && o != m && o->id == id)
+			return (struct bpftime_map *)o;
+	}
+	return NULL;
+}
+
 void bpftime_map_close(struct bpftime_map *m)
 {
-	if (m)
+	if (m) {
 		regions_remove(m);
+		map_ids_remove(m, m->id, other_open(m, m->id));
+	}
 	free(m);
 }
 

@@ -111,10 +111,11 @@ extern const struct bpftime_map_ops bpftime_bloom_filter_map_ops;
 extern const struct bpftime_map_ops bpftime_lpm_trie_map_ops;
 extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
 extern const struct bpftime_map_ops bpftime_ringbuf_map_ops;
-extern const struct bpftime_map_ops bpftime_user_ringbuf_map_ops;
 extern const struct bpftime_map_ops bpftime_stack_trace_map_ops;
 extern const struct bpftime_map_ops bpftime_cgroup_array_map_ops;
 extern const struct bpftime_map_ops bpftime_prog_array_map_ops;
+extern const struct bpftime_map_ops bpftime_array_of_maps_map_ops;
+extern const struct bpftime_map_ops bpftime_hash_of_maps_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a
  * multi-step update ("insert", "replace", "delete" with step 1..n) while holding the lock; a

@@ -57,6 +57,9 @@ void bpftime_map_close(struct bpftime_map *m);
 /* Whether [p, p + n) lies in the region of a map this process has open (kernel memory to a
  * program): the region's end, or 0. */
 uintptr_t bpftime_map_region_contains(const void *p, size_t n);
+/* The handle this process has open for map `id` (the latest opened), or NULL. Lock-free: what a
+ * program's lookup in a map-in-map (ARRAY_OF_MAPS, HASH_OF_MAPS) resolves the inner id with. */
+struct bpftime_map *bpftime_map_by_id(uint32_t id);
 
 uint32_t bpftime_map_id(const struct bpftime_map *m);
 const struct bpftime_map_spec *bpftime_map_get_spec(const struct bpftime_map *m);

@@ -9,6 +9,8 @@ import { CallContext, Struct } from './context';
 import { objName } from './bpf';
 import { valueSpinLockPos } from '../../btf/spin_lock';
 import { checkMapAccess, fileAccess } from './fds';
+import { innerTemplate, isMapOfMaps, registerOuter } from './map_of_maps';
+import { addon } from '../../native/addon';
 
 const A = U.bpf_attr.map_create;
 
@@ -30,6 +32,13 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     btf = ctx.objectOf<BpfBtf>(attr.s32(A.btf_fd), ObjKind.Btf, 'a BTF object');
     if (!btfValue) throw new KernelError(Errno.EINVAL, 'btf_key_type_id without btf_value_type_id');
   }
+  // Maps of maps: the type's own checks first, then the template (bpf_map_meta_alloc).
+  let template;
+  if (isMapOfMaps(spec.mapType)) {
+    const rc = addon.mapRegionSize({ ...spec, spinLockPos: 0 }) as number;
+    if (rc < 0) throw new KernelError(-rc, 'map of maps: bad attributes');
+    template = innerTemplate(ctx, attr.s32(A.inner_map_fd));
+  }
   const access = fileAccess(spec.mapFlags); // bpf_get_file_flag(): the new fd's mode
   // A bpf_spin_lock in the value (map_check_btf) makes BPF_F_LOCK and the lock helpers work.
   const spinLockPos = btf ? valueSpinLockPos(btf.data, btfValue) : 0;
@@ -47,6 +56,7 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     map.btfKeyTypeId = btfKey;
     map.btfValueTypeId = btfValue;
   }
+  if (template) registerOuter(k, map, template);
   k.registry.add(map);
   return ctx.returnFd(map, access);
 }

@@ -15,6 +15,7 @@ import { BpfProg } from '../../kernel/prog';
 import { Kernel } from '../kernel';
 import { CallContext, Struct } from './context';
 import * as perfArray from './perf_event_array';
+import * as mapOfMaps from './map_of_maps';
 
 const E = U.bpf_attr.elem;
 
@@ -126,6 +127,7 @@ export function checkTailCallMaps(k: Kernel, maps: readonly BpfMap[], progType: 
 
 export function mapUpdateElem(ctx: CallContext, attr: Struct): bigint {
   const map = ctx.objectOf<BpfMap>(attr.s32(E.map_fd), ObjKind.Map, 'a map');
+  if (mapOfMaps.isMapOfMaps(map.spec.mapType)) return mapOfMaps.mapUpdateElem(ctx, map, attr);
   if (map.spec.mapType !== U.BPF_MAP_TYPE_PROG_ARRAY) return perfArray.mapUpdateElem(ctx, attr);
   if (map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
   const flags = attr.u64(E.flags);
@@ -154,6 +156,7 @@ export function mapUpdateElem(ctx: CallContext, attr: Struct): bigint {
 
 export function mapDeleteElem(ctx: CallContext, attr: Struct): bigint {
   const map = ctx.objectOf<BpfMap>(attr.s32(E.map_fd), ObjKind.Map, 'a map');
+  if (mapOfMaps.isMapOfMaps(map.spec.mapType)) return mapOfMaps.mapDeleteElem(ctx, map, attr);
   if (map.spec.mapType !== U.BPF_MAP_TYPE_PROG_ARRAY) return perfArray.mapDeleteElem(ctx, attr);
   if (map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
   ctx.mem.require([{ addr: attr.u64(E.key), len: 4 }]);
