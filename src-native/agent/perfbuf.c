@@ -13,6 +13,8 @@ void agent_perf_slot(const struct bpftime_perf_slot *m, const int *fds, int nfds
 		bpftime_perf_slot_set(m->map_id, m->index, m->event_id, dup(fds[0]), dup(fds[1]));
 	else
 		bpftime_perf_slot_set(m->map_id, m->index, 0, -1, -1);
+	if (m->push_id)
+		agent_report(m->push_id, 0, "");
 }
 
 /* bpftime_helper_host.perf_output */

@@ -87,14 +87,21 @@ export class Attachments {
   }
 
   /** A PERF_EVENT_ARRAY slot now holds `event` (or nothing): every agent learns it, since any
-   * of them may run a program that outputs there. */
+   * of them may run a program that outputs there. Filling a slot is answered (as an attachment
+   * is) once every agent has it in its table, so an event that fires right after the tool's
+   * map update returns finds the buffer, as on a kernel. */
   setPerfSlot(mapId: number, index: number, event: PerfEvent | null): void {
     const key = `${mapId}/${index}`;
     const old = this.perfSlots.get(key);
     if (event) {
       const sl = { mapId, index, event };
       this.perfSlots.set(key, sl);
-      for (const c of this.agents) this.pushSlot(sl, c);
+      const id = this.nextId++;
+      const sentTo = new Set<number>();
+      for (const c of this.agents) if (this.pushSlot(sl, c, id)) sentTo.add(c.pid);
+      if (this.collecting && sentTo.size) {
+        this.collecting.push(new Promise<void>((done) => this.pending.set(id, { agents: sentTo, done })));
+      }
     } else if (old) {
       this.perfSlots.delete(key);
       for (const c of this.agents) c.send(Msg.PerfSlot, 0, encodePerfSlot(mapId, index, old.event.id, false));
@@ -156,8 +163,9 @@ export class Attachments {
     return c.send(Msg.Prog, 0, msg, [prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]);
   }
 
-  private pushSlot(sl: PerfSlot, c: Client): void {
-    c.send(Msg.PerfSlot, 0, encodePerfSlot(sl.mapId, sl.index, sl.event.id, true), [sl.event.fd, sl.event.waitFd]);
+  /** Sends slot sl to agent c; pushId non-zero asks for its answer. True when sent. */
+  private pushSlot(sl: PerfSlot, c: Client, pushId = 0): boolean {
+    return c.send(Msg.PerfSlot, 0, encodePerfSlot(sl.mapId, sl.index, sl.event.id, true, pushId), [sl.event.fd, sl.event.waitFd]);
   }
 
   removeAgent(c: Client): void {

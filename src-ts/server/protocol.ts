@@ -70,7 +70,7 @@ export const SIZEOF = {
   detach: 8,
   attach_result: 8,
   trace: 32,
-  perf_slot: 16,
+  perf_slot: 20,
   detach_process: 8,
   task_layout: 80,
   prog_push: 16,
@@ -297,12 +297,15 @@ export function encodeProgPush(pushId: number, progId: number, mapIds: number[],
   return b;
 }
 
-export function encodePerfSlot(mapId: number, index: number, eventId: number, present: boolean): Buffer {
+/** struct bpftime_perf_slot; pushId non-zero: the agent answers with an ATTACH_RESULT of that id
+ * once the slot is in its table. */
+export function encodePerfSlot(mapId: number, index: number, eventId: number, present: boolean, pushId = 0): Buffer {
   const b = Buffer.alloc(SIZEOF.perf_slot);
   b.writeUInt32LE(mapId, 0);
   b.writeUInt32LE(index, 4);
   b.writeUInt32LE(eventId, 8);
   b.writeUInt32LE(present ? 1 : 0, 12);
+  b.writeUInt32LE(pushId, 16);
   return b;
 }
 

@@ -179,12 +179,15 @@ struct bpftime_prog_push {
 	/* then uint32_t map_ids[nmaps], uint32_t wake_ids[nwake]; fds as for struct bpftime_attach */
 };
 
-/* A slot of a PERF_EVENT_ARRAY map now holds a perf buffer (present) or nothing. */
+/* A slot of a PERF_EVENT_ARRAY map now holds a perf buffer (present) or nothing. A non-zero
+ * push_id asks for an ATTACH_RESULT carrying it once the slot is in the agent's table: the tool's
+ * map update is answered only then, so an event right after it finds the buffer. */
 struct bpftime_perf_slot {
 	uint32_t map_id;
 	uint32_t index;
 	uint32_t event_id;
 	uint32_t present; /* 1: fds[0] = the event's memfd (ring), fds[1] = its eventfd */
+	uint32_t push_id;
 };
 
 /* Where the running kernel keeps the struct task_struct fields that programs reach through
