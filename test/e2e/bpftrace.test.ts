@@ -5,18 +5,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir, withServer } from './harness';
 
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 const libc = fs.realpathSync('/lib/x86_64-linux-gnu/libc.so.6');
 
 test('bpftrace uprobe with printf, count and hist', { skip: (!haveCommand('bpftrace') && 'bpftrace not installed') || (!fs.existsSync(victim) && 'examples not built'), timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, _dir, procs) => {
     const v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
@@ -35,9 +30,7 @@ test('bpftrace uprobe with printf, count and hist', { skip: (!haveCommand('bpftr
     assert.match(bt.out, /^@calls: 300$/m);
     assert.match(bt.out, /^\[16, 32\)\s+300 \|@+\|$/m);
     assert.doesNotMatch(bt.out, /failed to detach/);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 });
 
 test('bpftrace BEGIN and END run in bpftrace itself', { skip: !haveCommand('bpftrace') && 'bpftrace not installed', timeout: 60000 }, async () => {

@@ -3,7 +3,7 @@
 // (real_parent, group_leader, cred), compared with what the traced shell's child really is.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { Proc, bpftimeEnv, cli, haveCommand, isRoot, tmpRuntimeDir } from './harness';
+import { Proc, cli, haveCommand, isRoot, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const PROG =
@@ -12,12 +12,7 @@ const PROG =
   'curtask->cred->uid.val, curtask->cred->euid.val, curtask->flags & 0x00200000, curtask->exit_code, (nsecs - curtask->start_time) < 60000000000); }';
 
 test('bpftrace reads curtask fields of a traced process', { skip: (!haveCommand('bpftrace') && 'bpftrace not installed') || (!isRoot && 'bpftrace needs root'), timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const tool = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', PROG], env);
     procs.push(tool);
     await tool.waitFor(/Attaching 1 probe/);
@@ -36,7 +31,5 @@ test('bpftrace reads curtask fields of a traced process', { skip: (!haveCommand(
     assert.equal(m[3], m[1]);
     assert.equal(Number(m[4]), process.getuid!());
     assert.equal(Number(m[5]), process.geteuid!());
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGINT');
-  }
+  });
 });

@@ -6,19 +6,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
-import { Proc, bpftimeEnv, cli, tmpRuntimeDir } from './harness';
+import { Proc, cli, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const execsnoop = '/usr/sbin/execsnoop';
 const missing = `/nonexistent-bpftime-${process.pid}`;
 
 test('execsnoop shows execs of a traced shell with its pid as PPID', { skip: !fs.existsSync(execsnoop) && 'libbpf-tools not installed', timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     // libbpf-tools buffer stdout unless it is a terminal: give it one. -x: failed execs too.
     const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${execsnoop} -x`, '/dev/null'], env, { stdin: true });
     procs.push(tool);
@@ -39,7 +34,5 @@ test('execsnoop shows execs of a traced shell with its pid as PPID', { skip: !fs
     const f = await tool.waitFor(new RegExp(`^sh\\s+(\\d+)\\s+${sh}\\s+-2 ${missing}\\s*\\r?$`, 'm'));
     const pids = [t[1], e[1], f[1]];
     assert.equal(new Set([...pids, sh]).size, 4, `each exec is in a child of its own: ${pids} (sh ${sh})`);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGINT');
-  }
+  });
 });

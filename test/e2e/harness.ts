@@ -98,6 +98,24 @@ export function bpftimeEnv(runtimeDir: string): NodeJS.ProcessEnv {
   return { ...process.env, BPFTIME_RUNTIME_DIR: runtimeDir, BPFTIME_IDLE_TIMEOUT_MS: '2000' };
 }
 
+/** Runs body with a fresh server (`bpftime serve`) in a private runtime dir, then stops every
+ * Proc in procs with `stop` (the server last): each test sees its own kernel. */
+export async function withServer(
+  body: (env: NodeJS.ProcessEnv, dir: string, procs: Proc[], server: Proc) => Promise<void>,
+  stop: NodeJS.Signals = 'SIGINT',
+): Promise<void> {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const server = new Proc(process.execPath, [cli, 'serve'], env);
+  const procs: Proc[] = [server];
+  try {
+    await server.waitFor(/serving on/);
+    await body(env, dir, procs, server);
+  } finally {
+    for (const p of procs.reverse()) await p.stop(stop);
+  }
+}
+
 /** Stops the server of a test's runtime dir, if one runs. */
 export function stopServer(runtimeDir: string): void {
   try {

@@ -4,19 +4,14 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
-import { Proc, bpftimeEnv, cli, tmpRuntimeDir } from './harness';
+import { Proc, cli, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const opensnoop = '/usr/sbin/opensnoop';
 const missing = `/nonexistent-bpftime-${process.pid}`;
 
 test('opensnoop reports the opens of a traced process', { skip: !fs.existsSync(opensnoop) && 'libbpf-tools not installed', timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     // libbpf-tools buffer stdout unless it is a terminal: give it one.
     const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${opensnoop}`, '/dev/null'], env, { stdin: true });
     procs.push(tool);
@@ -31,7 +26,5 @@ test('opensnoop reports the opens of a traced process', { skip: !fs.existsSync(o
     assert.equal(await target.exited, 0);
     await tool.waitFor(new RegExp(`^\\d+\\s+cat\\s+-1\\s+2 ${missing}\\r?$`, 'm'));
     assert.match(tool.out, /^\d+\s+cat\s+3\s+0 \/etc\/hostname\r?$/m);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGINT');
-  }
+  });
 });

@@ -6,19 +6,14 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, tmpRuntimeDir } from './harness';
+import { Proc, cli, root, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'perfbuf', 'perfbuf');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 
 test('perf buffer events arrive exactly once each', { skip: !fs.existsSync(tool) && 'examples not built', timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
@@ -38,7 +33,5 @@ test('perf buffer events arrive exactly once each', { skip: !fs.existsSync(tool)
     assert.equal((t.out.match(line) ?? []).length, 500, t.out.slice(-2000));
     await t.stop('SIGINT');
     assert.match(t.out, /events=500 lost=0/);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 });

@@ -6,19 +6,14 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, cli, root, shimLib, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'printk', 'printk');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 
 test('bpf_printk lines appear in the served trace_pipe', { skip: !fs.existsSync(tool) && 'examples not built', timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
@@ -40,7 +35,5 @@ test('bpf_printk lines appear in the served trace_pipe', { skip: !fs.existsSync(
     const lines = pipe.out.split('\n').filter((l) => l.includes('bpf_trace_printk'));
     assert.equal(lines.length, 3, pipe.out);
     for (const l of lines) assert.match(l, new RegExp(`^\\s+victim-${pid} \\[\\d{3}\\] d\\.\\.31 +\\d+\\.\\d{6}: bpf_trace_printk: malloc\\(16\\) by victim$`));
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 });

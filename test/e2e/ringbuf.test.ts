@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, tmpRuntimeDir } from './harness';
+import { Proc, cli, root, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'ringbuf', 'ringbuf');
@@ -23,12 +23,7 @@ async function attachedEverywhere(dir: string, pids: number[]): Promise<void> {
 }
 
 async function run(nVictims: number, calls: number): Promise<void> {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const victims: Proc[] = [];
     const pids: number[] = [];
     for (let i = 0; i < nVictims; i++) {
@@ -50,9 +45,7 @@ async function run(nVictims: number, calls: number): Promise<void> {
     for (const pid of pids) assert.equal(count(pid), calls, `pid ${pid}: ${t.out.slice(-2000)}`);
     await t.stop('SIGINT');
     assert.match(t.out, new RegExp(`events=${nVictims * calls} dropped=0`));
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 }
 
 const skip = !fs.existsSync(tool) && 'examples not built';

@@ -5,7 +5,9 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, tmpRuntimeDir } from './harness';
+import { Proc, cli, withServer } from './harness';
+
+export { withServer };
 import { queryStatus } from '../../src-ts/cli/status';
 
 /** Compiles a C workload into a fresh directory; returns the binary's path. */
@@ -65,20 +67,6 @@ export async function waitLines(p: Proc, re: RegExp, n: number, timeoutMs = 1500
       throw new Error(`wanted ${n} lines matching ${re}, got ${lines.length}; output:\n${p.out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Runs body with a fresh server in a private runtime dir; stops every Proc it registers. */
-export async function withServer(body: (env: NodeJS.ProcessEnv, dir: string, procs: Proc[]) => Promise<void>): Promise<void> {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
-    await body(env, dir, procs);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGINT');
   }
 }
 

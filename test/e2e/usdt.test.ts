@@ -5,17 +5,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, tmpRuntimeDir } from './harness';
+import { Proc, cli, haveCommand, root, withServer } from './harness';
 
 const victim = path.join(root, 'examples', 'usdt', 'usdt_victim');
 
 test('bpftrace usdt probe with semaphore', { skip: (!haveCommand('bpftrace') && 'bpftrace not installed') || (!fs.existsSync(victim) && 'examples not built'), timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, _dir, procs) => {
     const v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
@@ -34,7 +29,5 @@ test('bpftrace usdt probe with semaphore', { skip: (!haveCommand('bpftrace') && 
     assert.match(bt.out, /^@n: 5$/m);
     v.write('3\n');
     await v.waitFor(/done 3 fired 0/); // detached: the semaphore is back to zero
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 });
