@@ -9,10 +9,13 @@
 #include "addon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bpftime/map.h"
+#include "bpftime/ringbuf.h"
 
 namespace {
 
@@ -279,6 +282,21 @@ Napi::Value MapFreeze(const Napi::CallbackInfo &info) {
   return Errno(env, bpftime_map_freeze(h->map));
 }
 
+// mapSetWakeFd(h, fd) -> 0 | -errno: the ring's eventfd for the server's own handle, so that
+// programs the server runs (BPF_PROG_TEST_RUN) wake a ring buffer's consumer, or a user ring
+// buffer's producer, as agents' programs do. The handle keeps a duplicate.
+Napi::Value MapSetWakeFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  MapHandle *h = GetHandle(env, info[0]);
+  if (!h) return env.Undefined();
+  if (!info[1].IsNumber()) return Throw(env, "mapSetWakeFd(h, fd)");
+  int fd = fcntl(info[1].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return Errno(env, -errno);
+  int rc = bpftime_ringbuf_set_wake_fd(h->map, fd);
+  if (rc) close(fd);
+  return Errno(env, rc);
+}
+
 }  // namespace
 
 void InitMaps(Napi::Env env, Napi::Object exports) {
@@ -293,6 +311,7 @@ void InitMaps(Napi::Env env, Napi::Object exports) {
   exports.Set("mapDelete", Napi::Function::New(env, MapDelete, "mapDelete"));
   exports.Set("mapGetNextKey", Napi::Function::New(env, MapGetNextKey, "mapGetNextKey"));
   exports.Set("mapFreeze", Napi::Function::New(env, MapFreeze, "mapFreeze"));
+  exports.Set("mapSetWakeFd", Napi::Function::New(env, MapSetWakeFd, "mapSetWakeFd"));
 }
 
 // For other areas of the addon (PROG_TEST_RUN): the map behind a handle from mapOpen, or nullptr

@@ -3,8 +3,8 @@
 // the shim's mmap of the map: consumer page read-only, producer page and data writable, and its
 // epoll for reserve_blocking) and drains them with the SYSCALL program of user_ringbuf.bpf.c,
 // whose callback reads each record with bpf_dynptr_read and bpf_dynptr_data; it prints creation
-// and mmap errors, drain answers (discarded records, early stop, bad flags, short records) and a
-// full ring. Under the shim, JIT and interpreter, it must print exactly what it prints on the
+// and mmap errors, drain answers (discarded records, early stop, bad flags, short records), a
+// full ring, and a producer blocked in reserve_blocking woken by a drain. Under the shim, JIT and interpreter, it must print exactly what it prints on the
 // kernel.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -51,6 +51,9 @@ test('user ring buffer: libbpf producer, bpf_user_ringbuf_drain consumer, as on 
   assert.match(jit.stdout, /^bad flags: run=0 retval=0 ret=-22 /m);
   assert.match(jit.stdout, /^a 4-byte record: run=0 retval=0 ret=2 sum=7 count=1 tail_sum=0 read_err=-7 /m);
   assert.match(jit.stdout, /^reserve_blocking on a full ring: NULL errno=28$/m);
+  // A producer blocked in reserve_blocking is woken by the drain (the server runs the test run
+  // with the ring's eventfd), not by its 5 s timeout.
+  assert.match(jit.stdout, /^wakeup: blocked reserve: 0$/m);
   const interp = underShim(bin, [obj], false);
   assert.equal(interp.status, 0, interp.stdout + interp.stderr);
   assert.deepEqual(interp.stdout.split('\n'), jit.stdout.split('\n'), 'interpreter and JIT disagree');

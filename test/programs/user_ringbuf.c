@@ -5,11 +5,12 @@
  * errors, element commands (ENOTSUPP), the mmap rules (consumer page read-only, producer page
  * and data writable), drains (sums, counts, discarded records, the callback stopping early,
  * bad flags, records too short for the callback's read), a full ring and reserve_blocking
- * timing out on it. The same binary runs on the kernel and under the shim; the outputs must
+ * timing out on it, and a producer blocked in reserve_blocking woken by a drain. The same binary runs on the kernel and under the shim; the outputs must
  * be identical.
  *
  * usage: user_ringbuf OBJ */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,33 @@ static void element_and_mmap(int map_fd)
 	printf("mmap private: %d\n", p == MAP_FAILED ? -errno : 0);
 }
 
+/* A producer blocked on a full ring until a drain makes room (the kernel wakes it from the
+ * drain; 5 s is far beyond the 100 ms the drain waits). */
+static void *blocked_producer(void *arg)
+{
+	void *p = user_ring_buffer__reserve_blocking(rb, 8, 5000);
+	*(int *)arg = p ? 0 : -errno;
+	if (p)
+		user_ring_buffer__discard(rb, p);
+	return NULL;
+}
+
+static void wakeup(void)
+{
+	int n = 0;
+	while (put(8, 1, 0) == 0)
+		n++;
+	printf("wakeup: ring full after %d records\n", n);
+	int got = 1;
+	pthread_t t;
+	pthread_create(&t, NULL, blocked_producer, &got);
+	usleep(100000);
+	drain("wakeup: drain while the producer waits", 0, 0);
+	pthread_join(t, NULL);
+	printf("wakeup: blocked reserve: %d\n", got);
+	drain("wakeup: after", 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -170,6 +198,7 @@ int main(int argc, char **argv)
 	if (w)
 		user_ring_buffer__discard(rb, w);
 	drain("last", 0, 0);
+	wakeup();
 	user_ring_buffer__free(rb);
 	bpf_object__close(obj);
 	return 0;

@@ -3,7 +3,9 @@
 // server owns is the one eventfd per ring that wakes its consumer. The tool's shim asks for it
 // with the private ioctl BPFTIME_IOC_WAIT_FD on the map fd (as for perf buffers) and waits on it
 // in epoll/poll; agents receive it in ATTACH beside the map's memfd and write it from
-// bpf_ringbuf_submit/output when the consumer sleeps.
+// bpf_ringbuf_submit/output when the consumer sleeps (the server's own handle gets it too, for
+// test runs). A user ring buffer uses the same eventfd the other way round: its producer (the
+// tool) sleeps until a program's bpf_user_ringbuf_drain makes room.
 import { addon } from '../../native/addon';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfMap } from '../../kernel/map';
@@ -24,6 +26,12 @@ export function ringbufWakeFd(map: BpfMap): number {
   if (!isRingbuf(map)) throw new KernelError(Errno.ENOTTY, 'only ring buffer maps can be waited on');
   const fd: number = addon.eventfd();
   if (fd < 0) throw new KernelError(-fd, 'eventfd failed');
+  // Programs the server runs itself (test runs) produce or drain through its own handle.
+  const rc: number = addon.mapSetWakeFd(map.ops, fd);
+  if (rc < 0) {
+    addon.closeFd(fd);
+    throw new KernelError(-rc, 'cannot hand the ring its eventfd');
+  }
   wakeFds.set(map, fd);
   map.onDestroyHooks.push(() => {
     wakeFds.delete(map);
