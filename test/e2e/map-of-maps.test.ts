@@ -5,7 +5,7 @@
 // between slots from user space and runs the victim again. The program runs in another process
 // than the tool's, so it finds the inner maps the server had that process's agent open. Expected
 // values are asserted; where kernel BPF is available the kernel's output must be identical, in
-// the interpreter and the JIT. Stock bpftool dumps both outer maps (inner map ids by slot) under
+// the interpreter and the JIT, and when the victim already runs before the maps are made. Stock bpftool dumps both outer maps (inner map ids by slot) under
 // the shim, compared with the kernel by inner map name.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -29,9 +29,9 @@ function build(dir: string): Built {
   return b;
 }
 
-function underShim(b: Built, jit: boolean): string {
+function underShim(b: Built, jit: boolean, live = false): string {
   const dir = tmpRuntimeDir(); // a server per run
-  const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
+  const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }), ...(live ? { MOM_LIVE: '1' } : {}) };
   const r = spawnSync(b.loader, [b.obj, b.victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 60000 });
   stopServer(dir);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
@@ -64,6 +64,24 @@ test('maps of maps at a uprobe under bpftime start, as on the kernel', { skip, t
     const k = spawnSync(b.loader, [b.obj, b.victim], { encoding: 'utf8', timeout: 60000 });
     if (k.status !== 0 || !k.stdout.startsWith('outer_arr[0]:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
     else assert.equal(interp, k.stdout);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// The victim runs before any map exists: every inner map reaches its agent through the server's
+// push made during the tool's update (and none through an attachment).
+test('maps of maps filled while the traced process runs, as on the kernel', { skip, timeout: 180000 }, (t) => {
+  const dir = tmpRuntimeDir();
+  const b = build(dir);
+  const out = underShim(b, true, true);
+  checkExpected(out);
+  assert.equal((out.match(/^live victim did (11|4) ops$/gm) ?? []).length, 2, out);
+  if (!isRoot) {
+    t.diagnostic('not root: kernel output not compared');
+  } else {
+    const k = spawnSync(b.loader, [b.obj, b.victim], { env: { ...process.env, MOM_LIVE: '1' }, encoding: 'utf8', timeout: 60000 });
+    if (k.status !== 0 || !k.stdout.startsWith('outer_arr[0]:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
+    else assert.equal(out, k.stdout);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 });

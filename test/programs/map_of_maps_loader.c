@@ -5,7 +5,9 @@
 // Then it rearranges the slots from user space (delete, update with other maps) and runs again.
 //
 // usage: map_of_maps_loader OBJ VICTIM [LAUNCHER ARGS...]
-// With MOM_PAUSE set, it waits for a line on stdin after loading (for bpftool).
+// With MOM_PAUSE set, it waits for a line on stdin after loading (for bpftool). With MOM_LIVE set,
+// the victim is started once, before anything is loaded, and given its calls on stdin: the maps
+// and their slots are all made while it runs.
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -22,9 +24,56 @@ static const char *victim;
 static struct bpf_object *obj;
 static const char *const inner_names[] = { "arr_a", "arr_b", "hash_a", "hash_b" };
 
+static FILE *live_in, *live_out; /* MOM_LIVE: the running victim's stdin and stdout */
+
+static void start_live(void)
+{
+	int in[2], out[2];
+	if (pipe(in) || pipe(out))
+		exit(1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *argv[64];
+		int n = 0;
+		for (int i = 0; i < nlauncher; i++)
+			argv[n++] = launcher[i];
+		argv[n++] = (char *)victim;
+		argv[n++] = "-";
+		argv[n] = NULL;
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		unsetenv("LD_PRELOAD");
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	live_in = fdopen(in[1], "w");
+	live_out = fdopen(out[0], "r");
+	char line[128];
+	if (!fgets(line, sizeof(line), live_out) || strncmp(line, "ready", 5)) {
+		printf("victim did not start\n");
+		exit(1);
+	}
+}
+
 static void run_victim(const char *const *ops, int nops)
 {
 	fflush(stdout);
+	if (live_in) {
+		int done = 0;
+		char line[128];
+		for (int i = 0; i < nops; i++) {
+			fprintf(live_in, "%s\n", ops[i]);
+			fflush(live_in);
+			if (fgets(line, sizeof(line), live_out) && !strncmp(line, "done", 4))
+				done++;
+		}
+		printf("live victim did %d ops\n", done);
+		return;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		char *argv[64];
@@ -111,6 +160,8 @@ int main(int argc, char **argv)
 	victim = argv[2];
 	launcher = argv + 3;
 	nlauncher = argc - 3;
+	if (getenv("MOM_LIVE"))
+		start_live();
 	obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj || bpf_object__load(obj)) {
 		printf("load failed: %s\n", strerror(errno));
