@@ -158,3 +158,33 @@ test('bpftrace -l lists the syscall tracepoints the kernel lists', { skip: skip 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Wildcards in the event and in the system, the same probes whether or not a tracefs is mounted
+// (a private mount namespace without it, so that nothing else on the machine notices).
+test('tracepoint wildcards expand to the same probes with and without a mounted tracefs, as on the kernel', { skip: skip || (!haveCommand('unshare') && 'no unshare(1)') || (process.getuid?.() !== 0 && 'needs root for a mount namespace'), timeout: 90000 }, async (t) => {
+  const program = 'tracepoint:sys*:sys_enter_exec*, tracepoint:syscalls:sys_enter_sync_file_range*, tracepoint:raw_syscalls:sys_e* { } BEGIN { exit() }';
+  const attaching = (r: { status: number | null; stdout: string; stderr: string }, what: string) => {
+    const m = /^Attaching (\d+) probes/m.exec(r.stdout);
+    assert.ok(m && r.status === 0, `${what}: ${r.stdout}${r.stderr}`);
+    return Number(m[1]);
+  };
+  const underShim = (unmount: boolean) => {
+    const dir = tmpRuntimeDir();
+    try {
+      const load = `${process.execPath} ${cli} load bpftrace -e "$0"`;
+      const script = unmount ? `umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; ! test -e /sys/kernel/tracing/events || exit 99; exec ${load}` : `exec ${load}`;
+      const argv = unmount ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, program] : ['sh', '-c', script, program];
+      const r = spawnSync(argv[0], argv.slice(1), { env: bpftimeEnv(dir), encoding: 'utf8', timeout: 30000 });
+      assert.notEqual(r.status, 99, 'tracefs still mounted in the private namespace');
+      return attaching(r, unmount ? 'shim, no tracefs' : 'shim');
+    } finally {
+      stopServer(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  // execve, execveat; sync_file_range; raw sys_enter, sys_exit; BEGIN
+  assert.equal(underShim(false), 6);
+  assert.equal(underShim(true), 6);
+  if (kernelSkip) return t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
+  assert.equal(attaching(spawnSync('bpftrace', ['-e', program], { encoding: 'utf8', timeout: 30000 }), 'kernel'), 6);
+});
