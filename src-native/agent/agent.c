@@ -25,6 +25,7 @@
 #include "bpftime/map.h"
 #include "bpftime/ringbuf.h"
 #include "bpftime/syscall_hook.h"
+#include "setxid.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -244,18 +245,37 @@ static void converse(int sock)
 	}
 }
 
+/* The server's socket lives in a directory only its owner may enter. A process that changed ids
+ * (setpriv, su, a daemon dropping root) and then exec'ed finds it there but may not connect
+ * (EACCES): it stays untraced, as a process of another user would be, and neither starts a
+ * server of its own in the other user's directory nor waits for one (the program runs at once).
+ * A connection made before the change stays: the socket is open, the ids do not matter. */
+static int connect_server(void)
+{
+	static int told;
+	int s = bpftime_client_connect(0);
+	if (s == -EACCES || s == -EPERM) {
+		if (!told++)
+			fprintf(stderr, "bpftime agent: uid %u may not reach the server in %s; this process is not traced\n",
+				(unsigned)getuid(), bpftime_runtime_dir());
+		return s;
+	}
+	return s >= 0 ? s : bpftime_client_connect(1);
+}
+
 static void *agent_thread(void *arg)
 {
 	(void)arg;
 	bpftime_probe_thread_exclude(1);
 	bpftime_syscall_hook_exclude_thread(1); /* the agent's own syscalls are not the target's */
 	prctl(PR_SET_NAME, "bpftime-agent", 0, 0, 0);
+	agent_setxid_thread_enter(); /* set*id calls of the program find this thread in step */
 	sigset_t all;
 	sigfillset(&all);
 	sigdelset(&all, SIGTRAP); /* int3 probe sites must never find this thread with SIGTRAP blocked */
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's business */
 	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
-		int s = bpftime_client_connect(1);
+		int s = connect_server();
 		if (s >= 0 && say_hello(s) == 0) {
 			pthread_mutex_lock(&g_send_lock);
 			g_sock = s;
@@ -279,6 +299,7 @@ static void *agent_thread(void *arg)
 	}
 	/* Idle: the library stays mapped (stubs and trampolines may still be on some stack), and a
 	 * later bpftime_agent_start() (bpftime attach again) starts a new thread. */
+	agent_setxid_thread_leave();
 	pthread_mutex_lock(&g_start_lock);
 	g_running = 0;
 	pthread_mutex_unlock(&g_start_lock);

@@ -22,6 +22,7 @@
  * As on a kernel, a tick that interrupts a program run of the same thread is dropped
  * (bpf_prog_active). */
 #include "agent.h"
+#include "setxid.h"
 
 #include <errno.h>
 #include <linux/bpf_perf_event.h>
@@ -112,6 +113,7 @@ static void *tick(void *arg)
 	bpftime_probe_thread_exclude(1);
 	bpftime_syscall_hook_exclude_thread(1);
 	prctl(PR_SET_NAME, "bpftime-timer", 0, 0, 0);
+	agent_setxid_thread_enter(); /* set*id calls of the program find this thread in step */
 	if (t->cpu >= 0 && t->cpu < CPU_SETSIZE) { /* the event's CPU runs its ticks, as on a kernel */
 		cpu_set_t set;
 		CPU_ZERO(&set);
@@ -141,6 +143,7 @@ static void *tick(void *arg)
 		uint64_t behind = now_ns() - at;
 		k += behind > 1000000000ull ? behind / t->period_ns + 1 : 1;
 	}
+	agent_setxid_thread_leave();
 	return NULL;
 }
 
