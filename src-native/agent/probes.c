@@ -74,12 +74,13 @@ static int run_program(void *data, struct pt_regs *regs)
 		return BPFTIME_PROBE_CONTINUE;
 	struct bpftime_run_ctx rc = { .cookie = a->cookie, .func_ip = a->addr, .regs = regs,
 				      .at_frame_push = a->at_frame_push };
-	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
-	bpftime_run_ctx_set(&rc);
+	struct bpftime_run_state *s = bpftime_run_state_get();
+	struct bpftime_run_ctx *outer = s->ctx;
+	bpftime_run_state_switch(s, &rc);
 	uint64_t ret;
 	ret = agent_prog_run(a->prog, (uint64_t)(uintptr_t)regs);
 	(void)ret;
-	bpftime_run_ctx_set(outer);
+	bpftime_run_state_switch(s, outer);
 	/* bpf_override_return (entry probes only: the server refuses it on return probes). */
 	return rc.override ? BPFTIME_PROBE_OVERRIDE : BPFTIME_PROBE_CONTINUE;
 }

@@ -17,8 +17,8 @@
 
 #define KERNEL_NSIG 64 /* the kernel's _NSIG on x86-64 (glibc's NSIG counts one more) */
 
-/* Signals asked for by the running program, bit sig - 1: to the process, to the thread. */
-static __thread uint64_t pending_group, pending_thread;
+/* Signals asked for by the running program are kept in the thread's run state
+ * (bpftime/helpers.h): pending_group, pending_thread, bit sig - 1. */
 
 static long queue_now(uint32_t sig, int thread)
 {
@@ -35,10 +35,13 @@ static long queue_now(uint32_t sig, int thread)
 
 void bpftime_signal_flush(void)
 {
-	if (__builtin_expect(!(pending_group | pending_thread), 1))
+	struct bpftime_run_state *s = &bpftime_run_state;
+	s->end_work &= ~BPFTIME_RUN_END_SIGNALS;
+	uint64_t g = s->pending_group, t = s->pending_thread;
+	if (__builtin_expect(!(g | t), 1))
 		return;
-	uint64_t g = pending_group, t = pending_thread;
-	pending_group = pending_thread = 0;
+	/* Cleared before queuing: a handler run by a queued signal may run programs of its own. */
+	s->pending_group = s->pending_thread = 0;
 	for (uint32_t sig = 1; sig <= KERNEL_NSIG; sig++) {
 		if (g & (1ull << (sig - 1)))
 			queue_now(sig, 0);
@@ -60,10 +63,12 @@ static long send_signal(uint32_t sig, int thread)
 		return 0; /* group_send_sig_info checks permission only */
 	if (!bpftime_run_ctx_get())
 		return queue_now(sig, thread); /* called outside a program run */
+	struct bpftime_run_state *s = &bpftime_run_state;
 	if (thread)
-		pending_thread |= 1ull << (sig - 1);
+		s->pending_thread |= 1ull << (sig - 1);
 	else
-		pending_group |= 1ull << (sig - 1);
+		s->pending_group |= 1ull << (sig - 1);
+	s->end_work |= BPFTIME_RUN_END_SIGNALS;
 	return 0;
 }
 

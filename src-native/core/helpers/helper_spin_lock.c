@@ -5,29 +5,37 @@
 #include "bpftime/spin_lock.h"
 #include "helpers_internal.h"
 
-static __thread uint32_t *held;
-
+/* The held lock lives in the thread's run state (bpftime/helpers.h), whose end_work bit makes
+ * the end of the run release it. */
 BPFTIME_HELPER(spin_lock)
 {
 	uint32_t *l = (uint32_t *)(uintptr_t)r1;
 	bpftime_spin_lock(l);
-	held = l;
+	struct bpftime_run_state *s = &bpftime_run_state;
+	s->held_lock = l;
+	s->end_work |= BPFTIME_RUN_END_LOCK;
 	return 0;
 }
 
 BPFTIME_HELPER(spin_unlock)
 {
 	uint32_t *l = (uint32_t *)(uintptr_t)r1;
-	if (held == l)
-		held = NULL;
+	struct bpftime_run_state *s = &bpftime_run_state;
+	if (s->held_lock == l) {
+		s->held_lock = NULL;
+		s->end_work &= ~BPFTIME_RUN_END_LOCK;
+	}
 	bpftime_spin_unlock(l);
 	return 0;
 }
 
 void bpftime_spin_lock_release_held(void)
 {
-	if (__builtin_expect(held != NULL, 0)) {
-		bpftime_spin_unlock(held);
-		held = NULL;
+	struct bpftime_run_state *s = &bpftime_run_state;
+	uint32_t *l = s->held_lock;
+	s->end_work &= ~BPFTIME_RUN_END_LOCK;
+	if (__builtin_expect(l != NULL, 0)) {
+		s->held_lock = NULL;
+		bpftime_spin_unlock(l);
 	}
 }

@@ -159,7 +159,7 @@ BPFTIME_HELPER(get_current_comm)
 	if (!buf || size == 0)
 		return (uint64_t)-EINVAL;
 	if (in_idle_tick())
-		snprintf(name, sizeof(name), "swapper/%d", bpftime_run_ctx_get()->cpu);
+		snprintf(name, sizeof(name), "swapper/%d", bpftime_current_cpu());
 	else if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0) {
 		memset(buf, 0, size);
 		return (uint64_t)-EINVAL;

@@ -55,16 +55,50 @@ struct bpftime_run_ctx {
 	/* A clock tick that fell in no traced thread (src-native/agent/timer.c): the program sees
 	 * what the kernel's idle task shows, pid/tgid 0, uid/gid 0, comm "swapper/<cpu>". */
 	int32_t idle;
-	int32_t cpu;      /* set by bpftime_run_ctx_set: the CPU this run counts as on */
+	/* The CPU this run counts as on, plus one; 0 until bpftime_current_cpu first asks (most runs
+	 * never do, and sched_getcpu on every run was a tenth of a uprobe hit). */
+	int32_t cpu_plus1;
 	/* Set by bpf_override_return(): the probed function must return regs->ax at once. */
 	int32_t override;
 };
-/* Installs c for the calling thread (NULL clears) and fixes the run's CPU: a kernel program runs
+/* What the calling thread's program run has in hand, in one thread-local so that starting and
+ * ending a run is a few loads and stores (helper_ctx.c). */
+struct bpftime_run_state {
+	struct bpftime_run_ctx *ctx; /* the running program's context, NULL outside a run */
+	uint32_t *held_lock;         /* a bpf_spin_lock it holds (helper_spin_lock.c) */
+	uint64_t pending_group;      /* signals it asked for, bit sig - 1: to the process, */
+	uint64_t pending_thread;     /* to the thread (helper_signal.c) */
+	uint32_t end_work;           /* BPFTIME_RUN_END_*: what a change of run must do first */
+};
+#define BPFTIME_RUN_END_LOCK 1u    /* release held_lock */
+#define BPFTIME_RUN_END_SIGNALS 2u /* queue the pending signals */
+extern __thread struct bpftime_run_state bpftime_run_state __attribute__((visibility("hidden")));
+/* Releases the lock a run left held and queues the signals it asked for. */
+void bpftime_run_end_work(struct bpftime_run_state *s);
+
+/* Installs c in the calling thread's run state s (NULL clears), after finishing what the previous
+ * run left: its held spin lock is released and its signals are queued. Runners on a hot path take
+ * s = bpftime_run_state_get() once (each thread-local access is a call) and keep it for the run. */
+static inline void bpftime_run_state_switch(struct bpftime_run_state *s, struct bpftime_run_ctx *c)
+{
+	if (__builtin_expect(s->end_work != 0, 0))
+		bpftime_run_end_work(s);
+	s->ctx = c;
+}
+/* &bpftime_run_state, computed once: the empty asm keeps the compiler from recomputing the
+ * address (a TLS descriptor call) at every use. */
+static inline struct bpftime_run_state *bpftime_run_state_get(void)
+{
+	struct bpftime_run_state *s = &bpftime_run_state;
+	__asm__("" : "+r"(s));
+	return s;
+}
+static inline void bpftime_run_ctx_set(struct bpftime_run_ctx *c) { bpftime_run_state_switch(&bpftime_run_state, c); }
+static inline struct bpftime_run_ctx *bpftime_run_ctx_get(void) { return bpftime_run_state.ctx; }
+/* The CPU of the running program, or the thread's current CPU outside one. A kernel program runs
  * on one CPU from start to end, so everything per-CPU it touches (perf buffer slot, per-CPU map
- * values, bpf_get_smp_processor_id) must agree even if the thread migrates meanwhile. */
-void bpftime_run_ctx_set(struct bpftime_run_ctx *c);
-struct bpftime_run_ctx *bpftime_run_ctx_get(void);
-/* The CPU of the running program (fixed for the run), or the thread's current CPU outside one. */
+ * values, bpf_get_smp_processor_id) must agree even if the thread migrates meanwhile: the first
+ * call in a run fixes the run's CPU. */
 int bpftime_current_cpu(void);
 
 /* Fault-safe reads of this process's memory. 0 or -EFAULT (any byte unreadable; dst then holds
