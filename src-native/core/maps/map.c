@@ -26,6 +26,7 @@ static const struct bpftime_map_ops *const map_types[] = {
 	&bpftime_bloom_filter_map_ops,
 	&bpftime_perf_event_array_map_ops,
 	&bpftime_ringbuf_map_ops,
+	&bpftime_user_ringbuf_map_ops,
 	&bpftime_stack_trace_map_ops,
 	&bpftime_cgroup_array_map_ops,
 	&bpftime_prog_array_map_ops,

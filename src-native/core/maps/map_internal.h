@@ -111,6 +111,7 @@ extern const struct bpftime_map_ops bpftime_bloom_filter_map_ops;
 extern const struct bpftime_map_ops bpftime_lpm_trie_map_ops;
 extern const struct bpftime_map_ops bpftime_perf_event_array_map_ops;
 extern const struct bpftime_map_ops bpftime_ringbuf_map_ops;
+extern const struct bpftime_map_ops bpftime_user_ringbuf_map_ops;
 extern const struct bpftime_map_ops bpftime_stack_trace_map_ops;
 extern const struct bpftime_map_ops bpftime_cgroup_array_map_ops;
 extern const struct bpftime_map_ops bpftime_prog_array_map_ops;
