@@ -44,20 +44,22 @@ async function startTool(env: NodeJS.ProcessEnv): Promise<Proc> {
   return t;
 }
 
-test('setpriv changes ids under the agent as without it', { skip: (skip || (!haveCommand('setpriv') && 'no setpriv')) as any, timeout: 90000 }, async () => {
+test('setpriv, chroot --userspec, runuser change ids under the agent as without it', { skip: (skip || (!haveCommand('setpriv') && 'no setpriv')) as any, timeout: 90000 }, async () => {
   const dir = tmpRuntimeDir();
   const env = bpftimeEnv(dir);
   const t = await startTool(env);
   try {
     for (const args of [
-      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'id'],
-      ['--reuid=nobody', '--regid=nogroup', '--init-groups', '--inh-caps=-all', '--', 'id'],
-      ['--euid=nobody', '--egid=nogroup', '--keep-groups', '--', 'id', '-u'],
+      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'id'],
+      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--init-groups', '--bounding-set=-all', '--inh-caps=-all', '--', 'id'],
+      ['setpriv', '--euid=nobody', '--egid=nogroup', '--keep-groups', '--', 'id', '-u'],
+      ['chroot', '--userspec=nobody:nogroup', '/', 'id'], // setgroups + setgid + setuid, no KEEPCAPS
+      ...(haveCommand('runuser') ? [['runuser', '-u', 'nobody', '--', 'id']] : []),
     ]) {
-      const plain = await run('setpriv', args);
+      const plain = await run(args[0], args.slice(1));
       assert.equal(plain.code, 0, plain.stderr);
-      const traced = await run(process.execPath, [cli, 'start', 'setpriv', ...args], env);
-      assert.equal(traced.signal, null, `setpriv ${args.join(' ')} died:\n${traced.stderr}`);
+      const traced = await run(process.execPath, [cli, 'start', ...args], env);
+      assert.equal(traced.signal, null, `${args.join(' ')} died:\n${traced.stderr}`);
       assert.equal(traced.code, 0, traced.stderr);
       assert.equal(traced.stdout, plain.stdout);
     }
