@@ -43,7 +43,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define SIGSETXID (__SIGRTMIN + 1) /* glibc's internal signal (SIGCANCEL is __SIGRTMIN) */
-#define MIRROR_MARK 0x62706678 /* si_value of our requests */
+#define MIRROR_MARK 0x62706678ull /* si_value of our requests: mark << 32 | sequence */
 #define MAX_AGENT_THREADS 64
 #define NCAPS 64
 
@@ -59,6 +59,7 @@ static pid_t g_tids[MAX_AGENT_THREADS];
 static int g_ntids;
 static struct cred_state g_want; /* the request being served */
 static int g_acks;               /* futex word: agent threads done with it */
+static uint32_t g_seq;           /* which request: a late answer to one that timed out is no answer */
 static void (*g_glibc_handler)(int, siginfo_t *, void *);
 
 static long raw_prctl(long op, unsigned long a, unsigned long b)
@@ -131,10 +132,12 @@ static void apply(const struct cred_state *s)
 
 static void on_sigsetxid(int sig, siginfo_t *si, void *uc)
 {
-	if (si->si_code == SI_QUEUE && si->si_pid == (pid_t)syscall(SYS_getpid) && si->si_value.sival_int == MIRROR_MARK) {
+	uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	if (si->si_code == SI_QUEUE && si->si_pid == (pid_t)syscall(SYS_getpid) && (v >> 32) == MIRROR_MARK) {
 		int saved = errno;
 		apply(&g_want);
-		__atomic_add_fetch(&g_acks, 1, __ATOMIC_SEQ_CST);
+		if ((uint32_t)v == __atomic_load_n(&g_seq, __ATOMIC_SEQ_CST))
+			__atomic_add_fetch(&g_acks, 1, __ATOMIC_SEQ_CST);
 		syscall(SYS_futex, &g_acks, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 		errno = saved;
 		return;
@@ -207,6 +210,7 @@ static void mirror_locked(void)
 	pid_t self = (pid_t)syscall(SYS_gettid), pid = (pid_t)syscall(SYS_getpid);
 	int quiet = agent_syscall_tp_quiet(1); /* the agent's doing, not the application's syscalls */
 	capture(&g_want);
+	uint32_t seq = __atomic_add_fetch(&g_seq, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&g_acks, 0, __ATOMIC_SEQ_CST);
 	int sent = 0;
 	for (int i = 0; i < g_ntids; i++) {
@@ -218,7 +222,7 @@ static void mirror_locked(void)
 		si.si_code = SI_QUEUE;
 		si.si_pid = pid;
 		si.si_uid = getuid();
-		si.si_value.sival_int = MIRROR_MARK;
+		si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)MIRROR_MARK << 32 | seq);
 		if (syscall(SYS_rt_tgsigqueueinfo, pid, g_tids[i], SIGSETXID, &si) == 0)
 			sent++;
 	}
