@@ -4,7 +4,8 @@
  * write them through that view and drained by bpf_user_ringbuf_drain (count, discarded records
  * skipped and not counted, a busy record ends the drain, wrap-around, the callback's 1 stops
  * after its record, -EINVAL for flags and for headers beyond producer_pos or a misaligned
- * producer_pos, -E2BIG for a record larger than the ring, -EBUSY for a nested drain), the
+ * producer_pos, -E2BIG for a record larger than the ring, -EBUSY for a nested drain or one in
+ * another live process, but not for a drainer killed in its callback), the
  * producer's poll (room left) and wakeup through the eventfd, and a program run by the
  * interpreter whose callback reads each record with bpf_dynptr_read; bpf_dynptr_data bounds.
  *
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "bpftime/helpers.h"
@@ -314,6 +317,65 @@ static void test_poll_and_wake(void)
 	uring_destroy(&r);
 }
 
+/* Drainers in other processes: a live one makes the ring busy (-EBUSY), one killed inside its
+ * callback (still a zombie, then reaped) does not. */
+static int pipe_fds[2];
+
+static int block_cb(void *sample, uint32_t size, void *arg)
+{
+	char c;
+	if (write(pipe_fds[1], "x", 1) != 1 || read(pipe_fds[0], &c, 1) != 1) /* wait for the parent */
+		_exit(3);
+	return 0;
+}
+
+static int die_cb(void *sample, uint32_t size, void *arg)
+{
+	kill(getpid(), SIGKILL);
+	return 0;
+}
+
+static void test_other_drainers(void)
+{
+	struct uring r;
+	EQ(uring_create(&r, PAGE), 0);
+	produce_u64(&r, 5, 0);
+	int to_child[2];
+	CHECK(pipe(pipe_fds) == 0 && pipe(to_child) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pipe_fds[0] = to_child[0]; /* the child reads the parent's go, writes "inside" */
+		_exit(bpftime_user_ringbuf_drain(r.m, 0, block_cb, NULL) == 1 ? 0 : 2);
+	}
+	char c;
+	EQ(read(pipe_fds[0], &c, 1), 1); /* the child is inside its callback */
+	struct sum s = { 0 };
+	EQ(bpftime_user_ringbuf_drain(r.m, 0, sum_cb, &s), -EBUSY);
+	EQ(write(to_child[1], "g", 1), 1);
+	int st = 0;
+	EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	EQ(*r.consumer_pos, 16);
+
+	produce_u64(&r, 6, 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(bpftime_user_ringbuf_drain(r.m, 0, die_cb, NULL) == 1 ? 0 : 2);
+	siginfo_t si;
+	EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0); /* dead, not reaped: a zombie */
+	EQ(si.si_status, SIGKILL);
+	s = (struct sum){ 0 };
+	EQ(bpftime_user_ringbuf_drain(r.m, 0, sum_cb, &s), 1); /* its record was never released */
+	EQ(s.total, 6);
+	EQ(waitpid(pid, &st, 0), pid);
+	EQ(bpftime_user_ringbuf_drain(r.m, 0, sum_cb, &s), 0);
+	close(to_child[0]);
+	close(to_child[1]);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	uring_destroy(&r);
+}
+
 static struct bpf_insn I(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
 {
 	struct bpf_insn i = { .code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm };
@@ -419,6 +481,7 @@ int main(void)
 	test_drain();
 	test_bad_producer();
 	test_poll_and_wake();
+	test_other_drainers();
 	test_program();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed != 0;

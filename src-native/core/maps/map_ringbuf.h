@@ -21,7 +21,7 @@ struct rb_priv {
 	uint64_t reaped;      /* records discarded because their producer died */
 	uint64_t last_reap_ns;
 	uint32_t waiting __attribute__((aligned(MAP_CACHELINE))); /* the consumer sleeps */
-	uint32_t drain_busy; /* USER_RINGBUF: tgid of the process inside bpf_user_ringbuf_drain */
+	uint64_t drain_busy; /* USER_RINGBUF: the process inside bpf_user_ringbuf_drain (rb_owner) */
 };
 _Static_assert(MAP_REGION_HDR_SIZE + sizeof(struct rb_priv) <= RB_PAGE, "ring private state fits page 0");
 
@@ -81,6 +81,10 @@ int64_t rb_mmap_offset(const struct bpftime_map *m);
 uint64_t rb_mmap_len(const struct bpftime_map *m);
 
 /* ringbuf_ring.c */
+/* This process as a record owner; whether an owner is gone (exited, a zombie, or its pid
+ * reused). */
+struct rb_owner rb_self_owner(void);
+int rb_owner_dead(struct rb_owner o);
 /* Writes the ring's eventfd if its waiter announced it sleeps (for the user ring buffer, the
  * waiter is the user-space producer and the drain wakes it). */
 void rb_wake(struct rb_local *l);

@@ -10,7 +10,6 @@
  * producer wrote is untrusted: each header is checked against producer_pos and the ring's size
  * before a byte of the record is handed out. */
 #include <errno.h>
-#include <signal.h>
 
 #include "bpftime/helpers.h"
 #include "bpftime/ringbuf.h"
@@ -26,23 +25,27 @@ int bpftime_user_ringbuf_is(const struct bpftime_map *m)
 	return m && m->ops == &bpftime_user_ringbuf_map_ops;
 }
 
-/* The kernel's per-ring busy bit, process-shared: the tgid of the draining process. A drainer
- * killed inside its callback must not leave the ring busy forever, so a holder that no longer
- * exists is replaced. */
+/* The kernel's per-ring busy bit, process-shared: the draining process as an rb_owner (tgid
+ * and start time). A drainer killed inside its callback must not leave the ring busy forever,
+ * so a holder that is gone (exited, a zombie, or its pid reused) is replaced. */
+static uint64_t owner_word(struct rb_owner o) { return (uint64_t)o.tgid << 32 | o.start; }
+
 static int drain_enter(struct rb_priv *p)
 {
-	uint32_t me = (uint32_t)(bpftime_current_pid_tgid() >> 32), cur = 0;
-	if (__atomic_compare_exchange_n(&p->drain_busy, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	struct rb_owner me = rb_self_owner();
+	uint64_t want = owner_word(me), cur = 0;
+	if (__atomic_compare_exchange_n(&p->drain_busy, &cur, want, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return 0;
-	if (cur == me || kill((pid_t)cur, 0) == 0 || errno != ESRCH)
+	struct rb_owner holder = { (uint32_t)(cur >> 32), (uint32_t)cur };
+	if (holder.tgid == me.tgid || !rb_owner_dead(holder))
 		return -EBUSY; /* a live drainer, possibly another thread of this process */
-	return __atomic_compare_exchange_n(&p->drain_busy, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ? 0 : -EBUSY;
+	return __atomic_compare_exchange_n(&p->drain_busy, &cur, want, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ? 0 : -EBUSY;
 }
 
 static void drain_leave(struct rb_priv *p)
 {
 	/* after every consumer_pos store: the next drainer starts from it */
-	__atomic_store_n(&p->drain_busy, 0u, __ATOMIC_RELEASE);
+	__atomic_store_n(&p->drain_busy, 0ull, __ATOMIC_RELEASE);
 }
 
 /* The kernel's __bpf_user_ringbuf_peek: 0 and the record at consumer_pos; -ENODATA (empty, or

@@ -77,7 +77,7 @@ static int proc_stat(uint32_t pid, uint32_t *start, char *state)
 
 /* This process as an owner, computed once per process (the cache is keyed by tgid, so a fork
  * child computes its own). */
-static struct rb_owner self_owner(void)
+struct rb_owner rb_self_owner(void)
 {
 	static uint64_t cache; /* tgid << 32 | start */
 	uint32_t tgid = (uint32_t)(bpftime_current_pid_tgid() >> 32);
@@ -94,11 +94,11 @@ static struct rb_owner self_owner(void)
 }
 
 /* Gone, a zombie (SIGKILLed and not reaped yet), or its pid reused by a younger process. */
-static int owner_dead(struct rb_owner o)
+int rb_owner_dead(struct rb_owner o)
 {
 	if (o.tgid == 0)
 		return 1; /* never written: cannot be a live reservation */
-	if (o.tgid == self_owner().tgid)
+	if (o.tgid == rb_self_owner().tgid)
 		return 0;
 	uint32_t start;
 	char state;
@@ -118,7 +118,7 @@ static unsigned advance_pending(struct rb_map *r, uint64_t prod, int reap)
 		struct rb_hdr *h = (void *)(r->data + (pend & r->mask));
 		uint32_t len = __atomic_load_n(&h->len, __ATOMIC_ACQUIRE);
 		if (len & BPF_RINGBUF_BUSY_BIT) {
-			if (!reap || !owner_dead(r->owner[(pend & r->mask) / 8]))
+			if (!reap || !rb_owner_dead(r->owner[(pend & r->mask) / 8]))
 				break;
 			uint32_t done = (len ^ BPF_RINGBUF_BUSY_BIT) | BPF_RINGBUF_DISCARD_BIT;
 			if (__atomic_compare_exchange_n(&h->len, &len, done, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -154,7 +154,7 @@ void *bpftime_ringbuf_reserve(struct bpftime_map *m, uint64_t size)
 	uint32_t len = (uint32_t)((size + BPF_RINGBUF_HDR_SZ + 7) & ~7ull);
 	if (len > r->mask + 1)
 		return NULL;
-	struct rb_owner me = self_owner();
+	struct rb_owner me = rb_self_owner();
 	if (bpftime_shlock_lock(&r->priv->lock, NULL, NULL) != 0)
 		return NULL; /* re-entered from a signal handler while this thread holds it */
 	uint64_t prod = *r->prod, cons, new_prod = prod + len;
