@@ -70,6 +70,8 @@ static void test_array_of_maps(void)
 	EQ(*(uint64_t *)bpftime_map_lookup_elem(inner, &ik), 42);
 	/* Programs cannot write a map-in-map. */
 	EQ(bpftime_map_update_elem(outer, &k, &id, BPF_ANY), -EINVAL);
+	EQ(bpftime_map_delete_elem(outer, &k), -EINVAL);
+	EQ(bpftime_map_lookup_elem(outer, &k), inner);
 	/* get_next_key in array order */
 	uint32_t next;
 	EQ(bpftime_map_sys_get_next_key(outer, NULL, &next), 0);
@@ -109,6 +111,8 @@ static void test_hash_of_maps(void)
 	EQ(bpftime_map_sys_get_next_key(outer, NULL, &next), 0);
 	EQ(next, 0x1234);
 	EQ(bpftime_map_sys_lookup_and_delete(outer, &k, &got, 0), -BPFTIME_ENOTSUPP);
+	EQ(bpftime_map_delete_elem(outer, &k), -EINVAL); /* not from programs */
+	EQ(bpftime_map_sys_lookup(outer, &k, &got, 0), 0);
 	EQ(bpftime_map_sys_delete(outer, &k), 0);
 	EQ(bpftime_map_lookup_elem(outer, &k), 0);
 	bpftime_map_close(outer);

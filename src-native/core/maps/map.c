@@ -345,6 +345,8 @@ long bpftime_map_sys_delete(struct bpftime_map *m, const void *key)
 {
 	if (bpftime_map_is_frozen(m))
 		return -EPERM;
+	if (m->ops->sys_delete)
+		return m->ops->sys_delete(m, key);
 	return m->ops->delete(m, key);
 }
 

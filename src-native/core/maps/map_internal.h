@@ -83,6 +83,9 @@ struct bpftime_map_ops {
 	/* Syscall-side update when it differs from the program's (per-CPU maps: every CPU's value
 	 * from round_up(value_size, 8)-byte slots). NULL: update. */
 	long (*sys_update)(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
+	/* Syscall-side delete when programs may not delete (maps of maps: the server's delete,
+	 * which drops the stored map's reference). NULL: delete. */
+	long (*sys_delete)(struct bpftime_map *m, const void *key);
 	/* bpf_map_lookup_percpu_elem: CPU `cpu`'s value (a kernel CPU id). NULL: not per-CPU. */
 	void *(*lookup_percpu)(struct bpftime_map *m, const void *key, uint32_t cpu);
 	/* Keyless maps (queue, stack, bloom filter): the kernel's map_push_elem/pop/peek, used by

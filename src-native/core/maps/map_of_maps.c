@@ -46,10 +46,13 @@ static void *aom_lookup(struct bpftime_map *m, const void *key)
 	return bpftime_map_by_id(__atomic_load_n(&slots(m)[idx], __ATOMIC_ACQUIRE));
 }
 
+/* Programs may only look up (the kernel's verifier refuses the rest); a delete from a program
+ * would also leave the server holding the stored map. */
 static long no_prog_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags)
 {
 	return -EINVAL;
 }
+static long no_prog_delete(struct bpftime_map *m, const void *key) { return -EINVAL; }
 
 /* The server's delete (fd_array_map_delete_elem), after it dropped the slot's reference. */
 static long aom_delete(struct bpftime_map *m, const void *key)
@@ -116,7 +119,8 @@ const struct bpftime_map_ops bpftime_array_of_maps_map_ops = {
 	.open = aom_open,
 	.lookup = aom_lookup,
 	.update = no_prog_update,
-	.delete = aom_delete,
+	.delete = no_prog_delete,
+	.sys_delete = aom_delete,
 	.sys_lookup = aom_sys_lookup,
 	.get_next_key = aom_get_next_key,
 	.sys_update = aom_sys_update,
@@ -164,7 +168,8 @@ const struct bpftime_map_ops bpftime_hash_of_maps_map_ops = {
 	.open = hom_open,
 	.lookup = hom_lookup,
 	.update = no_prog_update,
-	.delete = hom_delete,
+	.delete = no_prog_delete,
+	.sys_delete = hom_delete,
 	.sys_lookup = hom_sys_lookup,
 	.get_next_key = hom_get_next_key,
 	.sys_update = hom_sys_update,
