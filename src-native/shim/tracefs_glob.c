@@ -37,7 +37,8 @@ static const char *tracefs_rel(const char *path)
 	return NULL;
 }
 
-/* Served directories: the root, events, events/<system>, events/<system>/<event>. */
+/* Served directories: the root, events, events/<system>, events/<system>/<event> (beside the
+ * events, a system's directory holds its enable and filter files). */
 static int tracefs_is_dir(const char *rel)
 {
 	if (!*rel || strcmp(rel, "events") == 0)
@@ -45,7 +46,7 @@ static int tracefs_is_dir(const char *rel)
 	if (strncmp(rel, "events/", 7) != 0)
 		return 0;
 	const char *s = strchr(rel + 7, '/');
-	return !s || !strchr(s + 1, '/');
+	return !s || (!strchr(s + 1, '/') && strcmp(s + 1, "enable") != 0 && strcmp(s + 1, "filter") != 0);
 }
 
 struct served_dir {
@@ -152,6 +153,11 @@ static void *served_opendir(const char *path)
 			served_dir_add(d, colon + 1, strlen(colon + 1), DT_DIR);
 	}
 	fclose(f);
+	/* a system's own switches, as the kernel lists them there */
+	static const char *const switches[] = { "enable", "filter" };
+	for (size_t i = 0; system && i < 2; i++)
+		if (served_child_exists(dir, switches[i]))
+			served_dir_add(d, switches[i], strlen(switches[i]), DT_REG);
 	return d;
 }
 

@@ -1,6 +1,7 @@
 // The tracefs and sysfs files tools read to find their probe points, served by the server so
 // that they are the same whether or not a real tracefs is mounted (and need no root):
-//   <tracefs>/events/{syscalls,raw_syscalls}/<event>/{id,format}, <tracefs>/available_events,
+//   <tracefs>/events/{syscalls,raw_syscalls}/{enable,filter,<event>/{id,format,enable,filter}},
+//   <tracefs>/available_events,
 //   <tracefs>/uprobe_events (writable: legacy uprobe events, see uprobe_events.ts) and
 //   <tracefs>/events/<group>/<event>/{id,format,enable,filter} of the events made there,
 //   /sys/bus/event_source/devices/{uprobe,kprobe}/{type,format/*}
@@ -111,10 +112,21 @@ export class TracefsView {
       // enable and filter are ftrace's (nothing here enables them): "0" and "none" as there
       return file(u[3] === 'id' ? `${ue.id}\n` : u[3] === 'format' ? formatFile(ue) : u[3] === 'enable' ? '0\n' : 'none\n');
     }
-    const m = /^events\/(\w+)\/(\w+)\/(id|format)$/.exec(rel);
+    // A system's directory has enable and filter for all its events, as on the kernel (none
+    // enabled here; the filter file's text is the kernel's for a system without filters)
+    const sys = /^events\/(\w+)\/(enable|filter)$/.exec(rel);
+    if (sys && (this.hasSystem(sys[1]) || this.uprobes.list().some((x) => x.system === sys[1]))) {
+      return file(sys[2] === 'enable' ? '0\n' : SYSTEM_FILTER);
+    }
+    // Every kernel event has enable and filter beside id and format (listings show them)
+    const m = /^events\/(\w+)\/(\w+)\/(id|format|enable|filter)$/.exec(rel);
     const e = m && this.byName.get(`${m[1]}/${m[2]}`);
     if (!m || !e) return { kind: 'missing' };
-    return file(m[3] === 'id' ? `${e.id}\n` : formatFile(e));
+    return file(m[3] === 'id' ? `${e.id}\n` : m[3] === 'format' ? formatFile(e) : m[3] === 'enable' ? '0\n' : 'none\n');
+  }
+
+  private hasSystem(system: string): boolean {
+    return [...this.byName.keys()].some((k) => k.startsWith(system + '/'));
   }
 
   private readPmu(rel: string, pmu: Pmu): ServedFile {
@@ -130,6 +142,8 @@ export class TracefsView {
     }
   }
 }
+
+const SYSTEM_FILTER = '### global filter ###\n# Use this to set filters for multiple events.\n# Only events with the given fields will be affected.\n# If no events are modified, an error message will be displayed here\n';
 
 function file(s: string): ServedFile {
   return { kind: 'file', content: Buffer.from(s) };

@@ -11,7 +11,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { Proc, bpftimeEnv, cli, haveCommand, stopServer, tmpRuntimeDir } from './harness';
-import { kernelToolsUsable } from './tools';
+import { buildC, kernelToolsUsable } from './tools';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -187,4 +187,63 @@ test('tracepoint wildcards expand to the same probes with and without a mounted 
   assert.equal(underShim(true), 6);
   if (kernelSkip) return t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
   assert.equal(attaching(spawnSync('bpftrace', ['-e', program], { encoding: 'utf8', timeout: 30000 }), 'kernel'), 6);
+});
+
+// glob(3) itself, from a C program, under the shim and on the kernel's tracefs: matches, the
+// non-magic tail checked by stat, GLOB_MARK on directories, no match, and both roots alike.
+test('glob() under the served tracefs answers as on the kernel', { skip: (!haveCommand('cc') && 'no cc'), timeout: 60000 }, async (t) => {
+  const bin = buildC('tracefs_glob', `#include <glob.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    int flags = argv[i][0] == '+' ? GLOB_MARK : 0;
+    glob_t g;
+    int r = glob(argv[i] + (flags ? 1 : 0), flags, NULL, &g);
+    printf("%s: %d", argv[i], r);
+    for (size_t j = 0; r == 0 && j < g.gl_pathc; j++) printf(" %s", g.gl_pathv[j]);
+    printf("\\n");
+    if (r == 0) globfree(&g);
+  }
+  return 0;
+}
+`);
+  const patterns = (root: string) => [
+    `${root}/events/syscalls/sys_enter_exec*/format`,
+    `${root}/events/syscalls/sys_*_sync_file_range*`,
+    `+${root}/events/raw_syscalls/*`,
+    `${root}/events/sys*/sys_enter_sync`,
+    `${root}/events/syscalls/sys_enter_execve/[fi]*`,
+    `${root}/events/syscalls/sys_enter_nosuch*/format`,
+    `${root}/events/nosuch/*`,
+    `${root}/events/syscalls/sys_enter_execve/format/*`,
+  ];
+  const norm = (out: string, root: string) => out.split(root).join('<tracefs>');
+  const dir = tmpRuntimeDir();
+  let shim: string[] = [];
+  try {
+    for (const root of ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']) {
+      const r = spawnSync(process.execPath, [cli, 'load', bin, ...patterns(root)], { env: bpftimeEnv(dir), encoding: 'utf8', timeout: 30000 });
+      assert.equal(r.status, 0, r.stderr);
+      const out = norm(r.stdout, root).trim().split('\n');
+      if (shim.length) assert.deepEqual(out, shim, 'the two roots differ');
+      shim = out;
+    }
+  } finally {
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // GLOB_NOMATCH is 3
+  assert.deepEqual(shim, [
+    '<tracefs>/events/syscalls/sys_enter_exec*/format: 0 <tracefs>/events/syscalls/sys_enter_execve/format <tracefs>/events/syscalls/sys_enter_execveat/format',
+    '<tracefs>/events/syscalls/sys_*_sync_file_range*: 0 <tracefs>/events/syscalls/sys_enter_sync_file_range <tracefs>/events/syscalls/sys_exit_sync_file_range',
+    '+<tracefs>/events/raw_syscalls/*: 0 <tracefs>/events/raw_syscalls/enable <tracefs>/events/raw_syscalls/filter <tracefs>/events/raw_syscalls/sys_enter/ <tracefs>/events/raw_syscalls/sys_exit/',
+    '<tracefs>/events/sys*/sys_enter_sync: 0 <tracefs>/events/syscalls/sys_enter_sync',
+    '<tracefs>/events/syscalls/sys_enter_execve/[fi]*: 0 <tracefs>/events/syscalls/sys_enter_execve/filter <tracefs>/events/syscalls/sys_enter_execve/format <tracefs>/events/syscalls/sys_enter_execve/id',
+    '<tracefs>/events/syscalls/sys_enter_nosuch*/format: 3',
+    '<tracefs>/events/nosuch/*: 3',
+    '<tracefs>/events/syscalls/sys_enter_execve/format/*: 3',
+  ]);
+  if (kernelSkip) return t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
+  const k = spawnSync(bin, patterns('/sys/kernel/tracing'), { encoding: 'utf8', timeout: 30000 });
+  assert.deepEqual(norm(k.stdout, '/sys/kernel/tracing').trim().split('\n'), shim, 'the kernel differs');
 });
