@@ -53,6 +53,8 @@ async function run(mode: Mode, tool: string, probes: number, header: RegExp, wor
     await bt.stop('SIGINT', 5000);
     const streams = [bt.child.stdout!, bt.child.stderr!].filter((x) => !x.destroyed && !x.readableEnded);
     await Promise.race([Promise.all(streams.map((x) => new Promise((r) => x.once('close', r)))), sleep(3000)]);
+    const lost = /^Lost \d+ events$/m.exec(bt.out);
+    if (mode === 'kernel' && lost) throw new KernelLostEvents(`bpftrace on the kernel: ${lost[0]}`);
     return { out: bt.out, work: w.out };
   } finally {
     await bt.stop('SIGKILL');
@@ -63,13 +65,21 @@ async function run(mode: Mode, tool: string, probes: number, header: RegExp, wor
   }
 }
 
+class KernelLostEvents extends Error {}
+
 async function shimAndKernel<T>(t: { diagnostic: (s: string) => void }, body: (mode: Mode) => Promise<T>): Promise<void> {
   const shim = await body('shim');
   if (kernelSkip) {
     t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
     return;
   }
-  assert.deepEqual(shim, await body('kernel'), 'the shim and the kernel disagree');
+  try {
+    assert.deepEqual(shim, await body('kernel'), 'the shim and the kernel disagree');
+  } catch (e) {
+    // On the kernel the tool sees the whole machine: on a busy one its perf buffers can overflow
+    if (!(e instanceof KernelLostEvents)) throw e;
+    t.diagnostic(`kernel reference unavailable: ${e.message}`);
+  }
 }
 
 test('execsnoop.bt: sys_enter_exec* expands to execve and execveat; argv of each', { skip: skip || (!fs.existsSync('/usr/sbin/execsnoop.bt') && 'no execsnoop.bt'), timeout: 120000 }, async (t) => {
