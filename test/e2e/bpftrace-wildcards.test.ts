@@ -53,7 +53,7 @@ async function run(mode: Mode, tool: string, probes: number, header: RegExp, wor
     await bt.stop('SIGINT', 5000);
     const streams = [bt.child.stdout!, bt.child.stderr!].filter((x) => !x.destroyed && !x.readableEnded);
     await Promise.race([Promise.all(streams.map((x) => new Promise((r) => x.once('close', r)))), sleep(3000)]);
-    const lost = /^Lost \d+ events$/m.exec(bt.out);
+    const lost = /^Lost \d+ events/m.exec(bt.out);
     if (mode === 'kernel' && lost) throw new KernelLostEvents(`bpftrace on the kernel: ${lost[0]}`);
     return { out: bt.out, work: w.out };
   } finally {
