@@ -27,8 +27,35 @@ pid=$(sed -n 's/^ready pid=//p' "$BPFTIME_RUNTIME_DIR/victim.out")
 $BPFTIME load examples/perfbuf/perfbuf -p "$pid" -d 3
 wait $victim 2>/dev/null
 
+step "3. Each malloc through a BPF ring buffer (examples/ringbuf)"
+$BPFTIME load examples/ringbuf/ringbuf -a -d 3 -q &
+rb=$!
+sleep 1
+$BPFTIME start examples/malloc/victim --loop 1 >/dev/null
+wait $rb
+
+step "4. Error injection: bpf_override_return makes every 2nd reserve_slot() fail (examples/errinject)"
+exec 4< <(sleep 2; echo 10; sleep 1; echo q)
+$BPFTIME start examples/errinject/victim <&4 > "$BPFTIME_RUNTIME_DIR/errinject.out" &
+ev=$!
+sleep 0.5
+pid=$(sed -n 's/^ready pid=//p' "$BPFTIME_RUNTIME_DIR/errinject.out")
+$BPFTIME load examples/errinject/errinject -b examples/errinject/victim -f reserve_slot -e -28 -n 2 -p "$pid" -d 3 >/dev/null &
+ei=$!
+wait $ev 2>/dev/null
+grep '^done' "$BPFTIME_RUNTIME_DIR/errinject.out"
+wait $ei 2>/dev/null
+
 if command -v bpftrace >/dev/null; then
-  step "3. bpftrace: BEGIN/END and a uprobe with count() and hist()"
+  step "5. bpftrace: a script file (examples/bpftrace/opens.bt) on a traced shell"
+  $BPFTIME load bpftrace examples/bpftrace/opens.bt 2>/dev/null &
+  bt=$!
+  sleep 2
+  $BPFTIME start /bin/sh -c 'cat /etc/hostname > /dev/null; cat /nonexistent 2>/dev/null; true'
+  sleep 0.5
+  kill -INT $bt 2>/dev/null; wait $bt 2>/dev/null
+
+  step "6. bpftrace: BEGIN/END and a uprobe with count() and hist()"
   $BPFTIME load bpftrace -e 'BEGIN { printf("tracing mallocs of victims, Ctrl-C to end\n"); } uprobe:/lib/x86_64-linux-gnu/libc.so.6:malloc /comm == "victim"/ { @calls = count(); @bytes = hist(arg0); } END { printf("bye\n"); }' 2>/dev/null &
   bt=$!
   sleep 1.5
@@ -37,7 +64,7 @@ if command -v bpftrace >/dev/null; then
 fi
 
 if [ -x /usr/sbin/opensnoop ]; then
-  step "4. Stock libbpf-tools opensnoop sees a traced shell's opens"
+  step "7. Stock libbpf-tools opensnoop sees a traced shell's opens"
   (sleep 4 | script -q -f -e -c "$BPFTIME load /usr/sbin/opensnoop" /dev/null) &
   os=$!
   sleep 2
