@@ -8,6 +8,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, agentLib, bpftimeEnv, cli, haveCommand, isRoot, root, stopServer, tmpRuntimeDir } from './harness';
+import { waitInstalled } from './tools';
 
 const haveTools = haveCommand('bpftrace') && haveCommand('cc');
 
@@ -47,11 +48,13 @@ async function runOnce(script: (bin: string) => string, underShim: boolean): Pro
   try {
     const v = underShim ? new Proc(process.execPath, [cli, 'start', bin], env, { stdin: true }) : new Proc(bin, [], env, { stdin: true });
     procs.push(v);
-    await v.waitFor(/ready pid=\d+/);
+    const pid = (await v.waitFor(/ready pid=(\d+)/))[1];
     const args = ['-e', script(bin)];
     const bt = underShim ? new Proc(process.execPath, [cli, 'load', 'bpftrace', ...args], env) : new Proc('bpftrace', args, env);
     procs.push(bt);
     await bt.waitFor(/^attached$/m, 30000);
+    // bpftrace's attach waits for agents at most a second; a loaded machine may take longer.
+    if (underShim) await waitInstalled(dir, pid, 2);
     v.write('call 3\n');
     await v.waitFor(/done call 3/);
     await sleep(300);
