@@ -60,6 +60,10 @@ interface Scenario {
   /** Lines written to the target after `ready`, one every 300 ms, until the tool prints
    * something matching `seen` (for tools that open their perf buffer after saying ready). */
   warmUp?: { line: string; seen: RegExp };
+  /** Under the shim, run once more after a failure (reported as a diagnostic): for scenarios
+   * with a known intermittent failure under load that is not understood yet (see the issue
+   * notes); both runs failing fails the test. */
+  shimRetry?: boolean;
   /** Written to the target's stdin at once (bash: to learn its pid). */
   preamble?: string;
   /** Lines for the target's stdin, each answered by a line matching done(i). */
@@ -129,7 +133,14 @@ function shq(s: string): string {
 /** Runs the scenario under the shim, checks it, and where the kernel is available runs it there
  * too and checks that the kernel gives the same. */
 async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
-  const a = await runChecked('shim', sc, check);
+  let a: unknown;
+  try {
+    a = await runChecked('shim', sc, check);
+  } catch (e) {
+    if (!sc.shimRetry) throw e;
+    t.diagnostic(`first shim run failed, running once more (known intermittent): ${(e as Error).message.split('\n').slice(0, 3).join(' | ')}`);
+    a = await runChecked('shim', sc, check);
+  }
   if (kernelSkip) {
     t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
     return;
@@ -379,6 +390,7 @@ test('gethostlatency-bpfcc: name lookups with the host read from a map value', {
     target: ['/bin/sh', '-c', 'echo ready pid=$$; read x; exec getent hosts localhost'],
     tool: [sbin('gethostlatency-bpfcc'), '-p', '{PID}'],
     ready: /^TIME\s+PID\s+COMM/m,
+    shimRetry: true, // once in CI under load the exec'd getent's events never reached the tool
     steps: ['go'],
     done: () => /localhost/,
     until: (out) => (pidSeen = Number(/^\d\d:\d\d:\d\d\s+(\d+)/m.exec(out)?.[1] ?? 0)) > 0 && events(out, pidSeen).length >= 2,
