@@ -111,21 +111,57 @@ static long array_sys_lookup(struct bpftime_map *m, const void *key, void *value
 	return 0;
 }
 
-/* array_map_get_next_key: NULL or an out-of-range key gives 0; the last index gives -ENOENT. */
-static long array_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
+/* array_map_get_next_key, for every map indexed by a u32 below max_entries: NULL or an
+ * out-of-range key gives 0; the last index gives -ENOENT. */
+long map_index_next_key(uint32_t max_entries, const void *key, void *next_key)
 {
-	struct array_map *a = (struct array_map *)m;
 	uint32_t idx = 0xffffffffu, next;
 	if (key)
 		memcpy(&idx, key, 4);
-	if (idx >= a->max_entries) {
+	if (idx >= max_entries) {
 		next = 0;
 	} else {
-		if (idx == a->max_entries - 1)
+		if (idx == max_entries - 1)
 			return -ENOENT;
 		next = idx + 1;
 	}
 	memcpy(next_key, &next, 4);
+	return 0;
+}
+
+static long array_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
+{
+	return map_index_next_key(((struct array_map *)m)->max_entries, key, next_key);
+}
+
+/* Maps whose slots hold object ids (prog arrays, arrays of maps: the kernel's fd arrays, the
+ * server having translated fds to ids). bpf_fd_array_map_lookup_elem + the sys_lookup of the
+ * type: the id, -ENOENT for an empty slot or an index out of range. */
+long map_id_slot_sys_lookup(const uint32_t *slots, uint32_t max_entries, const void *key, void *value_out)
+{
+	uint32_t idx, id;
+	memcpy(&idx, key, 4);
+	if (idx >= max_entries)
+		return -ENOENT;
+	id = __atomic_load_n(&slots[idx], __ATOMIC_ACQUIRE);
+	if (!id)
+		return -ENOENT;
+	memcpy(value_out, &id, 4);
+	return 0;
+}
+
+/* The server's write of an id (0 empties the slot), with bpf_fd_array_map_update_elem's checks:
+ * only BPF_ANY, then the index. */
+long map_id_slot_sys_update(uint32_t *slots, uint32_t max_entries, const void *key, const void *value, uint64_t flags)
+{
+	uint32_t idx, id;
+	if (flags != BPF_ANY)
+		return -EINVAL;
+	memcpy(&idx, key, 4);
+	if (idx >= max_entries)
+		return -E2BIG;
+	memcpy(&id, value, 4);
+	__atomic_store_n(&slots[idx], id, __ATOMIC_RELEASE);
 	return 0;
 }
 

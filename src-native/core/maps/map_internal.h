@@ -97,6 +97,11 @@ struct bpftime_map_ops {
 };
 
 /* map_spin_lock.c: values holding a struct bpf_spin_lock (spec.spin_lock_pos != 0). */
+/* map_array.c: what every u32-indexed map shares (get_next_key in array order), and the id-slot
+ * arrays' syscall-side lookup and update (prog arrays, arrays of maps). */
+long map_index_next_key(uint32_t max_entries, const void *key, void *next_key);
+long map_id_slot_sys_lookup(const uint32_t *slots, uint32_t max_entries, const void *key, void *value_out);
+long map_id_slot_sys_update(uint32_t *slots, uint32_t max_entries, const void *key, const void *value, uint64_t flags);
 int map_spin_lock_check(const struct bpftime_map_spec *spec);
 long map_locked_sys_lookup(struct bpftime_map *m, const void *key, void *out, uint64_t flags);
 long map_locked_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);

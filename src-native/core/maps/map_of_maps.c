@@ -69,45 +69,18 @@ static long aom_delete(struct bpftime_map *m, const void *key)
 /* bpf_fd_array_map_lookup_elem + bpf_map_fd_sys_lookup_elem: the inner map's id. */
 static long aom_sys_lookup(struct bpftime_map *m, const void *key, void *value_out)
 {
-	uint32_t idx, id;
-	memcpy(&idx, key, 4);
-	if (idx >= m->spec.max_entries)
-		return -ENOENT;
-	id = __atomic_load_n(&slots(m)[idx], __ATOMIC_ACQUIRE);
-	if (!id)
-		return -ENOENT;
-	memcpy(value_out, &id, 4);
-	return 0;
+	return map_id_slot_sys_lookup(slots(m), m->spec.max_entries, key, value_out);
 }
 
 /* The server's write of an inner map id, with bpf_fd_array_map_update_elem's checks. */
 static long aom_sys_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags)
 {
-	uint32_t idx, id;
-	if (flags != BPF_ANY)
-		return -EINVAL;
-	memcpy(&idx, key, 4);
-	if (idx >= m->spec.max_entries)
-		return -E2BIG;
-	memcpy(&id, value, 4);
-	__atomic_store_n(&slots(m)[idx], id, __ATOMIC_RELEASE);
-	return 0;
+	return map_id_slot_sys_update(slots(m), m->spec.max_entries, key, value, flags);
 }
 
 static long aom_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
 {
-	uint32_t idx = 0xffffffffu, next;
-	if (key)
-		memcpy(&idx, key, 4);
-	if (idx >= m->spec.max_entries) {
-		next = 0;
-	} else {
-		if (idx == m->spec.max_entries - 1)
-			return -ENOENT;
-		next = idx + 1;
-	}
-	memcpy(next_key, &next, 4);
-	return 0;
+	return map_index_next_key(m->spec.max_entries, key, next_key);
 }
 
 const struct bpftime_map_ops bpftime_array_of_maps_map_ops = {

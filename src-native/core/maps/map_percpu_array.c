@@ -180,19 +180,7 @@ static long pcpu_array_sys_lookup(struct bpftime_map *m, const void *key, void *
 /* array_map_get_next_key */
 static long pcpu_array_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
 {
-	struct pcpu_array *a = (struct pcpu_array *)m;
-	uint32_t idx = 0xffffffffu, next;
-	if (key)
-		memcpy(&idx, key, 4);
-	if (idx >= a->max_entries) {
-		next = 0;
-	} else {
-		if (idx == a->max_entries - 1)
-			return -ENOENT;
-		next = idx + 1;
-	}
-	memcpy(next_key, &next, 4);
-	return 0;
+	return map_index_next_key(((struct pcpu_array *)m)->max_entries, key, next_key);
 }
 
 static uint32_t pcpu_array_sys_value_size(const struct bpftime_map *m)

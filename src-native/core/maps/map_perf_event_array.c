@@ -42,18 +42,7 @@ static long pea_sys_lookup(struct bpftime_map *m, const void *key, void *value_o
 /* Array order: NULL or out of range gives 0, the last index -ENOENT. */
 static long pea_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
 {
-	uint32_t idx = 0xffffffffu, next;
-	if (key)
-		memcpy(&idx, key, 4);
-	if (idx >= m->spec.max_entries) {
-		next = 0;
-	} else {
-		if (idx == m->spec.max_entries - 1)
-			return -ENOENT;
-		next = idx + 1;
-	}
-	memcpy(next_key, &next, 4);
-	return 0;
+	return map_index_next_key(m->spec.max_entries, key, next_key);
 }
 
 const struct bpftime_map_ops bpftime_perf_event_array_map_ops = {
