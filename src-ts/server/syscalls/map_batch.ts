@@ -29,6 +29,7 @@ import { Errno, KernelError } from '../../kernel/errno';
 import { BpfMap } from '../../kernel/map';
 import { CallContext, Struct } from './context';
 import { checkMapAccess, mapOf, putU32 } from './fds';
+import { deleteInner, isMapOfMaps, storeInner } from './map_of_maps';
 
 const B = U.bpf_attr.batch;
 const ENOTSUPP = Errno.ENOTSUP;
@@ -52,7 +53,27 @@ const BATCH_OPS = new Map<number, BatchOps>([
   [U.BPF_MAP_TYPE_ARRAY, { lookup: 'generic', update: true }],
   [U.BPF_MAP_TYPE_PERCPU_ARRAY, { lookup: 'generic', update: true }],
   [U.BPF_MAP_TYPE_LPM_TRIE, { lookup: 'generic', update: true, delete: true }],
+  // Maps of maps: lookups answer inner map ids, updates take inner map fds (map_of_maps.ts).
+  [U.BPF_MAP_TYPE_HASH_OF_MAPS, HTAB],
+  [U.BPF_MAP_TYPE_ARRAY_OF_MAPS, { lookup: 'generic', update: true }],
 ]);
+
+/** One element's delete; a map of maps also lets go of the map the slot held. */
+function deleteOne(c: Ctx, key: Buffer): number {
+  return isMapOfMaps(c.map.spec.mapType) ? deleteInner(c.ctx, c.map, key) : addon.mapDelete(c.map.ops, key);
+}
+
+/** One element's update; a map of maps takes an inner map fd (and may throw its errno). */
+function updateOne(c: Ctx, key: Buffer, value: Buffer): number {
+  if (!isMapOfMaps(c.map.spec.mapType)) return addon.mapUpdate(c.map.ops, key, value, c.elemFlags);
+  try {
+    storeInner(c.ctx, c.map, key, value.readInt32LE(0), c.elemFlags);
+    return 0;
+  } catch (e) {
+    if (e instanceof KernelError) return -e.errno;
+    throw e;
+  }
+}
 
 function roundupPow2(v: number): number {
   let n = 1;
@@ -164,7 +185,7 @@ function htabLookup(c: Ctx, del: boolean): void {
     values.push(v);
     prev = k;
   }
-  if (del) for (const k of keys) addon.mapDelete(h, k);
+  if (del) for (const k of keys) deleteOne(c, k);
   writeElems(c, keys, values);
   let out: number;
   if (ended) {
@@ -209,12 +230,11 @@ function genericWrite(c: Ctx, update: boolean): void {
   // queued before a NeedMemory round trip is dropped with it; the re-run queues it again).
   putU32(ctx, countAddr(c), 0);
   const { keys, values, vs } = readElems(c, update); // all input before any change
-  const h = map.ops;
   let done = 0;
   let rc = 0;
   for (; done < max; done++) {
     const k = keys.subarray(done * ks, (done + 1) * ks);
-    rc = update ? addon.mapUpdate(h, k, values.subarray(done * vs, (done + 1) * vs), c.elemFlags) : addon.mapDelete(h, k);
+    rc = update ? updateOne(c, k, values.subarray(done * vs, (done + 1) * vs)) : deleteOne(c, k);
     if (rc < 0) break;
   }
   putU32(ctx, countAddr(c), done);

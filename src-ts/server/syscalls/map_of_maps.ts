@@ -87,6 +87,13 @@ export function mapUpdateElem(ctx: CallContext, map: BpfMap, attr: Struct): bigi
   const flags = attr.u64(E.flags);
   if (flags & BigInt(U.BPF_F_LOCK)) throw new KernelError(Errno.EINVAL, 'BPF_F_LOCK: the value has no spin lock');
   const { key, fd } = readKeyValue(ctx, attr, map, true);
+  storeInner(ctx, map, key, fd, flags);
+  return 0n;
+}
+
+/** One element of an update (BPF_MAP_UPDATE_ELEM, or one of BPF_MAP_UPDATE_BATCH's): the inner
+ * map behind fd stored at key, holding a reference; throws the kernel's error. */
+export function storeInner(ctx: CallContext, map: BpfMap, key: Buffer, fd: number, flags: bigint): void {
   const isArray = map.spec.mapType === U.BPF_MAP_TYPE_ARRAY_OF_MAPS;
   if (isArray) {
     if (flags !== BigInt(U.BPF_ANY)) throw new KernelError(Errno.EINVAL, 'array of maps updates take BPF_ANY only');
@@ -116,7 +123,6 @@ export function mapUpdateElem(ctx: CallContext, map: BpfMap, attr: Struct): bigi
     ctx.kernel.attachments.removeInnerMap(old);
     old.release();
   }
-  return 0n;
 }
 
 /** BPF_MAP_DELETE_ELEM: fd_array_map_delete_elem / htab_map_delete_elem, dropping the stored
@@ -124,8 +130,16 @@ export function mapUpdateElem(ctx: CallContext, map: BpfMap, attr: Struct): bigi
 export function mapDeleteElem(ctx: CallContext, map: BpfMap, attr: Struct): bigint {
   if (map.frozen) throw new KernelError(Errno.EPERM, 'map is frozen: no write access');
   const { key } = readKeyValue(ctx, attr, map, false);
-  const rc = addon.mapDelete(map.ops, key) as number;
+  const rc = deleteInner(ctx, map, key);
   if (rc < 0) throw new KernelError(-rc, rc === -Errno.ENOENT ? 'no such element' : `map delete failed: errno ${-rc}`);
+  return 0n;
+}
+
+/** One element's delete (also for DELETE_BATCH and LOOKUP_AND_DELETE_BATCH): 0 or -errno; the
+ * stored map's reference goes with its slot. */
+export function deleteInner(ctx: CallContext, map: BpfMap, key: Buffer): number {
+  const rc = addon.mapDelete(map.ops, key) as number;
+  if (rc < 0) return rc;
   const o = outerOf(map);
   const k = key.toString('hex');
   const old = o.held.get(k);
@@ -134,5 +148,5 @@ export function mapDeleteElem(ctx: CallContext, map: BpfMap, attr: Struct): bigi
     ctx.kernel.attachments.removeInnerMap(old);
     old.release();
   }
-  return 0n;
+  return 0;
 }
