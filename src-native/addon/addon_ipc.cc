@@ -95,12 +95,20 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
 
 // recv(fd, maxBytes) -> {data: Buffer, fds: number[]} ; data.length == 0 means EOF;
 // null when nothing is available (EAGAIN); a negative number for other errors.
-// Received fds are close-on-exec.
+// Received fds are close-on-exec. A read shorter than maxBytes that carried no fds drained the
+// socket (a stream socket hands over all it has, up to the first message with fds), so the
+// caller need not ask again to learn that it is empty.
+//
+// The bytes land in one buffer kept across calls: a fresh (zeroed) buffer of maxBytes per call
+// cost more than the whole rest of a round trip.
+std::vector<char> g_recvBuf;
+
 Napi::Value Recv(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   size_t max = info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 65536;
-  std::vector<char> buf(max);
+  if (g_recvBuf.size() < max) g_recvBuf.resize(max);
+  std::vector<char> &buf = g_recvBuf;
   union {
     char raw[CMSG_SPACE(sizeof(int) * 253)];
     struct cmsghdr align;

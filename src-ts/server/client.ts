@@ -5,6 +5,9 @@ import { addon } from '../native/addon';
 import { BpfObject } from '../kernel/objects';
 import { Frame, FrameReader, encodeFrame, Role } from './protocol';
 
+/** Bytes asked of the socket per read: a whole call or reply fits, large frames take a few reads. */
+const RECV_CHUNK = 256 << 10;
+
 export class Client {
   role: Role | 0 = 0;
   pid: number;
@@ -27,7 +30,7 @@ export class Client {
   receive(): Frame[] | null {
     const frames: Frame[] = [];
     for (;;) {
-      const r = addon.recv(this.fd, 1 << 20);
+      const r = addon.recv(this.fd, RECV_CHUNK);
       if (r === null) break; // drained
       if (typeof r === 'number' || r.data.length === 0) {
         for (const fd of r.fds ?? []) addon.closeFd(fd);
@@ -35,6 +38,9 @@ export class Client {
       }
       this.reader.push(r.data, r.fds);
       for (let f = this.reader.next(); f; f = this.reader.next()) frames.push(f);
+      // A short read without fds took all there was (see the addon's recv): no need to ask
+      // again just to hear EAGAIN. Anything that arrives later makes the socket readable again.
+      if (r.data.length < RECV_CHUNK && r.fds.length === 0) break;
     }
     return frames;
   }

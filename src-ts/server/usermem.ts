@@ -5,9 +5,16 @@
 import { Blob, MemNeed, MemWrite } from './protocol';
 import { Errno, KernelError } from '../kernel/errno';
 
+/** Not an error but a question for the shim, thrown on every call that needs more memory: made
+ * without a stack trace, which would cost more than the rest of the round trip. */
 export class NeedMemory extends Error {
-  constructor(public readonly needs: MemNeed[]) {
+  readonly needs: MemNeed[];
+  constructor(needs: MemNeed[]) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('need user memory');
+    Error.stackTraceLimit = limit;
+    this.needs = needs;
   }
 }
 
