@@ -6,7 +6,7 @@
 // Immediates: x86 sign-extends imm8/imm32 to the operand size, which is eBPF's rule for ALU64
 // (imm sign-extended to 64 bits); for 32-bit ops only the low 32 bits matter.
 import * as O from '../asm/opcodes';
-import { Gen, bindHere, invalid, readReg, shortJccForward, shortJmpForward, writeReg } from './gen';
+import { Gen, bindHere, fusable, invalid, readReg, shortJccForward, shortJmpForward, upperZero, writeReg } from './gen';
 import { T0, T1, T2, X } from './regs';
 import {
   ALU_ADD, ALU_AND, ALU_CMP, ALU_OR, ALU_SUB, ALU_XOR, AluOp, CC_E, Emitter, RAX, RCX, RDX,
@@ -32,6 +32,7 @@ export function lowerAlu(g: Gen): void {
   const d = X[writeReg(g, p.dst[i])];
   const s = x ? X[readReg(g, p.src[i])] : -1;
   const imm = p.imm[i];
+  if (w && zeroExtension(g, d, s, x, op, imm)) return;
 
   const a = GROUP1[op >> 4];
   if (a) {
@@ -54,7 +55,10 @@ export function lowerAlu(g: Gen): void {
     case O.BPF_MOD: {
       const off = p.off[i];
       if (off !== 0 && off !== 1) invalid(g, `${op === O.BPF_DIV ? 'div' : 'mod'} with off ${off}`);
-      return divMod(e, d, x ? s : -1, imm, op === O.BPF_MOD, off === 1, w);
+      // Unsigned 64-bit operands known to fit in 32 bits: the 32-bit division (several times
+      // faster on x86) gives the same quotient and remainder, zero-extended.
+      const narrow = w && off === 0 && upperZero(g, p.dst[i]) && (x ? upperZero(g, p.src[i]) : imm >= 0);
+      return divMod(e, d, x ? s : -1, imm, op === O.BPF_MOD, off === 1, w && !narrow);
     }
     case O.BPF_LSH:
     case O.BPF_RSH:
@@ -67,6 +71,38 @@ export function lowerAlu(g: Gen): void {
     default:
       invalid(g, `unknown opcode ${code.toString(16).padStart(2, '0')}`);
   }
+}
+
+const LSH64_K = O.BPF_ALU64 | O.BPF_LSH | O.BPF_K;
+const RSH64_K = O.BPF_ALU64 | O.BPF_RSH | O.BPF_K;
+
+/** `r <<= 32; r >>= 32` at instruction j: clang's zero-extension of the low half (the rsh
+ * reached only from the lsh). */
+function isZext(g: Gen, j: number, dst: number): boolean {
+  const { p } = g;
+  return j < p.n && fusable(g, j + 1) && p.code[j] === LSH64_K && p.imm[j] === 32 && p.dst[j] === dst &&
+    p.code[j + 1] === RSH64_K && p.imm[j + 1] === 32 && p.dst[j + 1] === dst;
+}
+
+/**
+ * clang's zero-extension idioms, one x86 instruction instead of two or three:
+ *   r <<= 32; r >>= 32          ->  mov r32, r32 (nothing when r is known to be zero-extended)
+ *   r = s; r <<= 32; r >>= 32   ->  mov r32, s32
+ * Returns whether the current instruction (and the ones it covers, g.skip) was lowered.
+ */
+function zeroExtension(g: Gen, d: number, s: number, x: boolean, op: number, imm: number): boolean {
+  const { e, p, i } = g;
+  if (op === O.BPF_LSH && !x && imm === 32 && isZext(g, i, p.dst[i])) {
+    if (!upperZero(g, p.dst[i])) e.movRR(d, d, false);
+    g.skip = 1;
+    return true;
+  }
+  if (op === O.BPF_MOV && x && p.off[i] === 0 && fusable(g, i + 1) && isZext(g, i + 1, p.dst[i])) {
+    e.movRR(d, s, false);
+    g.skip = 2;
+    return true;
+  }
+  return false;
 }
 
 function movImm(e: Emitter, d: number, imm: number, w: boolean): void {

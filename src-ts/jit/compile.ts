@@ -1,11 +1,13 @@
 // The JIT driver: eBPF bytecode (map references still symbolic) -> x86-64 code + relocations.
 //
 //   decode + analyze (program.ts)   typed arrays, functions, checks, what must stay interpreted
+//   facts (facts.ts)                registers known to be zero-extended, per instruction
 //   one code pass                   each instruction lowered by alu.ts / mem.ts / control.ts,
 //                                   jumps in their long form, recorded as sites
 //   relax (relax.ts)                short jumps where they fit, final bytes and offsets
 import * as O from '../asm/opcodes';
 import { lowerAlu } from './alu';
+import { upperZero } from './facts';
 import { lowerJmp, prologue } from './control';
 import { Gen } from './gen';
 import { lowerLdImm64, lowerLdx, lowerSt, lowerStx } from './mem';
@@ -41,7 +43,8 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
   const n = p.n;
   const e = scratch;
   e.reset();
-  const g: Gen = { e, p, L, i: 0, sites: new Sites(), relocs: [] };
+  const zx = upperZero(p, L.flags, (i) => L.relocAt.has(i) || L.funcAt.has(i));
+  const g: Gen = { e, p, L, i: 0, sites: new Sites(), relocs: [], zx, skip: 0 };
 
   // offs[i]: where instruction i's code starts (after the prologue for a function's first
   // instruction; the second half of an ld_imm64 gets the offset right after it).
@@ -58,7 +61,10 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
     offs[i] = e.pos;
     if (f & SECOND_HALF) continue;
     g.i = i;
+    g.skip = 0;
     lowerInsn(g);
+    // Instructions a fused pattern covered (never jump targets): their code is the pattern's.
+    for (let k = 0; k < g.skip; k++) offs[++i] = e.pos;
   }
   offs[n] = e.pos;
 

@@ -1,7 +1,7 @@
 // State shared by the lowering modules (alu.ts, mem.ts, control.ts) during one code pass, and
 // the small helpers they all use.
 import { Emitter } from './x86';
-import { Layout, Program } from './program';
+import { FUNC_START, JUMP_TARGET, Layout, Program, SECOND_HALF } from './program';
 import { JitReject, JitReloc } from './types';
 import { BPF_FP } from './regs';
 import { Sites } from './relax';
@@ -16,7 +16,20 @@ export interface Gen {
    * program is emitted, then code offsets. */
   sites: Sites;
   relocs: JitReloc[];
+  /** facts.ts: registers whose upper 32 bits are zero before each instruction. */
+  zx: Uint16Array;
+  /** Set by a lowering that also covered the next `skip` instructions (a fused pattern). */
+  skip: number;
 }
+
+/** Instruction j can be covered by a pattern starting before it: it exists, and nothing jumps
+ * or calls to it (it is only ever reached from the instruction before). */
+export function fusable(g: Gen, j: number): boolean {
+  return j < g.p.n && (g.L.flags[j] & (FUNC_START | JUMP_TARGET | SECOND_HALF)) === 0;
+}
+
+/** Before the current instruction, eBPF register r is known to be < 2^32. */
+export const upperZero = (g: Gen, r: number): boolean => (g.zx[g.i] & (1 << r)) !== 0;
 
 export function invalid(g: Gen, why: string): never {
   throw new JitReject('invalid', why, g.i);

@@ -28,6 +28,8 @@ export const USES_MAY_GOTO = 4;
 /** At a function's first instruction: a helper calls the function back (its address is taken
  * by a BPF_PSEUDO_FUNC ld_imm64: bpf_loop, for_each_map_elem). */
 export const CALLBACK = 8;
+/** Some jump in the function lands on this instruction. */
+export const JUMP_TARGET = 16;
 
 export interface Layout {
   flags: Uint8Array;
@@ -158,6 +160,7 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
       const t = jumpTarget(p, i);
       if (t < start || t >= end) throw new JitReject('invalid', `jump out of range from insn ${i} to ${t}`, i);
       if (flags[t] & SECOND_HALF) throw new JitReject('invalid', `jump into the middle of ld_imm64 at ${t}`, i);
+      flags[t] |= JUMP_TARGET;
       if ((p.code[i] & 0xf0) === O.BPF_JCOND) flags[start] |= USES_MAY_GOTO;
     }
   }
