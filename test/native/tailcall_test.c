@@ -2,6 +2,7 @@
  * helpers bpf_tail_call, bpf_loop and bpf_for_each_map_elem (helper_callbacks.c) run by the
  * interpreter with the real helper table. */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,38 @@ static void test_for_each(void)
 	uint64_t q[5] = { 0, 0, 999, (uintptr_t)queue, 0 };
 	EQ(bpftime_vm_exec(&vp, (uintptr_t)q, 0, &r), 0);
 	EQ((int64_t)r, -EINVAL);
+
+	/* A walk is no use of an LRU map's elements (the kernel's does not set their reference
+	 * bits): after walking a full 32-entry map, 16 new keys evict the 16 oldest, exactly as
+	 * without the walk (test/e2e/lru-for-each-differential.test.ts checks this on the kernel).
+	 * A program's lookup is a use: keys looked up survive. One CPU, so one set of LRU lists. */
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	uint32_t types[2] = { BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH };
+	for (int t = 0; t < 2; t++)
+		for (int touch = 0; touch < 2; touch++) {
+			struct bpftime_map *m = make_map(types[t], 4, 8, 32);
+			uint64_t v[1024] = { 0 };
+			for (uint32_t key = 0; key < 32; key++)
+				bpftime_map_sys_update(m, &key, v, BPF_ANY);
+			for (uint32_t key = 0; touch && key < 8; key++)
+				CHECK(bpftime_map_lookup_elem(m, &key) != NULL);
+			uint64_t w[5] = { 0, 0, 999, (uintptr_t)m, 0 };
+			EQ(bpftime_vm_exec(&vp, (uintptr_t)w, 0, &r), 0);
+			EQ(r, 32);
+			for (uint32_t key = 32; key < 48; key++)
+				bpftime_map_sys_update(m, &key, v, BPF_ANY);
+			int present = 0, survivors = 0;
+			for (uint32_t key = 0; key < 48; key++) {
+				int here = bpftime_map_sys_lookup(m, &key, v, 0) == 0;
+				present += here;
+				survivors += here && key < (touch ? 8u : 16u);
+			}
+			EQ(present, 32);
+			EQ(survivors, touch ? 8 : 0); /* touched keys stay; untouched old keys go first */
+		}
 }
 
 int main(void)

@@ -103,7 +103,7 @@ static long for_each_array(struct bpftime_map *m, uint64_t fn, uint64_t ctx)
 
 /* Hash maps in get_next_key order (the kernel walks its buckets the same way). The next key is
  * taken before the callback runs, so a callback that deletes its element does not restart the
- * walk. */
+ * walk. The walk is no use of the elements: LRU maps evict as if it had not happened. */
 static long for_each_hash(struct bpftime_map *m, uint64_t fn, uint64_t ctx)
 {
 	uint32_t ks = bpftime_map_get_spec(m)->key_size;
@@ -118,7 +118,7 @@ static long for_each_hash(struct bpftime_map *m, uint64_t fn, uint64_t ctx)
 	for (;;) {
 		memcpy(key, next, ks);
 		int more = bpftime_map_sys_get_next_key(m, key, next) == 0;
-		void *val = bpftime_map_lookup_elem(m, key);
+		void *val = bpftime_map_lookup_elem_noref(m, key);
 		if (val) {
 			done++;
 			if (run_callback(fn, (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)key, (uint64_t)(uintptr_t)val, ctx,

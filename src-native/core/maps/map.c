@@ -294,6 +294,11 @@ long bpftime_map_peek_elem(struct bpftime_map *m, void *value)
 	return m->ops->peek ? m->ops->peek(m, value) : -EINVAL;
 }
 
+void *bpftime_map_lookup_elem_noref(struct bpftime_map *m, const void *key)
+{
+	return m->ops->lookup_noref ? m->ops->lookup_noref(m, key) : bpftime_map_lookup_elem(m, key);
+}
+
 void *bpftime_map_lookup_percpu_elem(struct bpftime_map *m, const void *key, uint32_t cpu)
 {
 	return m->ops->lookup_percpu ? m->ops->lookup_percpu(m, key, cpu) : NULL;

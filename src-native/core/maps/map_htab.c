@@ -545,19 +545,23 @@ static uint32_t lookup_idx(struct htab *h, const void *key)
 	return idx;
 }
 
-/* Program side: the value (this CPU's slot for per-CPU maps); LRU maps mark the element used. */
-void *htab_lookup(struct bpftime_map *m, const void *key)
+/* Program side: the value (this CPU's slot for per-CPU maps); LRU maps mark the element used
+ * unless the program only iterates (bpf_for_each_map_elem: no use, as the kernel's walk). */
+static void *lookup_value(struct bpftime_map *m, const void *key, int use)
 {
 	struct htab *h = (struct htab *)m;
 	uint32_t i = lookup_idx(h, key);
 	if (i == NONE)
 		return NULL;
-	if (h->flavor & HTAB_F_LRU)
+	if (use && (h->flavor & HTAB_F_LRU))
 		lru_set_ref(&elem_at(h, i)->lru);
 	if (h->flavor & HTAB_F_PERCPU)
 		return pcpu_val(h, i, bpftime_map_cpu_slot());
 	return inline_val(h, i);
 }
+
+void *htab_lookup(struct bpftime_map *m, const void *key) { return lookup_value(m, key, 1); }
+void *htab_lookup_noref(struct bpftime_map *m, const void *key) { return lookup_value(m, key, 0); }
 
 /* bpf_map_lookup_percpu_elem: another CPU's value (cpu is a kernel CPU id). */
 void *htab_lookup_percpu(struct bpftime_map *m, const void *key, uint32_t cpu)

@@ -50,6 +50,7 @@ uint64_t htab_region_size(const struct bpftime_map_spec *s);
 int htab_region_init(struct bpftime_map *m);
 int htab_open(struct bpftime_map *m);
 void *htab_lookup(struct bpftime_map *m, const void *key);
+void *htab_lookup_noref(struct bpftime_map *m, const void *key);
 long htab_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
 long htab_sys_update(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
 long htab_delete(struct bpftime_map *m, const void *key);

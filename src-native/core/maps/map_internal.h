@@ -66,6 +66,9 @@ struct bpftime_map_ops {
 	/* Fill the handle's cached fields; validate type state. 0 or -EINVAL. */
 	int (*open)(struct bpftime_map *m);
 	void *(*lookup)(struct bpftime_map *m, const void *key);
+	/* A program's lookup that is no use of the element (bpf_for_each_map_elem's walk): LRU maps
+	 * leave its reference bit alone. NULL: lookup. */
+	void *(*lookup_noref)(struct bpftime_map *m, const void *key);
 	long (*update)(struct bpftime_map *m, const void *key, const void *value, uint64_t flags);
 	long (*delete)(struct bpftime_map *m, const void *key);
 	/* Syscall side: flags already checked by map.c. */

@@ -9,6 +9,7 @@ const struct bpftime_map_ops bpftime_lru_percpu_hash_map_ops = {
 	.region_init = htab_region_init,
 	.open = htab_open,
 	.lookup = htab_lookup,
+	.lookup_noref = htab_lookup_noref,
 	.update = htab_update,
 	.delete = htab_delete,
 	.sys_lookup = htab_sys_lookup,

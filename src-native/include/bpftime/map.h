@@ -105,6 +105,9 @@ void *bpftime_map_lookup_elem(struct bpftime_map *m, const void *key);
 long bpftime_map_update_elem(struct bpftime_map *m, const void *key, const void *value,
 			     uint64_t flags);
 long bpftime_map_delete_elem(struct bpftime_map *m, const void *key);
+/* A program's lookup that is no use of the element (bpf_for_each_map_elem): LRU maps keep their
+ * eviction order, as the kernel's walk does not set the reference bit. */
+void *bpftime_map_lookup_elem_noref(struct bpftime_map *m, const void *key);
 /* Per-CPU maps: a program's lookup gives the slot of the CPU the thread runs on; this gives CPU
  * `cpu`'s (a kernel CPU id), as bpf_map_lookup_percpu_elem. NULL for other map types. */
 void *bpftime_map_lookup_percpu_elem(struct bpftime_map *m, const void *key, uint32_t cpu);
