@@ -215,7 +215,7 @@ static void converse(int sock)
 		case BPFTIME_MSG_ATTACH:
 			on_attach(payload, hdr.len, fds, nfds);
 			break;
-		case BPFTIME_MSG_TASK_LAYOUT: /* before HELLO_REPLY: before any program runs */
+		case BPFTIME_MSG_TASK_LAYOUT: /* before the first program that reads a task stand-in */
 			agent_task_set_layout(payload, hdr.len);
 			/* then the vm_area_struct layout for bpf_find_vma (vma_layout.ts) */
 			if (hdr.len > sizeof(struct bpftime_task_layout))
@@ -439,6 +439,9 @@ static void agent_launch(void)
 		pthread_mutex_lock(&g_ready_lock);
 		g_ready = 0; /* a restart waits for its own HELLO_REPLY */
 		pthread_mutex_unlock(&g_ready_lock);
+		/* The agent thread's socket goes high in the fd table: grow the table now, before
+		 * the thread shares it (growing a shared table waits ~10 ms for RCU). */
+		bpftime_client_prepare_fd_slot();
 		pthread_t t;
 		if (pthread_create(&t, NULL, agent_thread, NULL) == 0) {
 			pthread_detach(t);

@@ -7,6 +7,7 @@ import { PerfEvent } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
 import { BpfMap } from '../kernel/map';
 import { log } from './log';
+import * as U from '../uapi/bpf';
 import { isRingbuf, ringbufWakeFd } from './syscalls/ringbuf';
 
 /** proto.h BPFTIME_ATTACH_WAITING: the agent's process has not mapped the binary (yet). */
@@ -60,6 +61,19 @@ export class Attachments {
     const c = this.collecting ?? [];
     this.collecting = null;
     return c;
+  }
+
+  /** The MSG_TASK_LAYOUT payload (Kernel.taskLayout: computed from the kernel's BTF on first
+   * use, which takes 0.1-0.2 s), and the agents that have it. An agent gets it before the first
+   * program that can reach a task stand-in (needsTaskLayout), not when it connects: most tools
+   * never call those helpers, and a cold start should not wait for a layout nobody reads. */
+  taskLayout: () => Buffer = () => Buffer.alloc(0);
+  private readonly haveLayout = new WeakSet<Client>();
+
+  private ensureLayout(prog: BpfProg, c: Client): void {
+    if (this.haveLayout.has(c) || !needsTaskLayout(prog)) return;
+    this.haveLayout.add(c);
+    c.send(Msg.TaskLayout, 0, this.taskLayout());
   }
 
   constructor() {
@@ -157,6 +171,7 @@ export class Attachments {
   }
 
   private pushProg(prog: BpfProg, c: Client, id = this.nextId++): boolean {
+    this.ensureLayout(prog, c);
     const maps = prog.spec.maps;
     const rings = maps.filter(isRingbuf);
     const msg = encodeProgPush(id, prog.id, maps.map((m) => m.id), rings.map((m) => m.id));
@@ -238,8 +253,32 @@ export class Attachments {
       wakeMapIds: rings.map((m) => m.id),
     });
     a.agents.set(c.pid, { status: 1, message: 'sent' });
+    this.ensureLayout(a.prog, c);
     return c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]);
   }
+}
+
+/** Helpers that hand a program a task_struct (or vm_area_struct) stand-in laid out as the
+ * running kernel's: the task layout must be in the agent before such a program runs. kfunc calls
+ * count too (which kfunc takes a task is not worth knowing here). */
+const TASK_HELPERS = new Set([U.BPF_FUNC_get_current_task, U.BPF_FUNC_get_current_task_btf, U.BPF_FUNC_find_vma]);
+const needsLayout = new WeakMap<BpfProg, boolean>();
+
+export function needsTaskLayout(prog: BpfProg): boolean {
+  let v = needsLayout.get(prog);
+  if (v !== undefined) return v;
+  v = false;
+  const insns = prog.spec.insns;
+  for (let off = 0; off + 8 <= insns.length; off += 8) {
+    if (insns[off] !== (U.BPF_JMP | U.BPF_CALL)) continue;
+    const src = insns[off + 1] >> 4;
+    if (src === U.BPF_PSEUDO_KFUNC_CALL || (src === 0 && TASK_HELPERS.has(insns.readInt32LE(off + 4)))) {
+      v = true;
+      break;
+    }
+  }
+  needsLayout.set(prog, v);
+  return v;
 }
 
 function describe(a: Attachment): string {

@@ -1,5 +1,6 @@
 // Entry point of the syscall server process. The shim starts it with --daemon when a tool
 // makes its first call and none runs; `bpftime serve` runs it in the foreground.
+import * as fs from 'fs';
 import { Server } from './server';
 import { log } from './log';
 import { defaultRuntimeDir } from '../cli/runtime';
@@ -10,6 +11,7 @@ export function runServer(runtimeDir: string, idleMs: number): Server | null {
     log(`another server already runs in ${runtimeDir}`);
     return null;
   }
+  tellReady();
   const bye = () => {
     server.stop();
     process.exit(0);
@@ -17,6 +19,20 @@ export function runServer(runtimeDir: string, idleMs: number): Server | null {
   process.on('SIGINT', bye);
   process.on('SIGTERM', bye);
   return server;
+}
+
+/** The shim or agent that started us waits on a pipe (BPFTIME_READY_FD) for the moment we
+ * listen, instead of trying to connect in a sleeping loop. */
+function tellReady(): void {
+  const fd = Number(process.env.BPFTIME_READY_FD);
+  delete process.env.BPFTIME_READY_FD;
+  if (!Number.isInteger(fd) || fd < 0) return;
+  try {
+    fs.writeSync(fd, 'r');
+    fs.closeSync(fd);
+  } catch {
+    // whoever started us gave up waiting: nothing to tell
+  }
 }
 
 if (require.main === module) {

@@ -45,7 +45,9 @@ export class Server {
   private idleTimer: NodeJS.Timeout | null = null;
   readonly startedAt = Date.now();
 
-  constructor(readonly opts: ServerOptions) {}
+  constructor(readonly opts: ServerOptions) {
+    this.kernel.attachments.taskLayout = () => this.kernel.taskLayout();
+  }
 
   get socketPath(): string {
     return path.join(this.opts.runtimeDir, 'server.sock');
@@ -177,12 +179,8 @@ export class Server {
         }
         // An agent gets the attachments that exist before the reply: it holds the process's
         // start until the reply, so a target started after the tool is traced from the start.
-        // The task_struct layout comes first: programs may call bpf_get_current_task() as soon
-        // as their attachments are installed.
-        if (c.role === Role.Agent) {
-          c.send(Msg.TaskLayout, 0, this.kernel.taskLayout());
-          this.kernel.attachments.addAgent(c);
-        }
+        // The task_struct layout goes before the first program that needs it (Attachments).
+        if (c.role === Role.Agent) this.kernel.attachments.addAgent(c);
         c.send(Msg.HelloReply, f.seq, encodeHelloReply(0, process.pid));
         log(`${Role[c.role]?.toLowerCase() ?? 'client'} ${c.comm}[${c.pid}] connected (${c.exe})`);
         break;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,9 +112,22 @@ static int find_node(char *out, size_t n)
 	return -ENOENT;
 }
 
-/* Starts the server detached (double fork, new session, LD_PRELOAD removed so the server is
- * not itself shimmed), logging to <runtime dir>/server.log. Everything the child needs is built
- * before fork: after fork in a multi-threaded tool only async-signal-safe calls are allowed. */
+/* Variables the server's environment goes without: LD_PRELOAD (the server is not itself
+ * shimmed) and NODE_EXTRA_CA_CERTS, whose mere presence makes Node 20 parse every root
+ * certificate before running any JavaScript (~100 ms of each cold start; the server makes no TLS
+ * connections). */
+static int dropped_from_server_env(const char *e)
+{
+	return strncmp(e, "LD_PRELOAD=", 11) == 0 || strncmp(e, "NODE_EXTRA_CA_CERTS=", 20) == 0 ||
+	       strncmp(e, "BPFTIME_READY_FD=", 17) == 0;
+}
+
+/* Starts the server detached (double fork, new session, see dropped_from_server_env), logging
+ * to <runtime dir>/server.log. Everything the child needs is built before fork: after fork in a
+ * multi-threaded tool only async-signal-safe calls are allowed. Returns the read end of a pipe
+ * the server writes a byte to once it listens (fd 3 there, named by BPFTIME_READY_FD), and that
+ * reads EOF when it exits without listening (another server won the lock): the caller waits on
+ * it rather than trying to connect in a sleeping loop. */
 static int spawn_server(void)
 {
 	char node[PATH_MAX], root[PATH_MAX], script[PATH_MAX + 64], log[PATH_MAX + 16];
@@ -140,21 +154,30 @@ static int spawn_server(void)
 	size_t nenv = 0;
 	while (environ && environ[nenv])
 		nenv++;
-	char **envp = calloc(nenv + 1, sizeof(char *));
+	char **envp = calloc(nenv + 2, sizeof(char *));
 	if (!envp)
 		return -ENOMEM;
 	size_t k = 0;
 	for (size_t i = 0; i < nenv; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+		if (!dropped_from_server_env(environ[i]))
 			envp[k++] = environ[i];
+	envp[k++] = "BPFTIME_READY_FD=3";
 	envp[k] = NULL;
 	char *argv[] = { node, script, "--runtime-dir", (char *)bpftime_runtime_dir(), "--daemon", NULL };
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		int e = errno;
+		free(envp);
+		return -e;
+	}
 
 	/* Raw fork: glibc's fork() would run the process's atfork handlers, and the shim's take the
 	 * connection lock this call already holds. The child only makes raw system calls. */
 	long pid = bpftime_raw_syscall(SYS_fork, 0, 0, 0, 0, 0, 0);
 	if (pid < 0) {
 		free(envp);
+		bpftime_raw_syscall(SYS_close, ready[0], 0, 0, 0, 0, 0);
+		bpftime_raw_syscall(SYS_close, ready[1], 0, 0, 0, 0, 0);
 		return (int)pid;
 	}
 	if (pid == 0) {
@@ -169,25 +192,70 @@ static int spawn_server(void)
 			bpftime_raw_syscall(SYS_dup2, lf, 1, 0, 0, 0, 0);
 			bpftime_raw_syscall(SYS_dup2, lf, 2, 0, 0, 0, 0);
 		}
-		bpftime_raw_syscall(SYS_close_range, 3, ~0U, 0, 0, 0, 0);
+		/* The ready pipe's write end becomes fd 3 without close-on-exec (dup2 onto itself
+		 * would keep the flag: clear it then). */
+		if (ready[1] == 3)
+			bpftime_raw_syscall(SYS_fcntl, 3, F_SETFD, 0, 0, 0, 0);
+		else
+			bpftime_raw_syscall(SYS_dup2, ready[1], 3, 0, 0, 0, 0);
+		bpftime_raw_syscall(SYS_close_range, 4, ~0U, 0, 0, 0, 0);
 		bpftime_raw_syscall(SYS_execve, (long)node, (long)argv, (long)envp, 0, 0, 0);
 		bpftime_raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0, 0);
 	}
 	free(envp);
+	bpftime_raw_syscall(SYS_close, ready[1], 0, 0, 0, 0, 0);
 	int st;
 	while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR)
 		;
-	return 0;
+	return ready[0];
 }
 
-/* Moves our socket out of the way of the process's own fds: a tool's first map should get the
- * fd number it gets on a kernel, so the socket goes near the top of the fd limit. */
-static int move_high(int fd)
+/* Waits (at most ms) until the fd is readable or hung up: the server's ready pipe. */
+static void wait_ready(int fd, int ms)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			return;
+		struct pollfd p = { fd, POLLIN, 0 };
+		int r = poll(&p, 1, (int)left);
+		if (r != 0 && !(r < 0 && errno == EINTR))
+			return;
+	}
+}
+
+/* Where our socket goes: near the top of the fd limit, out of the way of the process's own fds
+ * (a tool's first map should get the fd number it gets on a kernel). -1: leave it. */
+static long high_slot(void)
 {
 	struct rlimit rl;
-	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 128)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 128)
+		return -1;
+	return (long)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) - 32;
+}
+
+void bpftime_client_prepare_fd_slot(void)
+{
+	long want = high_slot();
+	if (want < 0)
+		return;
+	long fd = bpftime_raw_syscall(SYS_open, (long)"/", O_PATH | O_CLOEXEC, 0, 0, 0, 0);
+	if (fd < 0)
+		return;
+	long hi = bpftime_raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, want, 0, 0, 0);
+	if (hi >= 0)
+		bpftime_raw_syscall(SYS_close, hi, 0, 0, 0, 0, 0);
+	bpftime_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+static int move_high(int fd)
+{
+	long want = high_slot();
+	if (fd < 0 || want < 0)
 		return fd;
-	long want = (long)(rl.rlim_cur > 65536 ? 65536 : rl.rlim_cur) - 32;
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, want);
 	if (hi < 0)
 		return fd;
@@ -206,6 +274,12 @@ int bpftime_client_connect(int autostart)
 	if (rc < 0)
 		return rc;
 	/* Node starts in ~100 ms; allow a slow machine 15 s before giving up. */
+	wait_ready(rc, 15000);
+	bpftime_raw_syscall(SYS_close, rc, 0, 0, 0, 0, 0);
+	fd = try_connect(path);
+	if (fd >= 0)
+		return move_high(fd);
+	/* Our server found another one starting (it holds the lock): wait for that one. */
 	for (int i = 0; i < 1500; i++) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);

@@ -13,6 +13,12 @@ const char *bpftime_runtime_dir(void);
  * Returns a connected, close-on-exec socket fd, or -errno. */
 int bpftime_client_connect(int autostart);
 
+/* Grows this process's fd table to hold the slot the connection's socket will move to, then
+ * frees the slot. Call while the process is single-threaded: growing a table that threads share
+ * waits for an RCU grace period (synchronize_rcu in expand_fdtable, ~10 ms), which a connection
+ * made later from another thread then does not pay. */
+void bpftime_client_prepare_fd_slot(void);
+
 /* Sends one frame (header + payload, fds riding on the header). 0 or -errno. */
 int bpftime_send_frame(int sock, uint16_t type, uint32_t seq, const void *payload, uint32_t len,
 		       const int *fds, int nfds);
