@@ -13,12 +13,14 @@ import { Gen } from './gen';
 import { lowerLdImm64, lowerLdx, lowerSt, lowerStx } from './mem';
 import { FUNC_START, SECOND_HALF, USES_MAY_GOTO, analyze, decode } from './program';
 import { relax, Sites } from './relax';
-import { InsnReloc, JitReject, JitResult } from './types';
+import { InsnReloc, JitMapInfo, JitReject, JitResult } from './types';
 import { Emitter } from './x86';
 
 export interface CompileOptions {
   /** Map references (ld_imm64 with a map fd/value source), as recorded by PROG_LOAD. */
   relocs?: readonly InsnReloc[];
+  /** The maps those references name (for inline lookups; without them, helper calls). */
+  maps?: readonly JitMapInfo[];
 }
 
 const LD_IMM64 = O.BPF_LD | O.BPF_IMM | O.BPF_DW;
@@ -44,7 +46,7 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
   const e = scratch;
   e.reset();
   const zx = upperZero(p, L.flags, (i) => L.relocAt.has(i) || L.funcAt.has(i));
-  const g: Gen = { e, p, L, i: 0, sites: new Sites(), relocs: [], zx, skip: 0 };
+  const g: Gen = { e, p, L, i: 0, sites: new Sites(), relocs: [], zx, skip: 0, maps: new Map((opts.maps ?? []).map((m) => [m.id, m])) };
 
   // offs[i]: where instruction i's code starts (after the prologue for a function's first
   // instruction; the second half of an ld_imm64 gets the offset right after it).

@@ -24,7 +24,8 @@
 // caller-saved), which is eBPF's contract (the kernel verifier rejects reading them).
 import * as O from '../asm/opcodes';
 import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
-import { BPF_FUNC_tail_call } from '../uapi/bpf';
+import { BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call } from '../uapi/bpf';
+import { inlineMapLookup } from './inline';
 import { jumpTarget } from './program';
 import { FRAME_EXTRA, SAVED, STACK_SIZE, T1, T2, X } from './regs';
 import {
@@ -188,6 +189,7 @@ function tailCall(g: Gen): void {
 function call(g: Gen): void {
   const { e, p, i } = g;
   if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_tail_call) return tailCall(g);
+  if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_map_lookup_elem && inlineMapLookup(g)) return;
   if (p.src[i] === 0) {
     // Helper: arguments already sit in the SysV registers. The helper's address differs per
     // process, so it is a movabs immediate the loader patches.

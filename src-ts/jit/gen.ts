@@ -2,7 +2,7 @@
 // the small helpers they all use.
 import { Emitter } from './x86';
 import { FUNC_START, JUMP_TARGET, Layout, Program, SECOND_HALF } from './program';
-import { JitReject, JitReloc } from './types';
+import { JitMapInfo, JitReject, JitReloc } from './types';
 import { BPF_FP } from './regs';
 import { Sites } from './relax';
 
@@ -18,6 +18,8 @@ export interface Gen {
   relocs: JitReloc[];
   /** facts.ts: registers whose upper 32 bits are zero before each instruction. */
   zx: Uint16Array;
+  /** The maps the program uses, by id (CompileOptions.maps). */
+  maps: Map<number, JitMapInfo>;
   /** Set by a lowering that also covered the next `skip` instructions (a fused pattern). */
   skip: number;
 }

@@ -9,7 +9,7 @@
 //   reloc_off: reloc_cnt x { u32 offset, u32 kind, u32 id, u32 addend }
 //   code_off (16-aligned): the code
 import { compile } from './compile';
-import { InsnReloc, JIT_RELOC_KIND, JitCode } from './types';
+import { InsnReloc, JIT_RELOC_KIND, JitCode, JitMapInfo } from './types';
 
 export const JIT_BLOB_MAGIC = 0x54494a42; // "BJIT" little endian
 export const JIT_ARCH_X86_64 = 1;
@@ -46,10 +46,10 @@ export function jitBlob(out: JitCode): Buffer {
 /** Compiles a program as stored at PROG_LOAD (instructions after the server's fix-ups, its map
  * relocations) into the blob for its image; null when the program must run in the
  * interpreter (tail calls, callbacks, kfuncs) or is not valid for the JIT, with the reason. */
-export function jitSection(insns: Uint8Array, relocs: readonly InsnReloc[]): { blob: Buffer | null; reason?: string } {
+export function jitSection(insns: Uint8Array, relocs: readonly InsnReloc[], maps: readonly JitMapInfo[] = []): { blob: Buffer | null; reason?: string } {
   let r;
   try {
-    r = compile(insns, { relocs });
+    r = compile(insns, { relocs, maps });
   } catch (e) {
     // A JIT bug must not fail PROG_LOAD: the interpreter runs the program instead.
     return { blob: null, reason: `internal error: ${(e as Error).message}` };

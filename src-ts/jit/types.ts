@@ -10,6 +10,7 @@ export const JIT_RELOC_KIND = {
   tail_resolve: 4, // address of bpftime_jit_tail_resolve (bpf_tail_call)
   code: 5,      // address of byte `addend` of this code (callback pointers)
   tail_interp: 6, // address of bpftime_jit_tail_interp (bpf_tail_call into a program without JIT code)
+  array_values: 7, // address of value 0 of ARRAY map `id`, which has `addend` entries (inline lookups)
 } as const;
 export type JitRelocKind = keyof typeof JIT_RELOC_KIND;
 
@@ -30,6 +31,15 @@ export interface InsnReloc {
   off: number;
 }
 export const INSN_RELOC_MAP_PTR = 1;
+
+/** What the JIT may know about a map the program uses (the server's MapSpec and id), to inline
+ * lookups in it. */
+export interface JitMapInfo {
+  id: number;
+  mapType: number;
+  maxEntries: number;
+  valueSize: number;
+}
 export const INSN_RELOC_MAP_VALUE = 2;
 
 export interface JitCode {

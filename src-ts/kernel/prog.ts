@@ -70,7 +70,7 @@ function imageWithJit(s: ProgSpec): { image: Buffer; jited: number; jitReason?: 
   const img = buildImage(s);
   if (process.env.BPFTIME_JIT === '0') return { image: img, jited: 0, jitReason: 'BPFTIME_JIT=0' };
   if (process.arch !== 'x64') return { image: img, jited: 0, jitReason: `no JIT for ${process.arch}` };
-  const { blob, reason } = jitSection(s.insns, s.relocs);
+  const { blob, reason } = jitSection(s.insns, s.relocs, s.maps.map((m) => ({ id: m.id, ...m.spec })));
   return blob ? { image: withJit(img, blob), jited: blob.length } : { image: img, jited: 0, jitReason: reason };
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/bpf.h>
 
 #include "bpftime/helpers.h"
 #include "bpftime/jit.h"
@@ -48,6 +49,7 @@ static int resolve(const struct bpftime_jit_env *env, const struct bpftime_jit_r
 		return 0;
 	case BPFTIME_JIT_RELOC_MAP_PTR:
 	case BPFTIME_JIT_RELOC_MAP_VALUE:
+	case BPFTIME_JIT_RELOC_ARRAY_VALUES:
 		if (!env->resolve)
 			return -ENOENT;
 		return env->resolve(env->user, r->kind, r->id, r->addend, v);
@@ -182,6 +184,19 @@ int bpftime_jit_resolve_maps(void *user, uint32_t kind, uint32_t id, uint32_t ad
 			continue;
 		if (kind == BPFTIME_JIT_RELOC_MAP_PTR) {
 			*value = (uint64_t)(uintptr_t)t->maps[k];
+			return 0;
+		}
+		if (kind == BPFTIME_JIT_RELOC_ARRAY_VALUES) {
+			/* The code bounds-checks keys against `addend` entries and indexes from value 0:
+			 * only an ARRAY map of exactly that size may be behind it. */
+			const struct bpftime_map_spec *s = bpftime_map_get_spec(t->maps[k]);
+			uint32_t zero = 0;
+			if (!s || s->map_type != BPF_MAP_TYPE_ARRAY || s->max_entries != addend || addend == 0)
+				return -EINVAL;
+			void *v0 = bpftime_map_lookup_elem(t->maps[k], &zero);
+			if (!v0)
+				return -EINVAL;
+			*value = (uint64_t)(uintptr_t)v0;
 			return 0;
 		}
 		void *addr;

@@ -36,6 +36,8 @@ enum bpftime_jit_reloc_kind {
 	BPFTIME_JIT_RELOC_TAIL_RESOLVE = 4, /* address of bpftime_jit_tail_resolve (bpf_tail_call) */
 	BPFTIME_JIT_RELOC_CODE = 5,      /* address of byte `addend` of this code (callback pointers) */
 	BPFTIME_JIT_RELOC_TAIL_INTERP = 6, /* address of bpftime_jit_tail_interp (bpf_tail_call) */
+	BPFTIME_JIT_RELOC_ARRAY_VALUES = 7, /* address of value 0 of ARRAY map `id`, which has `addend` entries
+					     * (inline bpf_map_lookup_elem) */
 };
 
 /* Where a tail call enters JIT code: the main prologue starts with `mov eax, 0` (no tail call
