@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Snapshots the syscall tracepoints of the running kernel's tracefs (events/syscalls/* and
 // events/raw_syscalls/*: ids, fields, print formats) into src-ts/tracefs/syscall-events.json,
-// with each syscall's number from asm/unistd_64.h. The server serves its tracefs view from this
-// snapshot, so tools see the same files whether or not a real tracefs is mounted.
+// with each syscall's number from the generated uapi tables (src-ts/uapi/syscalls.ts from the
+// installed asm/unistd_64.h, syscalls_newer.ts for syscalls newer than it: see
+// scripts/gen-uapi.js). The server serves its tracefs view from this snapshot, so tools see the
+// same files whether or not a real tracefs is mounted. Run after a build (it uses dist/).
 // Needs root and tracefs: mount -t tracefs nodev /sys/kernel/tracing
 'use strict';
 const fs = require('fs');
@@ -12,10 +14,9 @@ const TRACEFS = process.env.TRACEFS || '/sys/kernel/tracing';
 const out = path.join(__dirname, '..', 'src-ts', 'tracefs', 'syscall-events.json');
 
 function syscallNumbers() {
-  const hdr = fs.readFileSync('/usr/include/x86_64-linux-gnu/asm/unistd_64.h', 'utf8');
-  const nrs = {};
-  for (const m of hdr.matchAll(/^#define __NR_(\w+)\s+(\d+)\s*$/gm)) nrs[m[1]] = Number(m[2]);
-  return nrs;
+  const { SYSCALL_NR } = require('../dist/src-ts/uapi/syscalls.js');
+  const { SYSCALL_NR_NEWER } = require('../dist/src-ts/uapi/syscalls_newer.js');
+  return { ...SYSCALL_NR_NEWER, ...SYSCALL_NR };
 }
 
 /** Parses a format file into {id, fields, printFmt} and checks that format() gives it back. */
@@ -46,7 +47,7 @@ function main() {
       const sc = /^sys_(?:enter|exit)_(\w+)$/.exec(name);
       const sysName = sc ? ENTRY_ALIASES[sc[1]] ?? sc[1] : null;
       const nr = system === 'raw_syscalls' ? -1 : sysName && nrs[sysName] !== undefined ? nrs[sysName] : null;
-      if (nr === null) continue; // newer than the uapi headers we build against: no number known
+      if (nr === null) throw new Error(`${system}/${name}: no syscall number for ${sysName} (regenerate src-ts/uapi/syscalls_newer.ts from a newer header: scripts/gen-uapi.js)`);
       events.push({ system, name, id, nr, fields, printFmt });
       // The server re-creates the file from these fields: make sure it is the same text.
       const { formatFile } = require('../dist/src-ts/tracefs/format.js');
