@@ -27,6 +27,7 @@
 
 #include "bpftime/client.h"
 #include "bpftime/proto.h"
+#include "bpftime/unistd_newer.h" /* SYS_fchmodat2 where the installed headers predate it */
 
 #define EXPORT __attribute__((visibility("default")))
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -42,7 +43,7 @@ struct bpftime_bpffs_stat {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
-enum { OP_STAT = 1, OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_OPENDIR };
+enum { OP_STAT = 1, OP_MKDIR, OP_RMDIR, OP_UNLINK, OP_RENAME, OP_OPENDIR, OP_CHMOD, OP_CHOWN, OP_UTIMES };
 
 /* The server's "not ours" on another bpf mount: the real filesystem answers (obj_pin.ts). */
 #define BPFFS_REAL 1000
@@ -664,6 +665,174 @@ EXPORT int renameat2(int olddir, const char *oldp, int newdir, const char *newp,
 	return real_renameat2(olddir, oldp, newdir, newp, flags);
 }
 
+/* ---- attributes: chmod, chown, utimensat ---- */
+
+/* Kernel's bpffs inodes take attribute changes (simple_setattr()): modes, owners and times of
+ * pins and directories are the server's (a pin of another bpf mount too; its real entries
+ * stay the real filesystem's). */
+typedef int (*chmod_fn)(const char *, mode_t);
+typedef int (*fchmod_fn)(int, mode_t);
+typedef int (*fchmodat_fn)(int, const char *, mode_t, int);
+typedef int (*chown_fn)(const char *, uid_t, gid_t);
+typedef int (*fchown_fn)(int, uid_t, gid_t);
+typedef int (*fchownat_fn)(int, const char *, uid_t, gid_t, int);
+typedef int (*utimensat_fn)(int, const char *, const struct timespec *, int);
+typedef int (*futimens_fn)(int, const struct timespec *);
+
+/* One attribute change on p: 1 with *ret set when the server answered, 0 for the real call. */
+static int setattr_ours(int op, const char *p, long arg, void *out, int *ret)
+{
+	long r = call(op, p, NULL, arg, out);
+	if (r == -BPFFS_REAL)
+		return 0;
+	*ret = fail(r);
+	return 1;
+}
+
+EXPORT int chmod(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	int r;
+	if (bpffs_path(AT_FDCWD, path, p)) {
+		if (setattr_ours(OP_CHMOD, p, (long)mode, NULL, &r))
+			return r;
+		path = p;
+	}
+	REAL(chmod_fn, chmod);
+	return real_chmod(path, mode);
+}
+
+EXPORT int fchmod(int fd, mode_t mode)
+{
+	char p[PATH_MAX];
+	int r;
+	if (view_path(fd, p) && setattr_ours(OP_CHMOD, p, (long)mode, NULL, &r))
+		return r;
+	REAL(fchmod_fn, fchmod);
+	return real_fchmod(fd, mode);
+}
+
+EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	char p[PATH_MAX];
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+			return fail(-EINVAL);
+		if (setattr_ours(OP_CHMOD, p, (long)mode, NULL, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
+	REAL(fchmodat_fn, fchmodat);
+	return real_fchmodat(dirfd, path, mode, flags);
+}
+
+#define CHOWN_PATH(name)                                                               \
+	EXPORT int name(const char *path, uid_t uid, gid_t gid)                        \
+	{                                                                              \
+		char p[PATH_MAX];                                                      \
+		int r;                                                                 \
+		if (bpffs_path(AT_FDCWD, path, p)) {                                   \
+			if (setattr_ours(OP_CHOWN, p, (long)uid, (void *)(uintptr_t)gid, &r)) \
+				return r;                                              \
+			path = p;                                                      \
+		}                                                                      \
+		REAL(chown_fn, name);                                                  \
+		return real_##name(path, uid, gid);                                    \
+	}
+CHOWN_PATH(chown)
+CHOWN_PATH(lchown)
+
+EXPORT int fchown(int fd, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX];
+	int r;
+	if (view_path(fd, p) && setattr_ours(OP_CHOWN, p, (long)uid, (void *)(uintptr_t)gid, &r))
+		return r;
+	REAL(fchown_fn, fchown);
+	return real_fchown(fd, uid, gid);
+}
+
+EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	char p[PATH_MAX];
+	int r;
+	if (at_path(dirfd, path, flags, p)) {
+		if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+			return fail(-EINVAL);
+		if (setattr_ours(OP_CHOWN, p, (long)uid, (void *)(uintptr_t)gid, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
+	REAL(fchownat_fn, fchownat);
+	return real_fchownat(dirfd, path, uid, gid, flags);
+}
+
+/* utimensat()'s times as do_utimes() checks them before it looks the path up: EINVAL for a
+ * tv_nsec out of range, and nothing at all to do when both are UTIME_OMIT. 1 when there is
+ * something to change (times copied into out, or NULL meaning "now" in *use), 0 when done. */
+static int utimes_args(const struct timespec *times, struct timespec *out, struct timespec **use, int *ret)
+{
+	*use = NULL;
+	if (!times)
+		return 1;
+	if (shim_read_user(out, times, 2 * sizeof(*out)) < 0) {
+		*ret = fail(-EFAULT);
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		long ns = out[i].tv_nsec;
+		if (ns != UTIME_NOW && ns != UTIME_OMIT && (ns < 0 || ns >= 1000000000L)) {
+			*ret = fail(-EINVAL);
+			return 0;
+		}
+	}
+	if (out[0].tv_nsec == UTIME_OMIT && out[1].tv_nsec == UTIME_OMIT) {
+		*ret = 0;
+		return 0;
+	}
+	*use = out;
+	return 1;
+}
+
+/* glibc refuses a NULL path itself (EINVAL; its header declares the path non-null), so only
+ * syscall(SYS_utimensat, fd, NULL, ...) means "the fd itself": see shim_file_syscall. */
+EXPORT int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+	char p[PATH_MAX];
+	int r;
+	struct timespec t[2], *use;
+	if (at_path(dirfd, path, flags, p)) {
+		if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+			return fail(-EINVAL);
+		if (!utimes_args(times, t, &use, &r))
+			return r;
+		if (setattr_ours(OP_UTIMES, p, 0, use, &r))
+			return r;
+		path = p;
+		dirfd = AT_FDCWD;
+	}
+	REAL(utimensat_fn, utimensat);
+	return real_utimensat(dirfd, path, times, flags);
+}
+
+EXPORT int futimens(int fd, const struct timespec times[2])
+{
+	char p[PATH_MAX];
+	int r;
+	struct timespec t[2], *use;
+	if (view_path(fd, p)) {
+		if (!utimes_args(times, t, &use, &r))
+			return r;
+		if (setattr_ours(OP_UTIMES, p, 0, use, &r))
+			return r;
+	}
+	REAL(futimens_fn, futimens);
+	return real_futimens(fd, times);
+}
+
 /* ---- access, open, opendir ---- */
 
 /* access()/faccessat(): root may do anything with what exists; others as the mode bits say. */
@@ -832,4 +1001,145 @@ int shim_bpffs_owns(const char *path)
 {
 	char p[PATH_MAX];
 	return bpffs_path(AT_FDCWD, path, p) == 1;
+}
+
+/* ---- the same calls made with syscall() ---- */
+
+/* Tools that call syscall(SYS_mkdirat, ...) and friends directly reach the same handlers as
+ * the libc functions when a path is ours (the runtime's bpffs, a directory fd we handed out,
+ * or a served tracefs path); anything else is left to the raw syscall. Returns 1 with the
+ * result (or -errno) in *ret when the call was ours. */
+static int path_ours(int dirfd, const char *path)
+{
+	char p[PATH_MAX];
+	if (bpffs_path(dirfd, path, p))
+		return 1;
+	return path && copy_path(p, path, sizeof(p)) && shim_served_path(p);
+}
+
+#define RAW(expr)                                     \
+	do {                                          \
+		long r_ = (long)(expr);               \
+		*ret = r_ < 0 ? -(long)errno : r_;    \
+		return 1;                             \
+	} while (0)
+
+int shim_file_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long *ret)
+{
+	const char *p1 = (const char *)a1, *p2 = (const char *)a2;
+	int fd1 = (int)a1;
+	switch (nr) {
+	case SYS_open:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(open(p1, (int)a2, (int)a3));
+		return 0;
+	case SYS_openat:
+		if (path_ours(fd1, p2))
+			RAW(openat(fd1, p2, (int)a3, (int)a4));
+		return 0;
+	case SYS_stat:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(stat(p1, (struct stat *)a2));
+		return 0;
+	case SYS_lstat:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(lstat(p1, (struct stat *)a2));
+		return 0;
+	case SYS_newfstatat:
+		if (at_path(fd1, p2, (int)a4, (char[PATH_MAX]){ 0 }) || path_ours(fd1, p2))
+			RAW(fstatat(fd1, p2, (struct stat *)a3, (int)a4));
+		return 0;
+	case SYS_fstat:
+		if (view_path(fd1, (char[PATH_MAX]){ 0 }))
+			RAW(fstat(fd1, (struct stat *)a2));
+		return 0;
+	case SYS_statx:
+		if (at_path(fd1, p2, (int)a3, (char[PATH_MAX]){ 0 }) || path_ours(fd1, p2))
+			RAW(statx(fd1, p2, (int)a3, (unsigned)a4, (struct statx *)a5));
+		return 0;
+	case SYS_access:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(access(p1, (int)a2));
+		return 0;
+	case SYS_faccessat:
+		if (path_ours(fd1, p2))
+			RAW(faccessat(fd1, p2, (int)a3, 0));
+		return 0;
+	case SYS_faccessat2:
+		if (path_ours(fd1, p2))
+			RAW(faccessat(fd1, p2, (int)a3, (int)a4));
+		return 0;
+	case SYS_mkdir:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(mkdir(p1, (mode_t)a2));
+		return 0;
+	case SYS_mkdirat:
+		if (path_ours(fd1, p2))
+			RAW(mkdirat(fd1, p2, (mode_t)a3));
+		return 0;
+	case SYS_rmdir:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(rmdir(p1));
+		return 0;
+	case SYS_unlink:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(unlink(p1));
+		return 0;
+	case SYS_unlinkat:
+		if (path_ours(fd1, p2))
+			RAW(unlinkat(fd1, p2, (int)a3));
+		return 0;
+	case SYS_rename:
+		if (path_ours(AT_FDCWD, p1) || path_ours(AT_FDCWD, p2))
+			RAW(rename(p1, p2));
+		return 0;
+	case SYS_renameat:
+		if (path_ours(fd1, p2) || path_ours((int)a3, (const char *)a4))
+			RAW(renameat(fd1, p2, (int)a3, (const char *)a4));
+		return 0;
+	case SYS_renameat2:
+		if (path_ours(fd1, p2) || path_ours((int)a3, (const char *)a4))
+			RAW(renameat2(fd1, p2, (int)a3, (const char *)a4, (unsigned)a5));
+		return 0;
+	case SYS_chmod:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(chmod(p1, (mode_t)a2));
+		return 0;
+	case SYS_fchmod:
+		if (view_path(fd1, (char[PATH_MAX]){ 0 }))
+			RAW(fchmod(fd1, (mode_t)a2));
+		return 0;
+	case SYS_fchmodat: /* the syscall has no flags */
+		if (path_ours(fd1, p2))
+			RAW(fchmodat(fd1, p2, (mode_t)a3, 0));
+		return 0;
+	case SYS_fchmodat2:
+		if (at_path(fd1, p2, (int)a4, (char[PATH_MAX]){ 0 }) || path_ours(fd1, p2))
+			RAW(fchmodat(fd1, p2, (mode_t)a3, (int)a4));
+		return 0;
+	case SYS_chown:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(chown(p1, (uid_t)a2, (gid_t)a3));
+		return 0;
+	case SYS_lchown:
+		if (path_ours(AT_FDCWD, p1))
+			RAW(lchown(p1, (uid_t)a2, (gid_t)a3));
+		return 0;
+	case SYS_fchown:
+		if (view_path(fd1, (char[PATH_MAX]){ 0 }))
+			RAW(fchown(fd1, (uid_t)a2, (gid_t)a3));
+		return 0;
+	case SYS_fchownat:
+		if (at_path(fd1, p2, (int)a5, (char[PATH_MAX]){ 0 }))
+			RAW(fchownat(fd1, p2, (uid_t)a3, (gid_t)a4, (int)a5));
+		return 0;
+	case SYS_utimensat: /* a NULL path is the fd itself (do_utimes_fd(), no flags) */
+		if (!p2 && view_path(fd1, (char[PATH_MAX]){ 0 }))
+			RAW(a4 ? (errno = EINVAL, -1) : futimens(fd1, (const struct timespec *)a3));
+		if (p2 && path_ours(fd1, p2))
+			RAW(utimensat(fd1, p2, (const struct timespec *)a3, (int)a4));
+		return 0;
+	default:
+		return 0;
+	}
 }

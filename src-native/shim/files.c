@@ -62,6 +62,11 @@ static int is_served(const char *path)
 	return 0;
 }
 
+int shim_served_path(const char *path)
+{
+	return is_served(path) && strncmp(path, "/proc/", 6) != 0;
+}
+
 static int open_served(const char *path, int flags)
 {
 	uint64_t args[6] = { (uint64_t)(uintptr_t)path, (uint64_t)flags };

@@ -112,8 +112,12 @@ EXPORT long syscall(long nr, ...)
 		return set_errno(shim_select((int)a1, (void *)a2, (void *)a3, (void *)a4, (struct timeval *)a5));
 	case SYS_pselect6:
 		return set_errno(shim_pselect6((int)a1, (void *)a2, (void *)a3, (void *)a4, (struct timespec *)a5, (const void *)a6));
-	default:
+	default: {
+		long r;
+		if (shim_file_syscall(nr, a1, a2, a3, a4, a5, &r)) /* bpffs and served tracefs paths */
+			return set_errno(r);
 		return set_errno(bpftime_raw_syscall(nr, a1, a2, a3, a4, a5, a6));
+	}
 	}
 }
 

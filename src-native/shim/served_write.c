@@ -5,15 +5,19 @@
  *
  * The fds are few and short-lived (bcc opens, writes one line, closes), so a small table keyed
  * by fd number is enough; close, dup2/dup3/dup and fcntl(F_DUPFD) keep it true (a shell's
- * `echo ... >> uprobe_events` writes through a dup2'd stdout). Only write() is interposed:
- * stdio's internal writes and writev/pwrite reach the memfd, as for any file we do not serve. */
+ * `echo ... >> uprobe_events` writes through a dup2'd stdout). write(), writev() and the
+ * positioned writes are interposed; stdio's internal writes (fwrite, fprintf) call the kernel
+ * from inside libc and reach the memfd. */
+#undef _FILE_OFFSET_BITS /* this file defines pwrite and pwrite64 itself (see interpose.c) */
 #include "shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bpftime/proto.h"
@@ -96,31 +100,131 @@ void served_write_dup(int oldfd, int newfd)
 	pthread_mutex_unlock(&g_lock);
 }
 
+/* The served path fd was opened on for writing, into path; 0 when fd is not such an fd. */
+static int served_path(int fd, char *path, size_t size)
+{
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE))
+		return 0;
+	path[0] = 0;
+	pthread_mutex_lock(&g_lock);
+	int i = find_locked(fd);
+	if (i >= 0)
+		strncpy(path, g_writers[i].path, size - 1);
+	pthread_mutex_unlock(&g_lock);
+	path[size - 1] = 0;
+	return path[0] != 0;
+}
+
+/* One write() on a served file, as its kernel write handler runs: the bytes written or -errno. */
+static long send_write(const char *path, const void *buf, size_t len)
+{
+	uint64_t args[6] = { (uint64_t)(uintptr_t)path, (uint64_t)(uintptr_t)buf, (uint64_t)len };
+	return shim_call(BPFTIME_OP_WRITE, args, path, strlen(path) + 1, (uint64_t)(uintptr_t)path);
+}
+
+static ssize_t result(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (ssize_t)r;
+}
+
+/* writev() on a served file: these files have only a .write handler, so the kernel calls it once
+ * per segment (do_loop_readv_writev) and stops at the first that fails or writes short; bytes
+ * already written win over a later error. */
+static long send_writev(const char *path, const struct iovec *iov, int cnt)
+{
+	if (cnt < 0 || cnt > IOV_MAX)
+		return -EINVAL;
+	struct iovec seg;
+	long done = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (shim_read_user(&seg, &iov[i], sizeof(seg)) < 0)
+			return done ? done : -EFAULT;
+		if ((ssize_t)seg.iov_len < 0)
+			return -EINVAL;
+		if (!seg.iov_len)
+			continue;
+		long r = send_write(path, seg.iov_base, seg.iov_len);
+		if (r < 0)
+			return done ? done : r;
+		done += r;
+		if ((size_t)r < seg.iov_len)
+			break;
+	}
+	return done;
+}
+
+/* The served files that take writes are seq_files (uprobe_events), whose open clears
+ * FMODE_PWRITE: a positioned write fails with ESPIPE; offset -1 (pwritev/pwritev2) means "the
+ * current position", which is a plain writev. */
+#define SERVED_PWRITE_ERRNO ESPIPE
+
 typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+typedef ssize_t (*pwritev2_fn)(int, const struct iovec *, int, off_t, int);
+
+#define NEXT(type, name)                                  \
+	static type real_##name;                           \
+	if (!real_##name)                                  \
+		real_##name = (type)dlsym(RTLD_NEXT, #name)
 
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
-	static write_fn real;
-	if (__atomic_load_n(&g_count, __ATOMIC_ACQUIRE)) {
-		char path[4096];
-		path[0] = 0;
-		pthread_mutex_lock(&g_lock);
-		int i = find_locked(fd);
-		if (i >= 0)
-			strncpy(path, g_writers[i].path, sizeof(path) - 1);
-		pthread_mutex_unlock(&g_lock);
-		if (path[0]) {
-			path[sizeof(path) - 1] = 0;
-			uint64_t args[6] = { (uint64_t)(uintptr_t)path, (uint64_t)(uintptr_t)buf, (uint64_t)len };
-			long r = shim_call(BPFTIME_OP_WRITE, args, path, strlen(path) + 1, (uint64_t)(uintptr_t)path);
-			if (r < 0) {
-				errno = (int)-r;
-				return -1;
-			}
-			return (ssize_t)r;
-		}
-	}
-	if (!real)
-		real = (write_fn)dlsym(RTLD_NEXT, "write");
-	return real(fd, buf, len);
+	char path[4096];
+	if (served_path(fd, path, sizeof(path)))
+		return result(send_write(path, buf, len));
+	NEXT(write_fn, write);
+	return real_write(fd, buf, len);
 }
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	char path[4096];
+	if (served_path(fd, path, sizeof(path)))
+		return result(send_writev(path, iov, cnt));
+	NEXT(writev_fn, writev);
+	return real_writev(fd, iov, cnt);
+}
+
+#define PWRITE(name)                                                                   \
+	EXPORT ssize_t name(int fd, const void *buf, size_t len, off_t off)          \
+	{                                                                              \
+		char path[4096];                                                       \
+		if (served_path(fd, path, sizeof(path)))                               \
+			return result(-SERVED_PWRITE_ERRNO);                           \
+		NEXT(pwrite_fn, name);                                                 \
+		return real_##name(fd, buf, len, off);                                 \
+	}
+#define PWRITEV(name)                                                                          \
+	EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, off_t off)             \
+	{                                                                                      \
+		char path[4096];                                                               \
+		if (served_path(fd, path, sizeof(path)))                                       \
+			return result(off == -1 ? send_writev(path, iov, cnt) : -SERVED_PWRITE_ERRNO); \
+		NEXT(pwritev_fn, name);                                                        \
+		return real_##name(fd, iov, cnt, off);                                         \
+	}
+#define PWRITEV2(name)                                                                               \
+	EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, off_t off, int flags)        \
+	{                                                                                            \
+		char path[4096];                                                                     \
+		if (served_path(fd, path, sizeof(path))) {                                           \
+			if (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND))    \
+				return result(-EOPNOTSUPP);                                          \
+			return result(off == -1 ? send_writev(path, iov, cnt) : -SERVED_PWRITE_ERRNO); \
+		}                                                                                    \
+		NEXT(pwritev2_fn, name);                                                             \
+		return real_##name(fd, iov, cnt, off, flags);                                        \
+	}
+/* off_t is 64 bits on x86-64: the *64 names are the same functions. */
+PWRITE(pwrite)
+PWRITE(pwrite64)
+PWRITEV(pwritev)
+PWRITEV(pwritev64)
+PWRITEV2(pwritev2)
+PWRITEV2(pwritev64v2)

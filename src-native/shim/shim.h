@@ -65,6 +65,11 @@ long shim_pselect6(int nfds, void *r, void *w, void *e, struct timespec *ts, con
 int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret);
 int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret);
 int shim_bpffs_owns(const char *path);
+/* syscall(nr, ...) of a file call (open, stat, mkdir, chmod, ...) on one of our paths: 1 with the
+ * result or -errno in *ret, 0 when the raw syscall must run (bpffs.c). */
+int shim_file_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long *ret);
+/* Whether an absolute path is one the server serves (files.c: tracefs, PMU descriptions). */
+int shim_served_path(const char *path);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */

@@ -36,6 +36,16 @@ export interface InodeMeta {
   ctimeNs: bigint;
 }
 
+/** What chmod, chown and utimensat change (a time 'now' is UTIME_NOW; absent is unchanged). */
+export interface AttrChange {
+  mode?: number;
+  chown?: boolean; // a chown, whose uid and gid may both be absent (-1)
+  uid?: number;
+  gid?: number;
+  atimeNs?: bigint | 'now';
+  mtimeNs?: bigint | 'now';
+}
+
 /** Who makes an entry: its owner and the umask applied to its mode. */
 export interface Creator {
   uid: number;
@@ -342,6 +352,46 @@ export class Bpffs {
     this.meta.get(b)!.ctimeNs = t;
     this.touchParent(a, t);
     this.touchParent(b, t);
+  }
+
+  /** chmod/chown/utimensat of an entry (a pin anywhere, or a directory of the runtime's own
+   * bpffs), as notify_change() on a bpffs inode (simple_setattr()): the caller must own it
+   * (EPERM) unless it is root; chown of a file drops its set-user-ID bit and its set-group-ID bit
+   * when group-executable (even a chown to -1, -1); utimes without explicit times also suit a caller with write access. */
+  setattr(p: string, change: AttrChange, who: Creator): void {
+    const c = this.canonical(p);
+    const m = this.isVirtual(c) ? this.inode(p).meta : this.pinAt(c)?.meta;
+    if (!m) return fail(Errno.ENOENT, `${c} is not ours`);
+    const owner = who.uid === 0 || who.uid === m.uid;
+    const t = nowNs();
+    if (change.mode !== undefined) {
+      if (!owner) fail(Errno.EPERM, `${c}: not the owner`);
+      let mode = change.mode & 0o7777;
+      // without CAP_FSETID, set-group-ID goes unless the caller is in the file's group
+      if (who.uid !== 0 && who.gid !== m.gid) mode &= ~0o2000;
+      m.mode = (m.mode & ~0o7777) | mode;
+    }
+    if (change.chown) {
+      const uid = change.uid ?? m.uid;
+      const gid = change.gid ?? m.gid;
+      if (who.uid !== 0 && (uid !== m.uid || !owner || (gid !== m.gid && gid !== who.gid))) fail(Errno.EPERM, `${c}: not permitted to change its owner`);
+      // chown_common(): a file loses these bits even when neither id changes
+      const isDir = (m.mode & 0o170000) === S_IFDIR;
+      if (!isDir) {
+        m.mode &= ~0o4000;
+        if (m.mode & 0o010) m.mode &= ~0o2000;
+      }
+      m.uid = uid;
+      m.gid = gid;
+    }
+    if (change.atimeNs !== undefined || change.mtimeNs !== undefined) {
+      const explicit = (change.atimeNs !== undefined && change.atimeNs !== 'now') || (change.mtimeNs !== undefined && change.mtimeNs !== 'now');
+      const writable = who.uid === m.uid ? m.mode & 0o200 : who.gid === m.gid ? m.mode & 0o020 : m.mode & 0o002;
+      if (!owner && (explicit || !writable)) fail(explicit ? Errno.EPERM : Errno.EACCES, `${c}: not permitted to change its times`);
+      if (change.atimeNs !== undefined) m.atimeNs = change.atimeNs === 'now' ? t : change.atimeNs;
+      if (change.mtimeNs !== undefined) m.mtimeNs = change.mtimeNs === 'now' ? t : change.mtimeNs;
+    }
+    m.ctimeNs = t;
   }
 
   /** Whether p is a path of the runtime's own bpffs (where the shim sends file operations). */

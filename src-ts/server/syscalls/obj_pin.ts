@@ -6,7 +6,7 @@ import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { BpfObject, ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
-import { BPFFS_ROOT, Creator, InodeMeta } from '../../kernel/bpffs';
+import { AttrChange, BPFFS_ROOT, Creator, InodeMeta } from '../../kernel/bpffs';
 import { fileAccess } from './fds';
 
 const O = U.bpf_attr.obj;
@@ -91,6 +91,32 @@ export const enum BpffsOp {
   Unlink = 4,
   Rename = 5,
   OpenDir = 6,
+  Chmod = 7, // arg: mode
+  Chown = 8, // arg: uid, out: gid (each -1 for unchanged)
+  Utimes = 9, // out: the two struct timespec of utimensat(), or 0 for "now"
+}
+
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+
+/** What a chmod, chown or utimensat asks to change (the shim checked the flags). */
+function attrChange(ctx: CallContext, op: number, arg: number, out: bigint): AttrChange {
+  if (op === BpffsOp.Chmod) return { mode: arg };
+  if (op === BpffsOp.Chown) {
+    const gid = Number(out & 0xffffffffn);
+    return { chown: true, uid: arg === 0xffffffff ? undefined : arg, gid: gid === 0xffffffff ? undefined : gid };
+  }
+  if (out === 0n) return { atimeNs: 'now', mtimeNs: 'now' };
+  const b = ctx.mem.read(out, 32);
+  const time = (i: number): bigint | 'now' | undefined => {
+    const sec = b.readBigInt64LE(i * 16);
+    const nsec = b.readBigInt64LE(i * 16 + 8);
+    if (nsec === BigInt(UTIME_NOW)) return 'now';
+    if (nsec === BigInt(UTIME_OMIT)) return undefined;
+    if (nsec < 0n || nsec >= 1000000000n) throw new KernelError(Errno.EINVAL, 'tv_nsec out of range');
+    return sec * 1000000000n + nsec;
+  };
+  return { atimeNs: time(0), mtimeNs: time(1) };
 }
 
 /** struct bpftime_bpffs_stat (src-native/shim/bpffs.c): what the shim turns into struct stat
@@ -205,6 +231,12 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
       bpffs.movePin(p, q);
       return 0n;
     }
+    case BpffsOp.Chmod:
+    case BpffsOp.Chown:
+    case BpffsOp.Utimes:
+      if (!pin) return real();
+      bpffs.setattr(p, attrChange(ctx, op, arg, outAddr), creator(ctx));
+      return 0n;
     case BpffsOp.OpenDir: {
       if (pin) {
         if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
@@ -248,6 +280,11 @@ export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Ad
       return 0n;
     case BpffsOp.Rename:
       bpffs.rename(p, userPath(ctx, path2Addr), arg);
+      return 0n;
+    case BpffsOp.Chmod:
+    case BpffsOp.Chown:
+    case BpffsOp.Utimes:
+      bpffs.setattr(p, attrChange(ctx, op, arg, outAddr), creator(ctx));
       return 0n;
     case BpffsOp.OpenDir: {
       const C = fs.constants;
