@@ -155,8 +155,15 @@ static void on_prog(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 	    sizeof(*m) + 4ull * (m->nmaps + m->nwake) > len || nfds < (m->prog_id ? 1 : 0) + (int)(m->nmaps + m->nwake))
 		return;
 	const uint32_t *map_ids = (const uint32_t *)(m + 1);
-	if (m->prog_id == 0) { /* maps only (inner maps of a map-in-map): fds are their memfds */
+	if (m->prog_id == 0) { /* maps only (inner maps of a map-in-map): their memfds, then the
+				* eventfds of the ring buffers among them */
 		int rc = agent_maps_get(map_ids, fds, m->nmaps, msg, sizeof(msg));
+		for (uint32_t j = 0; rc == 0 && j < m->nwake; j++) {
+			struct bpftime_map *ring = bpftime_map_by_id(map_ids[m->nmaps + j]);
+			int fd = ring ? fcntl(fds[m->nmaps + j], F_DUPFD_CLOEXEC, 0) : -1;
+			if (fd >= 0 && bpftime_ringbuf_set_wake_fd(ring, fd) < 0)
+				close(fd);
+		}
 		agent_report(m->push_id, rc, msg);
 		return;
 	}

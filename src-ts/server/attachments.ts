@@ -158,9 +158,12 @@ export class Attachments {
     else this.innerMaps.delete(map);
   }
 
-  /** A program push without a program (prog id 0): the map's memfd only. */
+  /** A program push without a program (prog id 0): the map's memfd, and a ring buffer's
+   * eventfd (programs that output into the inner ring must wake its consumer). */
   private pushInnerMap(map: BpfMap, c: Client, id = this.nextId++): boolean {
-    return c.send(Msg.Prog, 0, encodeProgPush(id, 0, [map.id], []), [map.fd]);
+    const rings = isRingbuf(map) ? [map] : [];
+    const msg = encodeProgPush(id, 0, [map.id], rings.map((m) => m.id));
+    return c.send(Msg.Prog, 0, msg, [map.fd, ...rings.map(ringbufWakeFd)]);
   }
 
   /** A slot let go of `prog`; agents keep what they loaded (programs are cached for good). */

@@ -1,0 +1,47 @@
+// Ring buffers stored in maps of maps (test/programs/inner_ringbuf.bpf.c, inner_ringbuf.c): a
+// uprobe program in a victim started with `bpftime start` outputs into the rings it looks up in an
+// ARRAY_OF_MAPS and a HASH_OF_MAPS; the tool, which reached the inner rings through their ids,
+// sleeps in ring_buffer__poll (epoll) and must be woken by the records, as on the kernel: the
+// agent gets each inner ring's eventfd with the ring itself. Same output as the kernel's.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+
+const progs = path.join(root, 'test', 'programs');
+const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs clang, cc and libbpf-dev';
+
+test('inner ring buffers wake their epoll consumer, as on the kernel', { skip, timeout: 180000 }, (t) => {
+  const dir = tmpRuntimeDir();
+  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+  const obj = path.join(dir, 'inner_ringbuf.bpf.o');
+  const tool = path.join(dir, 'inner_ringbuf');
+  const victim = path.join(dir, 'tailcall_victim');
+  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`, '-c',
+    path.join(progs, 'inner_ringbuf.bpf.c'), '-o', obj]);
+  execFileSync('cc', ['-O1', '-g', '-o', tool, path.join(progs, 'inner_ringbuf.c'), '-lbpf', '-lelf', '-lz']);
+  execFileSync('cc', ['-O1', '-g', '-o', victim, path.join(progs, 'tailcall_victim.c')]);
+  const outputs: string[] = [];
+  for (const jit of [true, false]) {
+    const rt = tmpRuntimeDir();
+    const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
+    const r = spawnSync(tool, [obj, victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 90000 });
+    stopServer(rt);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
+    assert.match(r.stdout, /^outer_hash\[3\]: type 27 max_entries 4096\nconsumer ready\n/m);
+    assert.match(r.stdout, /\na: ring=0 op=0 n=1 size=12\na: ring=0 op=2 n=5 size=12\nb: ring=0 op=1 n=2 size=12\nb: ring=0 op=3 n=4 size=12\nh: ring=1 op=3 n=4 size=12\n/);
+    assert.match(r.stdout, /^records: 5, poll timed out: no, woken: yes$/m);
+    outputs.push(r.stdout);
+  }
+  assert.equal(outputs[1], outputs[0], 'JIT and interpreter differ');
+  if (!isRoot) {
+    t.diagnostic('not root: kernel output not compared');
+  } else {
+    const k = spawnSync(tool, [obj, victim], { encoding: 'utf8', timeout: 60000 });
+    if (k.status !== 0 || !k.stdout.startsWith('outer_arr[0]:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
+    else assert.equal(outputs[0], k.stdout);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
