@@ -14,167 +14,236 @@
 #include "bpftime/map.h"
 #include "bpftime/objfile.h"
 
-/* The last attr field each elem command reads; everything after it must be zero. */
+/* The attr bytes the element commands read: up to `flags`. */
 #define ELEM_ATTR_END (offsetof(union bpf_attr, flags) + sizeof(((union bpf_attr *)0)->flags))
 
-static int read_attr(union bpf_attr *attr, void *user, unsigned int size)
+/* The end of each command's last field (the kernel's BPF_*_LAST_FIELD): every byte after it
+ * must be zero. Delete reads no value or flags, get_next_key no flags. */
+static inline size_t cmd_attr_end(int cmd)
+{
+	switch (cmd) {
+	case BPF_MAP_DELETE_ELEM:
+		return offsetof(union bpf_attr, key) + sizeof(((union bpf_attr *)0)->key);
+	case BPF_MAP_GET_NEXT_KEY:
+		return offsetof(union bpf_attr, next_key) + sizeof(((union bpf_attr *)0)->next_key);
+	default:
+		return ELEM_ATTR_END;
+	}
+}
+
+/* Are the n user bytes at p all zero? 0 (yes), 1 (no) or -EFAULT. */
+static int user_nonzero(const uint8_t *p, size_t n)
+{
+	uint8_t chunk[256];
+	for (size_t off = 0; off < n; off += sizeof(chunk)) {
+		size_t c = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
+		if (shim_read_user(chunk, p + off, c) < 0)
+			return -EFAULT;
+		for (size_t i = 0; i < c; i++)
+			if (chunk[i])
+				return 1;
+	}
+	return 0;
+}
+
+/* __sys_bpf's reading of the attr for an element command, in the kernel's order: a size above a
+ * page is E2BIG, so is a non-zero byte beyond the union (bpf_check_uarg_tail_zero); then the
+ * copy (EFAULT); then CHECK_ATTR, EINVAL for a non-zero byte after the command's last field.
+ * Only the first ELEM_ATTR_END bytes of *attr are filled: nothing reads further. */
+static int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user, unsigned int size)
 {
 	if (size > 4096)
 		return -E2BIG;
-	memset(attr, 0, sizeof(*attr));
-	size_t n = size < sizeof(*attr) ? size : sizeof(*attr);
-	if (shim_read_user(attr, user, n) < 0)
-		return -EFAULT;
 	if (size > sizeof(*attr)) {
-		uint8_t tail[4096];
-		size_t tn = size - sizeof(*attr);
-		if (shim_read_user(tail, (char *)user + sizeof(*attr), tn) < 0)
-			return -EFAULT;
-		for (size_t i = 0; i < tn; i++)
-			if (tail[i])
-				return -E2BIG;
+		int nz = user_nonzero(user + sizeof(*attr), size - sizeof(*attr));
+		if (nz)
+			return nz < 0 ? nz : -E2BIG;
+		size = sizeof(*attr);
+	}
+	size_t head = size < ELEM_ATTR_END ? size : ELEM_ATTR_END;
+	if (head < ELEM_ATTR_END)
+		memset((uint8_t *)attr + head, 0, ELEM_ATTR_END - head);
+	if (shim_read_user(attr, user, head) < 0)
+		return -EFAULT;
+	if (size > ELEM_ATTR_END) {
+		int nz = user_nonzero(user + ELEM_ATTR_END, size - ELEM_ATTR_END);
+		if (nz)
+			return nz < 0 ? nz : -EINVAL;
 	}
 	const uint8_t *raw = (const uint8_t *)attr;
-	for (size_t i = ELEM_ATTR_END; i < sizeof(*attr); i++)
+	for (size_t i = cmd_attr_end(cmd); i < ELEM_ATTR_END; i++)
 		if (raw[i])
 			return -EINVAL;
 	return 0;
 }
 
-/* Reads a user buffer into a heap or stack copy; returns NULL and sets *err on failure. */
-static void *copy_in(uint64_t uptr, size_t n, void *stackbuf, size_t stacksize, long *err)
+/* A key or value buffer: on the stack when it fits, else on the heap (values of several KB). */
+struct buf {
+	void *p;
+	uint8_t stack[512];
+};
+
+static void *buf_get(struct buf *b, size_t n)
 {
-	void *p = n <= stacksize ? stackbuf : malloc(n);
-	if (!p) {
+	b->p = n <= sizeof(b->stack) ? b->stack : malloc(n);
+	return b->p;
+}
+
+static void buf_put(struct buf *b)
+{
+	if (b->p != b->stack)
+		free(b->p);
+}
+
+/* Reads n user bytes at uptr into b: the copy, or NULL with *err set (EFAULT, ENOMEM). */
+static inline void *copy_in(struct buf *b, uint64_t uptr, size_t n, long *err)
+{
+	void *p = buf_get(b, n);
+	if (__builtin_expect(!p, 0)) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	if (shim_read_user(p, (void *)(uintptr_t)uptr, n) < 0) {
-		if (p != stackbuf)
-			free(p);
+	if (__builtin_expect(shim_read_user(p, (void *)(uintptr_t)uptr, n) < 0, 0)) {
 		*err = -EFAULT;
 		return NULL;
 	}
 	return p;
 }
 
-static void drop(void *p, void *stackbuf)
+/* The fd is not one of our maps: EBADF for a closed fd, EINVAL for any other fd, as the kernel's
+ * __bpf_map_get(). */
+static __attribute__((noinline)) long not_a_map(int fd)
 {
-	if (p && p != stackbuf)
-		free(p);
+	return fcntl(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
 }
 
-int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
+/* A bloom filter lookup tests the value the tool passes in and writes nothing back. */
+static __attribute__((noinline)) long bloom_lookup(struct bpftime_map *m, const union bpf_attr *attr, size_t vsz)
 {
-	if (cmd != BPF_MAP_LOOKUP_ELEM && cmd != BPF_MAP_UPDATE_ELEM && cmd != BPF_MAP_DELETE_ELEM &&
-	    cmd != BPF_MAP_GET_NEXT_KEY && cmd != BPF_MAP_LOOKUP_AND_DELETE_ELEM)
-		return 0;
-	union bpf_attr attr;
-	long rc = read_attr(&attr, attr_user, size);
-	if (rc < 0) {
-		*ret = rc;
-		return 1;
-	}
-	/* Lookups check their flags before looking at the fd. */
-	if ((cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM) && (attr.flags & ~(uint64_t)BPF_F_LOCK)) {
-		*ret = -EINVAL;
-		return 1;
-	}
-	struct shim_obj *o = fdtab_get((int)attr.map_fd);
-	if (!o || o->kind != BPFTIME_OBJ_MAP) {
-		/* EBADF for a closed fd; EINVAL for any other fd, as the kernel's __bpf_map_get(). */
-		*ret = fcntl((int)attr.map_fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
-		return 1;
-	}
-	/* map_get_sys_perms(): the fd's own access mode (BPF_F_RDONLY/WRONLY fds), before anything
-	 * else about the command. Reads need FMODE_CAN_READ, writes FMODE_CAN_WRITE, lookup-and-
-	 * delete both. */
-	int acc = fdtab_access((int)attr.map_fd);
-	int needs_read = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
-	int needs_write = cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
-	if ((needs_read && acc == O_WRONLY) || (needs_write && acc == O_RDONLY)) {
-		*ret = -EPERM;
-		return 1;
-	}
-	struct bpftime_map *m = fdtab_map(o);
-	if (!m)
-		return 0; /* a map whose data path lives in the server */
-	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
-	/* Values that are fds (perf events, programs, inner maps) must be resolved by the server. */
-	if ((spec->map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY || spec->map_type == BPF_MAP_TYPE_CGROUP_ARRAY ||
-	     spec->map_type == BPF_MAP_TYPE_PROG_ARRAY || spec->map_type == BPF_MAP_TYPE_ARRAY_OF_MAPS ||
-	     spec->map_type == BPF_MAP_TYPE_HASH_OF_MAPS) &&
-	    (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
-		return 0;
-	size_t ksz = spec->key_size, vsz = bpftime_map_sys_value_size(m);
-	uint8_t kbuf[256], vbuf[1024];
-	void *key = NULL, *val = NULL;
+	if (attr->flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
+		return -EINVAL;
+	struct buf vb;
 	long err = 0;
+	void *val = copy_in(&vb, attr->value, vsz, &err);
+	if (val)
+		err = bpftime_map_sys_lookup(m, NULL, val, 0);
+	buf_put(&vb);
+	return err;
+}
 
-	/* Keyless maps (queue, stack, bloom filter): __bpf_copy_key refuses any key pointer, after
-	 * the command's flag and permission checks. */
-	if (ksz == 0 && attr.key) {
-		int reads = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
-		int writes = cmd != BPF_MAP_LOOKUP_ELEM && cmd != BPF_MAP_GET_NEXT_KEY;
-		if (reads && (attr.flags & ~(uint64_t)BPF_F_LOCK))
-			*ret = -EINVAL;
-		else
-			*ret = writes && bpftime_map_is_frozen(m) ? -EPERM : -EINVAL;
-		return 1;
-	}
-	/* A bloom filter lookup tests the value the tool passes in and writes nothing back. */
-	if (cmd == BPF_MAP_LOOKUP_ELEM && spec->map_type == BPF_MAP_TYPE_BLOOM_FILTER) {
-		if (attr.flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
-			err = -EINVAL;
-		else if ((val = copy_in(attr.value, vsz, vbuf, sizeof(vbuf), &err)))
-			err = bpftime_map_sys_lookup(m, NULL, val, 0);
-		drop(val, vbuf);
-		*ret = err;
-		return 1;
-	}
+/* The commands of one map fd once attr, fd and access were checked. Every copy goes through the
+ * fault-safe routine (uaccess.c): a bad pointer is EFAULT wherever it is. */
+static long elem_command(int cmd, struct shim_obj *o, struct bpftime_map *m, const union bpf_attr *attr)
+{
+	size_t ksz = o->dp_key_size, vsz = o->dp_value_size;
+	struct buf kb, vb;
+	long err = 0;
+	void *key = NULL, *val = NULL;
 
+	if (__builtin_expect(ksz == 0, 0)) {
+		/* Keyless maps (queue, stack, bloom filter): __bpf_copy_key refuses any key pointer
+		 * (flags and permissions were checked before). */
+		if (attr->key)
+			return -EINVAL;
+		if (cmd == BPF_MAP_LOOKUP_ELEM && (o->dp_flags & SHIM_DP_BLOOM))
+			return bloom_lookup(m, attr, vsz);
+	}
+	kb.p = vb.p = NULL;
 	switch (cmd) {
 	case BPF_MAP_LOOKUP_ELEM:
 	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
-		if (!(key = copy_in(attr.key, ksz, kbuf, sizeof(kbuf), &err)))
+		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
 			break;
-		val = vsz <= sizeof(vbuf) ? vbuf : malloc(vsz);
-		if (!val) {
+		if (!(val = buf_get(&vb, vsz))) {
 			err = -ENOMEM;
 			break;
 		}
-		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr.flags)
-						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr.flags);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr.value, val, vsz) < 0)
+		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr->flags)
+						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr->flags);
+		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->value, val, vsz) < 0)
 			err = -EFAULT;
 		break;
 	case BPF_MAP_UPDATE_ELEM:
-		if (!(key = copy_in(attr.key, ksz, kbuf, sizeof(kbuf), &err)))
+		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
 			break;
-		if (!(val = copy_in(attr.value, vsz, vbuf, sizeof(vbuf), &err)))
+		if (!(val = copy_in(&vb, attr->value, vsz, &err)))
 			break;
-		err = bpftime_map_sys_update(m, key, val, attr.flags);
+		err = bpftime_map_sys_update(m, key, val, attr->flags);
 		break;
 	case BPF_MAP_DELETE_ELEM:
-		if (!(key = copy_in(attr.key, ksz, kbuf, sizeof(kbuf), &err)))
+		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
 			break;
 		err = bpftime_map_sys_delete(m, key);
 		break;
 	case BPF_MAP_GET_NEXT_KEY:
-		if (attr.key && !(key = copy_in(attr.key, ksz, kbuf, sizeof(kbuf), &err)))
+		if (attr->key && !(key = copy_in(&kb, attr->key, ksz, &err)))
 			break;
-		val = ksz <= sizeof(vbuf) ? vbuf : malloc(ksz);
-		if (!val) {
+		if (!(val = buf_get(&vb, ksz))) {
 			err = -ENOMEM;
 			break;
 		}
 		err = bpftime_map_sys_get_next_key(m, key, val);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr.next_key, val, ksz) < 0)
+		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->next_key, val, ksz) < 0)
 			err = -EFAULT;
 		break;
 	}
-	drop(key, kbuf);
-	drop(val, vbuf);
-	*ret = err;
+	if (__builtin_expect(kb.p && kb.p != kb.stack, 0))
+		free(kb.p);
+	if (__builtin_expect(vb.p && vb.p != vb.stack, 0))
+		free(vb.p);
+	return err;
+}
+
+int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
+{
+	/* BPF_MAP_LOOKUP_ELEM (1) .. BPF_MAP_GET_NEXT_KEY (4), and LOOKUP_AND_DELETE. */
+	_Static_assert(BPF_MAP_LOOKUP_ELEM == 1 && BPF_MAP_UPDATE_ELEM == 2 && BPF_MAP_DELETE_ELEM == 3 &&
+			       BPF_MAP_GET_NEXT_KEY == 4,
+		       "element commands are 1..4");
+	if ((unsigned)cmd - 1u > 3u && cmd != BPF_MAP_LOOKUP_AND_DELETE_ELEM)
+		return 0;
+	union bpf_attr attr;
+	long rc;
+	/* libbpf passes exactly up to `flags`: one copy and nothing else to check. */
+	if (__builtin_expect(size == ELEM_ATTR_END, 1)) {
+		rc = shim_read_user(&attr, attr_user, ELEM_ATTR_END);
+		if (rc == 0 && ((cmd == BPF_MAP_DELETE_ELEM && (attr.value || attr.flags)) ||
+				(cmd == BPF_MAP_GET_NEXT_KEY && attr.flags)))
+			rc = -EINVAL; /* CHECK_ATTR: after the command's last field */
+	} else {
+		rc = read_attr(cmd, &attr, attr_user, size);
+	}
+	if (__builtin_expect(rc < 0, 0)) {
+		*ret = rc;
+		return 1;
+	}
+	/* Lookups check their flags before looking at the fd. */
+	int reads = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+	int writes = cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
+	if (cmd != BPF_MAP_UPDATE_ELEM && cmd != BPF_MAP_DELETE_ELEM && cmd != BPF_MAP_GET_NEXT_KEY &&
+	    (attr.flags & ~(uint64_t)BPF_F_LOCK)) {
+		*ret = -EINVAL;
+		return 1;
+	}
+	int acc;
+	struct shim_obj *o = fdtab_get_access((int)attr.map_fd, &acc);
+	if (__builtin_expect(!o || o->kind != BPFTIME_OBJ_MAP, 0)) {
+		*ret = not_a_map((int)attr.map_fd);
+		return 1;
+	}
+	struct bpftime_map *m = __atomic_load_n(&o->map, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(!m, 0) && !(m = fdtab_map(o)))
+		return 0; /* a map whose data path lives in the server */
+	/* map_get_sys_perms(): the fd's own access mode (BPF_F_RDONLY/WRONLY fds), and no writes to
+	 * a frozen map, before anything else about the command. Reads need FMODE_CAN_READ, writes
+	 * FMODE_CAN_WRITE, lookup-and-delete both. */
+	if ((reads && acc == O_WRONLY) || (writes && (acc == O_RDONLY || bpftime_map_is_frozen(m)))) {
+		*ret = -EPERM;
+		return 1;
+	}
+	/* Values that are fds (perf events, programs, inner maps) must be resolved by the server. */
+	if ((o->dp_flags & SHIM_DP_FD_VALUES) && (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
+		return 0;
+	*ret = elem_command(cmd, o, m, &attr);
 	return 1;
 }

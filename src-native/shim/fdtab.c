@@ -7,6 +7,7 @@
 #include "shim.h"
 
 #include <dirent.h>
+#include <linux/bpf.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -23,16 +24,17 @@
 #include "bpftime/objfile.h"
 #include "bpftime/proto.h"
 
-#define L2_BITS 10
-#define L2_SIZE (1u << L2_BITS)
-#define L1_SIZE 1024u /* 1M fds */
+#define L2_BITS SHIM_FDTAB_L2_BITS
+#define L2_SIZE SHIM_FDTAB_L2_SIZE
+#define L1_SIZE SHIM_FDTAB_L1_SIZE
 
 /* A slot holds the object pointer with the fd's access mode in its low bits: the mode is per fd
  * (per open file, as the kernel's f_mode), not per object. 0 is read-write, so a plain pointer is
  * a read-write fd. */
-#define MODE_RDONLY 1ul
-#define MODE_WRONLY 2ul
-#define MODE_MASK 3ul
+#define MODE_RDONLY SHIM_FDTAB_RDONLY
+#define MODE_WRONLY SHIM_FDTAB_WRONLY
+#define MODE_MASK SHIM_FDTAB_MODE_MASK
+_Static_assert(O_RDONLY == 0 && O_WRONLY == 1 && O_RDWR == 2, "fdtab_get_access's modes");
 
 static inline struct shim_obj *slot_obj(struct shim_obj *v) { return (struct shim_obj *)((uintptr_t)v & ~MODE_MASK); }
 static inline unsigned slot_mode(struct shim_obj *v) { return (unsigned)((uintptr_t)v & MODE_MASK); }
@@ -47,7 +49,7 @@ static unsigned fd_mode(int fd)
 	return (fl & O_ACCMODE) == O_RDONLY ? MODE_RDONLY : (fl & O_ACCMODE) == O_WRONLY ? MODE_WRONLY : 0;
 }
 
-static struct shim_obj **g_l1[L1_SIZE];
+struct shim_obj **shim_fdtab_l1[L1_SIZE];
 static struct shim_obj *g_objs;
 static size_t g_nfds;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -57,14 +59,14 @@ static struct shim_obj **slot(int fd, int create)
 	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
 		return NULL;
 	unsigned hi = (unsigned)fd >> L2_BITS;
-	struct shim_obj **l2 = __atomic_load_n(&g_l1[hi], __ATOMIC_ACQUIRE);
+	struct shim_obj **l2 = __atomic_load_n(&shim_fdtab_l1[hi], __ATOMIC_ACQUIRE);
 	if (!l2) {
 		if (!create)
 			return NULL;
 		l2 = calloc(L2_SIZE, sizeof(*l2));
 		if (!l2)
 			return NULL;
-		__atomic_store_n(&g_l1[hi], l2, __ATOMIC_RELEASE);
+		__atomic_store_n(&shim_fdtab_l1[hi], l2, __ATOMIC_RELEASE);
 	}
 	return &l2[(unsigned)fd & (L2_SIZE - 1)];
 }
@@ -218,7 +220,7 @@ size_t fdtab_snapshot(void *out, size_t max)
 	size_t n = 0;
 	pthread_mutex_lock(&g_lock);
 	for (unsigned hi = 0; hi < L1_SIZE && n < max; hi++) {
-		struct shim_obj **l2 = g_l1[hi];
+		struct shim_obj **l2 = shim_fdtab_l1[hi];
 		if (!l2)
 			continue;
 		for (unsigned lo = 0; lo < L2_SIZE && n < max; lo++) {
@@ -239,6 +241,27 @@ size_t fdtab_count(void)
 	return __atomic_load_n(&g_nfds, __ATOMIC_RELAXED);
 }
 
+/* What the data plane reads of a map on every call, computed once. */
+static void dp_cache(struct shim_obj *o, struct bpftime_map *m)
+{
+	const struct bpftime_map_spec *spec = bpftime_map_get_spec(m);
+	o->dp_key_size = spec->key_size;
+	o->dp_value_size = bpftime_map_sys_value_size(m);
+	o->dp_flags = 0;
+	switch (spec->map_type) {
+	case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+	case BPF_MAP_TYPE_CGROUP_ARRAY:
+	case BPF_MAP_TYPE_PROG_ARRAY:
+	case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+	case BPF_MAP_TYPE_HASH_OF_MAPS:
+		o->dp_flags |= SHIM_DP_FD_VALUES;
+		break;
+	case BPF_MAP_TYPE_BLOOM_FILTER:
+		o->dp_flags |= SHIM_DP_BLOOM;
+		break;
+	}
+}
+
 struct bpftime_map *fdtab_map(struct shim_obj *o)
 {
 	if (o->kind != BPFTIME_OBJ_MAP)
@@ -251,7 +274,7 @@ struct bpftime_map *fdtab_map(struct shim_obj *o)
 		/* Find an fd for it to map the memfd. */
 		int fd = -1, own = -1;
 		for (unsigned hi = 0; hi < L1_SIZE && fd < 0; hi++) {
-			struct shim_obj **l2 = g_l1[hi];
+			struct shim_obj **l2 = shim_fdtab_l1[hi];
 			for (unsigned lo = 0; l2 && lo < L2_SIZE; lo++)
 				if (slot_obj(l2[lo]) == o) {
 					fd = (int)((hi << L2_BITS) | lo);
@@ -277,6 +300,7 @@ struct bpftime_map *fdtab_map(struct shim_obj *o)
 						     st.st_size - BPFTIME_OBJ_HDR_SIZE, o->id) == 0) {
 					o->region = p;
 					o->region_size = st.st_size;
+					dp_cache(o, handle);
 					__atomic_store_n(&o->map, handle, __ATOMIC_RELEASE);
 				} else {
 					munmap(p, st.st_size);

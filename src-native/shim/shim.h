@@ -3,6 +3,7 @@
  * conn.c talks to the server; data_plane.c runs map commands natively on shared memory. */
 #ifndef BPFTIME_SHIM_H
 #define BPFTIME_SHIM_H
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -17,12 +18,18 @@ struct shim_obj {
 	uint32_t subtype;
 	int nfds;                /* fds in this process that refer to it */
 	struct bpftime_map *map; /* maps: opened on first data-plane use */
+	/* maps, set before `map` is published: what the data plane needs on every call */
+	uint32_t dp_key_size, dp_value_size; /* value_size as the syscall sees it (per-CPU: all) */
+	uint32_t dp_flags;                   /* SHIM_DP_* */
 	void *region;            /* maps: the mapped memfd (header page + region) */
 	size_t region_size;
 	void *ring;              /* perf buffers: where the tool mapped the ring (its first page) */
 	int waitfd;              /* perf buffers: the eventfd to wait on in its place, -1 until asked */
 	struct shim_obj *next;
 };
+
+#define SHIM_DP_FD_VALUES 1u /* values are fds: updates and deletes go to the server */
+#define SHIM_DP_BLOOM 2u     /* a bloom filter: lookups test the value passed in */
 
 /* fd table: which fds are our objects. Recognition is by the memfd's header, never by number. */
 struct shim_obj *fdtab_get(int fd);
@@ -34,6 +41,30 @@ void fdtab_dup(int oldfd, int newfd);
 /* The access mode of one of our fds (O_RDONLY, O_WRONLY or O_RDWR), the kernel's f_mode of it:
  * BPF_F_RDONLY/WRONLY at MAP_CREATE, GET_FD_BY_ID and OBJ_GET give such fds. */
 int fdtab_access(int fd);
+
+/* The table itself, for the data plane's per-call lookup (fdtab_get_access): two levels of
+ * slots, each holding the object pointer tagged with the fd's access mode in its low bits. */
+#define SHIM_FDTAB_L2_BITS 10
+#define SHIM_FDTAB_L2_SIZE (1u << SHIM_FDTAB_L2_BITS)
+#define SHIM_FDTAB_L1_SIZE 1024u /* 1M fds */
+#define SHIM_FDTAB_RDONLY 1ul
+#define SHIM_FDTAB_WRONLY 2ul
+#define SHIM_FDTAB_MODE_MASK 3ul
+extern struct shim_obj **shim_fdtab_l1[SHIM_FDTAB_L1_SIZE];
+
+/* fdtab_get and fdtab_access in one look at the table. */
+static inline struct shim_obj *fdtab_get_access(int fd, int *acc)
+{
+	uintptr_t v = 0;
+	if ((unsigned)fd < SHIM_FDTAB_L1_SIZE * SHIM_FDTAB_L2_SIZE) {
+		struct shim_obj **l2 = __atomic_load_n(&shim_fdtab_l1[(unsigned)fd >> SHIM_FDTAB_L2_BITS], __ATOMIC_ACQUIRE);
+		if (l2)
+			v = (uintptr_t)__atomic_load_n(&l2[(unsigned)fd & (SHIM_FDTAB_L2_SIZE - 1)], __ATOMIC_ACQUIRE);
+	}
+	unsigned m = (unsigned)(v & SHIM_FDTAB_MODE_MASK);
+	*acc = m == SHIM_FDTAB_RDONLY ? 0 /* O_RDONLY */ : m == SHIM_FDTAB_WRONLY ? 1 /* O_WRONLY */ : 2 /* O_RDWR */;
+	return (struct shim_obj *)(v & ~SHIM_FDTAB_MODE_MASK);
+}
 /* Lists (fd, kind, ino) of every object fd, for the server's fd resolution. */
 size_t fdtab_snapshot(void *out_fdrefs, size_t max);
 size_t fdtab_count(void);
@@ -79,11 +110,37 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);
 void shim_load_tool_agent(void);
 
 /* Reading and writing the tool's memory without ever faulting: 0 or -EFAULT. uaccess.c: a
- * recoverable memcpy (no syscall); conn.c: the process_vm_readv/writev fallback. */
-int shim_read_user(void *dst, const void *src, size_t n);
-int shim_write_user(void *dst, const void *src, size_t n);
+ * copy whose faults return -EFAULT (no syscall); conn.c: the process_vm_readv/writev fallback. */
 int shim_read_user_syscall(void *dst, const void *src, size_t n);
 int shim_write_user_syscall(void *dst, const void *src, size_t n);
+/* uaccess.c: the copy routine (0 or -EFAULT), usable once shim_uaccess_ready is set (its fault
+ * handler is installed); shim_uaccess_setup installs it, 0 when it cannot (no such routine on
+ * this architecture, or sigaction failed). Inline: a map command makes three copies. */
+long shim_uaccess_copy(void *dst, const void *src, size_t n);
+extern int shim_uaccess_ready;
+int shim_uaccess_setup(void);
+
+static inline int shim_read_user(void *dst, const void *src, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (!src)
+		return -EFAULT;
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE) || shim_uaccess_setup(), 1))
+		return (int)shim_uaccess_copy(dst, src, n);
+	return shim_read_user_syscall(dst, src, n);
+}
+
+static inline int shim_write_user(void *dst, const void *src, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (!dst)
+		return -EFAULT;
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE) || shim_uaccess_setup(), 1))
+		return (int)shim_uaccess_copy(dst, src, n);
+	return shim_write_user_syscall(dst, src, n);
+}
 
 /* The libc functions we interpose, reached without recursion. */
 extern int (*real_close)(int);

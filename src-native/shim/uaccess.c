@@ -1,28 +1,130 @@
 /* Reading and writing the tool's memory for its bpf() calls without ever crashing it, and
- * without a system call per access (the kernel's bpf() is one syscall; ours must beat it).
+ * without a system call or a setjmp per access (the kernel's bpf() is one syscall; a map
+ * command of ours must cost a tenth of it, and it copies the attr, the key and the value).
  *
- * The copy is a plain memcpy made recoverable: a SIGSEGV/SIGBUS handler, installed once, sends a
- * fault that happens inside a copy back to the copy's caller, which answers EFAULT as the
- * kernel's copy_from_user does. Every other fault goes to the tool's own handler, exactly as it
- * would without us: the shim keeps its handler in front (sigaction/signal of SIGSEGV and SIGBUS
- * are interposed and recorded as the tool's), and passes on what is not ours. The handler runs
- * with SA_NODEFER so that jumping out of it leaves no signal blocked. */
+ * The kernel's own way, an exception table: the copy is a small assembly routine, and the
+ * SIGSEGV/SIGBUS handler (installed once, in front of the tool's) checks where the fault
+ * happened. A fault raised by the kernel (si_code > 0) on an instruction of the copy routine is
+ * a bad user pointer: the handler moves the thread to the routine's fixup, which returns
+ * -EFAULT, as copy_from_user/copy_to_user answer. The routine touches no stack and holds no
+ * lock, so resuming at the fixup is always safe, and the fast path is a plain copy: no
+ * thread-local state, no setjmp, nothing to undo.
+ *
+ * Every other fault goes to the tool's own handler, exactly as it would without us: sigaction/
+ * signal of SIGSEGV and SIGBUS are interposed and recorded as the tool's, and what is not ours
+ * is passed on. Elsewhere than x86-64 the copies fall back to process_vm_readv/writev (conn.c). */
 #include "shim.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "bpftime/client.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-static __thread sigjmp_buf *tls_recover;
+#if defined(__x86_64__)
+/* long shim_uaccess_copy(void *dst, const void *src, size_t n): 0, or -EFAULT when an access in
+ * [shim_uaccess_begin, shim_uaccess_end) faulted (the bytes before the fault are copied, as
+ * copy_to_user leaves them). Keys, values and attrs are a few to a few hundred bytes: up to 32
+ * bytes take two overlapping moves of the largest size that fits, up to 256 a 16-byte loop and
+ * an overlapping last move; longer copies use rep movsb. */
+__asm__(".pushsection .text\n"
+	".p2align 4\n"
+	".globl shim_uaccess_copy\n"
+	".hidden shim_uaccess_copy\n"
+	".type shim_uaccess_copy,@function\n"
+	"shim_uaccess_copy:\n"
+	".globl shim_uaccess_begin\n"
+	".hidden shim_uaccess_begin\n"
+	"shim_uaccess_begin:\n"
+	"	cmp $16, %rdx\n"
+	"	ja 20f\n"
+	"	cmp $8, %rdx\n"
+	"	jb 8f\n"
+	/* 8..16: first 8 and last 8 */
+	"	mov (%rsi), %rax\n"
+	"	mov -8(%rsi,%rdx), %rcx\n"
+	"	mov %rax, (%rdi)\n"
+	"	mov %rcx, -8(%rdi,%rdx)\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	"8:	cmp $4, %rdx\n"
+	"	jb 4f\n"
+	/* 4..7: first 4 and last 4 */
+	"	mov (%rsi), %eax\n"
+	"	mov -4(%rsi,%rdx), %ecx\n"
+	"	mov %eax, (%rdi)\n"
+	"	mov %ecx, -4(%rdi,%rdx)\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	/* 0..3: bytes */
+	"4:	test %rdx, %rdx\n"
+	"	jz 1f\n"
+	"2:	movzbl (%rsi), %eax\n"
+	"	mov %al, (%rdi)\n"
+	"	inc %rsi\n"
+	"	inc %rdi\n"
+	"	dec %rdx\n"
+	"	jnz 2b\n"
+	"1:	xor %eax, %eax\n"
+	"	ret\n"
+	"20:	cmp $256, %rdx\n"
+	"	jae 30f\n"
+	/* 17..255: 16 at a time while more than 16 remain, then the last 16 (overlapping) */
+	"	movdqu -16(%rsi,%rdx), %xmm1\n"
+	"	lea -16(%rdi,%rdx), %r8\n"
+	"21:	movdqu (%rsi), %xmm0\n"
+	"	movdqu %xmm0, (%rdi)\n"
+	"	add $16, %rsi\n"
+	"	add $16, %rdi\n"
+	"	sub $16, %rdx\n"
+	"	cmp $16, %rdx\n"
+	"	ja 21b\n"
+	"	movdqu %xmm1, (%r8)\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	"30:	mov %rdx, %rcx\n"
+	"	rep movsb\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	".globl shim_uaccess_end\n"
+	".hidden shim_uaccess_end\n"
+	"shim_uaccess_end:\n"
+	".globl shim_uaccess_fixup\n"
+	".hidden shim_uaccess_fixup\n"
+	"shim_uaccess_fixup:\n"
+	"	mov $-14, %rax\n" /* -EFAULT */
+	"	ret\n"
+	".size shim_uaccess_copy, .-shim_uaccess_copy\n"
+	".popsection\n");
+_Static_assert(EFAULT == 14, "the fixup returns -14");
+extern const char shim_uaccess_begin[], shim_uaccess_end[], shim_uaccess_fixup[];
+
+/* The fault was one of the copy routine's accesses: resume at its fixup. */
+static int recover(siginfo_t *si, void *uc)
+{
+	if (si->si_code <= 0) /* sent by kill/tgkill/sigqueue, not raised by an access */
+		return 0;
+	greg_t *regs = ((ucontext_t *)uc)->uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)regs[REG_RIP];
+	if (ip < (uintptr_t)shim_uaccess_begin || ip >= (uintptr_t)shim_uaccess_end)
+		return 0;
+	regs[REG_RIP] = (greg_t)(uintptr_t)shim_uaccess_fixup;
+	return 1;
+}
+#define HAVE_FAULT_COPY 1
+#else
+#define HAVE_FAULT_COPY 0
+long shim_uaccess_copy(void *dst, const void *src, size_t n) { return -ENOSYS; } /* never ready */
+#endif
+
 static struct sigaction g_app[2]; /* the tool's own SIGSEGV, SIGBUS actions */
+int shim_uaccess_ready; /* our handler is in front: shim_uaccess_copy may be used */
 static int g_installed;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -33,11 +135,10 @@ static int slot(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1; }
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-	sigjmp_buf *r = tls_recover;
-	if (r) {
-		tls_recover = NULL;
-		siglongjmp(*r, 1);
-	}
+#if HAVE_FAULT_COPY
+	if (recover(si, uc))
+		return;
+#endif
 	/* Not ours: what the tool asked for. */
 	struct sigaction *a = &g_app[slot(sig)];
 	if (a->sa_flags & SA_SIGINFO) {
@@ -62,53 +163,24 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 static void install(void)
 {
 	real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
+	if (!HAVE_FAULT_COPY)
+		return; /* nothing to recover: keep out of the tool's signal handling */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
-	if (real_sigaction(SIGSEGV, &sa, &g_app[0]) == 0 && real_sigaction(SIGBUS, &sa, &g_app[1]) == 0)
+	if (real_sigaction(SIGSEGV, &sa, &g_app[0]) == 0 && real_sigaction(SIGBUS, &sa, &g_app[1]) == 0) {
 		__atomic_store_n(&g_installed, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&shim_uaccess_ready, HAVE_FAULT_COPY, __ATOMIC_RELEASE);
+	}
 }
 
-/* Copies n bytes, returning 0 or -EFAULT if any byte faulted. */
-static int recoverable_copy(void *dst, const void *src, size_t n)
+/* Installed on first use: the first copy, or the tool's first sigaction/signal call. */
+int shim_uaccess_setup(void)
 {
 	pthread_once(&g_once, install);
-	if (!__atomic_load_n(&g_installed, __ATOMIC_ACQUIRE))
-		return -ENOSYS;
-	sigjmp_buf env;
-	if (sigsetjmp(env, 0)) /* no mask to restore: the handler runs with SA_NODEFER */
-		return -EFAULT;
-	tls_recover = &env;
-	memcpy(dst, src, n);
-	__asm__ volatile("" ::: "memory"); /* the copy is done before we stop recovering */
-	tls_recover = NULL;
-	return 0;
-}
-
-int shim_read_user(void *dst, const void *src, size_t n)
-{
-	if (n == 0)
-		return 0;
-	if (!src)
-		return -EFAULT;
-	int rc = recoverable_copy(dst, src, n);
-	if (rc != -ENOSYS)
-		return rc;
-	return shim_read_user_syscall(dst, src, n);
-}
-
-int shim_write_user(void *dst, const void *src, size_t n)
-{
-	if (n == 0)
-		return 0;
-	if (!dst)
-		return -EFAULT;
-	int rc = recoverable_copy(dst, src, n);
-	if (rc != -ENOSYS)
-		return rc;
-	return shim_write_user_syscall(dst, src, n);
+	return __atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE);
 }
 
 /* The tool's SIGSEGV/SIGBUS handlers are recorded, ours stays installed in front of them. */

@@ -587,12 +587,75 @@ static long hash_delete(struct bpftime_map *m, const void *key)
 
 /* ---- syscall side ---- */
 
-/* Copies under the writer lock, so the tool never sees an element half-reused by a concurrent
- * replace/delete (in-place atomics by programs are not excluded, as in the kernel). */
+/* The syscall side copies out without the writer lock, as the kernel's syscall lookup and
+ * get_next_key run under RCU only, yet never hands the tool an element half-reused by a
+ * concurrent replace or delete: an element is only ever rewritten after it left its chain, and
+ * every removal from a chain makes the bucket's sequence count odd and then moves it on. So a
+ * count that is even before the walk and unchanged after the copy proves that the bytes came
+ * from an element that was in the chain, holding them, the whole time. Otherwise the reader
+ * tries again, and after LOOKUP_RESTARTS tries takes the lock (writers that keep churning one
+ * bucket cannot starve it). In-place writes by programs (atomics) are not excluded, as in the
+ * kernel. */
+static inline uint32_t seq_begin(const struct hash_bucket *bk)
+{
+	return __atomic_load_n(&bk->seq, __ATOMIC_ACQUIRE);
+}
+
+static inline int seq_unchanged(const struct hash_bucket *bk, uint32_t seq)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the copy's loads before the re-check */
+	return !(seq & 1) && __atomic_load_n(&bk->seq, __ATOMIC_RELAXED) == seq;
+}
+
+/* Key's element in bucket b, walking without the lock: the element, or NULL for a miss that
+ * held (*stable set) or for a walk that raced a writer (*stable clear). */
+static struct hash_elem *walk_lockfree(struct hash_map *h, uint32_t b, uint32_t hash, const void *key,
+				       uint32_t seq, int *stable)
+{
+	uint32_t i = load_idx(&h->buckets[b].head), steps = 0;
+	*stable = 0;
+	while (!IS_NULLS(i)) {
+		if (i >= h->n_elems || ++steps > h->n_elems)
+			return NULL;
+		struct hash_elem *e = elem_at(h, i);
+		if (__atomic_load_n(&e->hash, __ATOMIC_RELAXED) == hash && key_eq(h, e->key, key))
+			return e;
+		i = load_idx(&e->next);
+	}
+	*stable = NULLS_VALUE(i) == b && seq_unchanged(&h->buckets[b], seq);
+	return NULL;
+}
+
+/* 0 (copied), -ENOENT, or 1: raced writers LOOKUP_RESTARTS times. */
+static long sys_lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash, void *value_out)
+{
+	uint32_t b = hash & h->mask;
+	const struct hash_bucket *bk = &h->buckets[b];
+	for (int tries = 0; tries < LOOKUP_RESTARTS; tries++) {
+		uint32_t seq = seq_begin(bk);
+		if (seq & 1)
+			continue;
+		int stable;
+		struct hash_elem *e = walk_lockfree(h, b, hash, key, seq, &stable);
+		if (!e) {
+			if (stable)
+				return -ENOENT;
+			continue;
+		}
+		memcpy(value_out, (uint8_t *)e + h->val_off, h->value_size);
+		if (seq_unchanged(bk, seq))
+			return 0;
+	}
+	return 1;
+}
+
 static long hash_sys_lookup(struct bpftime_map *m, const void *key, void *value_out)
 {
 	struct hash_map *h = (struct hash_map *)m;
 	uint32_t hash = hash_key(key, h->key_size, h->seed), idx;
+	long r = sys_lookup_lockfree(h, key, hash, value_out);
+	if (r <= 0)
+		return r;
 	int rc = hash_lock(h);
 	if (rc)
 		return rc;
@@ -619,11 +682,76 @@ static long hash_lookup_and_delete(struct bpftime_map *m, const void *key, void 
 	return link ? 0 : -ENOENT;
 }
 
+/* The first key of the first non-empty bucket from b on, without the lock: 0, -ENOENT, or 1
+ * (raced writers; see above). */
+static long first_key_from(struct hash_map *h, uint32_t b, void *next_key)
+{
+	for (; b <= h->mask; b++) {
+		const struct hash_bucket *bk = &h->buckets[b];
+		int tries = 0;
+	again:
+		if (tries++ == LOOKUP_RESTARTS)
+			return 1;
+		uint32_t seq = seq_begin(bk);
+		if (seq & 1)
+			goto again;
+		uint32_t i = load_idx(&bk->head);
+		if (IS_NULLS(i))
+			continue; /* empty now: a key inserted meanwhile may or may not be seen, as in the kernel */
+		if (i >= h->n_elems)
+			goto again;
+		memcpy(next_key, elem_at(h, i)->key, h->key_size);
+		if (!seq_unchanged(bk, seq))
+			goto again;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* htab_map_get_next_key: the next element in key's chain, else the first element of the next
  * non-empty bucket; a missing key (or NULL) restarts from bucket 0; -ENOENT at the end. */
+static long next_key_lockfree(struct hash_map *h, const void *key, void *next_key)
+{
+	uint32_t b = 0;
+	if (key) {
+		uint32_t hash = hash_key(key, h->key_size, h->seed), kb = hash & h->mask;
+		const struct hash_bucket *bk = &h->buckets[kb];
+		int tries = 0;
+	again:
+		if (tries++ == LOOKUP_RESTARTS)
+			return 1;
+		uint32_t seq = seq_begin(bk);
+		if (seq & 1)
+			goto again;
+		int stable;
+		struct hash_elem *e = walk_lockfree(h, kb, hash, key, seq, &stable);
+		if (e) {
+			uint32_t n = load_idx(&e->next);
+			if (!IS_NULLS(n)) {
+				if (n >= h->n_elems)
+					goto again;
+				memcpy(next_key, elem_at(h, n)->key, h->key_size);
+				if (!seq_unchanged(bk, seq))
+					goto again;
+				return 0;
+			}
+			if (!seq_unchanged(bk, seq))
+				goto again; /* the chain changed under us: the next may be another */
+			b = kb + 1;
+		} else if (!stable) {
+			goto again;
+		}
+	}
+	return first_key_from(h, b, next_key);
+}
+
 static long hash_get_next_key(struct bpftime_map *m, const void *key, void *next_key)
 {
 	struct hash_map *h = (struct hash_map *)m;
+	long r = next_key_lockfree(h, key, next_key);
+	if (r <= 0)
+		return r;
+	/* Writers kept changing the chains we walked: once more with them held off. */
 	uint32_t b = 0, idx;
 	int rc = hash_lock(h);
 	if (rc)
