@@ -35,7 +35,20 @@ static pthread_mutex_t g_ready_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_ready_cond = PTHREAD_COND_INITIALIZER;
 static int g_ready;
 static uint32_t *g_live; /* attach ids installed here, to drop them if the server goes */
+static uint8_t *g_live_timer; /* per g_live entry: a clock event (its timer is not inherited by fork) */
 static size_t g_nlive, g_caplive;
+/* Handling of one message (and the drop of every hook when the server goes) runs under this lock,
+ * which fork takes too: a child never inherits the agent's state half changed. */
+static pthread_mutex_t g_conv_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Forked children get an agent thread of their own (bpftime start, and bpftime attach without
+ * --no-follow); a tool's own agent (the shim's) does not follow. */
+static int g_follow_forks;
+/* In a forked child, until its agent's HELLO_REPLY: the attachments it inherited from the parent
+ * (hooks copied with its memory, running already) that the server has not sent again. Those it
+ * sends are kept as they are; those it does not (removed since the fork, or filtered to another
+ * pid) are removed then. */
+static uint32_t *g_inherited;
+static size_t g_ninherited;
 /* `bpftime detach`: the server told this agent to quit; its thread leaves instead of reconnecting. */
 static int g_quit;
 static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -100,6 +113,23 @@ static void set_wake_fds(struct agent_prog *prog, const uint32_t *wake_ids, cons
 			}
 }
 
+/* An attachment this forked child inherited and the server sent again: the copied hook stays (it
+ * has been running here since the fork); the server is told how it stands. */
+static int adopt_inherited(uint32_t attach_id)
+{
+	for (size_t i = 0; i < g_ninherited; i++)
+		if (g_inherited[i] == attach_id) {
+			g_inherited[i] = g_inherited[--g_ninherited];
+			int waiting = agent_probe_waiting(attach_id);
+			agent_report(attach_id, waiting ? BPFTIME_ATTACH_WAITING : 0,
+				     waiting ? "waiting (inherited from the parent process)" : "inherited from the parent process");
+			if (waiting)
+				agent_probes_waiting_reported();
+			return 1;
+		}
+	return 0;
+}
+
 static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 {
 	char msg[512] = "";
@@ -109,6 +139,8 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 	    nfds < 1 + (int)(a->nmaps + a->nwake)) {
 		return; /* malformed: nothing sensible to answer to */
 	}
+	if (g_ninherited && adopt_inherited(a->attach_id))
+		return;
 	const char *path = (const char *)(a + 1);
 	const uint32_t *map_ids = (const uint32_t *)(p + sizeof(*a) + ((a->path_len + 7u) & ~7u));
 	struct agent_prog *prog = agent_prog_get(a->prog_id, fds[0], map_ids, fds + 1, a->nmaps, msg, sizeof(msg));
@@ -132,13 +164,18 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 		if (g_nlive == g_caplive) {
 			size_t cap = g_caplive ? g_caplive * 2 : 16;
 			uint32_t *n = realloc(g_live, cap * sizeof(*n));
-			if (n) {
+			if (n)
 				g_live = n;
+			uint8_t *k = realloc(g_live_timer, cap);
+			if (k)
+				g_live_timer = k;
+			if (n && k)
 				g_caplive = cap;
-			}
 		}
-		if (g_nlive < g_caplive)
+		if (g_nlive < g_caplive) {
+			g_live_timer[g_nlive] = a->kind == BPFTIME_ATTACH_TIMER;
 			g_live[g_nlive++] = a->attach_id;
+		}
 	}
 	agent_report(a->attach_id, rc, msg);
 	if (rc == BPFTIME_ATTACH_WAITING)
@@ -180,9 +217,17 @@ static void on_detach(uint32_t id)
 	agent_timer_detach(id);
 	for (size_t i = 0; i < g_nlive; i++)
 		if (g_live[i] == id) {
+			g_live_timer[i] = g_live_timer[g_nlive - 1];
 			g_live[i] = g_live[--g_nlive];
 			break;
 		}
+}
+
+/* HELLO_REPLY in a forked child: what it inherited and the server did not send again goes. */
+static void drop_unconfirmed_inherited(void)
+{
+	while (g_ninherited)
+		on_detach(g_inherited[--g_ninherited]);
 }
 
 static int say_hello(int sock)
@@ -215,8 +260,10 @@ static void converse(int sock)
 		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
 		if (bpftime_recv_frame(sock, &hdr, &payload, fds, BPFTIME_MAX_FDS_PER_FRAME, &nfds) < 0)
 			return;
+		pthread_mutex_lock(&g_conv_lock);
 		switch (hdr.type) {
 		case BPFTIME_MSG_HELLO_REPLY:
+			drop_unconfirmed_inherited();
 			set_ready(); /* the attachments that existed were sent before this */
 			break;
 		case BPFTIME_MSG_ATTACH:
@@ -244,6 +291,7 @@ static void converse(int sock)
 			on_prog(payload, hdr.len, fds, nfds);
 			break;
 		}
+		pthread_mutex_unlock(&g_conv_lock);
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
 		free(payload);
@@ -293,8 +341,11 @@ static void *agent_thread(void *arg)
 			g_sock = -1;
 			pthread_mutex_unlock(&g_send_lock);
 			/* The server is gone and with it every tool's objects: so go our hooks. */
+			pthread_mutex_lock(&g_conv_lock);
+			g_ninherited = 0;
 			while (g_nlive)
 				on_detach(g_live[g_nlive - 1]);
+			pthread_mutex_unlock(&g_conv_lock);
 		}
 		if (s >= 0)
 			close(s);
@@ -316,6 +367,7 @@ static void *agent_thread(void *arg)
 static void trace_to_server(const char *text, size_t len) { agent_send_trace(text, len); }
 
 static void agent_launch(void);
+static void follow_forks(void);
 static void agent_wait_ready(void);
 
 /* Starts the agent: its thread registers with the server; the caller waits (bounded) until the
@@ -417,6 +469,8 @@ __attribute__((constructor)) static void agent_constructor(void)
 	const char *no_follow = getenv("BPFTIME_NO_FOLLOW");
 	if (agent_preloaded() && no_follow && *no_follow && strcmp(no_follow, "0") != 0)
 		stop_following();
+	else if (agent_preloaded())
+		follow_forks();
 	if (!agent_preloaded() && !agent_only_tgid) {
 		/* dlopen'ed (bpftime attach, or the program's own dlopen): the loader holds its lock
 		 * through constructors and the agent thread needs it, so waiting here would only stall
@@ -430,6 +484,123 @@ __attribute__((constructor)) static void agent_constructor(void)
 	 * are installed now, and syscall tracepoints see that exit (a tool's agent starts later,
 	 * not at exec). */
 	agent_syscall_tp_exec_returned();
+}
+
+/* ---- fork: the child gets an agent of its own ----
+ * A forked child keeps the hooks (they are in its copy of the memory, and run with its own pid, as
+ * a kernel's uprobes and tracepoints do in a child) but not the agent's threads, its timers or its
+ * connection. So the child starts an agent thread of its own, which registers as the child and
+ * receives the attachments as any agent does: those made after the fork reach the child, clock
+ * events sample it, its perf buffers and printk go through its own connection. */
+static int g_fork_locked; /* the parent's prepare got g_conv_lock (else the child does not follow) */
+
+static void fork_prepare(void)
+{
+	/* Bounded: the agent's thread finishing one message never takes long, but a fork from where the
+	 * agent's work cannot go on (a library constructor holding the loader's lock) must not hang. */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	g_fork_locked = pthread_mutex_timedlock(&g_conv_lock, &deadline) == 0;
+}
+
+static void fork_parent(void)
+{
+	if (g_fork_locked)
+		pthread_mutex_unlock(&g_conv_lock);
+}
+
+static void fork_child(void)
+{
+	/* Only the forking thread is here: locks other threads held stay held for good, so all start
+	 * afresh; the parent's connection is the parent's. */
+	pthread_mutex_init(&g_conv_lock, NULL);
+	pthread_mutex_init(&g_send_lock, NULL);
+	pthread_mutex_init(&g_ready_lock, NULL);
+	pthread_cond_init(&g_ready_cond, NULL);
+	pthread_mutex_init(&g_start_lock, NULL);
+	if (g_sock >= 0)
+		close(g_sock);
+	g_sock = -1;
+	int follow = g_running && g_fork_locked && !g_quit && !agent_only_tgid;
+	g_running = 0;
+	agent_setxid_after_fork_child();
+	/* Clock events sample through POSIX timers and threads, which a fork does not copy: the new
+	 * agent installs them again. Everything else stays installed until the server says. */
+	agent_timer_after_fork_child();
+	size_t n = 0;
+	for (size_t i = 0; i < g_nlive; i++)
+		if (!g_live_timer[i]) {
+			g_live_timer[n] = 0;
+			g_live[n++] = g_live[i];
+		}
+	g_nlive = n;
+	free(g_inherited);
+	g_inherited = NULL;
+	g_ninherited = 0;
+	if (!follow)
+		return;
+	g_inherited = n ? malloc(n * sizeof(*g_inherited)) : NULL;
+	if (g_inherited) {
+		memcpy(g_inherited, g_live, n * sizeof(*g_inherited));
+		g_ninherited = n;
+	}
+	agent_dlwatch_after_fork_child();
+	/* Starting the thread is the agent's doing, not the child's syscalls or probe hits. */
+	int quiet = agent_syscall_tp_quiet(1);
+	bpftime_probe_thread_exclude(1);
+	agent_launch();
+	bpftime_probe_thread_exclude(0);
+	agent_syscall_tp_quiet(quiet);
+}
+
+static void follow_forks(void)
+{
+	/* Registered after the engines' own handlers (their constructors ran before): in the child
+	 * ours runs after theirs, when the engines are consistent again. */
+	if (!g_follow_forks && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
+		g_follow_forks = 1;
+}
+
+/* `bpftime attach PID` calls one of these (in place of bpftime_agent_start) after its dlopen.
+ * follow: what the process forks gets an agent of its own, and what it execs loads the agent
+ * again, as under `bpftime start` (the agent adds itself to LD_PRELOAD in the process's
+ * environment); only: this process alone (as `bpftime start --no-follow`). */
+static void preload_self(void)
+{
+	Dl_info info;
+	if (!dladdr((void *)preload_self, &info) || !info.dli_fname || info.dli_fname[0] != '/')
+		return;
+	const char *cur = getenv("LD_PRELOAD");
+	const char *base = strrchr(info.dli_fname, '/') + 1;
+	if (cur && strstr(cur, base))
+		return; /* there already (attached before) */
+	size_t n = strlen(info.dli_fname) + (cur ? strlen(cur) + 1 : 0) + 1;
+	char *v = malloc(n);
+	if (!v)
+		return;
+	snprintf(v, n, "%s%s%s", info.dli_fname, cur && *cur ? ":" : "", cur ? cur : "");
+	setenv("LD_PRELOAD", v, 1);
+	free(v);
+}
+
+EXPORT void bpftime_agent_attach_follow(void)
+{
+	int quiet = agent_syscall_tp_quiet(1);
+	preload_self();
+	follow_forks();
+	agent_setxid_probe_libc();
+	agent_syscall_tp_quiet(quiet);
+	bpftime_agent_start();
+}
+
+EXPORT void bpftime_agent_attach_only(void)
+{
+	int quiet = agent_syscall_tp_quiet(1);
+	agent_only_tgid = (uint32_t)getpid();
+	agent_setxid_probe_libc();
+	agent_syscall_tp_quiet(quiet);
+	bpftime_agent_start();
 }
 
 /* Starts the agent thread unless one runs. */

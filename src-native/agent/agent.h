@@ -49,10 +49,14 @@ void agent_probe_detach(uint32_t attach_id);
 void agent_probes_rescan(void);
 /* The server was told which attachments wait: later reports may follow; retries them once. */
 void agent_probes_waiting_reported(void);
+/* Whether attachment attach_id waits for its binary here. */
+int agent_probe_waiting(uint32_t attach_id);
 /* dlwatch.c: a probe on the loader's r_brk runs agent_probes_rescan while attachments wait.
  * start: 0, or -1 with why in err; stop: from the agent's thread only (never from a handler). */
 int agent_dlwatch_start(char *err, size_t errlen);
 void agent_dlwatch_stop(void);
+/* In a forked child whose agent follows it: the inherited watch serves this process now. */
+void agent_dlwatch_after_fork_child(void);
 /* Tells the server how an attachment went (status 0, BPFTIME_ATTACH_WAITING or -errno). */
 void agent_report(uint32_t attach_id, int status, const char *msg);
 
@@ -70,6 +74,9 @@ void agent_syscall_tp_exec_returned(void);
 /* Timed programs (clock perf events). */
 int agent_timer_attach(const struct bpftime_attach *a, struct agent_prog *prog, char *err, size_t errlen);
 void agent_timer_detach(uint32_t attach_id);
+/* In a forked child: the parent's timers and threads are not here; forgets them (the child's agent
+ * installs its clock events again). */
+void agent_timer_after_fork_child(void);
 
 /* Perf buffers: a slot update from the server; the host side of bpf_perf_event_output. */
 void agent_perf_slot(const struct bpftime_perf_slot *m, const int *fds, int nfds);

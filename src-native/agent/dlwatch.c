@@ -75,3 +75,9 @@ void agent_dlwatch_stop(void)
 	g_probe = NULL;
 	pthread_mutex_unlock(&g_lock);
 }
+
+void agent_dlwatch_after_fork_child(void)
+{
+	pthread_mutex_init(&g_lock, NULL);
+	g_watch_tgid = (uint32_t)getpid();
+}

@@ -176,6 +176,16 @@ static void rescan_locked(void)
 	pthread_mutex_unlock(&g_lock);
 }
 
+int agent_probe_waiting(uint32_t attach_id)
+{
+	int found = 0;
+	pthread_mutex_lock(&g_lock);
+	for (struct pending *p = g_pending; p && !found; p = p->next)
+		found = p->m.attach_id == attach_id;
+	pthread_mutex_unlock(&g_lock);
+	return found;
+}
+
 void agent_probes_waiting_reported(void)
 {
 	pthread_mutex_lock(&g_lock);

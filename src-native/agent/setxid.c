@@ -18,12 +18,18 @@
  * threads take besides SIGTRAP, and no program's business) sent as SI_QUEUE with a marker: the
  * handler here serves those and hands glibc's own (SI_TKILL) to glibc's handler.
  *
- * Limits: only calls through these exported functions are seen (the agent must be preloaded,
- * i.e. bpftime start; a dlopen'ed agent does not interpose them), and raw syscall()s that change
- * ids bypass glibc's broadcast altogether (then the agent's threads keep their ids, as any
- * other thread of such a program would). */
+ * A dlopen'ed agent (`bpftime attach`) interposes nothing: the program's calls are bound to the
+ * C library's functions. There the same is done from probes of the agent's own (the uprobe
+ * engine, attach.h) on the functions the program's calls resolve to: an entry probe on each set*id
+ * function mirrors the caller's state before the call (the function's code, so the C library's
+ * internal calls, initgroups' setgroups, are seen too), and capset/prctl are run by their entry
+ * probe, which follows a change as the wrappers below do and returns the result in their place.
+ *
+ * Limit: raw syscall()s that change ids bypass glibc's broadcast altogether (then the agent's
+ * threads keep their ids, as any other thread of such a program would). */
 #include "setxid.h"
 #include "agent.h"
+#include "bpftime/attach.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,6 +41,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -171,9 +178,10 @@ void agent_setxid_install(void)
 	pthread_mutex_unlock(&g_lock);
 }
 
-static void forget_threads_in_child(void)
+/* Called by the agent's own fork handler (agent.c) before the child's agent thread starts: a
+ * handler of our own, registered later, would run after that thread registered. */
+void agent_setxid_after_fork_child(void)
 {
-	/* The agent's threads are not in a forked child (a new agent thread registers again). */
 	pthread_mutex_init(&g_lock, NULL);
 	g_ntids = 0;
 }
@@ -182,10 +190,7 @@ void agent_setxid_thread_enter(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, agent_setxid_install); /* glibc's handler exists: we are a thread */
-	static int atfork;
 	pthread_mutex_lock(&g_lock);
-	if (!atfork && pthread_atfork(NULL, NULL, forget_threads_in_child) == 0)
-		atfork = 1;
 	if (g_ntids < MAX_AGENT_THREADS)
 		g_tids[g_ntids++] = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_unlock(&g_lock);
@@ -313,4 +318,80 @@ EXPORT int prctl(int option, ...)
 			(option == PR_CAP_AMBIENT && a2 != PR_CAP_AMBIENT_IS_SET)))
 		follow();
 	return (int)rc;
+}
+
+/* ---- the same from probes, for a dlopen'ed agent ---- */
+
+static int probed_setxid(void *data, struct pt_regs *regs)
+{
+	(void)data;
+	(void)regs;
+	follow(); /* before the call: the agent's threads then give the same result */
+	return BPFTIME_PROBE_CONTINUE;
+}
+
+/* Runs the call itself (the registers hold its arguments), follows a change, and returns its
+ * result in place of the function, errno set as the C library sets it. */
+static int probed_capset(void *data, struct pt_regs *regs)
+{
+	(void)data;
+	cap_user_header_t hdr = (cap_user_header_t)regs->rdi;
+	long rc = syscall(SYS_capset, hdr, (cap_user_data_t)regs->rsi);
+	int saved = errno;
+	if (rc == 0 && hdr && hdr->pid == 0)
+		follow();
+	errno = saved;
+	regs->rax = (unsigned long)rc;
+	return BPFTIME_PROBE_OVERRIDE;
+}
+
+static int probed_prctl(void *data, struct pt_regs *regs)
+{
+	(void)data;
+	int option = (int)regs->rdi;
+	if (option != PR_SET_KEEPCAPS && option != PR_SET_SECUREBITS && option != PR_CAPBSET_DROP && option != PR_CAP_AMBIENT)
+		return BPFTIME_PROBE_CONTINUE; /* not about capabilities: the real prctl runs */
+	long rc = syscall(SYS_prctl, option, regs->rsi, regs->rdx, regs->rcx, regs->r8);
+	int saved = errno;
+	if (rc >= 0 && (option != PR_CAP_AMBIENT || regs->rsi != PR_CAP_AMBIENT_IS_SET))
+		follow();
+	errno = saved;
+	regs->rax = (unsigned long)rc;
+	return BPFTIME_PROBE_OVERRIDE;
+}
+
+void agent_setxid_probe_libc(void)
+{
+	static const char *const setxid_fns[] = { "setuid",    "setgid",    "seteuid",   "setegid",  "setreuid",
+						  "setregid",  "setresuid", "setresgid", "setgroups" };
+	static int done;
+	pthread_mutex_lock(&g_lock);
+	if (done++) {
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
+	pthread_mutex_unlock(&g_lock);
+	struct {
+		const char *name;
+		bpftime_probe_handler h;
+	} want[sizeof(setxid_fns) / sizeof(setxid_fns[0]) + 2];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(setxid_fns) / sizeof(setxid_fns[0]); i++)
+		want[n++] = (__typeof__(want[0])){ setxid_fns[i], probed_setxid };
+	want[n++] = (__typeof__(want[0])){ "capset", probed_capset };
+	want[n++] = (__typeof__(want[0])){ "prctl", probed_prctl };
+	Dl_info self;
+	dladdr((void *)agent_setxid_probe_libc, &self);
+	for (size_t i = 0; i < n; i++) {
+		void *fn = dlsym(RTLD_DEFAULT, want[i].name);
+		Dl_info where;
+		/* What the program's calls reach; never our own exports (preloaded: they wrap already). */
+		if (!fn || (dladdr(fn, &where) && where.dli_fbase == self.dli_fbase))
+			continue;
+		struct bpftime_probe *p;
+		char err[256];
+		if (bpftime_probe_attach(fn, 0, want[i].h, NULL, &p, err, sizeof(err)) != 0)
+			fprintf(stderr, "bpftime agent: cannot watch %s() for id changes (%s): a later set*id call may abort "
+					"the process\n", want[i].name, err);
+	}
 }

@@ -297,3 +297,16 @@ void agent_timer_detach(uint32_t attach_id)
 	agent_prog_put(t->prog);
 	free(t);
 }
+
+/* A fork copies neither the CPU-time timers nor the ticker threads: the structs stay (a sample
+ * handler of the parent's may have been running on the forking thread), the slots are emptied. */
+void agent_timer_after_fork_child(void)
+{
+	pthread_mutex_init(&g_lock, NULL);
+	for (struct timer *t = g_timers; t; t = t->next) {
+		t->stop = 1;
+		if (t->sampler)
+			__atomic_store_n(&g_samplers[t->sampler - 1], NULL, __ATOMIC_RELEASE);
+	}
+	g_timers = NULL;
+}

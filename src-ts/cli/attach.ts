@@ -2,9 +2,11 @@
 // started with it, and out again.
 //
 // attach: the addon's ptrace injector (src-native/inject) makes a thread of PID call
-// dlopen(libbpftime-agent.so) and then bpftime_agent_start(), which returns once the agent has
-// registered with the server and installed the attachments that apply (as `bpftime start` does
-// before main). The agent finds the server as it always does, from the target's environment
+// dlopen(libbpftime-agent.so) and then bpftime_agent_attach_follow() (bpftime_agent_attach_only()
+// with --no-follow), which returns once the agent has registered with the server and installed
+// the attachments that apply (as `bpftime start` does before main). Following, as under
+// `bpftime start`: the agent adds itself to LD_PRELOAD in the process's environment, so images it
+// execs load it again, and its forked children get an agent thread of their own. The agent finds the server as it always does, from the target's environment
 // ($BPFTIME_RUNTIME_DIR, $XDG_RUNTIME_DIR/bpftime, /tmp/bpftime-UID); when that is not the
 // runtime dir of this command, the injector first sets BPFTIME_RUNTIME_DIR in the target.
 //
@@ -88,7 +90,8 @@ function agentStates(status: Record<string, any>, pid: number): string[] {
   return status.attachments.flatMap((a: any) => a.agents.filter((g: any) => g.pid === pid).map((g: any) => g.state));
 }
 
-export async function attachCommand(pidArg: string, runtimeDir: string): Promise<number> {
+export async function attachCommand(pidArg: string, runtimeDir: string, opts: { follow?: boolean } = {}): Promise<number> {
+  const follow = opts.follow ?? true;
   const pid = parsePid(pidArg);
   if (pid === null) {
     console.error(`bpftime attach: '${pidArg}' is not a process id`);
@@ -118,7 +121,7 @@ export async function attachCommand(pidArg: string, runtimeDir: string): Promise
   if (theirs !== path.resolve(runtimeDir)) env.push(`BPFTIME_RUNTIME_DIR=${path.resolve(runtimeDir)}`);
 
   const { addon } = require('../native/addon') as typeof import('../native/addon');
-  const r = addon.inject(pid, lib, { env, entry: 'bpftime_agent_start' });
+  const r = addon.inject(pid, lib, { env, entry: follow ? 'bpftime_agent_attach_follow' : 'bpftime_agent_attach_only' });
   if (!r.ok) {
     console.error(`bpftime attach: ${r.error}`);
     return 1;

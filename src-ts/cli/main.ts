@@ -38,8 +38,9 @@ export function main(argv: string[]): void {
   program
     .command('attach')
     .description('load the agent into a running process (ptrace: same user with ptrace allowed, or root)')
+    .option('--no-follow', 'trace this process only: what it forks or execs from now on runs without the agent')
     .argument('<pid>', 'the process')
-    .action(async (pid: string) => process.exit(await attachCommand(pid, runtimeDir())));
+    .action(async (pid: string, opts: { follow: boolean }) => process.exit(await attachCommand(pid, runtimeDir(), opts)));
 
   program
     .command('detach')
