@@ -7,35 +7,15 @@
 // reads perf buffers with epoll; all of it goes through the shim.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, root, shimLib, withServer } from './harness';
+import { Mode, Scenario, SIGINT_DEFAULT, bccMissing, doneLine, sbin, shimAndKernel as runScenario } from './bcc-scenario';
 
-const sbin = (t: string) => `/usr/sbin/${t}`;
-const headers = `/lib/modules/${os.release()}/build`;
 const usdtVictim = path.join(root, 'examples', 'usdt', 'usdt_victim');
-
-function bccMissing(): string | false {
-  if (!fs.existsSync(sbin('trace-bpfcc'))) return 'bpfcc-tools not installed (scripts/setup.sh)';
-  if (spawnSync('/usr/bin/python3', ['-c', 'import bcc']).status !== 0) return 'python3-bpfcc not installed (scripts/setup.sh)';
-  if (!fs.existsSync(headers)) return `no kernel headers at ${headers} (scripts/setup.sh links them)`;
-  if (spawnSync('sh', ['-c', 'command -v cc']).status !== 0) return 'no C compiler';
-  return false;
-}
 const skip = bccMissing();
 if (skip) console.log(`# bcc tests skipped: ${skip}`);
-
-// The kernel as reference: root, kernel BPF and a mounted tracefs.
-const kernelSkip = !isRoot ? 'not root' : !fs.existsSync('/sys/kernel/tracing/events') ? 'tracefs not mounted'
-  : spawnSync('bpftool', ['-j', 'prog', 'show']).status !== 0 ? 'no kernel BPF (bpftool prog show fails)' : false;
-
-// Python leaves SIGINT ignored when it arrives ignored (background jobs of a shell): reset it
-// before exec so that the tools stop on SIGINT as on a terminal, and print their summaries.
-const SIGINT_DEFAULT = 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])';
-
-type Mode = 'shim' | 'kernel';
 
 let victimBin = '';
 const COMM = 'bccv';
@@ -50,134 +30,10 @@ function victim(): string {
   return victimBin;
 }
 
-interface Scenario {
-  /** The traced program and its arguments (started first; prints "ready pid=N"). */
-  target: string[];
-  /** The tool's argv; "{PID}" becomes the target's pid, "{VICTIM}" the victim's path. */
-  tool: string[];
-  /** Printed by the tool once its probes are attached. */
-  ready: RegExp;
-  /** Lines written to the target after `ready`, one every 300 ms, until the tool prints
-   * something matching `seen` (for tools that open their perf buffer after saying ready). */
-  warmUp?: { line: string; seen: RegExp };
-  /** Under the shim, run once more after a failure (reported as a diagnostic): for scenarios
-   * with a known intermittent failure under load that is not understood yet (see the issue
-   * notes); both runs failing fails the test. */
-  shimRetry?: boolean;
-  /** Written to the target's stdin at once (bash: to learn its pid). */
-  preamble?: string;
-  /** Lines for the target's stdin, each answered by a line matching done(i). */
-  steps: string[];
-  done: (step: string) => RegExp;
-  /** Whether the tool's output holds everything it should print before it is stopped (tools
-   * that print at exit leave this out). */
-  until?: (out: string) => boolean;
-  /** Target on a pseudo-terminal (bash's readline). */
-  pty?: boolean;
+/** A scenario whose tool names the victim as {VICTIM}. */
+function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
+  return runScenario(t, { ...sc, vars: { VICTIM: victimBin, ...sc.vars } }, check);
 }
-
-/** Runs one scenario under the shim (target under `bpftime start`) or on the kernel, and returns
- * what the tool printed and the target's pid. */
-async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number }> {
-  const dir = tmpRuntimeDir();
-  const base = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete base.LD_PRELOAD;
-  const procs: Proc[] = [];
-  try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], base);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const targetArgv = mode === 'shim' ? [process.execPath, cli, 'start', ...sc.target] : sc.target;
-    const target = sc.pty
-      ? new Proc('script', ['-q', '-f', '-e', '-c', targetArgv.map(shq).join(' '), '/dev/null'], base, { stdin: true })
-      : new Proc(targetArgv[0], targetArgv.slice(1), base, { stdin: true });
-    procs.push(target);
-    if (sc.preamble) target.write(sc.preamble + '\n');
-    const pid = Number((await target.waitFor(/ready pid=(\d+)/, 30000))[1]);
-    const argv = sc.tool.map((a) => a.replaceAll('{PID}', String(pid)).replaceAll('{VICTIM}', victimBin));
-    const toolEnv = { ...base, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) };
-    const tool = new Proc('/usr/bin/python3', ['-c', SIGINT_DEFAULT, ...argv], toolEnv);
-    procs.push(tool);
-    await tool.waitFor(sc.ready, 90000); // bcc compiles with clang first: seconds
-    for (let i = 0; sc.warmUp && !sc.warmUp.seen.test(tool.out); i++) {
-      if (i > 100) throw new Error(`${argv[0]} never reported the warm-up lines; output:\n${tool.out}`);
-      target.write(sc.warmUp.line + '\n');
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    for (const s of sc.steps) {
-      const from = target.out.length;
-      target.write(s + '\n');
-      await target.waitFor(sc.done(s), 15000, from);
-    }
-    for (const deadline = Date.now() + 20000; sc.until && !sc.until(tool.out); ) {
-      if (Date.now() > deadline || tool.child.exitCode !== null) throw new Error(`${argv[0]} did not print what was expected; output:\n${tool.out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await tool.stop('SIGINT', 10000);
-    return { out: tool.out, pid };
-  } catch (e) {
-    if (mode === 'shim') (e as Error).message += `\nserver log:\n${procs[0].out}\ntarget printed:\n${procs[1]?.out}`;
-    throw e;
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function shq(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Runs the scenario under the shim, checks it, and where the kernel is available runs it there
- * too and checks that the kernel gives the same. */
-async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
-  let a: unknown;
-  try {
-    a = await runChecked('shim', sc, check);
-  } catch (e) {
-    if (!sc.shimRetry) throw e;
-    t.diagnostic(`first shim run failed, running once more (known intermittent): ${(e as Error).message.split('\n').slice(0, 3).join(' | ')}`);
-    a = await runChecked('shim', sc, check);
-  }
-  if (kernelSkip) {
-    t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
-    return;
-  }
-  let b: unknown;
-  try {
-    b = await runChecked('kernel', sc, check);
-  } catch (e) {
-    // bcc 0.26's Python passes stack garbage as ref_ctr_offset: where another uprobe sits at the
-    // same place with another offset (another tool's, or this tool's own return probe), the
-    // kernel refuses the mismatch and bcc's uprobe_events fallback fails on its over-long event name for libraries
-    // named /proc/PID/root/usr/lib/...: no reference then, through no fault of the shim's.
-    if (/cannot attach uprobe, Invalid argument/.test((e as Error).message)) {
-      t.diagnostic('kernel reference unavailable: bcc could not attach there (its garbage ref_ctr_offset differs from that of another uprobe at the same place, see dmesg)');
-      return;
-    }
-    throw e;
-  }
-  assert.deepEqual(a, b, 'the shim and the kernel disagree');
-}
-
-async function runChecked(mode: Mode, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<unknown> {
-  try {
-    const r = await run(mode, sc);
-    try {
-      return check(r.out, r.pid, mode);
-    } catch (e) {
-      (e as Error).message += `\n${sc.tool[0]} printed (${mode}):\n${r.out}`;
-      throw e;
-    }
-  } catch (e) {
-    (e as Error).message = `[${mode}] ${(e as Error).message}`;
-    throw e;
-  }
-}
-
-const doneLine = (s: string) => new RegExp(`^done ${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
 
 /** trace's event lines for pid, without the pid/tid columns. */
 function traceEvents(out: string, pid: number): string[] {
@@ -484,12 +340,7 @@ test('bashreadline-bpfcc: commands typed into an interactive bash', { skip, time
 test('opensnoop-bpfcc: its fentry/fexit programs are refused, and the server log says why', { skip, timeout: 120000 }, async () => {
   // bcc's opensnoop attaches to kernel functions (fentry/fexit when the kernel has BTF, kprobes
   // otherwise): nothing of it can run in userspace. It must fail at attach, not hang.
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, _dir, procs, server) => {
     const tool = new Proc('/usr/bin/python3', ['-c', SIGINT_DEFAULT, sbin('opensnoop-bpfcc')], { ...env, LD_PRELOAD: shimLib, PYTHONUNBUFFERED: '1' });
     procs.push(tool);
     let timer: NodeJS.Timeout | undefined;
@@ -499,8 +350,5 @@ test('opensnoop-bpfcc: its fentry/fexit programs are refused, and the server log
     assert.notEqual(code, 'running', `opensnoop-bpfcc neither attached nor failed:\n${tool.out}`);
     assert.match(tool.out, /Failed to attach BPF to (entry|exit) kernel func/);
     await server.waitFor(/opensnoop-bpfcc\[\d+\]: program \w+ is an? fentry\/fexit program on a kernel function, which cannot run in userspace; refused with EINVAL/);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  }, 'SIGTERM');
 });

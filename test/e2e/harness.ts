@@ -113,6 +113,7 @@ export async function withServer(
     await body(env, dir, procs, server);
   } finally {
     for (const p of procs.reverse()) await p.stop(stop);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
