@@ -58,7 +58,7 @@ function compileOrThrow(insns: Uint8Array, opts: CompileOptions): JitResult {
     const f = flags[i];
     if (f & FUNC_START) {
       entry[i] = e.pos;
-      prologue(e, i === 0, (f & USES_MAY_GOTO) !== 0);
+      prologue(e, i === 0, (f & USES_MAY_GOTO) !== 0, L.frames[L.funcOf[i]]);
     }
     offs[i] = e.pos;
     if (f & SECOND_HALF) continue;

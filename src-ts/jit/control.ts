@@ -25,8 +25,8 @@
 import * as O from '../asm/opcodes';
 import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
 import { BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call } from '../uapi/bpf';
-import { inlineMapLookup } from './inline';
-import { jumpTarget } from './program';
+import { inlineLoop, inlineMapLookup } from './inline';
+import { Frame, jumpTarget } from './program';
 import { FRAME_EXTRA, SAVED, STACK_SIZE, T1, T2, X } from './regs';
 import {
   ALU_ADD, ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, CC_S,
@@ -57,7 +57,8 @@ export const TAIL_ENTRY = 28;
 export const MAX_TAIL_CALLS = 33;
 const TAIL_COUNT = 8; // [rbp + 8]
 
-export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
+export function prologue(e: Emitter, main: boolean, mayGoto: boolean, frame: Frame): void {
+  if (!frame.full) return slimPrologue(e, mayGoto, frame);
   const at = e.pos;
   // `mov eax, 0` rather than the 2-byte xor: it makes the tail entry even, and the resolver
   // tags a program without JIT code in bit 0.
@@ -73,7 +74,26 @@ export function prologue(e: Emitter, main: boolean, mayGoto: boolean): void {
   for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
 }
 
-function epilogue(e: Emitter): void {
+/** A function that makes no tail calls: only what it uses (Frame in program.ts). */
+function slimPrologue(e: Emitter, mayGoto: boolean, frame: Frame): void {
+  for (const r of frame.saved) e.push(r);
+  if (frame.stack) {
+    e.aluRI(ALU_SUB, RSP, STACK_SIZE + frame.extra, true);
+    e.lea(RBP, RSP, STACK_SIZE);
+  }
+  if (frame.keepsCount) e.store(RBP, TAIL_COUNT, RAX, 8);
+  if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
+  e.aluRR(ALU_XOR, RAX, RAX, false);
+  for (const r of frame.zero) e.aluRR(ALU_XOR, X[r], X[r], false);
+}
+
+function epilogue(e: Emitter, frame: Frame): void {
+  if (!frame.full) {
+    if (frame.stack) e.lea(RSP, RBP, frame.extra);
+    for (let k = frame.saved.length - 1; k >= 0; k--) e.pop(frame.saved[k]);
+    e.ret();
+    return;
+  }
   e.lea(RSP, RBP, FRAME_EXTRA);
   for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
   e.ret();
@@ -109,7 +129,7 @@ export function lowerJmp(g: Gen): void {
       return call(g);
     case O.BPF_EXIT:
       if (!w || x) invalid(g, `unknown opcode ${code.toString(16)}`);
-      return epilogue(e);
+      return epilogue(e, g.L.frames[g.L.funcOf[i]]);
     case O.BPF_JCOND:
       if (!w || x || p.src[i] !== O.BPF_MAY_GOTO) invalid(g, `unknown opcode ${code.toString(16)}`);
       // Falls through while the frame's allowance lasts, then always branches.
@@ -142,8 +162,12 @@ export function lowerJmp(g: Gen): void {
  * runs in this frame's place, r1 unchanged, and returns to this frame's caller. */
 /** T1 = the address of the tail-call count: in the main function's frame, or passed down. */
 function countAddress(g: Gen): void {
-  if (g.L.funcOf[g.i] === 0) g.e.lea(T1, RBP, TAIL_COUNT);
-  else g.e.load(T1, RBP, TAIL_COUNT, 8, false);
+  countAddressTo(g, T1);
+}
+
+export function countAddressTo(g: Gen, r: number): void {
+  if (g.L.funcOf[g.i] === 0) g.e.lea(r, RBP, TAIL_COUNT);
+  else g.e.load(r, RBP, TAIL_COUNT, 8, false);
 }
 
 function tailCall(g: Gen): void {
@@ -190,6 +214,8 @@ function call(g: Gen): void {
   const { e, p, i } = g;
   if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_tail_call) return tailCall(g);
   if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_map_lookup_elem && inlineMapLookup(g)) return;
+  const loopCallee = g.L.inlineLoops.get(i);
+  if (loopCallee !== undefined) return inlineLoop(g, loopCallee);
   if (p.src[i] === 0) {
     // Helper: arguments already sit in the SysV registers. The helper's address differs per
     // process, so it is a movabs immediate the loader patches.
@@ -200,8 +226,7 @@ function call(g: Gen): void {
   }
   // bpf-to-bpf (the only other kind program.ts lets through): a direct call to the callee's
   // prologue, which builds its own frame; rax carries the tail-call count's address.
-  if (g.L.funcOf[i] === 0) e.lea(RAX, RBP, TAIL_COUNT);
-  else e.load(RAX, RBP, TAIL_COUNT, 8, false);
+  countAddressTo(g, RAX);
   g.sites.callPos.push(e.pos);
   g.sites.callTarget.push(i + 1 + p.imm[i]);
   e.callRel(0);

@@ -18,7 +18,9 @@ export function lowerLdImm64(g: Gen): void {
   const d = X[writeReg(g, p.dst[i])];
   const r = g.L.relocAt.get(i);
   const callback = g.L.funcAt.get(i);
-  if (callback !== undefined) {
+  if (g.L.consumedFuncRefs.has(i)) {
+    // The callback of a bpf_loop emitted inline, which calls it directly: no address needed.
+  } else if (callback !== undefined) {
     // The callee's address in this process: a movabs the loader patches with code base +
     // addend. The addend is the callee's instruction index until compile.ts knows its offset.
     const at = e.movabs(d, 0, 0);

@@ -4,7 +4,7 @@
 // whether a program can be compiled at all; per-instruction validity (opcode, reserved
 // fields) is checked where each instruction is lowered.
 import * as O from '../asm/opcodes';
-import { BPF_FUNC_tail_call, BPF_PSEUDO_FUNC } from '../uapi/bpf';
+import { BPF_FUNC_loop, BPF_FUNC_tail_call, BPF_PSEUDO_FUNC } from '../uapi/bpf';
 import { InsnReloc, INSN_RELOC_MAP_PTR, INSN_RELOC_MAP_VALUE, JitReject } from './types';
 
 export interface Program {
@@ -39,6 +39,28 @@ export interface Layout {
   funcAt: Map<number, number>;
   /** The function (0 = main) each instruction belongs to. */
   funcOf: Int32Array;
+  /** The frame each function builds, by function index (see control.ts). */
+  frames: Frame[];
+  /** bpf_loop calls emitted inline (inline.ts): the callback's first instruction by the call's
+   * index. Their callback pointers (ld_imm64) emit no code: nothing else sees the address. */
+  inlineLoops: Map<number, number>;
+  consumedFuncRefs: Set<number>;
+}
+
+/** What a function's prologue saves and sets up (control.ts). */
+export interface Frame {
+  /** The main program's fixed frame, which tail calls rely on (all of SAVED, TAIL_ENTRY). */
+  full: boolean;
+  /** x86 callee-saved registers pushed (a subset of SAVED, in SAVED's order). */
+  saved: number[];
+  /** rsp lowered by the 512-byte stack + extra (rbp = eBPF r10 set up), or no stack at all. */
+  stack: boolean;
+  /** Bytes above the stack top: 16 or 24, whichever keeps rsp 16-byte aligned at calls. */
+  extra: number;
+  /** Stores the tail-call count's address it gets in rax at [rbp + 8] (it makes calls). */
+  keepsCount: boolean;
+  /** eBPF registers r6..r9 it must zero on entry (the ones it mentions). */
+  zero: number[];
 }
 
 /** The kernel's BPF_COMPLEXITY_LIMIT_INSNS and MAX_CALL_FRAMES. */
@@ -169,15 +191,116 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   // in the main function's frame and bpf-to-bpf callees reach it through a pointer each call
   // passes on; a callback, called by a helper, has no such pointer, so neither it nor what it
   // calls may tail-call here (the interpreter runs such programs).
+  // Callbacks a bpf_loop inlined here calls directly pass that pointer as bpf-to-bpf calls do:
+  // only the ones a helper may call count.
+  const { inlineLoops, consumedFuncRefs } = findInlineLoops(p, flags, funcAt);
   if (tailCalls.some((i) => funcOf[i] !== 0)) {
-    const fromCallback = reachableFromCallbacks(p, starts, funcOf, flags, funcAt);
+    const helperCalled = new Map([...funcAt].filter(([j]) => !consumedFuncRefs.has(j)));
+    const fromCallback = reachableFromCallbacks(p, starts, funcOf, flags, helperCalled);
     for (const i of tailCalls) {
       if (fromCallback[funcOf[i]]) throw new JitReject('unsupported', 'bpf_tail_call in a callback runs in the interpreter', i);
     }
   }
   checkCallDepth(p, starts, funcOf, flags, funcAt);
-  return { flags, relocAt, funcAt, funcOf };
+  return { flags, relocAt, funcAt, funcOf, frames: frames(p, starts, flags, tailCalls.map((i) => funcOf[i])), inlineLoops, consumedFuncRefs };
 }
+
+/** Which eBPF registers instruction j may write (bits r0..r10; calls: r0..r5). */
+function writes(p: Program, j: number): number {
+  const code = p.code[j];
+  switch (code & 7) {
+    case O.BPF_ALU:
+    case O.BPF_ALU64:
+    case O.BPF_LDX:
+    case O.BPF_LD:
+      return 1 << p.dst[j];
+    case O.BPF_STX:
+      return (code & 0xe0) === O.BPF_ATOMIC ? (1 << p.src[j]) | (1 << p.dst[j]) | 1 : 0;
+    case O.BPF_JMP:
+      return (code & 0xf0) === O.BPF_CALL ? 0x3f : 0;
+    default:
+      return 0;
+  }
+}
+
+/** Which eBPF registers instruction j may read (an over-approximation: every register field). */
+function reads(p: Program, j: number): number {
+  const code = p.code[j];
+  if (code === LD_IMM64) return 0;
+  if (code === CALL) return 0x3e;
+  if (code === EXIT) return 1;
+  return (1 << p.dst[j]) | (1 << p.src[j]);
+}
+
+const LOOKBACK = 32;
+
+/** The instruction that last set eBPF register r on the only path into instruction i (no jump
+ * or call lands in between), or -1 when that is not known within a few instructions. */
+export function lastWrite(p: Program, flags: Uint8Array, i: number, r: number): number {
+  for (let j = i - 1; j >= 0 && i - j <= LOOKBACK; j--) {
+    if (flags[j + 1] & (FUNC_START | JUMP_TARGET)) return -1;
+    if (flags[j] & SECOND_HALF) continue;
+    const code = p.code[j];
+    // Code after an exit or unconditional jump is reached only by jumps (caught above).
+    if (code === EXIT || code === JA || code === GOTOL) return -1;
+    if (writes(p, j) & (1 << r)) return j;
+  }
+  return -1;
+}
+
+/** bpf_loop calls whose callback pointer comes straight from an ld_imm64 into r2 that nothing
+ * else reads: the JIT runs the loop itself and calls the callback directly. */
+function findInlineLoops(p: Program, flags: Uint8Array, funcAt: Map<number, number>): { inlineLoops: Map<number, number>; consumedFuncRefs: Set<number> } {
+  const inlineLoops = new Map<number, number>();
+  const consumedFuncRefs = new Set<number>();
+  for (let i = 0; i < p.n; i++) {
+    if (flags[i] & SECOND_HALF || p.code[i] !== CALL || p.src[i] !== 0 || p.imm[i] !== BPF_FUNC_loop) continue;
+    const j = lastWrite(p, flags, i, 2);
+    if (j < 0 || !funcAt.has(j)) continue;
+    let readsR2 = false;
+    for (let k = j + 2; k < i; k++) if (!(flags[k] & SECOND_HALF) && reads(p, k) & 4) readsR2 = true;
+    if (readsR2) continue;
+    inlineLoops.set(i, funcAt.get(j)!);
+    consumedFuncRefs.add(j);
+  }
+  return { inlineLoops, consumedFuncRefs };
+}
+
+/**
+ * The frame of each function. The main program keeps the full fixed frame (tail calls enter
+ * programs past it), as does any function that makes tail calls (the target's epilogue pops all
+ * of SAVED). Other functions save only the r6..r9 they mention, and build a stack only when
+ * they use r10, call anything, or use may_goto: a small callback runs with no frame at all.
+ */
+function frames(p: Program, starts: number[], flags: Uint8Array, tailFuncs: number[]): Frame[] {
+  const out: Frame[] = [];
+  for (let f = 0; f < starts.length; f++) {
+    const end = f + 1 < starts.length ? starts[f + 1] : p.n;
+    if (f === 0 || tailFuncs.includes(f)) {
+      out.push({ full: true, saved: [...SAVED_X], stack: true, extra: 16, keepsCount: true, zero: [6, 7, 8, 9] });
+      continue;
+    }
+    let mention = 0, calls = false;
+    for (let i = start(starts, f); i < end; i++) {
+      if (flags[i] & SECOND_HALF) continue;
+      mention |= reads(p, i) | writes(p, i);
+      if (p.code[i] === CALL) calls = true;
+    }
+    const stack = calls || (mention & (1 << 10)) !== 0 || (flags[starts[f]] & USES_MAY_GOTO) !== 0;
+    const zero = [6, 7, 8, 9].filter((r) => mention & (1 << r));
+    const saved = SAVED_X.filter((x, k) => (k === 0 ? stack : (mention & (1 << SAVED_REG[k])) !== 0));
+    // Entry: rsp = 8 (mod 16); after the pushes 8 + 8 * saved.length; the stack and extra bring
+    // it to 0 (mod 16).
+    const extra = saved.length % 2 === 1 ? 16 : 24;
+    out.push({ full: false, saved, stack, extra, keepsCount: calls, zero });
+  }
+  return out;
+}
+
+const start = (starts: number[], f: number): number => starts[f];
+/** SAVED (regs.ts) as x86 numbers and the eBPF register each holds: rbp = r10, rbx = r6, r13-r15 = r7-r9. */
+const SAVED_X = [5, 3, 13, 14, 15];
+const SAVED_REG = [10, 6, 7, 8, 9];
 
 /** Functions a callback may run: callbacks and everything they call, transitively. */
 function reachableFromCallbacks(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array, funcAt: Map<number, number>): Uint8Array {
