@@ -22,6 +22,7 @@ struct agent_prog {
 	struct bpftime_map **maps;
 	uint32_t nmaps;
 	struct bpftime_prog_stats *stats; /* run_cnt/run_time_ns shared with every process, or NULL */
+	bpftime_jit_fn entry;		  /* bpftime_jit_entry(jit), or NULL: called directly */
 	int refs;
 	struct agent_prog *next;
 };
@@ -29,6 +30,8 @@ struct agent_prog {
 /* Runs p with r1 = ctx (JIT code or interpreter), counted while BPF_ENABLE_STATS is on. */
 static inline uint64_t agent_prog_run(struct agent_prog *p, uint64_t ctx)
 {
+	if (__builtin_expect(p->entry != NULL && (!p->stats || !__atomic_load_n(&p->stats->enabled, __ATOMIC_RELAXED)), 1))
+		return p->entry(ctx, 0);
 	return bpftime_prog_run(&p->vm, p->jit, p->stats, ctx);
 }
 

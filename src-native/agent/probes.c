@@ -77,9 +77,7 @@ static int run_program(void *data, struct pt_regs *regs)
 	struct bpftime_run_state *s = bpftime_run_state_get();
 	struct bpftime_run_ctx *outer = s->ctx;
 	bpftime_run_state_switch(s, &rc);
-	uint64_t ret;
-	ret = agent_prog_run(a->prog, (uint64_t)(uintptr_t)regs);
-	(void)ret;
+	(void)agent_prog_run(a->prog, (uint64_t)(uintptr_t)regs);
 	bpftime_run_state_switch(s, outer);
 	/* bpf_override_return (entry probes only: the server refuses it on return probes). */
 	return rc.override ? BPFTIME_PROBE_OVERRIDE : BPFTIME_PROBE_CONTINUE;

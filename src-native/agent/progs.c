@@ -114,6 +114,7 @@ static struct agent_prog *prog_load(uint32_t id, int fd, const uint32_t *map_ids
 	lpe->ino = st.st_ino;
 	ap->insns = lp.insns;
 	ap->jit = lp.jit;
+	ap->entry = lp.jit ? bpftime_jit_entry(lp.jit) : NULL;
 	ap->vm = lp.vm;
 	ap->maps = maps;
 	ap->nmaps = nmaps;

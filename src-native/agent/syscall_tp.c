@@ -44,25 +44,30 @@ static uint32_t g_nall;
 static int g_started;
 /* [0] enter, [1] exit; per number, and index MAX_NR for the raw (every syscall) ones. */
 static const struct tp_list *g_lists[2][MAX_NR + 1];
+/* The exit of an execve that returned in this image is still to be reported (see below). */
+static int g_exec_exit_pending;
+static void publish_want(void);
 
-static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exit)
+/* s: the thread's run state, taken once per syscall (each thread-local access is a call). */
+static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exit, struct bpftime_run_state *s)
 {
-	uint64_t rec[8] = { 0 };
-	uint32_t tid = (uint32_t)bpftime_current_pid_tgid();
+	uint64_t rec[8];
+	uint32_t tid = (uint32_t)bpftime_run_state_pid_tgid(s);
 	rec[0] = (uint64_t)(t->tp_id & 0xffff) | ((uint64_t)tid << 32);
 	rec[1] = (uint64_t)c->nr;
-	if (exit)
+	if (exit) {
 		rec[2] = (uint64_t)c->ret;
-	else
+		for (int i = 3; i < 8; i++)
+			rec[i] = 0;
+	} else {
 		for (int i = 0; i < 6; i++)
 			rec[2 + i] = (uint64_t)c->args[i];
+	}
 	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = c->regs };
-	struct bpftime_run_ctx *outer = bpftime_run_ctx_get();
-	bpftime_run_ctx_set(&rc);
-	uint64_t ret;
-	ret = agent_prog_run(t->prog, (uint64_t)(uintptr_t)rec);
-	(void)ret;
-	bpftime_run_ctx_set(outer);
+	struct bpftime_run_ctx *outer = s->ctx;
+	bpftime_run_state_switch(s, &rc);
+	(void)agent_prog_run(t->prog, (uint64_t)(uintptr_t)rec);
+	bpftime_run_state_switch(s, outer);
 }
 
 /* The agent's own syscalls on an application thread (its start: creating its thread, waiting for
@@ -82,10 +87,13 @@ static void dispatch(struct bpftime_syscall_ctx *c, int exit)
 		return;
 	const struct tp_list *raw = __atomic_load_n(&g_lists[exit][MAX_NR], __ATOMIC_ACQUIRE);
 	const struct tp_list *one = c->nr >= 0 && c->nr < MAX_NR ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
+	if (!raw && !one)
+		return;
+	struct bpftime_run_state *s = bpftime_run_state_get();
 	for (uint32_t i = 0; raw && i < raw->n; i++)
-		run(raw->tps[i], c, exit);
+		run(raw->tps[i], c, exit, s);
 	for (uint32_t i = 0; one && i < one->n; i++)
-		run(one->tps[i], c, exit);
+		run(one->tps[i], c, exit, s);
 }
 
 /* A successful execve returns in the new image, before this agent existed there, so the engine
@@ -94,15 +102,15 @@ static void dispatch(struct bpftime_syscall_ctx *c, int exit)
  * the main thread's next syscall reports it first, from inside the hook like every other exit, so
  * the programs' own syscalls stay unseen. Reported as execve: which of execve/execveat the old
  * image made is not known here (execveat is rare). */
-static int g_exec_exit_pending;
-
 void agent_syscall_tp_exec_returned(void)
 {
 	/* Only tracepoints that existed at the exec see its exit: those the agent installed before
 	 * the process went on (a later attachment must not get a stale report). */
 	pthread_mutex_lock(&g_lock);
-	if (g_started)
+	if (g_started) {
 		__atomic_store_n(&g_exec_exit_pending, 1, __ATOMIC_RELEASE);
+		publish_want();
+	}
 	pthread_mutex_unlock(&g_lock);
 }
 
@@ -113,6 +121,7 @@ static __attribute__((noinline)) void report_exec_exit(const struct bpftime_sysc
 	if ((uint32_t)pt != (uint32_t)(pt >> 32) || /* the exec'ing thread is the main thread now */
 	    !__atomic_compare_exchange_n(&g_exec_exit_pending, &pending, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
+	publish_want(); /* back to the syscalls that have programs */
 	struct bpftime_syscall_ctx c = { .nr = SYS_execve, .ret = 0, .regs = now->regs };
 	dispatch(&c, 1);
 }
@@ -135,6 +144,35 @@ static void on_exit_(struct bpftime_syscall_ctx *c)
 	if (__builtin_expect(c->nr == SYS_vfork || c->nr == SYS_clone || c->nr == SYS_clone3, 0))
 		bpftime_helpers_thread_reset();
 	dispatch(c, 1);
+}
+
+/* Tells the engine which syscalls have programs (derived from g_lists, so it needs no g_lock: a
+ * callback calls it too), so that the others run without a frame or a callback, and a syscall whose
+ * programs are all at enter (or exit) makes one callback. While an exec's exit waits to be reported
+ * every syscall's enter is wanted: the next one of the main thread reports it. The spin lock orders
+ * concurrent publishers; nothing inside makes a syscall. */
+static volatile int g_want_lock;
+static void publish_want(void)
+{
+	static unsigned char want[MAX_NR];
+	while (__atomic_test_and_set(&g_want_lock, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+	unsigned char other = 0;
+	if (__atomic_load_n(&g_lists[0][MAX_NR], __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&g_exec_exit_pending, __ATOMIC_ACQUIRE))
+		other |= BPFTIME_SYSCALL_WANT_ENTER;
+	if (__atomic_load_n(&g_lists[1][MAX_NR], __ATOMIC_ACQUIRE))
+		other |= BPFTIME_SYSCALL_WANT_EXIT;
+	for (int nr = 0; nr < MAX_NR; nr++)
+		want[nr] = (__atomic_load_n(&g_lists[0][nr], __ATOMIC_ACQUIRE) ? BPFTIME_SYSCALL_WANT_ENTER : 0) |
+			   (__atomic_load_n(&g_lists[1][nr], __ATOMIC_ACQUIRE) ? BPFTIME_SYSCALL_WANT_EXIT : 0);
+	/* The exit of a task-creating call resets the helpers' pid cache (on_exit_). The engine hands
+	 * those calls to its C side, which calls both callbacks anyway; wanted here all the same. */
+	want[SYS_vfork] |= BPFTIME_SYSCALL_WANT_EXIT;
+	want[SYS_clone] |= BPFTIME_SYSCALL_WANT_EXIT;
+	want[SYS_clone3] |= BPFTIME_SYSCALL_WANT_EXIT;
+	bpftime_syscall_hook_want(want, MAX_NR, other);
+	__atomic_clear(&g_want_lock, __ATOMIC_RELEASE);
 }
 
 /* Rebuilds the list for (exit, slot) from g_all; called with g_lock held. */
@@ -194,6 +232,7 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 	}
 	g_all[g_nall++] = t;
 	rebuild(exit, nr < 0 ? MAX_NR : (int)nr);
+	publish_want();
 	pthread_mutex_unlock(&g_lock);
 	snprintf(err, errlen, "%s (%s)", path, raw ? "every syscall" : "syscall interception");
 	return 0;
@@ -208,6 +247,7 @@ void agent_syscall_tp_detach(uint32_t attach_id)
 		struct tp *t = g_all[i];
 		g_all[i] = g_all[--g_nall];
 		rebuild(t->exit, t->nr < 0 ? MAX_NR : (int)t->nr);
+		publish_want();
 		agent_prog_put(t->prog);
 		/* t stays allocated: a thread may be running it from an old list. */
 		break;

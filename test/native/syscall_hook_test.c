@@ -709,6 +709,60 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		pthread_join(w[i], NULL);
 
+	/* ---- what the callbacks want: only those numbers (and directions) reach them; the others run
+	 * plain, registers intact ---- */
+	{
+		CHECK(bpftime_syscall_hook_start(on_enter, on_exit_cb, NULL, 0) == 0, "callbacks back");
+		unsigned char want[512] = {0};
+		want[SYS_getppid] = BPFTIME_SYSCALL_WANT_ENTER;
+		bpftime_syscall_hook_want(want, sizeof(want), 0);
+		e0 = n_enter;
+		x0 = n_exit;
+		long all0 = n_enter_all;
+		for (int i = 0; i < 100; i++)
+			getpid();
+		CHECK(n_enter_all == all0, "unwanted getpid reached the callback %ld times", n_enter_all - all0);
+		for (int i = 0; i < 100; i++) {
+			getppid();
+			jit_getppid();
+		}
+		CHECK(n_enter - e0 == 200 && n_exit == x0, "want enter only: enter %ld exit %ld", n_enter - e0,
+		      n_exit - x0);
+		want[SYS_getppid] = BPFTIME_SYSCALL_WANT_EXIT;
+		bpftime_syscall_hook_want(want, sizeof(want), 0);
+		e0 = n_enter;
+		x0 = n_exit;
+		for (int i = 0; i < 100; i++)
+			getppid();
+		CHECK(n_enter == e0 && n_exit - x0 == 100, "want exit only: enter %ld exit %ld", n_enter - e0,
+		      n_exit - x0);
+		want[SYS_getppid] = 0;
+		want[SYS_getpid] = BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT;
+		bpftime_syscall_hook_want(want, sizeof(want), 0);
+		clobber_xmm = 1;
+		CHECK(regs_survive(0), "registers across an unwanted syscall at a rewritten site");
+		CHECK(regs_survive(1), "registers across an unwanted syscall at a trapping site");
+		clobber_xmm = 0;
+		e0 = n_enter;
+		pthread_t wt[4];
+		for (int i = 0; i < 4; i++)
+			pthread_create(&wt[i], NULL, getppid_loop, (void *)1000L);
+		for (int i = 0; i < 4; i++)
+			pthread_join(wt[i], NULL);
+		CHECK(n_enter == e0, "unwanted getppid on 4 threads reached the callback %ld times", n_enter - e0);
+		bpftime_syscall_hook_want(NULL, 0, BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT);
+		e0 = n_enter;
+		x0 = n_exit;
+		all0 = n_enter_all;
+		for (int i = 0; i < 100; i++) {
+			getppid();
+			getpid();
+		}
+		CHECK(n_enter - e0 == 100 && n_exit - x0 == 100 && n_enter_all - all0 >= 200,
+		      "every syscall wanted again: enter %ld exit %ld any %ld", n_enter - e0, n_exit - x0,
+		      n_enter_all - all0);
+	}
+
 	/* ---- stop ---- */
 	bpftime_syscall_hook_stop();
 	CHECK(bpftime_syscall_hook_start(on_enter, on_exit_cb, NULL, 0) == 0, "restart");

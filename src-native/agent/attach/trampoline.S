@@ -87,6 +87,16 @@
 	sahf
 .endm
 
+/* The ABI wants DF clear at calls. `cld` costs ~3 ns even when DF is already clear (nearly always),
+ * a tenth of a hit: only when the saved eflags (rsp at pt_regs) say it is set. Changes flags:
+ * they are saved already. */
+.macro CLEAR_DF
+	testl $0x400, PT_EFLAGS(%rsp)
+	jz 1f
+	cld
+1:
+.endm
+
 	.section .text.bpftime_attach, "ax", @progbits
 
 /* ------------------------------------------------------------------------------------------- */
@@ -113,7 +123,7 @@ bpftime_attach_entry_tpl_entry:
 	lea -RED_ZONE(%rsp), %rsp
 	PUSH_FRAME_TOP
 	PUSH_GPRS
-	cld				/* the ABI wants DF clear at calls; the original is in eflags */
+	CLEAR_DF			/* the original is in eflags */
 	mov .Lslot_sp_adj(%rip), %rax
 	lea PT_REGS_SIZE+RED_ZONE(%rsp,%rax), %rax	/* rsp at the probed address */
 	mov %rax, PT_RSP(%rsp)
@@ -163,7 +173,7 @@ bpftime_attach_entry_tpl_end:
 bpftime_attach_ret_tramp:
 	PUSH_FRAME_TOP
 	PUSH_GPRS
-	cld
+	CLEAR_DF
 	lea PT_REGS_SIZE(%rsp), %rax
 	mov %rax, PT_RSP(%rsp)
 	mov %rsp, %rbx
@@ -177,7 +187,7 @@ bpftime_attach_ret_tramp:
 	movaps 16(%rsp), %xmm1
 	mov %rbx, %rsp
 	POP_GPRS
-	/* Flags are dead after a return (DF clear, as cld left it): not restored. */
+	/* Flags are dead after a return (DF clear, as CLEAR_DF left it): not restored. */
 	lea 48(%rsp), %rsp		/* orig_rax .. ss: now rsp is as after the original ret */
 	/* rip slot is 40 bytes below: inside the 128 bytes the kernel leaves alone when it
 	 * delivers a signal, and dead stack for the caller, so it is still intact. */

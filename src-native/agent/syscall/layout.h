@@ -65,5 +65,7 @@
 
 /* syscalls the trampoline always hands to C, even when inactive: syshook_special[nr & 255] */
 #define SPECIAL_NR_MAX 256
+/* syshook_want[nr] for 0 <= nr < WANT_NR_MAX, syshook_want_other for the rest */
+#define WANT_NR_MAX 1024
 
 #endif

@@ -39,6 +39,10 @@
 
 volatile uint8_t syshook_active;
 uint8_t syshook_special[SPECIAL_NR_MAX];
+/* What the callbacks want (bpftime_syscall_hook_want): every syscall until told otherwise. */
+uint8_t syshook_want[WANT_NR_MAX] = { [0 ... WANT_NR_MAX - 1] = BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT };
+uint8_t syshook_want_other = BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT;
+uint8_t syshook_hot[SPECIAL_NR_MAX] = { [0 ... SPECIAL_NR_MAX - 1] = 1 };
 bpftime_syscall_enter_fn volatile syshook_enter_cb;
 bpftime_syscall_exit_fn volatile syshook_exit_cb;
 struct bpftime_syscall_hook_stats syshook_stats;
@@ -336,6 +340,33 @@ static void sanitize_handler_masks(void)
 	}
 }
 
+/* Guards the want tables' writers only (no syscall inside: a callback may take it). */
+static volatile int want_lock;
+
+/* syshook_hot from syshook_special and the want tables; called with want_lock held. */
+static void recompute_hot(void)
+{
+	for (int b = 0; b < SPECIAL_NR_MAX; b++) {
+		uint8_t h = syshook_special[b] | (syshook_want_other != 0);
+		for (int nr = b; nr < WANT_NR_MAX; nr += SPECIAL_NR_MAX)
+			h |= syshook_want[nr] != 0;
+		__atomic_store_n(&syshook_hot[b], h ? 1 : 0, __ATOMIC_RELAXED);
+	}
+}
+
+void bpftime_syscall_hook_want(const uint8_t *want, size_t n, uint8_t other)
+{
+	spin_lock(&want_lock);
+	/* want before hot: a thread that finds a number hot finds what is wanted of it. */
+	for (size_t nr = 0; nr < WANT_NR_MAX; nr++)
+		__atomic_store_n(&syshook_want[nr], (uint8_t)((nr < n ? want[nr] : 0) | other), __ATOMIC_RELAXED);
+	__atomic_store_n(&syshook_want_other, other, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	recompute_hot();
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	spin_unlock(&want_lock);
+}
+
 static void init_special(void)
 {
 	static const int nrs[] = {SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_rt_sigsuspend,
@@ -344,6 +375,9 @@ static void init_special(void)
 				  SYS_fork /* the child must arm itself: C */};
 	for (size_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++)
 		syshook_special[nrs[i] & (SPECIAL_NR_MAX - 1)] = 1;
+	spin_lock(&want_lock);
+	recompute_hot();
+	spin_unlock(&want_lock);
 }
 
 static int membarrier_expedited(void)

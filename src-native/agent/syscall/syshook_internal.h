@@ -91,6 +91,9 @@ int syshook_grace_period(long timeout_ns) HIDDEN;
 /* ---- global state (syscall_hook.c) ---- */
 extern volatile uint8_t syshook_active HIDDEN; /* callbacks on */
 extern uint8_t syshook_special[SPECIAL_NR_MAX] HIDDEN;
+extern uint8_t syshook_want[WANT_NR_MAX] HIDDEN; /* BPFTIME_SYSCALL_WANT_* per number */
+extern uint8_t syshook_want_other HIDDEN;	/* for numbers outside syshook_want */
+extern uint8_t syshook_hot[SPECIAL_NR_MAX] HIDDEN; /* [nr & 255]: special or wanted: not plain */
 extern bpftime_syscall_enter_fn volatile syshook_enter_cb HIDDEN;
 extern bpftime_syscall_exit_fn volatile syshook_exit_cb HIDDEN;
 extern struct bpftime_syscall_hook_stats syshook_stats HIDDEN;

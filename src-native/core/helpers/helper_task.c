@@ -6,7 +6,9 @@
  *  - a process generation word on a MADV_WIPEONFORK page: the kernel zeroes it in the child of
  *    any fork, also raw fork/clone syscalls that bypass libc's atfork handlers;
  *  - pthread_atfork as well, for kernels without MADV_WIPEONFORK (< 4.14).
- * A thread's cache is valid while its recorded generation equals the process's.
+ * A thread's cache is valid while its recorded generation equals the process's. pid_tgid lives in
+ * the thread's run state (helpers.h), which runners already hold, so the helper costs one
+ * thread-local access; the PRNG state has its own generation here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,20 +25,22 @@
 #include "helpers_internal.h"
 
 struct thread_cache {
-	uint64_t gen;      /* process generation this cache was filled in; 0 = empty */
-	uint64_t pid_tgid; /* tgid << 32 | tid */
+	uint64_t gen;      /* process generation the PRNG was seeded in; 0 = not seeded */
 	uint64_t rnd;      /* xorshift64* state */
 };
 
 static __thread struct thread_cache tc;
 
 static uint64_t fallback_gen;           /* used when MADV_WIPEONFORK is unavailable */
-static uint64_t *gen_word = &fallback_gen; /* switched to the wipe-on-fork page once set up */
+/* switched to the wipe-on-fork page once set up */
+uint64_t *volatile bpftime_pid_gen_word = &fallback_gen;
+#define gen_word bpftime_pid_gen_word
 
 static void atfork_child(void)
 {
 	fallback_gen = 0;
 	tc.gen = 0;
+	bpftime_run_state.pid_gen = 0;
 }
 
 static void gen_init(void)
@@ -97,37 +101,46 @@ static uint64_t seed_rnd(uint64_t pid_tgid)
 	return s ? s : 0x2545f4914f6cdd1dull;
 }
 
-static __attribute__((noinline)) void refill(void)
+uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s)
 {
 	ensure_gen();
 	uint64_t g = process_gen();
 	uint64_t pt = ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)syscall(SYS_gettid);
-	tc.pid_tgid = pt;
-	tc.rnd = seed_rnd(pt);
-	tc.gen = g;
+	s->pid_tgid = pt;
+	s->pid_gen = g;
+	return pt;
 }
 
-static inline int cache_valid(void)
+static inline int rnd_valid(void)
 {
 	uint64_t g = __atomic_load_n(__atomic_load_n(&gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
 	return __builtin_expect(g != 0 && tc.gen == g, 1);
 }
 
-uint64_t bpftime_current_pid_tgid(void)
+static __attribute__((noinline)) void rnd_refill(void)
 {
-	if (!cache_valid())
-		refill();
-	return tc.pid_tgid;
+	uint64_t pt = bpftime_current_pid_tgid();
+	tc.rnd = seed_rnd(pt);
+	tc.gen = bpftime_run_state.pid_gen;
 }
 
-void bpftime_helpers_thread_reset(void) { tc.gen = 0; }
+uint64_t bpftime_current_pid_tgid(void)
+{
+	return bpftime_run_state_pid_tgid(bpftime_run_state_get());
+}
+
+void bpftime_helpers_thread_reset(void)
+{
+	bpftime_run_state.pid_gen = 0;
+	tc.gen = 0;
+}
 
 /* The thread's cache says pid_tgid from now on (until a fork), at no cost to the helper. */
 void bpftime_helpers_run_as(uint64_t pid_tgid)
 {
-	if (!cache_valid())
-		refill();
-	tc.pid_tgid = pid_tgid;
+	struct bpftime_run_state *s = bpftime_run_state_get();
+	(void)bpftime_run_state_pid_tgid(s);
+	s->pid_tgid = pid_tgid;
 }
 
 static int in_idle_tick(void)
@@ -136,7 +149,13 @@ static int in_idle_tick(void)
 	return rc && rc->idle;
 }
 
-BPFTIME_HELPER(get_current_pid_tgid) { return in_idle_tick() ? 0 : bpftime_current_pid_tgid(); }
+BPFTIME_HELPER(get_current_pid_tgid)
+{
+	struct bpftime_run_state *s = bpftime_run_state_get();
+	if (__builtin_expect(s->ctx != NULL && s->ctx->idle, 0))
+		return 0;
+	return bpftime_run_state_pid_tgid(s);
+}
 
 /* gid << 32 | uid: the real ids (current_uid/current_gid). Not cached: setuid() may change
  * them at any time. In a user namespace these are the namespace's ids; the kernel reports
@@ -182,8 +201,8 @@ BPFTIME_HELPER(get_smp_processor_id)
  * parent and child do not repeat each other. Not cryptographic, as the kernel's isn't. */
 BPFTIME_HELPER(get_prandom_u32)
 {
-	if (!cache_valid())
-		refill();
+	if (!rnd_valid())
+		rnd_refill();
 	uint64_t x = tc.rnd;
 	x ^= x >> 12;
 	x ^= x << 25;

@@ -69,6 +69,11 @@ struct bpftime_run_state {
 	uint64_t pending_group;      /* signals it asked for, bit sig - 1: to the process, */
 	uint64_t pending_thread;     /* to the thread (helper_signal.c) */
 	uint32_t end_work;           /* BPFTIME_RUN_END_*: what a change of run must do first */
+	/* The thread's (tgid << 32 | tid), valid while pid_gen equals *bpftime_pid_gen_word (the
+	 * process generation, zeroed in a fork's child: helper_task.c). Here rather than in a
+	 * thread-local of its own so that a run that asks for it makes no extra TLS access. */
+	uint64_t pid_gen;
+	uint64_t pid_tgid;
 };
 #define BPFTIME_RUN_END_LOCK 1u    /* release held_lock */
 #define BPFTIME_RUN_END_SIGNALS 2u /* queue the pending signals */
@@ -117,6 +122,16 @@ long bpftime_strncpy_from_user(char *dst, const void *src, size_t n);
  * the clone and in the parent when it resumes. */
 uint64_t bpftime_current_pid_tgid(void);
 void bpftime_helpers_thread_reset(void);
+/* The same for a caller that holds its run state: a compare and a load when the cache is valid. */
+extern uint64_t *volatile bpftime_pid_gen_word __attribute__((visibility("hidden")));
+uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s);
+static inline uint64_t bpftime_run_state_pid_tgid(struct bpftime_run_state *s)
+{
+	uint64_t g = __atomic_load_n(__atomic_load_n(&bpftime_pid_gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
+	if (__builtin_expect(g != 0 && s->pid_gen == g, 1))
+		return s->pid_tgid;
+	return bpftime_pid_tgid_refill(s);
+}
 /* For the server's test runs (a forked process of their own): from now on the calling thread
  * reports pid_tgid as its own, as a kernel test run reports its caller as current. */
 void bpftime_helpers_run_as(uint64_t pid_tgid);

@@ -44,6 +44,16 @@ typedef void (*bpftime_syscall_exit_fn)(struct bpftime_syscall_ctx *c);
 int bpftime_syscall_hook_start(bpftime_syscall_enter_fn enter, bpftime_syscall_exit_fn exit, char *err,
 			       size_t errlen);
 
+/* Which syscalls the callbacks are for; every one until this is first called. want[nr] (nr < n) is
+ * BPFTIME_SYSCALL_WANT_ENTER | _EXIT or 0, `other` is OR'ed into every number (raw_syscalls) and
+ * is what numbers from 1024 up (and negative ones) get. An armed thread runs a syscall nobody wants
+ * plainly, without building a frame; the enter (exit) callback is only called for numbers that
+ * want it. Syscalls the engine handles itself (clone, vfork, fork, rt_sigreturn, signal masks) may
+ * still reach both callbacks. Takes effect at once for every thread; may be called from a
+ * callback (it makes no syscall and takes no lock a callback could hold). */
+enum { BPFTIME_SYSCALL_WANT_ENTER = 1, BPFTIME_SYSCALL_WANT_EXIT = 2 };
+void bpftime_syscall_hook_want(const unsigned char *want, size_t n, unsigned char other);
+
 /* No more callbacks from the moment it returns (a callback already running on another thread may
  * still finish: stop waits up to 1 s for those). Each thread then turns Syscall User Dispatch off for
  * itself at its next syscall; rewritten sites stay and cost a few ns. */
