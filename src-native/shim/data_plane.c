@@ -77,39 +77,6 @@ static int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user, unsigne
 	return 0;
 }
 
-/* A key or value buffer: on the stack when it fits, else on the heap (values of several KB). */
-struct buf {
-	void *p;
-	uint8_t stack[512];
-};
-
-static void *buf_get(struct buf *b, size_t n)
-{
-	b->p = n <= sizeof(b->stack) ? b->stack : malloc(n);
-	return b->p;
-}
-
-static void buf_put(struct buf *b)
-{
-	if (b->p != b->stack)
-		free(b->p);
-}
-
-/* Reads n user bytes at uptr into b: the copy, or NULL with *err set (EFAULT, ENOMEM). */
-static inline void *copy_in(struct buf *b, uint64_t uptr, size_t n, long *err)
-{
-	void *p = buf_get(b, n);
-	if (__builtin_expect(!p, 0)) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	if (__builtin_expect(shim_read_user(p, (void *)(uintptr_t)uptr, n) < 0, 0)) {
-		*err = -EFAULT;
-		return NULL;
-	}
-	return p;
-}
-
 /* The fd is not one of our maps: EBADF for a closed fd, EINVAL for any other fd, as the kernel's
  * __bpf_map_get(). */
 static __attribute__((noinline)) long not_a_map(int fd)
@@ -117,91 +84,87 @@ static __attribute__((noinline)) long not_a_map(int fd)
 	return fcntl(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
 }
 
+/* What each command does with the map: reads (needs FMODE_CAN_READ), writes (FMODE_CAN_WRITE,
+ * so not on a frozen map), and whether it takes lookup flags (only BPF_F_LOCK, checked before
+ * the fd). The read/write bits are the fd table's access tags they are refused under. */
+#define C_READ SHIM_FDTAB_WRONLY /* refused through a write-only fd */
+#define C_WRITE SHIM_FDTAB_RDONLY /* refused through a read-only fd */
+#define C_LOOKUP_FLAGS 4u
+static const uint8_t CMD_BITS[BPF_MAP_LOOKUP_AND_DELETE_ELEM + 1] = {
+	[BPF_MAP_LOOKUP_ELEM] = C_READ | C_LOOKUP_FLAGS,
+	[BPF_MAP_UPDATE_ELEM] = C_WRITE,
+	[BPF_MAP_DELETE_ELEM] = C_WRITE,
+	[BPF_MAP_GET_NEXT_KEY] = C_READ,
+	[BPF_MAP_LOOKUP_AND_DELETE_ELEM] = C_READ | C_WRITE | C_LOOKUP_FLAGS,
+};
+
+/* One command on key and value buffers of ksz and vsz bytes. Every copy goes through the
+ * fault-safe routine (uaccess.c): a bad pointer is EFAULT wherever it is. */
+static inline long run(int cmd, struct bpftime_map *m, const union bpf_attr *attr, void *key, void *val,
+		       size_t ksz, size_t vsz)
+{
+	long err;
+	switch (cmd) {
+	case BPF_MAP_LOOKUP_ELEM:
+	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
+		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+			return -EFAULT;
+		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr->flags)
+						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr->flags);
+		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->value, val, vsz) < 0)
+			err = -EFAULT;
+		return err;
+	case BPF_MAP_UPDATE_ELEM:
+		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0 ||
+		    shim_read_user(val, (void *)(uintptr_t)attr->value, vsz) < 0)
+			return -EFAULT;
+		return bpftime_map_sys_update(m, key, val, attr->flags);
+	case BPF_MAP_DELETE_ELEM:
+		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+			return -EFAULT;
+		return bpftime_map_sys_delete(m, key);
+	default: /* BPF_MAP_GET_NEXT_KEY: the next key goes where values go */
+		if (attr->key && shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+			return -EFAULT;
+		err = bpftime_map_sys_get_next_key(m, attr->key ? key : NULL, val);
+		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->next_key, val, ksz) < 0)
+			err = -EFAULT;
+		return err;
+	}
+}
+
+#define SMALL 512 /* keys are at most 512 bytes (MAX_BPF_STACK); values often are too */
+
+/* Values (or keys) too large for the stack buffers: the same on the heap. */
+static __attribute__((noinline)) long run_large(int cmd, struct bpftime_map *m, const union bpf_attr *attr,
+						size_t ksz, size_t vsz)
+{
+	size_t vlen = vsz > ksz ? vsz : ksz; /* get_next_key's next key goes in the value buffer */
+	void *key = malloc(ksz ? ksz : 1), *val = malloc(vlen);
+	long err = key && val ? run(cmd, m, attr, key, val, ksz, vsz) : -ENOMEM;
+	free(key);
+	free(val);
+	return err;
+}
+
 /* A bloom filter lookup tests the value the tool passes in and writes nothing back. */
 static __attribute__((noinline)) long bloom_lookup(struct bpftime_map *m, const union bpf_attr *attr, size_t vsz)
 {
 	if (attr->flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
 		return -EINVAL;
-	struct buf vb;
-	long err = 0;
-	void *val = copy_in(&vb, attr->value, vsz, &err);
-	if (val)
-		err = bpftime_map_sys_lookup(m, NULL, val, 0);
-	buf_put(&vb);
-	return err;
-}
-
-/* The commands of one map fd once attr, fd and access were checked. Every copy goes through the
- * fault-safe routine (uaccess.c): a bad pointer is EFAULT wherever it is. */
-static long elem_command(int cmd, struct shim_obj *o, struct bpftime_map *m, const union bpf_attr *attr)
-{
-	size_t ksz = o->dp_key_size, vsz = o->dp_value_size;
-	struct buf kb, vb;
-	long err = 0;
-	void *key = NULL, *val = NULL;
-
-	if (__builtin_expect(ksz == 0, 0)) {
-		/* Keyless maps (queue, stack, bloom filter): __bpf_copy_key refuses any key pointer
-		 * (flags and permissions were checked before). */
-		if (attr->key)
-			return -EINVAL;
-		if (cmd == BPF_MAP_LOOKUP_ELEM && (o->dp_flags & SHIM_DP_BLOOM))
-			return bloom_lookup(m, attr, vsz);
-	}
-	kb.p = vb.p = NULL;
-	switch (cmd) {
-	case BPF_MAP_LOOKUP_ELEM:
-	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
-		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
-			break;
-		if (!(val = buf_get(&vb, vsz))) {
-			err = -ENOMEM;
-			break;
-		}
-		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr->flags)
-						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr->flags);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->value, val, vsz) < 0)
-			err = -EFAULT;
-		break;
-	case BPF_MAP_UPDATE_ELEM:
-		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
-			break;
-		if (!(val = copy_in(&vb, attr->value, vsz, &err)))
-			break;
-		err = bpftime_map_sys_update(m, key, val, attr->flags);
-		break;
-	case BPF_MAP_DELETE_ELEM:
-		if (!(key = copy_in(&kb, attr->key, ksz, &err)))
-			break;
-		err = bpftime_map_sys_delete(m, key);
-		break;
-	case BPF_MAP_GET_NEXT_KEY:
-		if (attr->key && !(key = copy_in(&kb, attr->key, ksz, &err)))
-			break;
-		if (!(val = buf_get(&vb, ksz))) {
-			err = -ENOMEM;
-			break;
-		}
-		err = bpftime_map_sys_get_next_key(m, key, val);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->next_key, val, ksz) < 0)
-			err = -EFAULT;
-		break;
-	}
-	if (__builtin_expect(kb.p && kb.p != kb.stack, 0))
-		free(kb.p);
-	if (__builtin_expect(vb.p && vb.p != vb.stack, 0))
-		free(vb.p);
+	void *val = malloc(vsz ? vsz : 1);
+	long err = !val ? -ENOMEM
+		   : shim_read_user(val, (void *)(uintptr_t)attr->value, vsz) < 0 ? -EFAULT
+		   : bpftime_map_sys_lookup(m, NULL, val, 0);
+	free(val);
 	return err;
 }
 
 int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 {
-	/* BPF_MAP_LOOKUP_ELEM (1) .. BPF_MAP_GET_NEXT_KEY (4), and LOOKUP_AND_DELETE. */
-	_Static_assert(BPF_MAP_LOOKUP_ELEM == 1 && BPF_MAP_UPDATE_ELEM == 2 && BPF_MAP_DELETE_ELEM == 3 &&
-			       BPF_MAP_GET_NEXT_KEY == 4,
-		       "element commands are 1..4");
-	if ((unsigned)cmd - 1u > 3u && cmd != BPF_MAP_LOOKUP_AND_DELETE_ELEM)
+	if ((unsigned)cmd > BPF_MAP_LOOKUP_AND_DELETE_ELEM || !CMD_BITS[cmd])
 		return 0;
+	unsigned bits = CMD_BITS[cmd];
 	union bpf_attr attr;
 	long rc;
 	/* libbpf passes exactly up to `flags`: one copy and nothing else to check. */
@@ -218,15 +181,12 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 		return 1;
 	}
 	/* Lookups check their flags before looking at the fd. */
-	int reads = cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_GET_NEXT_KEY || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
-	int writes = cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM;
-	if (cmd != BPF_MAP_UPDATE_ELEM && cmd != BPF_MAP_DELETE_ELEM && cmd != BPF_MAP_GET_NEXT_KEY &&
-	    (attr.flags & ~(uint64_t)BPF_F_LOCK)) {
+	if ((bits & C_LOOKUP_FLAGS) && (attr.flags & ~(uint64_t)BPF_F_LOCK)) {
 		*ret = -EINVAL;
 		return 1;
 	}
-	int acc;
-	struct shim_obj *o = fdtab_get_access((int)attr.map_fd, &acc);
+	unsigned mode;
+	struct shim_obj *o = fdtab_get_mode((int)attr.map_fd, &mode);
 	if (__builtin_expect(!o || o->kind != BPFTIME_OBJ_MAP, 0)) {
 		*ret = not_a_map((int)attr.map_fd);
 		return 1;
@@ -235,15 +195,31 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 	if (__builtin_expect(!m, 0) && !(m = fdtab_map(o)))
 		return 0; /* a map whose data path lives in the server */
 	/* map_get_sys_perms(): the fd's own access mode (BPF_F_RDONLY/WRONLY fds), and no writes to
-	 * a frozen map, before anything else about the command. Reads need FMODE_CAN_READ, writes
-	 * FMODE_CAN_WRITE, lookup-and-delete both. */
-	if ((reads && acc == O_WRONLY) || (writes && (acc == O_RDONLY || bpftime_map_is_frozen(m)))) {
+	 * a frozen map, before anything else about the command. */
+	if (__builtin_expect((bits & mode) || ((bits & C_WRITE) && bpftime_map_is_frozen(m)), 0)) {
 		*ret = -EPERM;
 		return 1;
 	}
-	/* Values that are fds (perf events, programs, inner maps) must be resolved by the server. */
-	if ((o->dp_flags & SHIM_DP_FD_VALUES) && (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
-		return 0;
-	*ret = elem_command(cmd, o, m, &attr);
+	size_t ksz = o->dp_key_size, vsz = o->dp_value_size;
+	if (__builtin_expect(o->dp_flags != 0, 0)) {
+		/* Values that are fds (perf events, programs, inner maps) are the server's to resolve. */
+		if ((o->dp_flags & SHIM_DP_FD_VALUES) && (cmd == BPF_MAP_UPDATE_ELEM || cmd == BPF_MAP_DELETE_ELEM))
+			return 0;
+		if ((o->dp_flags & SHIM_DP_BLOOM) && cmd == BPF_MAP_LOOKUP_ELEM && !attr.key) {
+			*ret = bloom_lookup(m, &attr, vsz);
+			return 1;
+		}
+	}
+	/* Keyless maps (queue, stack, bloom filter): __bpf_copy_key refuses any key pointer. */
+	if (__builtin_expect(ksz == 0 && attr.key, 0)) {
+		*ret = -EINVAL;
+		return 1;
+	}
+	if (__builtin_expect(vsz > SMALL || ksz > SMALL, 0)) {
+		*ret = run_large(cmd, m, &attr, ksz, vsz);
+		return 1;
+	}
+	uint64_t key[SMALL / 8], val[SMALL / 8];
+	*ret = run(cmd, m, &attr, key, val, ksz, vsz);
 	return 1;
 }

@@ -34,7 +34,6 @@
 #define MODE_RDONLY SHIM_FDTAB_RDONLY
 #define MODE_WRONLY SHIM_FDTAB_WRONLY
 #define MODE_MASK SHIM_FDTAB_MODE_MASK
-_Static_assert(O_RDONLY == 0 && O_WRONLY == 1 && O_RDWR == 2, "fdtab_get_access's modes");
 
 static inline struct shim_obj *slot_obj(struct shim_obj *v) { return (struct shim_obj *)((uintptr_t)v & ~MODE_MASK); }
 static inline unsigned slot_mode(struct shim_obj *v) { return (unsigned)((uintptr_t)v & MODE_MASK); }

@@ -52,8 +52,9 @@ int fdtab_access(int fd);
 #define SHIM_FDTAB_MODE_MASK 3ul
 extern struct shim_obj **shim_fdtab_l1[SHIM_FDTAB_L1_SIZE];
 
-/* fdtab_get and fdtab_access in one look at the table. */
-static inline struct shim_obj *fdtab_get_access(int fd, int *acc)
+/* fdtab_get, and the fd's access tag (0: read-write, SHIM_FDTAB_RDONLY or SHIM_FDTAB_WRONLY), in
+ * one look at the table. */
+static inline struct shim_obj *fdtab_get_mode(int fd, unsigned *mode)
 {
 	uintptr_t v = 0;
 	if ((unsigned)fd < SHIM_FDTAB_L1_SIZE * SHIM_FDTAB_L2_SIZE) {
@@ -61,8 +62,7 @@ static inline struct shim_obj *fdtab_get_access(int fd, int *acc)
 		if (l2)
 			v = (uintptr_t)__atomic_load_n(&l2[(unsigned)fd & (SHIM_FDTAB_L2_SIZE - 1)], __ATOMIC_ACQUIRE);
 	}
-	unsigned m = (unsigned)(v & SHIM_FDTAB_MODE_MASK);
-	*acc = m == SHIM_FDTAB_RDONLY ? 0 /* O_RDONLY */ : m == SHIM_FDTAB_WRONLY ? 1 /* O_WRONLY */ : 2 /* O_RDWR */;
+	*mode = (unsigned)(v & SHIM_FDTAB_MODE_MASK);
 	return (struct shim_obj *)(v & ~SHIM_FDTAB_MODE_MASK);
 }
 /* Lists (fd, kind, ino) of every object fd, for the server's fd resolution. */
@@ -101,6 +101,11 @@ int shim_bpffs_owns(const char *path);
 int shim_file_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long *ret);
 /* Whether an absolute path is one the server serves (files.c: tracefs, PMU descriptions). */
 int shim_served_path(const char *path);
+/* open() of a served path (files.c): the fd, or -1 with errno set. */
+int shim_open_served(const char *path, int flags);
+/* Remembers a directory fd the server handed out as the view of path, so that calls relative
+ * to it reach path (bpffs.c). */
+void shim_view_remember(int fd, const char *path);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */
