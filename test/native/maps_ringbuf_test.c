@@ -497,6 +497,55 @@ static void test_helpers(void)
 	ring_destroy(&r);
 }
 
+/* bpf_ringbuf_reserve_dynptr / submit_dynptr / discard_dynptr and bpf_dynptr_from_mem, with
+ * bpf_dynptr_read/write/data on what they make (the kernel's answers: see
+ * test/e2e/ringbuf-dynptr-differential.test.ts). A dynptr is 16 bytes: data, size word, offset. */
+static void test_dynptr_helpers(void)
+{
+	struct ring r;
+	EQ(ring_create(&r, PAGE), 0);
+	uint64_t m = (uint64_t)(uintptr_t)r.m;
+	uint64_t d[2], junk[2] = { 1, 2 }, v[2] = { 0x1111, 0x2222 }, back = 0;
+	uintptr_t dp = (uintptr_t)d;
+	EQ(call_helper(BPF_FUNC_ringbuf_reserve_dynptr, m, 16, 0, dp), 0);
+	EQ(call_helper(BPF_FUNC_dynptr_write, dp, 0, (uintptr_t)v, 16), 0);
+	EQ((int64_t)call_helper(BPF_FUNC_dynptr_write, dp, 8, (uintptr_t)v, 16), -E2BIG);
+	EQ(call_helper(BPF_FUNC_dynptr_read, (uintptr_t)&back, 8, dp, 8), 0);
+	EQ(back, 0x2222);
+	EQ((uint32_t)(d[1] >> 28) & 7, 2); /* BPF_DYNPTR_TYPE_RINGBUF */
+	EQ(call_helper(BPF_FUNC_ringbuf_submit_dynptr, dp, 0, 0, 0), 0);
+	EQ(d[0], 0); /* nulled once committed */
+	EQ(call_helper(BPF_FUNC_ringbuf_submit_dynptr, dp, 0, 0, 0), 0); /* null: nothing */
+	/* failures leave a null dynptr every helper refuses */
+	memcpy(d, junk, sizeof(d));
+	EQ((int64_t)call_helper(BPF_FUNC_ringbuf_reserve_dynptr, m, 8, 1, dp), -EINVAL);
+	CHECK(d[0] == 0 && d[1] == 0);
+	EQ(call_helper(BPF_FUNC_dynptr_data, dp, 0, 8, 0), 0);
+	EQ((int64_t)call_helper(BPF_FUNC_dynptr_read, (uintptr_t)&back, 8, dp, 0), -EINVAL);
+	EQ((int64_t)call_helper(BPF_FUNC_ringbuf_reserve_dynptr, m, 2 * PAGE, 0, dp), -EINVAL);
+	EQ((int64_t)call_helper(BPF_FUNC_ringbuf_reserve_dynptr, m, 1u << 24, 0, dp), -E2BIG);
+	EQ(call_helper(BPF_FUNC_ringbuf_discard_dynptr, dp, 0, 0, 0), 0);
+	/* a discarded record is never seen; data pointers stay in bounds */
+	EQ(call_helper(BPF_FUNC_ringbuf_reserve_dynptr, m, 24, 0, dp), 0);
+	CHECK(call_helper(BPF_FUNC_dynptr_data, dp, 8, 16, 0) != 0);
+	EQ(call_helper(BPF_FUNC_dynptr_data, dp, 16, 16, 0), 0);
+	EQ(call_helper(BPF_FUNC_ringbuf_discard_dynptr, dp, 0, 0, 0), 0);
+	/* bpf_dynptr_from_mem */
+	uint8_t mem[32] = { 0 };
+	EQ(call_helper(BPF_FUNC_dynptr_from_mem, (uintptr_t)mem, 32, 0, dp), 0);
+	EQ((uint32_t)(d[1] >> 28) & 7, 1); /* BPF_DYNPTR_TYPE_LOCAL */
+	EQ(call_helper(BPF_FUNC_dynptr_write, dp, 4, (uintptr_t)v, 8), 0);
+	EQ(mem[4], 0x11);
+	EQ((int64_t)call_helper(BPF_FUNC_dynptr_from_mem, (uintptr_t)mem, 16, 2, dp), -EINVAL);
+	CHECK(d[0] == 0 && d[1] == 0);
+	EQ((int64_t)call_helper(BPF_FUNC_dynptr_from_mem, (uintptr_t)mem, 1u << 24, 0, dp), -E2BIG);
+	struct collect c = { 0 };
+	EQ(consume(&r, collect_cb, &c), 1);
+	EQ(c.lens[0], 16);
+	EQ(c.first[0], 0x1111);
+	ring_destroy(&r);
+}
+
 /* ---- many producers ---- */
 
 struct rec {
@@ -798,6 +847,7 @@ int main(void)
 	test_wrap();
 	test_wakeup();
 	test_helpers();
+	test_dynptr_helpers();
 	test_threads();
 	test_processes();
 	test_killed_producers();

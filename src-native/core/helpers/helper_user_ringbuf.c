@@ -1,30 +1,14 @@
-/* bpf_user_ringbuf_drain and the dynptr helpers its callback reads records with
- * (bpf_dynptr_read, bpf_dynptr_data, bpf_dynptr_write), kernel/bpf/ringbuf.c and helpers.c.
- *
- * The callback gets a pointer to a struct bpf_dynptr (16 bytes, opaque to the program) laid out
- * as the kernel's struct bpf_dynptr_kern: the data pointer, then a 32-bit word holding the size
- * (low 24 bits), the type (bits 28-30) and the read-only bit (31), then the offset. The ring
- * itself is in core/maps/map_user_ringbuf.c. */
+/* bpf_user_ringbuf_drain and the dynptr helpers (bpf_dynptr_from_mem, bpf_dynptr_read,
+ * bpf_dynptr_data, bpf_dynptr_write), kernel/bpf/ringbuf.c and helpers.c. The drain's callback
+ * gets a LOCAL dynptr over each record; bpf_ringbuf_reserve_dynptr (helper_ringbuf.c) makes
+ * RINGBUF ones. The layout is in helper_dynptr.h; the ring itself in core/maps/map_user_ringbuf.c. */
 #include <errno.h>
 #include <linux/bpf.h>
 #include <string.h>
 
 #include "bpftime/ringbuf.h"
+#include "helper_dynptr.h"
 #include "helpers_internal.h"
-
-/* include/linux/bpf.h (kernel-internal) */
-#define DYNPTR_SIZE_MASK 0xFFFFFFu
-#define DYNPTR_TYPE_SHIFT 28
-#define DYNPTR_RDONLY_BIT (1u << 31)
-#define DYNPTR_TYPE_LOCAL 1u /* enum bpf_dynptr_type: BPF_DYNPTR_TYPE_LOCAL */
-#define DYNPTR_TYPE_RINGBUF 2u
-
-struct dynptr_kern {
-	void *data;
-	uint32_t size; /* size | type << DYNPTR_TYPE_SHIFT | rdonly */
-	uint32_t offset;
-} __attribute__((aligned(8)));
-_Static_assert(sizeof(struct dynptr_kern) == sizeof(struct bpf_dynptr), "struct bpf_dynptr");
 
 static uint32_t dynptr_size(const struct dynptr_kern *d) { return d->size & DYNPTR_SIZE_MASK; }
 static uint32_t dynptr_type(const struct dynptr_kern *d) { return (d->size & ~DYNPTR_RDONLY_BIT) >> DYNPTR_TYPE_SHIFT; }
@@ -41,6 +25,23 @@ static int direct_type(const struct dynptr_kern *d)
 {
 	uint32_t t = dynptr_type(d);
 	return t == DYNPTR_TYPE_LOCAL || t == DYNPTR_TYPE_RINGBUF;
+}
+
+/* bpf_dynptr_from_mem(data, size, flags, ptr): a LOCAL dynptr over size bytes at data; 0, or
+ * -E2BIG (size above 2^24 - 1), -EINVAL (flags) with a null dynptr. */
+BPFTIME_HELPER(dynptr_from_mem)
+{
+	struct dynptr_kern *d = (struct dynptr_kern *)(uintptr_t)r4;
+	uint32_t size = (uint32_t)r2;
+	int err = dynptr_check_size(size);
+	if (!err && r3)
+		err = -EINVAL;
+	if (err) {
+		dynptr_set_null(d);
+		return (uint64_t)(int64_t)err;
+	}
+	dynptr_init(d, (void *)(uintptr_t)r1, DYNPTR_TYPE_LOCAL, 0, size);
+	return 0;
 }
 
 /* bpf_dynptr_read(dst, len, src, offset, flags): 0, -EINVAL (null dynptr, flags), -E2BIG. */
@@ -96,7 +97,8 @@ struct drain_call {
 static int drain_one(void *sample, uint32_t size, void *arg)
 {
 	const struct drain_call *c = arg;
-	struct dynptr_kern d = { sample, size | DYNPTR_TYPE_LOCAL << DYNPTR_TYPE_SHIFT, 0 };
+	struct dynptr_kern d;
+	dynptr_init(&d, sample, DYNPTR_TYPE_LOCAL, 0, size);
 	uint64_t ret = 0;
 	if (bpftime_helper_callback(c->fn, (uint64_t)(uintptr_t)&d, c->ctx, 0, 0, &ret))
 		return 1;

@@ -20,6 +20,9 @@ BPFTIME_HELPER(ringbuf_reserve);
 BPFTIME_HELPER(ringbuf_submit);
 BPFTIME_HELPER(ringbuf_discard);
 BPFTIME_HELPER(ringbuf_query);
+BPFTIME_HELPER(ringbuf_reserve_dynptr);
+BPFTIME_HELPER(ringbuf_submit_dynptr);
+BPFTIME_HELPER(ringbuf_discard_dynptr);
 /* helper_stack.c */
 BPFTIME_HELPER(get_stack);
 BPFTIME_HELPER(get_stackid);
@@ -32,6 +35,7 @@ void bpftime_signal_flush(void);
 BPFTIME_HELPER(current_task_under_cgroup);
 /* helper_user_ringbuf.c */
 BPFTIME_HELPER(user_ringbuf_drain);
+BPFTIME_HELPER(dynptr_from_mem);
 BPFTIME_HELPER(dynptr_read);
 BPFTIME_HELPER(dynptr_write);
 BPFTIME_HELPER(dynptr_data);
