@@ -6,7 +6,8 @@
 //     server's own handles on the program's maps, so a test run computes what an attached
 //     program computes.
 //   progClose(handle)
-//   progTestRun(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs, perfSlots })
+//   progTestRunStart(handle, { ctx, pkt, ptrs, repeat, cpu, timeoutMs, perfSlots, as* })
+//       -> { run, pidfd }          progTestRunFinish(run)
 //       -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase, trace, error? }
 //     ctx: the context bytes (null: r1 = NULL); pkt: the packet buffer (headroom included);
 //     ptrs: [ctxOff, pktOff, ...]: the u32 at ctx+ctxOff gets the address of pkt+pktOff, as the
@@ -17,8 +18,11 @@
 //     tool as it does from an attached program (bpftrace runs BEGIN/END this way).
 //     The runs happen in a forked child (the memory is MAP_SHARED, maps are shared memory): a
 //     program our structural checks let through but the kernel's verifier would have refused
-//     must not take the server down. A fault or the time limit ends the child; the caller gets
-//     ok: false and what happened.
+//     must not take the server down, and a long run (a large repeat) must not stop the server
+//     from answering everyone else. Start returns at once with a pidfd that becomes readable
+//     when the child is done; the server then calls Finish. progTestRunCancel(run) ends it early
+//     (the caller was interrupted by a signal). A fault ends the child; the caller gets ok: false
+//     and what happened.
 #include "addon.h"
 
 #include <errno.h>
@@ -29,6 +33,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,11 +192,55 @@ void ChildTracePrintk(const char *text, size_t len) {
 
 size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
+const napi_type_tag kRunTag = {0x72756e6a6f62746bull, 0x7465737472756e21ull};
+
+// One test run in its forked child: the shared memory it reports in, and how to learn that it
+// ended (a pidfd, readable once the child exits: the server watches it on its event loop).
+struct RunJob {
+  pid_t pid = -1;
+  int pidfd = -1;
+  void *region = MAP_FAILED;
+  size_t total = 0;
+  uint8_t *trace = (uint8_t *)MAP_FAILED;
+  uint8_t *ctx = nullptr, *pkt = nullptr;
+  size_t ctxLen = 0, pktLen = 0;
+  uint32_t timeoutMs = 0;
+  bool cancelled = false;
+  // Kills and reaps the child if nobody did (the server dropped the run), frees the memory.
+  void Release() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      pid = -1;
+    }
+    if (pidfd >= 0) close(pidfd);
+    pidfd = -1;
+    if (trace != MAP_FAILED) munmap(trace, kTraceBytes);
+    trace = (uint8_t *)MAP_FAILED;
+    if (region != MAP_FAILED) munmap(region, total);
+    region = MAP_FAILED;
+  }
+  ~RunJob() { Release(); }
+};
+
+RunJob *GetJob(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal() || !v.As<Napi::External<RunJob>>().CheckTypeTag(&kRunTag)) {
+    Throw(env, "expected a run from progTestRunStart");
+    return nullptr;
+  }
+  return v.As<Napi::External<RunJob>>().Data();
+}
+
+// progTestRunStart(handle, opts) -> { run, pidfd } | { errno, error }: forks the child that runs
+// the program and returns at once; the caller waits for pidfd to become readable (the child
+// exited) and then calls progTestRunFinish(run). opts.timeoutMs (0: none) ends a run that takes
+// longer with SIGALRM.
+Napi::Value ProgTestRunStart(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   ProgHandle *h = GetProg(env, info[0]);
   if (!h) return env.Undefined();
-  if (!info[1].IsObject()) return Throw(env, "progTestRun(handle, opts)");
+  if (!info[1].IsObject()) return Throw(env, "progTestRunStart(handle, opts)");
   Napi::Object o = info[1].As<Napi::Object>();
   Napi::Value ctxV = o.Get("ctx"), pktV = o.Get("pkt"), ptrsV = o.Get("ptrs");
   size_t ctxLen = ctxV.IsBuffer() ? ctxV.As<Napi::Buffer<uint8_t>>().Length() : 0;
@@ -209,22 +259,30 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   if (o.Get("asUid").IsNumber()) asUid = o.Get("asUid").As<Napi::Number>().Int64Value();
   if (o.Get("asGid").IsNumber()) asGid = o.Get("asGid").As<Napi::Number>().Int64Value();
   if (o.Get("asComm").IsString()) asComm = o.Get("asComm").As<Napi::String>().Utf8Value();
-  uint32_t timeoutMs = o.Get("timeoutMs").IsNumber() ? o.Get("timeoutMs").As<Napi::Number>().Uint32Value() : 30000;
+  uint32_t timeoutMs = o.Get("timeoutMs").IsNumber() ? o.Get("timeoutMs").As<Napi::Number>().Uint32Value() : 0;
   if (repeat == 0) repeat = 1;
 
+  auto *job = new RunJob;
+  job->timeoutMs = timeoutMs;
+  job->ctxLen = ctxLen;
+  job->pktLen = pktLen;
   size_t ctxArea = RoundUp(ctxLen ? ctxLen : 1, 64);
-  size_t total = RoundUp(kReportBytes + ctxArea + pktLen, (size_t)sysconf(_SC_PAGESIZE));
+  job->total = RoundUp(kReportBytes + ctxArea + pktLen, (size_t)sysconf(_SC_PAGESIZE));
   // Below 2 GiB: u32 context fields hold real pointers (see the top of this file).
-  void *region = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-  if (region == MAP_FAILED) return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
-  uint8_t *trace = (uint8_t *)mmap(nullptr, kTraceBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (trace == MAP_FAILED) {
-    munmap(region, total);
+  job->region = mmap(nullptr, job->total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+  if (job->region == MAP_FAILED) {
+    delete job;
     return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
   }
-  auto *report = (RunReport *)region;
-  uint8_t *ctx = (uint8_t *)region + kReportBytes;
-  uint8_t *pkt = ctx + ctxArea;
+  job->trace = (uint8_t *)mmap(nullptr, kTraceBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (job->trace == MAP_FAILED) {
+    delete job;
+    return Fail(env, -ENOMEM, std::string("mmap: ") + strerror(errno));
+  }
+  auto *report = (RunReport *)job->region;
+  uint8_t *ctx = job->ctx = (uint8_t *)job->region + kReportBytes;
+  uint8_t *pkt = job->pkt = ctx + ctxArea;
+  uint8_t *trace = job->trace;
   if (ctxLen) memcpy(ctx, ctxV.As<Napi::Buffer<uint8_t>>().Data(), ctxLen);
   if (pktLen) memcpy(pkt, pktV.As<Napi::Buffer<uint8_t>>().Data(), pktLen);
   if (ptrsV.IsArray()) {
@@ -232,8 +290,8 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
     for (uint32_t k = 0; k + 1 < a.Length(); k += 2) {
       uint32_t co = a.Get(k).ToNumber().Uint32Value(), po = a.Get(k + 1).ToNumber().Uint32Value();
       if (co + 4 > ctxLen || po > pktLen) {
-        munmap(region, total);
-        return Throw(env, "progTestRun: pointer field out of range");
+        delete job;
+        return Throw(env, "progTestRunStart: pointer field out of range");
       }
       uint32_t v = (uint32_t)(uintptr_t)(pkt + po);
       memcpy(ctx + co, &v, 4);
@@ -250,7 +308,7 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
-    munmap(region, total);
+    delete job;
     return Fail(env, -e, std::string("fork: ") + strerror(e));
   }
   if (pid == 0) {
@@ -261,7 +319,7 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
       CPU_SET(cpu, &set);
       sched_setaffinity(0, sizeof(set), &set);
     }
-    alarm((timeoutMs + 999) / 1000);
+    if (timeoutMs) alarm((timeoutMs + 999) / 1000);
     // Speak for the caller: its pid/tid, thread name and ids (where we may take them).
     if (asPidTgid) bpftime_helpers_run_as(asPidTgid);
     if (!asComm.empty()) prctl(PR_SET_NAME, asComm.c_str(), 0, 0, 0);
@@ -286,30 +344,71 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
     report->done = 1;
     _exit(0);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  job->pid = pid;
+  job->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (job->pidfd < 0) {
+    int e = errno;
+    delete job; // kills and reaps the child
+    return Fail(env, -e, std::string("pidfd_open: ") + strerror(e));
   }
+  fcntl(job->pidfd, F_SETFD, FD_CLOEXEC);
+  auto ext = Napi::External<RunJob>::New(env, job, [](Napi::Env, RunJob *j) { delete j; });
+  ext.TypeTag(&kRunTag);
+  Napi::Object res = Napi::Object::New(env);
+  res.Set("run", ext);
+  res.Set("pidfd", Napi::Number::New(env, job->pidfd));
+  return res;
+}
 
+// progTestRunCancel(run): ends the run now (SIGKILL); its finish then says cancelled.
+Napi::Value ProgTestRunCancel(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RunJob *job = GetJob(env, info[0]);
+  if (job && job->pid > 0) {
+    job->cancelled = true;
+    kill(job->pid, SIGKILL);
+  }
+  return env.Undefined();
+}
+
+// progTestRunFinish(run) -> { ok, retval: bigint, totalNs, ctx?: Buffer, pkt?: Buffer, pktBase,
+// trace, error?, timedOut?, cancelled? }: reaps the child (waits for it if it still runs) and
+// reads what it reported. The run's memory is freed; the handle is spent.
+Napi::Value ProgTestRunFinish(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  RunJob *job = GetJob(env, info[0]);
+  if (!job) return env.Undefined();
+  if (job->pid <= 0) return Throw(env, "progTestRunFinish: the run was finished already");
+  int status = 0;
+  while (waitpid(job->pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  job->pid = -1;
+  auto *report = (RunReport *)job->region;
   Napi::Object res = Napi::Object::New(env);
   bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && report->done;
   res.Set("ok", Napi::Boolean::New(env, ok));
   if (!ok) {
     std::string why;
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-      why = "did not finish within " + std::to_string(timeoutMs) + " ms";
+    bool timedOut = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
+    if (job->cancelled)
+      why = "was interrupted";
+    else if (timedOut)
+      why = "did not finish within " + std::to_string(job->timeoutMs) + " ms";
     else if (WIFSIGNALED(status))
       why = std::string("faulted (") + strsignal(WTERMSIG(status)) + ")";
     else
       why = "run ended without a result";
     res.Set("error", Napi::String::New(env, why));
-    res.Set("timedOut", Napi::Boolean::New(env, WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM));
+    res.Set("timedOut", Napi::Boolean::New(env, timedOut));
+    res.Set("cancelled", Napi::Boolean::New(env, job->cancelled));
   }
   res.Set("retval", Napi::BigInt::New(env, report->r0));
   res.Set("totalNs", Napi::Number::New(env, (double)report->ns));
-  res.Set("pktBase", Napi::Number::New(env, (double)(uint32_t)(uintptr_t)pkt));
-  if (ctxLen) res.Set("ctx", Napi::Buffer<uint8_t>::Copy(env, ctx, ctxLen));
-  if (pktLen) res.Set("pkt", Napi::Buffer<uint8_t>::Copy(env, pkt, pktLen));
+  res.Set("pktBase", Napi::Number::New(env, (double)(uint32_t)(uintptr_t)job->pkt));
+  if (job->ctxLen) res.Set("ctx", Napi::Buffer<uint8_t>::Copy(env, job->ctx, job->ctxLen));
+  if (job->pktLen) res.Set("pkt", Napi::Buffer<uint8_t>::Copy(env, job->pkt, job->pktLen));
   // trace: [{ text, cpu, tsNs }] in the order the run printed them.
+  uint8_t *trace = job->trace;
   Napi::Array lines = Napi::Array::New(env);
   uint32_t used = *(uint32_t *)trace, n = 0;
   for (uint32_t off = 0; off + sizeof(TraceRecordHdr) <= used && used <= kTraceBytes - 4;) {
@@ -324,8 +423,7 @@ Napi::Value ProgTestRun(const Napi::CallbackInfo &info) {
     off += (uint32_t)((sizeof(h) + h.len + 7) & ~(size_t)7);
   }
   res.Set("trace", lines);
-  munmap(trace, kTraceBytes);
-  munmap(region, total);
+  job->Release();
   return res;
 }
 
@@ -344,6 +442,8 @@ void InitProg(Napi::Env env, Napi::Object exports) {
   exports.Set("progOpen", Napi::Function::New(env, ProgOpen, "progOpen"));
   exports.Set("progClose", Napi::Function::New(env, ProgClose, "progClose"));
   exports.Set("progJited", Napi::Function::New(env, ProgJited, "progJited"));
-  exports.Set("progTestRun", Napi::Function::New(env, ProgTestRun, "progTestRun"));
+  exports.Set("progTestRunStart", Napi::Function::New(env, ProgTestRunStart, "progTestRunStart"));
+  exports.Set("progTestRunFinish", Napi::Function::New(env, ProgTestRunFinish, "progTestRunFinish"));
+  exports.Set("progTestRunCancel", Napi::Function::New(env, ProgTestRunCancel, "progTestRunCancel"));
   exports.Set("fdHungUp", Napi::Function::New(env, FdHungUp, "fdHungUp"));
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -139,8 +141,31 @@ static int ensure_connected(void)
 		real_close(s);
 		return rc;
 	}
+	/* A receive timeout makes a signal handler interrupt our wait for an answer even under
+	 * SA_RESTART (signal(7)), so that the caller can be told (on_interrupted). It never
+	 * expires in effect: the wait goes on after it. */
+	struct timeval tv = { 3600, 0 };
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	g_sock = s;
 	return 0;
+}
+
+/* A signal handler ran in the calling thread while it waited for the server's answer to CALL
+ * seq: the kernel's long calls (a test run's repeat loop) stop with EINTR when a signal is
+ * pending, so the server is told, once per call; a call that can stop answers EINTR, any other
+ * answers as it would have. */
+struct wait_state {
+	uint32_t seq;
+	int told;
+};
+
+static void on_interrupted(void *arg)
+{
+	struct wait_state *w = arg;
+	if (w->told++)
+		return;
+	if (bpftime_send_frame(g_sock, BPFTIME_MSG_CANCEL, w->seq, NULL, 0, NULL, 0) < 0)
+		w->told = 0;
 }
 
 struct blob {
@@ -212,10 +237,12 @@ static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void *
 		int rc = ensure_connected();
 		if (rc < 0)
 			return rc;
-		rc = bpftime_send_frame(g_sock, BPFTIME_MSG_CALL, ++g_seq, req->data, (uint32_t)req->len,
+		struct wait_state w = { ++g_seq, 0 };
+		rc = bpftime_send_frame(g_sock, BPFTIME_MSG_CALL, w.seq, req->data, (uint32_t)req->len,
 					NULL, 0);
 		if (rc == 0)
-			rc = bpftime_recv_frame(g_sock, hdr, payload, fds, BPFTIME_MAX_FDS_PER_FRAME, nfds);
+			rc = bpftime_recv_frame_intr(g_sock, hdr, payload, fds, BPFTIME_MAX_FDS_PER_FRAME, nfds,
+						     on_interrupted, &w);
 		if (rc == 0)
 			return 0;
 		/* The server went away (or the tool closed our socket): try a fresh one once. */

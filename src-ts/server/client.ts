@@ -4,6 +4,7 @@
 import { addon } from '../native/addon';
 import { BpfObject } from '../kernel/objects';
 import { Frame, FrameReader, encodeFrame, Role } from './protocol';
+import type { CallContext } from './syscalls/context';
 
 /** Bytes asked of the socket per read: a whole call or reply fits, large frames take a few reads. */
 const RECV_CHUNK = 256 << 10;
@@ -14,6 +15,8 @@ export class Client {
   comm = '';
   exe = '';
   readonly held = new Map<bigint, BpfObject>();
+  /** Calls whose answer is not sent yet (test runs), by the sequence number of their CALL. */
+  readonly pendingCalls = new Map<number, CallContext>();
   private readonly reader = new FrameReader();
   closed = false;
   readonly connectedAt = Date.now();

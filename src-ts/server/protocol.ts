@@ -15,6 +15,7 @@ export enum Msg {
   AttachResult = 5,
   Trace = 6,
   DetachProcess = 7,
+  Cancel = 8,
   HelloReply = 64,
   Reply = 65,
   StatusReply = 66,

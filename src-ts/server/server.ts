@@ -150,6 +150,7 @@ export class Server {
     addon.unwatch(c.fd);
     addon.closeFd(c.fd);
     this.clients.delete(c);
+    for (const ctx of c.pendingCalls.values()) ctx.cancel(); // nobody waits for these answers
     if (c.role === Role.Agent) this.kernel.attachments.removeAgent(c);
     if (c.role === Role.Agent) this.processDetach.agentGone(c);
     if (c.role !== Role.Agent) this.kernel.bpffs.dropViews(c.pid);
@@ -199,6 +200,10 @@ export class Server {
         this.kernel.attachments.result(c, r.attachId, r.status, r.message);
         break;
       }
+      case Msg.Cancel:
+        // The caller was interrupted by a signal while it waited for this call's answer.
+        c.pendingCalls.get(f.seq)?.cancel();
+        break;
       case Msg.DetachProcess:
         this.processDetach.request(c, f.seq, f.payload, this.clients);
         break;
@@ -217,63 +222,83 @@ export class Server {
   private handleCall(c: Client, f: Frame): void {
     const call = decodeCall(f.payload);
     const ctx = new CallContext(this.kernel, c, call);
-    let ret = 0n;
-    let err = 0;
+    let out: bigint | Promise<bigint>;
     this.kernel.attachments.beginCollect();
     try {
-      const a = call.args;
-      switch (call.op) {
-        case CallOp.Bpf:
-          ret = sysBpf(ctx, Number(a[0]), a[1], Number(a[2] & 0xffffffffn));
-          break;
-        case CallOp.PerfEventOpen:
-          ret = sysPerfEventOpen(ctx, a[0], Number(BigInt.asIntN(32, a[1])), Number(BigInt.asIntN(32, a[2])), Number(BigInt.asIntN(32, a[3])), Number(a[4]));
-          break;
-        case CallOp.Ioctl:
-          ret = sysIoctl(ctx, Number(BigInt.asIntN(32, a[0])), Number(a[1] & 0xffffffffn), a[2]);
-          break;
-        case CallOp.Open:
-          ret = sysOpen(ctx, a[0], Number(a[1] & 0xffffffffn));
-          break;
-        case CallOp.Access:
-          ret = sysAccess(ctx, a[0], Number(a[1] & 0xffffffffn));
-          break;
-        case CallOp.Write:
-          ret = sysWrite(ctx, a[0], a[1], a[2]);
-          break;
-        case CallOp.Bpffs:
-          ret = sysBpffs(ctx, Number(a[0]), a[1], a[2], Number(a[3] & 0xffffffffn), a[4]);
-          break;
-        default:
-          throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);
-      }
+      out = this.dispatch(ctx);
     } catch (e) {
-      if (e instanceof NeedMemory) {
-        this.kernel.attachments.endCollect();
+      this.finishCall(c, f.seq, ctx, 0n, e, this.kernel.attachments.endCollect());
+      return;
+    }
+    const waits = this.kernel.attachments.endCollect();
+    if (!(out instanceof Promise)) {
+      this.finishCall(c, f.seq, ctx, out, undefined, waits);
+      return;
+    }
+    // A call that takes long (a test run): the server goes on serving; this caller's answer
+    // goes when it settles. CANCEL (a signal interrupted the caller) or the caller's going
+    // away stops it (ctx.cancel).
+    c.pendingCalls.set(f.seq, ctx);
+    out.then(
+      (ret) => this.finishCall(c, f.seq, ctx, ret, undefined, waits),
+      (e) => this.finishCall(c, f.seq, ctx, 0n, e, waits),
+    );
+  }
+
+  private dispatch(ctx: CallContext): bigint | Promise<bigint> {
+    const call = ctx.call;
+    const a = call.args;
+    switch (call.op) {
+      case CallOp.Bpf:
+        return sysBpf(ctx, Number(a[0]), a[1], Number(a[2] & 0xffffffffn));
+      case CallOp.PerfEventOpen:
+        return sysPerfEventOpen(ctx, a[0], Number(BigInt.asIntN(32, a[1])), Number(BigInt.asIntN(32, a[2])), Number(BigInt.asIntN(32, a[3])), Number(a[4]));
+      case CallOp.Ioctl:
+        return sysIoctl(ctx, Number(BigInt.asIntN(32, a[0])), Number(a[1] & 0xffffffffn), a[2]);
+      case CallOp.Open:
+        return sysOpen(ctx, a[0], Number(a[1] & 0xffffffffn));
+      case CallOp.Access:
+        return sysAccess(ctx, a[0], Number(a[1] & 0xffffffffn));
+      case CallOp.Write:
+        return sysWrite(ctx, a[0], a[1], a[2]);
+      case CallOp.Bpffs:
+        return sysBpffs(ctx, Number(a[0]), a[1], a[2], Number(a[3] & 0xffffffffn), a[4]);
+      default:
+        throw new KernelError(Errno.ENOSYS, `unknown call ${call.op}`);
+    }
+  }
+
+  /** Answers a call: its return value, or what it threw (undefined: it returned). */
+  private finishCall(c: Client, seq: number, ctx: CallContext, ret: bigint, thrown: unknown, waits: Array<Promise<void>>): void {
+    c.pendingCalls.delete(seq);
+    const call = ctx.call;
+    let err = 0;
+    if (thrown !== undefined) {
+      ret = 0n;
+      if (thrown instanceof NeedMemory) {
         this.dropReturnedFds(c, ctx);
-        c.send(Msg.Reply, f.seq, encodeReply({ ret: 0n, err: 0, retFdIdx: -1, writes: [], needs: e.needs }));
+        c.send(Msg.Reply, seq, encodeReply({ ret: 0n, err: 0, retFdIdx: -1, writes: [], needs: thrown.needs }));
         return;
       }
-      if (!(e instanceof KernelError)) {
-        log(`internal error in call ${call.op} from ${c.comm}[${c.pid}]: ${(e as Error).stack}`);
+      if (!(thrown instanceof KernelError)) {
+        log(`internal error in call ${call.op} from ${c.comm}[${c.pid}]: ${(thrown as Error)?.stack ?? thrown}`);
         err = Errno.EINVAL;
       } else {
-        err = e.errno;
-        if (process.env.BPFTIME_DEBUG) log(`${c.comm}[${c.pid}] call ${call.op} ${call.args[0]}: errno ${e.errno}: ${e.message}`);
+        err = thrown.errno;
+        if (process.env.BPFTIME_DEBUG) log(`${c.comm}[${c.pid}] call ${call.op} ${call.args[0]}: errno ${thrown.errno}: ${thrown.message}`);
       }
       this.dropReturnedFds(c, ctx);
     }
     const reply = () => {
       const ok = c.send(
         Msg.Reply,
-        f.seq,
+        seq,
         encodeReply({ ret, err, retFdIdx: err ? -1 : ctx.retFdIdx, writes: ctx.mem.writes, needs: [] }),
         err ? [] : ctx.passFds,
       );
       for (const fd of ctx.ownedFds) addon.closeFd(fd);
       if (!ok) this.disconnect(c);
     };
-    const waits = this.kernel.attachments.endCollect();
     if (waits.length === 0) {
       reply();
       return;

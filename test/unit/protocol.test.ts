@@ -28,6 +28,7 @@ int main(void) {
   printf("UPROBE %d\\nURETPROBE %d\\nSYSCALL_TP %d\\nTIMER %d\\n", BPFTIME_ATTACH_UPROBE, BPFTIME_ATTACH_URETPROBE, BPFTIME_ATTACH_SYSCALL_TP, BPFTIME_ATTACH_TIMER);
   printf("BLOB_STRING %u\\nBLOB_UNREADABLE %u\\n", BPFTIME_BLOB_STRING, BPFTIME_BLOB_UNREADABLE);
   printf("DETACH_PROCESS %d\\nDETACH_PROCESS_REPLY %d\\nAGENT_QUIT %d\\n", BPFTIME_MSG_DETACH_PROCESS, BPFTIME_MSG_DETACH_PROCESS_REPLY, BPFTIME_MSG_AGENT_QUIT);
+  printf("CANCEL %d\\n", BPFTIME_MSG_CANCEL);
   printf("PROG %d\\n", BPFTIME_MSG_PROG);
   return 0;
 }
@@ -49,7 +50,7 @@ int main(void) {
     UPROBE: AttachKind.Uprobe, URETPROBE: AttachKind.Uretprobe, SYSCALL_TP: AttachKind.SyscallTracepoint, TIMER: AttachKind.Timer,
     BLOB_STRING, BLOB_UNREADABLE,
     DETACH_PROCESS: Msg.DetachProcess, DETACH_PROCESS_REPLY: Msg.DetachProcessReply, AGENT_QUIT: Msg.AgentQuit,
-    PROG: Msg.Prog,
+    PROG: Msg.Prog, CANCEL: Msg.Cancel,
   };
   for (const [k, v] of Object.entries(msgs)) assert.equal(got[k], v, k);
 });

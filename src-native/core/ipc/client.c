@@ -348,7 +348,8 @@ static int read_full(int sock, void *buf, size_t len)
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0) {
-			if (errno == EINTR)
+			/* EAGAIN: the receive timeout of a socket that has one (bpftime_recv_frame_intr) */
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 				continue;
 			return -errno;
 		}
@@ -360,6 +361,12 @@ static int read_full(int sock, void *buf, size_t len)
 
 int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
 		       int *nfds)
+{
+	return bpftime_recv_frame_intr(sock, hdr, payload, fds, max_fds, nfds, NULL, NULL);
+}
+
+int bpftime_recv_frame_intr(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
+			    int *nfds, void (*on_intr)(void *), void *arg)
 {
 	union {
 		char raw[CMSG_SPACE(sizeof(int) * BPFTIME_MAX_FDS_PER_FRAME)];
@@ -377,8 +384,13 @@ int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int 
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				if (got == 0 && on_intr)
+					on_intr(arg); /* a signal handler ran while we waited for the frame */
 				continue;
+			}
+			if (on_intr && (errno == EAGAIN || errno == EWOULDBLOCK))
+				continue; /* the socket's receive timeout passed: keep waiting */
 			return -errno;
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {

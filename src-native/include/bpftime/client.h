@@ -28,6 +28,12 @@ int bpftime_send_frame(int sock, uint16_t type, uint32_t seq, const void *payloa
 int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
 		       int *nfds);
 
+/* bpftime_recv_frame for a socket with SO_RCVTIMEO set, which a signal handler interrupts even
+ * under SA_RESTART: on_intr(arg) runs each time one does before the frame has begun to arrive,
+ * and the wait goes on (as it does when the timeout passes). */
+int bpftime_recv_frame_intr(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
+			    int *nfds, void (*on_intr)(void *), void *arg);
+
 /* A growable byte buffer for building payloads. */
 struct bpftime_buf {
 	uint8_t *data;

@@ -24,7 +24,9 @@ import { mapDeleteElem, mapUpdateElem } from './prog_array';
 const PAGE = 4096;
 const end = (f: Field): number => f.off + f.size;
 
-type Handler = (ctx: CallContext, attr: Struct, attrAddr: bigint) => bigint;
+/** A command's answer; a promise for commands that take long (test runs): the server answers the
+ * caller when it settles and serves everyone else meanwhile. */
+type Handler = (ctx: CallContext, attr: Struct, attrAddr: bigint) => bigint | Promise<bigint>;
 
 interface Command {
   lastFieldEnd: number; // CHECK_ATTR: bytes from here to the end of the union must be zero
@@ -72,7 +74,7 @@ const commands = new Map<number, Command>([
   // (tokens, struct_ops maps are refused at MAP_CREATE...).
 ]);
 
-export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint {
+export function sysBpf(ctx: CallContext, cmd: number, attrAddr: bigint, size: number): bigint | Promise<bigint> {
   if (size > PAGE) throw new KernelError(Errno.E2BIG, 'attr larger than a page');
   const raw = ctx.mem.read(attrAddr, size);
   const c = commands.get(cmd);

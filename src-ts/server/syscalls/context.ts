@@ -49,6 +49,15 @@ export class CallContext {
   /** Server-side fds made for this call only (served files): closed once the answer is sent. */
   readonly ownedFds: number[] = [];
   retFdIdx = -1;
+  /** Set while the call waits for something it can stop (a test run): how to stop it when the
+   * caller is interrupted by a signal (CANCEL) or goes away. */
+  onCancel: (() => void) | null = null;
+
+  cancel(): void {
+    const f = this.onCancel;
+    this.onCancel = null;
+    f?.();
+  }
 
   constructor(
     readonly kernel: Kernel,

@@ -42,7 +42,6 @@ const ETH_P_802_3_MIN = 0x0600;
 const PACKET = { HOST: 0, BROADCAST: 1, MULTICAST: 2, OTHERHOST: 3 };
 const AF_INET = 2;
 const AF_INET6 = 10;
-const RUN_TIMEOUT_MS = 30_000;
 const { ENXIO, EBADMSG } = os.constants.errno;
 
 interface RunResult {
@@ -54,6 +53,7 @@ interface RunResult {
   pktBase: number;
   error?: string;
   timedOut?: boolean;
+  cancelled?: boolean;
   trace?: Array<{ text: string; cpu: number; tsNs: bigint }>;
 }
 
@@ -73,10 +73,6 @@ function handleOf(prog: BpfProg): unknown {
   return h;
 }
 
-/** The perf buffers in PERF_EVENT_ARRAY slots when the current call started (see
- * Attachments.perfSlotTable): bpf_perf_event_output from a test run reaches the tool. */
-let perfSlotsNow: number[] = [];
-
 /** The caller as the kernel's helpers see it in a test run (current): pid, thread name, ids. The
  * calling thread is taken to be the process's main thread (the server knows processes only). */
 function caller(ctx: CallContext): { asPid: number; asComm?: string; asUid?: number; asGid?: number } {
@@ -92,22 +88,44 @@ function caller(ctx: CallContext): { asPid: number; asComm?: string; asUid?: num
   return who;
 }
 
-/** Set by progTestRun for the runs of this call. */
-let currentCaller: ReturnType<typeof caller> | undefined;
-/** Where this call's bpf_trace_printk lines go (the served trace_pipe, as on the kernel). */
-let currentTracePipe: TracePipe | undefined;
+/** What the runs of one call need, taken when the call starts: other calls run while it waits. */
+interface RunEnv {
+  call: CallContext;
+  who: ReturnType<typeof caller>;
+  /** The perf buffers in PERF_EVENT_ARRAY slots (see Attachments.perfSlotTable):
+   * bpf_perf_event_output from a test run reaches the tool. */
+  perfSlots: number[];
+  /** Where the call's bpf_trace_printk lines go (the served trace_pipe, as on the kernel). */
+  tracePipe: TracePipe;
+}
 
-function run(prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): RunResult {
+/** Runs the program in the addon's forked child and resolves when the child is done. The server
+ * goes on answering everyone meanwhile (a large repeat may take minutes, as on a kernel); the
+ * caller's reply waits. A signal to the caller (its shim sends CANCEL) ends the run with EINTR,
+ * as the kernel's bpf_test_timer_continue() does when signal_pending(). */
+async function run(env: RunEnv, prog: BpfProg, opts: { ctx?: Buffer; pkt?: Buffer; ptrs?: number[]; repeat?: number; cpu?: number }): Promise<RunResult> {
   // What the run may tail-call into must be runnable here too (opening publishes it).
   for (const p of tailTargets(prog)) handleOf(p);
-  const r = addon.progTestRun(handleOf(prog), { ...opts, ...currentCaller, perfSlots: perfSlotsNow, timeoutMs: RUN_TIMEOUT_MS }) as RunResult;
+  const started = addon.progTestRunStart(handleOf(prog), { ...opts, ...env.who, perfSlots: env.perfSlots, timeoutMs: 0 });
+  if ('errno' in started) throw new KernelError(-started.errno, `program ${prog.id} cannot run: ${started.error}`);
+  const r = await new Promise<RunResult>((resolve) => {
+    let finished = false;
+    addon.watch(started.pidfd, () => {
+      if (finished) return;
+      finished = true;
+      addon.unwatch(started.pidfd);
+      env.call.onCancel = null;
+      resolve(addon.progTestRunFinish(started.run) as RunResult);
+    });
+    env.call.onCancel = () => addon.progTestRunCancel(started.run);
+  });
   for (const l of r.trace ?? []) {
-    currentTracePipe?.push({ pid: currentCaller?.asPid ?? 0, comm: currentCaller?.asComm ?? '', cpu: l.cpu, tsNs: l.tsNs, text: l.text });
+    env.tracePipe.push({ pid: env.who.asPid, comm: env.who.asComm ?? '', cpu: l.cpu, tsNs: l.tsNs, text: l.text });
   }
   if (!r.ok) {
     // A kernel run cannot fault (its verifier proved the program safe) and stops at a signal
     // with EINTR; here the run ended early and the caller learns why in the server log.
-    throw new KernelError(r.timedOut ? Errno.EINTR : Errno.EFAULT, `program ${prog.id} ${r.error}`);
+    throw new KernelError(r.cancelled || r.timedOut ? Errno.EINTR : Errno.EFAULT, `program ${prog.id} ${r.error}`);
   }
   return r;
 }
@@ -128,28 +146,27 @@ class Answer {
   }
 }
 
-export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): bigint {
+/** BPF_PROG_TEST_RUN: the checks happen at once; the answer comes when the run is done. */
+export function progTestRun(ctx: CallContext, attr: Struct, attrAddr: bigint): Promise<bigint> {
   const ctxSizeIn = attr.u32(T.ctx_size_in), ctxIn = attr.u64(T.ctx_in);
   const ctxSizeOut = attr.u32(T.ctx_size_out), ctxOut = attr.u64(T.ctx_out);
   if (!!ctxSizeIn !== !!ctxIn) throw new KernelError(Errno.EINVAL, 'ctx_in and ctx_size_in go together');
   if (!!ctxSizeOut !== !!ctxOut) throw new KernelError(Errno.EINVAL, 'ctx_out and ctx_size_out go together');
   const prog = ctx.objectOf<BpfProg>(attr.s32(T.prog_fd), ObjKind.Prog, 'a program');
   statsSync(ctx.kernel); // test runs count as runs while BPF_ENABLE_STATS is on
-  currentCaller = caller(ctx);
-  currentTracePipe = ctx.kernel.tracePipe;
-  perfSlotsNow = ctx.kernel.attachments.perfSlotTable();
+  const env: RunEnv = { call: ctx, who: caller(ctx), tracePipe: ctx.kernel.tracePipe, perfSlots: ctx.kernel.attachments.perfSlotTable() };
   const t = prog.spec.progType;
   switch (t) {
     case U.BPF_PROG_TYPE_SYSCALL:
-      return testRunSyscall(ctx, attr, attrAddr, prog);
+      return testRunSyscall(ctx, attr, attrAddr, prog, env);
     case U.BPF_PROG_TYPE_RAW_TRACEPOINT:
-      return testRunRawTp(ctx, attr, attrAddr, prog);
+      return testRunRawTp(ctx, attr, attrAddr, prog, env);
     case U.BPF_PROG_TYPE_XDP:
-      return testRunXdp(ctx, attr, attrAddr, prog);
+      return testRunXdp(ctx, attr, attrAddr, prog, env);
     case U.BPF_PROG_TYPE_SCHED_CLS:
     case U.BPF_PROG_TYPE_SCHED_ACT:
     case U.BPF_PROG_TYPE_SOCKET_FILTER:
-      return testRunSkb(ctx, attr, attrAddr, prog);
+      return testRunSkb(ctx, attr, attrAddr, prog, env);
     default:
       throw new KernelError(Errno.ENOTSUP, `program type ${t} has no test run here`);
   }
@@ -190,7 +207,7 @@ export function maxCtxOffset(insns: Buffer): number {
 }
 
 /** bpf_prog_test_run_syscall: ctx in, the program's changes written back to ctx_in. */
-function testRunSyscall(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg): bigint {
+async function testRunSyscall(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg, env: RunEnv): Promise<bigint> {
   if (attr.u64(T.data_in) || attr.u64(T.data_out) || attr.u64(T.ctx_out) || attr.u32(T.duration) ||
       attr.u32(T.repeat) || attr.u32(T.flags) || attr.u32(T.batch_size)) {
     throw new KernelError(Errno.EINVAL, 'syscall programs take only ctx_in (no data, ctx_out, duration, repeat, flags)');
@@ -202,7 +219,7 @@ function testRunSyscall(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: 
     ctx.mem.require([{ addr, len: size }]);
     ctxBuf = Buffer.from(ctx.mem.read(addr, size));
   }
-  const r = run(prog, { ctx: ctxBuf, cpu: -1 });
+  const r = await run(env, prog, { ctx: ctxBuf, cpu: -1 });
   new Answer(ctx, attrAddr).field(T.retval, Number(r.retval & 0xffffffffn));
   if (size && r.ctx) ctx.mem.write(addr, r.ctx);
   return 0n;
@@ -210,7 +227,7 @@ function testRunSyscall(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: 
 
 /** bpf_prog_test_run_raw_tp: ctx = up to 12 u64 arguments; BPF_F_TEST_RUN_ON_CPU runs it on
  * `cpu` (ENXIO for a CPU that is not online). */
-function testRunRawTp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg): bigint {
+async function testRunRawTp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg, env: RunEnv): Promise<bigint> {
   if (attr.u64(T.data_in) || attr.u64(T.data_out) || attr.u64(T.ctx_out) || attr.u32(T.duration) ||
       attr.u32(T.repeat) || attr.u32(T.batch_size)) {
     throw new KernelError(Errno.EINVAL, 'raw tracepoint programs take only ctx_in, flags and cpu');
@@ -228,7 +245,7 @@ function testRunRawTp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: Bp
     ctxBuf = Buffer.from(ctx.mem.read(addr, size));
   }
   if (onCpu && !cpuOnline(cpu)) throw new KernelError(ENXIO, `cpu ${cpu} is not online`);
-  const r = run(prog, { ctx: ctxBuf, cpu: onCpu ? cpu : -1 });
+  const r = await run(env, prog, { ctx: ctxBuf, cpu: onCpu ? cpu : -1 });
   new Answer(ctx, attrAddr).field(T.retval, Number(r.retval & 0xffffffffn));
   return 0n;
 }
@@ -302,7 +319,7 @@ function ctxFinish(ctx: CallContext, attr: Struct, attrAddr: bigint, c: Buffer |
  * a page as the kernel lays it out: 256 bytes of headroom (metadata taken from its end), the
  * linear part, the skb_shared_info tailroom; what does not fit goes to fragments, which the
  * program sees only through their size. */
-function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg): bigint {
+async function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg, env: RunEnv): Promise<bigint> {
   const X = U.xdp_md;
   const eat = prog.spec.expectedAttachType;
   if (eat === U.BPF_XDP_DEVMAP || eat === U.BPF_XDP_CPUMAP) throw new KernelError(Errno.EINVAL, 'devmap/cpumap XDP programs have no test run');
@@ -370,7 +387,7 @@ function testRunXdp(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
   view.writeUInt32LE(rxDev, X.ingress_ifindex.off);
   view.writeUInt32LE(rxQueue, X.rx_queue_index.off);
   const repeat = Math.max(1, attr.u32(T.repeat));
-  const r = run(prog, {
+  const r = await run(env, prog, {
     ctx: view, pkt, repeat,
     ptrs: [X.data.off, dataOff, X.data_end.off, endOff, X.data_meta.off, metaOff],
   });
@@ -427,7 +444,7 @@ function csum16(b: Buffer): number {
 /** bpf_prog_test_run_skb: SCHED_CLS/SCHED_ACT see the frame from its Ethernet header with direct
  * packet access; SOCKET_FILTER sees it from the network header, and the Ethernet header comes
  * back zeroed, as the kernel pushes a blank one before copying out. */
-function testRunSkb(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg): bigint {
+async function testRunSkb(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfProg, env: RunEnv): Promise<bigint> {
   const S = U.__sk_buff;
   const flags = attr.u32(T.flags);
   if ((flags & ~U.BPF_F_TEST_SKB_CHECKSUM_COMPLETE) || attr.u32(T.cpu) || attr.u32(T.batch_size)) {
@@ -507,7 +524,7 @@ function testRunSkb(ctx: CallContext, attr: Struct, attrAddr: bigint, prog: BpfP
   const repeat = Math.max(1, attr.u32(T.repeat));
   // Socket filters may not read data/data_end (the kernel's verifier refuses it); they are set
   // anyway for bpf_skb_load_bytes, which reads the packet from skb->data on.
-  const r = run(prog, { ctx: view, pkt, repeat, ptrs: [S.data.off, dataOff, S.data_end.off, endOff, S.data_meta.off, dataOff] });
+  const r = await run(env, prog, { ctx: view, pkt, repeat, ptrs: [S.data.off, dataOff, S.data_end.off, endOff, S.data_meta.off, dataOff] });
   const frame = Buffer.from(r.pkt!.subarray(NET_SKB_PAD, endOff));
   if (!isL2) frame.fill(0, 0, ETH_HLEN);
   if (csumOn && csum16(frame.subarray(ETH_HLEN)) !== csumBefore) throw new KernelError(EBADMSG, 'the program changed the packet without fixing its checksum');
