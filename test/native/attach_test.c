@@ -521,8 +521,13 @@ static int h_override7(void *data, struct pt_regs *regs)
 	return BPFTIME_PROBE_OVERRIDE;
 }
 
+static volatile long df_in_handler; /* handlers entered with DF set (the ABI wants it clear) */
 static int h_clobber_flags(void *data, struct pt_regs *regs)
 {
+	unsigned long fl;
+	__asm__ volatile("pushfq\n popq %0" : "=r"(fl));
+	if (fl & 0x400)
+		df_in_handler++;
 	/* Set every arithmetic flag the other way round from most inputs: cmp of equal values. */
 	__asm__ volatile("xorl %%eax, %%eax\n cmpl %%eax, %%eax\n std\n cld" ::: "rax", "cc");
 	((struct rec *)data)->hits++;
@@ -572,6 +577,7 @@ static void test_prologues(void)
 			printf("flags case %d: %#lx want %#lx (pt_regs eflags %#lx)\n", i, got, want[i], e.ax);
 	}
 	CHECK(same && e.hits == 6, "flags not preserved (hits %ld)", e.hits);
+	CHECK(df_in_handler == 0, "%ld handler runs with DF set", df_in_handler);
 	CHECK((e.ax & 0xcd5) == (unsigned long)want[5], "regs->eflags %#lx, want %#lx", e.ax & 0xcd5, want[5]);
 	detach_ok(pe);
 

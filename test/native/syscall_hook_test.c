@@ -57,8 +57,13 @@ static volatile long marker_args[6], marker_ret, marker_exit_nr, marker_exit_arg
 static volatile long long marker_regs_ip;
 #define MARKER 0x5ca1ab1e
 
+static volatile long df_in_callback; /* callbacks entered with DF set (the ABI wants it clear) */
 static int on_enter(struct bpftime_syscall_ctx *c)
 {
+	unsigned long fl;
+	__asm__ volatile("pushfq\n popq %0" : "=r"(fl));
+	if (fl & 0x400)
+		__atomic_fetch_add(&df_in_callback, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&n_enter_all, 1, __ATOMIC_RELAXED);
 	if (c->nr != SYS_getppid)
 		return BPFTIME_SYSCALL_RUN;
@@ -149,7 +154,7 @@ static void make_jit(void)
 	jit_syscall_ret = p + 64;
 }
 
-/* Every register but rax/rcx/r11, xmm0-15 and the arithmetic flags survive a hooked syscall. */
+/* Every register but rax/rcx/r11, xmm0-15, the arithmetic flags and DF survive a hooked syscall. */
 static struct {
 	uint64_t in[12];   /* rbx rbp rdi rsi rdx r8 r9 r10 r12 r13 r14 r15 */
 	uint64_t out[13];  /* the same, then rflags */
@@ -184,17 +189,20 @@ static int regs_survive(int trap_site)
 		"mov 64(%%rax), %%r12\n\t mov 72(%%rax), %%r13\n\t mov 80(%%rax), %%r14\n\t mov 88(%%rax), %%r15\n\t"
 		"cmpq $0, 712(%%rax)\n\t"
 		"jne 1f\n\t"
+		"std\n\t"
 		"stc\n\t"
 		"mov $110, %%eax\n\t"
 		"syscall\n\t"
 		"jmp 2f\n"
 		"1:\n\t"
 		"mov 720(%%rax), %%r11\n\t"
+		"std\n\t"
 		"stc\n\t"
 		"mov $110, %%eax\n\t"
 		"call *%%r11\n"
 		"2:\n\t"
 		"pushfq\n\t"
+		"cld\n\t"
 		"mov 8(%%rsp), %%rax\n\t"
 		"movdqu %%xmm0, 456(%%rax)\n\t movdqu %%xmm1, 472(%%rax)\n\t movdqu %%xmm2, 488(%%rax)\n\t"
 		"movdqu %%xmm3, 504(%%rax)\n\t movdqu %%xmm4, 520(%%rax)\n\t movdqu %%xmm5, 536(%%rax)\n\t"
@@ -225,6 +233,10 @@ static int regs_survive(int trap_site)
 	}
 	if (!(rs.out[12] & 1)) {
 		printf("  CF lost\n");
+		ok = 0;
+	}
+	if (!(rs.out[12] & 0x400)) {
+		printf("  DF lost\n");
 		ok = 0;
 	}
 	return ok;
@@ -762,6 +774,8 @@ int main(void)
 		      "every syscall wanted again: enter %ld exit %ld any %ld", n_enter - e0, n_exit - x0,
 		      n_enter_all - all0);
 	}
+
+	CHECK(df_in_callback == 0, "%ld callbacks entered with DF set", df_in_callback);
 
 	/* ---- stop ---- */
 	bpftime_syscall_hook_stop();
