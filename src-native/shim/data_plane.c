@@ -98,8 +98,21 @@ static const uint8_t CMD_BITS[BPF_MAP_LOOKUP_AND_DELETE_ELEM + 1] = {
 	[BPF_MAP_LOOKUP_AND_DELETE_ELEM] = C_READ | C_WRITE | C_LOOKUP_FLAGS,
 };
 
-/* One command on key and value buffers of ksz and vsz bytes. Every copy goes through the
- * fault-safe routine (uaccess.c): a bad pointer is EFAULT wherever it is. */
+/* User copies on the command's path: the fault-safe routine (uaccess.c), called directly. A NULL
+ * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
+ * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
+ * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
+static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
+{
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1))
+		return (int)shim_uaccess_copy(dst, src, n);
+	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
+}
+#define COPY_IN(dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0) < 0)
+#define COPY_OUT(uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1) < 0)
+
+/* One command on key and value buffers of ksz and vsz bytes: a bad pointer is EFAULT wherever
+ * it is. */
 static inline long run(int cmd, struct bpftime_map *m, const union bpf_attr *attr, void *key, void *val,
 		       size_t ksz, size_t vsz)
 {
@@ -107,27 +120,26 @@ static inline long run(int cmd, struct bpftime_map *m, const union bpf_attr *att
 	switch (cmd) {
 	case BPF_MAP_LOOKUP_ELEM:
 	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
-		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+		if (COPY_IN(key, attr->key, ksz))
 			return -EFAULT;
 		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr->flags)
 						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr->flags);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->value, val, vsz) < 0)
+		if (err == 0 && COPY_OUT(attr->value, val, vsz))
 			err = -EFAULT;
 		return err;
 	case BPF_MAP_UPDATE_ELEM:
-		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0 ||
-		    shim_read_user(val, (void *)(uintptr_t)attr->value, vsz) < 0)
+		if (COPY_IN(key, attr->key, ksz) || COPY_IN(val, attr->value, vsz))
 			return -EFAULT;
 		return bpftime_map_sys_update(m, key, val, attr->flags);
 	case BPF_MAP_DELETE_ELEM:
-		if (shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+		if (COPY_IN(key, attr->key, ksz))
 			return -EFAULT;
 		return bpftime_map_sys_delete(m, key);
 	default: /* BPF_MAP_GET_NEXT_KEY: the next key goes where values go */
-		if (attr->key && shim_read_user(key, (void *)(uintptr_t)attr->key, ksz) < 0)
+		if (attr->key && COPY_IN(key, attr->key, ksz))
 			return -EFAULT;
 		err = bpftime_map_sys_get_next_key(m, attr->key ? key : NULL, val);
-		if (err == 0 && shim_write_user((void *)(uintptr_t)attr->next_key, val, ksz) < 0)
+		if (err == 0 && COPY_OUT(attr->next_key, val, ksz))
 			err = -EFAULT;
 		return err;
 	}
@@ -153,9 +165,7 @@ static __attribute__((noinline)) long bloom_lookup(struct bpftime_map *m, const 
 	if (attr->flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
 		return -EINVAL;
 	void *val = malloc(vsz ? vsz : 1);
-	long err = !val ? -ENOMEM
-		   : shim_read_user(val, (void *)(uintptr_t)attr->value, vsz) < 0 ? -EFAULT
-		   : bpftime_map_sys_lookup(m, NULL, val, 0);
+	long err = !val ? -ENOMEM : COPY_IN(val, attr->value, vsz) ? -EFAULT : bpftime_map_sys_lookup(m, NULL, val, 0);
 	free(val);
 	return err;
 }
@@ -164,12 +174,14 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 {
 	if ((unsigned)cmd > BPF_MAP_LOOKUP_AND_DELETE_ELEM || !CMD_BITS[cmd])
 		return 0;
+	if (__builtin_expect(!__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 0))
+		shim_uaccess_setup(); /* once: installs the fault handler dp_copy relies on */
 	unsigned bits = CMD_BITS[cmd];
 	union bpf_attr attr;
 	long rc;
 	/* libbpf passes exactly up to `flags`: one copy and nothing else to check. */
 	if (__builtin_expect(size == ELEM_ATTR_END, 1)) {
-		rc = shim_read_user(&attr, attr_user, ELEM_ATTR_END);
+		rc = COPY_IN(&attr, attr_user, ELEM_ATTR_END) ? -EFAULT : 0;
 		if (rc == 0 && ((cmd == BPF_MAP_DELETE_ELEM && (attr.value || attr.flags)) ||
 				(cmd == BPF_MAP_GET_NEXT_KEY && attr.flags)))
 			rc = -EINVAL; /* CHECK_ATTR: after the command's last field */

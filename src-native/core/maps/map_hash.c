@@ -609,7 +609,7 @@ static inline int seq_unchanged(const struct hash_bucket *bk, uint32_t seq)
 
 /* Key's element in bucket b, walking without the lock: the element, or NULL for a miss that
  * held (*stable set) or for a walk that raced a writer (*stable clear). */
-static struct hash_elem *walk_lockfree(struct hash_map *h, uint32_t b, uint32_t hash, const void *key,
+static inline __attribute__((always_inline)) struct hash_elem *walk_lockfree(struct hash_map *h, uint32_t b, uint32_t hash, const void *key,
 				       uint32_t seq, int *stable)
 {
 	uint32_t i = load_idx(&h->buckets[b].head), steps = 0;
@@ -627,7 +627,7 @@ static struct hash_elem *walk_lockfree(struct hash_map *h, uint32_t b, uint32_t 
 }
 
 /* 0 (copied), -ENOENT, or 1: raced writers LOOKUP_RESTARTS times. */
-static long sys_lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash, void *value_out)
+static inline long sys_lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash, void *value_out)
 {
 	uint32_t b = hash & h->mask;
 	const struct hash_bucket *bk = &h->buckets[b];
