@@ -4,12 +4,14 @@
 //     p:uprobes/NAME PATH:0xOFF     r:uprobes/NAME PATH:0xOFF     -:uprobes/NAME
 // then reads events/uprobes/NAME/id and opens a PERF_TYPE_TRACEPOINT perf event with that id.
 // Each event gets an id, a format file and a line in uprobe_events and available_events, as on
-// the kernel. Fetch arguments and several probes under one event name are not offered (refused
-// with EINVAL/EEXIST and a log line naming them).
+// the kernel. Fetch arguments ("p:grp/ev /bin/bash:0x1234 arg1=%di:u64") are parsed as the kernel
+// parses them (fetch_args.ts) and shape the event's fields and print fmt; several probes under one
+// event name are not offered (refused with EEXIST and a log line).
 import * as fs from 'fs';
 import * as path from 'path';
 import { Errno, KernelError } from '../kernel/errno';
 import { Field, TraceEvent } from './format';
+import { FetchArg, argFields, parseFetchArgs } from './fetch_args';
 
 export interface UprobeEvent extends TraceEvent {
   retprobe: boolean;
@@ -18,6 +20,8 @@ export interface UprobeEvent extends TraceEvent {
   file: string;
   offset: bigint;
   refCtrOffset: bigint;
+  /** Fetch arguments, as parsed (the listing shows them as written). */
+  args: FetchArg[];
 }
 
 const MAX_EVENT_NAME_LEN = 64;
@@ -58,7 +62,7 @@ export class UprobeEvents {
 
   /** The text of uprobe_events. */
   listing(): string {
-    return this.events.map((e) => `${e.retprobe ? 'r' : 'p'}:${e.system}/${e.name} ${e.given}:0x${e.offset.toString(16).padStart(16, '0')}${e.refCtrOffset ? `(0x${e.refCtrOffset.toString(16)})` : ''}\n`).join('');
+    return this.events.map((e) => `${e.retprobe ? 'r' : 'p'}:${e.system}/${e.name} ${e.given}:0x${e.offset.toString(16).padStart(16, '0')}${e.refCtrOffset ? `(0x${e.refCtrOffset.toString(16)})` : ''}${e.args.map((a) => ` ${a.name}=${a.body}`).join('')}\n`).join('');
   }
 
   /** open() with O_TRUNC: every event goes, unless one is in use (EBUSY, nothing removed). */
@@ -113,10 +117,6 @@ export class UprobeEvents {
     const offset = parseUlong(spec, 'offset');
     // The semaphore is a u16 (uprobe_register()).
     if (refCtrOffset & 1n) throw new KernelError(Errno.EINVAL, `reference counter offset 0x${refCtrOffset.toString(16)} is not aligned`);
-    if (argv.length > 2) {
-      this.log(`uprobe_events: fetch arguments (${argv.slice(2).join(' ')}) are not offered; refused with EINVAL`);
-      throw new KernelError(Errno.EINVAL, 'fetch arguments are not offered');
-    }
     let system = 'uprobes';
     let name = named ?? '';
     if (named !== null) {
@@ -131,6 +131,8 @@ export class UprobeEvents {
     }
     if (name) checkName(name, 'event');
     else name = autoName(given, offset);
+    // The arguments are parsed before the event is registered (a bad one wins over EEXIST).
+    const args = parseFetchArgs(argv.slice(2), retprobe);
     const old = this.byName(system, name);
     if (old) {
       if (old.file === file && old.offset === offset && old.retprobe === retprobe && old.refCtrOffset === refCtrOffset) {
@@ -143,8 +145,12 @@ export class UprobeEvents {
     const fields: Field[] = retprobe
       ? [...COMMON, ['unsigned long __probe_func', 8, 8, 0], ['unsigned long __probe_ret_ip', 16, 8, 0]]
       : [...COMMON, ['unsigned long __probe_ip', 8, 8, 0]];
-    const printFmt = retprobe ? '"(%lx <- %lx)", REC->__probe_func, REC->__probe_ret_ip' : '"(%lx)", REC->__probe_ip';
-    this.events.push({ system, name, id: this.freeId(), nr: -1, fields, printFmt, retprobe, given, file, offset, refCtrOffset });
+    const a = argFields(args, retprobe ? 24 : 16);
+    const head = retprobe ? '(%lx <- %lx)' : '(%lx)';
+    const recs = [...(retprobe ? ['REC->__probe_func', 'REC->__probe_ret_ip'] : ['REC->__probe_ip']), ...a.recs];
+    const printFmt = `"${head}${a.fmt ? ' ' + a.fmt : ''}", ${recs.join(', ')}`;
+    fields.push(...a.fields);
+    this.events.push({ system, name, id: this.freeId(), nr: -1, fields, printFmt, retprobe, given, file, offset, refCtrOffset, args });
   }
 
   /** "-:[GROUP/]EVENT": every matching event, none if one is in use (EBUSY); ENOENT if none. */
