@@ -55,7 +55,9 @@ function main() {
       if (again !== text) throw new Error(`format of ${system}/${name} does not round-trip:\n${again}\n---\n${text}`);
     }
   }
-  fs.writeFileSync(out, JSON.stringify({ generatedBy: 'scripts/gen-tracefs.js', kernel: require('os').release(), events }) + '\n');
+  // The triggers the kernel was built with, as every event's trigger file lists them.
+  const trigger = fs.readFileSync(path.join(TRACEFS, 'events', events[0].system, events[0].name, 'trigger'), 'utf8');
+  fs.writeFileSync(out, JSON.stringify({ generatedBy: 'scripts/gen-tracefs.js', kernel: require('os').release(), trigger, events }) + '\n');
   console.log(`gen-tracefs: ${events.length} events -> ${path.relative(process.cwd(), out)}`);
 }
 

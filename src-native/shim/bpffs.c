@@ -19,8 +19,11 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -89,17 +92,53 @@ static int view_path(int dirfd, char *out)
 	return found;
 }
 
+/* Whether some fd of the process still holds the view: the one it was opened as, else a dup
+ * of it (fts moves directory fds around), found in /proc/self/fd and remembered instead. */
+static int view_in_use(struct view *v)
+{
+	struct stat cur;
+	if (raw_fstat(v->fd, &cur) == 0 && cur.st_dev == v->dev && cur.st_ino == v->ino)
+		return 1;
+	long dfd = bpftime_raw_syscall(SYS_openat, AT_FDCWD, (long)"/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+	if (dfd < 0)
+		return 1; /* cannot tell: keep it */
+	char buf[4096];
+	long n;
+	int found = 0;
+	while (!found && (n = bpftime_raw_syscall(SYS_getdents64, dfd, (long)buf, sizeof(buf), 0, 0, 0)) > 0) {
+		for (long off = 0; off < n && !found;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(buf + off);
+			off += e->reclen;
+			char *end;
+			long fd = strtol(e->name, &end, 10);
+			if (end == e->name || *end || fd == dfd)
+				continue;
+			if (raw_fstat((int)fd, &cur) == 0 && cur.st_dev == v->dev && cur.st_ino == v->ino) {
+				v->fd = (int)fd;
+				found = 1;
+			}
+		}
+	}
+	bpftime_raw_syscall(SYS_close, dfd, 0, 0, 0, 0, 0);
+	return found;
+}
+
 static void remember_view(int fd, const char *path)
 {
 	struct stat st;
 	if (raw_fstat(fd, &st) < 0)
 		return;
 	pthread_mutex_lock(&g_views_lock);
-	/* The oldest goes first, as the server keeps only a process's latest views. */
+	/* A slot whose fd no longer holds its view first (closed: find walks hundreds of
+	 * directories one after another while their parents stay open), else a new one, else the
+	 * oldest, as the server keeps only a process's latest views. */
 	static unsigned next_slot;
-	int slot = (int)(next_slot++ % MAX_VIEWS);
-	if (g_nviews < MAX_VIEWS)
-		g_nviews++;
+	int slot = -1;
+	for (int i = 0; i < g_nviews && slot < 0; i++)
+		if (!view_in_use(&g_views[i]))
+			slot = i;
+	if (slot < 0)
+		slot = g_nviews < MAX_VIEWS ? g_nviews++ : (int)(next_slot++ % MAX_VIEWS);
 	g_views[slot].fd = fd;
 	g_views[slot].dev = st.st_dev;
 	g_views[slot].ino = st.st_ino;
@@ -205,8 +244,11 @@ static int on_real_mount(const char *p)
 	return 0;
 }
 
+enum { SHIM_PATH_BPFFS = 1, SHIM_PATH_BPF_MOUNT = 2, SHIM_PATH_TRACEFS = 3 };
+
 /* Whether path (relative to dirfd) is for the server: 1 in the runtime's bpffs (/sys/fs/bpf),
- * 2 inside another bpf mount (the server may hand the call back: BPFFS_REAL), 0 otherwise. Its
+ * 2 inside another bpf mount (the server may hand the call back: BPFFS_REAL), 3 in the served
+ * tracefs, 0 otherwise. Its
  * absolute normal form is then in out. Only absolute paths there and paths relative to one of
  * our directory fds count: anything else costs a few string compares. */
 /* The working directory, for paths relative to it: known from chdir/fchdir (a directory fd we
@@ -276,6 +318,25 @@ static int copy_path(char *dst, const char *path, size_t max)
 	return 0;
 }
 
+/* The served tracefs (files.c serves its files; its directories are listed and stat'ed here
+ * through the server, as the bpffs's): either root, whether or not a real tracefs is there. */
+static int in_tracefs(const char *p)
+{
+	static const char *const roots[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(roots[i]);
+		if (strncmp(p, roots[i], n) == 0 && (p[n] == 0 || p[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* What an absolute normal path is: SHIM_PATH_* (0: none of ours). */
+static int kind_of(const char *p)
+{
+	return under_root(p) ? SHIM_PATH_BPFFS : on_real_mount(p) ? SHIM_PATH_BPF_MOUNT : in_tracefs(p) ? SHIM_PATH_TRACEFS : 0;
+}
+
 static int bpffs_path(int dirfd, const char *upath, char *out)
 {
 	char path[PATH_MAX];
@@ -284,11 +345,13 @@ static int bpffs_path(int dirfd, const char *upath, char *out)
 	char joined[PATH_MAX];
 	if (path[0] == '/') {
 		int virt = under_root(path);
-		if (!virt && !on_real_mount(path))
+		if (!virt && !on_real_mount(path) && !in_tracefs(path))
 			return 0;
 		if (normalise(path, out) < 0)
 			return 0;
-		return under_root(out) ? 1 : on_real_mount(out) ? 2 : 0;
+		/* "<tracefs root>/..": out of the served tree, to its real parent (the server hands it
+		 * back, and the call runs on the normal form, which exists without a tracefs) */
+		return kind_of(out) ? kind_of(out) : in_tracefs(path) ? SHIM_PATH_BPF_MOUNT : 0;
 	}
 	char base[PATH_MAX];
 	if (dirfd == AT_FDCWD ? !cwd_path(base) : !view_path(dirfd, base))
@@ -297,7 +360,7 @@ static int bpffs_path(int dirfd, const char *upath, char *out)
 		return 0;
 	if (normalise(joined, out) < 0)
 		return 0;
-	return under_root(out) ? 1 : on_real_mount(out) ? 2 : 0;
+	return kind_of(out);
 }
 
 /* ---- the server calls ---- */
@@ -862,8 +925,15 @@ int shim_bpffs_access(int dirfd, const char *path, int mode, int flags, int *ret
 int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret)
 {
 	char p[PATH_MAX];
-	if (!bpffs_path(dirfd, path, p))
+	int k = bpffs_path(dirfd, path, p);
+	if (!k)
 		return 0;
+	if (k == SHIM_PATH_TRACEFS) {
+		/* a tracefs path relative to a directory or the working directory: as files.c opens
+		 * absolute ones (a directory's fd is a view, remembered there) */
+		*ret = shim_open_served(p, flags);
+		return 1;
+	}
 	long r = call(OP_OPENDIR, p, NULL, flags, NULL);
 	if (r == -BPFFS_REAL) {
 		/* the real file, by its absolute path */
@@ -883,9 +953,22 @@ int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret)
 	return 1;
 }
 
+/* A directory fd the server handed out for path (a served tracefs directory's view). */
+void shim_view_remember(int fd, const char *path)
+{
+	char p[PATH_MAX];
+	if (normalise(path, p) < 0)
+		return;
+	size_t n = strlen(p);
+	if (n > 1 && p[n - 1] == '/')
+		p[n - 1] = 0;
+	remember_view(fd, p);
+}
+
 typedef DIR *(*opendir_fn)(const char *);
 
-/* glibc's opendir() opens the directory itself (not through open()). */
+/* glibc's opendir() opens the directory itself (not through open()): bpffs and served tracefs
+ * directories open as their views, which readdir/readdir64 and getdents64 read as they are. */
 EXPORT DIR *opendir(const char *path)
 {
 	int fd;
@@ -1143,3 +1226,23 @@ int shim_file_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long
 		return 0;
 	}
 }
+
+/* ---- fstatfs of a directory fd we handed out ---- */
+
+/* The view is a directory of the runtime directory's filesystem; the tool must see the
+ * filesystem it opened: tracefs or bpffs (fts decides from f_type whether it may count
+ * subdirectories by nlink, which tracefs's eventfs directories do not keep). */
+typedef int (*fstatfs_fn)(int, struct statfs *);
+
+EXPORT int fstatfs(int fd, struct statfs *buf)
+{
+	char p[PATH_MAX];
+	REAL(fstatfs_fn, fstatfs);
+	int r = real_fstatfs(fd, buf);
+	if (r == 0 && view_path(fd, p))
+		buf->f_type = in_tracefs(p) ? TRACEFS_MAGIC : BPF_FS_MAGIC;
+	return r;
+}
+
+/* The same struct on x86-64. */
+EXPORT int fstatfs64(int fd, struct statfs64 *buf) { return fstatfs(fd, (struct statfs *)buf); }

@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,12 @@ static int open_served(const char *path, int flags)
 	}
 	if (!(flags & O_CLOEXEC))
 		fcntl((int)r, F_SETFD, 0); /* the fd arrives close-on-exec; give the flags asked for */
+	struct stat st;
+	if (fstat((int)r, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* a tracefs directory: its view, which calls relative to the fd must map back */
+		shim_view_remember((int)r, path);
+		return (int)r;
+	}
 	if ((flags & O_ACCMODE) != O_RDONLY) {
 		/* the server let it open for writing (uprobe_events): writes are commands to it */
 		int e = served_write_track((int)r, path);
@@ -88,6 +96,11 @@ static int open_served(const char *path, int flags)
 		}
 	}
 	return (int)r;
+}
+
+int shim_open_served(const char *path, int flags)
+{
+	return open_served(path, flags);
 }
 
 typedef int (*open_fn)(const char *, int, ...);
@@ -303,20 +316,27 @@ static int under_bpffs(const char *path)
 	return path && strncmp(path, "/sys/fs/bpf", 11) == 0 && (path[11] == 0 || path[11] == '/');
 }
 
+/* The served tracefs too, whether or not one is mounted there. */
+static int under_tracefs(const char *path)
+{
+	return is_served(path) && strncmp(path, "/sys/bus/", 9) != 0 && strncmp(path, "/proc/", 6) != 0;
+}
+
 EXPORT int statfs(const char *path, struct statfs *buf)
 {
 	static statfs_fn real;
 	if (!real)
 		real = (statfs_fn)next("statfs");
 	int rc = real(path, buf);
-	if (under_bpffs(path) || shim_bpffs_owns(path)) {
+	int bpf = under_bpffs(path) || shim_bpffs_owns(path);
+	if (bpf || under_tracefs(path)) {
 		if (rc < 0) {
 			memset(buf, 0, sizeof(*buf));
 			buf->f_bsize = 4096;
 			buf->f_namelen = 255;
 			rc = 0;
 		}
-		buf->f_type = BPF_FS_MAGIC_VALUE;
+		buf->f_type = bpf ? BPF_FS_MAGIC_VALUE : TRACEFS_MAGIC;
 	}
 	return rc;
 }

@@ -493,6 +493,12 @@ export class Bpffs {
       entries = fs.readdirSync(c, { withFileTypes: true }).map((d) => ({ name: d.name, kind: d.isDirectory() ? ('dir' as const) : ('pin' as const) }));
       for (const name of this.children(c)) if (!entries.some((e) => e.name === name)) entries.push({ name, kind: 'pin' });
     }
+    return this.makeListing(c, entries, pid);
+  }
+
+  /** A view of any directory the server answers for (the runtime's bpffs, or a served tracefs
+   * directory): a real directory holding entries, standing for standsFor. */
+  makeListing(c: string, entries: Array<{ name: string; kind: 'dir' | 'pin' }>, pid: number): string {
     if (!this.root) fail(Errno.ENOMEM, 'no place for directory views');
     fs.mkdirSync(this.viewRoot, { recursive: true, mode: 0o700 });
     const v = path.join(this.viewRoot, `${pid}.${++this.viewSeq}`);
@@ -505,11 +511,38 @@ export class Bpffs {
       if (e.kind === 'dir') fs.mkdirSync(path.join(v, e.name));
       else fs.closeSync(fs.openSync(path.join(v, e.name), 'w', 0o600));
     }
-    const mine = this.views.get(pid) ?? [];
+    let mine = this.views.get(pid) ?? [];
     mine.push(v);
-    while (mine.length > 64) this.removeView(mine.shift()!);
+    if (mine.length > 64) {
+      // Those the process no longer holds open (nor sits in) go first: find and ls -R open
+      // hundreds of directories one after another, each closed before the next.
+      const open = this.openPaths(pid);
+      const gone = mine.filter((x) => x !== v && !open.has(x));
+      for (const x of gone) this.removeView(x);
+      mine = mine.filter((x) => !gone.includes(x));
+      while (mine.length > 1024) this.removeView(mine.shift()!);
+    }
     this.views.set(pid, mine);
     return v;
+  }
+
+  /** The files a process has open and its working directory (views in use). */
+  private openPaths(pid: number): Set<string> {
+    const out = new Set<string>();
+    const add = (link: string) => {
+      try {
+        out.add(fs.readlinkSync(link));
+      } catch {
+        /* closed meanwhile */
+      }
+    };
+    add(`/proc/${pid}/cwd`);
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) add(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      /* the process is gone: nothing is in use */
+    }
+    return out;
   }
 
   /** A process's connection went: its views go with the process itself. A process that exec'd

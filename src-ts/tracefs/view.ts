@@ -1,6 +1,6 @@
 // The tracefs and sysfs files tools read to find their probe points, served by the server so
 // that they are the same whether or not a real tracefs is mounted (and need no root):
-//   <tracefs>/events/{syscalls,raw_syscalls}/{enable,filter,<event>/{id,format,enable,filter}},
+//   <tracefs>/events/{syscalls,raw_syscalls}/{enable,filter,<event>/{id,format,enable,filter,trigger}},
 //   <tracefs>/available_events,
 //   <tracefs>/uprobe_events (writable: legacy uprobe events, see uprobe_events.ts) and
 //   <tracefs>/events/<group>/<event>/{id,format,enable,filter} of the events made there,
@@ -27,6 +27,9 @@ export class TracefsView {
     private readonly pmus: { uprobe: Pmu; kprobe: Pmu },
     uprobeInUse: (id: number) => boolean = () => false,
     log: (msg: string) => void = () => {},
+    /** The text of every event's trigger file on the kernel the snapshot was taken from (the
+     * triggers it was built with), or null: no trigger files. */
+    private readonly trigger: string | null = null,
   ) {
     for (const e of events) {
       this.byName.set(`${e.system}/${e.name}`, e);
@@ -38,8 +41,8 @@ export class TracefsView {
   static load(pmus: { uprobe: Pmu; kprobe: Pmu }, uprobeInUse?: (id: number) => boolean, log?: (msg: string) => void): TracefsView {
     // The snapshot stays in the source tree (dist/ has only compiled code).
     const file = path.resolve(__dirname, '..', '..', '..', 'src-ts', 'tracefs', 'syscall-events.json');
-    const snapshot = JSON.parse(require('fs').readFileSync(file, 'utf8')) as { events: TraceEvent[] };
-    return new TracefsView(snapshot.events, pmus, uprobeInUse, log);
+    const snapshot = JSON.parse(require('fs').readFileSync(file, 'utf8')) as { events: TraceEvent[]; trigger?: string };
+    return new TracefsView(snapshot.events, pmus, uprobeInUse, log, snapshot.trigger ?? null);
   }
 
   /** Whether p is a served file that takes writes (uprobe_events). */
@@ -94,6 +97,55 @@ export class TracefsView {
     return null;
   }
 
+  /** The served tracefs path p as the directory tree tools list and stat: a directory with its
+   * entries, a file, or the kernel's path-walk error (ENOENT; ENOTDIR below a file). Only the
+   * tracefs roots: the PMU descriptions are files in the real sysfs. */
+  node(p: string): { kind: 'dir'; entries: Array<{ name: string; dir: boolean }> } | { kind: 'file' } | { kind: 'missing' | 'notdir' } {
+    const n = path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+    const root = TRACEFS_ROOTS.find((r) => n === r || n.startsWith(r + '/'));
+    if (!root) return { kind: 'missing' };
+    const rel = n.slice(root.length + 1);
+    const parts = rel ? rel.split('/') : [];
+    // a file on the way is not a directory, whatever follows it
+    for (let i = 1; i < parts.length; i++) {
+      if (this.exists(`${root}/${parts.slice(0, i).join('/')}`) === 'file') return { kind: 'notdir' };
+    }
+    const kind = this.exists(n);
+    if (!kind) return { kind: 'missing' };
+    if (kind === 'file') return p.endsWith('/') ? { kind: 'notdir' } : { kind: 'file' };
+    const names: Array<{ name: string; dir: boolean }> = [];
+    const files = (...xs: string[]) => xs.filter((x) => this.exists(`${n}/${x}`) === 'file').forEach((name) => names.push({ name, dir: false }));
+    if (parts.length === 0) {
+      files('available_events', 'kprobe_events', 'trace_pipe', 'uprobe_events');
+      names.push({ name: 'events', dir: true });
+    } else if (parts.length === 1) {
+      const systems = new Set([...this.byName.values()].map((e) => e.system));
+      for (const e of this.uprobes.list()) systems.add(e.system);
+      for (const system of systems) names.push({ name: system, dir: true });
+    } else if (parts.length === 2) {
+      for (const e of this.byName.values()) if (e.system === parts[1]) names.push({ name: e.name, dir: true });
+      for (const e of this.uprobes.list()) if (e.system === parts[1]) names.push({ name: e.name, dir: true });
+      files('enable', 'filter');
+    } else {
+      files('enable', 'filter', 'format', 'id', 'trigger');
+    }
+    return { kind: 'dir', entries: names };
+  }
+
+  /** Modes as tracefs shows them: the root 0700, other directories 0755, files that take writes
+   * (enable, filter, trigger, the probe lists) 0640, the rest 0440. */
+  static modeOf(p: string, dir: boolean): number {
+    const n = path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+    if (dir) return TRACEFS_ROOTS.includes(n) ? 0o700 : 0o755;
+    return /\/(enable|filter|trigger|uprobe_events|kprobe_events)$/.test(n) ? 0o640 : 0o440;
+  }
+
+  /** Whether p is under a tracefs root (where directories are served too). */
+  static inTracefs(p: string): boolean {
+    const n = path.posix.normalize(p);
+    return TRACEFS_ROOTS.some((r) => n === r || n === r + '/' || n.startsWith(r + '/'));
+  }
+
   private readTracefs(rel: string): ServedFile {
     if (rel === 'trace_pipe') return { kind: 'trace_pipe' };
     // Legacy (text-defined) probes: bcc reads these before cleaning up after its probes, and
@@ -106,6 +158,9 @@ export class TracefsView {
       const lines = [...this.byName.values()].map((e) => `${e.system}:${e.name}\n`);
       return file(made.join('') + lines.join(''));
     }
+    // Every event has a trigger file (ftrace's event triggers: listed, not offered here)
+    const t = /^events\/(\w+)\/(\w+)\/trigger$/.exec(rel);
+    if (t && this.trigger !== null && (this.byName.has(`${t[1]}/${t[2]}`) || this.uprobes.byName(t[1], t[2]))) return file(this.trigger);
     const u = /^events\/(\w+)\/(\w+)\/(id|format|enable|filter)$/.exec(rel);
     const ue = u && this.uprobes.byName(u[1], u[2]);
     if (u && ue) {

@@ -6,6 +6,10 @@ import { CallContext } from './context';
 import { procFdinfo } from './fdinfo';
 import { TracefsView } from '../../tracefs/view';
 import { log } from '../log';
+import * as fs from 'fs';
+import * as path from 'path';
+import { S_IFDIR, S_IFREG } from '../../kernel/bpffs';
+import { statBuffer } from './obj_pin';
 
 const O_ACCMODE = 3;
 const PATH_MAX = 4096;
@@ -14,6 +18,12 @@ export function sysOpen(ctx: CallContext, pathAddr: bigint, flags: number): bigi
   const p = ctx.mem.readString(pathAddr, PATH_MAX);
   const fdinfo = procFdinfo(ctx, p);
   if (fdinfo) return ctx.returnOwnedFd(memfdWith(p, fdinfo));
+  if (TracefsView.inTracefs(p)) {
+    const node = ctx.kernel.tracefs.node(p);
+    if (node.kind === 'notdir') throw new KernelError(Errno.ENOTDIR, `${p}: not a directory`);
+    if (node.kind === 'dir') return openDir(ctx, p, node.entries, flags);
+    if (node.kind === 'file' && flags & fs.constants.O_DIRECTORY) throw new KernelError(Errno.ENOTDIR, `${p} is a file`);
+  }
   const f = ctx.kernel.tracefs.read(p);
   if (f.kind === 'not-served') throw new KernelError(Errno.ENOENT, `${p} is not served`);
   if (f.kind === 'missing') {
@@ -39,10 +49,91 @@ function explainMissingTracepoint(ctx: CallContext, p: string): void {
   }
 }
 
+/** A served tracefs directory opened (ls, find, os.listdir): libc lists it with getdents64,
+ * out of the shim's reach, so the fd is on a real directory holding the same names (a view, made
+ * and dropped as the bpffs's are), which the shim maps back to p for calls relative to it. */
+function openDir(ctx: CallContext, p: string, entries: Array<{ name: string; dir: boolean }>, flags: number): bigint {
+  const C = fs.constants;
+  if ((flags & O_ACCMODE) !== C.O_RDONLY || flags & C.O_CREAT) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
+  const view = ctx.kernel.bpffs.makeListing(normal(p), entries.map((e) => ({ name: e.name, kind: e.dir ? ('dir' as const) : ('pin' as const) })), ctx.client.pid);
+  return ctx.returnOwnedFd(fs.openSync(view, C.O_RDONLY | C.O_DIRECTORY));
+}
+
+const normal = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+
+/** File operations of the shim (BPFTIME_OP_BPFFS) on served tracefs paths: stat as tracefs shows
+ * its inodes; the namespace cannot change (EPERM, as tracefs has no such operations outside
+ * instances/; EXDEV for a rename across filesystems), after the path walk's own errors. */
+export function tracefsFileOp(ctx: CallContext, op: number, p: string, to: string, outAddr: bigint): bigint {
+  const view = ctx.kernel.tracefs;
+  const node = view.node(p);
+  const Stat = 1;
+  const Mkdir = 2;
+  const Rename = 5;
+  if (op === Mkdir) {
+    if (node.kind === 'dir' || node.kind === 'file') throw new KernelError(Errno.EEXIST, `${p} exists`);
+    const parent = view.node(path.posix.dirname(normal(p)));
+    if (parent.kind === 'missing') throw new KernelError(Errno.ENOENT, `${path.posix.dirname(p)} does not exist`);
+    if (parent.kind !== 'dir') throw new KernelError(Errno.ENOTDIR, `${path.posix.dirname(p)} is not a directory`);
+    throw new KernelError(Errno.EPERM, `${p}: tracefs makes no directories here`);
+  }
+  if (node.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+  if (node.kind === 'notdir') throw new KernelError(Errno.ENOTDIR, `${p}: not a directory`);
+  if (op === Stat) {
+    const dir = node.kind === 'dir';
+    const t = bootTimeNs();
+    const meta = { ino: inodeOf(p), mode: (dir ? S_IFDIR : S_IFREG) | TracefsView.modeOf(p, dir), uid: 0, gid: 0, atimeNs: t, mtimeNs: t, ctimeNs: t };
+    // eventfs directories count no links; the root counts its subdirectories as any directory
+    const isRoot = node.kind === 'dir' && TracefsView.modeOf(p, true) === 0o700;
+    const nlink = !dir ? 1 : isRoot ? 2 + node.entries.filter((e) => e.dir).length : 1;
+    ctx.mem.write(outAddr, statBuffer(dir, meta, nlink, tracefsDev()));
+    return 0n;
+  }
+  if (op === Rename && to && !TracefsView.inTracefs(to)) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
+  log(`${ctx.client.comm}[${ctx.client.pid}]: ${p}: the served tracefs does not change (operation ${op}); refused with EPERM`);
+  throw new KernelError(Errno.EPERM, `${p}: not changed in the served tracefs`);
+}
+
+/** A stable inode number per tracefs path, the same under both roots (one filesystem). */
+function inodeOf(p: string): number {
+  let rel = normal(p);
+  for (const r of ['/sys/kernel/debug/tracing', '/sys/kernel/tracing']) if (rel === r || rel.startsWith(r + '/')) rel = rel.slice(r.length);
+  const h = require('crypto').createHash('sha256').update(rel).digest();
+  return h.readUInt32LE(0) + 2; // 1 is reserved for the root's parent-less inode numbering
+}
+
+/** tracefs inodes date from boot (its files are made as the kernel starts). */
+let bootNs: bigint | null = null;
+function bootTimeNs(): bigint {
+  if (bootNs === null) {
+    const m = /^btime (\d+)$/m.exec(safeRead('/proc/stat'));
+    bootNs = m ? BigInt(m[1]) * 1000000000n : 0n;
+  }
+  return bootNs;
+}
+
+/** The device of the machine's tracefs when one is mounted, so that stat agrees with it; 0
+ * otherwise. */
+function tracefsDev(): number {
+  try {
+    return fs.statSync('/sys/kernel/tracing/events').dev;
+  } catch {
+    return 0;
+  }
+}
+
+function safeRead(f: string): string {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function memfdWith(p: string, content: Buffer): number {
   const fd = addon.memfdCreate(`bpftime-file:${p.split('/').pop()}`, 0);
   if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
-  require('fs').writeSync(fd, content, 0, content.length, 0);
+  fs.writeSync(fd, content, 0, content.length, 0);
   return fd;
 }
 

@@ -8,6 +8,8 @@ import { BpfObject, ObjKind } from '../../kernel/objects';
 import { CallContext, Struct } from './context';
 import { AttrChange, BPFFS_ROOT, Creator, InodeMeta } from '../../kernel/bpffs';
 import { fileAccess } from './fds';
+import { TracefsView } from '../../tracefs/view';
+import { tracefsFileOp } from './files';
 
 const O = U.bpf_attr.obj;
 const PATH_MAX = 4096;
@@ -131,8 +133,13 @@ function encodeStat(ctx: CallContext, p: string, of?: { kind: 'dir' | 'pin'; met
   } catch {
     /* no such directory on this machine: device 0 */
   }
+  return statBuffer(kind === 'dir', meta, nlink, dev);
+}
+
+/** struct bpftime_bpffs_stat of one inode (also for served tracefs paths: files.ts). */
+export function statBuffer(dir: boolean, meta: InodeMeta, nlink: number, dev: number): Buffer {
   const b = Buffer.alloc(STAT_SIZE);
-  b.writeUInt32LE(kind === 'dir' ? 1 : 2, 0);
+  b.writeUInt32LE(dir ? 1 : 2, 0);
   b.writeUInt32LE(meta.mode, 4);
   b.writeBigUInt64LE(BigInt(meta.ino), 8);
   b.writeBigUInt64LE(BigInt(dev), 16);
@@ -260,6 +267,10 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
 export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Addr: bigint, arg: number, outAddr: bigint): bigint {
   const bpffs = ctx.kernel.bpffs;
   const p = userPath(ctx, pathAddr);
+  // the same calls on the served tracefs (its directories listed and stat'ed: files.ts)
+  if (TracefsView.inTracefs(p) || (op === BpffsOp.Rename && TracefsView.inTracefs(userPath(ctx, path2Addr)))) {
+    return tracefsFileOp(ctx, op, p, op === BpffsOp.Rename ? userPath(ctx, path2Addr) : '', outAddr);
+  }
   if (!bpffs.owns(p)) {
     if (op === BpffsOp.Rename && bpffs.owns(userPath(ctx, path2Addr))) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
     if (!bpffs.onRealMount(p)) return real();
