@@ -18,12 +18,16 @@ export type Val =
   | { k: 'unknown' }
   | { k: 'const'; v: bigint } // a scalar whose 64 bits are known
   | { k: 'ptr'; base: 'ctx' | 'fp' | 'map' | 'func' } // a pointer that cannot be NULL
+  | { k: 'mapptr'; mapId: number } // the map itself (ld_imm64 of a map), as helpers take it
   | { k: 'mapval'; mapId: number; off: number }; // pointer into a map's value, known offset
 
 export interface ReachEnv {
   /** The bytes of a frozen, BPF_F_RDONLY_PROG map's value at off (size 1, 2, 4 or 8), as a
    * little-endian unsigned number; null when the map is writable or the range is out of it. */
   readOnlyValue?(mapId: number, off: number, size: number): bigint | null;
+  /** Told of every helper call each time the pass reaches it, with what is known of the
+   * registers there (every state seen is one some path has; later visits may be joins). */
+  onHelperCall?(insn: number, helperId: number, regs: readonly Val[]): void;
 }
 
 export interface Reachability {
@@ -52,14 +56,18 @@ function sameVal(a: Val, b: Val): boolean {
       return a.base === (b as typeof a).base;
     case 'mapval':
       return a.mapId === (b as typeof a).mapId && a.off === (b as typeof a).off;
+    case 'mapptr':
+      return a.mapId === (b as typeof a).mapId;
   }
 }
+
+/** Pointers that cannot be NULL. */
+const nonNull = (v: Val) => v.k === 'ptr' || v.k === 'mapval' || v.k === 'mapptr';
 
 /** The join of two facts: what holds on both incoming paths. */
 function joinVal(a: Val, b: Val): Val {
   if (sameVal(a, b)) return a;
   if (a.k === 'mapval' && b.k === 'mapval' && a.mapId === b.mapId) return { k: 'ptr', base: 'map' };
-  const nonNull = (v: Val) => v.k === 'ptr' || v.k === 'mapval';
   if (nonNull(a) && nonNull(b)) return { k: 'ptr', base: 'map' }; // still some non-NULL pointer
   return UNKNOWN;
 }
@@ -89,6 +97,7 @@ function alu(code: number, off: number, dst: Val, src: Val): Val {
     const delta = Number(BigInt.asIntN(64, src.v)) * (op === U.BPF_SUB ? -1 : 1);
     if (dst.k === 'mapval') return { k: 'mapval', mapId: dst.mapId, off: dst.off + delta };
     if (dst.k === 'ptr') return dst;
+    if (dst.k === 'mapptr') return { k: 'ptr', base: 'map' };
   }
   if (dst.k !== 'const' || (src.k !== 'const' && op !== U.BPF_NEG)) return UNKNOWN;
   const bits = is64 ? 64n : 32n;
@@ -136,7 +145,6 @@ export function branchTaken(op: number, is32: boolean, a: Val, b: Val): boolean 
     }
   }
   // A pointer that cannot be NULL compared (64-bit) with 0: only (in)equality is decided.
-  const nonNull = (v: Val) => v.k === 'ptr' || v.k === 'mapval';
   const zero = (v: Val) => v.k === 'const' && v.v === 0n;
   if (!is32 && ((nonNull(a) && zero(b)) || (zero(a) && nonNull(b)))) {
     if (op === U.BPF_JEQ) return false;
@@ -211,7 +219,8 @@ export function findReachable(insns: Buffer, env: ReachEnv = {}): Reachability {
           else if (src === U.BPF_PSEUDO_FUNC) {
             next[dst] = { k: 'ptr', base: 'func' };
             enterSubprog(i + 1 + imm); // a callback: runs with arguments of its caller's choosing
-          } else if (src === U.BPF_PSEUDO_MAP_FD || src === U.BPF_PSEUDO_MAP_IDX) next[dst] = { k: 'ptr', base: 'map' };
+          } else if (src === U.BPF_PSEUDO_MAP_FD) next[dst] = { k: 'mapptr', mapId: imm }; // imm: the map's id by now
+          else if (src === U.BPF_PSEUDO_MAP_IDX) next[dst] = { k: 'ptr', base: 'map' };
           else next[dst] = UNKNOWN;
           flow(i + 2, next);
           break;
@@ -246,6 +255,7 @@ export function findReachable(insns: Buffer, env: ReachEnv = {}): Reachability {
           if (op === U.BPF_EXIT) break;
           if (op === U.BPF_CALL) {
             if (src === U.BPF_PSEUDO_CALL) enterSubprog(i + 1 + imm);
+            else if (src === 0) env.onHelperCall?.(i, imm, regs);
             // Helpers and subprograms clobber r0-r5; r6-r9 and the frame pointer survive.
             for (let r = 0; r <= 5; r++) next[r] = UNKNOWN;
             flow(i + 1, next);

@@ -10,6 +10,7 @@ import { CallContext, Struct } from './context';
 import { checkLogAttrs, objName, writeLog } from './bpf';
 import { checkProgram } from '../../verifier/structural';
 import { findReachable } from '../../verifier/reachability';
+import { MapFuncChecker } from '../../verifier/map_func_compat';
 import { eliminateDeadCode, neutraliseDeadCode } from '../../verifier/dead_code';
 import { addon } from '../../native/addon';
 import { statsOnNewProg } from './stats';
@@ -63,13 +64,20 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
     const { relocs, maps } = resolveMapRefs(ctx, insns, fdArray, log);
     // Code no path reaches (behind CO-RE existence checks and .rodata knobs) is neither checked
     // nor kept, as in the kernel: libbpf poisons instructions there that must never run.
-    const { seen } = findReachable(insns, { readOnlyValue: readOnlyMapValue(maps) });
+    const mapFunc = new MapFuncChecker((id) => maps.find((m) => m.id === id)?.spec.mapType);
+    const { seen } = findReachable(insns, { readOnlyValue: readOnlyMapValue(maps), onHelperCall: mapFunc.onHelperCall });
     const asLoaded = Buffer.from(insns);
     neutraliseDeadCode(insns, seen);
     const check = checkProgram(insns, progType, progFlags);
     if (!check.ok) {
       log.push(check.log);
       throw new LoadError(Errno.EINVAL, check.log);
+    }
+    // Maps passed to helpers that may not take them (check_map_func_compatibility).
+    const refused = mapFunc.refusal(seen);
+    if (refused) {
+      log.push(refused.log);
+      throw new LoadError(Errno.EINVAL, refused.log);
     }
     if (!GPL_COMPATIBLE.has(license) && check.gplOnlyHelper) {
       const msg = `cannot call GPL-restricted function from non-GPL compatible program`;
