@@ -92,7 +92,7 @@ static long array_update(struct bpftime_map *m, const void *key, const void *val
 		return -EEXIST;
 	if (flags & BPF_F_LOCK) /* no bpf_spin_lock in values (no BTF records) */
 		return -EINVAL;
-	memcpy(a->values + (size_t)idx * a->elem_size, value, a->value_size);
+	map_copy(a->values + (size_t)idx * a->elem_size, value, a->value_size);
 	return 0;
 }
 
@@ -107,7 +107,7 @@ static long array_sys_lookup(struct bpftime_map *m, const void *key, void *value
 	void *v = array_lookup(m, key);
 	if (!v)
 		return -ENOENT;
-	memcpy(value_out, v, a->value_size);
+	map_copy(value_out, v, a->value_size);
 	return 0;
 }
 

@@ -391,7 +391,7 @@ static void hash_unlock(struct hash_map *h) { bpftime_shlock_unlock(&h->st->lock
 /* ---- lookups ---- */
 
 /* Lock held: the link pointing at key's element (*idx set), or NULL. */
-static uint32_t *find_locked(struct hash_map *h, uint32_t b, uint32_t hash, const void *key,
+static inline uint32_t *find_locked(struct hash_map *h, uint32_t b, uint32_t hash, const void *key,
 			     uint32_t *idx)
 {
 	uint32_t *link = &h->buckets[b].head;
@@ -466,8 +466,8 @@ static void fill_elem(struct hash_map *h, struct hash_elem *e, const void *key, 
 	/* A stale reader may be standing on e: key/value bytes may race (it then fails to match or
 	 * sees a value being reused, as with the kernel's prealloc maps); hash and next are
 	 * single 32-bit stores it reads atomically. */
-	memcpy(e->key, key, h->key_size);
-	memcpy((uint8_t *)e + h->val_off, value, h->value_size);
+	map_copy(e->key, key, h->key_size);
+	map_copy((uint8_t *)e + h->val_off, value, h->value_size);
 	__atomic_store_n(&e->hash, hash, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->next, next, __ATOMIC_RELAXED);
 }
@@ -642,7 +642,7 @@ static inline long sys_lookup_lockfree(struct hash_map *h, const void *key, uint
 				return -ENOENT;
 			continue;
 		}
-		memcpy(value_out, (uint8_t *)e + h->val_off, h->value_size);
+		map_copy(value_out, (uint8_t *)e + h->val_off, h->value_size);
 		if (seq_unchanged(bk, seq))
 			return 0;
 	}
@@ -661,7 +661,7 @@ static long hash_sys_lookup(struct bpftime_map *m, const void *key, void *value_
 		return rc;
 	uint32_t *link = find_locked(h, hash & h->mask, hash, key, &idx);
 	if (link)
-		memcpy(value_out, (uint8_t *)elem_at(h, idx) + h->val_off, h->value_size);
+		map_copy(value_out, (uint8_t *)elem_at(h, idx) + h->val_off, h->value_size);
 	hash_unlock(h);
 	return link ? 0 : -ENOENT;
 }
@@ -675,7 +675,7 @@ static long hash_lookup_and_delete(struct bpftime_map *m, const void *key, void 
 		return rc;
 	uint32_t *link = find_locked(h, b, hash, key, &idx);
 	if (link) {
-		memcpy(value_out, (uint8_t *)elem_at(h, idx) + h->val_off, h->value_size);
+		map_copy(value_out, (uint8_t *)elem_at(h, idx) + h->val_off, h->value_size);
 		unlink_and_free(h, b, link, idx);
 	}
 	hash_unlock(h);
@@ -700,7 +700,7 @@ static long first_key_from(struct hash_map *h, uint32_t b, void *next_key)
 			continue; /* empty now: a key inserted meanwhile may or may not be seen, as in the kernel */
 		if (i >= h->n_elems)
 			goto again;
-		memcpy(next_key, elem_at(h, i)->key, h->key_size);
+		map_copy(next_key, elem_at(h, i)->key, h->key_size);
 		if (!seq_unchanged(bk, seq))
 			goto again;
 		return 0;
@@ -730,7 +730,7 @@ static long next_key_lockfree(struct hash_map *h, const void *key, void *next_ke
 			if (!IS_NULLS(n)) {
 				if (n >= h->n_elems)
 					goto again;
-				memcpy(next_key, elem_at(h, n)->key, h->key_size);
+				map_copy(next_key, elem_at(h, n)->key, h->key_size);
 				if (!seq_unchanged(bk, seq))
 					goto again;
 				return 0;
@@ -762,7 +762,7 @@ static long hash_get_next_key(struct bpftime_map *m, const void *key, void *next
 		if (find_locked(h, hash & h->mask, hash, key, &idx)) {
 			uint32_t n = elem_at(h, idx)->next;
 			if (!IS_NULLS(n) && n < h->n_elems) {
-				memcpy(next_key, elem_at(h, n)->key, h->key_size);
+				map_copy(next_key, elem_at(h, n)->key, h->key_size);
 				ret = 0;
 				goto out;
 			}
@@ -772,7 +772,7 @@ static long hash_get_next_key(struct bpftime_map *m, const void *key, void *next
 	for (; b <= h->mask; b++) {
 		uint32_t i = h->buckets[b].head;
 		if (!IS_NULLS(i) && i < h->n_elems) {
-			memcpy(next_key, elem_at(h, i)->key, h->key_size);
+			map_copy(next_key, elem_at(h, i)->key, h->key_size);
 			ret = 0;
 			break;
 		}

@@ -24,7 +24,7 @@
 /* How many shared locks this thread holds. A program that runs in a signal handler (a uprobe
  * hit inside the handler) while its thread is inside a map write must not wait for a lock its
  * own thread may hold: it tries once and fails with -EBUSY, like the kernel's map_locked. */
-static __thread unsigned tls_held;
+__thread unsigned bpftime_shlock_held;
 
 int bpftime_shlock_init(struct bpftime_shlock *l)
 {
@@ -81,10 +81,10 @@ static int lock_waiting(pthread_mutex_t *mu)
 	}
 }
 
-int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_recover_fn recover, void *arg)
+/* The trylock failed with rc: wait (unless nested), or repair after a dead holder. */
+int bpftime_shlock_lock_slow(struct bpftime_shlock *l, int rc, bpftime_shlock_recover_fn recover, void *arg)
 {
-	int rc = pthread_mutex_trylock(&l->mu);
-	if (rc == EBUSY && !tls_held)
+	if (rc == EBUSY && !bpftime_shlock_held)
 		rc = lock_waiting(&l->mu);
 	if (rc == EOWNERDEAD) {
 		/* We hold it now; the data may be half-updated. Repair before anyone else sees it.
@@ -96,12 +96,6 @@ int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_recover_fn reco
 	}
 	if (rc)
 		return -rc; /* EBUSY (nested), ENOTRECOVERABLE (cannot happen: we always repair) */
-	tls_held++;
+	bpftime_shlock_held++;
 	return 0;
-}
-
-void bpftime_shlock_unlock(struct bpftime_shlock *l)
-{
-	tls_held--;
-	pthread_mutex_unlock(&l->mu);
 }

@@ -19,7 +19,26 @@ typedef void (*bpftime_shlock_recover_fn)(void *arg);
 /* 0 when held; -EBUSY when this thread already holds a shared lock and this one is taken (a
  * program re-entered from a signal handler: waiting could deadlock, the kernel answers -EBUSY
  * too); other -errno on a broken lock. */
-int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_recover_fn recover, void *arg);
-void bpftime_shlock_unlock(struct bpftime_shlock *l);
+int bpftime_shlock_lock_slow(struct bpftime_shlock *l, int rc, bpftime_shlock_recover_fn recover, void *arg);
+
+/* How many shared locks this thread holds (map_lock.c). */
+extern __thread unsigned bpftime_shlock_held __attribute__((visibility("hidden")));
+
+/* Inline: the uncontended lock is on every map write a tool makes (a few hundred instructions). */
+static inline int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_recover_fn recover, void *arg)
+{
+	int rc = pthread_mutex_trylock(&l->mu);
+	if (__builtin_expect(rc == 0, 1)) {
+		bpftime_shlock_held++;
+		return 0;
+	}
+	return bpftime_shlock_lock_slow(l, rc, recover, arg);
+}
+
+static inline void bpftime_shlock_unlock(struct bpftime_shlock *l)
+{
+	bpftime_shlock_held--;
+	pthread_mutex_unlock(&l->mu);
+}
 
 #endif
