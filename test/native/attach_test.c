@@ -555,6 +555,26 @@ static void test_prologues(void)
 	detach_ok(px);
 	CHECK(f(1, 2) == 3, "t_fp after detach");
 
+	/* a return probe alone after a skipped push (the stub's return-only path), then with an entry
+	 * probe beside it (the full path) and alone again */
+	memset(&e, 0, sizeof(e));
+	memset(&x, 0, sizeof(x));
+	px = attach_ok((void *)t_fp, 1, h_record, &x);
+	long sum = 0;
+	for (long i = 0; i < 1000; i++)
+		sum += f(i, 1);
+	CHECK(sum == 500500 && x.hits == 1000 && x.ax == 1000, "t_fp return-only: sum %ld hits %ld ax %lu", sum, x.hits,
+	      x.ax);
+	pe = attach_ok((void *)t_fp, 0, h_record, &e);
+	v = f(20, 22);
+	CHECK(v == 42 && e.hits == 1 && x.hits == 1001 && x.ax == 42 && x.sp == e.sp + 8,
+	      "t_fp entry beside return: %ld hits %ld/%ld sp %#lx/%#lx", v, e.hits, x.hits, e.sp, x.sp);
+	detach_ok(pe);
+	v = f(2, 3);
+	CHECK(v == 5 && e.hits == 1 && x.hits == 1002 && x.ax == 5, "t_fp return-only again: %ld hits %ld/%ld", v, e.hits,
+	      x.hits);
+	detach_ok(px);
+
 	/* a 1-byte first instruction that cannot stay in place */
 	memset(&e, 0, sizeof(e));
 	pe = attach_ok((void *)t_onebyte, 0, h_record, &e);

@@ -94,7 +94,24 @@ static int publish_vecs(struct site *s)
 	}
 	retire_locked(__atomic_exchange_n(&s->entry_vec, e, __ATOMIC_RELEASE));
 	retire_locked(__atomic_exchange_n(&s->ret_vec, r, __ATOMIC_RELEASE));
+	__atomic_store_n(&s->ret_only, (uintptr_t)(!e && r), __ATOMIC_RELEASE);
 	return 0;
+}
+
+_Static_assert(offsetof(struct site, entry_vec) == SITE_ENTRY_VEC && offsetof(struct site, ret_vec) == SITE_RET_VEC &&
+		       offsetof(struct site, ret_only) == SITE_RET_ONLY && offsetof(struct thread_state, seq) == TS_SEQ &&
+		       offsetof(struct thread_state, excluded) == TS_EXCLUDED &&
+		       offsetof(struct thread_state, top) == TS_TOP && offsetof(struct thread_state, frames) == TS_FRAMES &&
+		       sizeof(struct shadow_frame) == SHADOW_FRAME_SIZE && offsetof(struct shadow_frame, ret_addr) == 0 &&
+		       offsetof(struct shadow_frame, entry_sp) == 8 && offsetof(struct shadow_frame, site) == 16,
+	       "offsets used by trampoline.S");
+
+/* attach_tls's offset from the thread pointer: the same in every thread (initial-exec). */
+static uintptr_t attach_tls_offset(void)
+{
+	uintptr_t off;
+	__asm__("mov attach_tls@gottpoff(%%rip), %0" : "=r"(off));
+	return off;
 }
 
 /* Wait for a grace period, then free the vectors retired before it. Called without the lock,
@@ -176,7 +193,8 @@ static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, st
 		return n;
 	}
 	memcpy(b.rw, bpftime_attach_entry_tpl, tpl);
-	struct entry_tpl_slots slots = {s, (void *)bpftime_attach_entry_dispatch, addr, plan.sp_adj};
+	struct entry_tpl_slots slots = {s, (void *)bpftime_attach_entry_dispatch, addr, plan.sp_adj, attach_tls_offset(),
+					(void *)bpftime_attach_ret_tramp};
 	memcpy(b.rw, &slots, sizeof(slots));
 	rc = attach_nearmem_seal(&b);
 	if (rc) {

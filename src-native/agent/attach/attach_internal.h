@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bpftime/attach.h"
+#include "attach_asm.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
 #define JMP_LEN 5 /* e9 rel32 */
@@ -103,6 +104,10 @@ struct site {
 	/* Read by the dispatchers on the hot path (published with release stores). */
 	struct handler_vec *entry_vec;
 	struct handler_vec *ret_vec;
+	/* Nonzero while the site has return probes only: the stub then takes its short path (the
+	 * shadow push in assembly, no pt_regs, no call; trampoline.S), which checks the vectors
+	 * again, so a stale value only costs time. */
+	uintptr_t ret_only;
 	uintptr_t addr;
 	/* Patching state. */
 	uintptr_t patch_addr;
@@ -156,7 +161,6 @@ struct shadow_frame {
 	uintptr_t entry_sp; /* rsp at function entry, where the return address sits */
 	struct site *site;
 };
-#define SHADOW_CAP 4096
 struct thread_state {
 	/* Odd while the thread is inside a dispatcher: the recursion guard, and the generation
 	 * grace periods wait on. Written only by the owning thread. */
@@ -186,7 +190,10 @@ struct entry_tpl_slots {
 	void *dispatch;
 	uintptr_t ip;
 	uintptr_t sp_adj;
+	uintptr_t tls_off;   /* attach_tls's offset from the thread pointer (initial-exec TLS) */
+	void *ret_tramp;     /* bpftime_attach_ret_tramp */
 };
+/* Offsets trampoline.S uses: attach_asm.h (checked in attach.c). */
 int bpftime_attach_entry_dispatch(struct site *s, struct pt_regs *regs) HIDDEN;
 void bpftime_attach_ret_dispatch(struct pt_regs *regs) HIDDEN;
 

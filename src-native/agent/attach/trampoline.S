@@ -87,6 +87,19 @@
 	sahf
 .endm
 
+/* With the saved eflags at (%rsp): OF, SF, ZF, AF, PF and CF as saved (the trick of RESTORE_FLAGS),
+ * DF left alone. Clobbers rax. */
+.macro RESTORE_ARITH_FLAGS
+	movb 1(%rsp), %al
+	shrb $3, %al
+	andb $1, %al
+	addb $0x7f, %al
+	movb (%rsp), %ah
+	sahf
+.endm
+
+#include "attach_asm.h"
+
 /* The ABI wants DF clear at calls. `cld` costs ~3 ns even when DF is already clear (nearly always),
  * a tenth of a hit: only when the saved eflags (rsp at pt_regs) say it is set. Changes flags:
  * they are saved already. */
@@ -108,6 +121,8 @@ bpftime_attach_entry_tpl:
 .Lslot_dispatch: .quad 0	/* bpftime_attach_entry_dispatch (absolute: the stub is a copy) */
 .Lslot_ip:	 .quad 0	/* the probed address, reported as regs->rip */
 .Lslot_sp_adj:	 .quad 0	/* bytes pushed by the 1-byte pushes left before the jmp (reloc.c) */
+.Lslot_tls:	 .quad 0	/* offset of attach_tls from %fs:0 (initial-exec TLS) */
+.Lslot_ret_tramp: .quad 0	/* bpftime_attach_ret_tramp */
 
 /* Override: a handler asked the function to return at once with regs->rax. rsp is at pt_regs.
  * Flags are dead across a return (and DF is clear, as the ABI wants), so they are not restored. */
@@ -117,10 +132,74 @@ bpftime_attach_entry_tpl:
 	add .Lslot_sp_adj(%rip), %rsp		/* drop what the skipped pushes pushed: the entry rsp */
 	ret					/* to the caller (or the return trampoline) */
 
+/* The return-only path (see below), out of line: jrcxz reaches 127 bytes only. Entered with rcx
+ * pushed below the red zone. */
+.Llight:
+	pushq %rax
+	pushfq				/* flags are changed from here on: restored without popfq */
+	mov .Lslot_site(%rip), %rax
+	cmpq $0, SITE_ENTRY_VEC(%rax)
+	jne .Llight_bail
+	cmpq $0, SITE_RET_VEC(%rax)
+	je .Llight_bail
+	mov .Lslot_tls(%rip), %rcx
+	mov %fs:(%rcx), %rcx		/* struct thread_state * */
+	test %rcx, %rcx
+	jz .Llight_bail
+	testb $1, TS_SEQ(%rcx)		/* inside a dispatcher: no return probe (as dispatch.c) */
+	jnz .Llight_bail
+	cmpb $0, TS_EXCLUDED(%rcx)
+	jne .Llight_bail
+	cmpq $0, TS_FRAMES(%rcx)
+	je .Llight_bail
+	cmpl $SHADOW_CAP, TS_TOP(%rcx)
+	jae .Llight_bail
+	pushq %rdx
+	pushq %rsi
+	/* rsi, rdx, flags, rax, rcx, then the red zone: the stub's entry rsp is 168 above */
+	mov .Lslot_sp_adj(%rip), %rdx
+	lea 40+RED_ZONE(%rsp,%rdx), %rdx	/* rsp at the probed address: [rdx] = return address */
+	mov TS_TOP(%rcx), %esi
+	lea (%rsi,%rsi,2), %rsi
+	shl $3, %rsi			/* top * SHADOW_FRAME_SIZE */
+	add TS_FRAMES(%rcx), %rsi
+	mov %rdx, 8(%rsi)		/* entry_sp */
+	mov %rax, 16(%rsi)		/* site */
+	mov (%rdx), %rax
+	mov %rax, 0(%rsi)		/* ret_addr */
+	incl TS_TOP(%rcx)		/* after the frame is complete: a signal handler sees all or nothing */
+	mov .Lslot_ret_tramp(%rip), %rax
+	mov %rax, (%rdx)
+	popq %rsi
+	popq %rdx
+	RESTORE_ARITH_FLAGS		/* DF was never touched */
+	lea 8(%rsp), %rsp
+	popq %rax
+	popq %rcx
+	lea RED_ZONE(%rsp), %rsp
+	jmp .Ltpl_end			/* the relocated instructions */
+.Llight_bail:
+	RESTORE_ARITH_FLAGS
+	lea 8(%rsp), %rsp
+	popq %rax
+	jmp .Lfull_pop_rcx
+
 	.globl bpftime_attach_entry_tpl_entry
 	.hidden bpftime_attach_entry_tpl_entry
 bpftime_attach_entry_tpl_entry:
 	lea -RED_ZONE(%rsp), %rsp
+	/* A site with return probes only needs no pt_regs at entry: the shadow push alone, done
+	 * here (what shadow_push in dispatch.c does), without a call. site->ret_only says so; it is
+	 * tested without changing flags (jrcxz). Anything unusual (no thread state or frames yet, a
+	 * full shadow stack, inside a dispatcher, excluded thread, entry handlers after all) takes
+	 * the full path below, which handles it. */
+	pushq %rcx
+	mov .Lslot_site(%rip), %rcx
+	mov SITE_RET_ONLY(%rcx), %rcx
+	jrcxz .Lfull_pop_rcx
+	jmp .Llight
+.Lfull_pop_rcx:
+	popq %rcx
 	PUSH_FRAME_TOP
 	PUSH_GPRS
 	CLEAR_DF			/* the original is in eflags */
@@ -160,6 +239,7 @@ bpftime_attach_entry_tpl_entry:
 	.globl bpftime_attach_entry_tpl_end
 	.hidden bpftime_attach_entry_tpl_end
 bpftime_attach_entry_tpl_end:
+.Ltpl_end:
 	/* the stub continues with the relocated instructions and a jmp back */
 	ud2				/* never reached in the template itself */
 
