@@ -255,22 +255,32 @@ static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void *
 long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
 	       uint64_t first_addr)
 {
+	struct shim_blob b = { first_blob, first_len, first_addr };
+	return shim_call_blobs(op, args, &b, first_blob && first_len ? 1 : 0);
+}
+
+long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob *given, size_t ngiven)
+{
 	struct blob *blobs = NULL;
 	size_t nblobs = 0;
 	long result = -EIO;
-	if (first_blob && first_len) {
-		blobs = calloc(1, sizeof(*blobs));
+	if (ngiven) {
+		blobs = calloc(ngiven, sizeof(*blobs));
 		if (!blobs)
 			return -ENOMEM;
-		blobs[0].addr = first_addr;
-		blobs[0].len = (uint32_t)first_len;
-		blobs[0].data = malloc(first_len);
-		if (!blobs[0].data) {
+	}
+	for (size_t i = 0; i < ngiven; i++) {
+		blobs[i].addr = given[i].addr;
+		blobs[i].len = (uint32_t)given[i].len;
+		blobs[i].data = malloc(given[i].len ? given[i].len : 1);
+		if (!blobs[i].data) {
+			for (size_t j = 0; j < i; j++)
+				free(blobs[j].data);
 			free(blobs);
 			return -ENOMEM;
 		}
-		memcpy(blobs[0].data, first_blob, first_len);
-		nblobs = 1;
+		memcpy(blobs[i].data, given[i].data, given[i].len);
+		nblobs++;
 	}
 	pthread_mutex_lock(&g_conn_lock);
 	/* Each round either answers or asks for more memory; a well-formed call needs few rounds. */

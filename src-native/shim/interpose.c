@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,7 +77,22 @@ static __attribute__((noinline)) long shim_bpf_server(int cmd, void *attr, unsig
 	if (n && shim_read_user(buf, attr, n) < 0)
 		return -EFAULT;
 	uint64_t args[6] = { (uint64_t)cmd, (uint64_t)(uintptr_t)attr, size };
-	return shim_call(BPFTIME_OP_BPF, args, buf, n, (uint64_t)(uintptr_t)attr);
+	struct shim_blob blobs[2] = { { buf, n, (uint64_t)(uintptr_t)attr } };
+	size_t nblobs = n ? 1 : 0;
+	/* OBJ_GET_INFO_BY_FD always reads the caller's info struct (bpftool calls it for every
+	 * object): send it along rather than have the server ask. Unreadable or larger than a page:
+	 * the server asks, and answers as the kernel does. */
+	uint8_t info[ATTR_MAX];
+	if (cmd == BPF_OBJ_GET_INFO_BY_FD && n >= offsetof(union bpf_attr, info.info) + sizeof(uint64_t)) {
+		const union bpf_attr *a = (const union bpf_attr *)buf;
+		uint32_t len = a->info.info_len;
+		if (nblobs && a->info.info && len && len <= sizeof(info) &&
+		    shim_read_user(info, (void *)(uintptr_t)a->info.info, len) == 0) {
+			blobs[1] = (struct shim_blob){ info, len, a->info.info };
+			nblobs = 2;
+		}
+	}
+	return shim_call_blobs(BPFTIME_OP_BPF, args, blobs, nblobs);
 }
 
 static long shim_bpf(int cmd, void *attr, unsigned int size)

@@ -80,6 +80,14 @@ void served_write_dup(int oldfd, int newfd);
 /* Server calls. Returns the syscall result (>= 0) or -errno. */
 long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,
 	       uint64_t first_addr);
+/* shim_call with memory the server will surely read besides the first blob (sent with the
+ * call, which saves the server a round trip to ask for it). */
+struct shim_blob {
+	const void *data;
+	size_t len;
+	uint64_t addr;
+};
+long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob *blobs, size_t nblobs);
 void shim_release(uint64_t ino);
 
 /* The fd to wait on in place of object fd `fd` (perf buffers), fetched once; -errno if none. */
