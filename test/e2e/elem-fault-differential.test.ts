@@ -1,10 +1,10 @@
 // The kernel as oracle for the element commands the shim runs itself (its data plane, without the
 // server): test/programs/elem_fault_calls.c feeds lookup/update/delete/get_next_key/
 // lookup_and_delete bad, unmapped, read-only and page-straddling attr/key/value pointers, attr
-// sizes around the union, every copy size up to 40000 bytes, dup'ed, closed and foreign fds and a
-// frozen map, with its own SIGSEGV handler installed. It runs once on the kernel and once under
-// the shim and must print the same lines: EFAULT where the kernel says EFAULT, and never a crash
-// or a call of the tool's handler.
+// sizes around the union, every copy size up to 40000 bytes, SIGBUS-raising file pages, four
+// threads faulting at once, dup'ed, closed and foreign fds and a frozen map, with its own SIGSEGV
+// handler installed. It runs once on the kernel and once under the shim and must print the same
+// lines: EFAULT where the kernel says EFAULT, and never a crash or a call of the tool's handler.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'child_process';

@@ -3,12 +3,14 @@
 // read-only and page-straddling attr/key/value pointers (EFAULT, never a crash, and never the
 // tool's own SIGSEGV handler), attr sizes below, at and above the union (E2BIG, EINVAL, EFAULT
 // for an unreadable tail), dup'ed, closed and foreign fds, frozen maps, and keys and values of
-// every copy size up to tens of KB. test/e2e/elem-fault-differential.test.ts runs it on the
-// kernel and under the shim and requires the same lines.
+// every copy size up to tens of KB, SIGBUS (a file page past its end) and threads faulting at
+// once. test/e2e/elem-fault-differential.test.ts runs it on the kernel and under the shim and
+// requires the same lines.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -239,6 +241,53 @@ static void frozen(void)
 	close(fd);
 }
 
+/* Threads faulting at the same time: each copy's fault comes back to its own thread. */
+static int mt_fd;
+static void *mt_worker(void *arg)
+{
+	long efault = 0, ok = 0;
+	uint64_t out;
+	for (uint32_t i = 0; i < 20000; i++) {
+		uint32_t k = i & 3;
+		void *v = (i + (uintptr_t)arg) % 3 == 0 ? (void *)0x10 : (void *)&out;
+		long r = e32(BPF_MAP_LOOKUP_ELEM, mt_fd, &k, v, 0);
+		if (r == 0)
+			ok++;
+		else if (errno == EFAULT)
+			efault++;
+	}
+	return (void *)(ok * 100000 + efault);
+}
+
+static void threads(void)
+{
+	mt_fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+	pthread_t t[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, mt_worker, (void *)i);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		printf("threads: worker %d: %ld ok, %ld EFAULT\n", i, (long)(uintptr_t)r / 100000,
+		       (long)(uintptr_t)r % 100000);
+	}
+	close(mt_fd);
+}
+
+/* A value in a file mapping past the file's end: a SIGBUS, not a SIGSEGV, for the copy. */
+static void sigbus(void)
+{
+	int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+	uint32_t k = 1;
+	int mfd = memfd_create("elem-fault-sigbus", MFD_CLOEXEC);
+	uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0); /* the file is empty */
+	R("sigbus: update from beyond the file's end", e32(BPF_MAP_UPDATE_ELEM, fd, &k, p, BPF_ANY));
+	R("sigbus: lookup into beyond the file's end", e32(BPF_MAP_LOOKUP_ELEM, fd, &k, p, 0));
+	munmap(p, 4096);
+	close(mfd);
+	close(fd);
+}
+
 static void flags(void)
 {
 	int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
@@ -296,6 +345,8 @@ int main(void)
 	}
 	fds();
 	frozen();
+	sigbus();
+	threads();
 	flags();
 	printf("tool SIGSEGV handler never ran\n");
 	return 0;
