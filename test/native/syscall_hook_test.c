@@ -807,7 +807,10 @@ int main(void)
 	/* ---- cost per syscall: rounds alternating stopped and started (empty callbacks), the 10th
 	 * percentile of each (this machine is shared: the low end is the cost, the rest is noise) ---- */
 	enum { ROUNDS = 60 };
-	static double c_native[ROUNDS], c_stopped[ROUNDS], c_hooked[ROUNDS], c_tax[ROUNDS], c_trap[ROUNDS];
+	static double c_native[ROUNDS], c_stopped[ROUNDS], c_hooked[ROUNDS], c_tax[ROUNDS], c_trap[ROUNDS],
+		c_unwanted[ROUNDS], c_enter_only[ROUNDS];
+	static unsigned char want_getpid[512] = { [SYS_getpid] = BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT };
+	static unsigned char want_enter[512] = { [SYS_getppid] = BPFTIME_SYSCALL_WANT_ENTER };
 	for (int i = 0; i < ROUNDS; i++) {
 		bpftime_syscall_hook_stop();
 		c_native[i] = per_call(jit_getppid, 5000);   /* never rewritten, nothing armed: the kernel alone */
@@ -815,16 +818,24 @@ int main(void)
 		bpftime_syscall_hook_start(empty_enter, empty_exit, NULL, 0);
 		c_hooked[i] = per_call(libc_getppid, 5000);  /* a rewritten site, callbacks on */
 		c_tax[i] = per_call(raw_getppid, 5000);	     /* the engine's own syscall: dispatch on, no trampoline */
+		bpftime_syscall_hook_want(want_getpid, sizeof(want_getpid), 0);
+		c_unwanted[i] = per_call(libc_getppid, 5000); /* callbacks on, for other syscalls only */
+		bpftime_syscall_hook_want(want_enter, sizeof(want_enter), 0);
+		c_enter_only[i] = per_call(libc_getppid, 5000); /* the enter callback only */
+		bpftime_syscall_hook_want(NULL, 0, BPFTIME_SYSCALL_WANT_ENTER | BPFTIME_SYSCALL_WANT_EXIT);
 		if (i % 6 == 0)
 			c_trap[i / 6] = per_call(jit_getppid, 500); /* trapping every time */
 	}
 	bpftime_syscall_hook_stop();
 	double native = p10(c_native, ROUNDS), hooked = p10(c_hooked, ROUNDS), tax = p10(c_tax, ROUNDS);
 	double stopped = p10(c_stopped, ROUNDS), trap = p10(c_trap, ROUNDS / 6);
+	double unwanted = p10(c_unwanted, ROUNDS), enter_only = p10(c_enter_only, ROUNDS);
 	printf("getppid cost (10th percentile of %d rounds): untraced %.1f ns | hooked, rewritten site, empty "
-	       "callbacks %.1f ns (+%.1f, of which +%.1f is the kernel's for dispatch being on) | trapping site "
-	       "(SUD only) %.0f ns (+%.0f) | after stop, rewritten site %.1f ns (+%.1f)\n",
-	       ROUNDS, native, hooked, hooked - native, tax - native, trap, trap - native, stopped, stopped - native);
+	       "callbacks %.1f ns (+%.1f, of which +%.1f is the kernel's for dispatch being on; enter callback only "
+	       "+%.1f; callbacks for other syscalls only +%.1f) | trapping site (SUD only) %.0f ns (+%.0f) | after "
+	       "stop, rewritten site %.1f ns (+%.1f)\n",
+	       ROUNDS, native, hooked, hooked - native, tax - native, enter_only - native, unwanted - native, trap,
+	       trap - native, stopped, stopped - native);
 	CHECK(hooked - native < 100, "hooked cost within reason: +%.1f ns", hooked - native);
 
 	char cmd[300];
