@@ -31,8 +31,9 @@ test('maps passed to helpers that cannot take them fail to load as on the kernel
   assert.match(shim.stdout, /^ringbuf_output_hash: Invalid argument: cannot pass map_type 1 into func bpf_ringbuf_output#130$/m);
   assert.match(shim.stdout, /^tail_call_hash: Invalid argument: expected prog array map for tail call$/m);
   assert.match(shim.stdout, /^update_map_of_maps: Invalid argument: cannot pass map_type 12 into func bpf_map_update_elem#2$/m);
+  assert.match(shim.stdout, /^lookup_percpu_hash: Invalid argument: cannot pass map_type 1 into func bpf_map_lookup_percpu_elem#195$/m);
   assert.match(shim.stdout, /^kept_across_call: Invalid argument: cannot pass map_type 1 into func bpf_ringbuf_output#130$/m);
-  assert.equal(shim.stdout.split('\n').filter((l) => l.includes(': Invalid argument: ')).length, 13, shim.stdout);
+  assert.equal(shim.stdout.split('\n').filter((l) => l.includes(': Invalid argument: ')).length, 14, shim.stdout);
   const kernel = spawnSync(bin, [obj], { encoding: 'utf8', timeout: 60000 });
   if (kernel.status !== 0 || !kernel.stdout.startsWith('ok_uses: loaded')) {
     t.skip(`kernel path unavailable (${(kernel.stdout || kernel.stderr).split('\n')[0]}): shim output not compared`);

@@ -184,6 +184,14 @@ static void test_array(void)
 		CHECK(p0 && p1 && ((uintptr_t)p0 / 64 != (uintptr_t)p1 / 64));
 	}
 	CHECK(bpftime_map_lookup_percpu_elem(t.m, &k, 100000) == NULL);
+	/* the helper answers the same */
+	bpftime_helper_fn percpu = bpftime_helper_table[BPF_FUNC_map_lookup_percpu_elem];
+	CHECK(percpu != NULL);
+	if (percpu) {
+		EQ(percpu((uintptr_t)t.m, (uintptr_t)&k, cpu_ids[0], 0, 0), (uintptr_t)bpftime_map_lookup_percpu_elem(t.m, &k, cpu_ids[0]));
+		CHECK(percpu((uintptr_t)t.m, (uintptr_t)&k, cpu_ids[0], 0, 0) != 0);
+		EQ(percpu((uintptr_t)t.m, (uintptr_t)&k, 100000, 0, 0), 0);
+	}
 	k = 8;
 	CHECK(bpftime_map_lookup_percpu_elem(t.m, &k, 0) == NULL);
 

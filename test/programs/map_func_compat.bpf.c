@@ -22,6 +22,13 @@ struct {
 } arr SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} pcpu SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
 } rb SEC(".maps");
@@ -85,6 +92,7 @@ int ok_uses(struct pt_regs *ctx)
 	bpf_map_push_elem(&bloom, &v, 0);
 	bpf_map_peek_elem(&bloom, &v);
 	bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	bpf_map_lookup_percpu_elem(&pcpu, &k, 0);
 	void *m = bpf_map_lookup_elem(&outer, &k);
 	if (m)
 		bpf_map_lookup_elem(m, &k);
@@ -177,6 +185,13 @@ SEC("uprobe")
 int stackid_array(struct pt_regs *ctx)
 {
 	return bpf_get_stackid(ctx, &arr, 0);
+}
+
+SEC("uprobe")
+int lookup_percpu_hash(struct pt_regs *ctx)
+{
+	__u32 k = 0;
+	return bpf_map_lookup_percpu_elem(&hash, &k, 0) != 0;
 }
 
 /* The map in a callee-saved register across another call: still known. */

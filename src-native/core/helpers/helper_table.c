@@ -11,6 +11,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(map_lookup_elem),
 	H(map_update_elem),
 	H(map_delete_elem),
+	H(map_lookup_percpu_elem),
 	H(tail_call),
 	H(loop),
 	H(for_each_map_elem),

@@ -50,6 +50,8 @@ BPFTIME_HELPER(map_delete_elem);
 BPFTIME_HELPER(map_push_elem);
 BPFTIME_HELPER(map_pop_elem);
 BPFTIME_HELPER(map_peek_elem);
+/* helper_percpu.c */
+BPFTIME_HELPER(map_lookup_percpu_elem);
 /* helper_task.c */
 BPFTIME_HELPER(get_current_pid_tgid);
 BPFTIME_HELPER(get_current_uid_gid);
