@@ -144,9 +144,16 @@ static inline long syscall_dispatch(long nr, long a1, long a2, long a3, long a4,
  * arguments exactly where a prototyped call does (registers, then the stack), so the entry
  * takes all six as parameters: reading them with va_arg was a tenth of a map command. */
 EXPORT long shim_syscall_entry(long nr, long a1, long a2, long a3, long a4, long a5, long a6) __asm__("syscall");
-EXPORT long shim_syscall_entry(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+static __attribute__((noinline)) long syscall_other(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	return syscall_dispatch(nr, a1, a2, a3, a4, a5, a6);
+}
+
+EXPORT long shim_syscall_entry(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (__builtin_expect(nr == SYS_bpf, 1)) /* a small frame for the map commands' path */
+		return set_errno(shim_bpf((int)a1, (void *)a2, (unsigned int)a3));
+	return syscall_other(nr, a1, a2, a3, a4, a5, a6);
 }
 #else
 EXPORT long syscall(long nr, ...)
