@@ -158,6 +158,8 @@ static void pointers(const char *kind, int fd, unsigned vsz)
 	unsigned half = (vsz + 1) / 2; /* at least one byte before the guard page */
 	R(N("lookup value straddles a page"), e32(BPF_MAP_LOOKUP_ELEM, fd, &k, g + 4096 - half, 0));
 	R(N("lookup value kernel address"), e32(BPF_MAP_LOOKUP_ELEM, fd, &k, (void *)0xffffffff81000000ul, 0));
+	R(N("lookup value non-canonical"), e32(BPF_MAP_LOOKUP_ELEM, fd, &k, (void *)0x8000000000000000ul, 0));
+	R(N("update key non-canonical"), e32(BPF_MAP_UPDATE_ELEM, fd, (void *)0x0000800000000000ul, val, BPF_ANY));
 	R(N("update key 0x10"), e32(BPF_MAP_UPDATE_ELEM, fd, (void *)0x10, val, BPF_ANY));
 	R(N("update value NULL"), e32(BPF_MAP_UPDATE_ELEM, fd, &k, NULL, BPF_ANY));
 	memcpy(g + 4096 - half, val, half);
