@@ -85,13 +85,14 @@ export interface Frame {
 }
 
 export function encodeFrame(type: number, seq: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(FRAME_HEADER_SIZE);
-  h.writeUInt32LE(PROTO_MAGIC, 0);
-  h.writeUInt16LE(type, 4);
-  h.writeUInt16LE(0, 6); // nfds is set by the sender, which knows what it passes
-  h.writeUInt32LE(payload.length, 8);
-  h.writeUInt32LE(seq >>> 0, 12);
-  return Buffer.concat([h, payload]);
+  const f = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
+  f.writeUInt32LE(PROTO_MAGIC, 0);
+  f.writeUInt16LE(type, 4);
+  f.writeUInt16LE(0, 6); // nfds is set by the sender, which knows what it passes
+  f.writeUInt32LE(payload.length, 8);
+  f.writeUInt32LE(seq >>> 0, 12);
+  payload.copy(f, FRAME_HEADER_SIZE);
+  return f;
 }
 
 export function pad8(n: number): number {
@@ -199,29 +200,30 @@ export interface ReplyFields {
   needs: MemNeed[];
 }
 
+/** One buffer, sized first: a reply is built on every call. */
 export function encodeReply(r: ReplyFields): Buffer {
-  const parts: Buffer[] = [];
-  const h = Buffer.alloc(SIZEOF.reply);
-  h.writeBigInt64LE(r.ret, 0);
-  h.writeInt32LE(r.err, 8);
-  h.writeInt32LE(r.retFdIdx, 12);
-  h.writeUInt32LE(r.writes.length, 16);
-  h.writeUInt32LE(r.needs.length, 20);
-  parts.push(h);
+  let size = SIZEOF.reply + r.needs.length * SIZEOF.blob;
+  for (const w of r.writes) size += SIZEOF.blob + pad8(w.data.length);
+  const b = Buffer.alloc(size);
+  b.writeBigInt64LE(r.ret, 0);
+  b.writeInt32LE(r.err, 8);
+  b.writeInt32LE(r.retFdIdx, 12);
+  b.writeUInt32LE(r.writes.length, 16);
+  b.writeUInt32LE(r.needs.length, 20);
+  let off = SIZEOF.reply;
   for (const w of r.writes) {
-    const b = Buffer.alloc(SIZEOF.blob);
-    b.writeBigUInt64LE(w.addr, 0);
-    b.writeUInt32LE(w.data.length, 8);
-    parts.push(b, w.data, Buffer.alloc(pad8(w.data.length) - w.data.length));
+    b.writeBigUInt64LE(w.addr, off);
+    b.writeUInt32LE(w.data.length, off + 8);
+    w.data.copy(b, off + SIZEOF.blob);
+    off += SIZEOF.blob + pad8(w.data.length);
   }
   for (const n of r.needs) {
-    const b = Buffer.alloc(SIZEOF.blob);
-    b.writeBigUInt64LE(n.addr, 0);
-    b.writeUInt32LE(n.len, 8);
-    b.writeUInt32LE(n.string ? BLOB_STRING : 0, 12);
-    parts.push(b);
+    b.writeBigUInt64LE(n.addr, off);
+    b.writeUInt32LE(n.len, off + 8);
+    b.writeUInt32LE(n.string ? BLOB_STRING : 0, off + 12);
+    off += SIZEOF.blob;
   }
-  return Buffer.concat(parts);
+  return b;
 }
 
 export interface Hello {
