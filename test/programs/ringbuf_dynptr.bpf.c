@@ -1,6 +1,6 @@
 // The ring buffer's dynptr helpers (bpf_ringbuf_reserve_dynptr, bpf_ringbuf_submit_dynptr,
 // bpf_ringbuf_discard_dynptr) and bpf_dynptr_from_mem, with bpf_dynptr_read/write/data on what
-// they make: records written through a dynptr, a failed reserve (bad flags, larger than the ring,
+// they make: records written through a dynptr, a failed reserve (bad flags, larger than the ring or any dynptr,
 // no room) leaving a null dynptr that every helper refuses and that is still discarded, bounds,
 // submit flags. ringbuf_dynptr.c runs the program with BPF_PROG_TEST_RUN and prints the answers
 // and the records a consumer sees.
@@ -67,8 +67,13 @@ int dynptr(void *ctx)
 	put(bpf_dynptr_read(back, 8, &d, 0, 0));
 	bpf_ringbuf_discard_dynptr(&d, 0);
 
-	/* 3. Larger than the ring: -EINVAL. */
+	/* 3. Larger than the ring: -EINVAL; larger than any dynptr: -E2BIG; empty: a record. */
 	put(bpf_ringbuf_reserve_dynptr(&rb, 8192, 0, &d));
+	bpf_ringbuf_submit_dynptr(&d, 0);
+	put(bpf_ringbuf_reserve_dynptr(&rb, 1 << 24, 0, &d));
+	bpf_ringbuf_discard_dynptr(&d, 0);
+	put(bpf_ringbuf_reserve_dynptr(&rb, 0, 0, &d));
+	put(bpf_dynptr_write(&d, 0, v, 1, 0));
 	bpf_ringbuf_submit_dynptr(&d, 0);
 
 	/* 4. A 24-byte record filled through bpf_dynptr_data, then discarded: never seen. */
