@@ -1,6 +1,8 @@
 // Entry point of the syscall server process. The shim starts it with --daemon when a tool
 // makes its first call and none runs; `bpftime serve` runs it in the foreground.
 import * as fs from 'fs';
+import { installCompileCache } from './compile_cache';
+installCompileCache(); // before the modules below are loaded
 import { Server } from './server';
 import { log } from './log';
 import { defaultRuntimeDir } from '../cli/runtime';
