@@ -32,7 +32,7 @@ export function lowerAlu(g: Gen): void {
   const d = X[writeReg(g, p.dst[i])];
   const s = x ? X[readReg(g, p.src[i])] : -1;
   const imm = p.imm[i];
-  if (w && zeroExtension(g, d, s, x, op, imm)) return;
+  if (fused(g, d, s, x, op, imm)) return;
 
   const a = GROUP1[op >> 4];
   if (a) {
@@ -85,14 +85,17 @@ function isZext(g: Gen, j: number, dst: number): boolean {
 }
 
 /**
- * clang's zero-extension idioms, one x86 instruction instead of two or three:
+ * clang's idioms for what x86 does in fewer instructions (the covered ones are never jump
+ * targets, so only this path runs them):
  *   r <<= 32; r >>= 32          ->  mov r32, r32 (nothing when r is known to be zero-extended)
  *   r = s; r <<= 32; r >>= 32   ->  mov r32, s32
+ *   r = s; r += imm / t         ->  lea (below)
+ *   r <<= 32; s = r; s >>= 32   ->  mov s32, r32; shl r, 32
  * Returns whether the current instruction (and the ones it covers, g.skip) was lowered.
  */
-function zeroExtension(g: Gen, d: number, s: number, x: boolean, op: number, imm: number): boolean {
+function fused(g: Gen, d: number, s: number, x: boolean, op: number, imm: number): boolean {
   const { e, p, i } = g;
-  if (op === O.BPF_LSH && !x && imm === 32 && isZext(g, i, p.dst[i])) {
+  if (p.code[i] === LSH64_K && imm === 32 && isZext(g, i, p.dst[i])) {
     if (!upperZero(g, p.dst[i])) e.movRR(d, d, false);
     g.skip = 1;
     return true;
@@ -101,6 +104,36 @@ function zeroExtension(g: Gen, d: number, s: number, x: boolean, op: number, imm
     e.movRR(d, s, false);
     g.skip = 2;
     return true;
+  }
+  // r = s; r += imm / r += t  ->  lea r, [s + imm] / lea r, [s + t] (32-bit forms alike: the
+  // low 32 bits of the sum, zero-extended)
+  if (op === O.BPF_MOV && x && p.off[i] === 0 && fusable(g, i + 1)) {
+    const j = i + 1;
+    const w = (p.code[i] & 7) === O.BPF_ALU64;
+    const cls = w ? O.BPF_ALU64 : O.BPF_ALU;
+    if (p.dst[j] === p.dst[i] && p.code[j] === (cls | O.BPF_ADD | O.BPF_K)) {
+      e.leaW(d, s, p.imm[j], w);
+      g.skip = 1;
+      return true;
+    }
+    if (p.dst[j] === p.dst[i] && p.code[j] === (cls | O.BPF_ADD | O.BPF_X) && p.src[j] <= 10) {
+      // r += r after r = s adds s to itself
+      const t = p.src[j] === p.dst[i] ? s : X[p.src[j]];
+      e.leaBI(d, s, t, 0, w);
+      g.skip = 1;
+      return true;
+    }
+  }
+  // r <<= 32; s = r; s >>= 32  ->  mov s32, r32; shl r, 32 (s gets the low half, zero-extended)
+  if (p.code[i] === LSH64_K && imm === 32 && fusable(g, i + 1) && fusable(g, i + 2)) {
+    const a = p.dst[i], b = p.dst[i + 1];
+    if (p.code[i + 1] === (O.BPF_ALU64 | O.BPF_MOV | O.BPF_X) && p.off[i + 1] === 0 && p.src[i + 1] === a && b !== a &&
+      b < 10 && p.code[i + 2] === RSH64_K && p.imm[i + 2] === 32 && p.dst[i + 2] === b) {
+      e.movRR(X[b], d, false);
+      e.shiftRI(SH_SHL, d, 32, W64);
+      g.skip = 2;
+      return true;
+    }
   }
   return false;
 }

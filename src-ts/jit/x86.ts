@@ -293,6 +293,26 @@ export class Emitter {
     }
   }
 
+  /** `lea dst, [base + index + disp]` (32-bit dst: the sum truncated and zero-extended). index
+   * must not be rsp, which the SIB byte cannot name as an index. */
+  leaBI(dst: number, base: number, index: number, disp: number, w: boolean): void {
+    this.ensure(16);
+    const rex = (w ? 8 : 0) | ((dst & 8) >> 1) | ((index & 8) >> 2) | ((base & 8) >> 3);
+    if (rex) this.b(0x40 | rex);
+    this.b(0x8d);
+    // mod 00 with base rbp/r13 would mean "no base": those take a zero disp8.
+    const mod = disp === 0 && (base & 7) !== 5 ? 0 : fitsS8(disp) ? 1 : 2;
+    this.b((mod << 6) | ((dst & 7) << 3) | 4);
+    this.b(((index & 7) << 3) | (base & 7));
+    if (mod === 1) this.b(disp & 0xff);
+    else if (mod === 2) this.d32(disp);
+  }
+
+  /** `lea dst, [base + disp]`, 32-bit dst when !w. */
+  leaW(dst: number, base: number, disp: number, w: boolean): void {
+    this.rm(0x8d, dst, base, disp, w ? W64 : 0);
+  }
+
   /** `lea dst, [base + disp]`. */
   lea(dst: number, base: number, disp: number): void {
     this.rm(0x8d, dst, base, disp, W64);

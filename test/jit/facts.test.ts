@@ -148,3 +148,63 @@ test('64-bit unsigned div/mod of zero-extended values: 32-bit forms, same result
     }
   }
 });
+
+test('fused address and split idioms: lea for mov+add, mov32+shl for lsh/mov/rsh', { skip }, () => {
+  const u = (v: bigint) => BigInt.asUintN(64, v);
+  const lo = (v: bigint) => BigInt.asUintN(32, v);
+  for (const a of VALUES) {
+    for (const b of VALUES) {
+      const m = mem(a, b);
+      for (const imm of [0, 1, -1, 100, -0x80000000, 0x7fffffff]) {
+        assert.equal(both(`
+          ldxdw %r3, [%r1]
+          mov %r0, %r3
+          add %r0, ${imm}
+          exit`, m), u(u(a) + BigInt(imm)));
+        assert.equal(both(`
+          ldxdw %r3, [%r1]
+          mov32 %r0, %r3
+          add32 %r0, ${imm}
+          exit`, m), lo(a + BigInt(imm)));
+      }
+      for (const w of ['', '32']) {
+        const f = (v: bigint) => (w ? lo(v) : u(v));
+        // r0 = r3; r0 += r4 / r0 += r0 (twice r3) / r7 = r10; r7 += r4 (r10-based)
+        assert.equal(both(`
+          ldxdw %r3, [%r1]
+          ldxdw %r4, [%r1+8]
+          mov${w} %r0, %r3
+          add${w} %r0, %r4
+          mov${w} %r5, %r3
+          add${w} %r5, %r5
+          xor %r0, %r5
+          exit`, m), f(u(a) + u(b)) ^ f(u(a) * 2n));
+      }
+      // A stack address built by lea from r10, stored through.
+      assert.equal(both(`
+        ldxdw %r3, [%r1]
+        mov %r2, %r10
+        add %r2, -8
+        stxdw [%r2], %r3
+        ldxdw %r0, [%r10-8]
+        exit`, m), u(a));
+      // r <<= 32; s = r; s >>= 32, and a jump landing on the mov.
+      assert.equal(both(`
+        ldxdw %r3, [%r1]
+        ldxdw %r4, [%r1+8]
+        lsh %r3, 32
+        mov %r0, %r3
+        rsh %r0, 32
+        xor %r0, %r3
+        exit`, m), lo(a) ^ u(u(a) << 32n));
+      assert.equal(both(`
+        ldxdw %r3, [%r1]
+        ldxdw %r0, [%r1+8]
+        jeq %r0, 7, +1
+        lsh %r3, 32
+        mov %r0, %r3
+        rsh %r0, 32
+        exit`, m), b === 7n ? u(a) >> 32n : lo(a));
+    }
+  }
+});
