@@ -154,7 +154,8 @@ bpftime_attach_entry_tpl:
 	je .Llight_bail
 	cmpl $SHADOW_CAP, TS_TOP(%rcx)
 	jae .Llight_bail
-	pushq %rdx
+	incq TS_SEQ(%rcx)		/* odd, as in a dispatcher: a signal handler's probes now run */
+	pushq %rdx			/* nothing and cannot take the frame we are writing */
 	pushq %rsi
 	/* rsi, rdx, flags, rax, rcx, then the red zone: the stub's entry rsp is 168 above */
 	mov .Lslot_sp_adj(%rip), %rdx
@@ -170,6 +171,7 @@ bpftime_attach_entry_tpl:
 	incl TS_TOP(%rcx)		/* after the frame is complete: a signal handler sees all or nothing */
 	mov .Lslot_ret_tramp(%rip), %rax
 	mov %rax, (%rdx)
+	incq TS_SEQ(%rcx)		/* even again */
 	popq %rsi
 	popq %rdx
 	RESTORE_ARITH_FLAGS		/* DF was never touched */
