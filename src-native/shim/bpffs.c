@@ -941,13 +941,16 @@ int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret)
 		*ret = fail(r);
 		return 1;
 	}
+	struct stat st;
 	if (r >= 0) {
 		if (!(flags & O_CLOEXEC))
 			fcntl((int)r, F_SETFD, 0); /* the fd arrives close-on-exec */
 		size_t n = strlen(p);
 		if (n > 1 && p[n - 1] == '/')
 			p[n - 1] = 0;
-		remember_view((int)r, p);
+		/* a directory's view; a pinned map read as a file is a plain file */
+		if (raw_fstat((int)r, &st) == 0 && S_ISDIR(st.st_mode))
+			remember_view((int)r, p);
 	}
 	*ret = fail(r);
 	return 1;

@@ -55,6 +55,9 @@ export function mapCreate(ctx: CallContext, attr: Struct): bigint {
     map.btfId = btf.id;
     map.btfKeyTypeId = btfKey;
     map.btfValueTypeId = btfValue;
+    // the map holds its BTF, as the kernel's map->btf (reading a pinned map prints through it)
+    btf.acquire();
+    map.onDestroyHooks.push(() => btf.release());
   }
   if (template) registerOuter(k, map, template);
   k.registry.add(map);

@@ -10,6 +10,8 @@ import { AttrChange, BPFFS_ROOT, Creator, InodeMeta } from '../../kernel/bpffs';
 import { fileAccess } from './fds';
 import { TracefsView } from '../../tracefs/view';
 import { tracefsFileOp } from './files';
+import { mapFileText } from './map_file';
+import { addon } from '../../native/addon';
 
 const O = U.bpf_attr.obj;
 const PATH_MAX = 4096;
@@ -247,7 +249,8 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
     case BpffsOp.OpenDir: {
       if (pin) {
         if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
-        throw new KernelError(arg & C.O_DIRECTORY ? Errno.ENOTDIR : Errno.EIO, `${p} is a pinned object`);
+        if (arg & C.O_DIRECTORY) throw new KernelError(Errno.ENOTDIR, `${p} is a pinned object`);
+        return openPin(ctx, p, pin.obj);
       }
       let isDir = false;
       try {
@@ -261,6 +264,21 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
     }
     default:
       throw new KernelError(Errno.ENOSYS, `unknown bpffs operation ${op}`);
+  }
+}
+
+/** A pin opened as a file: a map with BTF reads as its elements' text (map_file.ts), anything
+ * else is refused as bpffs_obj_open() refuses it (EIO). The fd reads only (a write fails). */
+function openPin(ctx: CallContext, p: string, obj: BpfObject): bigint {
+  const text = mapFileText(ctx, obj);
+  if (text === null) throw new KernelError(Errno.EIO, `${p} is a pinned object`);
+  const fd = addon.memfdCreate(`bpftime-file:${path.posix.basename(p)}`, 0);
+  if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
+  try {
+    fs.writeSync(fd, Buffer.from(text), 0, undefined, 0);
+    return ctx.returnOwnedFd(fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -310,10 +328,9 @@ export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Ad
         throw new KernelError(Errno.EACCES, `${p}: files cannot be created in a bpf filesystem`);
       }
       if (kind === 'pin') {
-        // A pin opened as a file: bpffs_obj_open() refuses it (maps with BTF can be read as text
-        // on a kernel; not offered here).
         if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
-        throw new KernelError(arg & C.O_DIRECTORY ? Errno.ENOTDIR : Errno.EIO, `${p} is a pinned object`);
+        if (arg & C.O_DIRECTORY) throw new KernelError(Errno.ENOTDIR, `${p} is a pinned object`);
+        return openPin(ctx, p, bpffs.pinAt(p)!.obj);
       }
       if ((arg & 3) !== C.O_RDONLY || arg & C.O_CREAT) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
       const view = bpffs.makeView(p, ctx.client.pid);
