@@ -16,6 +16,7 @@
  *   real_cred/cred     a struct cred after the task in the same slot: uid/gid/euid/egid read
  *                      (getresuid/getresgid) when a program reads them
  *   flags, exit_code   0: a live user thread
+ *   nsproxy            the process's namespaces, ns.inum as /proc shows them (task_ns.c)
  * Fields are made current when a program reads them through the hook, so get_current_task()
  * itself costs the (cached) pid_tgid and a compare; bpf_get_current_task_btf() (direct loads,
  * no hook) makes everything current at the call.
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #include "bpftime/helpers.h"
+#include "task_ns.h"
 
 #define SLOTS_PER_CHUNK 64
 #define MAX_CHUNKS 256 /* 16384 threads asking at once */
@@ -144,6 +146,7 @@ void agent_task_set_layout(const void *payload, uint32_t len)
 	g_meta_bytes = (SLOTS_PER_CHUNK * sizeof(struct slot_meta) + PAGE - 1) & ~(size_t)(PAGE - 1);
 	g_chunk_bytes = (g_meta_bytes + SLOTS_PER_CHUNK * g_slot_size + PAGE - 1) & ~(size_t)(PAGE - 1);
 	g_l = l;
+	agent_task_ns_set_layout(payload, len, ts);
 	__atomic_store_n(&g_have_layout, 1, __ATOMIC_RELEASE);
 	/* Called on the agent's thread in the process itself: the process state is this process's
 	 * from now on (a vfork child asking first would otherwise take it). */
@@ -496,6 +499,7 @@ static void fill_thread(uint8_t *s, struct slot_meta *m, uint32_t tid, uint32_t 
 		put64(s, g_l.real_cred, (uint64_t)(uintptr_t)(s + g_cred_off));
 		put64(s, g_l.cred, (uint64_t)(uintptr_t)(s + g_cred_off));
 	}
+	agent_task_ns_put(s);
 	m->flags = 0;
 	__atomic_store_n(&m->ident, ((uint64_t)tgid << 32) | tid, __ATOMIC_RELEASE);
 	refresh_comm(s, m, tid, tgid); /* a name from the start: stand-ins are also read by address */
@@ -556,6 +560,7 @@ static void refresh_all(uint8_t *s, struct slot_meta *m, uint32_t tid, uint32_t 
 	refresh_comm(s, m, tid, tgid);
 	fill_times(s, m);
 	refresh_cred(s, m, tgid);
+	agent_task_ns_refresh();
 	struct slot_meta *pm = NULL;
 	uint8_t *p = NULL;
 	if (g_l.real_parent >= 0)
@@ -670,7 +675,7 @@ static long kernel_read(void *dst, const void *src, uint32_t n, int str)
 	uintptr_t a = (uintptr_t)src;
 	uint8_t *s = slot_of(a, &m);
 	if (!s || __atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != SLOT_LIVE)
-		return -1;
+		return agent_task_ns_read(dst, src, n, str);
 	size_t off = a - (uintptr_t)s, end;
 	if (off < g_l.task_size)
 		end = g_l.task_size;

@@ -14,6 +14,7 @@ import * as fs from 'fs';
 import { Btf } from '../btf/btf';
 import { TaskLayout, computeTaskLayout } from '../btf/task_layout';
 import { VmaLayout, computeVmaLayout, encodeVmaLayout } from '../btf/vma_layout';
+import { NsLayout, computeNsLayout, encodeNsLayout } from '../btf/ns_layout';
 import { encodeTaskLayout } from './protocol';
 import { log } from './log';
 
@@ -63,16 +64,18 @@ export class Kernel {
     if (this.taskLayoutMsg) return this.taskLayoutMsg;
     let layout: TaskLayout | null = null;
     let vma: VmaLayout | null = null;
+    let ns: NsLayout | null = null;
     if (this.vmlinuxBtf) {
       try {
         const btf = Btf.parse(this.vmlinuxBtf);
         layout = computeTaskLayout(btf);
         vma = computeVmaLayout(btf); // bpf_find_vma's stand-ins
+        ns = computeNsLayout(btf); // the stand-ins' task->nsproxy
       } catch (e) {
         log(`kernel BTF: cannot compute the task_struct layout: ${(e as Error).message}`);
       }
     }
-    this.taskLayoutMsg = Buffer.concat([encodeTaskLayout(layout), encodeVmaLayout(vma)]);
+    this.taskLayoutMsg = Buffer.concat([encodeTaskLayout(layout), encodeVmaLayout(vma), encodeNsLayout(ns)]);
     return this.taskLayoutMsg;
   }
 }

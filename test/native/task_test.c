@@ -8,7 +8,7 @@
  * is exercised, including ones placed out of bounds, which must be dropped.
  * Build and run: test/native/run.sh task_test
  */
-// native-test-extra: src-native/agent/task.c
+// native-test-extra: src-native/agent/task.c src-native/agent/task_ns.c
 #include <errno.h>
 #include <linux/bpf.h>
 #include <pthread.h>
