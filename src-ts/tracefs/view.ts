@@ -80,12 +80,14 @@ export class TracefsView {
   /** What access()/stat() see at p: a served file, a directory of the view, or nothing. */
   exists(p: string): 'file' | 'dir' | null {
     const n = path.posix.normalize(p);
+    const quick = this.eventFileExists(n);
+    if (quick !== null) return quick ? 'file' : null;
     const f = this.read(n);
     if (f.kind === 'file' || f.kind === 'trace_pipe') return 'file';
     for (const root of TRACEFS_ROOTS) {
       if (n === root || n === `${root}/events`) return 'dir';
       const m = n.startsWith(root + '/events/') ? n.slice(root.length + 8).split('/') : null;
-      if (m && m.length === 1 && [...this.byName.keys()].some((k) => k.startsWith(m[0] + '/'))) return 'dir';
+      if (m && m.length === 1 && this.hasSystem(m[0])) return 'dir';
       if (m && m.length === 2 && this.byName.has(`${m[0]}/${m[1]}`)) return 'dir';
       if (m && m.length === 1 && this.uprobes.list().some((e) => e.system === m[0])) return 'dir';
       if (m && m.length === 2 && this.uprobes.byName(m[0], m[1])) return 'dir';
@@ -180,8 +182,21 @@ export class TracefsView {
     return file(m[3] === 'id' ? `${e.id}\n` : m[3] === 'format' ? formatFile(e) : m[3] === 'enable' ? '0\n' : 'none\n');
   }
 
+  private systems: Set<string> | null = null;
   private hasSystem(system: string): boolean {
-    return [...this.byName.keys()].some((k) => k.startsWith(system + '/'));
+    if (!this.systems) this.systems = new Set([...this.byName.values()].map((e) => e.system));
+    return this.systems.has(system);
+  }
+
+  /** Whether one of a snapshot event's own files exists, without rendering it (listings and
+   * stat ask for thousands): true or false for <tracefs>/events/<system>/<event>/<file>, null
+   * for any other path. */
+  private eventFileExists(n: string): boolean | null {
+    const root = TRACEFS_ROOTS.find((r) => n.startsWith(r + '/events/'));
+    if (!root) return null;
+    const m = /^([^/]+)\/([^/]+)\/([^/]+)$/.exec(n.slice(root.length + 8));
+    if (!m || !this.byName.has(`${m[1]}/${m[2]}`)) return null;
+    return ['id', 'format', 'enable', 'filter'].includes(m[3]) || (m[3] === 'trigger' && this.trigger !== null);
   }
 
   private readPmu(rel: string, pmu: Pmu): ServedFile {
