@@ -2,9 +2,10 @@
 #   bpftime_core                 maps, helpers, interpreter, rings: shared by all three below
 #   libbpftime-syscall-server.so the shim preloaded into stock tools
 #   libbpftime-agent.so          the agent preloaded/injected into traced processes
+#   libbpftime-early.so          its LD_AUDIT stage: what the loader does before the agent runs
 #   bpftime_addon.node           the N-API addon the TypeScript server uses (and the CLI: the
 #                                ptrace injector of src-native/inject for `bpftime attach`)
-# scripts/copy-libs.js then places the two libraries at their stable paths in build/lib/.
+# scripts/copy-libs.js then places the libraries at their stable paths in build/lib/.
 {
   "target_defaults": {
     "cflags": ["-fPIC", "-O2", "-g", "-Wall", "-Wno-unused-parameter", "-fvisibility=hidden"],
@@ -40,6 +41,16 @@
       "sources": ["<!@(find src-native/agent -name '*.c' -o -name '*.S' | sort)"],
       "ldflags": ["-Wl,--no-undefined"],
       "libraries": ["-lZydis", "-ldl", "-lpthread"]
+    },
+    {
+      # libbpftime-early.so: the LD_AUDIT module that records what the loader does before the
+      # agent runs (src-native/early); no C library, so nothing of the above.
+      "target_name": "bpftime-early",
+      "type": "shared_library",
+      "product_prefix": "lib",
+      "sources": ["src-native/early/early.c"],
+      "cflags": ["-fno-stack-protector", "-ffreestanding", "-fno-tree-loop-distribute-patterns"],
+      "ldflags": ["-nostdlib", "-Wl,--no-undefined"]
     },
     {
       "target_name": "bpftime_addon",

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Places the two preloadable libraries at their stable paths (build/lib/*.so),
+// Places the preloadable libraries (and the agent's LD_AUDIT stage) at their stable paths (build/lib/*.so),
 // wherever node-gyp's make generator put them.
 'use strict';
 const fs = require('fs');
@@ -7,7 +7,7 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 const out = path.join(root, 'build', 'lib');
 fs.mkdirSync(out, { recursive: true });
-for (const name of ['libbpftime-syscall-server.so', 'libbpftime-agent.so']) {
+for (const name of ['libbpftime-syscall-server.so', 'libbpftime-agent.so', 'libbpftime-early.so']) {
   const candidates = ['Release/lib.target', 'Release', 'Debug/lib.target', 'Debug']
     .map((d) => path.join(root, 'build', d, name));
   const found = candidates.find((p) => fs.existsSync(p));

@@ -28,6 +28,8 @@
 #include "setxid.h"
 
 #define EXPORT __attribute__((visibility("default")))
+/* The LD_AUDIT stage (src-native/early), beside the agent: what the image does before the agent. */
+#define EARLY_LIB "libbpftime-early.so"
 
 static int g_sock = -1;
 static pthread_mutex_t g_send_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -409,39 +411,30 @@ static void environ_remove(char **env, size_t i)
 		env[i] = env[i + 1];
 }
 
-/* `bpftime start --no-follow` (BPFTIME_NO_FOLLOW=1): this process only. The agent takes itself
- * out of LD_PRELOAD, and the flag out of the environment, before the program runs, so what the
- * program starts or execs runs without it; forked children that do not exec keep a copy of the
- * hooks, and agent_only_tgid makes those run nothing there. */
-static void stop_following(void)
+/* Takes the entries named `base` out of list variable `var` (NAME=a:b c, split as the loader
+ * splits LD_PRELOAD and LD_AUDIT) in the environment array itself; the variable goes when empty. */
+static void environ_drop_entry(const char *var, const char *base_name)
 {
 	extern char **environ;
-	Dl_info info;
-	const char *self = dladdr((void *)stop_following, &info) && info.dli_fname ? info.dli_fname : "";
-	const char *self_base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
-	agent_only_tgid = (uint32_t)getpid();
+	size_t vlen = strlen(var);
 	for (size_t i = 0; environ && environ[i];) {
-		if (!strncmp(environ[i], "BPFTIME_NO_FOLLOW=", 18)) {
-			environ_remove(environ, i);
-			continue;
-		}
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) {
+		if (strncmp(environ[i], var, vlen) != 0 || environ[i][vlen] != '=') {
 			i++;
 			continue;
 		}
-		/* The loader splits LD_PRELOAD at spaces and colons; keep every other entry. */
-		const char *v = environ[i] + 11;
+		const char *v = environ[i] + vlen + 1;
 		char *out = malloc(strlen(environ[i]) + 1), *o;
 		if (!out)
 			return;
-		o = out + sprintf(out, "LD_PRELOAD=");
+		o = out + sprintf(out, "%s=", var);
+		char *first = o;
 		while (*v) {
 			size_t n = strcspn(v, ": ");
 			const char *slash = memrchr(v, '/', n);
 			const char *base = slash ? slash + 1 : v;
-			int ours = n && (size_t)(v + n - base) == strlen(self_base) && !memcmp(base, self_base, strlen(self_base));
+			int ours = n && (size_t)(v + n - base) == strlen(base_name) && !memcmp(base, base_name, strlen(base_name));
 			if (n && !ours) {
-				if (o != out + 11)
+				if (o != first)
 					*o++ = ':';
 				memcpy(o, v, n);
 				o += n;
@@ -450,7 +443,7 @@ static void stop_following(void)
 			v += strspn(v, ": ");
 		}
 		*o = 0;
-		if (o == out + 11) {
+		if (o == first) {
 			free(out);
 			environ_remove(environ, i);
 		} else {
@@ -460,10 +453,32 @@ static void stop_following(void)
 	}
 }
 
+/* `bpftime start --no-follow` (BPFTIME_NO_FOLLOW=1): this process only. The agent takes itself
+ * (and its LD_AUDIT stage) out of LD_PRELOAD (LD_AUDIT), and the flag out of the environment,
+ * before the program runs, so what the program starts or execs runs without it; forked children
+ * that do not exec keep a copy of the hooks, and agent_only_tgid makes those run nothing there. */
+static void stop_following(void)
+{
+	extern char **environ;
+	Dl_info info;
+	const char *self = dladdr((void *)stop_following, &info) && info.dli_fname ? info.dli_fname : "";
+	const char *self_base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+	agent_only_tgid = (uint32_t)getpid();
+	for (size_t i = 0; environ && environ[i];) {
+		if (!strncmp(environ[i], "BPFTIME_NO_FOLLOW=", 18))
+			environ_remove(environ, i);
+		else
+			i++;
+	}
+	environ_drop_entry("LD_PRELOAD", self_base);
+	environ_drop_entry("LD_AUDIT", EARLY_LIB);
+}
+
 /* In a tool's process the shim starts the agent itself, after the tool's first call and outside
  * the dynamic loader's lock (the agent's thread needs that lock for its thread-local storage). */
 __attribute__((constructor)) static void agent_constructor(void)
 {
+	agent_early_take(); /* before any call of ours: the LD_AUDIT stage records every syscall */
 	if (getenv("BPFTIME_AGENT_DISABLE") || dlsym(RTLD_DEFAULT, "bpftime_shim_present"))
 		return;
 	const char *no_follow = getenv("BPFTIME_NO_FOLLOW");
@@ -566,22 +581,33 @@ static void follow_forks(void)
  * follow: what the process forks gets an agent of its own, and what it execs loads the agent
  * again, as under `bpftime start` (the agent adds itself to LD_PRELOAD in the process's
  * environment); only: this process alone (as `bpftime start --no-follow`). */
+/* Puts `path` in front of list variable `var` unless an entry named `base` is there already. */
+static void env_prepend(const char *var, const char *path, const char *base)
+{
+	const char *cur = getenv(var);
+	if (cur && strstr(cur, base))
+		return; /* there already (attached before) */
+	size_t n = strlen(path) + (cur ? strlen(cur) + 1 : 0) + 1;
+	char *v = malloc(n);
+	if (!v)
+		return;
+	snprintf(v, n, "%s%s%s", path, cur && *cur ? ":" : "", cur ? cur : "");
+	setenv(var, v, 1);
+	free(v);
+}
+
 static void preload_self(void)
 {
 	Dl_info info;
 	if (!dladdr((void *)preload_self, &info) || !info.dli_fname || info.dli_fname[0] != '/')
 		return;
-	const char *cur = getenv("LD_PRELOAD");
 	const char *base = strrchr(info.dli_fname, '/') + 1;
-	if (cur && strstr(cur, base))
-		return; /* there already (attached before) */
-	size_t n = strlen(info.dli_fname) + (cur ? strlen(cur) + 1 : 0) + 1;
-	char *v = malloc(n);
-	if (!v)
-		return;
-	snprintf(v, n, "%s%s%s", info.dli_fname, cur && *cur ? ":" : "", cur ? cur : "");
-	setenv("LD_PRELOAD", v, 1);
-	free(v);
+	env_prepend("LD_PRELOAD", info.dli_fname, base);
+	/* Its LD_AUDIT stage, when it sits beside it: what the exec'd image does before the agent. */
+	char early[4096];
+	snprintf(early, sizeof(early), "%.*s%s", (int)(base - info.dli_fname), info.dli_fname, EARLY_LIB);
+	if (access(early, R_OK) == 0)
+		env_prepend("LD_AUDIT", early, EARLY_LIB);
 }
 
 EXPORT void bpftime_agent_attach_follow(void)

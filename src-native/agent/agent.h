@@ -73,6 +73,10 @@ void agent_syscall_tp_detach(uint32_t attach_id);
 int agent_syscall_tp_quiet(int on);
 /* This image was just exec'ed: report the execve's exit (ret 0) to sys_exit tracepoints. */
 void agent_syscall_tp_exec_returned(void);
+/* early.c: ends the LD_AUDIT stage's recording of what the image did before the agent (first thing
+ * in the constructor) and keeps the program's calls; replay hands them to fn once, in order. */
+void agent_early_take(void);
+void agent_early_replay(void (*fn)(void *arg, long nr, const uint64_t args[6], long ret), void *arg);
 
 /* Timed programs (clock perf events). */
 int agent_timer_attach(const struct bpftime_attach *a, struct agent_prog *prog, char *err, size_t errlen);

@@ -49,7 +49,8 @@ static int g_exec_exit_pending;
 static void publish_want(void);
 
 /* s: the thread's run state, taken once per syscall (each thread-local access is a call). */
-static void run(const struct tp *t, const struct bpftime_syscall_ctx *c, int exit, struct bpftime_run_state *s)
+static inline __attribute__((always_inline)) void run(const struct tp *t, const struct bpftime_syscall_ctx *c,
+							int exit, struct bpftime_run_state *s)
 {
 	uint64_t rec[8];
 	uint32_t tid = (uint32_t)bpftime_run_state_pid_tgid(s);
@@ -81,7 +82,8 @@ int agent_syscall_tp_quiet(int on)
 	return was;
 }
 
-static void dispatch(struct bpftime_syscall_ctx *c, int exit)
+/* Inlined into each callback: one call from the trampoline to the program. */
+static inline __attribute__((always_inline)) void dispatch(struct bpftime_syscall_ctx *c, int exit)
 {
 	if (agent_not_followed_here() || t_quiet)
 		return;
@@ -114,6 +116,17 @@ void agent_syscall_tp_exec_returned(void)
 	pthread_mutex_unlock(&g_lock);
 }
 
+/* One syscall the image made before the agent existed (early.c): its enter and its exit. */
+static void replay_early(void *now, long nr, const uint64_t args[6], long ret)
+{
+	struct bpftime_syscall_ctx c = { .nr = nr, .regs = ((const struct bpftime_syscall_ctx *)now)->regs };
+	for (int i = 0; i < 6; i++)
+		c.args[i] = (long)args[i];
+	dispatch(&c, 0);
+	c.ret = ret;
+	dispatch(&c, 1);
+}
+
 static __attribute__((noinline)) void report_exec_exit(const struct bpftime_syscall_ctx *now)
 {
 	uint64_t pt = bpftime_current_pid_tgid();
@@ -124,6 +137,7 @@ static __attribute__((noinline)) void report_exec_exit(const struct bpftime_sysc
 	publish_want(); /* back to the syscalls that have programs */
 	struct bpftime_syscall_ctx c = { .nr = SYS_execve, .ret = 0, .regs = now->regs };
 	dispatch(&c, 1);
+	agent_early_replay(replay_early, (void *)now); /* then what the image did before the agent */
 }
 
 static int on_enter(struct bpftime_syscall_ctx *c)

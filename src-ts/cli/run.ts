@@ -8,13 +8,19 @@ import { projectRoot } from './paths';
 export const libraries = {
   shim: path.join(projectRoot, 'build', 'lib', 'libbpftime-syscall-server.so'),
   agent: path.join(projectRoot, 'build', 'lib', 'libbpftime-agent.so'),
+  // The agent's LD_AUDIT stage: records what the loader and libc do before the agent runs.
+  early: path.join(projectRoot, 'build', 'lib', 'libbpftime-early.so'),
 };
 
 export function preloadEnv(kind: 'shim' | 'agent', runtimeDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const lib = libraries[kind];
   const preload = [lib, ...(base.LD_PRELOAD ?? '').split(/[: ]/).filter((p) => p && p !== lib)].join(':');
+  const audit = kind === 'agent' && fs.existsSync(libraries.early)
+    ? { LD_AUDIT: [libraries.early, ...(base.LD_AUDIT ?? '').split(/[: ]/).filter((p) => p && p !== libraries.early)].join(':') }
+    : {};
   return {
     ...base,
+    ...audit,
     LD_PRELOAD: preload,
     BPFTIME_RUNTIME_DIR: runtimeDir,
     // How the shim or agent starts the server when none runs: this very Node and this checkout.

@@ -73,11 +73,10 @@ async function step(v: Proc, cmd: string, answer: RegExp, tool?: Proc, line?: Re
 }
 
 /** The tool's lines about the victim from its first beat on (the kernel also saw the victim's own
- * start), pid made P. openat of the marker paths only: the dynamic loader of the exec'd image opens
- * ld.so.cache and libc before any code of the agent runs there, which the kernel sees and the
- * agent does not (docs/attach.md). */
+ * start), pid made P. They include the exec'd image's loader opening ld.so.cache and libc, which
+ * the agent's LD_AUDIT stage recorded and the agent delivered after the exec's exit. */
 function familyLines(out: string, pid: number): string[] {
-  const lines = out.split('\n').filter((l) => /^(beat |openat pid=\d+ \/nonexistent\/|exit_execve )/.test(l));
+  const lines = out.split('\n').filter((l) => /^(beat |openat |exit_execve )/.test(l));
   return lines.slice(Math.max(0, lines.findIndex((l) => l.startsWith('beat ')))).map((l) => l.replaceAll(`pid=${pid} `, 'pid=P '));
 }
 
@@ -118,9 +117,10 @@ test('bpftime attach follows exec as bpftime start does (as on the kernel); --no
 
   try {
     const shim = await drive(false, []);
+    const libc = shim.lines.find((l) => /^openat pid=P \/.*\/libc\.so\.6$/.test(l)) ?? 'openat of libc';
     assert.deepEqual(shim.lines, [
       'beat pid=P arg=1', 'openat pid=P /nonexistent/family-marker-parent',
-      'exit_execve pid=P ret=0',
+      'exit_execve pid=P ret=0', 'openat pid=P /etc/ld.so.cache', libc,
       'beat pid=P arg=3', 'openat pid=P /nonexistent/family-marker-exec',
       'beat pid=P arg=1', 'openat pid=P /nonexistent/family-marker-parent',
     ], shim.out);
@@ -152,18 +152,25 @@ for (const how of ['start', 'attach'] as const) {
     const env = bpftimeEnv(dir);
     const bin = build(dir, 'family_victim');
     const server = new Proc(process.execPath, [cli, 'serve'], env);
-    const v = how === 'start'
-      ? new Proc(process.execPath, [cli, 'start', bin], env, { stdin: true })
-      : new Proc(bin, [], cleanEnv(), { stdin: true });
-    let tool: Proc | undefined;
+    let tool: Proc | undefined, v: Proc | undefined;
     try {
-      await server.waitFor(/serving on/);
+      await server.waitFor(/serving on/); // first: the victim's agent would start one of its own
+      v = how === 'start'
+        ? new Proc(process.execPath, [cli, 'start', bin], env, { stdin: true })
+        : new Proc(bin, [], cleanEnv(), { stdin: true });
       const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
       if (how === 'attach') {
         const a = await cli1(['attach', String(pid)], env);
         assert.equal(a.code, 0, a.out);
       }
       const child = Number((await step(v, 'fork', /child pid=(\d+)/))[1]);
+      // The child's agent registers as the child (its own connection) once forked.
+      for (let i = 0; ; i++) {
+        const st = await queryStatus(dir);
+        if (st.clients.some((c: any) => c.role === 'agent' && c.pid === child)) break;
+        assert.ok(i < 100, `the child's agent never registered: ${JSON.stringify(st.clients)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       tool = await bpftrace(`uprobe:${bin}:beat /pid == ${child}/ { printf("beat pid=%d arg=%d\\n", pid, arg0); } ` +
         `tracepoint:syscalls:sys_enter_openat /pid == ${child}/ { printf("openat pid=%d %s\\n", pid, str(args->filename)); } ` +
         `profile:hz:49 /pid == ${child}/ { printf("profile pid=%d\\n", pid); }`, env, false);
@@ -184,7 +191,7 @@ for (const how of ['start', 'attach'] as const) {
       assert.doesNotMatch(tool.out, new RegExp(`pid=(?!${child}\\b)\\d+`), tool.out);
     } finally {
       await tool?.stop('SIGINT');
-      await v.stop('SIGKILL');
+      await v?.stop('SIGKILL');
       await server.stop('SIGTERM');
     }
   });
