@@ -45,6 +45,10 @@ test('served tracefs directories: stat, listings and fds as the kernel\'s tracef
     const shimLs = lsCols(run(dir, 'ls', lsArgs(DEBUG), true));
     const py = ['-c', `import os, sys; print(sorted(os.listdir(sys.argv[1] + '/events/syscalls')) == sorted(os.listdir(sys.argv[1] + '/events/syscalls/.')), len(os.listdir(sys.argv[1] + '/events/syscalls')), sorted(os.listdir(sys.argv[1] + '/events/raw_syscalls/sys_exit')))`];
     const shimPy = haveCommand('python3') ? run(dir, 'python3', [...py, DEBUG], true) : null;
+    // bcc's tplist lists tracepoints with os.listdir under /sys/kernel/debug/tracing, which a
+    // kernel without debugfs mounted lacks: under the shim it is served
+    const tplist = haveCommand('tplist-bpfcc') ? run(dir, 'tplist-bpfcc', ['-v', 'syscalls:sys_enter_fchmodat2'], true) : null;
+    if (tplist !== null) assert.match(tplist, /^syscalls:sys_enter_fchmodat2\n(    .*;\n)+$/);
     const bt = ['-l', 'tracepoint:syscalls:sys_*_fchmod*'];
     const shimBt = haveCommand('bpftrace') ? run(dir, 'bpftrace', bt, true) : null;
     if (shimBt) assert.match(shimBt, /^tracepoint:syscalls:sys_enter_fchmodat2$/m);
@@ -56,6 +60,12 @@ test('served tracefs directories: stat, listings and fds as the kernel\'s tracef
     assert.deepEqual(shimLs, lsCols(run(dir, 'ls', lsArgs(KERNEL), false)));
     if (shimPy !== null) assert.equal(shimPy, run(dir, 'python3', [...py, KERNEL], false));
     if (shimBt !== null) assert.equal(shimBt, run(dir, 'bpftrace', bt, false));
+    if (tplist !== null) {
+      // the fields tplist printed are the kernel's format file's (less the common ones)
+      const format = fs.readFileSync(`${KERNEL}/events/syscalls/sys_enter_fchmodat2/format`, 'utf8');
+      const fields = [...format.matchAll(/^\tfield:(.*?);/gm)].map((m) => m[1]).filter((f) => !/ common_/.test(f));
+      assert.deepEqual(tplist.split('\n').slice(1).filter(Boolean).map((l) => l.trim().replace(/;$/, '')), fields);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
