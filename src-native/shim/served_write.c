@@ -157,10 +157,17 @@ static long send_writev(const char *path, const struct iovec *iov, int cnt)
 	return done;
 }
 
-/* The served files that take writes are seq_files (uprobe_events), whose open clears
- * FMODE_PWRITE: a positioned write fails with ESPIPE; offset -1 (pwritev/pwritev2) means "the
- * current position", which is a plain writev. */
-#define SERVED_PWRITE_ERRNO ESPIPE
+/* A positioned write on a served file: uprobe_events and kprobe_events are seq_files, whose
+ * open clears FMODE_PWRITE (ESPIPE); the others have no write handler at all (EINVAL, as the
+ * server answers their writes). Offset -1 (pwritev/pwritev2) means "the current position",
+ * which is a plain writev. */
+static long pwrite_errno(const char *path)
+{
+	size_t n = strlen(path);
+	int seq = (n >= 14 && strcmp(path + n - 14, "/uprobe_events") == 0) || (n >= 14 && strcmp(path + n - 14, "/kprobe_events") == 0);
+	return seq ? -ESPIPE : -EINVAL;
+}
+#define SERVED_PWRITE_ERRNO(path) pwrite_errno(path)
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
@@ -196,7 +203,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	{                                                                              \
 		char path[4096];                                                       \
 		if (served_path(fd, path, sizeof(path)))                               \
-			return result(-SERVED_PWRITE_ERRNO);                           \
+			return result(SERVED_PWRITE_ERRNO(path));                           \
 		NEXT(pwrite_fn, name);                                                 \
 		return real_##name(fd, buf, len, off);                                 \
 	}
@@ -205,7 +212,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	{                                                                                      \
 		char path[4096];                                                               \
 		if (served_path(fd, path, sizeof(path)))                                       \
-			return result(off == -1 ? send_writev(path, iov, cnt) : -SERVED_PWRITE_ERRNO); \
+			return result(off == -1 ? send_writev(path, iov, cnt) : SERVED_PWRITE_ERRNO(path)); \
 		NEXT(pwritev_fn, name);                                                        \
 		return real_##name(fd, iov, cnt, off);                                         \
 	}
@@ -216,7 +223,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		if (served_path(fd, path, sizeof(path))) {                                           \
 			if (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND))    \
 				return result(-EOPNOTSUPP);                                          \
-			return result(off == -1 ? send_writev(path, iov, cnt) : -SERVED_PWRITE_ERRNO); \
+			return result(off == -1 ? send_writev(path, iov, cnt) : SERVED_PWRITE_ERRNO(path)); \
 		}                                                                                    \
 		NEXT(pwritev2_fn, name);                                                             \
 		return real_##name(fd, iov, cnt, off, flags);                                        \

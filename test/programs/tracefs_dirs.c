@@ -151,6 +151,11 @@ int main(int argc, char **argv)
 		printf("statx format: mode %o nlink %u size %llu\n", x.stx_mode, x.stx_nlink, (unsigned long long)x.stx_size);
 	printf("access events/syscalls X_OK: %s\n", access(at("events/syscalls"), X_OK) == 0 ? "ok" : ename(errno));
 	printf("access missing event: %s\n", access(at("events/syscalls/sys_enter_nosuch"), F_OK) == 0 ? "ok" : ename(errno));
+	static const char *const modes[] = { "uprobe_events", "available_events", "events/syscalls/sys_enter_openat/id",
+					     "events/syscalls/sys_enter_openat/enable", "events", "events/syscalls/enable/x" };
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		printf("access %s R/W/X: %s %s %s\n", modes[i], access(at(modes[i]), R_OK) == 0 ? "ok" : ename(errno),
+		       access(at(modes[i]), W_OK) == 0 ? "ok" : ename(errno), access(at(modes[i]), X_OK) == 0 ? "ok" : ename(errno));
 
 	list("readdir", "events/syscalls", 0);
 	list("readdir64", "events/raw_syscalls", 1);
@@ -205,6 +210,15 @@ int main(int argc, char **argv)
 			closedir(d);
 		close(dfd);
 	}
+	int wfd = open(at("events/syscalls/sys_enter_openat/id"), O_WRONLY | O_CLOEXEC);
+	printf("open id for writing: %s\n", wfd >= 0 ? "ok" : ename(errno));
+	if (wfd >= 0) {
+		printf("write id: %s\n", write(wfd, "1\n", 2) >= 0 ? "ok" : ename(errno));
+		printf("write id nothing: %s\n", write(wfd, "", 0) >= 0 ? "ok" : ename(errno));
+		printf("pwrite id: %s\n", pwrite(wfd, "1\n", 2, 0) >= 0 ? "ok" : ename(errno));
+		close(wfd);
+	}
+	printf("open the uprobe PMU's type for writing: %s\n", open("/sys/bus/event_source/devices/uprobe/type", O_WRONLY) >= 0 ? "ok" : ename(errno));
 	printf("open a directory for writing: %s\n", open(at("events/syscalls"), O_WRONLY) >= 0 ? "ok" : ename(errno));
 	printf("open a file as a directory: %s\n", open(at("available_events"), O_RDONLY | O_DIRECTORY) >= 0 ? "ok" : ename(errno));
 	printf("mkdir in events/syscalls: %s\n", mkdir(at("events/syscalls/mine"), 0755) == 0 ? "ok" : ename(errno));

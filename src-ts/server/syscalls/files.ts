@@ -142,8 +142,11 @@ const O_TRUNC = 0o1000;
 /** uprobe_events opened for writing: O_TRUNC removes every event first (EBUSY when one is in
  * use), as the kernel's open does; the shim then sends each write() here (sysWrite). */
 function openForWriting(ctx: CallContext, p: string, flags: number): bigint {
-  if (!TracefsView.isWritable(p)) throw new KernelError(Errno.EACCES, `${p} is read-only`);
-  if (flags & O_TRUNC) ctx.kernel.tracefs.uprobes.clear();
+  // tracefs lets root open any of its files for writing (a file without a write handler then
+  // fails each write with EINVAL); sysfs refuses read-only attributes at open (EACCES)
+  if (!TracefsView.inTracefs(p)) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  if (!TracefsView.isWritable(p) && callerFsuid(ctx) !== 0 && !(TracefsView.modeOf(p, false) & 0o002)) throw new KernelError(Errno.EACCES, `${p}: permission denied`);
+  if (flags & O_TRUNC && TracefsView.isWritable(p)) ctx.kernel.tracefs.uprobes.clear();
   const f = ctx.kernel.tracefs.read(p);
   return ctx.returnOwnedFd(memfdWith(p, f.kind === 'file' ? f.content : Buffer.alloc(0)));
 }
@@ -152,7 +155,12 @@ function openForWriting(ctx: CallContext, p: string, flags: number): bigint {
  * applied now, the call failing with the command's errno as on the kernel. */
 export function sysWrite(ctx: CallContext, pathAddr: bigint, bufAddr: bigint, len: bigint): bigint {
   const p = ctx.mem.readString(pathAddr, PATH_MAX);
-  if (!TracefsView.isWritable(p)) throw new KernelError(Errno.EBADF, `${p} is not open for writing`);
+  if (!TracefsView.isWritable(p)) {
+    // id, format, available_events, trace_pipe have no write handler (EINVAL, as vfs_write);
+    // enable, filter and trigger would change ftrace, which is not offered here
+    if (/\/(enable|filter|trigger|kprobe_events)$/.test(p)) log(`${ctx.client.comm}[${ctx.client.pid}]: write to ${p}: ftrace event control is not offered; refused with EINVAL`);
+    throw new KernelError(Errno.EINVAL, `${p} takes no writes here`);
+  }
   if (len === 0n) return 0n;
   if (len > BigInt(MAX_RW_COUNT)) len = BigInt(MAX_RW_COUNT);
   const data = ctx.mem.read(bufAddr, Number(len));
@@ -163,11 +171,34 @@ const MAX_RW_COUNT = 0x7ffff000; // what one write() moves at most on Linux
 
 const W_OK = 2;
 
-/** access()/faccessat() under the served paths: exists, and read-only. */
+const X_OK = 1;
+const R_OK = 4;
+
+/** access()/faccessat() under the served paths: the path walk's errors, then the mode bits as
+ * the kernel checks them (root reads and writes anything, and executes what has an x bit; files
+ * belong to root). The PMU descriptions are read-only sysfs files (0444). */
 export function sysAccess(ctx: CallContext, pathAddr: bigint, mode: number): bigint {
   const p = ctx.mem.readString(pathAddr, PATH_MAX);
-  const kind = ctx.kernel.tracefs.exists(p);
-  if (!kind) throw new KernelError(Errno.ENOENT, `${p} does not exist`);
-  if (mode & W_OK) throw new KernelError(Errno.EACCES, `${p} is read-only`);
+  let dir: boolean;
+  if (TracefsView.inTracefs(p)) {
+    const node = ctx.kernel.tracefs.node(p);
+    if (node.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+    if (node.kind === 'notdir') throw new KernelError(Errno.ENOTDIR, `${p}: not a directory`);
+    dir = node.kind === 'dir';
+  } else {
+    const kind = ctx.kernel.tracefs.exists(p);
+    if (!kind) throw new KernelError(Errno.ENOENT, `${p} does not exist`);
+    dir = kind === 'dir';
+  }
+  const bits = TracefsView.inTracefs(p) ? TracefsView.modeOf(p, dir) : dir ? 0o755 : 0o444;
+  const uid = callerFsuid(ctx);
+  const allowed = uid === 0 ? R_OK | W_OK | (bits & 0o111 ? X_OK : 0) : bits & 7; // others' bits: files are root's
+  if (mode & ~allowed & 7) throw new KernelError(Errno.EACCES, `${p}: permission denied`);
   return 0n;
+}
+
+/** The caller's fsuid (from /proc: the server may run as root for a tool that does not). */
+function callerFsuid(ctx: CallContext): number {
+  const m = /^Uid:\s+\d+\s+\d+\s+\d+\s+(\d+)/m.exec(safeRead(`/proc/${ctx.client.peerPid}/status`));
+  return m ? Number(m[1]) : 0;
 }
