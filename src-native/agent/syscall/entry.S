@@ -289,6 +289,8 @@ syshook_common:
 	mov F_ARG5(%rsp), %r9
 	syscall
 	mov %rax, F_RET(%rsp)
+	test $2, %r15b				/* no exit callback wanted: done (seq is even) */
+	jz .Lrestore
 	incq (%r13)
 	cmpb $0, syshook_active(%rip)
 	je 3f
