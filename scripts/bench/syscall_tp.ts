@@ -7,6 +7,7 @@
 import path from 'node:path';
 
 import { paths, ROOT } from './env';
+import { CPU_TIME_NOTE } from './uprobe';
 import { Cell, Figure, median, na } from './report';
 import {
   RunParams, TraceSpec, bpftimeColumn, bpftimeMissing, cliEnv, interleaved, kernelColumn, pairedOverhead, ratio,
@@ -62,7 +63,7 @@ export async function syscallTpFigure(base: RunParams, log: (s: string) => void)
       'bpftime (`bpftime load` for the tool, `bpftime start` for the victim: the agent rewrites the syscall ' +
       'site to call its trampoline). Every traced run is checked: the tool counted every call. "Under the ' +
       'agent, nothing attached" is the victim under `bpftime start` with no tool. The four runs are made in ' +
-      `turn, ${p.reps} times; added per syscall = the median of (traced − untraced) over those rounds.`,
+      `turn, ${p.reps} times; added per syscall = the median of (traced − untraced) over those rounds. ${CPU_TIME_NOTE}`,
     params: { 'calls per traced run': p.iters, 'calls per untraced run': p.itersUntraced, runs: p.reps },
     rows: [
       { label: 'untraced getppid()', nsPerCall: untraced, overheadNs: null },

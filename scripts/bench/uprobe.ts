@@ -17,6 +17,12 @@ import { RunParams, TraceSpec, bpftimeColumn, kernelColumn, overhead, ratio, unt
 
 export type UprobeParams = RunParams;
 
+/** How the victims time their calls (examples/bench/uprobe_victim.c, syscall_victim.c). */
+export const CPU_TIME_NOTE =
+  'Times are the victim thread\'s CPU time (`CLOCK_THREAD_CPUTIME_ID`: user and kernel time, so a kernel ' +
+  'probe\'s trap and a syscall\'s tracepoint count, time spent waiting for a CPU does not), which keeps the ' +
+  'figures steady on a machine busy with other work.';
+
 export const TARGETS = [
   { fn: 'bench_target', prologue: '`push %rbp` prologue' },
   { fn: 'bench_target_sub', prologue: '`sub $8, %rsp` prologue' },
@@ -67,7 +73,7 @@ export async function uprobeFigure(p: UprobeParams, log: (s: string) => void): P
       '(`bpftime load` for the tool, `bpftime start` for the victim). Every traced run is checked: the ' +
       'tool must have counted every call. The kernel emulates a probed `push %rbp` but single-steps ' +
       '`sub $8, %rsp`, hence two targets. ' +
-      `Median of ${p.reps} runs; overhead per hit = traced minus untraced ns per call.`,
+      `Median of ${p.reps} runs; overhead per hit = traced minus untraced ns per call. ${CPU_TIME_NOTE}`,
     params: {
       'calls per traced run': p.iters,
       'calls per untraced run': p.itersUntraced,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { paths, ROOT } from './env';
 import { Figure } from './report';
 import { RunParams, bpftimeColumn, interleaved, kernelColumn, pairedOverhead, ratio, untracedColumn } from './traced';
-import { mallocSpec } from './uprobe';
+import { CPU_TIME_NOTE, mallocSpec } from './uprobe';
 
 const FN = 'bench_target';
 
@@ -29,7 +29,7 @@ export async function uretprobeFigure(p: RunParams, log: (s: string) => void): P
       '-b <victim> -f bench_target -p <pid>` on the kernel and under bpftime. A return probe costs an entry ' +
       'hook (which replaces the return address) and the return trampoline. Every traced run is checked: the ' +
       `tool counted every return. The three runs are made in turn, ${p.reps} times; overhead per hit = the median ` +
-      'of (traced − untraced) over those rounds.',
+      `of (traced − untraced) over those rounds. ${CPU_TIME_NOTE}`,
     params: {
       'calls per traced run': p.iters,
       'calls per untraced run': p.itersUntraced,
