@@ -31,17 +31,42 @@ static inline size_t cmd_attr_end(int cmd)
 	}
 }
 
+/* User copies on the command's path: the fault-safe routine (uaccess.c), called directly. A NULL
+ * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
+ * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
+ * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
+static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
+{
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1))
+		return (int)shim_uaccess_copy(dst, src, n);
+	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
+}
+#define COPY_IN(dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0) < 0)
+#define COPY_OUT(uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1) < 0)
+
+/* Any non-zero byte among n at p (8 at a time: a full-size attr has over a hundred to check). */
+static inline int any_nonzero(const uint8_t *p, size_t n)
+{
+	uint64_t acc = 0, w;
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		acc |= w;
+	}
+	while (n--)
+		acc |= *p++;
+	return acc != 0;
+}
+
 /* Are the n user bytes at p all zero? 0 (yes), 1 (no) or -EFAULT. */
 static int user_nonzero(const uint8_t *p, size_t n)
 {
-	uint8_t chunk[256];
+	uint8_t chunk[512];
 	for (size_t off = 0; off < n; off += sizeof(chunk)) {
 		size_t c = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
-		if (shim_read_user(chunk, p + off, c) < 0)
+		if (COPY_IN(chunk, p + off, c))
 			return -EFAULT;
-		for (size_t i = 0; i < c; i++)
-			if (chunk[i])
-				return 1;
+		if (any_nonzero(chunk, c))
+			return 1;
 	}
 	return 0;
 }
@@ -49,31 +74,25 @@ static int user_nonzero(const uint8_t *p, size_t n)
 /* __sys_bpf's reading of the attr for an element command, in the kernel's order: a size above a
  * page is E2BIG, so is a non-zero byte beyond the union (bpf_check_uarg_tail_zero); then the
  * copy (EFAULT); then CHECK_ATTR, EINVAL for a non-zero byte after the command's last field.
- * Only the first ELEM_ATTR_END bytes of *attr are filled: nothing reads further. */
+ * libbpf passes 32 bytes (up to `flags`) or, for get_next_key, 24; other callers often the
+ * whole union. Bytes of *attr past ELEM_ATTR_END are left as they are: nothing reads them. */
 static int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user, unsigned int size)
 {
-	if (size > 4096)
-		return -E2BIG;
-	if (size > sizeof(*attr)) {
+	if (__builtin_expect(size > sizeof(*attr), 0)) {
+		if (size > 4096)
+			return -E2BIG;
 		int nz = user_nonzero(user + sizeof(*attr), size - sizeof(*attr));
 		if (nz)
 			return nz < 0 ? nz : -E2BIG;
 		size = sizeof(*attr);
 	}
-	size_t head = size < ELEM_ATTR_END ? size : ELEM_ATTR_END;
-	if (head < ELEM_ATTR_END)
-		memset((uint8_t *)attr + head, 0, ELEM_ATTR_END - head);
-	if (shim_read_user(attr, user, head) < 0)
+	if (size < ELEM_ATTR_END)
+		memset((uint8_t *)attr + size, 0, ELEM_ATTR_END - size);
+	if (COPY_IN(attr, user, size))
 		return -EFAULT;
-	if (size > ELEM_ATTR_END) {
-		int nz = user_nonzero(user + ELEM_ATTR_END, size - ELEM_ATTR_END);
-		if (nz)
-			return nz < 0 ? nz : -EINVAL;
-	}
-	const uint8_t *raw = (const uint8_t *)attr;
-	for (size_t i = cmd_attr_end(cmd); i < ELEM_ATTR_END; i++)
-		if (raw[i])
-			return -EINVAL;
+	size_t end = cmd_attr_end(cmd);
+	if (size > end && any_nonzero((const uint8_t *)attr + end, size - end))
+		return -EINVAL;
 	return 0;
 }
 
@@ -97,19 +116,6 @@ static const uint8_t CMD_BITS[BPF_MAP_LOOKUP_AND_DELETE_ELEM + 1] = {
 	[BPF_MAP_GET_NEXT_KEY] = C_READ,
 	[BPF_MAP_LOOKUP_AND_DELETE_ELEM] = C_READ | C_WRITE | C_LOOKUP_FLAGS,
 };
-
-/* User copies on the command's path: the fault-safe routine (uaccess.c), called directly. A NULL
- * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
- * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
- * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
-static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
-{
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1))
-		return (int)shim_uaccess_copy(dst, src, n);
-	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
-}
-#define COPY_IN(dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0) < 0)
-#define COPY_OUT(uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1) < 0)
 
 /* One command on key and value buffers of ksz and vsz bytes: a bad pointer is EFAULT wherever
  * it is. */
@@ -179,15 +185,7 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 	unsigned bits = CMD_BITS[cmd];
 	union bpf_attr attr;
 	long rc;
-	/* libbpf passes exactly up to `flags`: one copy and nothing else to check. */
-	if (__builtin_expect(size == ELEM_ATTR_END, 1)) {
-		rc = COPY_IN(&attr, attr_user, ELEM_ATTR_END) ? -EFAULT : 0;
-		if (rc == 0 && ((cmd == BPF_MAP_DELETE_ELEM && (attr.value || attr.flags)) ||
-				(cmd == BPF_MAP_GET_NEXT_KEY && attr.flags)))
-			rc = -EINVAL; /* CHECK_ATTR: after the command's last field */
-	} else {
-		rc = read_attr(cmd, &attr, attr_user, size);
-	}
+	rc = read_attr(cmd, &attr, attr_user, size);
 	if (__builtin_expect(rc < 0, 0)) {
 		*ret = rc;
 		return 1;
