@@ -2,7 +2,9 @@
 // check_map_func_compatibility(), a two-way check (a map type that only some helpers may take,
 // and a helper that only takes some map types), refused at load with -EINVAL and the kernel's
 // line `cannot pass map_type T into func bpf_NAME#ID` (for bpf_tail_call, record_func_key()'s
-// `expected prog array map for tail call`, which the kernel checks first).
+// `expected prog array map for tail call`, which the kernel checks first). bpf_for_each_map_elem
+// over a map the kernel cannot walk fails earlier still, with ENOTSUPP and `callback function
+// not allowed for map`.
 //
 // The maps a call receives are what the reachability pass knows of the helper's map argument each
 // time it reaches the call: a map loaded by ld_imm64 into that register on the paths joined so
@@ -104,6 +106,17 @@ const FUNC_ONLY = new Map<number, number[]>([
   [F.BPF_FUNC_task_storage_delete, [T.BPF_MAP_TYPE_TASK_STORAGE]],
 ]);
 
+/** Map types whose kernel ops have map_for_each_callback: the only ones bpf_for_each_map_elem
+ * may walk (set_map_elem_callback_state() refuses the others before this check, with ENOTSUPP). */
+const FOR_EACH_TYPES = new Set<number>([
+  T.BPF_MAP_TYPE_ARRAY, T.BPF_MAP_TYPE_PERCPU_ARRAY, T.BPF_MAP_TYPE_HASH, T.BPF_MAP_TYPE_PERCPU_HASH,
+  T.BPF_MAP_TYPE_LRU_HASH, T.BPF_MAP_TYPE_LRU_PERCPU_HASH,
+]);
+
+/** The kernel's ENOTSUPP (not in errno.h). */
+const ENOTSUPP = 524;
+const EINVAL = 22;
+
 /** The kernel's func_id_name(): bpf_ and the enum's name. */
 function funcName(id: number): string {
   const key = Object.keys(F).find((k) => (F as Record<string, number>)[k] === id);
@@ -120,6 +133,8 @@ export function mapFuncCompatible(mapType: number, funcId: number): boolean {
 
 export interface MapFuncRefusal {
   insn: number;
+  /** EINVAL, or ENOTSUPP for a map bpf_for_each_map_elem cannot walk. */
+  errno: number;
   /** The call's line and the kernel's verdict, as the log shows them. */
   log: string;
 }
@@ -148,11 +163,16 @@ export class MapFuncChecker {
       if (live && !live[insn]) continue;
       for (const id of maps) {
         const t = this.mapType(id);
-        if (t === undefined || mapFuncCompatible(t, helper)) continue;
+        if (t === undefined) continue;
         const name = funcName(helper);
+        const call = `${insn}: (85) call ${name}#${helper}`;
+        if (helper === F.BPF_FUNC_for_each_map_elem && !FOR_EACH_TYPES.has(t)) {
+          return { insn, errno: ENOTSUPP, log: `${call}\ncallback function not allowed for map` };
+        }
+        if (mapFuncCompatible(t, helper)) continue;
         // record_func_key() looks at a tail call's map first, with its own words.
         const verdict = helper === F.BPF_FUNC_tail_call ? 'expected prog array map for tail call' : `cannot pass map_type ${t} into func ${name}#${helper}`;
-        return { insn, log: `${insn}: (85) call ${name}#${helper}\n${verdict}` };
+        return { insn, errno: EINVAL, log: `${call}\n${verdict}` };
       }
     }
     return null;

@@ -4,7 +4,8 @@
 // line (`cannot pass map_type T into func bpf_NAME#ID`, `expected prog array map for tail
 // call`): ring buffer and perf helpers given other maps, tail calls through a hash, push/pop on
 // the wrong maps, lookups in prog and perf event arrays, a program's update of a map of maps,
-// a map kept in a callee-saved register across a call; and a program using every map rightly.
+// a map kept in a callee-saved register across a call, bpf_for_each_map_elem over maps it cannot
+// walk (ENOTSUPP, `callback function not allowed for map`); and programs using maps rightly.
 // Under the shim every line must be the kernel's.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -32,6 +33,9 @@ test('maps passed to helpers that cannot take them fail to load as on the kernel
   assert.match(shim.stdout, /^tail_call_hash: Invalid argument: expected prog array map for tail call$/m);
   assert.match(shim.stdout, /^update_map_of_maps: Invalid argument: cannot pass map_type 12 into func bpf_map_update_elem#2$/m);
   assert.match(shim.stdout, /^lookup_percpu_hash: Invalid argument: cannot pass map_type 1 into func bpf_map_lookup_percpu_elem#195$/m);
+  assert.match(shim.stdout, /^for_each_hash: loaded$/m);
+  assert.match(shim.stdout, /^for_each_prog_array: ENOTSUPP: callback function not allowed for map$/m);
+  assert.equal(shim.stdout.split('\n').filter((l) => l.includes(': ENOTSUPP: callback function not allowed for map')).length, 3, shim.stdout);
   assert.match(shim.stdout, /^kept_across_call: Invalid argument: cannot pass map_type 1 into func bpf_ringbuf_output#130$/m);
   assert.equal(shim.stdout.split('\n').filter((l) => l.includes(': Invalid argument: ')).length, 14, shim.stdout);
   const kernel = spawnSync(bin, [obj], { encoding: 'utf8', timeout: 60000 });

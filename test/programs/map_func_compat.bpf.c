@@ -194,6 +194,21 @@ int lookup_percpu_hash(struct pt_regs *ctx)
 	return bpf_map_lookup_percpu_elem(&hash, &k, 0) != 0;
 }
 
+static long visit(void *map, void *key, void *value, void *ctx) { return 0; }
+
+/* bpf_for_each_map_elem walks arrays and hash maps only (ENOTSUPP for the rest). */
+SEC("uprobe")
+int for_each_hash(struct pt_regs *ctx) { return bpf_for_each_map_elem(&hash, visit, 0, 0); }
+
+SEC("uprobe")
+int for_each_prog_array(struct pt_regs *ctx) { return bpf_for_each_map_elem(&progs, visit, 0, 0); }
+
+SEC("uprobe")
+int for_each_ringbuf(struct pt_regs *ctx) { return bpf_for_each_map_elem(&rb, visit, 0, 0); }
+
+SEC("uprobe")
+int for_each_map_of_maps(struct pt_regs *ctx) { return bpf_for_each_map_elem(&outer, visit, 0, 0); }
+
 /* The map in a callee-saved register across another call: still known. */
 SEC("uprobe")
 int kept_across_call(struct pt_regs *ctx)

@@ -50,7 +50,11 @@ int main(int argc, char **argv)
 			sscanf(verdict, "%255[^\n]", line);
 		else if (strstr(log_buf, "expected prog array map for tail call"))
 			strcpy(line, "expected prog array map for tail call");
-		printf("%s: %s%s%s\n", names[i], rc ? strerror(err) : "loaded", line[0] ? ": " : "", line);
+		else if (strstr(log_buf, "callback function not allowed for map"))
+			strcpy(line, "callback function not allowed for map");
+		char errname[64];
+		snprintf(errname, sizeof(errname), "%s", err == 524 ? "ENOTSUPP" : strerror(err));
+		printf("%s: %s%s%s\n", names[i], rc ? errname : "loaded", line[0] ? ": " : "", line);
 		bpf_object__close(obj);
 	}
 	return 0;

@@ -60,6 +60,14 @@ test('a map loaded into the helper argument is checked, with the kernel verdict'
   assert.match(verdict([...ldMap(2, 1), call(U.BPF_FUNC_tail_call), exit()])!, /\nexpected prog array map for tail call$/);
 });
 
+test('bpf_for_each_map_elem walks arrays and hash maps only: ENOTSUPP for the rest', () => {
+  const checker = new MapFuncChecker((id) => TYPES[id]);
+  const prog = Buffer.concat([...ldMap(1, 3), call(U.BPF_FUNC_for_each_map_elem), exit()]);
+  const { seen } = findReachable(prog, { onHelperCall: checker.onHelperCall });
+  assert.deepEqual(checker.refusal(seen), { insn: 2, errno: 524, log: '2: (85) call bpf_for_each_map_elem#164\ncallback function not allowed for map' });
+  assert.equal(verdict([...ldMap(1, 1), call(U.BPF_FUNC_for_each_map_elem), exit()]), null);
+});
+
 test('a map kept in r6 across a call is still known; one clobbered, or dead code, is not judged', () => {
   assert.match(verdict([...ldMap(6, 1), call(U.BPF_FUNC_get_prandom_u32), mov(1, 6), call(U.BPF_FUNC_ringbuf_query), exit()])!,
     /^4: .*\ncannot pass map_type 1 into func bpf_ringbuf_query#134$/);

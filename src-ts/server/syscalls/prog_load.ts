@@ -77,7 +77,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
     const refused = mapFunc.refusal(seen);
     if (refused) {
       log.push(refused.log);
-      throw new LoadError(Errno.EINVAL, refused.log);
+      throw new LoadError(refused.errno, refused.log);
     }
     if (!GPL_COMPATIBLE.has(license) && check.gplOnlyHelper) {
       const msg = `cannot call GPL-restricted function from non-GPL compatible program`;
