@@ -290,6 +290,8 @@ static int site_disarm(struct site *s)
 }
 
 /* ---- API ---- */
+void bpftime_probe_engine_init(void) { pthread_once(&init_once, init); }
+
 int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, void *data,
 			 struct bpftime_probe **out, char *errbuf, size_t errlen)
 {

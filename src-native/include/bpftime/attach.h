@@ -45,6 +45,11 @@ int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, voi
  * from a handler, or a handler running for more than 2 s): keep data alive. -errno on misuse. */
 int bpftime_probe_detach(struct bpftime_probe *p);
 
+/* Sets the engine up (its fork handlers) now rather than at the first attach: a caller that
+ * registers fork handlers of its own after this has its prepare handler run before the engine's
+ * (which takes the engine's lock) and its child handler after the engine's. */
+void bpftime_probe_engine_init(void);
+
 /* Threads that must never trigger probes (the agent's own threads) call this once (excluded = 1);
  * excluded = 0 undoes it. */
 void bpftime_probe_thread_exclude(int excluded);
