@@ -573,11 +573,8 @@ static void fork_child(void)
 
 static void follow_forks(void)
 {
-	/* Registered after the uprobe engine's handlers: fork then takes g_conv_lock before the
-	 * engine's lock (the agent's thread may need that lock to finish its message), and in the
-	 * child ours runs after the engine's, when the engine is consistent again, so the child's
-	 * agent thread starts on a working engine. */
-	bpftime_probe_engine_init();
+	/* Registered after the engines' own handlers (their constructors ran before): in the child
+	 * ours runs after theirs, when the engines are consistent again. */
 	if (!g_follow_forks && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
 		g_follow_forks = 1;
 }
