@@ -9,8 +9,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -648,11 +646,6 @@ static void agent_launch(void)
 		/* The agent thread's socket goes high in the fd table: grow the table now, before
 		 * the thread shares it (growing a shared table waits ~10 ms for RCU). */
 		bpftime_client_prepare_fd_slot();
-		/* Code patching (probes, syscall sites) syncs cores with membarrier, whose registration
-		 * waits an RCU grace period once threads share the mm (10-25 ms at the first attach):
-		 * register while the process may still be single-threaded. */
-		bpftime_raw_syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0);
-		bpftime_raw_syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0, 0, 0, 0);
 		pthread_t t;
 		if (pthread_create(&t, NULL, agent_thread, NULL) == 0) {
 			pthread_detach(t);
