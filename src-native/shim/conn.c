@@ -91,26 +91,49 @@ __attribute__((constructor)) static void conn_init(void)
 	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 }
 
+/* Heap memory that held fd numbers (the fd table snapshot, copies of the tool's bpf_attr, requests
+ * and replies) is zeroed before it goes back to malloc, where the tool's next allocation may find
+ * it. bcc 0.26 (bpftrace's ustack/usym symbolisation) makes ProcSyms::ModulePath objects whose fd_
+ * member stays uninitialised for a path outside the target's mount namespace (its
+ * /tmp/perf-PID.map fallback) and close()s fd_ > 0 when it destroys them: placed on a chunk we
+ * had freed, that garbage was a live map fd of the tool (a snapshot's second fd sits exactly
+ * where fd_ does), bcc closed it, and the stack map lookup failed with EBADF. On a kernel there
+ * are no such chunks; zeroed memory reads as "no fd". */
+static void free_zeroed(void *p, size_t n)
+{
+	if (p) {
+		explicit_bzero(p, n);
+		free(p);
+	}
+}
+
+static void buf_free_zeroed(struct bpftime_buf *b)
+{
+	free_zeroed(b->data, b->cap);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
 static int say_hello(int sock)
 {
 	struct bpftime_buf b = { 0 };
 	struct bpftime_hello h = { .role = BPFTIME_ROLE_TOOL, .version = BPFTIME_PROTO_VERSION,
 				   .pid = (uint32_t)getpid() };
 	prctl(PR_GET_NAME, h.comm, 0, 0, 0);
-	size_t n = fdtab_count();
-	struct bpftime_fdref *refs = n ? calloc(n, sizeof(*refs)) : NULL;
-	n = refs ? fdtab_snapshot(refs, n) : 0;
+	size_t cap = fdtab_count(), n;
+	struct bpftime_fdref *refs = cap ? calloc(cap, sizeof(*refs)) : NULL;
+	n = refs ? fdtab_snapshot(refs, cap) : 0;
 	h.n_held = (uint32_t)n;
 	bpftime_buf_put(&b, &h, sizeof(h));
 	for (size_t i = 0; i < n; i++)
 		bpftime_buf_put(&b, &refs[i].ino, sizeof(uint64_t));
-	free(refs);
+	free_zeroed(refs, cap * sizeof(*refs));
 	char exe[PATH_MAX] = "";
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[el > 0 ? el : 0] = 0;
 	bpftime_buf_put(&b, exe, strlen(exe) + 1);
 	int rc = bpftime_send_frame(sock, BPFTIME_MSG_HELLO, ++g_seq, b.data, (uint32_t)b.len, NULL, 0);
-	bpftime_buf_free(&b);
+	buf_free_zeroed(&b);
 	if (rc < 0)
 		return rc;
 	struct bpftime_frame hdr;
@@ -124,7 +147,7 @@ static int say_hello(int sock)
 	int status = -EPROTO;
 	if (hdr.type == BPFTIME_MSG_HELLO_REPLY && hdr.len >= sizeof(struct bpftime_hello_reply))
 		status = ((struct bpftime_hello_reply *)payload)->status;
-	free(payload);
+	free_zeroed(payload, hdr.len);
 	return status;
 }
 
@@ -177,11 +200,17 @@ struct blob {
 static int build_call(struct bpftime_buf *b, uint32_t op, const uint64_t args[6], struct blob *blobs,
 		      size_t nblobs)
 {
-	size_t nref = fdtab_count();
-	struct bpftime_fdref *refs = nref ? calloc(nref, sizeof(*refs)) : NULL;
-	nref = refs ? fdtab_snapshot(refs, nref) : 0;
+	size_t cap = fdtab_count(), nref;
+	struct bpftime_fdref *refs = cap ? calloc(cap, sizeof(*refs)) : NULL;
+	nref = refs ? fdtab_snapshot(refs, cap) : 0;
 	struct bpftime_call c = { .op = op, .nblobs = (uint32_t)nblobs, .nfdrefs = (uint32_t)nref };
 	memcpy(c.args, args, sizeof(c.args));
+	/* sized once: a realloc would free a chunk holding the call unzeroed */
+	size_t total = sizeof(c) + nref * sizeof(*refs);
+	for (size_t i = 0; i < nblobs; i++)
+		total += sizeof(struct bpftime_blob) + ((blobs[i].len + 7) & ~(size_t)7);
+	if (!b->data && (b->data = malloc(total)) != NULL)
+		b->cap = total;
 	int rc = bpftime_buf_put(b, &c, sizeof(c));
 	for (size_t i = 0; i < nblobs && rc == 0; i++) {
 		struct bpftime_blob bh = { blobs[i].addr, blobs[i].len, blobs[i].flags };
@@ -193,7 +222,7 @@ static int build_call(struct bpftime_buf *b, uint32_t op, const uint64_t args[6]
 	}
 	if (rc == 0 && nref)
 		rc = bpftime_buf_put(b, refs, nref * sizeof(*refs));
-	free(refs);
+	free_zeroed(refs, cap * sizeof(*refs));
 	return rc;
 }
 
@@ -275,7 +304,7 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		blobs[i].data = malloc(given[i].len ? given[i].len : 1);
 		if (!blobs[i].data) {
 			for (size_t j = 0; j < i; j++)
-				free(blobs[j].data);
+				free_zeroed(blobs[j].data, blobs[j].len);
 			free(blobs);
 			return -ENOMEM;
 		}
@@ -287,7 +316,7 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 	for (int round = 0; round < 16; round++) {
 		struct bpftime_buf req = { 0 };
 		if (build_call(&req, op, args, blobs, nblobs) < 0) {
-			bpftime_buf_free(&req);
+			buf_free_zeroed(&req);
 			result = -ENOMEM;
 			break;
 		}
@@ -295,13 +324,13 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		void *payload = NULL;
 		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
 		int rc = round_trip(&req, &hdr, &payload, fds, &nfds);
-		bpftime_buf_free(&req);
+		buf_free_zeroed(&req);
 		if (rc < 0) {
 			result = -EIO;
 			break;
 		}
 		if (hdr.type != BPFTIME_MSG_REPLY || hdr.len < sizeof(struct bpftime_reply)) {
-			free(payload);
+			free_zeroed(payload, hdr.len);
 			for (int i = 0; i < nfds; i++)
 				real_close(fds[i]);
 			result = -EPROTO;
@@ -326,7 +355,7 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 			}
 			for (int i = 0; i < nfds; i++)
 				real_close(fds[i]);
-			free(payload);
+			free_zeroed(payload, hdr.len);
 			continue;
 		}
 		if (r->err) {
@@ -344,12 +373,12 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		for (int i = 0; i < nfds; i++)
 			if (fds[i] >= 0)
 				real_close(fds[i]);
-		free(payload);
+		free_zeroed(payload, hdr.len);
 		break;
 	}
 	pthread_mutex_unlock(&g_conn_lock);
 	for (size_t i = 0; i < nblobs; i++)
-		free(blobs[i].data);
+		free_zeroed(blobs[i].data, blobs[i].len);
 	free(blobs);
 	if (result != -EIO)
 		shim_load_tool_agent(); /* outside the lock: the agent talks to the server on its own */

@@ -187,6 +187,7 @@ void fdtab_release_obj(struct shim_obj *o)
 		munmap(o->region, o->region_size);
 	if (o->waitfd >= 0)
 		real_close(o->waitfd);
+	explicit_bzero(o, sizeof(*o)); /* it held fd numbers: see free_zeroed in conn.c */
 	free(o);
 }
 

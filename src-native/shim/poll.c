@@ -154,6 +154,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		rc = real(epfd, EPOLL_CTL_DEL, w, ev);
 		if (rc == 0 && r) {
 			*pp = r->next;
+			explicit_bzero(r, sizeof(*r)); /* it held fd numbers: see free_zeroed in conn.c */
 			free(r);
 		}
 	}

@@ -79,9 +79,12 @@ const stackScript = (bin: string) =>
 test('bpftrace ustack/usym name the frames the kernel names', { skip: !haveTools && 'bpftrace or cc missing', timeout: 90000 }, async (t) => {
   let shim = await runOnce(stackScript, true);
   if (!shim.some((l) => l.startsWith('@sym[')) || shim.some((l) => /failed to look up stack id/.test(l))) {
-    // Known intermittent (about 1 run in 40 under load): bcc 0.26's symbol cache, inside
-    // bpftrace, closes one of bpftrace's own map fds while it symbolises (traced with close()
-    // ustacks); the cause under the shim is not found yet. One more run; two failures fail.
+    // bcc 0.26's symbol cache, inside bpftrace, close()s an uninitialised fd_ of its
+    // ProcSyms::ModulePath (the /tmp/perf-PID.map fallback) and later closes its real fds a
+    // second time. The garbage was a live map fd taken from memory the shim had freed (fixed:
+    // conn.c zeroes it); what is left is bcc's own double close, which on a kernel too closes
+    // whatever fd another thread opened in between (here the tool's agent thread may). One more
+    // run; two failures fail.
     t.diagnostic(`first run lost a map (known intermittent): ${shim.join(' | ').slice(0, 300)}`);
     shim = await runOnce(stackScript, true);
   }
