@@ -9,6 +9,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -571,8 +573,11 @@ static void fork_child(void)
 
 static void follow_forks(void)
 {
-	/* Registered after the engines' own handlers (their constructors ran before): in the child
-	 * ours runs after theirs, when the engines are consistent again. */
+	/* Registered after the uprobe engine's handlers: fork then takes g_conv_lock before the
+	 * engine's lock (the agent's thread may need that lock to finish its message), and in the
+	 * child ours runs after the engine's, when the engine is consistent again, so the child's
+	 * agent thread starts on a working engine. */
+	bpftime_probe_engine_init();
 	if (!g_follow_forks && pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
 		g_follow_forks = 1;
 }
@@ -646,6 +651,11 @@ static void agent_launch(void)
 		/* The agent thread's socket goes high in the fd table: grow the table now, before
 		 * the thread shares it (growing a shared table waits ~10 ms for RCU). */
 		bpftime_client_prepare_fd_slot();
+		/* Code patching (probes, syscall sites) syncs cores with membarrier, whose registration
+		 * waits an RCU grace period once threads share the mm (10-25 ms at the first attach):
+		 * register while the process may still be single-threaded. */
+		bpftime_raw_syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0);
+		bpftime_raw_syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0, 0, 0, 0);
 		pthread_t t;
 		if (pthread_create(&t, NULL, agent_thread, NULL) == 0) {
 			pthread_detach(t);
