@@ -118,6 +118,41 @@ const fail = (errno: number, msg: string): never => {
   throw new KernelError(errno, msg);
 };
 
+/** chmod/chown/utimensat on an inode as notify_change() does for simple inodes (bpffs pins and
+ * directories, the served tracefs): see Bpffs.setattr. c names it in errors. */
+export function applyAttrChange(c: string, m: InodeMeta, change: AttrChange, who: Creator): void {
+  const owner = who.uid === 0 || who.uid === m.uid;
+  const t = nowNs();
+  if (change.mode !== undefined) {
+    if (!owner) fail(Errno.EPERM, `${c}: not the owner`);
+    let mode = change.mode & 0o7777;
+    // without CAP_FSETID, set-group-ID goes unless the caller is in the file's group
+    if (who.uid !== 0 && who.gid !== m.gid) mode &= ~0o2000;
+    m.mode = (m.mode & ~0o7777) | mode;
+  }
+  if (change.chown) {
+    const uid = change.uid ?? m.uid;
+    const gid = change.gid ?? m.gid;
+    if (who.uid !== 0 && (uid !== m.uid || !owner || (gid !== m.gid && gid !== who.gid))) fail(Errno.EPERM, `${c}: not permitted to change its owner`);
+    // chown_common(): a file loses these bits even when neither id changes
+    const isDir = (m.mode & 0o170000) === S_IFDIR;
+    if (!isDir) {
+      m.mode &= ~0o4000;
+      if (m.mode & 0o010) m.mode &= ~0o2000;
+    }
+    m.uid = uid;
+    m.gid = gid;
+  }
+  if (change.atimeNs !== undefined || change.mtimeNs !== undefined) {
+    const explicit = (change.atimeNs !== undefined && change.atimeNs !== 'now') || (change.mtimeNs !== undefined && change.mtimeNs !== 'now');
+    const writable = who.uid === m.uid ? m.mode & 0o200 : who.gid === m.gid ? m.mode & 0o020 : m.mode & 0o002;
+    if (!owner && (explicit || !writable)) fail(explicit ? Errno.EPERM : Errno.EACCES, `${c}: not permitted to change its times`);
+    if (change.atimeNs !== undefined) m.atimeNs = change.atimeNs === 'now' ? t : change.atimeNs;
+    if (change.mtimeNs !== undefined) m.mtimeNs = change.mtimeNs === 'now' ? t : change.mtimeNs;
+  }
+  m.ctimeNs = t;
+}
+
 export class Bpffs {
   private readonly entries = new Map<string, Entry>([[BPFFS_ROOT, { kind: 'dir' }]]);
   private readonly meta = new Map<string, InodeMeta>();
@@ -362,36 +397,7 @@ export class Bpffs {
     const c = this.canonical(p);
     const m = this.isVirtual(c) ? this.inode(p).meta : this.pinAt(c)?.meta;
     if (!m) return fail(Errno.ENOENT, `${c} is not ours`);
-    const owner = who.uid === 0 || who.uid === m.uid;
-    const t = nowNs();
-    if (change.mode !== undefined) {
-      if (!owner) fail(Errno.EPERM, `${c}: not the owner`);
-      let mode = change.mode & 0o7777;
-      // without CAP_FSETID, set-group-ID goes unless the caller is in the file's group
-      if (who.uid !== 0 && who.gid !== m.gid) mode &= ~0o2000;
-      m.mode = (m.mode & ~0o7777) | mode;
-    }
-    if (change.chown) {
-      const uid = change.uid ?? m.uid;
-      const gid = change.gid ?? m.gid;
-      if (who.uid !== 0 && (uid !== m.uid || !owner || (gid !== m.gid && gid !== who.gid))) fail(Errno.EPERM, `${c}: not permitted to change its owner`);
-      // chown_common(): a file loses these bits even when neither id changes
-      const isDir = (m.mode & 0o170000) === S_IFDIR;
-      if (!isDir) {
-        m.mode &= ~0o4000;
-        if (m.mode & 0o010) m.mode &= ~0o2000;
-      }
-      m.uid = uid;
-      m.gid = gid;
-    }
-    if (change.atimeNs !== undefined || change.mtimeNs !== undefined) {
-      const explicit = (change.atimeNs !== undefined && change.atimeNs !== 'now') || (change.mtimeNs !== undefined && change.mtimeNs !== 'now');
-      const writable = who.uid === m.uid ? m.mode & 0o200 : who.gid === m.gid ? m.mode & 0o020 : m.mode & 0o002;
-      if (!owner && (explicit || !writable)) fail(explicit ? Errno.EPERM : Errno.EACCES, `${c}: not permitted to change its times`);
-      if (change.atimeNs !== undefined) m.atimeNs = change.atimeNs === 'now' ? t : change.atimeNs;
-      if (change.mtimeNs !== undefined) m.mtimeNs = change.mtimeNs === 'now' ? t : change.mtimeNs;
-    }
-    m.ctimeNs = t;
+    applyAttrChange(c, m, change, who);
   }
 
   /** Whether p is a path of the runtime's own bpffs (where the shim sends file operations). */

@@ -210,6 +210,17 @@ int main(int argc, char **argv)
 			closedir(d);
 		close(dfd);
 	}
+	/* attributes: tracefs and eventfs inodes take them (each change undone after) */
+	const char *idp = at("events/syscalls/sys_enter_close/id");
+	printf("chmod id 0444: %s\n", chmod(idp, 0444) == 0 ? "ok" : ename(errno));
+	show("stat id after chmod", stat(idp, &st), &st, 1);
+	printf("chmod id back: %s\n", chmod(idp, 0440) == 0 ? "ok" : ename(errno));
+	printf("chown id 0 0: %s\n", chown(idp, 0, 0) == 0 ? "ok" : ename(errno));
+	struct timespec ts[2] = { { 1000, 0 }, { 2000, 0 } };
+	printf("utimensat id: %s\n", utimensat(AT_FDCWD, idp, ts, 0) == 0 ? "ok" : ename(errno));
+	printf("mtime after utimensat: %ld\n", stat(idp, &st) == 0 ? (long)st.st_mtim.tv_sec : -1L);
+	printf("utimensat id now: %s\n", utimensat(AT_FDCWD, idp, NULL, 0) == 0 ? "ok" : ename(errno));
+	printf("chmod a missing event: %s\n", chmod(at("events/syscalls/sys_enter_nosuch/id"), 0444) == 0 ? "ok" : ename(errno));
 	int wfd = open(at("events/syscalls/sys_enter_openat/id"), O_WRONLY | O_CLOEXEC);
 	printf("open id for writing: %s\n", wfd >= 0 ? "ok" : ename(errno));
 	if (wfd >= 0) {

@@ -8,8 +8,8 @@ import { TracefsView } from '../../tracefs/view';
 import { log } from '../log';
 import * as fs from 'fs';
 import * as path from 'path';
-import { S_IFDIR, S_IFREG } from '../../kernel/bpffs';
-import { statBuffer } from './obj_pin';
+import { S_IFDIR, S_IFREG, InodeMeta, applyAttrChange } from '../../kernel/bpffs';
+import { attrChange, creator, statBuffer } from './obj_pin';
 
 const O_ACCMODE = 3;
 const PATH_MAX = 4096;
@@ -62,14 +62,18 @@ function openDir(ctx: CallContext, p: string, entries: Array<{ name: string; dir
 const normal = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
 
 /** File operations of the shim (BPFTIME_OP_BPFFS) on served tracefs paths: stat as tracefs shows
- * its inodes; the namespace cannot change (EPERM, as tracefs has no such operations outside
- * instances/; EXDEV for a rename across filesystems), after the path walk's own errors. */
-export function tracefsFileOp(ctx: CallContext, op: number, p: string, to: string, outAddr: bigint): bigint {
+ * its inodes, with the attribute changes (chmod, chown, utimensat) made since; the namespace
+ * cannot change (EPERM, as tracefs has no such operations outside instances/; EXDEV for a rename
+ * across filesystems), after the path walk's own errors. */
+export function tracefsFileOp(ctx: CallContext, op: number, p: string, to: string, arg: number, outAddr: bigint): bigint {
   const view = ctx.kernel.tracefs;
   const node = view.node(p);
   const Stat = 1;
   const Mkdir = 2;
   const Rename = 5;
+  const Chmod = 7;
+  const Chown = 8;
+  const Utimes = 9;
   if (op === Mkdir) {
     if (node.kind === 'dir' || node.kind === 'file') throw new KernelError(Errno.EEXIST, `${p} exists`);
     const parent = view.node(path.posix.dirname(normal(p)));
@@ -79,19 +83,39 @@ export function tracefsFileOp(ctx: CallContext, op: number, p: string, to: strin
   }
   if (node.kind === 'missing') throw new KernelError(Errno.ENOENT, `${p} does not exist`);
   if (node.kind === 'notdir') throw new KernelError(Errno.ENOTDIR, `${p}: not a directory`);
+  const dir = node.kind === 'dir';
   if (op === Stat) {
-    const dir = node.kind === 'dir';
-    const t = bootTimeNs();
-    const meta = { ino: inodeOf(p), mode: (dir ? S_IFDIR : S_IFREG) | TracefsView.modeOf(p, dir), uid: 0, gid: 0, atimeNs: t, mtimeNs: t, ctimeNs: t };
     // eventfs directories count no links; the root counts its subdirectories as any directory
-    const isRoot = node.kind === 'dir' && TracefsView.modeOf(p, true) === 0o700;
+    const isRoot = dir && TracefsView.modeOf(p, true) === 0o700;
     const nlink = !dir ? 1 : isRoot ? 2 + node.entries.filter((e) => e.dir).length : 1;
-    ctx.mem.write(outAddr, statBuffer(dir, meta, nlink, tracefsDev()));
+    ctx.mem.write(outAddr, statBuffer(dir, tracefsMeta(view, p, dir), nlink, tracefsDev()));
+    return 0n;
+  }
+  if (op === Chmod || op === Chown || op === Utimes) {
+    // tracefs and eventfs inodes take attribute changes (root may change any)
+    applyAttrChange(p, tracefsMeta(view, p, dir), attrChange(ctx, op, arg, outAddr), creator(ctx));
     return 0n;
   }
   if (op === Rename && to && !TracefsView.inTracefs(to)) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
   log(`${ctx.client.comm}[${ctx.client.pid}]: ${p}: the served tracefs does not change (operation ${op}); refused with EPERM`);
   throw new KernelError(Errno.EPERM, `${p}: not changed in the served tracefs`);
+}
+
+/** What stat shows of a served tracefs path, kept per path (the same under both roots) once an
+ * attribute change made it differ from tracefs's defaults: root's, the modes of modeOf(),
+ * boot-time times. */
+const metas = new WeakMap<TracefsView, Map<number, InodeMeta>>();
+function tracefsMeta(view: TracefsView, p: string, dir: boolean): InodeMeta {
+  let m = metas.get(view);
+  if (!m) metas.set(view, (m = new Map()));
+  const ino = inodeOf(p);
+  let meta = m.get(ino);
+  if (!meta) {
+    const t = bootTimeNs();
+    meta = { ino, mode: (dir ? S_IFDIR : S_IFREG) | TracefsView.modeOf(p, dir), uid: 0, gid: 0, atimeNs: t, mtimeNs: t, ctimeNs: t };
+    m.set(ino, meta);
+  }
+  return meta;
 }
 
 /** A stable inode number per tracefs path, the same under both roots (one filesystem). */
@@ -190,9 +214,11 @@ export function sysAccess(ctx: CallContext, pathAddr: bigint, mode: number): big
     if (!kind) throw new KernelError(Errno.ENOENT, `${p} does not exist`);
     dir = kind === 'dir';
   }
-  const bits = TracefsView.inTracefs(p) ? TracefsView.modeOf(p, dir) : dir ? 0o755 : 0o444;
-  const uid = callerFsuid(ctx);
-  const allowed = uid === 0 ? R_OK | W_OK | (bits & 0o111 ? X_OK : 0) : bits & 7; // others' bits: files are root's
+  const meta = TracefsView.inTracefs(p) ? tracefsMeta(ctx.kernel.tracefs, p, dir) : { mode: dir ? 0o755 : 0o444, uid: 0, gid: 0 };
+  const bits = meta.mode & 0o777;
+  const who = creator(ctx);
+  const own = who.uid === meta.uid ? bits >> 6 : who.gid === meta.gid ? bits >> 3 : bits;
+  const allowed = who.uid === 0 ? R_OK | W_OK | (bits & 0o111 ? X_OK : 0) : own & 7;
   if (mode & ~allowed & 7) throw new KernelError(Errno.EACCES, `${p}: permission denied`);
   return 0n;
 }

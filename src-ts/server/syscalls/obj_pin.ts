@@ -77,7 +77,7 @@ export function objGet(ctx: CallContext, attr: Struct): bigint {
 export const OBJ_END = O.file_flags.off + O.file_flags.size;
 
 /** The caller's fsuid, fsgid and umask (new bpffs inodes belong to them), from /proc. */
-function creator(ctx: CallContext): Creator {
+export function creator(ctx: CallContext): Creator {
   try {
     const st = fs.readFileSync(`/proc/${ctx.client.peerPid}/status`, 'utf8');
     const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(st)?.[1] ?? '').trim().split(/\s+/);
@@ -104,7 +104,7 @@ const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
 
 /** What a chmod, chown or utimensat asks to change (the shim checked the flags). */
-function attrChange(ctx: CallContext, op: number, arg: number, out: bigint): AttrChange {
+export function attrChange(ctx: CallContext, op: number, arg: number, out: bigint): AttrChange {
   if (op === BpffsOp.Chmod) return { mode: arg };
   if (op === BpffsOp.Chown) {
     const gid = Number(out & 0xffffffffn);
@@ -287,7 +287,7 @@ export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Ad
   const p = userPath(ctx, pathAddr);
   // the same calls on the served tracefs (its directories listed and stat'ed: files.ts)
   if (TracefsView.inTracefs(p) || (op === BpffsOp.Rename && TracefsView.inTracefs(userPath(ctx, path2Addr)))) {
-    return tracefsFileOp(ctx, op, p, op === BpffsOp.Rename ? userPath(ctx, path2Addr) : '', outAddr);
+    return tracefsFileOp(ctx, op, p, op === BpffsOp.Rename ? userPath(ctx, path2Addr) : '', arg, outAddr);
   }
   if (!bpffs.owns(p)) {
     if (op === BpffsOp.Rename && bpffs.owns(userPath(ctx, path2Addr))) throw new KernelError(Errno.EXDEV, 'rename across filesystems');
