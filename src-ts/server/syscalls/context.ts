@@ -23,14 +23,16 @@ export class Struct {
     if (f.off < this.buf.length) this.buf.copy(b, 0, f.off, Math.min(this.buf.length, f.off + f.size));
     return b;
   }
+  // Fields the caller passed are read in place (handlers read attrs and arrays of structs field
+  // by field, so this is hot); only a field cut short by the end goes through get().
   u32(f: Field): number {
-    return this.get(f).readUInt32LE(0);
+    return f.off + 4 <= this.buf.length ? this.buf.readUInt32LE(f.off) : this.get(f).readUInt32LE(0);
   }
   s32(f: Field): number {
-    return this.get(f).readInt32LE(0);
+    return f.off + 4 <= this.buf.length ? this.buf.readInt32LE(f.off) : this.get(f).readInt32LE(0);
   }
   u64(f: Field): bigint {
-    return this.get(f).readBigUInt64LE(0);
+    return f.off + 8 <= this.buf.length ? this.buf.readBigUInt64LE(f.off) : this.get(f).readBigUInt64LE(0);
   }
   bytes(f: Field): Buffer {
     return this.get(f);
