@@ -53,6 +53,9 @@ static int g_follow_forks;
  * pid) are removed then. */
 static uint32_t *g_inherited;
 static size_t g_ninherited;
+/* The next agent thread starts in a forked child: it registers after FORKED_CHILD_DELAY_MS. */
+static int g_forked_child;
+#define FORKED_CHILD_DELAY_MS 20
 /* `bpftime detach`: the server told this agent to quit; its thread leaves instead of reconnecting. */
 static int g_quit;
 static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -333,6 +336,12 @@ static void *agent_thread(void *arg)
 	sigfillset(&all);
 	sigdelset(&all, SIGTRAP); /* int3 probe sites must never find this thread with SIGTRAP blocked */
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the application's business */
+	if (__atomic_exchange_n(&g_forked_child, 0, __ATOMIC_ACQ_REL)) {
+		/* A forked child that execs at once (most do: shells, spawners) is gone before this
+		 * ends and never costs the server a registration; the hooks it inherited run meanwhile. */
+		struct timespec ts = { 0, FORKED_CHILD_DELAY_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
 	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
 		int s = connect_server();
 		if (s >= 0 && say_hello(s) == 0) {
@@ -566,6 +575,7 @@ static void fork_child(void)
 	/* Starting the thread is the agent's doing, not the child's syscalls or probe hits. */
 	int quiet = agent_syscall_tp_quiet(1);
 	bpftime_probe_thread_exclude(1);
+	g_forked_child = 1;
 	agent_launch();
 	bpftime_probe_thread_exclude(0);
 	agent_syscall_tp_quiet(quiet);
