@@ -114,11 +114,6 @@ int shim_open_served(const char *path, int flags);
 /* Remembers a directory fd the server handed out as the view of path, so that calls relative
  * to it reach path (bpffs.c). */
 void shim_view_remember(int fd, const char *path);
-/* open() of a served path (files.c): the fd, or -1 with errno set. */
-int shim_open_served(const char *path, int flags);
-/* Remembers a directory fd the server handed out as the view of path, so that calls relative
- * to it reach path (bpffs.c). */
-void shim_view_remember(int fd, const char *path);
 
 /* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
  * handled, 0 when the command must go to the server. */
