@@ -6,34 +6,15 @@
 // must print exactly what it prints on the kernel.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
+import { buildLibbpfProgram, haveLibbpfTools, runUnderShim } from './libbpf-program';
 
-const dir = path.join(root, 'test', 'programs');
-
-function build(out: string): { bin: string; obj: string } {
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  const obj = path.join(out, 'test_run.bpf.o');
-  const bin = path.join(out, 'test_run');
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-Wall', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`,
-    '-c', path.join(dir, 'test_run.bpf.c'), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-Wall', '-o', bin, path.join(dir, 'test_run.c'), '-lbpf', '-lelf', '-lz']);
-  return { bin, obj };
-}
-
-function underShim(bin: string, args: string[], jit: boolean) {
-  const rt = tmpRuntimeDir();
-  const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
-  try {
-    return spawnSync(bin, args, { env, encoding: 'utf8', timeout: 60000 });
-  } finally {
-    stopServer(rt);
-  }
-}
-
-const haveTools = haveCommand('clang') && haveCommand('cc') && fs.existsSync('/usr/include/bpf/libbpf.h');
+const build = (out: string) => buildLibbpfProgram('test_run', out);
+const underShim = runUnderShim;
+const haveTools = haveLibbpfTools;
 
 test('BPF_PROG_TEST_RUN answers as the kernel does (JIT and interpreter)', { skip: !haveTools && 'needs clang, cc and libbpf-dev', timeout: 180000 }, (t) => {
   const out = tmpRuntimeDir();

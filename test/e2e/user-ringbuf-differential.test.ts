@@ -8,34 +8,14 @@
 // kernel.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
+import { tmpRuntimeDir } from './harness';
+import { buildLibbpfProgram, haveLibbpfTools, runUnderShim } from './libbpf-program';
 
-const dir = path.join(root, 'test', 'programs');
-
-function build(out: string): { bin: string; obj: string } {
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  const obj = path.join(out, 'user_ringbuf.bpf.o');
-  const bin = path.join(out, 'user_ringbuf');
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-Wall', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`,
-    '-c', path.join(dir, 'user_ringbuf.bpf.c'), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-Wall', '-o', bin, path.join(dir, 'user_ringbuf.c'), '-lbpf', '-lelf', '-lz']);
-  return { bin, obj };
-}
-
-function underShim(bin: string, args: string[], jit: boolean) {
-  const rt = tmpRuntimeDir();
-  const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
-  try {
-    return spawnSync(bin, args, { env, encoding: 'utf8', timeout: 60000 });
-  } finally {
-    stopServer(rt);
-  }
-}
-
-const haveTools = haveCommand('clang') && haveCommand('cc') && fs.existsSync('/usr/include/bpf/libbpf.h');
+const build = (out: string) => buildLibbpfProgram('user_ringbuf', out);
+const underShim = runUnderShim;
+const haveTools = haveLibbpfTools;
 
 test('user ring buffer: libbpf producer, bpf_user_ringbuf_drain consumer, as on the kernel (JIT and interpreter)', { skip: !haveTools && 'needs clang, cc and libbpf-dev', timeout: 180000 }, (t) => {
   const out = tmpRuntimeDir();

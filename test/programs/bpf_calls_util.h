@@ -6,9 +6,11 @@
 #define BPF_CALLS_UTIL_H
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/perf_event.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,5 +49,71 @@ static inline long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
 	a.value = (uintptr_t)v;
 	a.flags = flags;
 	return sys_bpf(cmd, &a, sizeof(a));
+}
+
+/* Loads a KPROBE program (what uprobes run); on failure prints the verifier's log to stderr. */
+static inline int load_kprobe_insns(const struct bpf_insn *p, unsigned n)
+{
+	static char log[65536];
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_KPROBE;
+	a.insns = (uintptr_t)p;
+	a.insn_cnt = n;
+	a.license = (uintptr_t) "GPL";
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(union bpf_attr));
+	if (fd < 0)
+		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log);
+	return fd;
+}
+
+/* The file offset of `fn` in this binary, from /proc/self/maps. */
+static inline uint64_t self_file_offset(void *fn)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	uint64_t r = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long s, e, off;
+		if (sscanf(line, "%lx-%lx %*s %lx", &s, &e, &off) == 3 && (uintptr_t)fn >= s && (uintptr_t)fn < e) {
+			r = off + ((uintptr_t)fn - s);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return r;
+}
+
+/* A uprobe on `fn` of this process (the uprobe PMU, as libbpf attaches), running prog_fd;
+ * the perf event's fd, or -1. */
+static inline int attach_self_uprobe(int prog_fd, void *fn)
+{
+	FILE *t = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
+	int type = -1;
+	if (!t || fscanf(t, "%d", &type) != 1) {
+		if (t)
+			fclose(t);
+		return -1;
+	}
+	fclose(t);
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = 0;
+	struct perf_event_attr pa;
+	memset(&pa, 0, sizeof(pa));
+	pa.size = sizeof(pa);
+	pa.type = type;
+	pa.config1 = (uintptr_t)exe;
+	pa.config2 = self_file_offset(fn);
+	int fd = (int)syscall(SYS_perf_event_open, &pa, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0 || ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0)
+		return -1;
+	return fd;
 }
 #endif

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "loader_util.h"
+
 static char **launcher;
 static int nlauncher;
 static const char *victim;
@@ -74,23 +76,7 @@ static void run_victim(const char *const *ops, int nops)
 		printf("live victim did %d ops\n", done);
 		return;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		char *argv[64];
-		int n = 0;
-		for (int i = 0; i < nlauncher; i++)
-			argv[n++] = launcher[i];
-		argv[n++] = (char *)victim;
-		for (int i = 0; i < nops && n < 62; i++)
-			argv[n++] = (char *)ops[i];
-		argv[n] = NULL;
-		unsetenv("LD_PRELOAD"); /* the victim is traced, not a tool */
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	printf("victim exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	run_victim_with(launcher, nlauncher, victim, ops, nops);
 }
 
 static int fd_of(const char *name) { return bpf_object__find_map_fd_by_name(obj, name); }

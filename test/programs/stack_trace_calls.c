@@ -124,61 +124,7 @@ static int load_prog(int ctl_fd, int stack_fd)
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
 		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
-	static char log[65536];
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_KPROBE;
-	a.insns = (uintptr_t)p;
-	a.insn_cnt = sizeof(p) / sizeof(p[0]);
-	a.license = (uintptr_t) "GPL";
-	a.log_buf = (uintptr_t)log;
-	a.log_size = sizeof(log);
-	a.log_level = 1;
-	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(union bpf_attr));
-	if (fd < 0)
-		fprintf(stderr, "prog load: %s\n%s\n", strerror(errno), log);
-	return fd;
-}
-
-/* The file offset of `fn` in this binary, from /proc/self/maps. */
-static uint64_t file_offset(void *fn)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	uint64_t r = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long s, e, off;
-		if (sscanf(line, "%lx-%lx %*s %lx", &s, &e, &off) == 3 && (uintptr_t)fn >= s && (uintptr_t)fn < e) {
-			r = off + ((uintptr_t)fn - s);
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
-static int attach_uprobe(int prog_fd, void *fn)
-{
-	FILE *t = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
-	int type = -1;
-	if (!t || fscanf(t, "%d", &type) != 1)
-		return -1;
-	fclose(t);
-	static char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return -1;
-	exe[n] = 0;
-	struct perf_event_attr pa;
-	memset(&pa, 0, sizeof(pa));
-	pa.size = sizeof(pa);
-	pa.type = type;
-	pa.config1 = (uintptr_t)exe;
-	pa.config2 = file_offset(fn);
-	int fd = (int)syscall(SYS_perf_event_open, &pa, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0 || ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0)
-		return -1;
-	return fd;
+	return load_kprobe_insns(p, sizeof(p) / sizeof(p[0]));
 }
 
 static int ctl_fd, stack_fd;
@@ -229,7 +175,7 @@ static void build_id_stacks(void)
 	report("create build id value_size 40", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID), 0);
 	stack_fd = (int)report("build id map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 4 * sizeof(struct bpf_stack_build_id), 4, BPF_F_STACK_BUILD_ID), 0);
 	int prog = load_prog(ctl_fd, stack_fd), ev;
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_self_uprobe(prog, (void *)leaf), 0)) < 0)
 		return;
 	uint32_t k = 0;
 	struct ctl c = {.sid_flags = BPF_F_USER_STACK, .st_flags = BPF_F_USER_STACK | BPF_F_USER_BUILD_ID, .st_size = 64};
@@ -314,7 +260,7 @@ int main(void)
 	int prog = load_prog(ctl_fd, stack_fd);
 	report("prog load", prog, 0);
 	int ev;
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_self_uprobe(prog, (void *)leaf), 0)) < 0)
 		return 1;
 
 	print_keys("empty");
@@ -374,7 +320,7 @@ int main(void)
 	close(stack_fd);
 	stack_fd = (int)report("one-bucket map create", map_create(BPF_MAP_TYPE_STACK_TRACE, 4, 32, 1, 0), 0);
 	prog = load_prog(ctl_fd, stack_fd);
-	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_uprobe(prog, (void *)leaf), 0)) < 0)
+	if (prog < 0 || (ev = (int)report("attach uprobe on leaf", attach_self_uprobe(prog, (void *)leaf), 0)) < 0)
 		return 1;
 	run("one bucket top", top, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);
 	run("one bucket top2", top2, BPF_F_USER_STACK, BPF_F_USER_STACK, 8);

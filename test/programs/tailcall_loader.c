@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "loader_util.h"
+
 static const char *const result_names[] = {
 	"dispatch", "fall", "fall_op",
 	"loop_ret", "loop_sum", "loop_badflags", "loop_e2big", "loop_zero",
@@ -32,24 +34,7 @@ static const char *victim;
 
 static void run_victim(const char *const *ops, int nops)
 {
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid == 0) {
-		char *argv[64];
-		int n = 0;
-		for (int i = 0; i < nlauncher; i++)
-			argv[n++] = launcher[i];
-		argv[n++] = (char *)victim;
-		for (int i = 0; i < nops && n < 62; i++)
-			argv[n++] = (char *)ops[i];
-		argv[n] = NULL;
-		unsetenv("LD_PRELOAD"); /* the victim is traced, not a tool */
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	printf("victim exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	run_victim_with(launcher, nlauncher, victim, ops, nops);
 }
 
 static void print_results(struct bpf_object *obj)
