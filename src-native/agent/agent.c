@@ -607,6 +607,11 @@ static void env_prepend(const char *var, const char *path, const char *base)
 	if (!v)
 		return;
 	snprintf(v, n, "%s%s%s", path, cur && *cur ? ":" : "", cur ? cur : "");
+	/* Twice: a shell's own setenv (bash keeps the environment in its variables) marks the
+	 * environment it passes to commands for rebuilding only when an exported variable changes,
+	 * and the variable is exported by the first call; without the second, the next command would
+	 * start without the agent. Setting the same value again changes nothing else. */
+	setenv(var, v, 1);
 	setenv(var, v, 1);
 	free(v);
 }
@@ -629,6 +634,10 @@ EXPORT void bpftime_agent_attach_follow(void)
 {
 	int quiet = agent_syscall_tp_quiet(1);
 	preload_self();
+	/* The runtime directory too (bpftime attach set it in the C library's environment, which a
+	 * shell does not pass on: through the program's setenv, twice as in env_prepend). */
+	setenv("BPFTIME_RUNTIME_DIR", bpftime_runtime_dir(), 1);
+	setenv("BPFTIME_RUNTIME_DIR", bpftime_runtime_dir(), 1);
 	follow_forks();
 	agent_setxid_probe_libc();
 	agent_syscall_tp_quiet(quiet);

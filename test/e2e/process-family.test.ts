@@ -258,3 +258,29 @@ test('a process that changes ids after bpftime attach runs as without the agent,
     stopServer(dir);
   }
 });
+
+test('bpftime attach to a shell: the very next command it runs is traced (bash keeps its own environment)', { timeout: 90000 }, async (t) => {
+  const why = (!haveCommand('bash') && 'no bash') || await cannotRun(true);
+  if (why) return t.skip(why);
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const sh = new Proc('bash', ['--norc', '--noprofile'], cleanEnv(), { stdin: true });
+  let tool: Proc | undefined;
+  try {
+    sh.write('echo pid=$$\n');
+    const pid = Number((await sh.waitFor(/pid=(\d+)/))[1]);
+    tool = await bpftrace('tracepoint:syscalls:sys_enter_openat /comm == "cat"/ { printf("openat comm=%s %s\\n", comm, str(args->filename)); }', env, false);
+    const a = await cli1(['attach', String(pid)], env);
+    assert.equal(a.code, 0, a.out);
+    sh.write('cat /nonexistent/family-marker-shell; echo done\n');
+    await sh.waitFor(/^done$/m);
+    await tool.waitFor(/^openat comm=cat \/nonexistent\/family-marker-shell$/m);
+    // The loader's opens of the exec'd cat come first (its LD_AUDIT stage).
+    assert.match(tool.out, /^openat comm=cat \/etc\/ld\.so\.cache$(.*\n)*^openat comm=cat \/nonexistent\/family-marker-shell$/m);
+  } finally {
+    sh.child.stdin?.end();
+    await sh.stop('SIGKILL');
+    await tool?.stop('SIGINT');
+    stopServer(dir);
+  }
+});

@@ -37,12 +37,24 @@ long bpftime_raw_syscall(long nr, long a1, long a2, long a3, long a4, long a5, l
 static char g_runtime_dir[PATH_MAX];
 static pthread_once_t g_runtime_once = PTHREAD_ONCE_INIT;
 
+/* A variable of the C library's environment array itself, not through getenv: a program may
+ * have a getenv of its own (bash answers from its shell variables), and `bpftime attach` sets
+ * BPFTIME_RUNTIME_DIR through the C library's setenv. */
+static const char *libc_env(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
 static void init_runtime_dir(void)
 {
-	const char *d = getenv("BPFTIME_RUNTIME_DIR");
+	const char *d = libc_env("BPFTIME_RUNTIME_DIR");
 	if (d && *d) {
 		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", d);
-	} else if ((d = getenv("XDG_RUNTIME_DIR")) && *d) {
+	} else if ((d = libc_env("XDG_RUNTIME_DIR")) && *d) {
 		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s/bpftime", d);
 	} else {
 		snprintf(g_runtime_dir, sizeof(g_runtime_dir), "/tmp/bpftime-%u", (unsigned)getuid());
