@@ -38,6 +38,9 @@ export interface Scenario {
   vars?: Record<string, string>;
   /** Printed by the tool once its probes are attached. */
   ready: RegExp;
+  /** After `ready`, wait until the tool sleeps in its perf buffer poll (for tools that print their header
+   * before opening their perf buffer: events before that are lost, on a kernel too). */
+  untilPolling?: boolean;
   /** Lines written to the target after `ready`, one every 300 ms, until the tool prints
    * something matching `seen` (for tools that open their perf buffer after saying ready). */
   warmUp?: { line: string; seen: RegExp };
@@ -82,6 +85,7 @@ async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number
     const tool = new Proc('/usr/bin/python3', ['-c', SIGINT_DEFAULT, ...argv], toolEnv);
     procs.push(tool);
     await tool.waitFor(sc.ready, 90000); // bcc compiles with clang first: seconds
+    if (sc.untilPolling) await waitPolling(tool);
     for (let i = 0; sc.warmUp && !sc.warmUp.seen.test(tool.out); i++) {
       if (i > 100) throw new Error(`${argv[0]} never reported the warm-up lines; output:\n${tool.out}`);
       target.write(sc.warmUp.line + '\n');
@@ -105,6 +109,38 @@ async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number
     for (const p of procs.reverse()) await p.stop('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The CPUs bcc opens a perf buffer on (libbpf/bcc read the possible ones). */
+function possibleCpus(): number {
+  try {
+    return fs.readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')
+      .reduce((n, r) => { const [a, b] = r.split('-').map(Number); return n + (b === undefined ? 1 : b - a + 1); }, 0);
+  } catch {
+    return os.cpus().length;
+  }
+}
+
+/** Waits (bounded) until p's main thread sleeps in bcc's perf_buffer_poll: poll (ppoll under the
+ * shim, which waits for the buffers' eventfds) on one fd per CPU, seen three times in a row (the
+ * shim's own waits for the server are on one socket). bcc enters it once open_perf_buffer has put
+ * every buffer in place. */
+async function waitPolling(p: Proc): Promise<void> {
+  const polls = new Set([7, 271]); // poll, ppoll (x86-64)
+  const ncpu = possibleCpus();
+  let seen = 0;
+  for (const deadline = Date.now() + 30000; Date.now() < deadline; ) {
+    let f: string[];
+    try {
+      f = fs.readFileSync(`/proc/${p.child.pid}/syscall`, 'utf8').split(' ');
+    } catch {
+      return; // no /proc/PID/syscall (not permitted): nothing to wait on
+    }
+    seen = polls.has(Number(f[0])) && Number(f[2]) === ncpu ? seen + 1 : 0;
+    if (seen >= 3) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the tool never waited for its perf buffer; output:\n${p.out}`);
 }
 
 function shq(s: string): string {
