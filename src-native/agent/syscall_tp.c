@@ -92,6 +92,11 @@ static inline __attribute__((always_inline)) void dispatch(struct bpftime_syscal
 	if (!raw && !one)
 		return;
 	struct bpftime_run_state *s = bpftime_run_state_get();
+	/* A program's own syscalls (probe_read_user's process_vm_readv, the pid cache's getpid and
+	 * gettid, the task stand-ins' /proc reads) are not the application's: a kernel's helpers
+	 * make none, and no tracepoint fires inside a program there (bpf_prog_active). */
+	if (s->ctx)
+		return;
 	for (uint32_t i = 0; raw && i < raw->n; i++)
 		run(raw->tps[i], c, exit, s);
 	for (uint32_t i = 0; one && i < one->n; i++)
