@@ -137,3 +137,20 @@ test('ucalls -S: Java method calls and the JVM\'s syscalls (raw_syscalls tracepo
     return [calls, io];
   });
 });
+
+test('ugc -l java (javagc-bpfcc): garbage collections through HotSpot gc and mem pool probes', { skip: skip || (!fs.existsSync(sbin('ugc')) && 'bcc ugc not installed'), timeout: 300000 }, async (t) => {
+  const N = 5;
+  await shimAndKernel(t, {
+    target: [...jvm().slice(0, 1), '-XX:+UseSerialGC', ...jvm().slice(1)],
+    tool: [sbin('ugc'), '-l', 'java', '{PID}'], // what javagc-bpfcc runs (from a shell script)
+    ready: /^START\s+TIME \(us\) DESCRIPTION/m,
+    untilPolling: true, // its header comes before its perf buffer
+    steps: ['gc 3', 'gc 2'],
+    done: doneLine,
+  }, (out) => {
+    // one line per collection and per memory pool it went through (ugc's formatter prints None)
+    const lines = out.split('\n').filter((l) => /^\d+\.\d+\s+\d+\.\d+\s+None\s*$/.test(l)).length;
+    assert.ok(lines > 0 && lines % N === 0, `${lines} lines for ${N} collections:\n${out}`);
+    return lines / N;
+  });
+});
