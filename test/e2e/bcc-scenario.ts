@@ -44,10 +44,6 @@ export interface Scenario {
   /** Lines written to the target after `ready`, one every 300 ms, until the tool prints
    * something matching `seen` (for tools that open their perf buffer after saying ready). */
   warmUp?: { line: string; seen: RegExp };
-  /** Under the shim, run once more after a failure (reported as a diagnostic): for scenarios
-   * with a known intermittent failure under load that is not understood yet (see the issue
-   * notes); both runs failing fails the test. */
-  shimRetry?: boolean;
   /** Written to the target's stdin at once (bash: to learn its pid). */
   preamble?: string;
   /** Lines for the target's stdin, each answered by a line matching done(i). */
@@ -150,14 +146,7 @@ function shq(s: string): string {
 /** Runs the scenario under the shim, checks it, and where the kernel is available runs it there
  * too and checks that the kernel gives the same. */
 export async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
-  let a: unknown;
-  try {
-    a = await runChecked('shim', sc, check);
-  } catch (e) {
-    if (!sc.shimRetry) throw e;
-    t.diagnostic(`first shim run failed, running once more (known intermittent): ${(e as Error).message.split('\n').slice(0, 3).join(' | ')}`);
-    a = await runChecked('shim', sc, check);
-  }
+  const a = await runChecked('shim', sc, check);
   if (kernelSkip) {
     t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
     return;

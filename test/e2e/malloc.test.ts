@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cli, root, stopServer, tmpRuntimeDir, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
@@ -94,12 +94,9 @@ test('malloc returns are counted exactly by a uretprobe', { skip: !built && 'exa
 });
 
 test('when the tool exits its objects are freed and the hooks go', { skip: !built && 'examples not built', timeout: 60000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const t = new Proc(process.execPath, [cli, 'load', tool, '-i', '0.3'], env);
+    procs.push(t);
     await t.waitFor(/Tracing malloc/);
     const s1 = await queryStatus(dir);
     assert.equal(s1.objects.links.length, 1);
@@ -118,7 +115,5 @@ test('when the tool exits its objects are freed and the hooks go', { skip: !buil
     assert.deepEqual(s2.objects.progs, []);
     assert.deepEqual(s2.objects.maps, []);
     assert.deepEqual(s2.attachments, []);
-  } finally {
-    await server.stop('SIGTERM');
-  }
+  }, 'SIGTERM');
 });

@@ -9,7 +9,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, tmpRuntimeDir } from './harness';
+import { Proc, cli, haveCommand, withServer } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const syscount = '/usr/sbin/syscount';
@@ -83,13 +83,8 @@ async function totalReaching(p: Proc, re: RegExp, want: number, timeoutMs = 1500
 const skip = (!fs.existsSync(syscount) && 'libbpf-tools not installed') || (!haveCommand('cc') && 'no C compiler');
 
 test('syscount counts a traced victim by syscall and by process', { skip, timeout: 90000 }, async () => {
-  const dir = tmpRuntimeDir();
-  const env = bpftimeEnv(dir);
   const victimBin = buildVictim();
-  const server = new Proc(process.execPath, [cli, 'serve'], env);
-  const procs: Proc[] = [server];
-  try {
-    await server.waitFor(/serving on/);
+  await withServer(async (env, dir, procs) => {
     const victim = new Proc(process.execPath, [cli, 'start', victimBin, String(N)], env, { stdin: true });
     procs.push(victim);
     const pid = (await victim.waitFor(/pid (\d+)/))[1];
@@ -117,7 +112,5 @@ test('syscount counts a traced victim by syscall and by process', { skip, timeou
     const byPid = await totalReaching(byProcess, new RegExp(`^${pid}\\s+syscount-victim\\s+(\\d+)\\s*\\r?$`), N);
     assert.ok(byPid >= N, `${pid} syscount-victim counted ${byPid} times, want >= ${N}:\n${byProcess.out}`);
     assert.doesNotMatch(byProcess.out, /sc-worker/);
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGINT');
-  }
+  });
 });
