@@ -1,4 +1,5 @@
-// Figure: the cost of a map lookup helper call made by a program (hash and array maps).
+// Figure: the cost of a map lookup made by a program (hash maps: a helper call; array maps: inlined
+// by the kernel's verifier and by bpftime's JIT alike).
 //
 // examples/bench/lookups attaches a uprobe to bench_target of examples/bench/uprobe_victim
 // whose program makes N bpf_map_lookup_elem() calls per hit (a bounded loop; every key is
@@ -80,8 +81,9 @@ export async function helpersFigure(base: RunParams, log: (s: string) => void): 
       `its program makes 0 or ${LOOKUPS} \`bpf_map_lookup_elem\` calls per hit in a bounded loop (u32 keys ` +
       '0..63, all present, u64 values summed) in a hash or an array map, then counts the hit. One lookup = ' +
       `(ns per hit with ${LOOKUPS} lookups − ns per hit with none) / ${LOOKUPS}, the loop iteration included. ` +
-      'The kernel inlines array lookups and calls the hash lookup directly (verifier rewrites); bpftime calls ' +
-      `the helper from JIT code. Every run is checked: the tool counted every hit. The three runs are made in turn, ` +
+      'The kernel inlines array lookups and calls the hash lookup directly (verifier rewrites); bpftime\'s JIT ' +
+      'inlines array lookups the same way (bounds check and element address in the program\'s code) and calls ' +
+      `the hash lookup helper. Every run is checked: the tool counted every hit. The three runs are made in turn, ` +
       `${p.reps} times per side; one lookup is the median over those rounds.`,
     params: { 'calls per traced run': p.iters, runs: p.reps, 'lookups per hit': LOOKUPS, tool: 'examples/bench/lookups' },
     columns: ['ns per call (per hit; per lookup in the last rows)', 'overhead'],

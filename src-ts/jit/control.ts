@@ -24,10 +24,13 @@
 // caller-saved), which is eBPF's contract (the kernel verifier rejects reading them).
 import * as O from '../asm/opcodes';
 import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
-import { BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call } from '../uapi/bpf';
+import {
+  BPF_FUNC_find_vma, BPF_FUNC_for_each_map_elem, BPF_FUNC_loop, BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call,
+  BPF_FUNC_user_ringbuf_drain,
+} from '../uapi/bpf';
 import { inlineLoop, inlineMapLookup } from './inline';
 import { Frame, jumpTarget } from './program';
-import { FRAME_EXTRA, SAVED, STACK_SIZE, T1, T2, X } from './regs';
+import { FRAME_EXTRA, SAVED, STACK_SIZE, T0, T1, T2, X } from './regs';
 import {
   ALU_ADD, ALU_CMP, ALU_SUB, ALU_XOR, CC_A, CC_AE, CC_B, CC_BE, CC_E, CC_G, CC_GE, CC_L, CC_LE, CC_NE, CC_S,
   Emitter, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R13, R14, R15,
@@ -68,7 +71,7 @@ export function prologue(e: Emitter, main: boolean, mayGoto: boolean, frame: Fra
   e.lea(RBP, RSP, STACK_SIZE);
   if (main && e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
   if (main) e.store(RBP, TAIL_COUNT, RAX, 4);
-  else e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (garbage in callbacks: unused)
+  else e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (callbacks too: see CALLS_BACK)
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
   const zero = main ? ZERO_MAIN : ZERO_SUB;
   for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
@@ -210,6 +213,11 @@ function tailCall(g: Gen): void {
   bindHere(e, fallThrough);
 }
 
+/** Helpers that call the program back take the tail-call count's address as a hidden sixth
+ * argument (r9, T0) and enter the callback with it in rax (helper_callbacks.c), so tail calls in
+ * callbacks count towards the run's limit and replace the callback's frame, as in the kernel. */
+const CALLS_BACK = new Set([BPF_FUNC_loop, BPF_FUNC_for_each_map_elem, BPF_FUNC_find_vma, BPF_FUNC_user_ringbuf_drain]);
+
 function call(g: Gen): void {
   const { e, p, i } = g;
   if (p.src[i] === 0 && p.imm[i] === BPF_FUNC_tail_call) return tailCall(g);
@@ -219,6 +227,7 @@ function call(g: Gen): void {
   if (p.src[i] === 0) {
     // Helper: arguments already sit in the SysV registers. The helper's address differs per
     // process, so it is a movabs immediate the loader patches.
+    if (CALLS_BACK.has(p.imm[i])) countAddressTo(g, T0);
     const at = e.movabs(T2, 0, 0);
     g.relocs.push({ offset: at, kind: 'helper', id: p.imm[i] >>> 0, addend: 0 });
     e.callR(T2);

@@ -188,19 +188,10 @@ export function analyze(p: Program, relocs: readonly InsnReloc[] = []): Layout {
   }
 
   // A tail call replaces the frame of the function that makes it. The count of tail calls lives
-  // in the main function's frame and bpf-to-bpf callees reach it through a pointer each call
-  // passes on; a callback, called by a helper, has no such pointer, so neither it nor what it
-  // calls may tail-call here (the interpreter runs such programs).
-  // Callbacks a bpf_loop inlined here calls directly pass that pointer as bpf-to-bpf calls do:
-  // only the ones a helper may call count.
+  // in the main function's frame; bpf-to-bpf calls, bpf_loops inlined here and helpers that call
+  // back (control.ts CALLS_BACK) all hand its address to the function they call, so every
+  // function may tail-call.
   const { inlineLoops, consumedFuncRefs } = findInlineLoops(p, flags, funcAt);
-  if (tailCalls.some((i) => funcOf[i] !== 0)) {
-    const helperCalled = new Map([...funcAt].filter(([j]) => !consumedFuncRefs.has(j)));
-    const fromCallback = reachableFromCallbacks(p, starts, funcOf, flags, helperCalled);
-    for (const i of tailCalls) {
-      if (fromCallback[funcOf[i]]) throw new JitReject('unsupported', 'bpf_tail_call in a callback runs in the interpreter', i);
-    }
-  }
   checkCallDepth(p, starts, funcOf, flags, funcAt);
   return { flags, relocAt, funcAt, funcOf, frames: frames(p, starts, flags, tailCalls.map((i) => funcOf[i])), inlineLoops, consumedFuncRefs };
 }
@@ -301,32 +292,6 @@ const start = (starts: number[], f: number): number => starts[f];
 /** SAVED (regs.ts) as x86 numbers and the eBPF register each holds: rbp = r10, rbx = r6, r13-r15 = r7-r9. */
 const SAVED_X = [5, 3, 13, 14, 15];
 const SAVED_REG = [10, 6, 7, 8, 9];
-
-/** Functions a callback may run: callbacks and everything they call, transitively. */
-function reachableFromCallbacks(p: Program, starts: number[], funcOf: Int32Array, flags: Uint8Array, funcAt: Map<number, number>): Uint8Array {
-  const seen = new Uint8Array(starts.length);
-  const todo: number[] = [];
-  for (const t of funcAt.values()) {
-    const f = funcOf[t];
-    if (!seen[f]) {
-      seen[f] = 1;
-      todo.push(f);
-    }
-  }
-  while (todo.length) {
-    const f = todo.pop()!;
-    const end = f + 1 < starts.length ? starts[f + 1] : p.n;
-    for (let i = starts[f]; i < end; i++) {
-      if (flags[i] & SECOND_HALF || p.code[i] !== CALL || p.src[i] !== O.BPF_PSEUDO_CALL) continue;
-      const g = funcOf[i + 1 + p.imm[i]];
-      if (!seen[g]) {
-        seen[g] = 1;
-        todo.push(g);
-      }
-    }
-  }
-  return seen;
-}
 
 /** Recursion and chains deeper than the kernel's 8 frames (callbacks included) are rejected
  * statically, so the generated code needs no run-time depth counter. */

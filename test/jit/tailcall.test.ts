@@ -1,10 +1,11 @@
 // Tail calls between engines, natively (test/jit/jit_tail_test.c): a dispatcher compiled by the
 // JIT tail-calls through a real prog array into JIT'ed programs (a chain into itself up to the
 // limit of 33, one that runs a bpf_loop with a JIT'ed callback and tail-calls on, a leaf, one
-// whose bpf-to-bpf function tail-calls) and into one the JIT leaves to the interpreter (a tail
-// call from a callback), entered through the interpreter trampoline with the count carried over;
-// empty and out-of-range slots fall through. The same dispatcher in the interpreter must give
-// the same r0 and context.
+// whose bpf-to-bpf function tail-calls, one whose inlined bpf_loop's callback tail-calls, one
+// whose callback a helper calls (a bpf_loop the JIT does not inline) and tail-calls into the
+// chain: the count is the run's, so the chain stops sooner) and into programs without JIT code,
+// entered through the interpreter trampoline with the count carried over; empty and out-of-range
+// slots fall through. The same dispatcher in the interpreter must give the same r0 and context.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -128,13 +129,37 @@ const P5 = `
   mov %r0, 0
   exit`;
 
+// A bpf_loop the JIT cannot inline (the callback pointer reaches r2 through r7), so the helper
+// calls the callback; the callback tail-calls into the chain (slot 1), which replaces the
+// callback's frame: the dispatcher's tail call and the callback's count, so the chain runs 32
+// times, and its non-zero r0 stops the loop after one call. insn 1 is the callback's lddw, insn
+// 11 the callback.
+const P6 = `
+  mov %r6, %r1
+  lddw %r7, 0
+  mov %r1, 3
+  mov %r2, %r7
+  mov %r3, %r6
+  mov %r4, 0
+  call 181
+  stxdw [%r6+56], %r0
+  mov %r0, 66
+  exit
+  mov %r1, %r2
+  lddw %r2, 0
+  mov %r3, 1
+  call 12
+  mov %r0, 0
+  exit`;
+
 test('tail calls: JIT to JIT, JIT to interpreter, callbacks, the limit of 33, as the interpreter', { skip, timeout: 180_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-jit-tail-'));
   try {
     const lines = assemble(P2);
     assert.equal(decodeInsns(lines)[15].code, 0x79, 'the callback starts at insn 15');
     assert.equal(decodeInsns(assemble(P5))[10].code, 0xbf, 'the callback starts at insn 10');
-    [image(P0), image(P1), image(P2, [[2, 15]]), image(P3), image(P4), image(P5, [[1, 10]])].forEach((img, k) => fs.writeFileSync(path.join(dir, `p${k}.img`), img));
+    assert.equal(decodeInsns(assemble(P6))[11].code, 0xbf, 'the callback starts at insn 11');
+    [image(P0), image(P1), image(P2, [[2, 15]]), image(P3), image(P4), image(P5, [[1, 10]]), image(P6, [[1, 11]])].forEach((img, k) => fs.writeFileSync(path.join(dir, `p${k}.img`), img));
     const exe = path.join(dir, 'jit_tail_test');
     const core = execFileSync('find', [path.join(root, 'src-native/core'), '-name', '*.c'], { encoding: 'utf8' }).trim().split('\n').sort();
     execFileSync('gcc', ['-std=gnu11', '-D_GNU_SOURCE', '-O0', '-Wall', '-Wno-unused-parameter',
@@ -143,14 +168,15 @@ test('tail calls: JIT to JIT, JIT to interpreter, callbacks, the limit of 33, as
     const run = spawnSync(exe, [dir], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, BPFTIME_JIT: '1' } });
     assert.equal(run.status, 0, run.stdout + run.stderr);
     const out = run.stdout;
-    assert.match(out, /^p0: jit\np1: jit\np2: jit\np3: jit\np4: jit\np5: jit\n/);
+    assert.match(out, /^p0: jit\np1: jit\np2: jit\np3: jit\np4: jit\np5: jit\np6: jit\n/);
     const want: Record<number, string> = {
       1: 'r0=33 ctx=0,33,1,0,0,0,0', // the dispatcher's tail call and 32 of the chain's: 33 runs
       2: 'r0=37 ctx=0,0,0,10,0,5,0', // bpf_loop 5 times (0+1+2+3+4), then the leaf: 10 * 3 + 7
       3: 'r0=7 ctx=0,0,0,0,0,0,0',
       4: 'r0=44 ctx=0,0,0,0,7,0,0',  // the leaf replaced the bpf-to-bpf function: its 7 came back
       5: 'r0=55 ctx=0,0,0,0,0,0,1',  // the leaf replaced the callback: its 7 stopped the loop
-      6: 'r0=1000 ctx=1,0,0,0,0,0,0', // empty slot
+      6: 'r0=66 ctx=0,32,1,0,0,0,1',  // 1 + 1 + 31 tail calls: the chain ran 32 times, once in the loop
+      7: 'r0=1000 ctx=1,0,0,0,0,0,0', // empty slot
       9: 'r0=1000 ctx=1,0,0,0,0,0,0', // out of range
     };
     for (const [idx, v] of Object.entries(want)) {

@@ -25,10 +25,13 @@
 #include "bpftime/vma.h"
 #include "check.h"
 
-#define CALL(id, a, b, c, d, e)                                                                    \
-	(long)(int64_t)bpftime_helper_table[id]((uint64_t)(uintptr_t)(a), (uint64_t)(uintptr_t)(b), \
-						(uint64_t)(uintptr_t)(c), (uint64_t)(uintptr_t)(d), \
-						(uint64_t)(uintptr_t)(e))
+/* As JIT code calls helpers: the five arguments and the hidden tail-call count that helpers
+ * calling back take (helpers_internal.h), so callbacks registered as JIT entries may run. */
+static uint32_t tail_count;
+#define CALL(id, a, b, c, d, e)                                                                      \
+	(long)(int64_t)((bpftime_helper_fn6)bpftime_helper_table[id])(                                \
+		(uint64_t)(uintptr_t)(a), (uint64_t)(uintptr_t)(b), (uint64_t)(uintptr_t)(c),          \
+		(uint64_t)(uintptr_t)(d), (uint64_t)(uintptr_t)(e), &tail_count)
 
 static void test_strncmp(void)
 {

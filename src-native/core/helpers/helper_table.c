@@ -6,6 +6,8 @@
 #include "helpers_internal.h"
 
 #define H(name) [BPF_FUNC_##name] = bpftime_h_##name
+/* Helpers that call back take the hidden tail-call count as a sixth argument (helpers_internal.h). */
+#define HC(name, fn) [BPF_FUNC_##name] = (bpftime_helper_fn)fn
 
 const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(map_lookup_elem),
@@ -13,8 +15,8 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(map_delete_elem),
 	H(map_lookup_percpu_elem),
 	H(tail_call),
-	H(loop),
-	H(for_each_map_elem),
+	HC(loop, bpftime_h_loop),
+	HC(for_each_map_elem, bpftime_h_for_each_map_elem),
 	H(probe_read),
 	H(ktime_get_ns),
 	H(trace_printk),
@@ -56,7 +58,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(ringbuf_submit_dynptr),
 	H(ringbuf_discard_dynptr),
 	H(dynptr_from_mem),
-	H(user_ringbuf_drain),
+	HC(user_ringbuf_drain, bpftime_hc_user_ringbuf_drain),
 	H(dynptr_read),
 	H(dynptr_write),
 	H(dynptr_data),
@@ -73,7 +75,7 @@ const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(override_return),
 	H(spin_lock),
 	H(spin_unlock),
-	H(find_vma),
+	HC(find_vma, bpftime_hc_find_vma),
 };
 
 const uint32_t bpftime_helper_table_len = __BPF_FUNC_MAX_ID;

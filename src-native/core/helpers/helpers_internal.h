@@ -9,6 +9,11 @@
 
 #define BPFTIME_HELPER(name) \
 	uint64_t bpftime_h_##name(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+/* Helpers that call back into the program take a hidden sixth argument: the address of the
+ * calling JIT code's tail-call count, NULL from the interpreter (helper_callbacks.c). */
+#define BPFTIME_HELPER_COUNTED(name)                                                                   \
+	uint64_t bpftime_h_##name(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, \
+				  uint32_t *tail_count)
 
 /* helper_skb.c */
 BPFTIME_HELPER(skb_load_bytes);
@@ -41,8 +46,8 @@ BPFTIME_HELPER(dynptr_write);
 BPFTIME_HELPER(dynptr_data);
 /* helper_callbacks.c */
 BPFTIME_HELPER(tail_call);
-BPFTIME_HELPER(loop);
-BPFTIME_HELPER(for_each_map_elem);
+BPFTIME_HELPER_COUNTED(loop);
+BPFTIME_HELPER_COUNTED(for_each_map_elem);
 /* helper_maps.c */
 BPFTIME_HELPER(map_lookup_elem);
 BPFTIME_HELPER(map_update_elem);
@@ -110,5 +115,9 @@ BPFTIME_HELPER(find_vma);
 int bpftime_helper_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t *ret);
 /* 0 when fn is a callback bpftime_helper_callback may call, else -EINVAL. */
 int bpftime_helper_callback_ok(uint64_t fn);
+/* The table entries of find_vma and user_ringbuf_drain: they take the hidden tail-call count
+ * (BPFTIME_HELPER_COUNTED) and hand it to bpftime_helper_callback. */
+uint64_t bpftime_hc_find_vma(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, uint32_t *count);
+uint64_t bpftime_hc_user_ringbuf_drain(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, uint32_t *count);
 
 #endif

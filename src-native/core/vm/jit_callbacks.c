@@ -7,7 +7,10 @@
  * An open-addressing set of addresses, lock-free for readers: entries are inserted under a
  * mutex when code is loaded and turned into tombstones when it is freed (never reused, so a
  * probe never misses a live entry). When it is full, loading fails and the interpreter runs the
- * program. */
+ * program.
+ *
+ * Also the entry helpers call callbacks through: JIT functions take the address of the tail-call
+ * count in rax (control.ts), which C cannot set for a call, so a few instructions do. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -72,3 +75,31 @@ int bpftime_jit_is_callback(uint64_t addr)
 	}
 	return 0;
 }
+
+#if defined(__x86_64__)
+/* bpftime_jit_call_callback(fn = rdi, a1 = rsi, a2 = rdx, a3 = rcx, a4 = r8, tail_count = r9):
+ * the callback's arguments move down one register, r5 = 0, rax = the count's address, and a jump
+ * (not a call), so the callback returns straight to the helper with the stack as a call leaves
+ * it. */
+__asm__(".text\n"
+	".globl bpftime_jit_call_callback\n"
+	".hidden bpftime_jit_call_callback\n"
+	".type bpftime_jit_call_callback, @function\n"
+	"bpftime_jit_call_callback:\n"
+	"\tmov %r9, %rax\n"
+	"\tmov %rdi, %r11\n"
+	"\tmov %rsi, %rdi\n"
+	"\tmov %rdx, %rsi\n"
+	"\tmov %rcx, %rdx\n"
+	"\tmov %r8, %rcx\n"
+	"\txor %r8d, %r8d\n"
+	"\tjmp *%r11\n"
+	".size bpftime_jit_call_callback, .-bpftime_jit_call_callback\n");
+#else
+/* No JIT code on this host: nothing registers callbacks, so helpers never get here. */
+uint64_t bpftime_jit_call_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint32_t *tail_count)
+{
+	(void)tail_count;
+	return ((uint64_t(*)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t))(uintptr_t)fn)(a1, a2, a3, a4, 0);
+}
+#endif

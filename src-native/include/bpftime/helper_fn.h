@@ -4,4 +4,7 @@
 #define BPFTIME_HELPER_FN_H
 #include <stdint.h>
 typedef uint64_t (*bpftime_helper_fn)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/* How the interpreter calls them: a sixth argument, the hidden tail-call count that helpers
+ * calling back take (NULL from the interpreter; the others ignore it). */
+typedef uint64_t (*bpftime_helper_fn6)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, void *count);
 #endif

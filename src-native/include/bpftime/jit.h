@@ -62,6 +62,10 @@ uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next
 int bpftime_jit_callback_add(uint64_t addr);
 void bpftime_jit_callback_remove(uint64_t addr);
 int bpftime_jit_is_callback(uint64_t addr);
+/* Calls the JIT'ed callback at fn with (a1, a2, a3, a4, 0) and the address of the caller's
+ * tail-call count where bpf-to-bpf calls pass it (rax), so tail calls in the callback count
+ * towards the run's limit. */
+uint64_t bpftime_jit_call_callback(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint32_t *tail_count);
 
 /* An 8-byte little-endian absolute value to write at code[offset]. */
 struct bpftime_jit_reloc {
