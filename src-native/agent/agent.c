@@ -312,7 +312,7 @@ static void converse(int sock)
  * (EACCES): it stays untraced, as a process of another user would be, and neither starts a
  * server of its own in the other user's directory nor waits for one (the program runs at once).
  * A connection made before the change stays: the socket is open, the ids do not matter. */
-static int connect_server(void)
+static int connect_server(int autostart)
 {
 	static int told;
 	int s = bpftime_client_connect(0);
@@ -322,7 +322,7 @@ static int connect_server(void)
 				(unsigned)getuid(), bpftime_runtime_dir());
 		return s;
 	}
-	return s >= 0 ? s : bpftime_client_connect(1);
+	return s >= 0 || !autostart ? s : bpftime_client_connect(1);
 }
 
 static void *agent_thread(void *arg)
@@ -342,8 +342,12 @@ static void *agent_thread(void *arg)
 		struct timespec ts = { 0, FORKED_CHILD_DELAY_MS * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+	/* After losing a server the agent starts none: the program runs on untraced (its hooks went
+	 * with the server's objects) and registers with the next server someone starts, found by a
+	 * connect attempt every 2 s at most. */
+	int lost = 0;
 	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
-		int s = connect_server();
+		int s = connect_server(!lost);
 		if (s >= 0 && say_hello(s) == 0) {
 			pthread_mutex_lock(&g_send_lock);
 			g_sock = s;
@@ -359,6 +363,7 @@ static void *agent_thread(void *arg)
 			while (g_nlive)
 				on_detach(g_live[g_nlive - 1]);
 			pthread_mutex_unlock(&g_conv_lock);
+			lost = !g_quit;
 		}
 		if (s >= 0)
 			close(s);

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,117 @@ static long read_user_str(char *dst, uint64_t addr, size_t max)
 	return (long)got;
 }
 
+/* When the server dies, every object of this process dies with it (ids, references and
+ * attachments were the server's), so a new server cannot take them over: calls that need the
+ * server fail at once with EIO, and waits on ring and perf buffers return EIO (poll.c) instead of
+ * sleeping for ever; map commands on shared memory keep working. A watcher thread waits on the
+ * server's pidfd so that a tool sleeping in such a wait learns it, and says so once on stderr.
+ * A process that holds no object any more may connect afresh. */
+static void free_zeroed(void *p, size_t n);
+static int g_server_pid;      /* the server of the current connection */
+static int g_watch_fd = -1;   /* pidfd of the server the watcher thread waits on */
+static int g_lost;            /* pid of the server that went away; 0 while none did */
+
+int shim_server_lost(void) { return __atomic_load_n(&g_lost, __ATOMIC_ACQUIRE) != 0; }
+
+/* Wakes every wait on our ring and perf buffers (their eventfds): poll.c then sees g_lost. */
+static void wake_waiters(void)
+{
+	size_t cap = fdtab_count();
+	struct bpftime_fdref *refs = cap ? calloc(cap, sizeof(*refs)) : NULL;
+	size_t n = refs ? fdtab_snapshot(refs, cap) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct shim_obj *o = fdtab_get(refs[i].fd);
+		int w = o ? __atomic_load_n(&o->waitfd, __ATOMIC_ACQUIRE) : -1;
+		uint64_t one = 1;
+		if (w >= 0 && write(w, &one, sizeof(one)) < 0) {
+			/* a full counter wakes the waiter as well */
+		}
+	}
+	free_zeroed(refs, cap * sizeof(*refs));
+}
+
+static void server_went_away(int pid)
+{
+	int expected = 0;
+	if (!__atomic_compare_exchange_n(&g_lost, &expected, pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg),
+			 "bpftime: the syscall server (pid %d) went away, and this process's BPF objects with it"
+			 " - restart it with: bpftime serve\n", pid);
+	if (write(2, msg, (size_t)n) < 0) {
+		/* nowhere to say it */
+	}
+	wake_waiters();
+}
+
+/* Whether the server (g_watch_fd) has exited, waiting at most ms: its socket closes in do_exit
+ * before the process counts as exited, so an EOF may arrive a moment before the pidfd says so. */
+static int server_exited(int ms)
+{
+	struct pollfd p = { g_watch_fd, POLLIN, 0 };
+	if (g_watch_fd < 0)
+		return 0;
+	int r;
+	while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	return r > 0 && (p.revents & POLLIN);
+}
+
+struct watch {
+	int pidfd, pid;
+};
+
+static void *watch_server(void *arg)
+{
+	struct watch w = *(struct watch *)arg;
+	free(arg);
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the tool's business */
+	prctl(PR_SET_NAME, "bpftime-watch", 0, 0, 0);
+	struct pollfd p = { w.pidfd, POLLIN, 0 };
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	/* POLLNVAL: the tool closed the fd (close_range): nothing more to watch with. */
+	if ((p.revents & POLLIN) && __atomic_load_n(&g_server_pid, __ATOMIC_ACQUIRE) == w.pid)
+		server_went_away(w.pid);
+	return NULL;
+}
+
+/* Called with g_conn_lock held, on a new connection: watch its server (once per server). */
+static void watch(int sock)
+{
+	int pid = 0, fd = bpftime_client_peer_pidfd(sock, &pid);
+	if (fd < 0)
+		return;
+	int same = pid == g_server_pid && g_watch_fd >= 0;
+	__atomic_store_n(&g_server_pid, pid, __ATOMIC_RELEASE);
+	if (same) {
+		real_close(fd);
+		return;
+	}
+	struct watch *w = malloc(sizeof(*w));
+	pthread_attr_t attr;
+	pthread_t t;
+	if (!w) {
+		real_close(fd);
+		return;
+	}
+	*w = (struct watch){ fd, pid };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&t, &attr, watch_server, w) != 0) {
+		free(w);
+		real_close(fd);
+	} else {
+		g_watch_fd = fd; /* an older watcher's fd stays with it: that server may still exit */
+	}
+	pthread_attr_destroy(&attr);
+}
+
 static void on_fork_prepare(void) { pthread_mutex_lock(&g_conn_lock); }
 static void on_fork_parent(void) { pthread_mutex_unlock(&g_conn_lock); }
 static void on_fork_child(void)
@@ -83,6 +196,11 @@ static void on_fork_child(void)
 	if (g_sock >= 0)
 		real_close(g_sock);
 	g_sock = -1;
+	/* The watcher thread stayed in the parent: the child watches on its next connection. */
+	if (g_watch_fd >= 0)
+		real_close(g_watch_fd);
+	g_watch_fd = -1;
+	g_server_pid = 0;
 	pthread_mutex_unlock(&g_conn_lock);
 }
 
@@ -156,6 +274,11 @@ static int ensure_connected(void)
 {
 	if (g_sock >= 0)
 		return 0;
+	if (shim_server_lost()) {
+		if (fdtab_count())
+			return -EIO; /* its objects went with the server */
+		__atomic_store_n(&g_lost, 0, __ATOMIC_RELEASE); /* nothing held: start afresh */
+	}
 	int s = bpftime_client_connect(1);
 	if (s < 0)
 		return s;
@@ -170,6 +293,7 @@ static int ensure_connected(void)
 	struct timeval tv = { 3600, 0 };
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	g_sock = s;
+	watch(s);
 	return 0;
 }
 
@@ -274,9 +398,14 @@ static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void *
 						     on_interrupted, &w);
 		if (rc == 0)
 			return 0;
-		/* The server went away (or the tool closed our socket): try a fresh one once. */
 		real_close(g_sock);
 		g_sock = -1;
+		/* The server died (its objects with it: no retry), or the tool closed our socket or the
+		 * server dropped us: try a fresh connection once. */
+		if ((rc == -EPIPE || rc == -ECONNRESET) && server_exited(1000)) {
+			server_went_away(g_server_pid);
+			return -EIO;
+		}
 	}
 	return -EIO;
 }

@@ -253,6 +253,10 @@ static int wait_with_rings(int epfd, struct epoll_event *events, int max, const 
 		struct epoll_event mine[64];
 		int lim = max < 64 ? max : 64;
 		int n = ready_regs(epfd, mine, lim, 0, &ours);
+		if (n == 0 && shim_server_lost()) {
+			errno = EIO; /* nothing will ever arrive: the server and its objects are gone */
+			return -1;
+		}
 		if (n == 0 && !nonblocking) {
 			/* Announce the sleep, then look again: a producer either sees the announcement
 			 * (and writes the eventfd) or published before we looked (and we see its data). */
@@ -371,6 +375,10 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout, c
 					set_waiting(objs[i], 1);
 				ready |= (fds[i].events & ready_mask(objs[i])) != 0;
 			}
+		}
+		if (!ready && shim_server_lost()) {
+			errno = EIO; /* nothing will ever arrive: the server and its objects are gone */
+			return -1;
 		}
 		for (nfds_t i = 0; i < n; i++) {
 			if (!objs[i])

@@ -89,6 +89,8 @@ struct shim_blob {
 };
 long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob *blobs, size_t nblobs);
 void shim_release(uint64_t ino);
+/* The server this process talked to died (conn.c): its objects are gone; waits fail with EIO. */
+int shim_server_lost(void);
 
 /* The fd to wait on in place of object fd `fd` (perf buffers), fetched once; -errno if none. */
 int shim_wait_fd(int fd, struct shim_obj *o);

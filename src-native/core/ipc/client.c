@@ -275,6 +275,19 @@ static int move_high(int fd)
 	return hi;
 }
 
+int bpftime_client_peer_pidfd(int sock, int *pid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	if (cr.pid <= 0)
+		return -ESRCH;
+	*pid = cr.pid;
+	long fd = bpftime_raw_syscall(SYS_pidfd_open, cr.pid, 0, 0, 0, 0, 0); /* close-on-exec */
+	return fd < 0 ? (int)fd : move_high((int)fd);
+}
+
 int bpftime_client_connect(int autostart)
 {
 	char path[PATH_MAX + 32];

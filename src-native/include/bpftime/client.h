@@ -13,6 +13,11 @@ const char *bpftime_runtime_dir(void);
  * Returns a connected, close-on-exec socket fd, or -errno. */
 int bpftime_client_connect(int autostart);
 
+/* The process at the other end of a connected socket (SO_PEERCRED) as a pidfd, moved high in the
+ * fd table like the socket, for noticing when the server dies; *pid gets its pid. -errno if
+ * none (a pidfd becomes readable once the process has exited, zombie or reaped). */
+int bpftime_client_peer_pidfd(int sock, int *pid);
+
 /* Grows this process's fd table to hold the slot the connection's socket will move to, then
  * frees the slot. Call while the process is single-threaded: growing a table that threads share
  * waits for an RCU grace period (synchronize_rcu in expand_fdtable, ~10 ms), which a connection
