@@ -1,11 +1,14 @@
 // Figure: what the agent costs a process that is not traced: start-up time and memory.
 //
-// Start-up: /bin/true from spawn to exit, plain, then with the agent (LD_PRELOAD, and
-// through `bpftime start`, whose node CLI starts first), against a warm server (`bpftime
-// serve` running) and a cold one (none: the agent starts it in a fresh runtime directory).
+// Start-up: /bin/true from spawn to exit, plain, then with the agent (LD_PRELOAD, through
+// `bpftime start` (bin/bpftime, the sh launcher that execs the command) and through the Node CLI
+// (`node bin/bpftime.js start`, which runs the launcher after Node's start-up)), against a warm
+// server (`bpftime serve` running) and a cold one (none: the agent starts it in a fresh runtime
+// directory).
 // Memory: VmRSS of examples/bench/uprobe_victim while it idles at its ready line, plain and
 // under `bpftime start`.
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { paths } from './env';
 import { Proc, sleep } from './proc';
@@ -13,6 +16,8 @@ import { Cell, Figure, Row, median, na } from './report';
 import { bpftimeMissing, cliEnv, serverPid, withRuntimeDir } from './traced';
 
 const TRUE = '/bin/true';
+// The `bpftime` command as installed (package.json "bin"): the sh launcher.
+const LAUNCHER = path.join(path.dirname(paths.cli), 'bpftime');
 const REPS = 10;
 const MEM_REPS = 3;
 const READY = /^ready pid=(\d+)$/;
@@ -83,19 +88,20 @@ export async function startupFigure(log: (s: string) => void): Promise<Figure> {
   log('agent start-up: with the agent, warm server');
   const warm = await withServer(async (env) => {
     const preload = await column(REPS, () => timeRun(TRUE, [], { ...env, LD_PRELOAD: paths.agent }));
-    const cli = await column(REPS, () => timeRun(process.execPath, [paths.cli, 'start', TRUE], env));
-    return { preload, cli };
-  }, (w) => ({ preload: na(w), cli: na(w) }));
+    const cli = await column(REPS, () => timeRun(LAUNCHER, ['start', TRUE], env));
+    const nodeCli = await column(REPS, () => timeRun(process.execPath, [paths.cli, 'start', TRUE], env));
+    return { preload, cli, nodeCli };
+  }, (w) => ({ preload: na(w), cli: na(w), nodeCli: na(w) }));
 
   log('agent start-up: `bpftime start`, cold server');
   const cold = why ? na(why) : await column(Math.min(REPS, 3), () => withRuntimeDir(
-    (dir) => timeRun(process.execPath, [paths.cli, 'start', TRUE], cliEnv(dir))));
+    (dir) => timeRun(LAUNCHER, ['start', TRUE], cliEnv(dir))));
 
   log('agent memory: idle victim');
   const victimArgs = ['1', 'bench_target'];
   const rssPlain = why ? na(why) : await column(MEM_REPS, () => idleRss(paths.uprobeVictim, victimArgs, process.env));
   const rssAgent = why ? na(why) : await withServer(
-    (env) => column(MEM_REPS, () => idleRss(process.execPath, [paths.cli, 'start', paths.uprobeVictim, ...victimArgs], env)),
+    (env) => column(MEM_REPS, () => idleRss(LAUNCHER, ['start', paths.uprobeVictim, ...victimArgs], env)),
     (w) => na(w));
   let added: Cell = na('no pair of measurements');
   if (rssPlain.ok && rssAgent.ok) added = { ok: true, value: rssAgent.value - rssPlain.value, runs: [] };
@@ -103,7 +109,8 @@ export async function startupFigure(log: (s: string) => void): Promise<Figure> {
   const rows: Row[] = [
     { label: 'plain /bin/true (ms)', nsPerCall: plain, overheadNs: null },
     { label: 'LD_PRELOAD=libbpftime-agent.so /bin/true, warm server (ms)', nsPerCall: warm.preload, overheadNs: null },
-    { label: '`bpftime start /bin/true` (node CLI + agent), warm server (ms)', nsPerCall: warm.cli, overheadNs: null },
+    { label: '`bpftime start /bin/true` (sh launcher + agent), warm server (ms)', nsPerCall: warm.cli, overheadNs: null },
+    { label: '`node bin/bpftime.js start /bin/true` (Node CLI, then the launcher), warm server (ms)', nsPerCall: warm.nodeCli, overheadNs: null },
     { label: '`bpftime start /bin/true`, cold server (ms)', nsPerCall: cold, overheadNs: null },
     { label: 'idle victim VmRSS, plain (KiB)', nsPerCall: rssPlain, overheadNs: null },
     { label: 'idle victim VmRSS, under `bpftime start` (KiB)', nsPerCall: rssAgent, overheadNs: null },
@@ -115,8 +122,10 @@ export async function startupFigure(log: (s: string) => void): Promise<Figure> {
     title: 'Agent start-up and memory',
     description:
       `\`${TRUE}\` from spawn to exit: plain; with \`LD_PRELOAD\` of the agent and \`bpftime serve\` running (the ` +
-      'agent registers with the server before main); through `bpftime start` (a node CLI that then runs it with ' +
-      'the agent); and `bpftime start` with no server (the agent starts one in a fresh runtime directory). ' +
+      'agent registers with the server before main); through `bpftime start` (bin/bpftime, a sh launcher that ' +
+      'execs it with the agent, no Node); through the Node CLI (`node bin/bpftime.js start`, which runs the ' +
+      'launcher once Node has started, and stays as the parent); and `bpftime start` with no server (the agent ' +
+      'starts one in a fresh runtime directory). ' +
       `Median of ${REPS} runs (3 cold) after one unmeasured run. Memory: VmRSS from /proc/<pid>/status of ` +
       '`examples/bench/uprobe_victim` idling at its ready line, 300 ms after it, plain and under ' +
       `\`bpftime start\` (median of ${MEM_REPS}). Time rows are ms, memory rows KiB.`,

@@ -1,7 +1,8 @@
 // The `bpftime` command line: run tools with the shim, targets with the agent, the server in the
 // foreground, and a status view of what the server holds.
 // `start` and `load` are what runs most (a process start waits for them): their plain forms are
-// parsed here without loading commander or the other commands' modules (~25 ms of a start).
+// run by bin/bpftime, the sh launcher, without Node. Here (`node bin/bpftime.js start ...`) they
+// are parsed without loading commander or the other commands' modules and handed to it.
 import type { Command as CommandT } from 'commander';
 import { runWith } from './run';
 import { defaultRuntimeDir } from './runtime';
@@ -25,17 +26,20 @@ function plainRun(args: string[]): { kind: 'shim' | 'agent'; dir?: string; follo
     follow = false;
     i++;
   }
-  if (args[i] === '--') i++;
+  let dashdash = false;
+  if (args[i] === '--') {
+    dashdash = true;
+    i++;
+  }
   const cmd = args[i];
-  if (!cmd || cmd.startsWith('-')) return null;
+  if (!cmd || (cmd.startsWith('-') && !dashdash)) return null;
   return { kind: verb === 'start' ? 'agent' : 'shim', dir, follow, cmd, args: args.slice(i + 1) };
 }
 
 export function main(argv: string[]): void {
   const plain = plainRun(argv.slice(2));
   if (plain) {
-    const extra = plain.follow ? {} : { BPFTIME_NO_FOLLOW: '1' };
-    runWith(plain.kind, plain.cmd, plain.args, plain.dir ?? defaultRuntimeDir(), extra).then((code) => process.exit(code));
+    runWith(plain.kind, plain.cmd, plain.args, plain.dir ?? defaultRuntimeDir(), { follow: plain.follow }).then((code) => process.exit(code));
     return;
   }
   const { Command } = require('commander') as typeof import('commander');
@@ -66,8 +70,7 @@ export function main(argv: string[]): void {
     .argument('[args...]', 'its arguments')
     .passThroughOptions()
     .action(async (cmd: string, args: string[], opts: { follow: boolean }) =>
-      // The agent reads the flag in the process and takes itself out of LD_PRELOAD there.
-      process.exit(await runWith('agent', cmd, args, runtimeDir(), opts.follow ? {} : { BPFTIME_NO_FOLLOW: '1' })));
+      process.exit(await runWith('agent', cmd, args, runtimeDir(), { follow: opts.follow })));
 
   program
     .command('attach')

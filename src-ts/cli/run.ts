@@ -1,7 +1,9 @@
-// `bpftime load` and `bpftime start`: run a command with the shim or the agent preloaded, in the
-// runtime directory the server uses, and pass its exit status on.
+// `bpftime load` and `bpftime start` from the Node CLI: bin/bpftime (a POSIX sh launcher) makes
+// the command's environment and execs it; this runs the launcher in its canonical form, which it
+// always handles itself, and passes the exit status on. Plain `bpftime start/load ...` never get
+// here: the launcher runs them without starting Node.
 import { spawn } from 'child_process';
-import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { projectRoot } from './paths';
 
@@ -12,39 +14,31 @@ export const libraries = {
   early: path.join(projectRoot, 'build', 'lib', 'libbpftime-early.so'),
 };
 
-export function preloadEnv(kind: 'shim' | 'agent', runtimeDir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const lib = libraries[kind];
-  const preload = [lib, ...(base.LD_PRELOAD ?? '').split(/[: ]/).filter((p) => p && p !== lib)].join(':');
-  const audit = kind === 'agent' && fs.existsSync(libraries.early)
-    ? { LD_AUDIT: [libraries.early, ...(base.LD_AUDIT ?? '').split(/[: ]/).filter((p) => p && p !== libraries.early)].join(':') }
-    : {};
-  return {
-    ...base,
-    ...audit,
-    LD_PRELOAD: preload,
-    BPFTIME_RUNTIME_DIR: runtimeDir,
-    // How the shim or agent starts the server when none runs: this very Node and this checkout.
-    BPFTIME_NODE: base.BPFTIME_NODE ?? process.execPath,
-    BPFTIME_SERVER_JS: base.BPFTIME_SERVER_JS ?? path.join(projectRoot, 'dist', 'src-ts', 'server', 'main.js'),
-  };
+export const launcher = path.join(projectRoot, 'bin', 'bpftime');
+
+/** The launcher's arguments for running cmd: `--` keeps a cmd that starts with '-' a command. */
+export function launcherArgs(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string, follow = true): string[] {
+  const verb = kind === 'agent' ? ['start', ...(follow ? [] : ['--no-follow'])] : ['load'];
+  return ['--runtime-dir', runtimeDir, ...verb, '--', cmd, ...args];
 }
 
-export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<number> {
-  const lib = libraries[kind];
-  if (!fs.existsSync(lib)) {
-    console.error(`bpftime: ${lib} is missing - build it with \`npm install\` in ${projectRoot}`);
+export function runWith(kind: 'shim' | 'agent', cmd: string, args: string[], runtimeDir: string, opts: { follow?: boolean } = {}): Promise<number> {
+  if (!cmd) {
+    console.error('bpftime: no command to run');
     return Promise.resolve(1);
   }
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'inherit', env: { ...preloadEnv(kind, runtimeDir), ...extraEnv } });
+    // The server the shim or agent may start runs on this very Node unless told otherwise.
+    const env = { ...process.env, BPFTIME_NODE: process.env.BPFTIME_NODE || process.execPath };
+    const child = spawn('/bin/sh', [launcher, ...launcherArgs(kind, cmd, args, runtimeDir, opts.follow ?? true)], { stdio: 'inherit', env });
     // Signals sent to us go on to the child, which decides what they mean; we wait for it.
     // (Ctrl-C at a terminal reaches both: a tool sees SIGINT twice, which tools treat as one.)
     const forward = (sig: NodeJS.Signals) => child.kill(sig);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as NodeJS.Signals[]) process.on(sig, forward);
     child.on('error', (e) => {
-      console.error(`bpftime: cannot run ${cmd}: ${e.message}`);
+      console.error(`bpftime: cannot run ${launcher}: ${e.message}`);
       resolve(127);
     });
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (require('os').constants.signals[signal] ?? 0) : 0)));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0)));
   });
 }

@@ -8,6 +8,9 @@ import { after } from 'node:test';
 
 export const root = path.resolve(__dirname, '..', '..', '..');
 export const cli = path.join(root, 'bin', 'bpftime.js');
+/** The installed `bpftime` command: a sh launcher that execs plain `start`/`load` runs itself
+ * (the Node CLI's `start`/`load` go through it too) and hands everything else to `cli`. */
+export const launcher = path.join(root, 'bin', 'bpftime');
 export const shimLib = path.join(root, 'build', 'lib', 'libbpftime-syscall-server.so');
 export const agentLib = path.join(root, 'build', 'lib', 'libbpftime-agent.so');
 

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, cli, withServer } from './harness';
+import { Proc, launcher, withServer } from './harness';
 
 export { withServer };
 import { queryStatus } from '../../src-ts/cli/status';
@@ -23,7 +23,7 @@ export function buildC(name: string, source: string, flags: string[] = []): stri
 /** A stock tool on a pty: under the shim (`bpftime load`), or on the kernel when env is
  * undefined. Its stdin stays open, so it runs until stopped. */
 export function toolOnPty(cmdline: string, env?: NodeJS.ProcessEnv): Proc {
-  const cmd = env ? `${process.execPath} ${cli} load ${cmdline}` : cmdline;
+  const cmd = env ? `${launcher} load ${cmdline}` : cmdline;
   return new Proc('script', ['-q', '-f', '-e', '-c', cmd, '/dev/null'], env ?? process.env, { stdin: true });
 }
 
@@ -47,7 +47,7 @@ export function kernelToolsUsable(): string | false {
 /** Runs a command to completion under the agent (`bpftime start`) or plainly. */
 export function runWorkload(env: NodeJS.ProcessEnv | undefined, argv: string[]): { out: string; status: number | null } {
   const r = env
-    ? spawnSync(process.execPath, [cli, 'start', ...argv], { env, encoding: 'utf8', timeout: 30000 })
+    ? spawnSync(launcher, ['start', ...argv], { env, encoding: 'utf8', timeout: 30000 })
     : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30000 });
   return { out: (r.stdout ?? '') + (r.stderr ?? ''), status: r.status };
 }
