@@ -8,15 +8,17 @@
 //                                       alignment SysV requires, no adjustment per call
 //   rbp = rsp + 512                  eBPF r10: [rsp, rbp) is this frame's 512-byte stack
 //   [rbp, rbp + 8)                   may_goto counter (only set when the function uses it)
-//   [rbp + 8, rbp + 12)              main function: tail calls made so far (bpf_tail_call)
-//   [rbp + 8, rbp + 16)              other functions: the address of that count, which every
+//   [rbp + 8, rbp + 16)              the address of the run's count of tail calls, which every
 //                                    bpf-to-bpf call passes to its callee in rax (r0, which a
 //                                    callee never reads: its prologue zeroes it)
+//   [rbp + 16, rbp + 20)             that count, when this is the main function entered afresh
 //
-// The main function's code starts with `mov eax, 0` and the frame set-up; a tail call from
-// another program keeps its own frame (all have this shape) and jumps just past them
-// (BPFTIME_JIT_TAIL_ENTRY, jit.h) with its count in eax, so the count survives from program to
-// program while every frame is replaced.
+// The main function's code starts with the frame set-up and a zeroed count (its address in rax);
+// a tail call from another program keeps its own frame (all have this shape) and jumps just past
+// them (BPFTIME_JIT_TAIL_ENTRY, jit.h) with the address of the count it uses in rax, so one
+// count serves the whole run while frames are replaced (the kernel's tail_call_cnt_ptr): tail
+// calls made by a target that replaced a bpf-to-bpf callee or a callback still count when control
+// is back in the frames below.
 //
 // Registers are zeroed on entry as the interpreter does (r0, r6..r9; and r3..r5 in the main
 // program), so even a program that reads a register before writing it behaves the same in both
@@ -55,23 +57,26 @@ const ZERO_SUB: readonly number[] = [RAX, RBX, R13, R14, R15]; // r0, r6-r9
 /** Bytes before the tail entry of the main function (jit.h BPFTIME_JIT_TAIL_ENTRY): past
  * `xor eax, eax` and the frame set-up, which a tail call keeps from the frame it replaces (every
  * function's frame has the same shape). */
-export const TAIL_ENTRY = 28;
+export const TAIL_ENTRY = 34;
 /** The kernel's MAX_TAIL_CALL_CNT. */
 export const MAX_TAIL_CALLS = 33;
-const TAIL_COUNT = 8; // [rbp + 8]
+const TAIL_COUNT = 8; // [rbp + 8]: the count's address
+const TAIL_CELL = 16; // [rbp + 16]: the count of a run that started in this frame
 
 export function prologue(e: Emitter, main: boolean, mayGoto: boolean, frame: Frame): void {
   if (!frame.full) return slimPrologue(e, mayGoto, frame);
   const at = e.pos;
-  // `mov eax, 0` rather than the 2-byte xor: it makes the tail entry even, and the resolver
-  // tags a program without JIT code in bit 0.
-  if (main) e.movRI32(RAX, 0);
   for (let k = 0; k < SAVED.length; k++) e.push(SAVED[k]);
   e.aluRI(ALU_SUB, RSP, STACK_SIZE + FRAME_EXTRA, true);
   e.lea(RBP, RSP, STACK_SIZE);
-  if (main && e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
-  if (main) e.store(RBP, TAIL_COUNT, RAX, 4);
-  else e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (callbacks too: see CALLS_BACK)
+  if (main) {
+    // A run starts here: its count, zero. A tail call enters past this with its own in rax.
+    e.storeImm(RBP, TAIL_CELL, 0, 4);
+    e.lea(RAX, RBP, TAIL_CELL);
+    // The tail entry must be even: the resolver tags a program without JIT code in bit 0.
+    if (e.pos - at !== TAIL_ENTRY) throw new Error('JIT internal error: tail entry moved');
+  }
+  e.store(RBP, TAIL_COUNT, RAX, 8); // the count's address (callbacks too: see CALLS_BACK)
   if (mayGoto) e.storeImm(RBP, 0, MAX_LOOPS, 8);
   const zero = main ? ZERO_MAIN : ZERO_SUB;
   for (let k = 0; k < zero.length; k++) e.aluRR(ALU_XOR, zero[k], zero[k], false);
@@ -169,8 +174,7 @@ function countAddress(g: Gen): void {
 }
 
 export function countAddressTo(g: Gen, r: number): void {
-  if (g.L.funcOf[g.i] === 0) g.e.lea(r, RBP, TAIL_COUNT);
-  else g.e.load(r, RBP, TAIL_COUNT, 8, false);
+  g.e.load(r, RBP, TAIL_COUNT, 8, false);
 }
 
 function tailCall(g: Gen): void {
@@ -189,27 +193,29 @@ function tailCall(g: Gen): void {
   e.testRR(RAX, RAX, true);
   const fallThrough = shortJccForward(e, CC_S);
   e.movRR(T2, RAX, true);
-  // count + 1, for the target (in eax) and for this execution, whose frames go on after the
-  // target returns when this is a bpf-to-bpf callee.
+  // count + 1, in the run's count, which the target goes on using (its address in rax).
   countAddress(g);
   e.load(RAX, T1, 0, 4, false);
   e.aluRI(ALU_ADD, RAX, 1, false);
   e.store(T1, 0, RAX, 4);
+  e.movRR(RAX, T1, true);
   // JIT code: its tail entry takes over this frame as it is (rsp = rbp - 512, the registers
   // saved for this frame's caller), so nothing is torn down.
   e.testRI(T2, 1, false);
   const interp = shortJccForward(e, CC_NE);
   e.jmpR(T2);
-  // Bit 0 set: a program without JIT code; bpftime_jit_tail_interp(ctx, prog, count), a C
-  // function, runs it in this frame's place.
+  // Bit 0 set: a program without JIT code; bpftime_jit_tail_interp(ctx, prog, &count), a C
+  // function, runs it from this frame (which holds the count when the run started here), whose
+  // epilogue then returns its r0 as the target's own would.
   bindHere(e, interp);
   e.lea(RSI, T2, -1);
-  e.movRR(RDX, RAX, false);
+  e.movRR(RDX, RAX, true);
   const at2 = e.movabs(T2, 0, 0);
   g.relocs.push({ offset: at2, kind: 'tail_interp', id: 0, addend: 0 });
+  e.callR(T2);
   e.lea(RSP, RBP, FRAME_EXTRA);
   for (let k = SAVED.length - 1; k >= 0; k--) e.pop(SAVED[k]);
-  e.jmpR(T2);
+  e.ret();
   bindHere(e, fallThrough);
 }
 

@@ -6,6 +6,7 @@
 import * as O from '../asm/opcodes';
 import { BPF_FUNC_loop, BPF_FUNC_tail_call, BPF_PSEUDO_FUNC } from '../uapi/bpf';
 import { InsnReloc, INSN_RELOC_MAP_PTR, INSN_RELOC_MAP_VALUE, JitReject } from './types';
+import { FRAME_EXTRA } from './regs';
 
 export interface Program {
   n: number;
@@ -268,7 +269,7 @@ function frames(p: Program, starts: number[], flags: Uint8Array, tailFuncs: numb
   for (let f = 0; f < starts.length; f++) {
     const end = f + 1 < starts.length ? starts[f + 1] : p.n;
     if (f === 0 || tailFuncs.includes(f)) {
-      out.push({ full: true, saved: [...SAVED_X], stack: true, extra: 16, keepsCount: true, zero: [6, 7, 8, 9] });
+      out.push({ full: true, saved: [...SAVED_X], stack: true, extra: FRAME_EXTRA, keepsCount: true, zero: [6, 7, 8, 9] });
       continue;
     }
     let mention = 0, calls = false;

@@ -32,6 +32,8 @@ export const SAVED: readonly number[] = [RBP, RBX, R13, R14, R15];
 /** eBPF stack per frame (the kernel's MAX_BPF_STACK). */
 export const STACK_SIZE = 512;
 
-/** Bytes above the eBPF stack top in each frame: [rbp, rbp + 8) is the frame's may_goto
- * counter, the rest keeps rsp 16-byte aligned (see frame.ts). */
-export const FRAME_EXTRA = 16;
+/** Bytes above the eBPF stack top in each full frame (control.ts): [rbp, rbp + 8) is the frame's
+ * may_goto counter, [rbp + 8, rbp + 16) the address of the run's tail-call count, [rbp + 16,
+ * rbp + 20) that count when the main function was entered afresh; a multiple of 16 keeps rsp
+ * 16-byte aligned. */
+export const FRAME_EXTRA = 32;

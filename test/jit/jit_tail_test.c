@@ -1,5 +1,5 @@
 /* Tail calls across engines, natively: the program images written by test/jit/tailcall.test.ts
- * (argv[1]/p0.img .. p6.img: instructions, map relocations, JIT code where the JIT takes the
+ * (argv[1]/p0.img .. p7.img: instructions, map relocations, JIT code where the JIT takes the
  * program) are loaded with the agents' loader (bpftime_prog_image_load) against a real prog
  * array, published as tail-call targets like the agent does, and the dispatcher p0 is run once
  * in the interpreter and once as JIT code for each index. One line per run:
@@ -44,8 +44,8 @@ int main(int argc, char **argv)
 	}
 	uint32_t ids[1] = { 1 };
 	struct bpftime_map *maps[1] = { pa };
-	struct bpftime_loaded_prog lp[7];
-	for (int k = 0; k < 7; k++) {
+	struct bpftime_loaded_prog lp[8];
+	for (int k = 0; k < 8; k++) {
 		char path[4096], err[256];
 		size_t len;
 		snprintf(path, sizeof(path), "%s/p%d.img", argv[1], k);
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 		printf("the dispatcher has no JIT code\n");
 		return 1;
 	}
-	const uint64_t idxs[] = { 1, 2, 3, 4, 5, 6, 7, 9 };
+	const uint64_t idxs[] = { 0, 1, 2, 3, 4, 5, 6, 7, 9 };
 	for (size_t n = 0; n < sizeof(idxs) / sizeof(idxs[0]); n++) {
 		for (int jit = 0; jit < 2; jit++) {
 			uint64_t ctx[8] = { idxs[n] }, r0 = 0;

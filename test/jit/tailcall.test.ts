@@ -3,9 +3,11 @@
 // limit of 33, one that runs a bpf_loop with a JIT'ed callback and tail-calls on, a leaf, one
 // whose bpf-to-bpf function tail-calls, one whose inlined bpf_loop's callback tail-calls, one
 // whose callback a helper calls (a bpf_loop the JIT does not inline) and tail-calls into the
-// chain: the count is the run's, so the chain stops sooner) and into programs without JIT code,
-// entered through the interpreter trampoline with the count carried over; empty and out-of-range
-// slots fall through. The same dispatcher in the interpreter must give the same r0 and context.
+// chain: the count is the run's, so the chain stops sooner; one whose bpf-to-bpf function the
+// chain replaces, after which its own tail call falls through); then again with the chain left
+// to the interpreter (entered through the trampoline, the count carried in and back out). Empty
+// and out-of-range slots fall through. The same dispatcher in the interpreter must give the same
+// r0 and context.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -25,7 +27,7 @@ const skip = !JIT_HOST ? `the JIT emits x86-64; this host is ${process.arch}` : 
 
 /** A program image (objfile.h struct bpftime_prog_image) whose every plain `lddw %rX, 0` is a
  * reference to map 1, the prog array; `lddw %rX, cb` callbacks are marked with fnAt. */
-function image(src: string, fnAt: Array<[number, number]> = []): Buffer {
+function image(src: string, fnAt: Array<[number, number]> = [], jit = true): Buffer {
   const code = assemble(src);
   for (const [ld, target] of fnAt) {
     code[ld * 8 + 1] = (code[ld * 8 + 1] & 0x0f) | (BPF_PSEUDO_FUNC << 4);
@@ -41,7 +43,7 @@ function image(src: string, fnAt: Array<[number, number]> = []): Buffer {
   relocs.forEach((r, k) => [r.insnIdx, r.kind, r.mapId, r.off].forEach((v, j) => img.writeUInt32LE(v, relocOff + 16 * k + 4 * j)));
   img.writeUInt32LE(1, idsOff);
   const { blob } = jitSection(code, relocs);
-  return blob ? withJit(img, blob) : img;
+  return blob && jit ? withJit(img, blob) : img;
 }
 
 // ctx: [0] index, [1] fall-throughs, [2] chain runs, [3] chain fall-throughs, [4] loop sum,
@@ -152,6 +154,26 @@ const P6 = `
   mov %r0, 0
   exit`;
 
+// One count for the whole run: a bpf-to-bpf function tail-calls into the chain, which replaces
+// it and uses the run's count up (the dispatcher's call, this one and 31 of the chain's); back in
+// the main function, a tail call into the leaf must then fall through.
+const P7 = `
+  mov %r6, %r1
+  call local sub
+  stxdw [%r6+40], %r0
+  mov %r1, %r6
+  lddw %r2, 0
+  mov %r3, 3
+  call 12
+  mov %r0, 77
+  exit
+sub:
+  lddw %r2, 0
+  mov %r3, 1
+  call 12
+  mov %r0, 9
+  exit`;
+
 test('tail calls: JIT to JIT, JIT to interpreter, callbacks, the limit of 33, as the interpreter', { skip, timeout: 180_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bpftime-jit-tail-'));
   try {
@@ -159,16 +181,11 @@ test('tail calls: JIT to JIT, JIT to interpreter, callbacks, the limit of 33, as
     assert.equal(decodeInsns(lines)[15].code, 0x79, 'the callback starts at insn 15');
     assert.equal(decodeInsns(assemble(P5))[10].code, 0xbf, 'the callback starts at insn 10');
     assert.equal(decodeInsns(assemble(P6))[11].code, 0xbf, 'the callback starts at insn 11');
-    [image(P0), image(P1), image(P2, [[2, 15]]), image(P3), image(P4), image(P5, [[1, 10]]), image(P6, [[1, 11]])].forEach((img, k) => fs.writeFileSync(path.join(dir, `p${k}.img`), img));
     const exe = path.join(dir, 'jit_tail_test');
     const core = execFileSync('find', [path.join(root, 'src-native/core'), '-name', '*.c'], { encoding: 'utf8' }).trim().split('\n').sort();
     execFileSync('gcc', ['-std=gnu11', '-D_GNU_SOURCE', '-O0', '-Wall', '-Wno-unused-parameter',
       `-I${path.join(root, 'src-native/include')}`, path.join(root, 'test/jit/jit_tail_test.c'), ...core,
       '-lpthread', '-ldl', '-lm', '-o', exe], { stdio: 'pipe', timeout: 150_000 });
-    const run = spawnSync(exe, [dir], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, BPFTIME_JIT: '1' } });
-    assert.equal(run.status, 0, run.stdout + run.stderr);
-    const out = run.stdout;
-    assert.match(out, /^p0: jit\np1: jit\np2: jit\np3: jit\np4: jit\np5: jit\np6: jit\n/);
     const want: Record<number, string> = {
       1: 'r0=33 ctx=0,33,1,0,0,0,0', // the dispatcher's tail call and 32 of the chain's: 33 runs
       2: 'r0=37 ctx=0,0,0,10,0,5,0', // bpf_loop 5 times (0+1+2+3+4), then the leaf: 10 * 3 + 7
@@ -176,12 +193,23 @@ test('tail calls: JIT to JIT, JIT to interpreter, callbacks, the limit of 33, as
       4: 'r0=44 ctx=0,0,0,0,7,0,0',  // the leaf replaced the bpf-to-bpf function: its 7 came back
       5: 'r0=55 ctx=0,0,0,0,0,0,1',  // the leaf replaced the callback: its 7 stopped the loop
       6: 'r0=66 ctx=0,32,1,0,0,0,1',  // 1 + 1 + 31 tail calls: the chain ran 32 times, once in the loop
-      7: 'r0=1000 ctx=1,0,0,0,0,0,0', // empty slot
+      7: 'r0=77 ctx=0,32,1,0,32,0,0', // the chain replaced the function and used the count up
+      0: 'r0=1000 ctx=1,0,0,0,0,0,0', // empty slot
       9: 'r0=1000 ctx=1,0,0,0,0,0,0', // out of range
     };
-    for (const [idx, v] of Object.entries(want)) {
-      assert.match(out, new RegExp(`^idx ${idx} interpreter ${v}$`, 'm'), out);
-      assert.match(out, new RegExp(`^idx ${idx} jit ${v}$`, 'm'), out);
+    // Twice: every program JIT'ed, then the chain without JIT code (entered from JIT code through
+    // the interpreter trampoline, which must carry the run's count in and its tail calls back out).
+    for (const chainJit of [true, false]) {
+      [image(P0), image(P1, [], chainJit), image(P2, [[2, 15]]), image(P3), image(P4), image(P5, [[1, 10]]), image(P6, [[1, 11]]), image(P7)]
+        .forEach((img, k) => fs.writeFileSync(path.join(dir, `p${k}.img`), img));
+      const run = spawnSync(exe, [dir], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, BPFTIME_JIT: '1' } });
+      assert.equal(run.status, 0, run.stdout + run.stderr);
+      const out = run.stdout;
+      assert.match(out, new RegExp(`^p0: jit\np1: ${chainJit ? 'jit' : 'interpreter'}\np2: jit\np3: jit\np4: jit\np5: jit\np6: jit\np7: jit\n`));
+      for (const [idx, v] of Object.entries(want)) {
+        assert.match(out, new RegExp(`^idx ${idx} interpreter ${v}$`, 'm'), out);
+        assert.match(out, new RegExp(`^idx ${idx} jit ${v}$`, 'm'), out);
+      }
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -29,7 +29,7 @@
  * calling back take (helpers_internal.h), so callbacks registered as JIT entries may run. */
 static uint32_t tail_count;
 #define CALL(id, a, b, c, d, e)                                                                      \
-	(long)(int64_t)((bpftime_helper_fn6)bpftime_helper_table[id])(                                \
+	(long)(int64_t)((bpftime_helper_fn6)(void (*)(void))bpftime_helper_table[id])(                                \
 		(uint64_t)(uintptr_t)(a), (uint64_t)(uintptr_t)(b), (uint64_t)(uintptr_t)(c),          \
 		(uint64_t)(uintptr_t)(d), (uint64_t)(uintptr_t)(e), &tail_count)
 

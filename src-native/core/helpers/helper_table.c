@@ -7,7 +7,7 @@
 
 #define H(name) [BPF_FUNC_##name] = bpftime_h_##name
 /* Helpers that call back take the hidden tail-call count as a sixth argument (helpers_internal.h). */
-#define HC(name, fn) [BPF_FUNC_##name] = (bpftime_helper_fn)fn
+#define HC(name, fn) [BPF_FUNC_##name] = (bpftime_helper_fn)(void (*)(void))fn
 
 const bpftime_helper_fn bpftime_helper_table[__BPF_FUNC_MAX_ID] = {
 	H(map_lookup_elem),

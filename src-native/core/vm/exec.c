@@ -9,7 +9,7 @@
 __thread struct vm_exec *bpftime_vm_current;
 
 static int exec_with(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint32_t tail_calls,
-		     uint64_t *ret)
+		     uint32_t *count_out, uint64_t *ret)
 {
 	struct vm_exec ex = { .tail_calls = tail_calls };
 	uint64_t args[5] = { ctx_arg1, ctx_arg2, 0, 0, 0 };
@@ -24,6 +24,8 @@ static int exec_with(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_
 	bpftime_vm_current = &ex;
 	err = bpftime_vm_run_frame(&ex, p, 0, args, &r0);
 	bpftime_vm_current = ex.outer;
+	if (count_out)
+		*count_out = ex.tail_calls;
 	if (err == 0)
 		*ret = r0;
 	return err;
@@ -31,12 +33,17 @@ static int exec_with(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_
 
 int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t ctx_arg2, uint64_t *ret)
 {
-	return exec_with(p, ctx_arg1, ctx_arg2, 0, ret);
+	return exec_with(p, ctx_arg1, ctx_arg2, 0, NULL, ret);
 }
 
 int bpftime_vm_exec_tail(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t tail_calls, uint64_t *ret)
 {
-	return exec_with(p, ctx, 0, tail_calls, ret);
+	return exec_with(p, ctx, 0, tail_calls, NULL, ret);
+}
+
+int bpftime_vm_exec_tail_shared(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t *tail_calls, uint64_t *ret)
+{
+	return exec_with(p, ctx, 0, *tail_calls, tail_calls, ret);
 }
 
 int bpftime_vm_call_subprog(uint32_t pc, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t *ret)

@@ -340,8 +340,8 @@ int bpftime_vm_run_frame(struct vm_exec *ex, const struct bpftime_vm_prog *prog,
 			ex->budget = budget;
 			/* The sixth argument is the hidden tail-call count of helpers that call back
 			 * (helpers_internal.h): NULL, this execution counts its own. */
-			reg[BPF_REG_0] = ((bpftime_helper_fn6)fn)(reg[BPF_REG_1], reg[BPF_REG_2], reg[BPF_REG_3],
-								reg[BPF_REG_4], reg[BPF_REG_5], 0);
+			reg[BPF_REG_0] = ((bpftime_helper_fn6)(void (*)(void))fn)(
+				reg[BPF_REG_1], reg[BPF_REG_2], reg[BPF_REG_3], reg[BPF_REG_4], reg[BPF_REG_5], 0);
 			budget = ex->budget;
 			if (VM_UNLIKELY(ex->tail_next != NULL)) {
 				/* bpf_tail_call succeeded: this frame becomes the new program, r1

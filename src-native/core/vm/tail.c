@@ -6,11 +6,13 @@
  * here, and a jump.
  *
  * The JIT (src-ts/jit) lowers a tail call to a call of bpftime_jit_tail_resolve (address
- * patched in by the loader) and, when it answers with code, jumps there with the tail-call count
- * in eax and r1 unchanged, keeping its frame: the target's "tail entry" (BPFTIME_JIT_TAIL_ENTRY
- * bytes into its code, past a frame set-up of the same shape) stores that count in the frame
- * instead of zeroing it. A target without JIT code is reached through bpftime_jit_tail_interp
- * (the frame torn down first), which runs it in the interpreter with the count carried over. */
+ * patched in by the loader) and, when it answers with code, jumps there with the address of the
+ * run's tail-call count in rax and r1 unchanged, keeping its frame: the target's "tail entry"
+ * (BPFTIME_JIT_TAIL_ENTRY bytes into its code, past a frame set-up of the same shape) keeps that
+ * address instead of starting a count of its own, so tail calls made after a bpf-to-bpf callee or
+ * a callback was replaced still count for the whole run, as in the kernel. A target without JIT
+ * code is run by bpftime_jit_tail_interp (called from the frame it replaces), in the interpreter
+ * with the count carried over and written back. */
 #include <errno.h>
 #include <stdint.h>
 
@@ -104,10 +106,10 @@ long bpftime_tail_lookup(struct bpftime_map *map, uint64_t index, const struct b
 	return lookup(map, index, out);
 }
 
-uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t tail_calls)
+uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t *tail_calls)
 {
 	uint64_t ret = 0;
-	bpftime_vm_exec_tail(next, r1, tail_calls, &ret);
+	bpftime_vm_exec_tail_shared(next, r1, tail_calls, &ret);
 	return ret;
 }
 

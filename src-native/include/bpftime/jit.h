@@ -40,21 +40,23 @@ enum bpftime_jit_reloc_kind {
 					     * (inline bpf_map_lookup_elem) */
 };
 
-/* Where a tail call enters JIT code: the main prologue starts with `mov eax, 0` (no tail call
- * made yet) and the frame set-up (pushes, sub rsp, lea rbp), 28 bytes in all; a tail call keeps
- * the frame it replaces, which has the same shape, and jumps past them with the count of tail
- * calls made in eax. Even: the resolver tags programs without JIT code in bit 0. */
-#define BPFTIME_JIT_TAIL_ENTRY 28
+/* Where a tail call enters JIT code: the main prologue starts with the frame set-up (pushes, sub
+ * rsp, lea rbp) and the run's tail-call count (a zeroed cell in the frame, its address in rax), 34
+ * bytes in all; a tail call keeps the frame it replaces, which has the same shape, and jumps past
+ * them with the address of the count it has been using in rax, so one count serves the whole run
+ * (the kernel's tail_call_cnt_ptr). Even: the resolver tags programs without JIT code in bit 0. */
+#define BPFTIME_JIT_TAIL_ENTRY 34
 
 /* Called by JIT code at bpf_tail_call(ctx, map, index), with the number of tail calls made so
  * far: the target's tail entry to jump to; for a target without JIT code, its struct
  * bpftime_vm_prog * with bit 0 set (the JIT code then jumps to bpftime_jit_tail_interp with it);
  * or a negative errno when the call falls through (the same value as in the interpreter). */
 int64_t bpftime_jit_tail_resolve(uint64_t map, uint64_t index, uint64_t count);
-/* Where JIT code continues a tail call into a program without JIT code (its frame already gone,
- * r1 in rdi): runs `next` in the interpreter with `tail_calls` already made; returns its r0. */
+/* Where JIT code continues a tail call into a program without JIT code (called from the frame it
+ * replaces, r1 in rdi): runs `next` in the interpreter with the run's count at *tail_calls (the
+ * tail calls it makes are added there); returns its r0. */
 struct bpftime_vm_prog;
-uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t tail_calls);
+uint64_t bpftime_jit_tail_interp(uint64_t r1, const struct bpftime_vm_prog *next, uint32_t *tail_calls);
 
 /* Callback entries of loaded JIT code (BPFTIME_JIT_RELOC_CODE targets): registered by
  * bpftime_jit_load, withdrawn by bpftime_jit_free; helpers call a callback value as native code

@@ -52,6 +52,9 @@ int bpftime_vm_exec(const struct bpftime_vm_prog *p, uint64_t ctx_arg1, uint64_t
 /* bpftime_vm_exec for a program entered by a tail call from JIT code: `tail_calls` were already
  * made in this execution (they count towards BPFTIME_VM_MAX_TAIL_CALLS), r2 = 0. */
 int bpftime_vm_exec_tail(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t tail_calls, uint64_t *ret);
+/* The same with the run's count by address: read at entry, the tail calls made written back, so
+ * JIT frames below (a bpf-to-bpf caller, a helper walking a map) go on counting from there. */
+int bpftime_vm_exec_tail_shared(const struct bpftime_vm_prog *p, uint64_t ctx, uint32_t *tail_calls, uint64_t *ret);
 
 /* Callback values (BPF_PSEUDO_FUNC ld_imm64) below this are instruction indexes for the
  * interpreter (bpftime_vm_call_subprog); from it up they are addresses of JIT'ed functions,
