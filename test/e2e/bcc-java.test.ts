@@ -101,7 +101,9 @@ function uflowFlows(out: string): { main: string[]; worker: string[] } | undefin
 
 test('uflow -C: the flow of Java method entries and returns, per thread', { skip, timeout: 300000 }, async (t) => {
   await shimAndKernel(t, {
-    target: jvm(),
+    // on one CPU: uflow's events come through per-CPU perf buffers, and a thread that moves
+    // between CPUs has its events printed out of order (on a kernel too)
+    target: ['taskset', '-c', '0', ...jvm()],
     tool: [sbin('uflow'), '-l', 'java', '-C', 'Workload', '{PID}'],
     ready: /^CPU PID\s+TID\s+TIME\(us\) METHOD/m,
     // uflow opens its perf buffer after printing its header: calls until one comes through
@@ -128,15 +130,25 @@ test('ucalls -S: Java method calls and the JVM\'s syscalls (raw_syscalls tracepo
     const table = ucallsTable(out);
     const calls = workloadCalls(table);
     assert.deepEqual(calls, { 'Workload.inner': 5, 'Workload.outer': 5, 'Workload.run': 2 });
-    // each command: one read of its line, one write of the answer (the other threads' futex
-    // and getrusage counts are timing)
-    const io = { read: table.get('read'), write: table.get('write') };
-    assert.deepEqual(io, { read: 2, write: 2 });
+    // each command: one write of its answer (the other threads' futex and getrusage counts are
+    // timing); and a read of its line, but ucalls counts a syscall at its exit only when it saw
+    // the entry, and the JVM may have entered the first read before the probes were in: 1 or 2
+    const io = { write: table.get('write') };
+    assert.deepEqual(io, { write: 2 });
+    assert.ok([1, 2].includes(table.get('read') ?? 0), `read counted ${table.get('read')} times`);
     // nothing of what the programs' helpers do (bcc reads the names with bpf_probe_read_user)
     assert.deepEqual(['process_vm_readv', 'getpid', 'gettid'].filter((k) => table.has(k)), []);
     return [calls, io];
   });
 });
+
+/** ugc's lines: one per collection and per memory pool it went through (its formatter prints
+ * None as the description). */
+const gcLines = (out: string) => out.split('\n').filter((l) => /^\d+\.\d+\s+\d+\.\d+\s+None\s*$/.test(l)).length;
+/** ugc's lines for one System.gc() of OpenJDK 17's serial collector: the collection itself
+ * (gc__begin/end) and each memory pool it reports (mem__pool__gc__begin/end), as counted on the
+ * kernel. */
+const PER_GC = 7;
 
 test('ugc -l java (javagc-bpfcc): garbage collections through HotSpot gc and mem pool probes', { skip: skip || (!fs.existsSync(sbin('ugc')) && 'bcc ugc not installed'), timeout: 300000 }, async (t) => {
   const N = 5;
@@ -147,10 +159,9 @@ test('ugc -l java (javagc-bpfcc): garbage collections through HotSpot gc and mem
     untilPolling: true, // its header comes before its perf buffer
     steps: ['gc 3', 'gc 2'],
     done: doneLine,
+    until: (out) => gcLines(out) >= PER_GC * N,
   }, (out) => {
-    // one line per collection and per memory pool it went through (ugc's formatter prints None)
-    const lines = out.split('\n').filter((l) => /^\d+\.\d+\s+\d+\.\d+\s+None\s*$/.test(l)).length;
-    assert.ok(lines > 0 && lines % N === 0, `${lines} lines for ${N} collections:\n${out}`);
-    return lines / N;
+    assert.equal(gcLines(out), PER_GC * N, out);
+    return gcLines(out);
   });
 });
