@@ -2,7 +2,7 @@
 // `.values`), puts three elements in the hash map, attaches the dispatcher at tc_target() of the
 // victim (tailcall_victim.c), runs the victim with ops 0, 1 and 2 (directly, or through a
 // launcher such as `bpftime start`) and prints everything the programs recorded. A failed load
-// prints the verifier's verdict (the last line of its log before the statistics).
+// prints the verifier's verdict (the last line of its log but the statistics).
 //
 // usage: tailcall_callback_loader OBJ VICTIM [LAUNCHER ARGS...]
 #define _GNU_SOURCE
@@ -37,13 +37,15 @@ int main(int argc, char **argv)
 	struct bpf_object *obj = bpf_object__open_file(argv[1], &oo);
 	if (!obj || bpf_object__load(obj)) {
 		int err = errno;
-		const char *last = log_buf;
-		/* The log's last complete line before the statistics says what the verifier refused. */
-		for (char *p = strstr(log_buf, "\n"); p && p[1]; p = strstr(p + 1, "\n"))
-			if (strncmp(p + 1, "verification time", 17) == 0)
-				break;
-			else
-				last = p + 1;
+		/* The verdict: the log's last line but the statistics after it. */
+		const char *last = "", *stats[] = { "processed ", "verification time", "stack depth" };
+		for (const char *l = log_buf; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0)) {
+			int stat = l[0] == '\n';
+			for (unsigned k = 0; k < 3; k++)
+				stat |= strncmp(l, stats[k], strlen(stats[k])) == 0;
+			if (!stat)
+				last = l;
+		}
 		printf("load failed: %s: %.*s\n", strerror(err), (int)strcspn(last, "\n"), last);
 		return 1;
 	}

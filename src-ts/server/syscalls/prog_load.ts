@@ -11,6 +11,7 @@ import { checkLogAttrs, objName, writeLog } from './bpf';
 import { checkProgram } from '../../verifier/structural';
 import { findReachable } from '../../verifier/reachability';
 import { MapFuncChecker } from '../../verifier/map_func_compat';
+import { callbackTailCall } from '../../verifier/callback_tail';
 import { eliminateDeadCode, neutraliseDeadCode } from '../../verifier/dead_code';
 import { addon } from '../../native/addon';
 import { statsOnNewProg } from './stats';
@@ -78,6 +79,12 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
     if (refused) {
       log.push(refused.log);
       throw new LoadError(refused.errno, refused.log);
+    }
+    // Tail calls made by callbacks themselves (callback_tail.ts).
+    const cbTail = callbackTailCall(insns, seen);
+    if (cbTail) {
+      log.push(cbTail.log);
+      throw new LoadError(Errno.EINVAL, cbTail.log);
     }
     if (!GPL_COMPATIBLE.has(license) && check.gplOnlyHelper) {
       const msg = `cannot call GPL-restricted function from non-GPL compatible program`;
