@@ -58,6 +58,8 @@ static int g_forked_child;
 #define FORKED_CHILD_DELAY_MS 20
 /* `bpftime detach`: the server told this agent to quit; its thread leaves instead of reconnecting. */
 static int g_quit;
+/* The server this agent talked to went away: no server is started in its place (agent_thread). */
+static int g_lost_server;
 static pthread_mutex_t g_start_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_running; /* an agent thread exists (under g_start_lock) */
 
@@ -344,10 +346,9 @@ static void *agent_thread(void *arg)
 	}
 	/* After losing a server the agent starts none: the program runs on untraced (its hooks went
 	 * with the server's objects) and registers with the next server someone starts, found by a
-	 * connect attempt every 2 s at most. */
-	int lost = 0;
+	 * connect attempt every 2 s at most; a forked child's agent thread inherits that. */
 	for (int backoff_ms = 50;; backoff_ms = backoff_ms < 2000 ? backoff_ms * 2 : 2000) {
-		int s = connect_server(!lost);
+		int s = connect_server(!g_lost_server);
 		if (s >= 0 && say_hello(s) == 0) {
 			pthread_mutex_lock(&g_send_lock);
 			g_sock = s;
@@ -363,7 +364,7 @@ static void *agent_thread(void *arg)
 			while (g_nlive)
 				on_detach(g_live[g_nlive - 1]);
 			pthread_mutex_unlock(&g_conv_lock);
-			lost = !g_quit;
+			g_lost_server = !g_quit;
 		}
 		if (s >= 0)
 			close(s);

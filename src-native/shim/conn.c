@@ -81,7 +81,7 @@ static long read_user_str(char *dst, uint64_t addr, size_t max)
  * server fail at once with EIO, and waits on ring and perf buffers return EIO (poll.c) instead of
  * sleeping for ever; map commands on shared memory keep working. A watcher thread waits on the
  * server's pidfd so that a tool sleeping in such a wait learns it, and says so once on stderr.
- * A process that holds no object any more may connect afresh. */
+ * The process never connects again: ids and pins it learnt would name other objects. */
 static void free_zeroed(void *p, size_t n);
 static int g_server_pid;      /* the server of the current connection */
 static int g_watch_fd = -1;   /* pidfd of the server the watcher thread waits on */
@@ -274,11 +274,8 @@ static int ensure_connected(void)
 {
 	if (g_sock >= 0)
 		return 0;
-	if (shim_server_lost()) {
-		if (fdtab_count())
-			return -EIO; /* its objects went with the server */
-		__atomic_store_n(&g_lost, 0, __ATOMIC_RELEASE); /* nothing held: start afresh */
-	}
+	if (shim_server_lost())
+		return -EIO; /* for good: what the process knew (ids, pins, fds) went with the server */
 	int s = bpftime_client_connect(1);
 	if (s < 0)
 		return s;

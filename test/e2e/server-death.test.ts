@@ -18,7 +18,9 @@ import { queryStatus } from '../../src-ts/cli/status';
 const ringTool = path.join(root, 'examples', 'ringbuf', 'ringbuf');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 const built = fs.existsSync(ringTool) && fs.existsSync(victim);
-const skip = !built ? 'examples not built' : !haveCommand('bpftool') ? 'bpftool not installed' : false;
+const libstdbuf = '/usr/libexec/coreutils/libstdbuf.so';
+const skip = !built ? 'examples not built' : !haveCommand('bpftool') ? 'bpftool not installed'
+  : !fs.existsSync(libstdbuf) ? 'coreutils stdbuf library not found' : false;
 
 const GONE = /bpftime: the syscall server \(pid (\d+)\) went away.*restart it with: bpftime serve/g;
 
@@ -87,15 +89,11 @@ test('a killed server wedges neither tools nor targets, and a new one takes over
     await rt.waitFor(new RegExp(`pid=${pid} .*size=`));
 
     // (b) a tool making bpf() calls that need the server: stock bpftool reading commands from a
-    // pipe (its output is not looked at before the end: stdio buffers it)
-    const bt = new Proc('bpftool', ['batch', 'file', '-'], { ...env, LD_PRELOAD: shimLib }, { stdin: true });
+    // pipe, its stdout line-buffered (coreutils' stdbuf library), one command answered before the kill
+    const bt = new Proc('bpftool', ['batch', 'file', '-'], { ...env, LD_PRELOAD: `${libstdbuf} ${shimLib}`, _STDBUF_O: 'L' }, { stdin: true });
     procs.push(bt);
-    bt.write('prog list\n');
-    for (let i = 0; i < 200; i++) {
-      const s = await queryStatus(dir);
-      if (s.clients.some((c: any) => c.comm === 'bpftool')) break;
-      await sleep(50);
-    }
+    bt.write('prog list\nversion\n'); // `version` prints once the listing is over
+    await bt.waitFor(/name on_malloc[^]*\nbpftool v\d/);
 
     process.kill(first.pid, 'SIGKILL');
     await first.proc.exited;
@@ -108,12 +106,12 @@ test('a killed server wedges neither tools nor targets, and a new one takes over
     assert.match(rt.out, /events=3 /, 'what arrived before stays counted');
     assert.equal(rtCode, 0, 'the example tool ends as it does after any poll error');
 
+    const before = bt.out.length;
     bt.write('prog list\n');
     bt.child.stdin!.end();
     const btCode = await exitsWithin(bt, 20000, 'bpftool');
     assert.notEqual(btCode, 0, `bpftool fails:\n${bt.out}`);
-    assert.match(bt.out, /Input\/output error/);
-    assert.match(bt.out, /on_malloc/, 'the first prog list, answered before the server died, listed the program');
+    assert.match(bt.out.slice(before), /Error: .*Input\/output error/, bt.out);
     assert.equal([...bt.out.matchAll(GONE)].length, 1, `the shim says it once:\n${bt.out}`);
 
     // (c) the target runs on, untraced, and its agent thread sleeps
@@ -162,3 +160,46 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+const opensnoop = '/usr/sbin/opensnoop';
+
+test('stock opensnoop ends with an error when the server dies; its traced shell runs on', { skip: !fs.existsSync(opensnoop) && 'libbpf-tools not installed', timeout: 90000 }, async () => {
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const procs: Proc[] = [];
+  try {
+    const server = await startServer(env, dir);
+    procs.push(server.proc);
+    // libbpf-tools buffer stdout unless it is a terminal: give it one (script -e: its exit status).
+    const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${opensnoop}`, '/dev/null'], env, { stdin: true });
+    procs.push(tool);
+    await tool.waitFor(/PID\s+COMM\s+FD\s+ERR\s+PATH/);
+    for (let i = 0; i < 100; i++) {
+      const s = await queryStatus(dir);
+      if (s.attachments.length >= 2) break;
+      await sleep(50);
+    }
+    // A shell that opens a file per line it reads, with builtins only (no child process).
+    const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', 'while read l; do read -r x < /etc/hostname; echo "opened $l"; done'], env, { stdin: true });
+    procs.push(target);
+    target.write('1\n');
+    await target.waitFor(/opened 1/);
+    await tool.waitFor(/^\d+\s+sh\s+\d+\s+0 \/etc\/hostname\r?$/m);
+
+    process.kill(server.pid, 'SIGKILL');
+    await server.proc.exited;
+    const code = await exitsWithin(tool, 20000, 'opensnoop');
+    assert.notEqual(code, 0, `opensnoop fails:\n${tool.out}`);
+    assert.match(tool.out, /error polling perf buffer: Input\/output error/);
+    assert.equal([...tool.out.matchAll(GONE)].length, 1, `the shim says it once:\n${tool.out}`);
+
+    for (const n of [2, 3]) {
+      target.write(`${n}\n`);
+      await target.waitFor(new RegExp(`opened ${n}`));
+    }
+    assert.equal(target.child.exitCode, null, 'the target runs on');
+  } finally {
+    for (const p of procs.reverse()) await p.stop('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
