@@ -489,7 +489,7 @@ static void bench(void)
 	}
 	double ns = (now_ns() - t0) / LOOPS;
 	printf("bench: lpm_trie lookup (2000 prefixes, IPv4) %.1f ns\n", ns);
-	CHECK(ns < 500);
+	/* Printed only: speed is judged by `npm run bench`, never by timed assertions. */
 	tmap_destroy(&t);
 }
 

@@ -569,8 +569,7 @@ static void bench(void)
 	double t2 = now_ns();
 	double lns = (t1 - t0) / LOOPS, uns = (t2 - t1) / ULOOPS;
 	printf("bench: lru_hash lookup %.1f ns, lru_hash insert with eviction %.1f ns\n", lns, uns);
-	CHECK(lns < 120);
-	CHECK(uns < 3000);
+	/* Printed only: speed is judged by `npm run bench`, never by timed assertions. */
 	tmap_destroy(&t);
 	unpin();
 }

@@ -613,10 +613,8 @@ static void bench(void)
 	printf("bench: percpu_array lookup %.1f ns, percpu_hash lookup %.1f ns, lru_percpu_hash lookup "
 	       "%.1f ns (sched_getcpu %.1f ns)\n",
 	       ns[0], ns[1], ns[2], cpu_ns);
-	/* generous bounds: catch a lock or a syscall on the read path, not CI noise */
-	CHECK(ns[0] < 40);
-	CHECK(ns[1] < 120);
-	CHECK(ns[2] < 120);
+	/* Printed only: speed is judged by `npm run bench`, never by timed assertions in tests. */
+	(void)sink;
 	tmap_destroy(&a);
 	tmap_destroy(&h);
 	tmap_destroy(&l);

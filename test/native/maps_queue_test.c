@@ -460,8 +460,7 @@ static void bench(void)
 	double t2 = now_ns();
 	double qns = (t1 - t0) / LOOPS / 2, bns = (t2 - t1) / LOOPS;
 	printf("bench: queue push/pop %.1f ns each, bloom peek (5 hashes) %.1f ns\n", qns, bns);
-	CHECK(qns < 300);
-	CHECK(bns < 300);
+	/* Printed only: speed is judged by `npm run bench`, never by timed assertions. */
 	tmap_destroy(&q);
 	tmap_destroy(&b);
 }

@@ -881,9 +881,7 @@ static void bench(void)
 	double hns = (t1 - t0) / LOOPS, ans = (t2 - t1) / LOOPS, uns = (t3 - t2) / ULOOPS;
 	printf("bench: hash lookup %.1f ns, array lookup %.1f ns, hash update (replace) %.1f ns\n",
 	       hns, ans, uns);
-	/* generous bounds: catch an accidental lock or syscall on the read path, not CI noise */
-	CHECK(hns < 100);
-	CHECK(ans < 30);
+	/* Printed only: speed is judged by `npm run bench`, never by timed assertions. */
 	tmap_destroy(&h);
 	tmap_destroy(&a);
 }
