@@ -144,6 +144,9 @@ static void *watch_server(void *arg)
 	free(arg);
 	sigset_t all;
 	sigfillset(&all);
+	/* A tool that probes itself may get int3 probe sites: the agent refuses those while any thread
+	 * blocks SIGTRAP (a hit there would kill the process), so this one never does. */
+	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the tool's business */
 	prctl(PR_SET_NAME, "bpftime-watch", 0, 0, 0);
 	struct pollfd p = { w.pidfd, POLLIN, 0 };
