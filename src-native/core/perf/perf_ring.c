@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "bpftime/helpers.h"
 
 struct ring_private {
 	uint32_t lock;      /* 0 free, else the holder's tgid */
@@ -76,7 +79,41 @@ static void put_bytes(uint8_t *data, uint64_t size, uint64_t pos, const void *sr
 		memcpy(data, (const uint8_t *)src + first, n - first);
 }
 
-long bpftime_perf_ring_output(void *page, uint64_t event_id, const void *data, uint64_t size, int *wake)
+/* The fixed fields sample_type asks for before PERF_SAMPLE_RAW, in perf_output_sample's order, all
+ * u64-sized; returns how many u64 words were written into w. A BPF output sample has no IP (not
+ * offered), a zero address and period (perf_sample_data_init(sd, 0, 0) in bpf_perf_event_output),
+ * and the event's id for IDENTIFIER, ID and STREAM_ID. */
+static unsigned sample_fields(uint64_t sample_type, uint64_t event_id, uint64_t *w)
+{
+	unsigned n = 0;
+	if (sample_type & PERF_SAMPLE_IDENTIFIER)
+		w[n++] = event_id;
+	if (sample_type & PERF_SAMPLE_TID) {
+		/* { u32 pid, u32 tid }: the running thread, as bpf_get_current_pid_tgid sees it (a test
+		 * run's caller in the server) */
+		uint64_t id = bpftime_current_pid_tgid();
+		w[n++] = (id & 0xffffffffull) << 32 | id >> 32;
+	}
+	if (sample_type & PERF_SAMPLE_TIME) {
+		/* perf's default clock (local_clock): nanoseconds since boot, as CLOCK_MONOTONIC */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		w[n++] = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	if (sample_type & PERF_SAMPLE_ADDR)
+		w[n++] = 0;
+	if (sample_type & PERF_SAMPLE_ID)
+		w[n++] = event_id;
+	if (sample_type & PERF_SAMPLE_STREAM_ID)
+		w[n++] = event_id;
+	if (sample_type & PERF_SAMPLE_CPU)
+		w[n++] = (uint32_t)bpftime_current_cpu(); /* { u32 cpu, res } */
+	if (sample_type & PERF_SAMPLE_PERIOD)
+		w[n++] = 0;
+	return n;
+}
+
+long bpftime_perf_ring_output(void *page, uint64_t event_id, uint64_t sample_type, const void *data, uint64_t size, int *wake)
 {
 	struct perf_event_mmap_page *p = page;
 	struct ring_private *r = priv(page);
@@ -85,9 +122,13 @@ long bpftime_perf_ring_output(void *page, uint64_t event_id, const void *data, u
 	if (!dsize)
 		return -ENOENT;
 	uint8_t *ring = (uint8_t *)page + p->data_offset;
-	/* PERF_SAMPLE_RAW: a u32 size, then the bytes, padded so the record stays 8-aligned. */
-	uint32_t raw = (uint32_t)(((size + 4 + 7) & ~7ull) - 4);
-	uint64_t rec = sizeof(struct perf_event_header) + 4 + raw;
+	uint64_t fields[8];
+	uint64_t nfields = sample_fields(sample_type, event_id, fields);
+	/* PERF_SAMPLE_RAW: a u32 size, then the bytes, padded so the record stays 8-aligned. Without
+	 * it (a tool that asked for no raw data) the sample holds the fixed fields only. */
+	int has_raw = !!(sample_type & PERF_SAMPLE_RAW);
+	uint32_t raw = has_raw ? (uint32_t)(((size + 4 + 7) & ~7ull) - 4) : 0;
+	uint64_t rec = sizeof(struct perf_event_header) + 8 * nfields + (has_raw ? 4 + raw : 0);
 	if (rec > 0xffff)
 		return -E2BIG;
 	long ret = 0;
@@ -118,10 +159,16 @@ long bpftime_perf_ring_output(void *page, uint64_t event_id, const void *data, u
 	} else {
 		struct perf_event_header h = { PERF_RECORD_SAMPLE, 0, (uint16_t)rec };
 		static const uint8_t zeros[8];
-		put_bytes(ring, dsize, head, &h, sizeof(h));
-		put_bytes(ring, dsize, head + sizeof(h), &raw, 4);
-		put_bytes(ring, dsize, head + sizeof(h) + 4, data, size);
-		put_bytes(ring, dsize, head + sizeof(h) + 4 + size, zeros, raw - size);
+		uint64_t at = head;
+		put_bytes(ring, dsize, at, &h, sizeof(h));
+		at += sizeof(h);
+		put_bytes(ring, dsize, at, fields, 8 * nfields);
+		at += 8 * nfields;
+		if (has_raw) {
+			put_bytes(ring, dsize, at, &raw, 4);
+			put_bytes(ring, dsize, at + 4, data, size);
+			put_bytes(ring, dsize, at + 4 + size, zeros, raw - size);
+		}
 		head += rec;
 	}
 	__atomic_store_n(&p->data_head, head, __ATOMIC_RELEASE);

@@ -12,6 +12,7 @@
 
 struct slot {
 	uint32_t map_id, index, event_id;
+	uint64_t sample_type; /* the event's attr.sample_type, from its memfd's header page */
 	int memfd, waitfd;
 	void *page; /* mapped on first output: the tool sizes the ring when it maps it */
 	struct slot *next;
@@ -38,7 +39,10 @@ void bpftime_perf_slot_set(uint32_t map_id, uint32_t index, uint32_t event_id, i
 	if (memfd >= 0) {
 		struct slot *s = calloc(1, sizeof(*s));
 		if (s) {
-			*s = (struct slot){ map_id, index, event_id, memfd, waitfd, NULL, g_slots };
+			uint64_t st = PERF_SAMPLE_RAW;
+			if (pread(memfd, &st, sizeof(st), BPFTIME_PERF_SAMPLE_TYPE_OFF) != (ssize_t)sizeof(st))
+				st = PERF_SAMPLE_RAW;
+			*s = (struct slot){ map_id, index, event_id, st, memfd, waitfd, NULL, g_slots };
 			g_slots = s;
 		} else {
 			close(memfd);
@@ -67,7 +71,7 @@ long bpftime_perf_slot_output(uint32_t map_id, uint32_t index, const void *data,
 	}
 	int wake = 0, waitfd = -1;
 	if (s && s->page) {
-		rc = bpftime_perf_ring_output(s->page, s->event_id, data, size, &wake);
+		rc = bpftime_perf_ring_output(s->page, s->event_id, s->sample_type, data, size, &wake);
 		waitfd = s->waitfd;
 	}
 	pthread_mutex_unlock(&g_lock);

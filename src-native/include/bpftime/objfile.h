@@ -35,6 +35,11 @@ struct bpftime_obj_hdr {
 	char name[16];     /* object name as given (BPF_OBJ_NAME_LEN) */
 };
 
+/* A BPF_OUTPUT perf event's attr.sample_type (u64), written by the server into the header page of
+ * its memfd: which fields each record carries (bpf_perf_event_output writes them as the kernel's
+ * perf_output_sample does). */
+#define BPFTIME_PERF_SAMPLE_TYPE_OFF 2048u
+
 /* A program image (payload of a BPFTIME_OBJ_PROG memfd), written once by the server at
  * PROG_LOAD and read by every agent. Instructions are stored as loaded after the server's
  * fix-ups; the relocation table says which ld_imm64 pairs the agent must patch with

@@ -9,6 +9,7 @@
 #define BPFTIME_PERF_RING_H
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/perf_event.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,10 +19,17 @@ extern "C" {
  * fills data_offset/data_size the first time. 0 or -EINVAL (not 1 + 2^n pages). */
 int bpftime_perf_ring_init(void *page, uint64_t mapped_len);
 
-/* Writes one PERF_RECORD_SAMPLE (PERF_SAMPLE_RAW) holding `size` bytes. Returns 0, -ENOSPC (full:
- * the loss is counted and reported by a PERF_RECORD_LOST later) or -ENOENT (nobody mapped the
- * ring yet). *wake is set when the consumer sleeps and must be woken (write its eventfd). */
-long bpftime_perf_ring_output(void *page, uint64_t event_id, const void *data, uint64_t size, int *wake);
+/* The sample_type bits a record can carry here (the server refuses others at perf_event_open):
+ * the calling thread's ids, the time, the CPU, the event's id, and the raw bytes. */
+#define BPFTIME_PERF_SAMPLE_SUPPORTED                                                              \
+	(PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR | PERF_SAMPLE_ID | \
+	 PERF_SAMPLE_STREAM_ID | PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD | PERF_SAMPLE_RAW)
+
+/* Writes one PERF_RECORD_SAMPLE holding `size` bytes, with the fields of sample_type in the
+ * kernel's order (perf_output_sample). Returns 0, -ENOSPC (full: the loss is counted and reported
+ * by a PERF_RECORD_LOST later) or -ENOENT (nobody mapped the ring yet). *wake is set when the
+ * consumer sleeps and must be woken (write its eventfd). */
+long bpftime_perf_ring_output(void *page, uint64_t event_id, uint64_t sample_type, const void *data, uint64_t size, int *wake);
 
 /* Consumer side: is there a record to read? */
 int bpftime_perf_ring_readable(const void *page);

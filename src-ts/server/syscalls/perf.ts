@@ -19,6 +19,11 @@ const F = P.perf_event_attr;
 const PAGE = 4096;
 const PATH_MAX = 4096;
 const PERF_UPROBE_REF_CTR_OFFSET_SHIFT = 32n;
+/** Where a BPF_OUTPUT event's sample_type sits in its memfd's header page (objfile.h). */
+const PERF_SAMPLE_TYPE_OFF = 2048;
+/** The sample_type bits bpf_perf_event_output writes here (BPFTIME_PERF_SAMPLE_SUPPORTED in perf_ring.h). */
+const SAMPLE_SUPPORTED = P.PERF_SAMPLE_IDENTIFIER | P.PERF_SAMPLE_TID | P.PERF_SAMPLE_TIME | P.PERF_SAMPLE_ADDR | P.PERF_SAMPLE_ID |
+  P.PERF_SAMPLE_STREAM_ID | P.PERF_SAMPLE_CPU | P.PERF_SAMPLE_PERIOD | P.PERF_SAMPLE_RAW;
 const PERF_FLAGS = P.PERF_FLAG_FD_NO_GROUP | P.PERF_FLAG_FD_OUTPUT | P.PERF_FLAG_PID_CGROUP | P.PERF_FLAG_FD_CLOEXEC;
 
 export interface Pmu {
@@ -151,6 +156,14 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   }
   if (type === P.PERF_TYPE_SOFTWARE && config === BigInt(P.PERF_COUNT_SW_BPF_OUTPUT)) {
     // A perf buffer for one CPU: its ring is the memfd's payload, sized when the tool maps it.
+    // Its records carry the fields of sample_type (bpftool's event_pipe asks for TIME too); the
+    // writers read it from the memfd's header page (BPFTIME_PERF_SAMPLE_TYPE_OFF in objfile.h).
+    const sampleType = attr.u64(F.sample_type);
+    const unsupported = sampleType & ~BigInt(SAMPLE_SUPPORTED);
+    if (unsupported) {
+      log(`${ctx.client.comm}[${ctx.client.pid}]: BPF_OUTPUT sample_type bits 0x${unsupported.toString(16)} (instruction pointer, call chains, registers, ...) are not offered; refused with EOPNOTSUPP`);
+      throw new KernelError(Errno.EOPNOTSUPP, `sample_type 0x${unsupported.toString(16)} is not offered for BPF output`);
+    }
     const waitFd = addon.eventfd();
     if (waitFd < 0) throw new KernelError(-waitFd, 'eventfd failed');
     const ev = new PerfEvent(
@@ -159,6 +172,9 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
       disabled,
     );
     ev.waitFd = waitFd;
+    const st = Buffer.alloc(8);
+    st.writeBigUInt64LE(sampleType, 0);
+    fs.writeSync(ev.fd, st, 0, 8, PERF_SAMPLE_TYPE_OFF);
     k.registry.add(ev);
     return ctx.returnFd(ev);
   }
