@@ -523,6 +523,10 @@ static long select_rings(int nfds, unsigned long *const cin[3], unsigned long *c
 					set_waiting(rings[i].obj, 1);
 				ready |= ready_mask(rings[i].obj) != 0;
 			}
+		if (!ready && shim_server_lost()) {
+			ret = -EIO; /* nothing will ever arrive: the server and its objects are gone */
+			break;
+		}
 		struct timespec left = { 0, 0 };
 		if (ts && !ready) {
 			int64_t rem = deadline - mono_ns();
