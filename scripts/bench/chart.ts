@@ -64,6 +64,8 @@ export function chartSvg(lines: SummaryLine[], subtitle: string): string | null 
     let t: number | null = null;
     if (l.target.startsWith('≤')) t = Number(l.target.split(' ')[1]) * unitNs[l.unit as 'ns' | 'ms'];
     else if (l.target.startsWith('≥') && l.kernel.ok) t = (l.kernel.value * unitNs[l.unit as 'ns' | 'ms']) / Number(l.target.split(/[ ×]/)[1]);
+    // 'bpftime ≤ 1.3× native -O2': the reference column times that factor.
+    else if (l.target.startsWith('bpftime ≤') && l.kernel.ok) t = l.kernel.value * unitNs[l.unit as 'ns' | 'ms'] * Number(l.target.split(/[ ×]/)[2]);
     const tx = t !== null && t > 0 ? x(t) : null;
     const bars: [SummaryLine['kernel'], string, number][] = [[l.kernel, KERNEL_COLOR, y0], [l.bpftime, BPFTIME_COLOR, y0 + BAR_H + 3]];
     for (const [c, color, by] of bars) {

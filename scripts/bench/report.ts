@@ -29,8 +29,9 @@ export interface Headline {
   unit: 'ns' | 'ms' | 'KiB';
   kernel: Cell;
   bpftime: Cell;
-  /** max: bpftime's value must be at most `value`; speedup: kernel ÷ bpftime at least `value`. */
-  target?: { kind: 'max' | 'speedup'; value: number };
+  /** max: bpftime's value must be at most `value`; speedup: kernel ÷ bpftime at least `value`;
+   * slowdown: bpftime ÷ the reference column (native code, say) at most `value`. */
+  target?: { kind: 'max' | 'speedup' | 'slowdown'; value: number };
   kernelLabel?: string; // what the kernel column holds, when it is not the kernel
   chart?: boolean;      // false: kept out of the chart (default: in it when a time)
 }
@@ -117,6 +118,9 @@ export function summaryLines(figures: Figure[]): SummaryLine[] {
       } else if (h.target?.kind === 'speedup') {
         target = `≥ ${h.target.value}× faster than the kernel`;
         if (ratio.ok) met = ratio.value >= h.target.value;
+      } else if (h.target?.kind === 'slowdown') {
+        target = `bpftime ≤ ${h.target.value}× ${h.kernelLabel ?? 'the kernel'}`;
+        if (ratio.ok) met = 1 / ratio.value <= h.target.value;
       }
       out.push({
         figure: f.id, label: h.label, unit: h.unit, kernel: h.kernel, bpftime: h.bpftime, ratio, target, met,

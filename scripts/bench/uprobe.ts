@@ -61,7 +61,7 @@ export async function uprobeFigure(p: UprobeParams, log: (s: string) => void): P
       { label: `bpftime, ${fn}`, nsPerCall: bpftime, overheadNs: bOver },
     );
     summary.push({ label: `kernel/bpftime per-hit overhead, ${fn}`, cell: ratio(kOver, bOver) });
-    headline.push({ label: `uprobe hit, ${fn} (${prologue})`, unit: 'ns', kernel: kOver, bpftime: bOver });
+    headline.push({ label: `uprobe hit, ${fn} (${prologue})`, unit: 'ns', kernel: kOver, bpftime: bOver, target: { kind: 'max', value: 30 } });
   }
 
   return {
