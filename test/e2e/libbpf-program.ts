@@ -1,6 +1,9 @@
 // What the differential tests of a libbpf program share: building test/programs/<name>.bpf.c
 // with clang and its loader <name>.c against libbpf, and running the loader under the shim (with
-// the JIT, or the interpreter: BPFTIME_JIT=0) in a runtime dir of its own.
+// the JIT, or the interpreter: BPFTIME_JIT=0) in a runtime dir of its own, and comparing its output
+// with the same loader's on the kernel.
+import { TestContext } from 'node:test';
+import * as assert from 'node:assert/strict';
 import { SpawnSyncReturns, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -31,4 +34,19 @@ export function runUnderShim(bin: string, args: string[], jit: boolean): SpawnSy
   } finally {
     stopServer(rt);
   }
+}
+
+/**
+ * Runs bin with args on the kernel and asserts its stdout equals shimStdout line by line. Skips
+ * the test (returning false) only when the kernel run does not get going: a non-zero exit, or
+ * stdout not starting with ready (the loader's first line once the kernel took its programs).
+ */
+export function assertSameOnKernel(t: TestContext, bin: string, args: string[], shimStdout: string, ready: string, headLines = 1): boolean {
+  const kernel = spawnSync(bin, args, { encoding: 'utf8', timeout: 60000 });
+  if (kernel.status !== 0 || !kernel.stdout.startsWith(ready)) {
+    t.skip(`kernel path unavailable (${(kernel.stdout || kernel.stderr).split('\n').slice(0, headLines).join(' ')}): shim output not compared`);
+    return false;
+  }
+  assert.deepEqual(shimStdout.split('\n'), kernel.stdout.split('\n'));
+  return true;
 }
