@@ -7,30 +7,59 @@ import * as assert from 'node:assert/strict';
 import { SpawnSyncReturns, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { bpftimeEnv, haveCommand, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { bpftimeEnv, cli, haveCommand, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
 
 const programs = path.join(root, 'test', 'programs');
 
 /** clang, cc and libbpf's headers: what building such a program needs. */
 export const haveLibbpfTools = haveCommand('clang') && haveCommand('cc') && fs.existsSync('/usr/include/bpf/libbpf.h');
 
-/** Builds <name>.bpf.c and <name>.c of test/programs into the directory out. */
-export function buildLibbpfProgram(name: string, out: string): { bin: string; obj: string } {
+/** Compiles test/programs/<name>.bpf.c with clang into out/<name>.bpf.o. */
+export function buildBpfObject(name: string, out: string): string {
   const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
   const obj = path.join(out, `${name}.bpf.o`);
-  const bin = path.join(out, name);
   execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-Wall', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`,
     '-c', path.join(programs, `${name}.bpf.c`), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-Wall', '-o', bin, path.join(programs, `${name}.c`), '-lbpf', '-lelf', '-lz']);
-  return { bin, obj };
+  return obj;
 }
 
+/** Compiles test/programs/<name>.c into out/<name>, linked against libbpf when it needs it. */
+export function buildUserProgram(name: string, out: string, libbpf = true): string {
+  const bin = path.join(out, name);
+  execFileSync('cc', ['-O1', '-g', '-Wall', '-o', bin, path.join(programs, `${name}.c`), ...(libbpf ? ['-lbpf', '-lelf', '-lz'] : [])]);
+  return bin;
+}
+
+/** Builds <name>.bpf.c and <name>.c of test/programs into the directory out. */
+export function buildLibbpfProgram(name: string, out: string): { bin: string; obj: string } {
+  return { obj: buildBpfObject(name, out), bin: buildUserProgram(name, out) };
+}
+
+/** A libbpf loader that attaches to a victim it starts itself (tailcall_victim.c). */
+export interface VictimLoader { obj: string; loader: string; victim: string }
+
+/** Builds <bpfName>.bpf.c, the loader <loaderName>.c and tailcall_victim.c into out. */
+export function buildVictimLoader(bpfName: string, loaderName: string, out: string): VictimLoader {
+  return { obj: buildBpfObject(bpfName, out), loader: buildUserProgram(loaderName, out), victim: buildUserProgram('tailcall_victim', out, false) };
+}
+
+/**
+ * Runs a victim loader under the shim: it starts its victim with `bpftime start`, so the program
+ * runs in the victim's agent, not in the loader.
+ */
+export function runVictimLoaderUnderShim(b: VictimLoader, jit: boolean, opts: ShimRunOptions = {}, obj = b.obj): SpawnSyncReturns<string> {
+  return runUnderShim(b.loader, [obj, b.victim, process.execPath, cli, 'start'], jit, opts);
+}
+
+/** Extra environment and a time limit for a run under the shim. */
+export interface ShimRunOptions { env?: Record<string, string>; timeout?: number }
+
 /** Runs bin under the shim with a server of its own, to completion. */
-export function runUnderShim(bin: string, args: string[], jit: boolean): SpawnSyncReturns<string> {
-  const rt = tmpRuntimeDir();
-  const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
+export function runUnderShim(bin: string, args: string[], jit: boolean, opts: ShimRunOptions = {}): SpawnSyncReturns<string> {
+  const rt = tmpRuntimeDir(); // a server per run: a stopped one may still be exiting when the next starts
+  const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }), ...opts.env };
   try {
-    return spawnSync(bin, args, { env, encoding: 'utf8', timeout: 60000 });
+    return spawnSync(bin, args, { env, encoding: 'utf8', timeout: opts.timeout ?? 60000 });
   } finally {
     stopServer(rt);
   }

@@ -12,42 +12,16 @@
 // kernel refuses at load, and so must the runtime: that refusal is compared with the kernel's.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { isRoot, tmpRuntimeDir } from './harness';
+import { VictimLoader, buildBpfObject, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
-const MULTIARCH = (() => {
-  try {
-    return execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'x86_64-linux-gnu';
-  }
-})();
+const build = (dir: string) => buildVictimLoader('tailcall_callback', 'tailcall_callback_loader', dir);
 
-function build(dir: string): { obj: string; loader: string; victim: string } {
-  const obj = path.join(dir, 'tailcall_callback.bpf.o');
-  const loader = path.join(dir, 'tailcall_callback_loader');
-  const victim = path.join(dir, 'tailcall_victim');
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${MULTIARCH}`, '-c',
-    path.join(progs, 'tailcall_callback.bpf.c'), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-o', loader, path.join(progs, 'tailcall_callback_loader.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-g', '-o', victim, path.join(progs, 'tailcall_victim.c')]);
-  return { obj, loader, victim };
-}
-
-function runUnderShim(b: ReturnType<typeof build>, obj: string, jit: boolean): ReturnType<typeof spawnSync> & { stdout: string } {
-  const dir = tmpRuntimeDir();
-  const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
-  const r = spawnSync(b.loader, [obj, b.victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 60000 });
-  stopServer(dir);
-  return r;
-}
-
-function underShim(b: ReturnType<typeof build>, jit: boolean): string {
-  const r = runUnderShim(b, b.obj, jit);
-  assert.equal(r.status, 0, `${r.stdout}\n${String(r.stderr).slice(-3000)}`);
+function underShim(b: VictimLoader, jit: boolean): string {
+  const r = runVictimLoaderUnderShim(b, jit);
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
   return r.stdout;
 }
 
@@ -63,7 +37,7 @@ const WANT: Record<string, number> = {
   hash_cb: 3, hash_fall: 2, hash_ret: 3, chain: 33, chain_fall: 1,
 };
 
-const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs clang, cc and libbpf-dev';
+const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
 test('tail calls from bpf_for_each_map_elem callbacks: JIT as the interpreter, the run\'s count of 33', { skip, timeout: 180000 }, () => {
   const dir = tmpRuntimeDir();
@@ -83,11 +57,9 @@ test('a tail call made by a callback itself is refused at load, as by the kernel
   const dir = tmpRuntimeDir();
   try {
     const b = build(dir);
-    const obj = path.join(dir, 'tailcall_in_callback.bpf.o');
-    execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${MULTIARCH}`, '-c',
-      path.join(progs, 'tailcall_in_callback.bpf.c'), '-o', obj]);
+    const obj = buildBpfObject('tailcall_in_callback', dir);
     const want = 'load failed: Invalid argument: At callback return the register R0 has unknown scalar value should have been in [0, 1]\n';
-    const r = runUnderShim(b, obj, true);
+    const r = runVictimLoaderUnderShim(b, true, {}, obj);
     assert.equal(r.status, 1, r.stdout);
     assert.equal(r.stdout, want);
     if (!isRoot) {

@@ -9,37 +9,15 @@
 // kernel BPF is available the kernel's output must be identical, in the interpreter and the JIT.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { isRoot, tmpRuntimeDir } from './harness';
+import { VictimLoader, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
-const MULTIARCH = (() => {
-  try {
-    return execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'x86_64-linux-gnu';
-  }
-})();
+const build = (dir: string) => buildVictimLoader('tailcall', 'tailcall_loader', dir);
 
-function build(dir: string): { obj: string; loader: string; victim: string } {
-  const obj = path.join(dir, 'tailcall.bpf.o');
-  const loader = path.join(dir, 'tailcall_loader');
-  const victim = path.join(dir, 'tailcall_victim');
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${MULTIARCH}`, '-c',
-    path.join(progs, 'tailcall.bpf.c'), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-o', loader, path.join(progs, 'tailcall_loader.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-g', '-o', victim, path.join(progs, 'tailcall_victim.c')]);
-  return { obj, loader, victim };
-}
-
-function underShim(b: ReturnType<typeof build>, jit: boolean): string {
-  // A runtime (and server) per run: a stopped server may still be exiting when the next starts.
-  const dir = tmpRuntimeDir();
-  const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
-  const r = spawnSync(b.loader, [b.obj, b.victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 60000 });
-  stopServer(dir);
+function underShim(b: VictimLoader, jit: boolean): string {
+  const r = runVictimLoaderUnderShim(b, jit);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
   return r.stdout;
 }
@@ -67,7 +45,7 @@ function checkExpected(out: string): void {
   assert.match(second, /arr\[5\] = 51\narr\[6\] = 60\n/);
 }
 
-const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs clang, cc and libbpf-dev';
+const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
 test('tail calls, bpf_loop and for_each_map_elem under bpftime start, as on the kernel', { skip, timeout: 180000 }, (t) => {
   const dir = tmpRuntimeDir();
