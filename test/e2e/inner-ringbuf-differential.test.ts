@@ -5,30 +5,20 @@
 // agent gets each inner ring's eventfd with the ring itself. Same output as the kernel's.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { isRoot, tmpRuntimeDir } from './harness';
+import { buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
-const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs clang, cc and libbpf-dev';
+const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
 test('inner ring buffers wake their epoll consumer, as on the kernel', { skip, timeout: 180000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  const obj = path.join(dir, 'inner_ringbuf.bpf.o');
-  const tool = path.join(dir, 'inner_ringbuf');
-  const victim = path.join(dir, 'tailcall_victim');
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`, '-c',
-    path.join(progs, 'inner_ringbuf.bpf.c'), '-o', obj]);
-  execFileSync('cc', ['-O1', '-g', '-o', tool, path.join(progs, 'inner_ringbuf.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-g', '-o', victim, path.join(progs, 'tailcall_victim.c')]);
+  const b = buildVictimLoader('inner_ringbuf', 'inner_ringbuf', dir);
+  const { obj, loader: tool, victim } = b;
   const outputs: string[] = [];
   for (const jit of [true, false]) {
-    const rt = tmpRuntimeDir();
-    const env = { ...bpftimeEnv(rt), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }) };
-    const r = spawnSync(tool, [obj, victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 90000 });
-    stopServer(rt);
+    const r = runVictimLoaderUnderShim(b, jit, { timeout: 90000 });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
     assert.match(r.stdout, /^outer_hash\[3\]: type 27 max_entries 4096\nconsumer ready\n/m);
     assert.match(r.stdout, /\na: ring=0 op=0 n=1 size=12\na: ring=0 op=2 n=5 size=12\nb: ring=0 op=1 n=2 size=12\nb: ring=0 op=3 n=4 size=12\nh: ring=1 op=3 n=4 size=12\n/);

@@ -9,31 +9,19 @@
 // the shim, compared with the kernel by inner map name.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, haveCommand, isRoot, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { VictimLoader, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
-const skip = (!haveCommand('clang') || !haveCommand('cc') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs clang, cc and libbpf-dev';
+const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
-interface Built { obj: string; loader: string; victim: string }
+type Built = VictimLoader;
 
-function build(dir: string): Built {
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  const b = { obj: path.join(dir, 'map_of_maps.bpf.o'), loader: path.join(dir, 'map_of_maps_loader'), victim: path.join(dir, 'tailcall_victim') };
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`, '-c',
-    path.join(progs, 'map_of_maps.bpf.c'), '-o', b.obj]);
-  execFileSync('cc', ['-O1', '-g', '-o', b.loader, path.join(progs, 'map_of_maps_loader.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-g', '-o', b.victim, path.join(progs, 'tailcall_victim.c')]);
-  return b;
-}
+const build = (dir: string): Built => buildVictimLoader('map_of_maps', 'map_of_maps_loader', dir);
 
 function underShim(b: Built, jit: boolean, live = false): string {
-  const dir = tmpRuntimeDir(); // a server per run
-  const env = { ...bpftimeEnv(dir), LD_PRELOAD: shimLib, ...(jit ? {} : { BPFTIME_JIT: '0' }), ...(live ? { MOM_LIVE: '1' } : {}) };
-  const r = spawnSync(b.loader, [b.obj, b.victim, process.execPath, cli, 'start'], { env, encoding: 'utf8', timeout: 60000 });
-  stopServer(dir);
+  const r = runVictimLoaderUnderShim(b, jit, { env: live ? { MOM_LIVE: '1' } : {} });
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
   return r.stdout;
 }
