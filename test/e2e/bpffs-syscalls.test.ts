@@ -5,18 +5,14 @@
 // under the shim in the runtime's /sys/fs/bpf, and must print the same lines.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'bpffs_syscalls.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { buildSyscallProgram, runSyscallProgramUnderShim, runSyscallProgramOnKernel } from './syscall-program';
 
 test('bpffs calls through syscall() and attribute changes answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 60000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'bpffs_syscalls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, ['/sys/fs/bpf'], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+  const bin = buildSyscallProgram('bpffs_syscalls', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 30000);
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
   assert.match(shim.stdout, /^bpf available: ok\n/);
@@ -26,18 +22,8 @@ test('bpffs calls through syscall() and attribute changes answer as the kernel d
   assert.match(shim.stdout, /\nafter utimensat: file mode \d+ uid 0 gid 0 atime  mtime \(1000\.000000005\)\(2000\.000000006\) ctime recent\n/);
   assert.match(shim.stdout, /\nSYS_rmdir: ok\n/);
 
-  const bpffs = path.join(dir, 'bpffs');
-  fs.mkdirSync(bpffs);
-  if (spawnSync('mount', ['-t', 'bpf', 'bpf', bpffs]).status !== 0) {
-    t.skip('cannot mount a bpf filesystem for the kernel run (not root?): shim output not compared');
-    return;
-  }
-  let kernel;
-  try {
-    kernel = spawnSync(bin, [bpffs], { encoding: 'utf8', timeout: 30000 });
-  } finally {
-    spawnSync('umount', [bpffs]);
-  }
+  const kernel = runSyscallProgramOnKernel(t, bin, dir, 30000);
+  if (!kernel) return;
   if (!kernel.stdout.startsWith('bpf available: ok')) {
     t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
     return;

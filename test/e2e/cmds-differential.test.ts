@@ -6,34 +6,20 @@
 // /sys/fs/bpf is never touched); the shim run pins in the runtime's own /sys/fs/bpf.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'bpf_cmds.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { buildSyscallProgram, runSyscallProgramUnderShim, runSyscallProgramOnKernel } from './syscall-program';
 
 test('object commands (ids, pins, batches, links, queries, info) answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 60000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'bpf_cmds');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, ['/sys/fs/bpf'], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+  const bin = buildSyscallProgram('bpf_cmds', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 30000);
   stopServer(dir); // it holds the run's pins, so it would not leave by itself
   assert.equal(shim.status, 0, shim.stderr);
   assert.match(shim.stdout, /^bpf available\n/);
 
-  const bpffs = path.join(dir, 'bpffs');
-  fs.mkdirSync(bpffs);
-  if (spawnSync('mount', ['-t', 'bpf', 'bpf', bpffs]).status !== 0) {
-    t.skip('cannot mount a bpf filesystem for the kernel run (not root?): shim output not compared');
-    return;
-  }
-  let kernel;
-  try {
-    kernel = spawnSync(bin, [bpffs], { encoding: 'utf8', timeout: 30000 });
-  } finally {
-    spawnSync('umount', [bpffs]);
-  }
+  const kernel = runSyscallProgramOnKernel(t, bin, dir, 30000);
+  if (!kernel) return;
   if (kernel.stdout.includes('tracefs: absent')) {
     t.skip('the real tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing): nothing to compare with');
     return;

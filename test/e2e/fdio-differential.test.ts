@@ -7,35 +7,21 @@
 // own /sys/fs/bpf.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'fd_io_calls.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { buildSyscallProgram, runSyscallProgramUnderShim, runSyscallProgramOnKernel } from './syscall-program';
 
 test('select/pselect, fd access modes and perf ioctls answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 90000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'fd_io_calls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src, '-lpthread']);
-  const shim = spawnSync(bin, ['/sys/fs/bpf'], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 60000 });
+  const bin = buildSyscallProgram('fd_io_calls', dir, ['-lpthread']);
+  const shim = runSyscallProgramUnderShim(bin, dir, 60000);
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
   assert.match(shim.stdout, /^bpf available: ok\n/);
   assert.match(shim.stdout, /select blocked on ring buffer: woken in time/);
 
-  const bpffs = path.join(dir, 'bpffs');
-  fs.mkdirSync(bpffs);
-  if (spawnSync('mount', ['-t', 'bpf', 'bpf', bpffs]).status !== 0) {
-    t.skip('cannot mount a bpf filesystem for the kernel run (not root?): shim output not compared');
-    return;
-  }
-  let kernel;
-  try {
-    kernel = spawnSync(bin, [bpffs], { encoding: 'utf8', timeout: 60000 });
-  } finally {
-    spawnSync('umount', [bpffs]);
-  }
+  const kernel = runSyscallProgramOnKernel(t, bin, dir, 60000);
+  if (!kernel) return;
   if (!kernel.stdout.startsWith('bpf available: ok')) {
     t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
     return;
