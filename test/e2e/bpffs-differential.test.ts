@@ -24,7 +24,7 @@ test('bpffs file operations answer as the kernel does', { skip: !haveCommand('cc
     const kernel = spawnSync(bin, [bpffs], { encoding: 'utf8', timeout: 30000 });
     // The same under the shim on the real mount: its directories are the kernel's, the pins the
     // runtime's, and the tool cannot tell.
-    const shimOnMount = runSyscallProgramUnderShim(bin, dir, 30000, bpffs);
+    const shimOnMount = runSyscallProgramUnderShim(bin, dir, 30000, [bpffs]);
     stopServer(dir);
     return { kernel, shimOnMount };
   });

@@ -3,18 +3,15 @@
 // ioctls) runs once on the kernel and once under the shim, and must print the same lines.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'bpf_calls.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { buildSyscallProgram, runSyscallProgramUnderShim } from './syscall-program';
 
 test('bpf() and perf_event_open() answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 60000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'bpf_calls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, [], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+  const bin = buildSyscallProgram('bpf_calls', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 30000, []);
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
   const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout: 30000 });

@@ -7,28 +7,19 @@
 // lines: EFAULT where the kernel says EFAULT, and never a crash or a call of the tool's handler.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'elem_fault_calls.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { assertSameOnKernel, buildSyscallProgram, runSyscallProgramUnderShim } from './syscall-program';
 
 test('element commands fault, size-check and refuse as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 90000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'elem_fault_calls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, [], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 60000 });
+  const bin = buildSyscallProgram('elem_fault_calls', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 60000, []);
   stopServer(dir);
   assert.equal(shim.status, 0, `${shim.stdout.split('\n').slice(-5).join('\n')}\n${shim.stderr}`);
   assert.match(shim.stdout, /^bpf available: ok\n/);
   assert.match(shim.stdout, /hash value 40000: lookup value straddles a page: EFAULT\n/);
   assert.match(shim.stdout, /tool SIGSEGV handler never ran\n$/);
-  const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout: 60000 });
-  if (!kernel.stdout.startsWith('bpf available: ok')) {
-    t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
-    return;
-  }
-  assert.deepEqual(shim.stdout.split('\n'), kernel.stdout.split('\n'));
+  assertSameOnKernel(t, bin, shim.stdout, 'bpf available: ok', 60000);
   fs.rmSync(dir, { recursive: true, force: true });
 });

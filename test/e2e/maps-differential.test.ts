@@ -5,26 +5,16 @@
 // same lines.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'maps_calls.c');
+import { haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { assertSameOnKernel, buildSyscallProgram, runSyscallProgramUnderShim } from './syscall-program';
 
 test('map types answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 60000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'maps_calls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, [], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+  const bin = buildSyscallProgram('maps_calls', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 30000, []);
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
-  const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout: 30000 });
-  if (!kernel.stdout.startsWith('percpu_array create: ok')) {
-    // No kernel BPF here (not root, or BPF disabled): nothing to compare with.
-    t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
-    return;
-  }
-  assert.deepEqual(shim.stdout.split('\n'), kernel.stdout.split('\n'));
+  assertSameOnKernel(t, bin, shim.stdout, 'percpu_array create: ok', 30000);
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -6,18 +6,15 @@
 // and must print the same lines.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
-
-const src = path.join(root, 'test', 'programs', 'prog_array_calls.c');
+import { bpftimeEnv, shimLib, haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { assertSameOnKernel, buildSyscallProgram, runSyscallProgramUnderShim } from './syscall-program';
 
 test('prog arrays answer as the kernel does', { skip: !haveCommand('cc') && 'no C compiler', timeout: 60000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const bin = path.join(dir, 'prog_array_calls');
-  execFileSync('cc', ['-O1', '-g', '-o', bin, src]);
-  const shim = spawnSync(bin, [], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout: 30000 });
+  const bin = buildSyscallProgram('prog_array_calls', dir);
+  const shim = runSyscallProgramUnderShim(bin, dir, 30000, []);
   stopServer(dir);
   assert.equal(shim.status, 0, shim.stderr);
   assert.match(shim.stdout, /^prog_array create: ok\n/);
@@ -29,11 +26,6 @@ test('prog arrays answer as the kernel does', { skip: !haveCommand('cc') && 'no 
   const interp = spawnSync(bin, [], { env: { ...bpftimeEnv(dir2), LD_PRELOAD: shimLib, BPFTIME_JIT: '0' }, encoding: 'utf8', timeout: 30000 });
   stopServer(dir2);
   assert.equal(interp.stdout, shim.stdout, 'interpreter and JIT differ');
-  const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout: 30000 });
-  if (!kernel.stdout.startsWith('prog_array create: ok')) {
-    t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
-    return;
-  }
-  assert.deepEqual(shim.stdout.split('\n'), kernel.stdout.split('\n'));
+  assertSameOnKernel(t, bin, shim.stdout, 'prog_array create: ok', 30000);
   fs.rmSync(dir, { recursive: true, force: true });
 });

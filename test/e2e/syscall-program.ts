@@ -2,6 +2,7 @@
 // share: building test/programs/<name>.c, running it under the shim against the runtime's
 // /sys/fs/bpf, and running it on the kernel against a bpf filesystem mounted for the run alone.
 import { TestContext } from 'node:test';
+import * as assert from 'node:assert/strict';
 import { SpawnSyncReturns, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,9 +15,9 @@ export function buildSyscallProgram(name: string, dir: string, extra: string[] =
   return bin;
 }
 
-/** Runs bin with the bpf directory bpffs under the shim, with the server of runtime dir rt. */
-export function runSyscallProgramUnderShim(bin: string, rt: string, timeout: number, bpffs = '/sys/fs/bpf'): SpawnSyncReturns<string> {
-  return spawnSync(bin, [bpffs], { env: { ...bpftimeEnv(rt), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout });
+/** Runs bin (with the bpf directory as its argument by default) under the shim with the server of runtime dir rt. */
+export function runSyscallProgramUnderShim(bin: string, rt: string, timeout: number, args = ['/sys/fs/bpf']): SpawnSyncReturns<string> {
+  return spawnSync(bin, args, { env: { ...bpftimeEnv(rt), LD_PRELOAD: shimLib }, encoding: 'utf8', timeout });
 }
 
 /**
@@ -40,4 +41,18 @@ export function withPrivateBpffs<T>(t: TestContext, dir: string, run: (bpffs: st
 /** Runs bin on the kernel against a private bpf mount (see withPrivateBpffs). */
 export function runSyscallProgramOnKernel(t: TestContext, bin: string, dir: string, timeout: number): SpawnSyncReturns<string> | undefined {
   return withPrivateBpffs(t, dir, (bpffs) => spawnSync(bin, [bpffs], { encoding: 'utf8', timeout }));
+}
+
+/**
+ * Runs bin without arguments on the kernel and asserts its stdout equals shimStdout line by line.
+ * Skips the test only when the kernel run does not print its first line, ready (no kernel BPF
+ * here: not root, or BPF disabled).
+ */
+export function assertSameOnKernel(t: TestContext, bin: string, shimStdout: string, ready: string, timeout: number): void {
+  const kernel = spawnSync(bin, [], { encoding: 'utf8', timeout });
+  if (!kernel.stdout.startsWith(ready)) {
+    t.skip(`kernel path unavailable (${kernel.stdout.split('\n')[0]}): shim output not compared`);
+    return;
+  }
+  assert.deepEqual(shimStdout.split('\n'), kernel.stdout.split('\n'));
 }
