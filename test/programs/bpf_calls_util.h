@@ -51,6 +51,20 @@ static inline long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
 	return sys_bpf(cmd, &a, sizeof(a));
 }
 
+/* BPF_MAP_CREATE with a full-size attr: every field not named here is zero. */
+static inline int create_map(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = ksz;
+	a.value_size = vsz;
+	a.max_entries = max;
+	a.map_flags = flags;
+	a.map_extra = extra;
+	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
 /* Loads a KPROBE program (what uprobes run); on failure prints the verifier's log to stderr. */
 static inline int load_kprobe_insns(const struct bpf_insn *p, unsigned n)
 {

@@ -33,17 +33,7 @@
 
 #define PAGE 4096ul
 
-static int map_create(int type, int ksz, int vsz, int max, int flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
+static int map_create(int type, int ksz, int vsz, int max, int flags) { return create_map(type, ksz, vsz, max, flags, 0); }
 
 /* ---- the program: ringbuf_output(rb, &arg0, 8), res[0] = perf_event_output(ctx, pa, CURRENT_CPU, &arg0, 8) ---- */
 

@@ -22,19 +22,6 @@ static int ncpus; /* possible CPUs: per-CPU values have one 8-byte-aligned slot 
 
 /* Prints "name: ok" (or the value when show is set) or "name: ERRNO". */
 
-static int map_create(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	a.map_extra = extra;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
-
 static long elem_cmd(int cmd, int fd, const void *k, void *v, uint64_t flags)
 {
 	union bpf_attr a;
@@ -96,7 +83,7 @@ static void print_keys(const char *name, int fd)
 
 static void percpu_array(void)
 {
-	int fd = (int)report("percpu_array create", map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 4, 0, 0), 0);
+	int fd = (int)report("percpu_array create", create_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 4, 0, 0), 0);
 	size_t sz = 8 * (size_t)ncpus; /* value_size 4 rounds up to 8 per CPU */
 	uint64_t *v = calloc(ncpus, 8), *out = calloc(ncpus, 8);
 	for (int c = 0; c < ncpus; c++)
@@ -127,10 +114,10 @@ static void percpu_array(void)
 	k = 1;
 	report("percpu_array lookup_and_delete", lookup_del(fd, &k, out, 0), 0);
 	print_keys("percpu_array", fd);
-	report("percpu_array create mmapable", map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 4, BPF_F_MMAPABLE, 0), 0);
-	report("percpu_array create value 32K", map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 32768, 4, 0, 0) >= 0, 1);
-	report("percpu_array create value 32K+1", map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 32769, 4, 0, 0), 0);
-	report("percpu_array create key 8", map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 8, 4, 4, 0, 0), 0);
+	report("percpu_array create mmapable", create_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 4, BPF_F_MMAPABLE, 0), 0);
+	report("percpu_array create value 32K", create_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 32768, 4, 0, 0) >= 0, 1);
+	report("percpu_array create value 32K+1", create_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 32769, 4, 0, 0), 0);
+	report("percpu_array create key 8", create_map(BPF_MAP_TYPE_PERCPU_ARRAY, 8, 4, 4, 0, 0), 0);
 	close(fd);
 	free(v);
 	free(out);
@@ -140,7 +127,7 @@ static void percpu_hash(int type, const char *name)
 {
 	char n[96];
 	snprintf(n, sizeof(n), "%s create", name);
-	int fd = (int)report(n, map_create(type, 4, 12, 8, BPF_F_ZERO_SEED, 0), 0);
+	int fd = (int)report(n, create_map(type, 4, 12, 8, BPF_F_ZERO_SEED, 0), 0);
 	size_t slot = 16; /* value_size 12 rounds up to 16 per CPU */
 	uint8_t *v = calloc(ncpus, slot), *out = calloc(ncpus, slot);
 	for (int c = 0; c < ncpus; c++)
@@ -190,7 +177,7 @@ static void percpu_hash(int type, const char *name)
 
 static int lru_map(int type, int max, int flags)
 {
-	return map_create(type, 4, 8, max, flags | BPF_F_ZERO_SEED, 0);
+	return create_map(type, 4, 8, max, flags | BPF_F_ZERO_SEED, 0);
 }
 
 static void lru_fill(int fd, uint32_t from, uint32_t to)
@@ -230,9 +217,9 @@ static void lru_hash(void)
 {
 	uint64_t v = 1, out;
 	uint32_t k;
-	report("lru create NO_PREALLOC", map_create(BPF_MAP_TYPE_LRU_HASH, 4, 8, 8, BPF_F_NO_PREALLOC, 0), 0);
-	report("lru create NUMA+NO_COMMON_LRU", map_create(BPF_MAP_TYPE_LRU_HASH, 4, 8, 8, BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE, 0), 0);
-	report("hash create NO_COMMON_LRU", map_create(BPF_MAP_TYPE_HASH, 4, 8, 8, BPF_F_NO_COMMON_LRU, 0), 0);
+	report("lru create NO_PREALLOC", create_map(BPF_MAP_TYPE_LRU_HASH, 4, 8, 8, BPF_F_NO_PREALLOC, 0), 0);
+	report("lru create NUMA+NO_COMMON_LRU", create_map(BPF_MAP_TYPE_LRU_HASH, 4, 8, 8, BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE, 0), 0);
+	report("hash create NO_COMMON_LRU", create_map(BPF_MAP_TYPE_HASH, 4, 8, 8, BPF_F_NO_COMMON_LRU, 0), 0);
 
 	/* Filling past max_entries never fails: the oldest keys go. */
 	int fd = (int)report("lru create", lru_map(BPF_MAP_TYPE_LRU_HASH, 16, 0), 0);
@@ -317,10 +304,10 @@ static void queue_stack(int type, const char *name)
 	char n[96];
 	uint32_t v, out = 0, k = 0;
 #define R(what, call) (snprintf(n, sizeof(n), "%s %s", name, what), report(n, call, 0))
-	R("create key_size 4", map_create(type, 4, 4, 3, 0, 0));
-	R("create value_size 0", map_create(type, 0, 0, 3, 0, 0));
-	R("create NO_PREALLOC", map_create(type, 0, 4, 3, BPF_F_NO_PREALLOC, 0));
-	int fd = (int)R("create", map_create(type, 0, 4, 3, 0, 0));
+	R("create key_size 4", create_map(type, 4, 4, 3, 0, 0));
+	R("create value_size 0", create_map(type, 0, 0, 3, 0, 0));
+	R("create NO_PREALLOC", create_map(type, 0, 4, 3, BPF_F_NO_PREALLOC, 0));
+	int fd = (int)R("create", create_map(type, 0, 4, 3, 0, 0));
 	R("peek empty", lookup(fd, NULL, &out));
 	R("pop empty", lookup_del(fd, NULL, &out, 0));
 	for (v = 1; v <= 3; v++)
@@ -354,11 +341,11 @@ static void queue_stack(int type, const char *name)
 
 static void bloom(void)
 {
-	report("bloom create key_size 4", map_create(BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 100, 0, 3), 0);
-	report("bloom create map_extra 16", map_create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, 0, 16), 0);
-	report("bloom create NO_PREALLOC", map_create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, BPF_F_NO_PREALLOC, 0), 0);
-	report("hash create map_extra", map_create(BPF_MAP_TYPE_HASH, 4, 4, 100, 0, 1), 0);
-	int fd = (int)report("bloom create", map_create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 64, BPF_F_ZERO_SEED, 3), 0);
+	report("bloom create key_size 4", create_map(BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 100, 0, 3), 0);
+	report("bloom create map_extra 16", create_map(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, 0, 16), 0);
+	report("bloom create NO_PREALLOC", create_map(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, BPF_F_NO_PREALLOC, 0), 0);
+	report("hash create map_extra", create_map(BPF_MAP_TYPE_HASH, 4, 4, 100, 0, 1), 0);
+	int fd = (int)report("bloom create", create_map(BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 64, BPF_F_ZERO_SEED, 3), 0);
 	uint32_t v, k = 0;
 	for (v = 0; v < 200; v += 4)
 		if (update(fd, NULL, &v, BPF_ANY))
@@ -388,7 +375,7 @@ static void bloom(void)
 	report("bloom lookup_and_delete", lookup_del(fd, NULL, &v, 0), 0);
 	close(fd);
 	/* Odd value size: the byte-wise hash. */
-	fd = (int)report("bloom create value 5", map_create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 5, 32, BPF_F_ZERO_SEED, 0), 0);
+	fd = (int)report("bloom create value 5", create_map(BPF_MAP_TYPE_BLOOM_FILTER, 0, 5, 32, BPF_F_ZERO_SEED, 0), 0);
 	uint8_t b5[5] = {1, 2, 3, 4, 5};
 	report("bloom push 5", update(fd, NULL, b5, BPF_ANY), 0);
 	fp = 0;
@@ -441,12 +428,12 @@ static void lpm_match(int fd, unsigned a, unsigned b, unsigned c, unsigned d, un
 
 static void lpm(void)
 {
-	report("lpm create without NO_PREALLOC", map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, 0, 0), 0);
-	report("lpm create key 4", map_create(BPF_MAP_TYPE_LPM_TRIE, 4, 8, 16, BPF_F_NO_PREALLOC, 0), 0);
-	report("lpm create key 261", map_create(BPF_MAP_TYPE_LPM_TRIE, 261, 8, 16, BPF_F_NO_PREALLOC, 0), 0);
-	report("lpm create value 0", map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 0, 16, BPF_F_NO_PREALLOC, 0), 0);
-	report("lpm create ZERO_SEED", map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, BPF_F_NO_PREALLOC | BPF_F_ZERO_SEED, 0), 0);
-	int fd = (int)report("lpm create", map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 6, BPF_F_NO_PREALLOC, 0), 0);
+	report("lpm create without NO_PREALLOC", create_map(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, 0, 0), 0);
+	report("lpm create key 4", create_map(BPF_MAP_TYPE_LPM_TRIE, 4, 8, 16, BPF_F_NO_PREALLOC, 0), 0);
+	report("lpm create key 261", create_map(BPF_MAP_TYPE_LPM_TRIE, 261, 8, 16, BPF_F_NO_PREALLOC, 0), 0);
+	report("lpm create value 0", create_map(BPF_MAP_TYPE_LPM_TRIE, 8, 0, 16, BPF_F_NO_PREALLOC, 0), 0);
+	report("lpm create ZERO_SEED", create_map(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, BPF_F_NO_PREALLOC | BPF_F_ZERO_SEED, 0), 0);
+	int fd = (int)report("lpm create", create_map(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 6, BPF_F_NO_PREALLOC, 0), 0);
 	struct lpm4 k;
 	uint64_t v;
 	struct {
@@ -518,7 +505,7 @@ static void lpm(void)
 	close(fd);
 
 	/* A wider random-looking set: key order and matches over 200 prefixes. */
-	fd = (int)report("lpm create big", map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 256, BPF_F_NO_PREALLOC, 0), 0);
+	fd = (int)report("lpm create big", create_map(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 256, BPF_F_NO_PREALLOC, 0), 0);
 	uint32_t x = 12345;
 	for (int i = 0; i < 200; i++) {
 		x = x * 1103515245 + 12345;

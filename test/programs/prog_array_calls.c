@@ -14,17 +14,7 @@
 
 #include "bpf_calls_util.h"
 
-static int map_create(int ksz, int vsz, int max, int flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = BPF_MAP_TYPE_PROG_ARRAY;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
+static int map_create(int ksz, int vsz, int max, int flags) { return create_map(BPF_MAP_TYPE_PROG_ARRAY, ksz, vsz, max, flags, 0); }
 
 static long update(int fd, uint32_t k, int v, uint64_t flags) { return elem(BPF_MAP_UPDATE_ELEM, fd, &k, &v, flags); }
 static long del(int fd, uint32_t k) { return elem(BPF_MAP_DELETE_ELEM, fd, &k, NULL, 0); }

@@ -27,36 +27,23 @@
 #define PAGE 4096ul
 #define RING 4096ul /* the ring the program writes: one page, so it fills and wraps quickly */
 
-static int map_create(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	a.map_extra = extra;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
-}
-
 /* ---- creation and the element commands ---- */
 
 static void create_checks(void)
 {
-	report("create 4096", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0), 0);
-	report("create 1M", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 1 << 20, 0, 0), 0);
-	report("create key_size 4", map_create(BPF_MAP_TYPE_RINGBUF, 4, 0, 4096, 0, 0), 0);
-	report("create value_size 8", map_create(BPF_MAP_TYPE_RINGBUF, 0, 8, 4096, 0, 0), 0);
-	report("create max_entries 0", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 0, 0, 0), 0);
-	report("create 3 pages", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 3 * 4096, 0, 0), 0);
-	report("create half a page", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 2048, 0, 0), 0);
-	report("create NUMA_NODE", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_NUMA_NODE, 0), 0);
-	report("create NO_PREALLOC", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_NO_PREALLOC, 0), 0);
-	report("create MMAPABLE", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_MMAPABLE, 0), 0);
-	report("create RDONLY", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_RDONLY, 0), 0);
-	report("create RDONLY_PROG", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_RDONLY_PROG, 0), 0);
-	report("create map_extra", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 1), 0);
+	report("create 4096", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0), 0);
+	report("create 1M", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 1 << 20, 0, 0), 0);
+	report("create key_size 4", create_map(BPF_MAP_TYPE_RINGBUF, 4, 0, 4096, 0, 0), 0);
+	report("create value_size 8", create_map(BPF_MAP_TYPE_RINGBUF, 0, 8, 4096, 0, 0), 0);
+	report("create max_entries 0", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 0, 0, 0), 0);
+	report("create 3 pages", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 3 * 4096, 0, 0), 0);
+	report("create half a page", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 2048, 0, 0), 0);
+	report("create NUMA_NODE", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_NUMA_NODE, 0), 0);
+	report("create NO_PREALLOC", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_NO_PREALLOC, 0), 0);
+	report("create MMAPABLE", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_MMAPABLE, 0), 0);
+	report("create RDONLY", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_RDONLY, 0), 0);
+	report("create RDONLY_PROG", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, BPF_F_RDONLY_PROG, 0), 0);
+	report("create map_extra", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 1), 0);
 }
 
 static void elem_checks(int fd)
@@ -390,7 +377,7 @@ static void *wait_thread(void *arg)
 
 static void records(int rb)
 {
-	int res = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0, 0);
+	int res = create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0, 0);
 	int prog = build_prog(rb, res);
 	if (report("load program", prog, 0) < 0)
 		return;
@@ -502,17 +489,17 @@ static void records(int rb)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	int fd = (int)report("ringbuf create", map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0), 0);
+	int fd = (int)report("ringbuf create", create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0), 0);
 	if (fd < 0)
 		return 0;
 	create_checks();
 	elem_checks(fd);
 	mmap_checks(fd, 4096);
-	int big = map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 1 << 16, 0, 0);
+	int big = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 1 << 16, 0, 0);
 	mmap_checks(big, 1 << 16);
 	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
-	int frz = map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0);
+	int frz = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 0);
 	a.map_fd = frz;
 	report("freeze", sys_bpf(BPF_MAP_FREEZE, &a, sizeof(a)), 0);
 	report("mmap frozen consumer page rw", mm(frz, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, 0, NULL), 0);

@@ -20,17 +20,7 @@
 
 #include "bpf_calls_util.h"
 
-static int map_create(int type, int ksz, int vsz, int max, int flags)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(union bpf_attr));
-}
+static int map_create(int type, int ksz, int vsz, int max, int flags) { return create_map(type, ksz, vsz, max, flags, 0); }
 
 #define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
 
