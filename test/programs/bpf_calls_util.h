@@ -65,6 +65,33 @@ static inline int create_map(int type, int ksz, int vsz, int max, int flags, uin
 	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
 }
 
+/* BPF_MAP_CREATE of a map of maps (ARRAY_OF_MAPS, HASH_OF_MAPS): inner is the template map's fd. */
+static inline int create_map_of_maps(int type, int ksz, int vsz, int max, int flags, int inner)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = ksz;
+	a.value_size = vsz;
+	a.max_entries = max;
+	a.map_flags = flags;
+	a.inner_map_fd = inner;
+	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
+/* The id of the map behind fd (BPF_OBJ_GET_INFO_BY_FD), 0 when that fails. */
+static inline uint32_t id_of_map(int fd)
+{
+	struct bpf_map_info info;
+	union bpf_attr a;
+	memset(&info, 0, sizeof(info));
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = fd;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) ? 0 : info.id;
+}
+
 /* Loads a KPROBE program (what uprobes run); on failure prints the verifier's log to stderr. */
 static inline int load_kprobe_insns(const struct bpf_insn *p, unsigned n)
 {

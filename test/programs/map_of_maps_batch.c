@@ -4,6 +4,7 @@
  * the stored maps, on HASH_OF_MAPS and ARRAY_OF_MAPS. Hash order is the map's own, so what a walk
  * returns is printed sorted by key and cursors are not printed.
  * test/e2e/map-of-maps-batch-differential.test.ts runs it on the kernel and under the shim. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,38 +14,16 @@
 #include <sys/syscall.h>
 #include <linux/bpf.h>
 
-static long sys_bpf(int cmd, union bpf_attr *a) { return syscall(__NR_bpf, cmd, a, sizeof(*a)); }
+#include "bpf_calls_util.h"
 
-static int create(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max, int inner)
-{
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ks;
-	a.value_size = vs;
-	a.max_entries = max;
-	a.inner_map_fd = inner;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a);
-}
-
-static uint32_t map_id(int fd)
-{
-	struct bpf_map_info info;
-	union bpf_attr a;
-	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.info.bpf_fd = fd;
-	a.info.info_len = sizeof(info);
-	a.info.info = (uintptr_t)&info;
-	return sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) ? 0 : info.id;
-}
+static int create(uint32_t type, uint32_t ks, uint32_t vs, uint32_t max, int inner) { return create_map_of_maps(type, ks, vs, max, 0, inner); }
 
 static int fd_by_id(uint32_t id)
 {
 	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
 	a.map_id = id;
-	return (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a);
+	return (int)sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a));
 }
 
 static const char *err_name(int e)
@@ -71,7 +50,7 @@ static long batch(const char *what, int cmd, int fd, void *in, void *keys, void 
 	a.batch.values = (uintptr_t)values;
 	a.batch.count = *count;
 	a.batch.elem_flags = elem_flags;
-	long rc = sys_bpf(cmd, &a);
+	long rc = sys_bpf(cmd, &a, sizeof(a));
 	int e = errno;
 	*count = a.batch.count;
 	printf("%s: %s count=%u\n", what, rc < 0 ? err_name(e) : "ok", *count);
@@ -88,7 +67,7 @@ static struct {
 
 static void name_map(int fd, const char *name)
 {
-	named[nnamed].id = map_id(fd);
+	named[nnamed].id = id_of_map(fd);
 	named[nnamed++].name = name;
 }
 
@@ -136,7 +115,7 @@ static void walk(const char *what, int cmd, int fd, uint32_t per_call)
 		a.batch.keys = (uintptr_t)(keys + total);
 		a.batch.values = (uintptr_t)(ids + total);
 		a.batch.count = count;
-		long rc = sys_bpf(cmd, &a);
+		long rc = sys_bpf(cmd, &a, sizeof(a));
 		int e = errno;
 		total += a.batch.count;
 		first = 0;
@@ -201,7 +180,7 @@ int main(void)
 	walk("hom lookup by 4", BPF_MAP_LOOKUP_BATCH, hom, 4);
 
 	/* An inner map kept alive by its slot only, then let go by a batch delete. */
-	uint32_t h1_id = map_id(h[1]);
+	uint32_t h1_id = id_of_map(h[1]);
 	close(h[1]);
 	int again = fd_by_id(h1_id);
 	printf("h1 alive by its slot: %s\n", again < 0 ? strerror(errno) : "ok");
@@ -215,7 +194,7 @@ int main(void)
 	printf("h1 after its slot went: %s\n", again < 0 ? strerror(errno) : "still there");
 	if (again >= 0)
 		close(again);
-	uint32_t h3_id = map_id(h[3]);
+	uint32_t h3_id = id_of_map(h[3]);
 	close(h[3]);
 	uint32_t k5[2] = { 2, 6 }, v5[2] = { h[2], h[2] };
 	count = 2;
