@@ -10,7 +10,8 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, root, shimLib, tmpRuntimeDir } from './harness';
+import { startRun, targetArgv } from './run-mode';
 import { Mode, SIGINT_DEFAULT, bccMissing, kernelSkip, sbin, shimAndKernel } from './bcc-scenario';
 
 const skip = bccMissing();
@@ -79,16 +80,11 @@ function folded(out: string): Map<string, number> {
 
 async function runProfile(mode: Mode): Promise<Map<string, number>> {
   const dir = tmpRuntimeDir();
-  const base = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete base.LD_PRELOAD;
   const procs: Proc[] = [];
   try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], base);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const v = mode === 'shim' ? new Proc(process.execPath, [cli, 'start', victimBin], base, { stdin: true }) : new Proc(victimBin, [], base, { stdin: true });
+    const base = await startRun(mode, dir, procs);
+    const [vCmd, ...vArgs] = targetArgv(mode, [victimBin]);
+    const v = new Proc(vCmd, vArgs, base, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/, 30000))[1]);
     const env = { ...base, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) };

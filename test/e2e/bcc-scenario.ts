@@ -6,7 +6,8 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
-import { Proc, bpftimeEnv, cli, isRoot, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, isRoot, shimLib, tmpRuntimeDir } from './harness';
+import { Mode, startRun, targetArgv } from './run-mode';
 
 export const sbin = (t: string) => `/usr/sbin/${t}`;
 const headers = `/lib/modules/${os.release()}/build`;
@@ -28,7 +29,7 @@ export const kernelSkip = !isRoot ? 'not root' : !fs.existsSync('/sys/kernel/tra
 // before exec so that the tools stop on SIGINT as on a terminal, and print their summaries.
 export const SIGINT_DEFAULT = 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])';
 
-export type Mode = 'shim' | 'kernel';
+export type { Mode };
 
 export interface Scenario {
   /** The traced program and its arguments (started first; prints "ready pid=N"). */
@@ -60,19 +61,13 @@ export interface Scenario {
  * what the tool printed and the target's pid. */
 async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number }> {
   const dir = tmpRuntimeDir();
-  const base = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete base.LD_PRELOAD;
   const procs: Proc[] = [];
   try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], base);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const targetArgv = mode === 'shim' ? [process.execPath, cli, 'start', ...sc.target] : sc.target;
+    const base = await startRun(mode, dir, procs);
+    const argvOfTarget = targetArgv(mode, sc.target);
     const target = sc.pty
-      ? new Proc('script', ['-q', '-f', '-e', '-c', targetArgv.map(shq).join(' '), '/dev/null'], base, { stdin: true })
-      : new Proc(targetArgv[0], targetArgv.slice(1), base, { stdin: true });
+      ? new Proc('script', ['-q', '-f', '-e', '-c', argvOfTarget.map(shq).join(' '), '/dev/null'], base, { stdin: true })
+      : new Proc(argvOfTarget[0], argvOfTarget.slice(1), base, { stdin: true });
     procs.push(target);
     if (sc.preamble) target.write(sc.preamble + '\n');
     const pid = Number((await target.waitFor(/ready pid=(\d+)/, 30000))[1]);

@@ -9,7 +9,8 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, haveCommand, root, shimLib, tmpRuntimeDir } from './harness';
+import { startRun, targetArgv } from './run-mode';
 import { kernelSkip } from './bcc-scenario';
 
 const tool = path.join(root, 'examples', 'perfbuf', 'perfbuf');
@@ -38,17 +39,12 @@ function decode(b: number[]): string {
 
 async function run(mode: 'shim' | 'kernel'): Promise<string[]> {
   const dir = tmpRuntimeDir();
-  const base = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete base.LD_PRELOAD;
-  const toolEnv = mode === 'shim' ? { ...base, LD_PRELOAD: shimLib } : base;
   const procs: Proc[] = [];
   try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], base);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const v = mode === 'shim' ? new Proc(process.execPath, [cli, 'start', victim], base, { stdin: true }) : new Proc(victim, [], base, { stdin: true });
+    const base = await startRun(mode, dir, procs);
+    const toolEnv = mode === 'shim' ? { ...base, LD_PRELOAD: shimLib } : base;
+    const [vCmd, ...vArgs] = targetArgv(mode, [victim]);
+    const v = new Proc(vCmd, vArgs, base, { stdin: true });
     procs.push(v);
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
     // the tool's map: on the kernel other tools' maps may share its name, so the one made after
