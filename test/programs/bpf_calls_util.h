@@ -51,8 +51,9 @@ static inline long elem(int cmd, int fd, const void *k, void *v, uint64_t flags)
 	return sys_bpf(cmd, &a, sizeof(a));
 }
 
-/* BPF_MAP_CREATE with a full-size attr: every field not named here is zero. */
-static inline int create_map(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
+/* BPF_MAP_CREATE with a full-size attr: every field not named here is zero (inner: the template
+ * map's fd for ARRAY_OF_MAPS/HASH_OF_MAPS, else 0). */
+static inline int create_map_with(int type, int ksz, int vsz, int max, int flags, uint64_t extra, int inner)
 {
 	union bpf_attr a;
 	memset(&a, 0, sizeof(a));
@@ -62,21 +63,18 @@ static inline int create_map(int type, int ksz, int vsz, int max, int flags, uin
 	a.max_entries = max;
 	a.map_flags = flags;
 	a.map_extra = extra;
+	a.inner_map_fd = inner;
 	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
 }
 
-/* BPF_MAP_CREATE of a map of maps (ARRAY_OF_MAPS, HASH_OF_MAPS): inner is the template map's fd. */
+static inline int create_map(int type, int ksz, int vsz, int max, int flags, uint64_t extra)
+{
+	return create_map_with(type, ksz, vsz, max, flags, extra, 0);
+}
+
 static inline int create_map_of_maps(int type, int ksz, int vsz, int max, int flags, int inner)
 {
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.map_type = type;
-	a.key_size = ksz;
-	a.value_size = vsz;
-	a.max_entries = max;
-	a.map_flags = flags;
-	a.inner_map_fd = inner;
-	return (int)sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+	return create_map_with(type, ksz, vsz, max, flags, 0, inner);
 }
 
 /* The id of the map behind fd (BPF_OBJ_GET_INFO_BY_FD), 0 when that fails. */
