@@ -132,10 +132,12 @@ test('ucalls -S: Java method calls and the JVM\'s syscalls (raw_syscalls tracepo
     assert.deepEqual(calls, { 'Workload.inner': 5, 'Workload.outer': 5, 'Workload.run': 2 });
     // each command: one write of its answer (the other threads' futex and getrusage counts are
     // timing); and a read of its line, but ucalls counts a syscall at its exit only when it saw
-    // the entry, and the JVM may have entered the first read before the probes were in: 1 or 2
+    // the entry, and the JVM may have entered the first read before the probes were in; a
+    // blocking read that a signal interrupts is counted again when it is restarted (its exit is
+    // seen with -ERESTARTSYS, on a kernel too): so at least one, and not exact (3 seen once in CI)
     const io = { write: table.get('write') };
     assert.deepEqual(io, { write: 2 });
-    assert.ok([1, 2].includes(table.get('read') ?? 0), `read counted ${table.get('read')} times`);
+    assert.ok((table.get('read') ?? 0) >= 1, `read counted ${table.get('read')} times`);
     // nothing of what the programs' helpers do (bcc reads the names with bpf_probe_read_user)
     assert.deepEqual(['process_vm_readv', 'getpid', 'gettid'].filter((k) => table.has(k)), []);
     return [calls, io];
