@@ -7,8 +7,18 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 bash scripts/build-examples.sh >/dev/null || exit 1
 export BPFTIME_RUNTIME_DIR=${BPFTIME_RUNTIME_DIR:-$(mktemp -d /tmp/bpftime-demo-XXXXXX)}
-BPFTIME="node bin/bpftime.js"
+BPFTIME=bin/bpftime # the sh launcher: start/load exec the command without Node's start-up
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# start_fed_victim OUT FEED CMD...: starts CMD under bpftime in the background, its stdin the
+# shell snippet FEED's output (timed commands), its stdout in OUT; sets $victim and $pid.
+start_fed_victim() {
+  local out=$1 feed=$2
+  shift 2
+  $BPFTIME start "$@" < <(bash -c "$feed") > "$out" &
+  victim=$!
+  sleep 0.5
+  pid=$(sed -n 's/^ready pid=//p' "$out")
+}
 
 step "1. A libbpf uprobe tool counts a victim's malloc calls (examples/malloc)"
 echo "\$ bpftime load examples/malloc/malloc -d 3   &&   bpftime start examples/malloc/victim --loop 2"
@@ -19,11 +29,7 @@ $BPFTIME start examples/malloc/victim --loop 2 >/dev/null
 wait $tool
 
 step "2. Each malloc through a perf buffer (examples/perfbuf)"
-exec 3< <(sleep 3; echo 3; sleep 1; echo q)
-$BPFTIME start examples/malloc/victim <&3 > "$BPFTIME_RUNTIME_DIR/victim.out" &
-victim=$!
-sleep 0.5
-pid=$(sed -n 's/^ready pid=//p' "$BPFTIME_RUNTIME_DIR/victim.out")
+start_fed_victim "$BPFTIME_RUNTIME_DIR/victim.out" 'sleep 3; echo 3; sleep 1; echo q' examples/malloc/victim
 $BPFTIME load examples/perfbuf/perfbuf -p "$pid" -d 3
 wait $victim 2>/dev/null
 
@@ -35,14 +41,10 @@ $BPFTIME start examples/malloc/victim --loop 1 >/dev/null
 wait $rb
 
 step "4. Error injection: bpf_override_return makes every 2nd reserve_slot() fail (examples/errinject)"
-exec 4< <(sleep 2; echo 10; sleep 1; echo q)
-$BPFTIME start examples/errinject/victim <&4 > "$BPFTIME_RUNTIME_DIR/errinject.out" &
-ev=$!
-sleep 0.5
-pid=$(sed -n 's/^ready pid=//p' "$BPFTIME_RUNTIME_DIR/errinject.out")
+start_fed_victim "$BPFTIME_RUNTIME_DIR/errinject.out" 'sleep 2; echo 10; sleep 1' examples/errinject/victim
 $BPFTIME load examples/errinject/errinject -b examples/errinject/victim -f reserve_slot -e -28 -n 2 -p "$pid" -d 3 >/dev/null &
 ei=$!
-wait $ev 2>/dev/null
+wait $victim 2>/dev/null
 grep '^done' "$BPFTIME_RUNTIME_DIR/errinject.out"
 wait $ei 2>/dev/null
 
@@ -65,7 +67,9 @@ fi
 
 if [ -x /usr/sbin/opensnoop ]; then
   step "7. Stock libbpf-tools opensnoop sees a traced shell's opens"
-  (sleep 4 | script -q -f -e -c "$BPFTIME load /usr/sbin/opensnoop" /dev/null) &
+  # libbpf-tools want a terminal (script gives one); script ends when its command does, not at
+  # the end of its input, so opensnoop gets its Ctrl-C (SIGINT) from timeout after 4 s.
+  (sleep 5 | script -q -f -e -c "timeout --foreground -s INT 4 $BPFTIME load /usr/sbin/opensnoop" /dev/null) &
   os=$!
   sleep 2
   LC_ALL=C $BPFTIME start /bin/sh -c 'cat /etc/hostname > /dev/null; cat /nonexistent 2>/dev/null; true'

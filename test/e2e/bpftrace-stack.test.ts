@@ -159,7 +159,7 @@ test('bpftrace profile: samples a busy traced process where it runs', { skip: !h
     assert.ok(n >= 3, `victim samples: ${n}\n${bt.out}`);
     // The other ticks (the kernel's samples of untraced tasks and idle CPUs) still run, once per
     // period and CPU: more than the victim's own.
-    assert.ok(all > n, `all ${all}, victim ${n}`);
+    assert.ok(all > n, `all ${all}, victim ${n}\n${bt.out}`);
   } finally {
     for (const p of procs.reverse()) await p.stop('SIGTERM');
     stopServer(dir);

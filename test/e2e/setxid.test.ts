@@ -148,12 +148,15 @@ test('syscall tracepoints see the id changes as on the kernel (the agent\'s own 
     'tracepoint:syscalls:sys_enter_capset,tracepoint:syscalls:sys_enter_setuid,tracepoint:syscalls:sys_enter_prctl ' +
     '/comm == "setxid_calls"/ { printf("%s %s\\n", comm, probe); } ' +
     'tracepoint:syscalls:sys_exit_setresgid,tracepoint:syscalls:sys_exit_setuid /comm == "setxid_calls"/ ' +
-    '{ printf("%s ret=%d\\n", probe, args->ret); }';
+    '{ printf("%s ret=%d\\n", probe, args->ret); } ' +
+    // bpftrace prints "Attaching" before it attaches, in the script's order: the last probe
+    // ticking says every tracepoint is in (under load the target could otherwise start first).
+    'interval:ms:100 { if (@once == 0) { printf("attached\\n"); @once = 1; } }';
   const events = (out: string) => out.split('\n').filter((l) => /^(setxid_calls |tracepoint:)/.test(l));
   let shimEvents: string[];
   const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', script], env);
   try {
-    await bt.waitFor(/Attaching \d+ probes/);
+    await bt.waitFor(/^attached$/m, 30000);
     const traced = await run(process.execPath, [cli, 'start', bin], env);
     assert.equal(traced.code, 0, traced.stderr);
     // The program's last calls: setgroups([0]) after setuid(0) failed.
