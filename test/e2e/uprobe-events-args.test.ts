@@ -7,20 +7,14 @@
 //   programs count calls, sum arguments and return values as at any uprobe.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+import { root, tmpRuntimeDir } from './harness';
+import { PY, TRACEFS, bccSkip, kernelSkip, shimEnv, toolOnVictim } from './uprobe-events-util';
 
-const PY = '/usr/bin/python3';
-const TRACEFS = '/sys/kernel/tracing';
 const argsScript = path.join(root, 'test', 'programs', 'uprobe_events_args.py');
 const attachScript = path.join(root, 'test', 'programs', 'uprobe_events_args_attach.py');
-const kernelSkip = !isRoot ? 'not root' : !fs.existsSync(`${TRACEFS}/uprobe_events`) ? 'tracefs not mounted'
-  : spawnSync('bpftool', ['-j', 'prog', 'show']).status !== 0 ? 'no kernel BPF (bpftool prog show fails)' : false;
-const bccSkip = spawnSync(PY, ['-c', 'import bcc']).status !== 0 ? 'python3-bpfcc not installed (scripts/setup.sh)'
-  : !fs.existsSync(`/lib/modules/${os.release()}/build`) ? 'no kernel headers (scripts/setup.sh links them)' : false;
 
 test('uprobe_events fetch arguments: the kernel\'s answers, listings and format files', { skip: !fs.existsSync(PY) && 'no python3', timeout: 120000 }, (t) => {
   const dir = tmpRuntimeDir();
@@ -28,7 +22,7 @@ test('uprobe_events fetch arguments: the kernel\'s answers, listings and format 
     const group = `fa${process.pid}`;
     const bin = path.join(dir, 'fabin');
     fs.copyFileSync('/bin/true', bin);
-    const shim = execFileSync(PY, [argsScript, TRACEFS, bin, group], { env: { ...bpftimeEnv(dir), LD_PRELOAD: shimLib }, encoding: 'utf8' });
+    const shim = execFileSync(PY, [argsScript, TRACEFS, bin, group], { env: shimEnv(dir), encoding: 'utf8' });
     // A few of the kernel's answers (the whole transcript is compared below).
     assert.match(shim, new RegExp(`^p:${group}/e1 ${bin}:0x0000000000001234 arg1=%di:u64$`, 'm'));
     assert.match(shim, /^\tfield:u64 arg1;\toffset:16;\tsize:8;\tsigned:0;$/m);
@@ -46,48 +40,19 @@ test('uprobe_events fetch arguments: the kernel\'s answers, listings and format 
   }
 });
 
-async function attachRun(mode: 'shim' | 'kernel', victim: string): Promise<string> {
-  const dir = tmpRuntimeDir();
-  const env = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete env.LD_PRELOAD;
-  const procs: Proc[] = [];
-  try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], env);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const v = new Proc(...((mode === 'shim' ? [process.execPath, [cli, 'start', victim]] : [victim, []]) as [string, string[]]), env, { stdin: true });
-    procs.push(v);
-    const pid = (await v.waitFor(/ready pid=(\d+)/, 30000))[1];
-    const tool = new Proc(PY, [attachScript, victim, pid, `fb${process.pid}`], { ...env, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) }, { stdin: true });
-    procs.push(tool);
-    await tool.waitFor(/^attached$/m, 90000);
-    v.write('add 5\n');
-    await v.waitFor(/done add 5/);
-    tool.write('count\n');
-    await tool.waitFor(/^after detach: .*$/m, 20000);
-    assert.equal(await tool.exited, 0, tool.out);
-    return tool.out;
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('BPF programs on uprobe_events probes with fetch arguments run as at any uprobe', { skip: bccSkip, timeout: 240000 }, async (t) => {
   const dir = fs.mkdtempSync('/tmp/fa');
   try {
     const victim = path.join(dir, 'v');
     execFileSync('cc', ['-O2', '-g', '-o', victim, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
-    const shim = await attachRun('shim', victim);
+    const shim = await toolOnVictim('shim', attachScript, victim, [`fb${process.pid}`]);
     assert.match(shim, /^p:fb\d+\/ent VICTIM:OFF n=%di:s32 m=%si:s32 who=\$comm -> ok$/m);
     assert.match(shim, /^listing: \['p:fb\d+\/ent VICTIM:0xOFF n=%di:s32 m=%si:s32 who=\$comm', 'r:fb\d+\/ret VICTIM:0xOFF rv=\$retval:s32 sp=\+0\(%sp\):x64'\]$/m);
     // bcc_add(i, 10i) = 11i for i < 5
     assert.match(shim, /^entries 5 returns 5 sum 110 second args 100$/m);
     assert.match(shim, /^after detach: \[\]$/m);
     if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
-    assert.equal(shim, await attachRun('kernel', victim));
+    assert.equal(shim, await toolOnVictim('kernel', attachScript, victim, [`fb${process.pid}`]));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

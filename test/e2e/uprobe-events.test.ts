@@ -9,22 +9,12 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+import { root, tmpRuntimeDir } from './harness';
+import { PY, TRACEFS, bccSkip, kernelSkip, shimEnv, toolOnVictim } from './uprobe-events-util';
 
-const PY = '/usr/bin/python3';
-const TRACEFS = '/sys/kernel/tracing';
 const seqScript = path.join(root, 'test', 'programs', 'uprobe_events_seq.py');
 const legacyScript = path.join(root, 'test', 'programs', 'bcc_legacy_uprobe.py');
-const kernelSkip = !isRoot ? 'not root' : !fs.existsSync(`${TRACEFS}/uprobe_events`) ? 'tracefs not mounted'
-  : spawnSync('bpftool', ['-j', 'prog', 'show']).status !== 0 ? 'no kernel BPF (bpftool prog show fails)' : false;
-const bccSkip = spawnSync(PY, ['-c', 'import bcc']).status !== 0 ? 'python3-bpfcc not installed (scripts/setup.sh)'
-  : !fs.existsSync(`/lib/modules/${os.release()}/build`) ? 'no kernel headers (scripts/setup.sh links them)' : false;
-
-function shimEnv(dir: string): NodeJS.ProcessEnv {
-  return { ...bpftimeEnv(dir), LD_PRELOAD: shimLib };
-}
 
 /** A binary to probe, named with no '.', '-' or '_' (unnamed events are named after it). */
 function binaryCopy(dir: string, name: string): string {
@@ -91,50 +81,20 @@ test('uprobe_events from a shell: echo >> through a dup2\'d stdout', { timeout: 
   }
 });
 
-/** Runs bcc_legacy_uprobe.py on a victim doing `add 5`; returns its transcript. */
-async function legacyRun(mode: 'shim' | 'kernel', victim: string): Promise<string> {
-  const dir = tmpRuntimeDir();
-  const env = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
-  delete env.LD_PRELOAD;
-  const procs: Proc[] = [];
-  try {
-    if (mode === 'shim') {
-      const server = new Proc(process.execPath, [cli, 'serve'], env);
-      procs.push(server);
-      await server.waitFor(/serving on/);
-    }
-    const v = new Proc(...((mode === 'shim' ? [process.execPath, [cli, 'start', victim]] : [victim, []]) as [string, string[]]), env, { stdin: true });
-    procs.push(v);
-    const pid = (await v.waitFor(/ready pid=(\d+)/, 30000))[1];
-    const tool = new Proc(PY, [legacyScript, victim, pid], { ...env, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) }, { stdin: true });
-    procs.push(tool);
-    await tool.waitFor(/^attached$/m, 90000);
-    v.write('add 5\n');
-    await v.waitFor(/done add 5/);
-    tool.write('count\n');
-    await tool.waitFor(/^after detach: .*$/m, 20000);
-    assert.equal(await tool.exited, 0, tool.out);
-    return tool.out;
-  } finally {
-    for (const p of procs.reverse()) await p.stop('SIGTERM');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('bcc\'s legacy uprobe path: uprobe_events, event ids and tracepoint perf events', { skip: bccSkip, timeout: 240000 }, async (t) => {
   // bcc names events after the path and pids, and event names stop at 63 characters: keep it short
   const dir = fs.mkdtempSync('/tmp/bl');
   try {
     const victim = path.join(dir, 'v');
     execFileSync('cc', ['-O2', '-g', '-o', victim, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
-    const shim = await legacyRun('shim', victim);
+    const shim = await toolOnVictim('shim', legacyScript, victim);
     assert.match(shim, /^event: p:uprobes\/p_\S+_bcc_TOOLPID \S+:0x[0-9a-f]{16}$/m);
     assert.match(shim, /^event: r:uprobes\/r_\S+_bcc_TOOLPID \S+:0x[0-9a-f]{16}$/m);
     assert.equal(shim.match(/^removal while in use: EBUSY$/gm)?.length, 2);
     assert.match(shim, /^entries 5 returns 5 sum 110$/m); // bcc_add(i, 10i) = 11i for i < 5
     assert.match(shim, /^after detach: \[\]$/m);
     if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
-    assert.equal(shim, await legacyRun('kernel', victim));
+    assert.equal(shim, await toolOnVictim('kernel', legacyScript, victim));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
