@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, root, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cannotPtrace, cleanEnv, cli, root, stopServer, tmpRuntimeDir } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
@@ -14,23 +14,8 @@ const victim = path.join(root, 'examples', 'malloc', 'victim');
 const built = fs.existsSync(tool) && fs.existsSync(victim);
 
 /** Why this machine cannot run the test, or false. */
-async function cannotPtrace(): Promise<string | false> {
-  if (!built) return 'examples not built';
-  if (process.arch !== 'x64') return 'the injector is x86-64 only';
-  const { addon } = require('../../src-ts/native/addon') as typeof import('../../src-ts/native/addon');
-  const sleeper = new Proc('sleep', ['30'], process.env);
-  try {
-    await new Promise((r) => setTimeout(r, 50));
-    const r = addon.ptraceCheck(sleeper.child.pid!);
-    return r.ok ? false : `ptrace not permitted: ${r.error}`;
-  } finally {
-    await sleeper.stop('SIGKILL');
-  }
-}
-
-/** A process environment with nothing of bpftime in it. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BPFTIME_') && k !== 'LD_PRELOAD'));
+async function cannotAttach(): Promise<string | false> {
+  return built ? cannotPtrace() : 'examples not built';
 }
 
 /** Latest cumulative count the tool printed for pid (0 when it has not printed the pid). */
@@ -65,7 +50,7 @@ async function mallocs(v: Proc, n: number): Promise<void> {
 }
 
 test('attach counts a running process exactly, detach stops it and leaves it running', { timeout: 90000 }, async (t) => {
-  const why = await cannotPtrace();
+  const why = await cannotAttach();
   if (why) return t.skip(why);
   const dir = tmpRuntimeDir();
   const env = bpftimeEnv(dir);
@@ -119,7 +104,7 @@ test('attach counts a running process exactly, detach stops it and leaves it run
 });
 
 test('attach and detach explain what they cannot do', { timeout: 60000 }, async (t) => {
-  const why = await cannotPtrace();
+  const why = await cannotAttach();
   if (why) return t.skip(why);
   const dir = tmpRuntimeDir();
   const env = bpftimeEnv(dir);

@@ -7,24 +7,10 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cannotPtrace, cli, haveCommand, root, tmpRuntimeDir } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
-
-/** Why this machine cannot inject into a process, or false. */
-async function cannotPtrace(): Promise<string | false> {
-  if (process.arch !== 'x64') return 'the injector is x86-64 only';
-  const { addon } = require('../../src-ts/native/addon') as typeof import('../../src-ts/native/addon');
-  const sleeper = new Proc('sleep', ['30'], process.env);
-  try {
-    await new Promise((r) => setTimeout(r, 50));
-    const r = addon.ptraceCheck(sleeper.child.pid!);
-    return r.ok ? false : `ptrace not permitted: ${r.error}`;
-  } finally {
-    await sleeper.stop('SIGKILL');
-  }
-}
 
 function build(dir: string): { lib: string; victim: string } {
   const lib = path.join(dir, 'libgreet.so');

@@ -135,3 +135,22 @@ export function haveCommand(cmd: string): boolean {
 }
 
 export const isRoot = (process.getuid?.() ?? 1) === 0;
+
+/** Why `bpftime attach` (the ptrace injector) cannot work on this machine, or false. */
+export async function cannotPtrace(): Promise<string | false> {
+  if (process.arch !== 'x64') return 'the injector is x86-64 only';
+  const { addon } = require('../../src-ts/native/addon') as typeof import('../../src-ts/native/addon');
+  const sleeper = new Proc('sleep', ['30'], process.env);
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    const r = addon.ptraceCheck(sleeper.child.pid!);
+    return r.ok ? false : `ptrace not permitted: ${r.error}`;
+  } finally {
+    await sleeper.stop('SIGKILL');
+  }
+}
+
+/** A process environment with nothing of bpftime in it (a target started untraced). */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BPFTIME_') && k !== 'LD_PRELOAD'));
+}

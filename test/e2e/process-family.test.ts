@@ -16,7 +16,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, isRoot, root, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cannotPtrace, cleanEnv, cli, haveCommand, isRoot, root, stopServer, tmpRuntimeDir } from './harness';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const haveTools = haveCommand('bpftrace') && haveCommand('clang');
@@ -24,22 +24,7 @@ const haveTools = haveCommand('bpftrace') && haveCommand('clang');
 /** Why this machine cannot run these tests, or false. */
 async function cannotRun(needPtrace: boolean): Promise<string | false> {
   if (!haveTools) return 'needs bpftrace and clang';
-  if (!needPtrace) return false;
-  if (process.arch !== 'x64') return 'the injector is x86-64 only';
-  const { addon } = require('../../src-ts/native/addon') as typeof import('../../src-ts/native/addon');
-  const sleeper = new Proc('sleep', ['30'], process.env);
-  try {
-    await new Promise((r) => setTimeout(r, 50));
-    const r = addon.ptraceCheck(sleeper.child.pid!);
-    return r.ok ? false : `ptrace not permitted: ${r.error}`;
-  } finally {
-    await sleeper.stop('SIGKILL');
-  }
-}
-
-/** A process environment with nothing of bpftime in it. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BPFTIME_') && k !== 'LD_PRELOAD'));
+  return needPtrace ? cannotPtrace() : false;
 }
 
 function build(dir: string, name: string): string {
