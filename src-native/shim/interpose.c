@@ -318,12 +318,28 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 	return shim_mmap(addr, len, prot, flags, fd, off);
 }
 
+/* bcc 0.26's symbolisation (libbcc; bpftrace's ustack/usym, bcc's tools) builds a
+ * ProcSyms::ModulePath for the global /tmp/perf-PID.map with enter_ns 0, which leaves its fd_
+ * member unset, and its destructor close()s fd_ whenever that is > 0: heap garbage, at times the
+ * number of one of the tool's BPF maps. The map's later calls then fail with EBADF (bpftrace:
+ * "failed to look up stack id ...: -9", a whole map missing from what it prints). On a kernel the
+ * same garbage can close anything; which chunk it reads depends on the heap's history, so here it
+ * landed on map fds now and then. A ModulePath only ever owns a file it opened itself, never a
+ * BPF object: a close of one of ours from its destructor is that bug, and is dropped. */
+static int closed_by_bcc_module_path(const void *caller)
+{
+	Dl_info info;
+	return dladdr(caller, &info) && info.dli_sname && strstr(info.dli_sname, "ProcSyms10ModulePath");
+}
+
 EXPORT int close(int fd)
 {
 	resolve_real();
 	served_write_forget(fd);
 	if (!fdtab_get(fd))
 		return real_close(fd);
+	if (closed_by_bcc_module_path(__builtin_return_address(0)))
+		return 0;
 	struct shim_obj *last = fdtab_forget(fd);
 	int rc = real_close(fd);
 	if (last) {
