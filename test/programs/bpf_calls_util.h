@@ -77,8 +77,9 @@ static inline int create_map_of_maps(int type, int ksz, int vsz, int max, int fl
 	return create_map_with(type, ksz, vsz, max, flags, 0, inner);
 }
 
-/* The id of the map behind fd (BPF_OBJ_GET_INFO_BY_FD), 0 when that fails. */
-static inline uint32_t id_of_map(int fd)
+/* The id of the map, program or link behind fd (BPF_OBJ_GET_INFO_BY_FD), 0 when that fails:
+ * their info structs all begin with type and id, and the kernel copies what fits in info_len. */
+static inline uint32_t id_of_obj(int fd)
 {
 	struct bpf_map_info info;
 	union bpf_attr a;

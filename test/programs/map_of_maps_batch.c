@@ -67,7 +67,7 @@ static struct {
 
 static void name_map(int fd, const char *name)
 {
-	named[nnamed].id = id_of_map(fd);
+	named[nnamed].id = id_of_obj(fd);
 	named[nnamed++].name = name;
 }
 
@@ -180,7 +180,7 @@ int main(void)
 	walk("hom lookup by 4", BPF_MAP_LOOKUP_BATCH, hom, 4);
 
 	/* An inner map kept alive by its slot only, then let go by a batch delete. */
-	uint32_t h1_id = id_of_map(h[1]);
+	uint32_t h1_id = id_of_obj(h[1]);
 	close(h[1]);
 	int again = fd_by_id(h1_id);
 	printf("h1 alive by its slot: %s\n", again < 0 ? strerror(errno) : "ok");
@@ -194,7 +194,7 @@ int main(void)
 	printf("h1 after its slot went: %s\n", again < 0 ? strerror(errno) : "still there");
 	if (again >= 0)
 		close(again);
-	uint32_t h3_id = id_of_map(h[3]);
+	uint32_t h3_id = id_of_obj(h[3]);
 	close(h[3]);
 	uint32_t k5[2] = { 2, 6 }, v5[2] = { h[2], h[2] };
 	count = 2;

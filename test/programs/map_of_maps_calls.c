@@ -70,14 +70,14 @@ int main(void)
 	k = 1;
 	got = 0;
 	long rc = elem(BPF_MAP_LOOKUP_ELEM, aom, &k, &got, 0);
-	printf("lookup 1: %s\n", rc < 0 ? strerror(errno) : got == id_of_map(inner) ? "id of inner" : "other id");
+	printf("lookup 1: %s\n", rc < 0 ? strerror(errno) : got == id_of_obj(inner) ? "id of inner" : "other id");
 	k = 0;
 	SAY("lookup 0", elem(BPF_MAP_LOOKUP_ELEM, aom, &k, &got, 0));
 	uint32_t next = 77;
 	rc = elem(BPF_MAP_GET_NEXT_KEY, aom, NULL, &next, 0);
 	printf("next of none: %s %u\n", rc < 0 ? strerror(errno) : "ok", next);
 	/* the slot keeps the inner map alive once its fd is gone */
-	uint32_t inner2_id = id_of_map(inner2);
+	uint32_t inner2_id = id_of_obj(inner2);
 	k = 2;
 	v = inner2;
 	SAY("update slot 2", elem(BPF_MAP_UPDATE_ELEM, aom, &k, &v, BPF_ANY));
@@ -116,7 +116,7 @@ int main(void)
 	SAY("hash update full", elem(BPF_MAP_UPDATE_ELEM, hom, &hk, &v, BPF_ANY));
 	hk = 0x1234;
 	rc = elem(BPF_MAP_LOOKUP_ELEM, hom, &hk, &got, 0);
-	printf("hash lookup: %s\n", rc < 0 ? strerror(errno) : got == id_of_map(hinner) ? "id of inner" : "other id");
+	printf("hash lookup: %s\n", rc < 0 ? strerror(errno) : got == id_of_obj(hinner) ? "id of inner" : "other id");
 	SAY("hash delete", elem(BPF_MAP_DELETE_ELEM, hom, &hk, NULL, 0));
 	SAY("hash delete again", elem(BPF_MAP_DELETE_ELEM, hom, &hk, NULL, 0));
 	rc = elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, hom, &hk, &got, 0);

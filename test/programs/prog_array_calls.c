@@ -136,27 +136,13 @@ static void test_run_tail_calls(void)
 	printf("test_run after delete: %ld\n", xdp_run(pe));
 }
 
-static uint32_t id_of(int fd)
-{
-	struct bpf_prog_info info;
-	union bpf_attr a;
-	memset(&info, 0, sizeof(info));
-	memset(&a, 0, sizeof(a));
-	a.info.bpf_fd = fd;
-	a.info.info_len = sizeof(info);
-	a.info.info = (uintptr_t)&info;
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)) < 0)
-		return 0;
-	return info.id; /* struct bpf_map_info also starts with type, id */
-}
-
 static void show_slot(const char *name, int fd, uint32_t k, int a, int b)
 {
 	uint32_t v = 0;
 	if (elem(BPF_MAP_LOOKUP_ELEM, fd, &k, &v, 0) < 0)
 		printf("%s: %s\n", name, ename(errno));
 	else
-		printf("%s: %s\n", name, v == id_of(a) ? "id of A" : v == id_of(b) ? "id of B" : "another id");
+		printf("%s: %s\n", name, v == id_of_obj(a) ? "id of A" : v == id_of_obj(b) ? "id of B" : "another id");
 }
 
 int main(void)
@@ -215,7 +201,7 @@ int main(void)
 	show_slot("lookup 3", fd, 3, a, b);
 
 	/* A program in a slot stays alive while the slot holds it, even with its fd closed. */
-	uint32_t bid = id_of(b);
+	uint32_t bid = id_of_obj(b);
 	close(b);
 	k = 0;
 	v = 0;
@@ -231,7 +217,7 @@ int main(void)
 	 * empties (the kernel does it from a work item: give it a moment). */
 	int user = load(BPF_PROG_TYPE_KPROBE, 0, fd);
 	report("load tail caller", user, 0);
-	uint32_t mid = id_of(fd);
+	uint32_t mid = id_of_obj(fd);
 	report("update A at 1", update(fd, 1, a, BPF_ANY), 0);
 	close(fd);
 	usleep(200 * 1000);
