@@ -214,12 +214,10 @@ __attribute__((constructor)) static void conn_init(void)
 
 /* Heap memory that held fd numbers (the fd table snapshot, copies of the tool's bpf_attr, requests
  * and replies) is zeroed before it goes back to malloc, where the tool's next allocation may find
- * it. bcc 0.26 (bpftrace's ustack/usym symbolisation) makes ProcSyms::ModulePath objects whose fd_
- * member stays uninitialised for a path outside the target's mount namespace (its
- * /tmp/perf-PID.map fallback) and close()s fd_ > 0 when it destroys them: placed on a chunk we
- * had freed, that garbage was a live map fd of the tool (a snapshot's second fd sits exactly
- * where fd_ does), bcc closed it, and the stack map lookup failed with EBADF. On a kernel there
- * are no such chunks; zeroed memory reads as "no fd". */
+ * it: some tools read uninitialised fd members and close() them. bcc 0.26 does (its
+ * ProcSyms::ModulePath for /tmp/perf-PID.map, inside bpftrace's ustack/usym); that close is
+ * dropped when it hits one of our objects (interpose.c), and zeroed memory keeps our numbers out
+ * of such garbage for whatever else reads it. */
 static void free_zeroed(void *p, size_t n)
 {
 	if (p) {
