@@ -5,16 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as U from '../../src-ts/uapi/bpf';
+import { encodeInsns, insn as asmInsn } from '../../src-ts/asm';
 import { callbackTailCall } from '../../src-ts/verifier/callback_tail';
 
-function insn(code: number, dst: number, src: number, off: number, imm: number): Buffer {
-  const b = Buffer.alloc(8);
-  b[0] = code;
-  b[1] = (src << 4) | dst;
-  b.writeInt16LE(off, 2);
-  b.writeInt32LE(imm, 4);
-  return b;
-}
+const insn = (code: number, dst: number, src: number, off: number, imm: number): Buffer => encodeInsns([asmInsn(code, dst, src, off, imm)]);
 const LD = U.BPF_LD | U.BPF_IMM | U.BPF_DW;
 const ldFunc = (dst: number, rel: number) => [insn(LD, dst, U.BPF_PSEUDO_FUNC, 0, rel), insn(0, 0, 0, 0, 0)];
 const call = (id: number) => insn(U.BPF_JMP | U.BPF_CALL, 0, 0, 0, id);

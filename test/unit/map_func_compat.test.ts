@@ -6,17 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as U from '../../src-ts/uapi/bpf';
+import { encodeInsns, insn as asmInsn } from '../../src-ts/asm';
 import { findReachable } from '../../src-ts/verifier/reachability';
 import { MapFuncChecker, mapFuncCompatible } from '../../src-ts/verifier/map_func_compat';
 
-function insn(code: number, dst: number, src: number, off: number, imm: number): Buffer {
-  const b = Buffer.alloc(8);
-  b[0] = code;
-  b[1] = (src << 4) | dst;
-  b.writeInt16LE(off, 2);
-  b.writeInt32LE(imm, 4);
-  return b;
-}
+const insn = (code: number, dst: number, src: number, off: number, imm: number): Buffer => encodeInsns([asmInsn(code, dst, src, off, imm)]);
 const ldMap = (dst: number, id: number) => [insn(U.BPF_LD | U.BPF_IMM | U.BPF_DW, dst, U.BPF_PSEUDO_MAP_FD, 0, id), insn(0, 0, 0, 0, 0)];
 const call = (id: number) => insn(U.BPF_JMP | U.BPF_CALL, 0, 0, 0, id);
 const mov = (dst: number, src: number) => insn(U.BPF_ALU64 | U.BPF_MOV | U.BPF_X, dst, src, 0, 0);
