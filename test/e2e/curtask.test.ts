@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import { Proc, cli, haveCommand, isRoot, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { waitAttached } from './tools';
 
 const PROG =
   'tracepoint:syscalls:sys_enter_execve /comm == "sh"/ { printf("T comm=%s pid=%d tgid=%d ppid=%d pcomm=%s leader=%d lcomm=%s uid=%d euid=%d kthread=%d exit=%d young=%d mnt=%u uts=%u net=%u node=%s\\n", ' +
@@ -23,10 +23,7 @@ test('bpftrace reads curtask fields of a traced process', { skip: (!haveCommand(
     const tool = new Proc(process.execPath, [cli, 'load', 'bpftrace', '-e', PROG], env);
     procs.push(tool);
     await tool.waitFor(/Attaching 1 probe/);
-    for (let i = 0; i < 100; i++) {
-      if ((await queryStatus(dir)).attachments.length >= 1) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitAttached(dir, 1);
     const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', '/bin/true; echo sh=$$'], env);
     procs.push(target);
     assert.equal(await target.exited, 0);

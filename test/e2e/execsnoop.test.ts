@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import { Proc, cli, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { toolOnPty, waitAttached } from './tools';
 
 const execsnoop = '/usr/sbin/execsnoop';
 const missing = `/nonexistent-bpftime-${process.pid}`;
@@ -15,14 +15,10 @@ const missing = `/nonexistent-bpftime-${process.pid}`;
 test('execsnoop shows execs of a traced shell with its pid as PPID', { skip: !fs.existsSync(execsnoop) && 'libbpf-tools not installed', timeout: 60000 }, async () => {
   await withServer(async (env, dir, procs) => {
     // libbpf-tools buffer stdout unless it is a terminal: give it one. -x: failed execs too.
-    const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${execsnoop} -x`, '/dev/null'], env, { stdin: true });
+    const tool = toolOnPty(`${execsnoop} -x`, env);
     procs.push(tool);
     await tool.waitFor(/PCOMM\s+PID\s+PPID\s+RET\s+ARGS/);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.length >= 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitAttached(dir, 2);
     const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', `/bin/true; /bin/echo hi > /dev/null; ${missing} 2>/dev/null; echo sh=$$`], env);
     procs.push(target);
     assert.equal(await target.exited, 0);

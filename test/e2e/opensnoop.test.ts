@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import { Proc, cli, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { toolOnPty, waitAttached } from './tools';
 
 const opensnoop = '/usr/sbin/opensnoop';
 const missing = `/nonexistent-bpftime-${process.pid}`;
@@ -13,14 +13,10 @@ const missing = `/nonexistent-bpftime-${process.pid}`;
 test('opensnoop reports the opens of a traced process', { skip: !fs.existsSync(opensnoop) && 'libbpf-tools not installed', timeout: 60000 }, async () => {
   await withServer(async (env, dir, procs) => {
     // libbpf-tools buffer stdout unless it is a terminal: give it one.
-    const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${opensnoop}`, '/dev/null'], env, { stdin: true });
+    const tool = toolOnPty(`${opensnoop}`, env);
     procs.push(tool);
     await tool.waitFor(/PID\s+COMM\s+FD\s+ERR\s+PATH/);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.length >= 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitAttached(dir, 2);
     const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', `cat /etc/hostname >/dev/null; cat ${missing} 2>/dev/null; exit 0`], env);
     procs.push(target);
     assert.equal(await target.exited, 0);

@@ -13,6 +13,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, haveCommand, root, shimLib, tmpRuntimeDir } from './harness';
+import { toolOnPty, waitAttached } from './tools';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const ringTool = path.join(root, 'examples', 'ringbuf', 'ringbuf');
@@ -171,14 +172,10 @@ test('stock opensnoop ends with an error when the server dies; its traced shell 
     const server = await startServer(env, dir);
     procs.push(server.proc);
     // libbpf-tools buffer stdout unless it is a terminal: give it one (script -e: its exit status).
-    const tool = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${opensnoop}`, '/dev/null'], env, { stdin: true });
+    const tool = toolOnPty(`${opensnoop}`, env);
     procs.push(tool);
     await tool.waitFor(/PID\s+COMM\s+FD\s+ERR\s+PATH/);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.length >= 2) break;
-      await sleep(50);
-    }
+    await waitAttached(dir, 2);
     // A shell that opens a file per line it reads, with builtins only (no child process).
     const target = new Proc(process.execPath, [cli, 'start', '/bin/sh', '-c', 'while read l; do read -r x < /etc/hostname; echo "opened $l"; done'], env, { stdin: true });
     procs.push(target);

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Proc, cli, haveCommand, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { toolOnPty, waitAttached } from './tools';
 
 const syscount = '/usr/sbin/syscount';
 const N = 3000;
@@ -53,14 +53,6 @@ function buildVictim(): string {
   return bin;
 }
 
-async function waitAttached(dir: string, n: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const s = await queryStatus(dir);
-    if (s.attachments.length >= n) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Sum of every interval's count on lines matching re (group 1): the N calls may straddle two. */
 function total(out: string, re: RegExp): number {
   let sum = 0;
@@ -90,7 +82,7 @@ test('syscount counts a traced victim by syscall and by process', { skip, timeou
     const pid = (await victim.waitFor(/pid (\d+)/))[1];
 
     // By syscall, this process only; a table every second (libbpf-tools want a terminal).
-    const bySyscall = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${syscount} -p ${pid} -i 1`, '/dev/null'], env, { stdin: true });
+    const bySyscall = toolOnPty(`${syscount} -p ${pid} -i 1`, env);
     procs.push(bySyscall);
     await bySyscall.waitFor(/Tracing syscalls/);
     await waitAttached(dir, 1);
@@ -103,7 +95,7 @@ test('syscount counts a traced victim by syscall and by process', { skip, timeou
     procs.pop();
 
     // By process: the main thread's name (group_leader->comm), though sc-worker made the calls.
-    const byProcess = new Proc('script', ['-q', '-f', '-e', '-c', `${process.execPath} ${cli} load ${syscount} -P -p ${pid} -i 1`, '/dev/null'], env, { stdin: true });
+    const byProcess = toolOnPty(`${syscount} -P -p ${pid} -i 1`, env);
     procs.push(byProcess);
     await byProcess.waitFor(/Tracing syscalls/);
     await waitAttached(dir, 1);
