@@ -13,10 +13,10 @@
 // detach: the server relays the request to the agent in PID, which removes every hook and ends
 // its thread; the process runs on. The tools' links stay in the server.
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { constants } from 'os';
-import { FrameReader, Msg, PROTO_VERSION, Role, SIZEOF, decodeDetachProcess, encodeDetachProcess, encodeFrame } from '../server/protocol';
+import { Msg, decodeDetachProcess, encodeDetachProcess } from '../server/protocol';
+import { serverRequest } from './request';
 import { libraries } from './run';
 import { queryStatus } from './status';
 
@@ -36,41 +36,6 @@ export function targetRuntimeDir(pid: number): string | null {
   } catch {
     return null;
   }
-}
-
-/** Sends one request to the server as the CLI and resolves with the payload of the reply. */
-function request(runtimeDir: string, type: number, payload: Buffer, replyType: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(path.join(runtimeDir, 'server.sock'));
-    const reader = new FrameReader();
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('the server did not answer'));
-    }, timeoutMs);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('connect', () => {
-      const hello = Buffer.alloc(SIZEOF.hello + 1);
-      hello.writeUInt32LE(Role.Cli, 0);
-      hello.writeUInt32LE(PROTO_VERSION, 4);
-      hello.writeUInt32LE(process.pid, 8);
-      hello.write('bpftime', 16);
-      sock.write(encodeFrame(Msg.Hello, 1, hello));
-      sock.write(encodeFrame(type, 2, payload));
-    });
-    sock.on('data', (d) => {
-      reader.push(d, []);
-      for (let f = reader.next(); f; f = reader.next()) {
-        if (f.type === replyType) {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve(f.payload);
-        }
-      }
-    });
-  });
 }
 
 function parsePid(s: string): number | null {
@@ -163,7 +128,7 @@ export async function detachCommand(pidArg: string, runtimeDir: string): Promise
   }
   let reply: { pid: number; status: number };
   try {
-    reply = decodeDetachProcess(await request(runtimeDir, Msg.DetachProcess, encodeDetachProcess(pid), Msg.DetachProcessReply, 10000));
+    reply = decodeDetachProcess(await serverRequest(runtimeDir, Msg.DetachProcess, encodeDetachProcess(pid), Msg.DetachProcessReply, 10000));
   } catch (e) {
     console.error(`bpftime detach: no server is running in ${runtimeDir} (${(e as Error).message})`);
     return 1;

@@ -1,42 +1,11 @@
 // `bpftime status`: asks the server what it holds.
-import * as net from 'net';
-import * as path from 'path';
-import { FRAME_HEADER_SIZE, FrameReader, Msg, PROTO_VERSION, Role, SIZEOF, encodeFrame } from '../server/protocol';
+import { Msg } from '../server/protocol';
+import { serverRequest } from './request';
 
-export function queryStatus(runtimeDir: string, timeoutMs = 5000): Promise<Record<string, any>> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(path.join(runtimeDir, 'server.sock'));
-    const reader = new FrameReader();
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error('the server did not answer'));
-    }, timeoutMs);
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('connect', () => {
-      const hello = Buffer.alloc(SIZEOF.hello + 1);
-      hello.writeUInt32LE(Role.Cli, 0);
-      hello.writeUInt32LE(PROTO_VERSION, 4);
-      hello.writeUInt32LE(process.pid, 8);
-      hello.write('bpftime', 16);
-      sock.write(encodeFrame(Msg.Hello, 1, hello));
-      sock.write(encodeFrame(Msg.Status, 2, Buffer.alloc(0)));
-    });
-    sock.on('data', (d) => {
-      reader.push(d, []);
-      for (let f = reader.next(); f; f = reader.next()) {
-        if (f.type === Msg.StatusReply) {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve(JSON.parse(f.payload.toString('utf8')));
-        }
-      }
-    });
-  });
+export async function queryStatus(runtimeDir: string, timeoutMs = 5000): Promise<Record<string, any>> {
+  const reply = await serverRequest(runtimeDir, Msg.Status, Buffer.alloc(0), Msg.StatusReply, timeoutMs);
+  return JSON.parse(reply.toString('utf8'));
 }
-void FRAME_HEADER_SIZE;
 
 export async function showStatus(runtimeDir: string, json: boolean): Promise<number> {
   let s: Record<string, any>;
