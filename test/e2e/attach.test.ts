@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cannotPtrace, cleanEnv, cli, root, stopServer, tmpRuntimeDir } from './harness';
+import { settledCount } from './malloc-tool';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
@@ -16,25 +17,6 @@ const built = fs.existsSync(tool) && fs.existsSync(victim);
 /** Why this machine cannot run the test, or false. */
 async function cannotAttach(): Promise<string | false> {
   return built ? cannotPtrace() : 'examples not built';
-}
-
-/** Latest cumulative count the tool printed for pid (0 when it has not printed the pid). */
-function latestCount(out: string, pid: number): number {
-  let count = 0;
-  for (const m of out.matchAll(new RegExp(`pid=${pid} count=(\\d+)`, 'g'))) count = Number(m[1]);
-  return count;
-}
-
-/** Waits until the tool has printed two blocks in a row with the same count for pid. */
-async function settledCount(t: Proc, pid: number): Promise<number> {
-  let prev = -1;
-  for (let i = 0; i < 20; i++) {
-    await t.waitFor(/--\n/, 10000, t.out.length);
-    const c = latestCount(t.out, pid);
-    if (c === prev) return c;
-    prev = c;
-  }
-  throw new Error(`count for pid ${pid} never settled:\n${t.out}`);
 }
 
 async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {

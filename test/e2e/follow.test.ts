@@ -9,15 +9,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, haveCommand, root, tmpRuntimeDir } from './harness';
+import { latestCount } from './malloc-tool';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
-
-/** Latest cumulative count the tool printed for pid (0 when it has not printed the pid). */
-function latestCount(out: string, pid: number): number {
-  let count = 0;
-  for (const m of out.matchAll(new RegExp(`^pid=${pid} count=(\\d+)$`, 'gm'))) count = Number(m[1]);
-  return count;
-}
 
 /** Waits for two more blocks of the tool's output (counts printed after everything settled). */
 async function twoMoreBlocks(t: Proc): Promise<void> {

@@ -6,34 +6,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, root, stopServer, tmpRuntimeDir, withServer } from './harness';
+import { settledCount } from './malloc-tool';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 const built = fs.existsSync(tool) && fs.existsSync(victim);
-
-/** Latest cumulative count the tool printed for pid (0 when it has not printed the pid). */
-function latestCount(out: string, pid: number): number {
-  const blocks = out.split('--\n').filter((b) => /pid=\d+ count=\d+/.test(b) || b.trim() === '');
-  let count = 0;
-  for (const b of blocks) {
-    const m = b.match(new RegExp(`pid=${pid} count=(\\d+)`));
-    if (m) count = Number(m[1]);
-  }
-  return count;
-}
-
-/** Waits until the tool has printed two blocks in a row with the same count for pid. */
-async function settledCount(t: Proc, pid: number): Promise<number> {
-  let prev = -1;
-  for (let i = 0; i < 20; i++) {
-    await t.waitFor(/--\n/, 10000, t.out.length); // the next block the tool prints
-    const c = latestCount(t.out, pid);
-    if (c === prev) return c;
-    prev = c;
-  }
-  throw new Error(`count for pid ${pid} never settled:\n${t.out}`);
-}
 
 async function countsExactly(order: 'tool-first' | 'victim-first', toolArgs: string[] = []): Promise<void> {
   const dir = tmpRuntimeDir();

@@ -11,6 +11,7 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, haveCommand, isRoot, root, stopServer, tmpRuntimeDir } from './harness';
+import { settledCount } from './malloc-tool';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
@@ -94,24 +95,6 @@ test('KEEPCAPS + setresuid + capset, failing set*id calls: same results and the 
     stopServer(dir);
   }
 });
-
-/** Latest cumulative count the malloc tool printed for pid. */
-function latestCount(out: string, pid: number): number {
-  let count = 0;
-  for (const m of out.matchAll(new RegExp(`pid=${pid} count=(\\d+)`, 'g'))) count = Number(m[1]);
-  return count;
-}
-
-async function settledCount(t: Proc, pid: number): Promise<number> {
-  let prev = -1;
-  for (let i = 0; i < 20; i++) {
-    await t.waitFor(/--\n/, 10000, t.out.length);
-    const c = latestCount(t.out, pid);
-    if (c === prev) return c;
-    prev = c;
-  }
-  throw new Error(`count for pid ${pid} never settled:\n${t.out}`);
-}
 
 test('after dropping root the agent still runs its probes and keeps its server connection', { skip: skip as any, timeout: 90000 }, async () => {
   const dir = tmpRuntimeDir();
