@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { SpawnSyncReturns, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { bpftimeEnv, cli, haveCommand, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
 
 const programs = path.join(root, 'test', 'programs');
 
@@ -70,12 +70,31 @@ export function runUnderShim(bin: string, args: string[], jit: boolean, opts: Sh
  * the test (returning false) only when the kernel run does not get going: a non-zero exit, or
  * stdout not starting with ready (the loader's first line once the kernel took its programs).
  */
-export function assertSameOnKernel(t: TestContext, bin: string, args: string[], shimStdout: string, ready: string, headLines = 1): boolean {
-  const kernel = spawnSync(bin, args, { encoding: 'utf8', timeout: 60000 });
+export function assertSameOnKernel(t: TestContext, bin: string, args: string[], shimStdout: string, ready: string, headLines = 1, env: Record<string, string> = {}): boolean {
+  const kernel = spawnSync(bin, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60000 });
   if (kernel.status !== 0 || !kernel.stdout.startsWith(ready)) {
     t.skip(`kernel path unavailable (${(kernel.stdout || kernel.stderr).split('\n').slice(0, headLines).join(' ')}): shim output not compared`);
     return false;
   }
   assert.deepEqual(shimStdout.split('\n'), kernel.stdout.split('\n'));
   return true;
+}
+
+/**
+ * Runs a victim loader under the shim with the interpreter and with the JIT (their outputs must be
+ * identical), checks that output, and compares it with the loader's run on the kernel (stdout
+ * starting with ready says the kernel took the programs). env goes to every run. Returns the
+ * shim's output.
+ */
+export function victimLoaderEverywhere(t: TestContext, b: VictimLoader, check: (out: string) => void, ready: string, opts: ShimRunOptions = {}): string {
+  const outputs = [false, true].map((jit) => {
+    const r = runVictimLoaderUnderShim(b, jit, opts);
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
+    check(r.stdout);
+    return r.stdout;
+  });
+  assert.equal(outputs[1], outputs[0], 'JIT and interpreter differ');
+  if (!isRoot) t.skip('not root: kernel output not compared');
+  else assertSameOnKernel(t, b.loader, [b.obj, b.victim], outputs[0], ready, 1, opts.env);
+  return outputs[0];
 }

@@ -12,7 +12,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { Proc, bpftimeEnv, haveCommand, isRoot, shimLib, stopServer, tmpRuntimeDir } from './harness';
-import { VictimLoader, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
+import { VictimLoader, assertSameOnKernel, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim, victimLoaderEverywhere } from './libbpf-program';
 
 const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
@@ -41,18 +41,7 @@ function checkExpected(out: string): void {
 
 test('maps of maps at a uprobe under bpftime start, as on the kernel', { skip, timeout: 180000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const b = build(dir);
-  const interp = underShim(b, false);
-  checkExpected(interp);
-  const jit = underShim(b, true);
-  assert.equal(jit, interp, 'JIT and interpreter differ');
-  if (!isRoot) {
-    t.diagnostic('not root: kernel output not compared');
-  } else {
-    const k = spawnSync(b.loader, [b.obj, b.victim], { encoding: 'utf8', timeout: 60000 });
-    if (k.status !== 0 || !k.stdout.startsWith('outer_arr[0]:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
-    else assert.equal(interp, k.stdout);
-  }
+  victimLoaderEverywhere(t, build(dir), checkExpected, 'outer_arr[0]:');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -64,13 +53,8 @@ test('maps of maps filled while the traced process runs, as on the kernel', { sk
   const out = underShim(b, true, true);
   checkExpected(out);
   assert.equal((out.match(/^live victim did (11|4) ops$/gm) ?? []).length, 2, out);
-  if (!isRoot) {
-    t.diagnostic('not root: kernel output not compared');
-  } else {
-    const k = spawnSync(b.loader, [b.obj, b.victim], { env: { ...process.env, MOM_LIVE: '1' }, encoding: 'utf8', timeout: 60000 });
-    if (k.status !== 0 || !k.stdout.startsWith('outer_arr[0]:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
-    else assert.equal(out, k.stdout);
-  }
+  if (!isRoot) t.skip('not root: kernel output not compared');
+  else assertSameOnKernel(t, b.loader, [b.obj, b.victim], out, 'outer_arr[0]:', 1, { MOM_LIVE: '1' });
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,18 +9,11 @@
 // kernel BPF is available the kernel's output must be identical, in the interpreter and the JIT.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { isRoot, tmpRuntimeDir } from './harness';
-import { VictimLoader, buildVictimLoader, haveLibbpfTools, runVictimLoaderUnderShim } from './libbpf-program';
+import { tmpRuntimeDir } from './harness';
+import { buildVictimLoader, haveLibbpfTools, victimLoaderEverywhere } from './libbpf-program';
 
 const build = (dir: string) => buildVictimLoader('tailcall', 'tailcall_loader', dir);
-
-function underShim(b: VictimLoader, jit: boolean): string {
-  const r = runVictimLoaderUnderShim(b, jit);
-  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr.slice(-3000)}`);
-  return r.stdout;
-}
 
 /** What tailcall.bpf.c must record, worked out from its source (see the comments there). */
 function checkExpected(out: string): void {
@@ -49,17 +42,6 @@ const skip = !haveLibbpfTools && 'needs clang, cc and libbpf-dev';
 
 test('tail calls, bpf_loop and for_each_map_elem under bpftime start, as on the kernel', { skip, timeout: 180000 }, (t) => {
   const dir = tmpRuntimeDir();
-  const b = build(dir);
-  const interp = underShim(b, false);
-  checkExpected(interp);
-  const jit = underShim(b, true);
-  assert.equal(jit, interp, 'JIT and interpreter differ');
-  if (!isRoot) {
-    t.diagnostic('not root: kernel output not compared');
-  } else {
-    const k = spawnSync(b.loader, [b.obj, b.victim], { encoding: 'utf8', timeout: 60000 });
-    if (k.status !== 0 || !k.stdout.startsWith('slot 0:')) t.diagnostic(`kernel path unavailable: ${k.stdout.split('\n')[0]}`);
-    else assert.equal(interp, k.stdout);
-  }
+  victimLoaderEverywhere(t, build(dir), checkExpected, 'slot 0:');
   fs.rmSync(dir, { recursive: true, force: true });
 });
