@@ -15,7 +15,7 @@ BPFTOOL=${BPFTOOL:-bpftool}
 # look there by itself.
 MULTIARCH=$("$CC" -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
 BPF_CFLAGS=(-target bpf -O2 -g -Wall -D__TARGET_ARCH_x86 -I/usr/include -I"/usr/include/$MULTIARCH")
-CFLAGS=(-O2 -g -Wall)
+CFLAGS=(-O2 -g -Wall -I"$ROOT/examples/common")
 LIBBPF=(-lbpf -lelf -lz)
 
 need() { command -v "$1" >/dev/null || { echo "build-examples: '$1' not found ($2)" >&2; exit 1; }; }
@@ -43,7 +43,7 @@ shopt -s nullglob
 for dir in "$ROOT"/examples/*/; do
 	dir=${dir%/}
 	# Local headers, except the skeletons generated from this directory.
-	hdrs=()
+	hdrs=("$ROOT"/examples/common/*.h)
 	for h in "$dir"/*.h; do
 		[[ $h == *.skel.h ]] || hdrs+=("$h")
 	done

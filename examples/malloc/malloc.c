@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "malloc.skel.h"
 
 struct opts {
@@ -64,34 +65,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (level == LIBBPF_DEBUG && !verbose_libbpf)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
-}
-
-// The libc mapped into this process: the one a default "malloc" lives in.
-static int find_libc(char *out, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[PATH_MAX + 256];
-	int found = -1;
-
-	if (!maps)
-		return -errno;
-	while (found && fgets(line, sizeof(line), maps)) {
-		char *p = strchr(line, '/');
-		char *nl = strchr(line, '\n');
-		const char *base;
-
-		if (!p)
-			continue;
-		if (nl)
-			*nl = '\0';
-		base = strrchr(p, '/') + 1;
-		if (strncmp(base, "libc.so", 7) && strncmp(base, "libc-", 5))
-			continue;
-		if (realpath(p, out) && strlen(out) < len)
-			found = 0;
-	}
-	fclose(maps);
-	return found ? -ENOENT : 0;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -176,13 +149,6 @@ static int print_counts(struct bpf_map *map, struct entry *ents, size_t cap)
 	printf("--\n");
 	fflush(stdout);
 	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 // Sleep until the monotonic time `t` or a signal.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "perfbuf.h"
 #include "perfbuf.skel.h"
 
@@ -38,32 +39,6 @@ static void on_lost(void *ctx, int cpu, __u64 cnt)
 	(void)ctx;
 	fprintf(stderr, "perfbuf: lost %llu events on CPU %d\n", (unsigned long long)cnt, cpu);
 	n_lost += cnt;
-}
-
-static int find_libc(char *out, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[PATH_MAX + 256];
-	int rc = -ENOENT;
-	if (!maps)
-		return -errno;
-	while (rc && fgets(line, sizeof(line), maps)) {
-		char *p = strchr(line, '/');
-		if (p && strstr(p, "/libc.so.6")) {
-			p[strcspn(p, "\n")] = 0;
-			snprintf(out, len, "%s", p);
-			rc = 0;
-		}
-	}
-	fclose(maps);
-	return rc;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -105,8 +80,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	printf("Tracing malloc of pid %d through a perf buffer. Hit Ctrl-C to end.\n", pid);
 	fflush(stdout);
-	double end = duration > 0 ? now() + duration : 0;
-	while (!exiting && (!end || now() < end)) {
+	double end = duration > 0 ? now_s() + duration : 0;
+	while (!exiting && (!end || now_s() < end)) {
 		int err = perf_buffer__poll(pb, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "perfbuf: polling the perf buffer failed: %s\n", strerror(-err));

@@ -11,30 +11,11 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "printk.skel.h"
 
 static volatile sig_atomic_t exiting;
 static void on_signal(int sig) { (void)sig; exiting = 1; }
-
-/* The libc this tool runs with: the one the traced process uses too on this system. */
-static int find_libc(char *out, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[PATH_MAX + 256];
-	int rc = -ENOENT;
-	if (!maps)
-		return -errno;
-	while (rc && fgets(line, sizeof(line), maps)) {
-		char *p = strchr(line, '/');
-		if (p && strstr(p, "/libc.so.6")) {
-			p[strcspn(p, "\n")] = 0;
-			snprintf(out, len, "%s", p);
-			rc = 0;
-		}
-	}
-	fclose(maps);
-	return rc;
-}
 
 int main(int argc, char **argv)
 {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "ringbuf.h"
 #include "ringbuf.skel.h"
 
@@ -35,33 +36,6 @@ static int on_event(void *ctx, void *data, size_t size)
 		fflush(stdout);
 	}
 	return 0;
-}
-
-/* The libc this tool runs with: the one the traced processes use too on this system. */
-static int find_libc(char *out, size_t len)
-{
-	FILE *maps = fopen("/proc/self/maps", "r");
-	char line[PATH_MAX + 256];
-	int rc = -ENOENT;
-	if (!maps)
-		return -errno;
-	while (rc && fgets(line, sizeof(line), maps)) {
-		char *p = strchr(line, '/');
-		if (p && strstr(p, "/libc.so.6")) {
-			p[strcspn(p, "\n")] = 0;
-			snprintf(out, len, "%s", p);
-			rc = 0;
-		}
-	}
-	fclose(maps);
-	return rc;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int usage(void)
@@ -118,8 +92,8 @@ int main(int argc, char **argv)
 	else
 		printf("Tracing malloc of every process through a ring buffer. Hit Ctrl-C to end.\n");
 	fflush(stdout);
-	double start = now(), end = duration > 0 ? start + duration : 0, first = 0, last = 0;
-	while (!exiting && (!end || now() < end)) {
+	double start = now_s(), end = duration > 0 ? start + duration : 0, first = 0, last = 0;
+	while (!exiting && (!end || now_s() < end)) {
 		unsigned long long before = n_events;
 		int err = ring_buffer__poll(rb, 100);
 		if (err < 0 && err != -EINTR) {
@@ -127,7 +101,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (n_events != before) {
-			last = now();
+			last = now_s();
 			if (!first)
 				first = last;
 		}
