@@ -204,13 +204,21 @@ Napi::Value MapInfo(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// The map handle in info[0] and a key of its size in info[1]; false, with a JS exception
+// pending, when either is not.
+bool HandleAndKey(Napi::Env env, const Napi::CallbackInfo &info, MapHandle **h, const uint8_t **key) {
+  *h = GetHandle(env, info[0]);
+  if (!*h) return false;
+  *key = GetBytes(env, info[1], bpftime_map_get_spec((*h)->map)->key_size, "key must be a Buffer");
+  return *key != nullptr;
+}
+
 // mapLookup(h, key) -> Buffer (a copy of the value) | null when absent
 Napi::Value MapLookup(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  MapHandle *h = GetHandle(env, info[0]);
-  if (!h) return env.Undefined();
-  const uint8_t *key = GetBytes(env, info[1], bpftime_map_get_spec(h->map)->key_size, "key must be a Buffer");
-  if (!key) return env.Undefined();
+  MapHandle *h;
+  const uint8_t *key;
+  if (!HandleAndKey(env, info, &h, &key)) return env.Undefined();
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bpftime_map_sys_value_size(h->map));
   uint64_t flags = 0; // optional: BPF_F_LOCK (batches with elem_flags)
   if (info.Length() > 2 && info[2].IsBigInt()) {
@@ -224,10 +232,9 @@ Napi::Value MapLookup(const Napi::CallbackInfo &info) {
 // mapLookupAndDelete(h, key) -> Buffer | -errno (ENOENT, EPERM when frozen, 524 for arrays)
 Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  MapHandle *h = GetHandle(env, info[0]);
-  if (!h) return env.Undefined();
-  const uint8_t *key = GetBytes(env, info[1], bpftime_map_get_spec(h->map)->key_size, "key must be a Buffer");
-  if (!key) return env.Undefined();
+  MapHandle *h;
+  const uint8_t *key;
+  if (!HandleAndKey(env, info, &h, &key)) return env.Undefined();
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, bpftime_map_sys_value_size(h->map));
   long rc = bpftime_map_sys_lookup_and_delete(h->map, key, out.Data(), 0);
   if (rc) return Errno(env, rc);
@@ -237,10 +244,9 @@ Napi::Value MapLookupAndDelete(const Napi::CallbackInfo &info) {
 // mapUpdate(h, key, value, flags) -> 0 | -errno
 Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  MapHandle *h = GetHandle(env, info[0]);
-  if (!h) return env.Undefined();
-  const uint8_t *key = GetBytes(env, info[1], bpftime_map_get_spec(h->map)->key_size, "key must be a Buffer");
-  if (!key) return env.Undefined();
+  MapHandle *h;
+  const uint8_t *key;
+  if (!HandleAndKey(env, info, &h, &key)) return env.Undefined();
   const uint8_t *value = GetBytes(env, info[2], bpftime_map_sys_value_size(h->map), "value must be a Buffer");
   if (!value) return env.Undefined();
   uint64_t flags;
@@ -251,10 +257,9 @@ Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
 // mapDelete(h, key) -> 0 | -errno
 Napi::Value MapDelete(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  MapHandle *h = GetHandle(env, info[0]);
-  if (!h) return env.Undefined();
-  const uint8_t *key = GetBytes(env, info[1], bpftime_map_get_spec(h->map)->key_size, "key must be a Buffer");
-  if (!key) return env.Undefined();
+  MapHandle *h;
+  const uint8_t *key;
+  if (!HandleAndKey(env, info, &h, &key)) return env.Undefined();
   return Errno(env, bpftime_map_sys_delete(h->map, key));
 }
 
