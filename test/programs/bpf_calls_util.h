@@ -128,9 +128,9 @@ static inline uint64_t self_file_offset(void *fn)
 	return r;
 }
 
-/* A uprobe on `fn` of this process (the uprobe PMU, as libbpf attaches), running prog_fd;
- * the perf event's fd, or -1. */
-static inline int attach_self_uprobe(int prog_fd, void *fn)
+/* A uprobe perf event on `fn` of this process (the uprobe PMU, as libbpf opens it), with no
+ * program yet; its fd, or -1. */
+static inline int open_self_uprobe(void *fn)
 {
 	FILE *t = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
 	int type = -1;
@@ -151,7 +151,13 @@ static inline int attach_self_uprobe(int prog_fd, void *fn)
 	pa.type = type;
 	pa.config1 = (uintptr_t)exe;
 	pa.config2 = self_file_offset(fn);
-	int fd = (int)syscall(SYS_perf_event_open, &pa, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC);
+	return (int)syscall(SYS_perf_event_open, &pa, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* A uprobe on `fn` of this process running prog_fd, enabled; the perf event's fd, or -1. */
+static inline int attach_self_uprobe(int prog_fd, void *fn)
+{
+	int fd = open_self_uprobe(fn);
 	if (fd < 0 || ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) < 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0)
 		return -1;
 	return fd;

@@ -111,42 +111,7 @@ static int load_tp_prog(void)
 
 __attribute__((noinline)) void trigger(long value) { __asm__ volatile("" ::"r"(value) : "memory"); }
 
-static long file_offset_of(void *fn)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	long off = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi, foff;
-		if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &foff) == 3 && (uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
-			off = (long)((uintptr_t)fn - lo + foff);
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return off;
-}
-
-static int uprobe_self(void)
-{
-	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
-	int type = -1;
-	if (f) {
-		if (fscanf(f, "%d", &type) != 1)
-			type = -1;
-		fclose(f);
-	}
-	if (type < 0)
-		return -1;
-	struct perf_event_attr pa;
-	memset(&pa, 0, sizeof(pa));
-	pa.size = sizeof(pa);
-	pa.type = type;
-	pa.config1 = (uintptr_t) "/proc/self/exe";
-	pa.config2 = (uint64_t)file_offset_of((void *)trigger);
-	return (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-}
+static int uprobe_self(void) { return open_self_uprobe((void *)trigger); }
 
 static int perf_output_event(void)
 {

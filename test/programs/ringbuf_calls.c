@@ -268,46 +268,6 @@ __attribute__((noinline)) void trigger(long op, long arg, long flags, long size)
 	__asm__ volatile("" ::"r"(op), "r"(arg), "r"(flags), "r"(size) : "memory");
 }
 
-static long file_offset_of(void *fn)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	long off = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi, foff;
-		if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &foff) == 3 && (uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
-			off = (long)((uintptr_t)fn - lo + foff);
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return off;
-}
-
-static int attach_self(int prog)
-{
-	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
-	int type = -1;
-	if (f) {
-		if (fscanf(f, "%d", &type) != 1)
-			type = -1;
-		fclose(f);
-	}
-	if (type < 0)
-		return -1;
-	struct perf_event_attr pa;
-	memset(&pa, 0, sizeof(pa));
-	pa.size = sizeof(pa);
-	pa.type = type;
-	pa.config1 = (uintptr_t) "/proc/self/exe";
-	pa.config2 = (uint64_t)file_offset_of((void *)trigger);
-	int efd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (efd < 0 || ioctl(efd, PERF_EVENT_IOC_SET_BPF, prog) < 0 || ioctl(efd, PERF_EVENT_IOC_ENABLE, 0) < 0)
-		return -1;
-	return efd;
-}
-
 /* ---- reading the ring the way libbpf does ---- */
 
 struct view {
@@ -381,7 +341,7 @@ static void records(int rb)
 	int prog = build_prog(rb, res);
 	if (report("load program", prog, 0) < 0)
 		return;
-	if (attach_self(prog) < 0) {
+	if (attach_self_uprobe(prog, (void *)trigger) < 0) {
 		printf("uprobe on self: %s\n", ename(errno));
 		return;
 	}
