@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, haveCommand, root, shimLib, stopServer, tmpRuntimeDir } from './harness';
+import { waitInstalled } from './tools';
 import { queryStatus } from '../../src-ts/cli/status';
 
 const tool = path.join(root, 'examples', 'malloc', 'malloc');
@@ -106,11 +107,7 @@ test('bpftool lists, shows, dumps and edits what a shimmed tool loaded', { skip,
     // The map the program fills in a traced process: bpftool reads the same shared memory.
     v = new Proc(process.execPath, [cli, 'start', victim], env, { stdin: true });
     const pid = Number((await v.waitFor(/ready pid=(\d+)/))[1]);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitInstalled(dir, pid, 1);
     const before = lookup(env, counts.id, u32Bytes(pid));
     const start = before ? Number(before.value) : 0;
     v.write('500\n');

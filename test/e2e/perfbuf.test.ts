@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, cli, root, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { waitInstalled } from './tools';
 
 const tool = path.join(root, 'examples', 'perfbuf', 'perfbuf');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
@@ -20,11 +20,7 @@ test('perf buffer events arrive exactly once each', { skip: !fs.existsSync(tool)
     const t = new Proc(process.execPath, [cli, 'load', tool, '-p', String(pid)], env);
     procs.push(t);
     await t.waitFor(/Tracing malloc/);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitInstalled(dir, pid, 1);
     v.write('500\n');
     await v.waitFor(/done 500/);
     const line = new RegExp(`^pid=${pid} tid=${pid} size=16 comm=victim$`, 'gm');

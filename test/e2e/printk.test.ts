@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, cli, root, shimLib, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { waitInstalled } from './tools';
 
 const tool = path.join(root, 'examples', 'printk', 'printk');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
@@ -20,11 +20,7 @@ test('bpf_printk lines appear in the served trace_pipe', { skip: !fs.existsSync(
     const t = new Proc(process.execPath, [cli, 'load', tool, '-p', String(pid)], env);
     procs.push(t);
     await t.waitFor(/Printing malloc calls/);
-    for (let i = 0; i < 100; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitInstalled(dir, pid, 1);
     const pipe = new Proc('cat', ['/sys/kernel/tracing/trace_pipe'], { ...env, LD_PRELOAD: shimLib });
     procs.push(pipe);
     v.write('3\n');

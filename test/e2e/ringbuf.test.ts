@@ -8,18 +8,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, cli, root, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { waitInstalled } from './tools';
 
 const tool = path.join(root, 'examples', 'ringbuf', 'ringbuf');
 const victim = path.join(root, 'examples', 'malloc', 'victim');
 
 async function attachedEverywhere(dir: string, pids: number[]): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const s = await queryStatus(dir);
-    const ok = pids.every((pid) => s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached')));
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  for (const pid of pids) await waitInstalled(dir, pid, 1);
 }
 
 async function run(nVictims: number, calls: number): Promise<void> {

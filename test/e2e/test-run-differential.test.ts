@@ -10,6 +10,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { haveCommand, root, shimLib, stopServer, tmpRuntimeDir, bpftimeEnv } from './harness';
+import { waitInstalled } from './tools';
 import { assertSameOnKernel, buildLibbpfProgram, haveLibbpfTools, runUnderShim } from './libbpf-program';
 
 const build = (out: string) => buildLibbpfProgram('test_run', out);
@@ -116,7 +117,6 @@ test('bpftool prog show reports run_time_ns/run_cnt and bpftool prog run test-ru
 
 test('BPF_ENABLE_STATS: agents count the runs of attached programs into the shared counters', { skip: (!haveTools || !haveCommand('bpftool') || !fs.existsSync(path.join(root, 'examples/malloc/victim'))) && 'needs clang, cc, libbpf-dev, bpftool and the examples', timeout: 120000 }, async () => {
   const { Proc, cli } = await import('./harness');
-  const { queryStatus } = await import('../../src-ts/cli/status');
   const out = tmpRuntimeDir();
   const { bin, obj } = build(out);
   const rt = tmpRuntimeDir();
@@ -133,11 +133,7 @@ test('BPF_ENABLE_STATS: agents count the runs of attached programs into the shar
   try {
     await tool.waitFor(/Tracing malloc/);
     const pid = Number((await victim.waitFor(/ready pid=(\d+)/))[1]);
-    for (let i = 0; i < 200; i++) {
-      const s = await queryStatus(rt);
-      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitInstalled(rt, pid, 1);
     victim.write('100\n');
     await victim.waitFor(/done 100\b/);
     assert.equal(runCnt(), 0, 'no stats fd open yet: nothing counts');

@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Proc, cli, haveCommand, root, shimLib, withServer } from './harness';
-import { queryStatus } from '../../src-ts/cli/status';
+import { waitInstalled } from './tools';
 
 const printk = path.join(root, 'examples', 'printk', 'printk');
 const mallocVictim = path.join(root, 'examples', 'malloc', 'victim');
@@ -27,11 +27,7 @@ test('bpftool prog tracelog prints the bpf_printk lines of a program in a traced
     const t = new Proc(process.execPath, [cli, 'load', printk, '-p', String(pid)], env);
     procs.push(t);
     await t.waitFor(/Printing malloc calls/);
-    for (let i = 0; i < 200; i++) {
-      const s = await queryStatus(dir);
-      if (s.attachments.some((a: any) => a.agents.some((g: any) => g.pid === pid && g.state === 'attached'))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitInstalled(dir, pid, 1);
     const log = new Proc('bpftool', ['prog', 'tracelog'], { ...env, LD_PRELOAD: shimLib });
     procs.push(log);
     // lines written before bpftool opens the pipe wait in the buffer, as in the kernel's

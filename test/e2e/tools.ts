@@ -72,11 +72,11 @@ export async function waitLines(p: Proc, re: RegExp, n: number, timeoutMs = 1500
 
 /** Waits (bounded) until the agent of process pid has installed at least n attachments (the
  * tool's attach call waits for agents at most a second; a busy process may take longer). */
-export async function waitInstalled(dir: string, pid: string, n: number, timeoutMs = 20000): Promise<void> {
+export async function waitInstalled(dir: string, pid: string | number, n: number, timeoutMs = 20000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const s = await queryStatus(dir);
-    const installed = s.attachments.filter((a: any) => a.agents.some((g: any) => String(g.pid) === pid && g.state === 'attached'));
+    const installed = s.attachments.filter((a: any) => a.agents.some((g: any) => String(g.pid) === String(pid) && g.state === 'attached'));
     if (installed.length >= n) return;
     await new Promise((r) => setTimeout(r, 100));
   }
