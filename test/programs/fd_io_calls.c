@@ -80,20 +80,7 @@ static int load_output_prog(int rb, int pa, int res)
 		MOVK(0, 0),
 		EXIT(),
 	};
-	static char log[65536];
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_KPROBE;
-	a.insns = (uintptr_t)insn;
-	a.insn_cnt = sizeof(insn) / sizeof(insn[0]);
-	a.license = (uintptr_t) "GPL";
-	a.log_buf = (uintptr_t)log;
-	a.log_size = sizeof(log);
-	a.log_level = 1;
-	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
-	if (fd < 0)
-		fprintf(stderr, "%s\n", log);
-	return fd;
+	return load_kprobe_insns(insn, sizeof(insn) / sizeof(insn[0]));
 }
 
 /* A tracepoint program that does nothing, for QUERY_BPF. */

@@ -246,20 +246,7 @@ static int build_prog(int rb, int res)
 		struct bpf_insn *j = &p.insn[p.fix[i]];
 		j->off = (int16_t)(p.label[j->off] - p.fix[i] - 1);
 	}
-	static char log[65536];
-	union bpf_attr a;
-	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_KPROBE;
-	a.insns = (uintptr_t)p.insn;
-	a.insn_cnt = p.n;
-	a.license = (uintptr_t) "GPL";
-	a.log_buf = (uintptr_t)log;
-	a.log_size = sizeof(log);
-	a.log_level = 1;
-	int fd = (int)sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
-	if (fd < 0)
-		fprintf(stderr, "%s\n", log);
-	return fd;
+	return load_kprobe_insns(p.insn, p.n);
 }
 
 /* What the uprobe fires on: the program reads its arguments from the registers. */
