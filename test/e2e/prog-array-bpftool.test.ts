@@ -5,12 +5,12 @@
 // slots holding the same programs (ids differ, so they are compared by program name).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, haveCommand, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, haveCommand, isRoot, shimLib, tmpRuntimeDir } from './harness';
+import { buildVictimLoader } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
 const skip = (!haveCommand('bpftool') || !haveCommand('clang') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs bpftool, clang and libbpf-dev';
 
 interface View { slots: string[]; show: string }
@@ -42,11 +42,7 @@ async function inspect(dir: string, env: NodeJS.ProcessEnv, shim: boolean): Prom
 
 test('bpftool dumps a prog array filled by libbpf, as on the kernel', { skip, timeout: 120000 }, async (t) => {
   const dir = tmpRuntimeDir();
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`, '-c',
-    path.join(progs, 'tailcall.bpf.c'), '-o', path.join(dir, 'tailcall.bpf.o')]);
-  execFileSync('cc', ['-O1', '-o', path.join(dir, 'tailcall_loader'), path.join(progs, 'tailcall_loader.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-o', path.join(dir, 'tailcall_victim'), path.join(progs, 'tailcall_victim.c')]);
+  buildVictimLoader('tailcall', 'tailcall_loader', dir); // tailcall.bpf.o, tailcall_loader, tailcall_victim
   const env = bpftimeEnv(dir);
   const shim = await inspect(dir, env, true);
   assert.deepEqual(shim.slots, ['0: stage_loop', '1: stage_foreach', '2: stage_chain', '3: stage_nested', '4: stage_subtail']);

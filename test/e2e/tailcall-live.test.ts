@@ -7,12 +7,12 @@
 // On the kernel (as root) the same steps must leave the same counts.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'child_process';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, isRoot, root, shimLib, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cli, haveCommand, isRoot, shimLib, tmpRuntimeDir } from './harness';
+import { buildVictimLoader } from './libbpf-program';
 
-const progs = path.join(root, 'test', 'programs');
 const skip = (!haveCommand('bpftool') || !haveCommand('clang') || !fs.existsSync('/usr/include/bpf/libbpf.h')) && 'needs bpftool, clang and libbpf-dev';
 
 // Indexes in tailcall.bpf.c's `results`.
@@ -64,11 +64,7 @@ async function steps(dir: string, shim: boolean): Promise<number[][]> {
 
 test('prog array updates reach running processes before the update returns, as on the kernel', { skip, timeout: 120000 }, async (t) => {
   const dir = tmpRuntimeDir();
-  const multiarch = execFileSync('cc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-D__TARGET_ARCH_x86', `-I/usr/include/${multiarch}`, '-c',
-    path.join(progs, 'tailcall.bpf.c'), '-o', path.join(dir, 'tailcall.bpf.o')]);
-  execFileSync('cc', ['-O1', '-o', path.join(dir, 'tailcall_loader'), path.join(progs, 'tailcall_loader.c'), '-lbpf', '-lelf', '-lz']);
-  execFileSync('cc', ['-O1', '-o', path.join(dir, 'tailcall_victim'), path.join(progs, 'tailcall_victim.c')]);
+  buildVictimLoader('tailcall', 'tailcall_loader', dir); // tailcall.bpf.o, tailcall_loader, tailcall_victim
   const shim = await steps(dir, true);
   // [fall, loop_ret, subtail, subtail_after] after each call
   assert.deepEqual(shim, [[1, 0, 0, 0], [1, 3, 1, 100], [2, 3, 1, 100]]);
