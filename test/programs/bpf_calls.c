@@ -258,18 +258,6 @@ static void prog_semantics(void)
 	close(pfd);
 }
 
-static int read_int(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int v = -1;
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static void uprobe_semantics(const char *self)
 {
 	int type = read_int("/sys/bus/event_source/devices/uprobe/type");

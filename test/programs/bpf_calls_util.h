@@ -110,6 +110,19 @@ static inline int load_kprobe_insns(const struct bpf_insn *p, unsigned n)
 	return fd;
 }
 
+/* The integer a file starts with (a sysfs or tracefs number), -1 when it has none. */
+static inline int read_int(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int v = -1;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 /* The file offset of `fn` in this binary, from /proc/self/maps. */
 static inline uint64_t self_file_offset(void *fn)
 {
@@ -132,14 +145,9 @@ static inline uint64_t self_file_offset(void *fn)
  * program yet; its fd, or -1. */
 static inline int open_self_uprobe(void *fn)
 {
-	FILE *t = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
-	int type = -1;
-	if (!t || fscanf(t, "%d", &type) != 1) {
-		if (t)
-			fclose(t);
+	int type = read_int("/sys/bus/event_source/devices/uprobe/type");
+	if (type < 0)
 		return -1;
-	}
-	fclose(t);
 	static char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0)

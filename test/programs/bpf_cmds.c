@@ -134,18 +134,6 @@ static int fd_by_id(int cmd, uint32_t id, uint32_t open_flags)
 	return (int)sys_bpf(cmd, &a, sizeof(a));
 }
 
-static int read_int(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int v = -1;
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static char self[PATH_MAX];
 
 static int uprobe_open(int retprobe, uint64_t offset)
