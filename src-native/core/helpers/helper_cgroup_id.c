@@ -55,32 +55,14 @@ static void mountinfo_line(const char *line)
 	copy_field(v2_mount, sizeof(v2_mount), p);
 }
 
-static void find_v2_mount(void)
+static int mountinfo_each(char *line, void *ctx)
 {
-	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	char buf[8192];
-	size_t have = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		buf[have] = 0;
-		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n'))) {
-			*nl = 0;
-			mountinfo_line(line);
-			line = nl + 1;
-		}
-		have = (size_t)(buf + have - line);
-		if (have == sizeof(buf) - 1) /* a line longer than the buffer: drop it */
-			have = 0;
-		memmove(buf, line, have);
-	}
-	close(fd);
+	(void)ctx;
+	mountinfo_line(line);
+	return 0;
 }
+
+static void find_v2_mount(void) { bpftime_file_each_line("/proc/self/mountinfo", mountinfo_each, NULL); }
 
 /* The thread's cgroup v2 path ("/a/b"), or -1. */
 static int current_v2_path(char *out, size_t cap)

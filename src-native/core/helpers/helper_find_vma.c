@@ -130,6 +130,25 @@ static int parse_line(char *line, struct map_line *m)
 	return 0;
 }
 
+struct mapping_search {
+	uint64_t addr;
+	struct map_line *out;
+	char *path_buf;
+	size_t path_cap;
+};
+
+static int mapping_line(char *line, void *ctx)
+{
+	struct mapping_search *q = ctx;
+	struct map_line m;
+	if (parse_line(line, &m) != 0 || q->addr < m.start || q->addr >= m.end)
+		return 0;
+	*q->out = m;
+	snprintf(q->path_buf, q->path_cap, "%s", m.path);
+	q->out->path = q->path_buf;
+	return 1;
+}
+
 /* Finds the mapping of process tgid (0: this one) containing addr; 0 or -ENOENT. */
 static int find_mapping(uint32_t tgid, uint64_t addr, struct map_line *out, char *path_buf, size_t path_cap)
 {
@@ -138,40 +157,8 @@ static int find_mapping(uint32_t tgid, uint64_t addr, struct map_line *out, char
 		snprintf(file, sizeof(file), "/proc/%u/maps", tgid);
 	else
 		strcpy(file, "/proc/self/maps");
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ENOENT;
-	char buf[8192];
-	size_t have = 0;
-	int found = -ENOENT;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		buf[have] = 0;
-		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n'))) {
-			*nl = 0;
-			struct map_line m;
-			if (parse_line(line, &m) == 0 && addr >= m.start && addr < m.end) {
-				*out = m;
-				snprintf(path_buf, path_cap, "%s", m.path);
-				out->path = path_buf;
-				found = 0;
-				break;
-			}
-			line = nl + 1;
-		}
-		if (found == 0)
-			break;
-		have = (size_t)(buf + have - line);
-		if (have == sizeof(buf) - 1)
-			have = 0; /* a line longer than the buffer */
-		memmove(buf, line, have);
-	}
-	close(fd);
-	return found;
+	struct mapping_search q = { addr, out, path_buf, path_cap };
+	return bpftime_file_each_line(file, mapping_line, &q) == 1 ? 0 : -ENOENT;
 }
 
 /* Builds the stand-ins for m in this thread's area; returns the vma stand-in. */

@@ -36,41 +36,34 @@ static uint64_t mono_ns(void)
 
 static uint64_t ticks(uint64_t ns, uint64_t hz) { return ns / 1000000000ull * hz + ns % 1000000000ull * hz / 1000000000ull; }
 
-/* The number after `key` in the file, 0 if absent. The file is scanned in chunks; a line is
- * assumed shorter than half the buffer. */
+struct number_search {
+	const char *key;
+	uint64_t value;
+};
+
+static int number_line(char *line, void *ctx)
+{
+	struct number_search *q = ctx;
+	size_t klen = strlen(q->key);
+	if (strncmp(line, q->key, klen) != 0)
+		return 0;
+	q->value = strtoull(line + klen, NULL, 10);
+	return 1;
+}
+
+/* The number after `key` at the start of a line of the file, 0 if absent. */
 static uint64_t file_number_after(const char *path, const char *key)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	char buf[4096];
-	size_t have = 0, klen = strlen(key);
-	uint64_t v = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		buf[have] = 0;
-		char *hit = strstr(buf, key);
-		if (hit && strchr(hit + klen, '\n')) {
-			v = strtoull(hit + klen, NULL, 10);
-			break;
-		}
-		/* Keep the tail: the key may straddle the chunk boundary. */
-		size_t keep = have > sizeof(buf) / 2 ? sizeof(buf) / 2 : have;
-		memmove(buf, buf + have - keep, keep);
-		have = keep;
-	}
-	close(fd);
-	return v;
+	struct number_search q = { key, 0 };
+	bpftime_file_each_line(path, number_line, &q);
+	return q.value;
 }
 
 static void calibrate(struct jiffies_clock *c)
 {
 	static const uint64_t hzs[] = {100, 250, 300, 1000};
 	uint64_t t0 = mono_ns();
-	uint64_t j = file_number_after("/proc/timer_list", "\njiffies: ");
+	uint64_t j = file_number_after("/proc/timer_list", "jiffies: ");
 	uint64_t now = t0 / 2 + mono_ns() / 2;
 	if (j) {
 		uint64_t best = 0, best_err = UINT64_MAX;
@@ -92,7 +85,7 @@ static void calibrate(struct jiffies_clock *c)
 	if (uname(&u) == 0) {
 		strcpy(path, "/boot/config-");
 		strcat(path, u.release);
-		hz = file_number_after(path, "\nCONFIG_HZ=");
+		hz = file_number_after(path, "CONFIG_HZ=");
 	}
 	c->hz = hz ? hz : 250;
 	c->offset = initial_jiffies(c->hz);

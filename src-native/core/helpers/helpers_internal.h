@@ -15,6 +15,9 @@
 	uint64_t bpftime_h_##name(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5, \
 				  uint32_t *tail_count)
 
+/* helper_lines.c: calls fn with each line of the file at path (without its newline) until fn
+ * returns non-zero; that value, 0 at the end of the file, or -errno when it cannot be opened. */
+int bpftime_file_each_line(const char *path, int (*fn)(char *line, void *ctx), void *ctx);
 /* helper_skb.c */
 BPFTIME_HELPER(skb_load_bytes);
 /* helper_perf.c */
