@@ -16,15 +16,10 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "getppid_tp.skel.h"
 
-static volatile sig_atomic_t exiting;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	exiting = 1;
-}
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -36,7 +31,6 @@ int main(int argc, char **argv)
 	long pid = 0;
 	double interval = 1;
 	struct getppid_tp_bpf *skel;
-	struct sigaction sa;
 	char *end;
 	int c, err;
 
@@ -70,11 +64,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	exit_on_signals();
 
 	printf("Tracing getppid() of pid %ld... Hit Ctrl-C to end.\n", pid);
 	fflush(stdout);

@@ -15,17 +15,12 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "lookups.skel.h"
 
 #define NKEYS 64 /* as in lookups.bpf.c */
 
-static volatile sig_atomic_t exiting;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	exiting = 1;
-}
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -44,7 +39,6 @@ int main(int argc, char **argv)
 	double interval = 1;
 	struct lookups_bpf *skel;
 	struct bpf_program *prog;
-	struct sigaction sa;
 	char *end;
 	int c, err;
 
@@ -98,11 +92,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	exit_on_signals();
 
 	printf("Tracing %s in %s with %ld %s lookups per hit... Hit Ctrl-C to end.\n", func, binary, n, kind);
 	fflush(stdout);

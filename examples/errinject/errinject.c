@@ -17,15 +17,10 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include "example_util.h"
 #include "errinject.skel.h"
 
-static volatile sig_atomic_t exiting;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	exiting = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -108,8 +103,7 @@ int main(int argc, char **argv)
 	printf("Injecting %ld into %s in %s%s\n", errval, func, binary, every > 1 ? " (every Nth call)" : "");
 	fflush(stdout);
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	exit_on_signals();
 	double elapsed = 0;
 	while (!exiting && (duration == 0 || elapsed < duration)) {
 		sleep_secs(interval);

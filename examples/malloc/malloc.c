@@ -35,13 +35,7 @@ struct entry {
 	__u64 count;
 };
 
-static volatile sig_atomic_t exiting;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	exiting = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -176,7 +170,6 @@ int main(int argc, char **argv)
 	struct bpf_link *link;
 	struct entry *ents;
 	size_t cap;
-	struct sigaction sa;
 	double start, next, deadline;
 	int err;
 
@@ -233,12 +226,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* No SA_RESTART: the sleep must end on Ctrl-C. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	exit_on_signals();
 
 	printf("Tracing %s%s in %s... Hit Ctrl-C to end.\n", o.retprobe ? "returns of " : "", o.func, o.binary);
 	fflush(stdout);

@@ -17,10 +17,8 @@
 #include "perfbuf.h"
 #include "perfbuf.skel.h"
 
-static volatile sig_atomic_t exiting;
 static unsigned long long n_events, n_lost;
 
-static void on_signal(int sig) { (void)sig; exiting = 1; }
 
 static void on_sample(void *ctx, int cpu, void *data, __u32 size)
 {
@@ -76,8 +74,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "perfbuf: failed to open the perf buffer: %s\n", strerror(errno));
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	exit_on_signals();
 	printf("Tracing malloc of pid %d through a perf buffer. Hit Ctrl-C to end.\n", pid);
 	fflush(stdout);
 	double end = duration > 0 ? now_s() + duration : 0;

@@ -14,8 +14,6 @@
 #include "example_util.h"
 #include "printk.skel.h"
 
-static volatile sig_atomic_t exiting;
-static void on_signal(int sig) { (void)sig; exiting = 1; }
 
 int main(int argc, char **argv)
 {
@@ -43,8 +41,7 @@ int main(int argc, char **argv)
 		printk_bpf__destroy(skel);
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	exit_on_signals();
 	printf("Printing malloc calls of pid %d to the trace pipe. Hit Ctrl-C to end.\n", pid);
 	fflush(stdout);
 	while (!exiting)

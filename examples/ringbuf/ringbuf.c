@@ -18,11 +18,9 @@
 #include "ringbuf.h"
 #include "ringbuf.skel.h"
 
-static volatile sig_atomic_t exiting;
 static unsigned long long n_events;
 static int quiet;
 
-static void on_signal(int sig) { (void)sig; exiting = 1; }
 
 static int on_event(void *ctx, void *data, size_t size)
 {
@@ -84,8 +82,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringbuf: failed to open the ring buffer: %s\n", strerror(errno));
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	exit_on_signals();
 	if (!all)
 		printf("Tracing malloc of pid %d%s through a ring buffer. Hit Ctrl-C to end.\n", pids[0],
 		       npids > 1 ? " and others" : "");
