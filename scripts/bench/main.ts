@@ -22,6 +22,7 @@ import { uretprobeFigure } from './uretprobe';
 import { benchJit } from './jit';
 import { testRunFigure } from './test_run';
 import { tailCallFigure } from './tailcall';
+import { ringbufFigure } from './ringbuf';
 
 interface Args extends UprobeParams { out: string; only: string[] | null }
 
@@ -32,6 +33,7 @@ const MODULES: [string, (a: Args, log: (s: string) => void) => Promise<Figure[]>
   ['syscall-tp', async (a, log) => [await syscallTpFigure(a, log)]],
   ['helpers', async (a, log) => [await helpersFigure(a, log)]],
   ['map-ops', async (_a, log) => [await mapsFigure(log)]],
+  ['ringbuf', async (_a, log) => [await ringbufFigure(log)]],
   ['control-plane', async (_a, log) => [await controlFigure(log)]],
   ['agent-startup', async (_a, log) => [await startupFigure(log)]],
   ['jit', async (_a, log) => benchJit(log)],
