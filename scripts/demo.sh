@@ -65,8 +65,18 @@ if command -v bpftrace >/dev/null; then
   kill -INT $bt 2>/dev/null; wait $bt 2>/dev/null
 fi
 
+if command -v bpftrace >/dev/null; then
+  step "7. USDT with a semaphore: bpftrace on examples/usdt (the probe fires only while traced)"
+  start_fed_victim "$BPFTIME_RUNTIME_DIR/usdt.out" 'echo 2; sleep 3; echo 3; sleep 1; echo q' examples/usdt/usdt_victim
+  $BPFTIME load bpftrace -p "$pid" -e 'usdt:examples/usdt/usdt_victim:bpftime:request { printf("request %d %s\n", arg0, str(arg1)); }' 2>/dev/null &
+  bt=$!
+  wait $victim 2>/dev/null
+  kill -INT $bt 2>/dev/null; wait $bt 2>/dev/null
+  grep '^done' "$BPFTIME_RUNTIME_DIR/usdt.out"
+fi
+
 if [ -x /usr/sbin/opensnoop ]; then
-  step "7. Stock libbpf-tools opensnoop sees a traced shell's opens"
+  step "8. Stock libbpf-tools opensnoop sees a traced shell's opens"
   # libbpf-tools want a terminal (script gives one); script ends when its command does, not at
   # the end of its input, so opensnoop gets its Ctrl-C (SIGINT) from timeout after 4 s.
   (sleep 5 | script -q -f -e -c "timeout --foreground -s INT 4 $BPFTIME load /usr/sbin/opensnoop" /dev/null) &
