@@ -1,6 +1,7 @@
 // Maps with BTF of the kinds a kernel prints when their pins are read as files (array, hash,
 // per-CPU array and hash, LRU hash), with values of ints, enums, char arrays, nested structs and
-// unions (a queue has no text form):
+// unions, bitfields, pointers (printed hashed), floats, 128-bit integers and _Bool (a queue has
+// no text form):
 // test/e2e/bpffs-map-read.test.ts pins them with bpftool and reads them with cat.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -24,6 +25,20 @@ struct { __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); __uint(max_entries, 2); __type
 struct { __uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 4); __type(key, struct inner); __type(value, __u16); } pch SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 4); __type(key, __u64); __type(value, enum colour); } lru SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, struct outer); } ns SEC(".maps");
+struct bits { unsigned int a:3, b:5; int c:4; unsigned short d:9; };
+struct odd {
+	struct bits bf;
+	void *p;
+	float f;
+	double d;
+	__int128 s128;
+	unsigned __int128 u128;
+	_Bool flag;
+	char tail[3];
+	int *ip;
+	void *ptrs[2];
+};
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 2); __type(key, __u32); __type(value, struct odd); } odd SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_QUEUE); __uint(max_entries, 4); __type(value, int); } q SEC(".maps");
 
 SEC("socket") int touch(void *ctx)
@@ -40,6 +55,7 @@ SEC("socket") int touch(void *ctx)
 	bpf_map_lookup_elem(&lru, &x);
 	bpf_map_push_elem(&q, &v, 0);
 	bpf_map_lookup_elem(&ns, &z);
+	bpf_map_lookup_elem(&odd, &z);
 	return 0;
 }
 

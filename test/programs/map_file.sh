@@ -19,7 +19,11 @@ bpftool map update pinned $m/lru key 9 0 0 0 0 0 0 0 value 0xfd 0xff 0xff 0xff
 bpftool map update pinned $m/lru key 10 0 0 0 0 0 0 0 value 9 0 0 0
 # struct outer: i {s, u8, (pad), c}, x, u {y | z[4]}
 bpftool map update pinned $m/ns key 0 0 0 0 value 3 0 4 0 1 0 0 0 0xf6 0xff 0xff 0xff 0x41 0x42 0x43 0
-for map in h arr pca pch lru ns q; do
+# struct odd: bf {a:3 b:5 c:4 d:9} (pad), p, f (pad), d, s128, u128, flag, tail[3] (pad), ip, ptrs[2]
+bpftool map update pinned $m/odd key 1 0 0 0 value 0x8d 0x0d 0x2c 0x01 0 0 0 0 0x88 0x77 0x66 0x55 0x44 0x33 0x22 0x11 0 0 0xc0 0x3f 0 0 0 0 0 0 0 0 0 0 0x02 0xc0 \
+	0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0xff 5 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0 \
+	1 0x78 0x79 0 0 0 0 0 0 0 0 0 0 0 0 0 0x10 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+for map in h arr pca pch lru ns odd q; do
 	echo "== $map"
 	# hash orders differ between implementations: the element lines sorted
 	cat "$m/$map" 2>&1 | sed 's/^cat: .*: /cat: /' | { read -r a; read -r b; echo "$a"; echo "$b"; case $map in h|lru) sort;; *) cat;; esac; }
