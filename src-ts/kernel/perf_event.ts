@@ -16,6 +16,16 @@ export interface PerfEventSpec {
   refCtrOffset: bigint;
   pid: number; // -1: every process
   cpu: number;
+  /** uprobes: more places of the same event (a uprobe_events event that several probes were
+   * appended to); the program runs at each. */
+  morePlaces?: UprobePlace[];
+}
+
+/** One place a uprobe fires: the binary, the file offset, the semaphore's offset (0: none). */
+export interface UprobePlace {
+  path: string;
+  offset: bigint;
+  refCtrOffset: bigint;
 }
 
 export class PerfEvent extends BpfObject {

@@ -20,6 +20,8 @@ export interface AgentStatus {
 
 export interface Attachment {
   id: number;
+  /** The attach ids of the event's further places (morePlaces), one agent attachment each. */
+  moreIds: number[];
   event: PerfEvent;
   prog: BpfProg;
   agents: Map<number, AgentStatus>; // by agent pid
@@ -203,7 +205,7 @@ export class Attachments {
   result(c: Client, attachId: number, status: number, message: string): void {
     this.answered(attachId, c.pid);
     for (const a of this.byEvent.values()) {
-      if (a.id !== attachId) continue;
+      if (a.id !== attachId && !a.moreIds.includes(attachId)) continue;
       a.agents.set(c.pid, { status, message });
       if (status < 0) log(`agent ${c.pid} (${c.comm}) could not attach ${describe(a)}: ${message}`);
       else if (status === ATTACH_WAITING) {
@@ -216,17 +218,23 @@ export class Attachments {
     const cur = this.byEvent.get(e);
     if (cur && (!e.active || cur.prog !== e.prog)) {
       this.byEvent.delete(e);
-      for (const c of this.agents) if (cur.agents.has(c.pid)) c.send(Msg.Detach, 0, encodeDetach(cur.id));
+      for (const c of this.agents) {
+        if (cur.agents.has(c.pid)) for (const id of [cur.id, ...cur.moreIds]) c.send(Msg.Detach, 0, encodeDetach(id));
+      }
       log(`detached ${describe(cur)}`);
     }
     if (e.active && !this.byEvent.has(e)) {
-      const a: Attachment = { id: this.nextId++, event: e, prog: e.prog!, agents: new Map() };
+      const id = this.nextId++;
+      const moreIds = (e.spec.morePlaces ?? []).map(() => this.nextId++);
+      const a: Attachment = { id, moreIds, event: e, prog: e.prog!, agents: new Map() };
       this.byEvent.set(e, a);
       log(`attaching ${describe(a)} to ${this.agents.size} agent(s)`);
       const sentTo = new Set<number>();
       for (const c of this.agents) if (this.push(a, c)) sentTo.add(c.pid);
       if (this.collecting && sentTo.size) {
-        this.collecting.push(new Promise<void>((done) => this.pending.set(a.id, { agents: sentTo, done })));
+        for (const i of [a.id, ...a.moreIds]) {
+          this.collecting.push(new Promise<void>((done) => this.pending.set(i, { agents: new Set(sentTo), done })));
+        }
       }
     }
   }
@@ -238,26 +246,31 @@ export class Attachments {
     if (s.probe === 'bpf_output') return false;
     const maps = a.prog.spec.maps;
     const rings = maps.filter(isRingbuf);
-    const msg = encodeAttach({
-      attachId: a.id,
-      kind:
-        s.probe === 'uretprobe' ? AttachKind.Uretprobe
-        : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint
-        : s.probe === 'timer' ? AttachKind.Timer
-        : AttachKind.Uprobe,
-      offset: s.offset,
-      refCtrOffset: s.refCtrOffset,
-      cookie: a.event.cookie,
-      pid: s.pid,
-      progId: a.prog.id,
-      path: s.path,
-      tpId: s.tpId,
-      mapIds: maps.map((m) => m.id),
-      wakeMapIds: rings.map((m) => m.id),
-    });
+    const places = [{ path: s.path, offset: s.offset, refCtrOffset: s.refCtrOffset }, ...(s.morePlaces ?? [])];
     a.agents.set(c.pid, { status: 1, message: 'sent' });
     this.ensureLayout(a.prog, c);
-    return c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]);
+    let sent = true;
+    places.forEach((place, i) => {
+      const msg = encodeAttach({
+        attachId: i === 0 ? a.id : a.moreIds[i - 1],
+        kind:
+          s.probe === 'uretprobe' ? AttachKind.Uretprobe
+          : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint
+          : s.probe === 'timer' ? AttachKind.Timer
+          : AttachKind.Uprobe,
+        offset: place.offset,
+        refCtrOffset: place.refCtrOffset,
+        cookie: a.event.cookie,
+        pid: s.pid,
+        progId: a.prog.id,
+        path: place.path,
+        tpId: s.tpId,
+        mapIds: maps.map((m) => m.id),
+        wakeMapIds: rings.map((m) => m.id),
+      });
+      sent = c.send(Msg.Attach, 0, msg, [a.prog.fd, ...maps.map((m) => m.fd), ...rings.map(ringbufWakeFd)]) && sent;
+    });
+    return sent;
   }
 }
 
@@ -286,5 +299,6 @@ export function needsTaskLayout(prog: BpfProg): boolean {
 
 function describe(a: Attachment): string {
   const s = a.event.spec;
-  return `#${a.id} prog ${a.prog.id} (${a.prog.name || 'anon'}) at ${s.probe}:${s.path}+0x${s.offset.toString(16)}${s.pid >= 0 ? ` pid ${s.pid}` : ''}`;
+  const more = (s.morePlaces ?? []).map((p) => `, ${p.path}+0x${p.offset.toString(16)}`).join('');
+  return `#${a.id} prog ${a.prog.id} (${a.prog.name || 'anon'}) at ${s.probe}:${s.path}+0x${s.offset.toString(16)}${more}${s.pid >= 0 ? ` pid ${s.pid}` : ''}`;
 }

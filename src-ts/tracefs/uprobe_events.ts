@@ -5,8 +5,10 @@
 // then reads events/uprobes/NAME/id and opens a PERF_TYPE_TRACEPOINT perf event with that id.
 // Each event gets an id, a format file and a line in uprobe_events and available_events, as on
 // the kernel. Fetch arguments ("p:grp/ev /bin/bash:0x1234 arg1=%di:u64") are parsed as the kernel
-// parses them (fetch_args.ts) and shape the event's fields and print fmt; several probes under one
-// event name are not offered (refused with EEXIST and a log line).
+// parses them (fetch_args.ts) and shape the event's fields and print fmt. A probe written under
+// the name of an existing event is appended to it when it is of the same kind (entry or return)
+// with the same arguments (names and types), as trace_uprobe.c's append_trace_uprobe() does: one
+// event, one id, several places; otherwise EEXIST.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Errno, KernelError } from '../kernel/errno';
@@ -22,6 +24,18 @@ export interface UprobeEvent extends TraceEvent {
   refCtrOffset: bigint;
   /** Fetch arguments, as parsed (the listing shows them as written). */
   args: FetchArg[];
+  /** Probes appended to the event after its first (each with the event's kind and arguments). */
+  more: UprobeProbe[];
+}
+
+/** One probe of an event: where it fires (the path as written too: the listing shows it), and
+ * its own arguments (the event's names and types; how each is fetched may differ). */
+export interface UprobeProbe {
+  given: string;
+  file: string;
+  offset: bigint;
+  refCtrOffset: bigint;
+  args: FetchArg[];
 }
 
 const MAX_EVENT_NAME_LEN = 64;
@@ -34,8 +48,10 @@ const COMMON: Field[] = [
 ];
 
 export class UprobeEvents {
-  /** In creation order (uprobe_events lists them so; available_events newest first). */
+  /** In creation order (available_events lists them newest first). */
   private readonly events: UprobeEvent[] = [];
+  /** Every probe, appended ones too, in creation order: uprobe_events lists them so. */
+  private readonly probes: Array<{ event: UprobeEvent; probe: UprobeProbe }> = [];
 
   /**
    * @param firstId ids are taken from here up (above every static event's id), lowest free first
@@ -62,13 +78,14 @@ export class UprobeEvents {
 
   /** The text of uprobe_events. */
   listing(): string {
-    return this.events.map((e) => `${e.retprobe ? 'r' : 'p'}:${e.system}/${e.name} ${e.given}:0x${e.offset.toString(16).padStart(16, '0')}${e.refCtrOffset ? `(0x${e.refCtrOffset.toString(16)})` : ''}${e.args.map((a) => ` ${a.name}=${a.body}`).join('')}\n`).join('');
+    return this.probes.map(({ event: e, probe: p }) => `${e.retprobe ? 'r' : 'p'}:${e.system}/${e.name} ${p.given}:0x${p.offset.toString(16).padStart(16, '0')}${p.refCtrOffset ? `(0x${p.refCtrOffset.toString(16)})` : ''}${p.args.map((a) => ` ${a.name}=${a.body}`).join('')}\n`).join('');
   }
 
   /** open() with O_TRUNC: every event goes, unless one is in use (EBUSY, nothing removed). */
   clear(): void {
     if (this.events.some((e) => this.inUse(e.id))) throw new KernelError(Errno.EBUSY, 'a uprobe event is in use');
     this.events.length = 0;
+    this.probes.length = 0;
   }
 
   /** write(): each line a command; lines before a failing one stay applied, as on the kernel.
@@ -133,15 +150,9 @@ export class UprobeEvents {
     else name = autoName(given, offset);
     // The arguments are parsed before the event is registered (a bad one wins over EEXIST).
     const args = parseFetchArgs(argv.slice(2), retprobe);
+    const probe: UprobeProbe = { given, file, offset, refCtrOffset, args };
     const old = this.byName(system, name);
-    if (old) {
-      if (old.file === file && old.offset === offset && old.retprobe === retprobe && old.refCtrOffset === refCtrOffset) {
-        throw new KernelError(Errno.EEXIST, 'there is already the exact same probe event');
-      }
-      // The kernel appends the probe to the event (one event, several places).
-      this.log(`uprobe_events: a second probe under ${system}/${name} is not offered; refused with EEXIST`);
-      throw new KernelError(Errno.EEXIST, `${system}/${name} exists`);
-    }
+    if (old) return this.append(old, probe, retprobe);
     const fields: Field[] = retprobe
       ? [...COMMON, ['unsigned long __probe_func', 8, 8, 0], ['unsigned long __probe_ret_ip', 16, 8, 0]]
       : [...COMMON, ['unsigned long __probe_ip', 8, 8, 0]];
@@ -150,7 +161,30 @@ export class UprobeEvents {
     const recs = [...(retprobe ? ['REC->__probe_func', 'REC->__probe_ret_ip'] : ['REC->__probe_ip']), ...a.recs];
     const printFmt = `"${head}${a.fmt ? ' ' + a.fmt : ''}", ${recs.join(', ')}`;
     fields.push(...a.fields);
-    this.events.push({ system, name, id: this.freeId(), nr: -1, fields, printFmt, retprobe, given, file, offset, refCtrOffset, args });
+    const event: UprobeEvent = { system, name, id: this.freeId(), nr: -1, fields, printFmt, retprobe, given, file, offset, refCtrOffset, args, more: [] };
+    this.events.push(event);
+    this.probes.push({ event, probe });
+  }
+
+  /** append_trace_uprobe(): a probe under an existing event's name joins it when it is of the
+   * same kind with the same arguments, and is not one of its places already; else EEXIST. */
+  private append(e: UprobeEvent, probe: UprobeProbe, retprobe: boolean): void {
+    const args = probe.args;
+    const sameArgs = args.length === e.args.length &&
+      args.every((a, i) => a.name === e.args[i].name && a.type === e.args[i].type && a.count === e.args[i].count);
+    if (retprobe !== e.retprobe || !sameArgs) {
+      throw new KernelError(Errno.EEXIST, `${e.system}/${e.name} exists with another kind or other arguments`);
+    }
+    if ([e, ...e.more].some((p) => p.file === probe.file && p.offset === probe.offset)) {
+      throw new KernelError(Errno.EEXIST, 'there is already the exact same probe event');
+    }
+    if (this.inUse(e.id)) {
+      // A perf event on it has its places already: a new one would not fire for it here.
+      this.log(`uprobe_events: a probe appended to ${e.system}/${e.name} while a perf event uses it is not offered; refused with EBUSY`);
+      throw new KernelError(Errno.EBUSY, `${e.system}/${e.name} is in use`);
+    }
+    e.more.push(probe);
+    this.probes.push({ event: e, probe });
   }
 
   /** "-:[GROUP/]EVENT": every matching event, none if one is in use (EBUSY); ENOENT if none. */
@@ -164,6 +198,7 @@ export class UprobeEvents {
     if (!hits.length) throw new KernelError(Errno.ENOENT, `no uprobe event ${spec}`);
     if (hits.some((e) => this.inUse(e.id))) throw new KernelError(Errno.EBUSY, `uprobe event ${spec} is in use`);
     for (const e of hits) this.events.splice(this.events.indexOf(e), 1);
+    for (let i = this.probes.length - 1; i >= 0; i--) if (hits.includes(this.probes[i].event)) this.probes.splice(i, 1);
   }
 
   private freeId(): number {

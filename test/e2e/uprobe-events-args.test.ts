@@ -45,14 +45,16 @@ test('BPF programs on uprobe_events probes with fetch arguments run as at any up
   try {
     const victim = path.join(dir, 'v');
     execFileSync('cc', ['-O2', '-g', '-o', victim, path.join(root, 'test', 'programs', 'bcc_victim.c')]);
-    const shim = await toolOnVictim('shim', attachScript, victim, [`fb${process.pid}`]);
+    const shim = await toolOnVictim('shim', attachScript, victim, [`fb${process.pid}`], ['add 5', 'sub 3']);
     assert.match(shim, /^p:fb\d+\/ent VICTIM:OFF n=%di:s32 m=%si:s32 who=\$comm -> ok$/m);
-    assert.match(shim, /^listing: \['p:fb\d+\/ent VICTIM:0xOFF n=%di:s32 m=%si:s32 who=\$comm', 'r:fb\d+\/ret VICTIM:0xOFF rv=\$retval:s32 sp=\+0\(%sp\):x64'\]$/m);
-    // bcc_add(i, 10i) = 11i for i < 5
-    assert.match(shim, /^entries 5 returns 5 sum 110 second args 100$/m);
+    assert.match(shim, /^p:fb\d+\/ent VICTIM:SUBOFF n=%di:s32 m=%si:s32 who=\$comm -> ok$/m);
+    assert.match(shim, /^listing: \['p:fb\d+\/ent VICTIM:0xOFF n=%di:s32 m=%si:s32 who=\$comm', 'p:fb\d+\/ent VICTIM:0xSUBOFF n=%di:s32 m=%si:s32 who=\$comm', 'r:fb\d+\/ret VICTIM:0xOFF rv=\$retval:s32 sp=\+0\(%sp\):x64'\]$/m);
+    // entries at bcc_add (5) and other_sub (3, the appended probe); bcc_add(i, 10i) = 11i for i < 5;
+    // second args 10i (i < 5) and 3i (i < 3)
+    assert.match(shim, /^entries 8 returns 5 sum 110 second args 109$/m);
     assert.match(shim, /^after detach: \[\]$/m);
     if (kernelSkip) return t.diagnostic(`kernel comparison skipped: ${kernelSkip}`);
-    assert.equal(shim, await toolOnVictim('kernel', attachScript, victim, [`fb${process.pid}`]));
+    assert.equal(shim, await toolOnVictim('kernel', attachScript, victim, [`fb${process.pid}`], ['add 5', 'sub 3']));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

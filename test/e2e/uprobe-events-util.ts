@@ -24,11 +24,11 @@ export function shimEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /**
- * Runs `python3 script victim PID ...extraArgs` against a victim doing `add 5` (test/programs/
- * bcc_victim.c): the script prints "attached" once its probes are in, and on the line "count"
+ * Runs `python3 script victim PID ...extraArgs` against a victim doing the `work` lines (default
+ * `add 5`; test/programs/bcc_victim.c): the script prints "attached" once its probes are in, and on the line "count"
  * on stdin prints its counts, detaches and prints "after detach: ...". Returns its transcript.
  */
-export async function toolOnVictim(mode: 'shim' | 'kernel', script: string, victim: string, extraArgs: string[] = []): Promise<string> {
+export async function toolOnVictim(mode: 'shim' | 'kernel', script: string, victim: string, extraArgs: string[] = [], work = ['add 5']): Promise<string> {
   const dir = tmpRuntimeDir();
   const env = mode === 'shim' ? bpftimeEnv(dir) : { ...process.env };
   delete env.LD_PRELOAD;
@@ -45,8 +45,10 @@ export async function toolOnVictim(mode: 'shim' | 'kernel', script: string, vict
     const tool = new Proc(PY, [script, victim, pid, ...extraArgs], { ...env, PYTHONUNBUFFERED: '1', ...(mode === 'shim' ? { LD_PRELOAD: shimLib } : {}) }, { stdin: true });
     procs.push(tool);
     await tool.waitFor(/^attached$/m, 90000);
-    v.write('add 5\n');
-    await v.waitFor(/done add 5/);
+    for (const w of work) {
+      v.write(`${w}\n`);
+      await v.waitFor(new RegExp(`done ${w}`));
+    }
     tool.write('count\n');
     await tool.waitFor(/^after detach: .*$/m, 20000);
     assert.equal(await tool.exited, 0, tool.out);

@@ -2,6 +2,7 @@
 // and arguments the tests know exactly, then prints "done <line>".
 //
 //   add N        bcc_add(i, 10*i) for i = 0..N-1 (returns 11*i)
+//   sub N        other_sub(i, 3*i) for i = 0..N-1 (returns -2*i)
 //   alloc N S    N blocks of S bytes with malloc, kept (a leak memleak should report)
 //   free         frees every kept block
 //   open N PATH  openat(AT_FDCWD, PATH, O_RDONLY) N times (closing each fd that opened)
@@ -20,8 +21,17 @@ __attribute__((noinline, used)) int bcc_add(int a, int b)
 	return a + b;
 }
 
+/* A second function, outside the bcc_* names funccount tests match (uprobe_events tests append a
+ * probe here to an event at bcc_add). */
+__attribute__((noinline, used)) int other_sub(int a, int b)
+{
+	__asm__ volatile("" ::: "memory");
+	return a - b;
+}
+
 /* Through volatile pointers: the compiler can neither elide nor merge the calls. */
 static int (*volatile do_add)(int, int) = bcc_add;
+static int (*volatile do_sub)(int, int) = other_sub;
 static void *(*volatile do_malloc)(size_t) = malloc;
 
 static void put(const char *s)
@@ -89,6 +99,11 @@ int main(void)
 			unsigned long n = word_num(&s);
 			for (unsigned long i = 0; i < n; i++)
 				do_add((int)i, (int)(10 * i));
+		} else if (strncmp(s, "sub ", 4) == 0) {
+			s += 4;
+			unsigned long n = word_num(&s);
+			for (unsigned long i = 0; i < n; i++)
+				do_sub((int)i, (int)(3 * i));
 		} else if (strncmp(s, "alloc ", 6) == 0) {
 			s += 6;
 			unsigned long n = word_num(&s), size = word_num(&s);

@@ -4,7 +4,8 @@
 # through libc's syscall(), PERF_EVENT_IOC_SET_BPF and ENABLE through ioctl), with bcc compiling
 # the programs (kprobe type, as the kernel wants for uprobe events). The arguments shape the trace
 # record only: the programs see the registers as at any uprobe. test/e2e/uprobe-events-args.test.ts
-# runs it against the kernel and under the shim.
+# runs it against the kernel and under the shim. A second probe at other_sub with the same arguments
+# is appended to the entry event ("one event, several places"): the entry program runs at both.
 #   uprobe_events_args_attach.py VICTIM PID GROUP     then one stdin line ("count") after "attached"
 import ctypes as ct
 import fcntl
@@ -31,6 +32,7 @@ int on_return(struct pt_regs *ctx) {
 }
 ''')
 _, offset = BPF._check_path_symbol(victim.encode(), b'bcc_add', 0, pid)
+_, sub_offset = BPF._check_path_symbol(victim.encode(), b'other_sub', 0, pid)
 
 
 def write(cmd):
@@ -73,8 +75,11 @@ probes = [
 fds = []
 for cmd, name, fn in probes:
     print(cmd.replace(victim, 'VICTIM').replace(f'0x{offset:x}', 'OFF'), '->', write(cmd))
+    if name == 'ent':  # appended before the event is opened: the perf event covers both places
+        more = f'p:{group}/ent {victim}:0x{sub_offset:x} n=%di:s32 m=%si:s32 who=$comm'
+        print(more.replace(victim, 'VICTIM').replace(f'0x{sub_offset:x}', 'SUBOFF'), '->', write(more))
     fds.append(open_event(name, fn))
-print('listing:', [l.replace(victim, 'VICTIM').replace(f'{offset:016x}', 'OFF') for l in open(tracefs + '/uprobe_events').read().split('\n') if f'{group}/' in l])
+print('listing:', [l.replace(victim, 'VICTIM').replace(f'{offset:016x}', 'OFF').replace(f'{sub_offset:016x}', 'SUBOFF') for l in open(tracefs + '/uprobe_events').read().split('\n') if f'{group}/' in l])
 print('attached', flush=True)
 sys.stdin.readline()
 stats = b['stats']

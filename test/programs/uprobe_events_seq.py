@@ -43,17 +43,21 @@ cmds = [
     f'p:{P}x {V}:0x10(0x11)', f'p:{P}x {V}:-1', f'r5:{P}x {V}:0x10', f'p:{P}5  {V}:0x10  ',
     f'p:{P}6 {V}:0x10%return', f'p:{P}x {V}:0x10%return(0x20)', f'p:{P}x {V}:0x10(0x20)%return',
     f'p:{P}9 {V}:010', '-', '-:', f'p:{P}{"a" * 64} {V}:0x10',
+    # more probes under one event name: appended when of the same kind with the same arguments
+    f'p:uprobes/{P}1 {V}:0x1238', f'p:{P}1 {V}:0x1238', f'p:uprobes/{P}1 {V}:0x1240 x=%di',
+    f'r:uprobes/{P}1 {V}:0x1244', f'p:{P}7 {V}:0x10 a=%di:u32', f'p:{P}7 {V}:0x18 a=%si:u32',
+    f'p:{P}7 {V}:0x20 a=%si:u64', f'p:{P}7 {V}:0x28 b=%si:u32', f'p:{P}7 {V}:0x30(0x8) a=+0(%sp):u32',
 ]
 for c in cmds:
     w(c)
 print('uprobe_events:', ours(open(root + '/uprobe_events').read()))
-for e in [f'uprobes/{P}1', f'uprobes/{P}2', f'{P}grp/{P}3', f'uprobes/{P}6']:
+for e in [f'uprobes/{P}1', f'uprobes/{P}2', f'{P}grp/{P}3', f'uprobes/{P}6', f'uprobes/{P}7']:
     for f in ['format', 'enable', 'filter']:
         r(f'events/{e}/{f}')
 print('available_events:', ours(open(root + '/available_events').read()))
 for c in [f'-:{P}1', f'-:uprobes/{P}1', f'-:{P}grp/{P}3', f'-:{P}g/p_{AUTO}_0x10', f'-:p_{AUTO}_0x10']:
     w(c)
 print('uprobe_events:', ours(open(root + '/uprobe_events').read()))
-for c in [f'{P}2', f'p_{AUTO}_0x1240', f'{P}4', f'{P}a1', f'{P}a2', f'{P}5', f'{P}6', f'{P}9']:
+for c in [f'{P}2', f'p_{AUTO}_0x1240', f'{P}4', f'{P}a1', f'{P}a2', f'{P}5', f'{P}6', f'{P}9', f'{P}7']:
     w('-:' + c)
 print('uprobe_events:', ours(open(root + '/uprobe_events').read()))

@@ -117,17 +117,20 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   if (type === P.PERF_TYPE_TRACEPOINT && k.tracefs.uprobes.byId(Number(config))) {
     // A uprobe made through uprobe_events (bcc's fallback): a uprobe, opened by its event id.
     const u = k.tracefs.uprobes.byId(Number(config))!;
-    let size: number;
-    try {
-      size = fs.statSync(u.file).size;
-    } catch {
-      throw new KernelError(Errno.ENOENT, `uprobe target ${u.file} is gone`);
+    for (const place of [u, ...u.more]) {
+      let size: number;
+      try {
+        size = fs.statSync(place.file).size;
+      } catch {
+        throw new KernelError(Errno.ENOENT, `uprobe target ${place.file} is gone`);
+      }
+      if (place.offset > BigInt(size)) throw new KernelError(Errno.EINVAL, `offset 0x${place.offset.toString(16)} is beyond ${place.file}`); // uprobe_register()
+      checkRefCtrAgrees(ctx, place.file, place.offset, place.refCtrOffset);
     }
-    if (u.offset > BigInt(size)) throw new KernelError(Errno.EINVAL, `offset 0x${u.offset.toString(16)} is beyond ${u.file}`); // uprobe_register()
-    checkRefCtrAgrees(ctx, u.file, u.offset, u.refCtrOffset);
+    const morePlaces = u.more.map((p) => ({ path: p.file, offset: p.offset, refCtrOffset: p.refCtrOffset }));
     const ev = new PerfEvent(
       k.registry.allocId(ObjKind.PerfEvent),
-      { probe: u.retprobe ? 'uretprobe' : 'uprobe', type, config, path: u.file, offset: u.offset, refCtrOffset: u.refCtrOffset, pid, cpu, tpId: u.id },
+      { probe: u.retprobe ? 'uretprobe' : 'uprobe', type, config, path: u.file, offset: u.offset, refCtrOffset: u.refCtrOffset, pid, cpu, tpId: u.id, morePlaces },
       disabled,
     );
     k.registry.add(ev);
