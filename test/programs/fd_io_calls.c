@@ -580,14 +580,7 @@ static int tracepoint_id(const char *name)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/id", name);
-	FILE *f = fopen(path, "r");
-	int id = -1;
-	if (f) {
-		if (fscanf(f, "%d", &id) != 1)
-			id = -1;
-		fclose(f);
-	}
-	return id;
+	return read_int(path);
 }
 
 static int tracepoint_event(int id)
