@@ -948,9 +948,11 @@ int shim_bpffs_open(int dirfd, const char *path, int flags, int mode, int *ret)
 		size_t n = strlen(p);
 		if (n > 1 && p[n - 1] == '/')
 			p[n - 1] = 0;
-		/* a directory's view; a pinned map read as a file is a plain file */
+		/* a directory's view; a pinned map read as a file is a plain file that does not seek */
 		if (raw_fstat((int)r, &st) == 0 && S_ISDIR(st.st_mode))
 			remember_view((int)r, p);
+		else
+			served_stream_track((int)r);
 	}
 	*ret = fail(r);
 	return 1;

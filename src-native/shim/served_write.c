@@ -7,7 +7,11 @@
  * by fd number is enough; close, dup2/dup3/dup and fcntl(F_DUPFD) keep it true (a shell's
  * `echo ... >> uprobe_events` writes through a dup2'd stdout). write(), writev() and the
  * positioned writes are interposed; stdio's internal writes (fwrite, fprintf) call the kernel
- * from inside libc and reach the memfd. */
+ * from inside libc and reach the memfd.
+ *
+ * The same table keeps the fds of pinned maps opened as files (bpffs.c): the kernel's bpffs
+ * seq_file does not seek (lseek is ESPIPE whatever the whence; pread still reads from the start),
+ * while the memfd holding the text would. */
 #undef _FILE_OFFSET_BITS /* this file defines pwrite and pwrite64 itself (see interpose.c) */
 #include "shim.h"
 
@@ -17,9 +21,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "bpftime/client.h"
 #include "bpftime/proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -30,6 +37,15 @@ static struct {
 	char *path;
 } g_writers[MAX_SERVED_WRITERS];
 static int g_count; /* read without the lock on every write(): zero almost always */
+#define MAX_SERVED_STREAMS 64
+/* fd + 1 (0: a free slot), and the file it was: an fd closed behind our back (fclose's internal
+ * close, a raw syscall) and reused for another file is told apart by its inode. */
+static struct {
+	int fd1;
+	dev_t dev;
+	ino_t ino;
+} g_streams[MAX_SERVED_STREAMS];
+static int g_nstreams; /* read without the lock on every lseek(): zero almost always */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int find_locked(int fd)
@@ -66,6 +82,77 @@ static int track_locked(int fd, const char *path)
 	return -EMFILE;
 }
 
+static int stream_find_locked(int fd)
+{
+	for (int i = 0; i < MAX_SERVED_STREAMS; i++)
+		if (g_streams[i].fd1 == fd + 1)
+			return i;
+	return -1;
+}
+
+static void stream_forget_locked(int fd)
+{
+	int i = stream_find_locked(fd);
+	if (i >= 0) {
+		g_streams[i].fd1 = 0;
+		__atomic_sub_fetch(&g_nstreams, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* fstat without our own interposition of it. */
+static int file_id(int fd, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+	if (bpftime_raw_syscall(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) < 0)
+		return -1;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+static void stream_track_locked(int fd)
+{
+	dev_t dev;
+	ino_t ino;
+	stream_forget_locked(fd);
+	if (file_id(fd, &dev, &ino) < 0)
+		return;
+	for (int i = 0; i < MAX_SERVED_STREAMS; i++) {
+		if (g_streams[i].fd1)
+			continue;
+		g_streams[i].fd1 = fd + 1;
+		g_streams[i].dev = dev;
+		g_streams[i].ino = ino;
+		__atomic_add_fetch(&g_nstreams, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	/* more than 64 open at once: the rest seek as the memfd does */
+}
+
+void served_stream_track(int fd)
+{
+	pthread_mutex_lock(&g_lock);
+	stream_track_locked(fd);
+	pthread_mutex_unlock(&g_lock);
+}
+
+static int is_stream(int fd)
+{
+	if (!__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&g_lock);
+	int i = stream_find_locked(fd), r = 0;
+	if (i >= 0) {
+		dev_t dev;
+		ino_t ino;
+		r = file_id(fd, &dev, &ino) == 0 && dev == g_streams[i].dev && ino == g_streams[i].ino;
+		if (!r)
+			stream_forget_locked(fd); /* closed behind our back: the number is another file's now */
+	}
+	pthread_mutex_unlock(&g_lock);
+	return r;
+}
+
 int served_write_track(int fd, const char *path)
 {
 	pthread_mutex_lock(&g_lock);
@@ -76,18 +163,23 @@ int served_write_track(int fd, const char *path)
 
 void served_write_forget(int fd)
 {
-	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) && !__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&g_lock);
 	forget_locked(fd);
+	stream_forget_locked(fd);
 	pthread_mutex_unlock(&g_lock);
 }
 
 void served_write_dup(int oldfd, int newfd)
 {
-	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) || oldfd == newfd)
+	if ((!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) && !__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE)) || oldfd == newfd)
 		return;
 	pthread_mutex_lock(&g_lock);
+	if (stream_find_locked(oldfd) >= 0)
+		stream_track_locked(newfd);
+	else
+		stream_forget_locked(newfd);
 	int i = find_locked(oldfd);
 	if (i >= 0) {
 		char *path = strdup(g_writers[i].path);
@@ -235,3 +327,18 @@ PWRITEV(pwritev)
 PWRITEV(pwritev64)
 PWRITEV2(pwritev2)
 PWRITEV2(pwritev64v2)
+
+typedef off_t (*lseek_fn)(int, off_t, int);
+
+#define LSEEK(name)                                        \
+	EXPORT off_t name(int fd, off_t off, int whence)   \
+	{                                                  \
+		if (is_stream(fd)) {                       \
+			errno = ESPIPE;                    \
+			return -1;                         \
+		}                                          \
+		NEXT(lseek_fn, name);                      \
+		return real_##name(fd, off, whence);       \
+	}
+LSEEK(lseek)
+LSEEK(lseek64)

@@ -76,6 +76,8 @@ struct bpftime_map *fdtab_map(struct shim_obj *o);
 int served_write_track(int fd, const char *path);
 void served_write_forget(int fd);
 void served_write_dup(int oldfd, int newfd);
+/* A pinned map opened as a file: lseek on it (and its dups) fails with ESPIPE, as on bpffs. */
+void served_stream_track(int fd);
 
 /* Server calls. Returns the syscall result (>= 0) or -errno. */
 long shim_call(uint32_t op, const uint64_t args[6], const void *first_blob, size_t first_len,

@@ -4,7 +4,7 @@
 // map_seq_show_elem() does (ints, enums, char arrays, nested structs and unions, per-CPU
 // values, bitfields, pointers, floats, 128-bit integers, _Bool); a queue and a program give EIO.
 // Pointers print hashed with a per-boot (kernel) or per-server (shim) key: compared as
-// "0x00000000" and 8 hex digits. An array of pointers prints as 6.18 prints it: no opening
+// "0x00000000" and 8 hex digits. The file does not seek (ESPIPE, dups too); pread reads. An array of pointers prints as 6.18 prints it: no opening
 // bracket, the first element's value for each element. Run on a private bpf mount of the kernel and under
 // the shim in the runtime's /sys/fs/bpf, the output must be the same.
 import { test } from 'node:test';
@@ -36,6 +36,7 @@ test('pinned maps read as files print as the kernel prints them', { skip, timeou
     assert.match(out, /^1: \{\{0x5,0x11,0xd,0x12c,\},0x00000000[0-9a-f]{8},<unsupported kind:16><unsupported kind:16>0xffffffffffffffffffffffffffffffff,0x10000000000000005,1,\['x','y',\],0x0000000000000000,(0x00000000[0-9a-f]{8},)\1\],\}$/m);
     assert.match(out, /^0: \{\{0x0,0x0,0x0,0x0,\},0x0000000000000000,<unsupported kind:16><unsupported kind:16>0x0,0x0,0,\[\],0x0000000000000000,0x0000000000000000,0x0000000000000000,\],\}$/m);
     assert.match(out, /== q\ncat: Input\/output error\n/);
+    assert.match(out, /== seek\nlseek 0 errno 29\nlseek 1 errno 29\nlseek 2 errno 29\npread b'WARNING!!'\nlseek dup errno 29\nread 20\n/);
     assert.match(out, /== prog\ncat: Input\/output error\n/);
 
     const bpffs = path.join(dir, 'bpffs');

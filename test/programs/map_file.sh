@@ -28,6 +28,23 @@ for map in h arr pca pch lru ns odd q; do
 	# hash orders differ between implementations: the element lines sorted
 	cat "$m/$map" 2>&1 | sed 's/^cat: .*: /cat: /' | { read -r a; read -r b; echo "$a"; echo "$b"; case $map in h|lru) sort;; *) cat;; esac; }
 done
+echo "== seek"
+# a bpffs map file is a seq_file that does not seek (ESPIPE, on dups too), while pread reads
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for whence in (0, 1, 2):
+    try:
+        print("lseek", whence, os.lseek(fd, 0, whence))
+    except OSError as e:
+        print("lseek", whence, "errno", e.errno)
+print("pread", os.pread(fd, 9, 2))
+try:
+    os.lseek(os.dup(fd), 0, 0)
+except OSError as e:
+    print("lseek dup errno", e.errno)
+print("read", len(os.read(fd, 20)))
+' "$m/arr"
 echo "== prog"
 cat "$d/progs/touch" 2>&1 | sed 's/^cat: .*: /cat: /'
 rm -r "$d"
