@@ -36,7 +36,7 @@ test('pinned maps read as files print as the kernel prints them', { skip, timeou
     assert.match(out, /^1: \{\{0x5,0x11,0xd,0x12c,\},0x00000000[0-9a-f]{8},<unsupported kind:16><unsupported kind:16>0xffffffffffffffffffffffffffffffff,0x10000000000000005,1,\['x','y',\],0x0000000000000000,(0x00000000[0-9a-f]{8},)\1\],\}$/m);
     assert.match(out, /^0: \{\{0x0,0x0,0x0,0x0,\},0x0000000000000000,<unsupported kind:16><unsupported kind:16>0x0,0x0,0,\[\],0x0000000000000000,0x0000000000000000,0x0000000000000000,\],\}$/m);
     assert.match(out, /== q\ncat: Input\/output error\n/);
-    assert.match(out, /== seek\nlseek 0 errno 29\nlseek 1 errno 29\nlseek 2 errno 29\npread b'WARNING!!'\nlseek dup errno 29\nread 20\n/);
+    assert.match(out, /== seek\nlseek 0 errno 29\nlseek 1 errno 29\nlseek 2 errno 29\npread b'WARNING!!'\nlseek dup errno 29\nread 20\nmode 0o100600\n/);
     assert.match(out, /== prog\ncat: Input\/output error\n/);
 
     const bpffs = path.join(dir, 'bpffs');

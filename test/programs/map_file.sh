@@ -44,6 +44,7 @@ try:
 except OSError as e:
     print("lseek dup errno", e.errno)
 print("read", len(os.read(fd, 20)))
+print("mode", oct(os.fstat(fd).st_mode))
 ' "$m/arr"
 echo "== prog"
 cat "$d/progs/touch" 2>&1 | sed 's/^cat: .*: /cat: /'

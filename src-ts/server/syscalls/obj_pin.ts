@@ -250,7 +250,7 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
       if (pin) {
         if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
         if (arg & C.O_DIRECTORY) throw new KernelError(Errno.ENOTDIR, `${p} is a pinned object`);
-        return openPin(ctx, p, pin.obj);
+        return openPin(ctx, p, pin.obj, pin.meta.mode);
       }
       let isDir = false;
       try {
@@ -269,13 +269,14 @@ function realMountOp(ctx: CallContext, op: number, p: string, path2Addr: bigint,
 
 /** A pin opened as a file: a map with BTF reads as its elements' text (map_file.ts), anything
  * else is refused as bpffs_obj_open() refuses it (EIO). The fd reads only (a write fails). */
-function openPin(ctx: CallContext, p: string, obj: BpfObject): bigint {
+function openPin(ctx: CallContext, p: string, obj: BpfObject, mode: number): bigint {
   const text = mapFileText(ctx, obj);
   if (text === null) throw new KernelError(Errno.EIO, `${p} is a pinned object`);
   const fd = addon.memfdCreate(`bpftime-file:${path.posix.basename(p)}`, 0);
   if (fd < 0) throw new KernelError(-fd, 'memfd_create failed');
   try {
     fs.writeSync(fd, Buffer.from(text), 0, undefined, 0);
+    fs.fchmodSync(fd, mode & 0o7777); // fstat shows the pin's mode (its size is the text's, not 0)
     return ctx.returnOwnedFd(fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_RDONLY));
   } finally {
     fs.closeSync(fd);
@@ -330,7 +331,7 @@ export function sysBpffs(ctx: CallContext, op: number, pathAddr: bigint, path2Ad
       if (kind === 'pin') {
         if (arg & C.O_CREAT && arg & C.O_EXCL) throw new KernelError(Errno.EEXIST, `${p} exists`);
         if (arg & C.O_DIRECTORY) throw new KernelError(Errno.ENOTDIR, `${p} is a pinned object`);
-        return openPin(ctx, p, bpffs.pinAt(p)!.obj);
+        return openPin(ctx, p, bpffs.pinAt(p)!.obj, bpffs.pinAt(p)!.meta.mode);
       }
       if ((arg & 3) !== C.O_RDONLY || arg & C.O_CREAT) throw new KernelError(Errno.EISDIR, `${p} is a directory`);
       const view = bpffs.makeView(p, ctx.client.pid);
