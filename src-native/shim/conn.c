@@ -471,8 +471,13 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 			p += sizeof(*w);
 			if (p + w->len > end)
 				break;
-			if (shim_write_user((void *)(uintptr_t)w->addr, p, w->len) < 0)
+			if (w->flags & BPFTIME_BLOB_NOTICE) {
+				/* a hint for the user (a probe no traced process will hit yet) */
+				if (!getenv("BPFTIME_NO_HINTS"))
+					(void)!write(2, p, w->len);
+			} else if (shim_write_user((void *)(uintptr_t)w->addr, p, w->len) < 0) {
 				fault = 1;
+			}
 			p += (w->len + 7) & ~7u;
 		}
 		if (r->nneeds) {

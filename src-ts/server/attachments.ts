@@ -47,6 +47,8 @@ export class Attachments {
   private readonly perfSlots = new Map<string, PerfSlot>();
   private readonly pending = new Map<number, Pending>();
   private collecting: Array<Promise<void>> | null = null;
+  /** Attachments made while the current call was handled (beginCollect..endCollect). */
+  private made: Attachment[] = [];
   /** Programs in prog array slots (how many slots hold each): every agent can run them. */
   private readonly tailProgs = new Map<BpfProg, number>();
   /** Maps stored in a map-in-map (by how many slots): every agent has them open. */
@@ -57,6 +59,13 @@ export class Attachments {
    * on a kernel (bpftrace fires BEGIN right after attaching it). */
   beginCollect(): void {
     this.collecting = [];
+    this.made = [];
+  }
+
+  /** The probes the last call attached that no traced process other than the caller's has:
+   * nothing will hit them until one starts (a hint for the user, server.ts). */
+  unreachedByLastCall(callerPid: number): Attachment[] {
+    return this.made.filter((a) => a.event.spec.probe !== 'timer' && ![...a.agents.keys()].some((pid) => pid !== callerPid));
   }
 
   endCollect(): Array<Promise<void>> {
@@ -228,6 +237,7 @@ export class Attachments {
       const moreIds = (e.spec.morePlaces ?? []).map(() => this.nextId++);
       const a: Attachment = { id, moreIds, event: e, prog: e.prog!, agents: new Map() };
       this.byEvent.set(e, a);
+      if (this.collecting) this.made.push(a);
       log(`attaching ${describe(a)} to ${this.agents.size} agent(s)`);
       const sentTo = new Set<number>();
       for (const c of this.agents) if (this.push(a, c)) sentTo.add(c.pid);

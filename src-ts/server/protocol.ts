@@ -50,6 +50,7 @@ export enum CallOp {
 
 export const BLOB_STRING = 1;
 export const BLOB_UNREADABLE = 2;
+export const BLOB_NOTICE = 4;
 
 export enum AttachKind {
   Uprobe = 1,
@@ -184,6 +185,8 @@ export function decodeCall(p: Buffer): Call {
 export interface MemWrite {
   addr: bigint;
   data: Buffer;
+  /** A line the shim prints on the tool's stderr instead of a write to its memory. */
+  notice?: boolean;
 }
 
 export interface MemNeed {
@@ -214,6 +217,7 @@ export function encodeReply(r: ReplyFields): Buffer {
   for (const w of r.writes) {
     b.writeBigUInt64LE(w.addr, off);
     b.writeUInt32LE(w.data.length, off + 8);
+    b.writeUInt32LE(w.notice ? BLOB_NOTICE : 0, off + 12);
     w.data.copy(b, off + SIZEOF.blob);
     off += SIZEOF.blob + pad8(w.data.length);
   }

@@ -231,6 +231,7 @@ export class Server {
       return;
     }
     const waits = this.kernel.attachments.endCollect();
+    this.hintUnreached(c, ctx);
     if (!(out instanceof Promise)) {
       this.finishCall(c, f.seq, ctx, out, undefined, waits);
       return;
@@ -243,6 +244,19 @@ export class Server {
       (ret) => this.finishCall(c, f.seq, ctx, ret, undefined, waits),
       (e) => this.finishCall(c, f.seq, ctx, 0n, e, waits),
     );
+  }
+
+  /** A tool whose probe no traced process has yet is told, once, how to get one traced (errors
+   * and hints speak to the user: without an agent nothing ever fires). */
+  private hintUnreached(c: Client, ctx: CallContext): void {
+    if (c.hintedNoAgent || c.role !== Role.Tool) return;
+    const unreached = this.kernel.attachments.unreachedByLastCall(c.pid);
+    if (!unreached.length) return;
+    c.hintedNoAgent = true;
+    const pid = unreached[0].event.spec.pid;
+    ctx.mem.notice(pid > 0
+      ? `${c.comm}: process ${pid} has no bpftime agent yet, so its probes do not fire - load one with: bpftime attach ${pid}\n`
+      : `${c.comm}: no traced process is running yet - start the target with: bpftime start CMD (or bpftime attach PID); its probes fire from then on\n`);
   }
 
   private dispatch(ctx: CallContext): bigint | Promise<bigint> {

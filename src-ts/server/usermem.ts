@@ -72,6 +72,11 @@ export class UserMemory {
     return b.data.subarray(0, z).toString('utf8');
   }
 
+  /** Queues a line for the caller's stderr (the shim prints it unless BPFTIME_NO_HINTS is set). */
+  notice(text: string): void {
+    this.writes.push({ addr: 0n, data: Buffer.from(text), notice: true });
+  }
+
   /** Queues a write of data at addr, done by the shim after the answer. */
   write(addr: bigint, data: Buffer): void {
     if (addr === 0n) throw new KernelError(Errno.EFAULT, 'NULL output pointer');

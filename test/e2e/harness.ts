@@ -97,8 +97,11 @@ export class Proc {
   }
 }
 
+/** The environment of a test's bpftime processes. Hints for the user (a tool whose probes no
+ * traced process has yet) are off: tests compare tools' output with the kernel's; hints.test.ts
+ * checks them. */
 export function bpftimeEnv(runtimeDir: string): NodeJS.ProcessEnv {
-  return { ...process.env, BPFTIME_RUNTIME_DIR: runtimeDir, BPFTIME_IDLE_TIMEOUT_MS: '2000' };
+  return { ...process.env, BPFTIME_RUNTIME_DIR: runtimeDir, BPFTIME_IDLE_TIMEOUT_MS: '2000', BPFTIME_NO_HINTS: '1' };
 }
 
 /** Runs body with a fresh server (`bpftime serve`) in a private runtime dir, then stops every

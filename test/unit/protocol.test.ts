@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Msg, PROTO_MAGIC, PROTO_VERSION, SIZEOF, CallOp, Role, AttachKind, BLOB_STRING, BLOB_UNREADABLE, TASK_LAYOUT_FIELDS, encodeTaskLayout } from '../../src-ts/server/protocol';
+import { Msg, PROTO_MAGIC, PROTO_VERSION, SIZEOF, CallOp, Role, AttachKind, BLOB_STRING, BLOB_UNREADABLE, BLOB_NOTICE, TASK_LAYOUT_FIELDS, encodeTaskLayout } from '../../src-ts/server/protocol';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const haveCc = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
@@ -26,7 +26,7 @@ int main(void) {
   printf("OP_BPFFS %d\\n", BPFTIME_OP_BPFFS);
   printf("ROLE_TOOL %d\\nROLE_AGENT %d\\nROLE_CLI %d\\n", BPFTIME_ROLE_TOOL, BPFTIME_ROLE_AGENT, BPFTIME_ROLE_CLI);
   printf("UPROBE %d\\nURETPROBE %d\\nSYSCALL_TP %d\\nTIMER %d\\n", BPFTIME_ATTACH_UPROBE, BPFTIME_ATTACH_URETPROBE, BPFTIME_ATTACH_SYSCALL_TP, BPFTIME_ATTACH_TIMER);
-  printf("BLOB_STRING %u\\nBLOB_UNREADABLE %u\\n", BPFTIME_BLOB_STRING, BPFTIME_BLOB_UNREADABLE);
+  printf("BLOB_STRING %u\\nBLOB_UNREADABLE %u\\nBLOB_NOTICE %u\\n", BPFTIME_BLOB_STRING, BPFTIME_BLOB_UNREADABLE, BPFTIME_BLOB_NOTICE);
   printf("DETACH_PROCESS %d\\nDETACH_PROCESS_REPLY %d\\nAGENT_QUIT %d\\n", BPFTIME_MSG_DETACH_PROCESS, BPFTIME_MSG_DETACH_PROCESS_REPLY, BPFTIME_MSG_AGENT_QUIT);
   printf("CANCEL %d\\n", BPFTIME_MSG_CANCEL);
   printf("PROG %d\\n", BPFTIME_MSG_PROG);
@@ -48,7 +48,7 @@ int main(void) {
     OP_BPFFS: CallOp.Bpffs,
     ROLE_TOOL: Role.Tool, ROLE_AGENT: Role.Agent, ROLE_CLI: Role.Cli,
     UPROBE: AttachKind.Uprobe, URETPROBE: AttachKind.Uretprobe, SYSCALL_TP: AttachKind.SyscallTracepoint, TIMER: AttachKind.Timer,
-    BLOB_STRING, BLOB_UNREADABLE,
+    BLOB_STRING, BLOB_UNREADABLE, BLOB_NOTICE,
     DETACH_PROCESS: Msg.DetachProcess, DETACH_PROCESS_REPLY: Msg.DetachProcessReply, AGENT_QUIT: Msg.AgentQuit,
     PROG: Msg.Prog, CANCEL: Msg.Cancel,
   };

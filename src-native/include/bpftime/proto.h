@@ -93,6 +93,7 @@ struct bpftime_call {
 
 #define BPFTIME_BLOB_STRING 1u     /* read up to len bytes, stopping after a NUL */
 #define BPFTIME_BLOB_UNREADABLE 2u /* the address could not be read: the server answers EFAULT */
+#define BPFTIME_BLOB_NOTICE 4u     /* a reply's write that is a line for the tool's stderr (a hint) */
 
 struct bpftime_blob {
 	uint64_t addr;
