@@ -1,5 +1,8 @@
-/* The shim's connection to the syscall server: one per process, serialised by a mutex,
- * re-established after fork, and the call loop that feeds the server the memory it asks for. */
+/* The shim's connection to the syscall server: one per process, re-established after fork, and
+ * the call loop that feeds the server the memory it asks for. Calls of several threads share it
+ * as they share a kernel: each CALL carries a sequence number, the server answers each when it is
+ * done (a test run later than a MAP_GET_NEXT_ID sent after it), and one waiting thread at a time
+ * reads the socket and hands every reply to the thread that waits for its number. */
 #include "shim.h"
 
 #include <errno.h>
@@ -10,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -192,9 +198,15 @@ static void watch(int sock)
 
 static void on_fork_prepare(void) { pthread_mutex_lock(&g_conn_lock); }
 static void on_fork_parent(void) { pthread_mutex_unlock(&g_conn_lock); }
+struct waiter;
+static struct waiter *g_waiters;
+static int g_reading;
+static void forget_waiters(void);
+
 static void on_fork_child(void)
 {
 	__atomic_store_n(&g_pid, 0, __ATOMIC_RELAXED);
+	forget_waiters(); /* their threads stayed in the parent */
 	/* The child must not share the parent's conversation: it says hello on its own. */
 	if (g_sock >= 0)
 		real_close(g_sock);
@@ -295,22 +307,164 @@ static int ensure_connected(void)
 	return 0;
 }
 
-/* A signal handler ran in the calling thread while it waited for the server's answer to CALL
- * seq: the kernel's long calls (a test run's repeat loop) stop with EINTR when a signal is
- * pending, so the server is told, once per call; a call that can stop answers EINTR, any other
- * answers as it would have. */
-struct wait_state {
-	uint32_t seq;
-	int told;
+/* A thread waiting for the answer to its CALL seq (on the connection of generation gen). The
+ * reading thread stores the reply here and wakes the owner through efd (an eventfd made when it
+ * first parks: poll() on it ends with EINTR when a handler runs, even under SA_RESTART). */
+struct waiter {
+	uint32_t seq, gen;
+	int told;   /* CANCEL sent */
+	int done;   /* reply stored, or err set */
+	int err;    /* the connection broke before the reply came */
+	int efd;
+	struct bpftime_frame hdr;
+	void *payload;
+	int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds;
+	struct waiter *next;
 };
+static uint32_t g_gen; /* bumped whenever the connection is dropped */
+static int g_orphan = -1; /* a dropped socket the reading thread still reads: it closes it */
 
+/* A signal handler ran in the waiting thread: the kernel's long calls (a test run's repeat loop)
+ * stop with EINTR when a signal is pending, so the server is told, once per call; a call that can
+ * stop answers EINTR, any other answers as it would have. */
 static void on_interrupted(void *arg)
 {
-	struct wait_state *w = arg;
-	if (w->told++)
+	struct waiter *w = arg;
+	pthread_mutex_lock(&g_conn_lock);
+	if (!w->told && !w->done && w->gen == g_gen && g_sock >= 0 &&
+	    bpftime_send_frame(g_sock, BPFTIME_MSG_CANCEL, w->seq, NULL, 0, NULL, 0) == 0)
+		w->told = 1;
+	pthread_mutex_unlock(&g_conn_lock);
+}
+
+static void wake(struct waiter *w)
+{
+	uint64_t one = 1;
+	if (w->efd >= 0 && write(w->efd, &one, sizeof(one)) < 0) {
+		/* a full counter wakes it as well */
+	}
+}
+
+/* Called with g_conn_lock held: the socket failed (rc); every call on it fails. */
+static void drop_connection(int rc)
+{
+	if (g_sock >= 0 && g_reading) {
+		shutdown(g_sock, SHUT_RDWR); /* its recv ends; the number stays ours until then */
+		g_orphan = g_sock;
+	} else if (g_sock >= 0) {
+		real_close(g_sock);
+	}
+	g_sock = -1;
+	for (struct waiter *o = g_waiters; o; o = o->next)
+		if (!o->done && o->gen == g_gen) {
+			o->err = rc;
+			o->done = 1;
+			wake(o);
+		}
+	g_gen++;
+}
+
+/* Called with g_conn_lock held: a reply for seq arrived; NULL-safe for an unknown seq. */
+static void deliver(const struct bpftime_frame *hdr, void *payload, const int *fds, int nfds)
+{
+	struct waiter *o = g_waiters;
+	while (o && !(o->seq == hdr->seq && o->gen == g_gen && !o->done))
+		o = o->next;
+	if (!o) { /* nobody asked: drop it */
+		free_zeroed(payload, hdr->len);
+		for (int i = 0; i < nfds; i++)
+			real_close(fds[i]);
 		return;
-	if (bpftime_send_frame(g_sock, BPFTIME_MSG_CANCEL, w->seq, NULL, 0, NULL, 0) < 0)
-		w->told = 0;
+	}
+	o->hdr = *hdr;
+	o->payload = payload;
+	memcpy(o->fds, fds, (size_t)nfds * sizeof(int));
+	o->nfds = nfds;
+	o->done = 1;
+	wake(o);
+}
+
+static void unlink_waiter(struct waiter *w)
+{
+	for (struct waiter **pp = &g_waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	if (w->efd >= 0)
+		real_close(w->efd);
+	w->efd = -1;
+}
+
+/* In the child after fork: the waiting threads stayed in the parent; their eventfds did not. */
+static void forget_waiters(void)
+{
+	for (struct waiter *o = g_waiters; o; o = o->next)
+		if (o->efd >= 0)
+			real_close(o->efd);
+	g_waiters = NULL;
+	g_reading = 0;
+	if (g_orphan >= 0)
+		real_close(g_orphan);
+	g_orphan = -1;
+}
+
+/* Called with g_conn_lock held, w linked: waits for w's reply, reading the socket when no other
+ * thread does. Returns with the lock held and w->done set. */
+static void await_reply(struct waiter *w)
+{
+	while (!w->done) {
+		if (!g_reading) {
+			g_reading = 1;
+			int sock = g_sock;
+			pthread_mutex_unlock(&g_conn_lock);
+			struct bpftime_frame hdr;
+			void *payload = NULL;
+			int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+			int rc = bpftime_recv_frame_intr(sock, &hdr, &payload, fds, BPFTIME_MAX_FDS_PER_FRAME,
+							 &nfds, on_interrupted, w);
+			pthread_mutex_lock(&g_conn_lock);
+			g_reading = 0;
+			if (sock == g_orphan) { /* dropped meanwhile: its waiters have failed */
+				real_close(sock);
+				g_orphan = -1;
+				if (rc == 0) {
+					free_zeroed(payload, hdr.len);
+					for (int i = 0; i < nfds; i++)
+						real_close(fds[i]);
+				}
+			} else if (rc < 0) {
+				drop_connection(rc);
+			} else {
+				deliver(&hdr, payload, fds, nfds);
+			}
+			/* answered: someone else reads from now on, if anyone waits */
+			for (struct waiter *o = g_waiters; o && w->done; o = o->next)
+				if (o != w && !o->done) {
+					wake(o);
+					break;
+				}
+			continue;
+		}
+		if (w->efd < 0 &&
+		    (w->efd = (int)bpftime_raw_syscall(SYS_eventfd2, 0, EFD_CLOEXEC, 0, 0, 0, 0)) < 0) {
+			w->efd = -1;
+			/* no way to park: take turns through the lock */
+			pthread_mutex_unlock(&g_conn_lock);
+			sched_yield();
+			pthread_mutex_lock(&g_conn_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&g_conn_lock);
+		struct pollfd p = { w->efd, POLLIN, 0 };
+		if (poll(&p, 1, -1) < 0 && errno == EINTR)
+			on_interrupted(w);
+		uint64_t v;
+		if (p.revents & POLLIN && read(w->efd, &v, sizeof(v)) < 0) {
+			/* drained by then */
+		}
+		pthread_mutex_lock(&g_conn_lock);
+	}
 }
 
 struct blob {
@@ -388,19 +542,31 @@ static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void *
 		int rc = ensure_connected();
 		if (rc < 0)
 			return rc;
-		struct wait_state w = { ++g_seq, 0 };
+		struct waiter w = { .seq = ++g_seq, .gen = g_gen, .efd = -1 };
 		rc = bpftime_send_frame(g_sock, BPFTIME_MSG_CALL, w.seq, req->data, (uint32_t)req->len,
 					NULL, 0);
-		if (rc == 0)
-			rc = bpftime_recv_frame_intr(g_sock, hdr, payload, fds, BPFTIME_MAX_FDS_PER_FRAME, nfds,
-						     on_interrupted, &w);
-		if (rc == 0)
+		if (rc == 0) {
+			w.next = g_waiters;
+			g_waiters = &w;
+			await_reply(&w);
+			unlink_waiter(&w);
+			rc = w.err;
+		} else {
+			drop_connection(rc);
+		}
+		if (rc == 0) {
+			*hdr = w.hdr;
+			*payload = w.payload;
+			memcpy(fds, w.fds, (size_t)w.nfds * sizeof(int));
+			*nfds = w.nfds;
 			return 0;
-		real_close(g_sock);
-		g_sock = -1;
+		}
 		/* The server died (its objects with it: no retry), or the tool closed our socket or the
 		 * server dropped us: try a fresh connection once. */
-		if ((rc == -EPIPE || rc == -ECONNRESET) && server_exited(1000)) {
+		pthread_mutex_unlock(&g_conn_lock);
+		int gone = (rc == -EPIPE || rc == -ECONNRESET) && server_exited(1000);
+		pthread_mutex_lock(&g_conn_lock);
+		if (gone) {
 			server_went_away(g_server_pid);
 			return -EIO;
 		}
@@ -438,7 +604,6 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		memcpy(blobs[i].data, given[i].data, given[i].len);
 		nblobs++;
 	}
-	pthread_mutex_lock(&g_conn_lock);
 	/* Each round either answers or asks for more memory; a well-formed call needs few rounds. */
 	for (int round = 0; round < 16; round++) {
 		struct bpftime_buf req = { 0 };
@@ -450,7 +615,9 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		struct bpftime_frame hdr;
 		void *payload = NULL;
 		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+		pthread_mutex_lock(&g_conn_lock);
 		int rc = round_trip(&req, &hdr, &payload, fds, &nfds);
+		pthread_mutex_unlock(&g_conn_lock);
 		buf_free_zeroed(&req);
 		if (rc < 0) {
 			result = -EIO;
@@ -508,7 +675,6 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		free_zeroed(payload, hdr.len);
 		break;
 	}
-	pthread_mutex_unlock(&g_conn_lock);
 	for (size_t i = 0; i < nblobs; i++)
 		free_zeroed(blobs[i].data, blobs[i].len);
 	free(blobs);
@@ -522,10 +688,9 @@ void shim_release(uint64_t ino)
 	pthread_mutex_lock(&g_conn_lock);
 	if (g_sock >= 0) {
 		struct bpftime_release rel = { ino };
-		if (bpftime_send_frame(g_sock, BPFTIME_MSG_RELEASE, ++g_seq, &rel, sizeof(rel), NULL, 0) < 0) {
-			real_close(g_sock);
-			g_sock = -1;
-		}
+		int rc = bpftime_send_frame(g_sock, BPFTIME_MSG_RELEASE, ++g_seq, &rel, sizeof(rel), NULL, 0);
+		if (rc < 0 && !g_reading) /* a reading thread learns it from its recv */
+			drop_connection(rc);
 	}
 	pthread_mutex_unlock(&g_conn_lock);
 }
