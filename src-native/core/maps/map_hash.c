@@ -626,27 +626,45 @@ static inline __attribute__((always_inline)) struct hash_elem *walk_lockfree(str
 	return NULL;
 }
 
-/* 0 (copied), -ENOENT, or 1: raced writers LOOKUP_RESTARTS times. */
-static inline long sys_lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash, void *value_out)
+/* One lock-free read of a bucket: the attempt runs with seq (even) read at its start and returns
+ * its result, or SEQ_RETRY when a writer raced it (it checks seq_unchanged itself, after its
+ * copy). The result: the attempt's, or 1 once writers raced LOOKUP_RESTARTS attempts. Inlined
+ * with the attempt, so the hot lookup pays no indirect call. */
+#define SEQ_RETRY 2
+static inline __attribute__((always_inline)) long seq_read(struct hash_map *h, uint32_t b,
+		long (*attempt)(struct hash_map *h, uint32_t b, uint32_t seq, void *arg), void *arg)
 {
-	uint32_t b = hash & h->mask;
 	const struct hash_bucket *bk = &h->buckets[b];
 	for (int tries = 0; tries < LOOKUP_RESTARTS; tries++) {
 		uint32_t seq = seq_begin(bk);
 		if (seq & 1)
 			continue;
-		int stable;
-		struct hash_elem *e = walk_lockfree(h, b, hash, key, seq, &stable);
-		if (!e) {
-			if (stable)
-				return -ENOENT;
-			continue;
-		}
-		map_copy(value_out, (uint8_t *)e + h->val_off, h->value_size);
-		if (seq_unchanged(bk, seq))
-			return 0;
+		long r = attempt(h, b, seq, arg);
+		if (r != SEQ_RETRY)
+			return r;
 	}
 	return 1;
+}
+
+struct lookup_arg { const void *key; uint32_t hash; void *value_out; };
+
+/* 0 (copied), -ENOENT, or SEQ_RETRY. */
+static inline __attribute__((always_inline)) long lookup_attempt(struct hash_map *h, uint32_t b, uint32_t seq, void *arg)
+{
+	struct lookup_arg *a = arg;
+	int stable;
+	struct hash_elem *e = walk_lockfree(h, b, a->hash, a->key, seq, &stable);
+	if (!e)
+		return stable ? -ENOENT : SEQ_RETRY;
+	map_copy(a->value_out, (uint8_t *)e + h->val_off, h->value_size);
+	return seq_unchanged(&h->buckets[b], seq) ? 0 : SEQ_RETRY;
+}
+
+/* 0 (copied), -ENOENT, or 1: raced writers LOOKUP_RESTARTS times. */
+static inline long sys_lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash, void *value_out)
+{
+	struct lookup_arg a = { key, hash, value_out };
+	return seq_read(h, hash & h->mask, lookup_attempt, &a);
 }
 
 static long hash_sys_lookup(struct bpftime_map *m, const void *key, void *value_out)
@@ -682,30 +700,52 @@ static long hash_lookup_and_delete(struct bpftime_map *m, const void *key, void 
 	return link ? 0 : -ENOENT;
 }
 
+/* Bucket b's first key: 0 (copied), BUCKET_EMPTY, or SEQ_RETRY. */
+#define BUCKET_EMPTY 3
+static inline __attribute__((always_inline)) long first_key_attempt(struct hash_map *h, uint32_t b, uint32_t seq, void *next_key)
+{
+	uint32_t i = load_idx(&h->buckets[b].head);
+	if (IS_NULLS(i))
+		return BUCKET_EMPTY; /* empty now: a key inserted meanwhile may or may not be seen, as in the kernel */
+	if (i >= h->n_elems)
+		return SEQ_RETRY;
+	map_copy(next_key, elem_at(h, i)->key, h->key_size);
+	return seq_unchanged(&h->buckets[b], seq) ? 0 : SEQ_RETRY;
+}
+
 /* The first key of the first non-empty bucket from b on, without the lock: 0, -ENOENT, or 1
  * (raced writers; see above). */
 static long first_key_from(struct hash_map *h, uint32_t b, void *next_key)
 {
 	for (; b <= h->mask; b++) {
-		const struct hash_bucket *bk = &h->buckets[b];
-		int tries = 0;
-	again:
-		if (tries++ == LOOKUP_RESTARTS)
-			return 1;
-		uint32_t seq = seq_begin(bk);
-		if (seq & 1)
-			goto again;
-		uint32_t i = load_idx(&bk->head);
-		if (IS_NULLS(i))
-			continue; /* empty now: a key inserted meanwhile may or may not be seen, as in the kernel */
-		if (i >= h->n_elems)
-			goto again;
-		map_copy(next_key, elem_at(h, i)->key, h->key_size);
-		if (!seq_unchanged(bk, seq))
-			goto again;
-		return 0;
+		long r = seq_read(h, b, first_key_attempt, next_key);
+		if (r != BUCKET_EMPTY)
+			return r;
 	}
 	return -ENOENT;
+}
+
+struct next_key_arg { const void *key; uint32_t hash; void *next_key; };
+
+/* The key after key in its chain: 0 (copied), SEQ_RETRY, or BUCKET_EMPTY when the rest of the
+ * chain is empty (key last, or not there: the caller goes on from a later bucket). */
+static inline __attribute__((always_inline)) long next_in_chain_attempt(struct hash_map *h, uint32_t b, uint32_t seq, void *arg)
+{
+	struct next_key_arg *a = arg;
+	int stable;
+	struct hash_elem *e = walk_lockfree(h, b, a->hash, a->key, seq, &stable);
+	if (!e)
+		return stable ? -ENOENT : SEQ_RETRY;
+	uint32_t n = load_idx(&e->next);
+	if (!IS_NULLS(n)) {
+		if (n >= h->n_elems)
+			return SEQ_RETRY;
+		map_copy(a->next_key, elem_at(h, n)->key, h->key_size);
+	}
+	/* An unchanged chain proves the copy, or that key really is last in it. */
+	if (!seq_unchanged(&h->buckets[b], seq))
+		return SEQ_RETRY;
+	return IS_NULLS(n) ? BUCKET_EMPTY : 0;
 }
 
 /* htab_map_get_next_key: the next element in key's chain, else the first element of the next
@@ -714,33 +754,13 @@ static long next_key_lockfree(struct hash_map *h, const void *key, void *next_ke
 {
 	uint32_t b = 0;
 	if (key) {
-		uint32_t hash = hash_key(key, h->key_size, h->seed), kb = hash & h->mask;
-		const struct hash_bucket *bk = &h->buckets[kb];
-		int tries = 0;
-	again:
-		if (tries++ == LOOKUP_RESTARTS)
-			return 1;
-		uint32_t seq = seq_begin(bk);
-		if (seq & 1)
-			goto again;
-		int stable;
-		struct hash_elem *e = walk_lockfree(h, kb, hash, key, seq, &stable);
-		if (e) {
-			uint32_t n = load_idx(&e->next);
-			if (!IS_NULLS(n)) {
-				if (n >= h->n_elems)
-					goto again;
-				map_copy(next_key, elem_at(h, n)->key, h->key_size);
-				if (!seq_unchanged(bk, seq))
-					goto again;
-				return 0;
-			}
-			if (!seq_unchanged(bk, seq))
-				goto again; /* the chain changed under us: the next may be another */
+		struct next_key_arg a = { key, hash_key(key, h->key_size, h->seed), next_key };
+		uint32_t kb = a.hash & h->mask;
+		long r = seq_read(h, kb, next_in_chain_attempt, &a);
+		if (r == BUCKET_EMPTY)
 			b = kb + 1;
-		} else if (!stable) {
-			goto again;
-		}
+		else if (r != -ENOENT) /* -ENOENT: key missing, start over from bucket 0 */
+			return r;
 	}
 	return first_key_from(h, b, next_key);
 }
