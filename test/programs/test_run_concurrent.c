@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "long_run_prog.h"
+
 static volatile int run_over;
 static pid_t main_tid;
 static pthread_t main_thread;
@@ -66,14 +68,7 @@ static void *fast_calls(void *arg)
 
 int main(void)
 {
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 1, .imm = 1 },
-		{ .code = BPF_JMP | BPF_JLT | BPF_K, .dst_reg = 1, .off = -2, .imm = 1000 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = XDP_PASS },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "long_run", "GPL", insns, sizeof(insns) / sizeof(insns[0]), NULL);
+	int fd = load_long_run();
 	map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "conc_map", 4, 8, 4, NULL);
 	if (fd < 0 || map_fd < 0) {
 		printf("load failed: errno=%d (%s)\n", errno, strerror(errno));

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "long_run_prog.h"
+
 static volatile sig_atomic_t signals;
 
 static void on_usr1(int sig)
@@ -24,15 +26,7 @@ static void on_usr1(int sig)
 
 int main(int argc, char **argv)
 {
-	struct bpf_insn insns[] = {
-		/* r1 = 0; do r1 += 1; while (r1 < 1000); r0 = XDP_PASS; exit */
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 1, .imm = 1 },
-		{ .code = BPF_JMP | BPF_JLT | BPF_K, .dst_reg = 1, .off = -2, .imm = 1000 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = XDP_PASS },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "long_run", "GPL", insns, sizeof(insns) / sizeof(insns[0]), NULL);
+	int fd = load_long_run();
 	if (fd < 0) {
 		printf("long: load failed: errno=%d (%s)\n", errno, strerror(errno));
 		return 1;
