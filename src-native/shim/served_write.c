@@ -4,7 +4,8 @@
  * server synchronously (BPFTIME_OP_WRITE) instead of into the memfd the open returned.
  *
  * The fds are few and short-lived (bcc opens, writes one line, closes), so a small table keyed
- * by fd number is enough; close, dup2/dup3/dup and fcntl(F_DUPFD) keep it true (a shell's
+ * by fd number is enough (an entry also remembers the file, so a number closed behind our back
+ * and reused is not taken for ours); close, dup2/dup3/dup and fcntl(F_DUPFD) keep it true (a shell's
  * `echo ... >> uprobe_events` writes through a dup2'd stdout). write(), writev() and the
  * positioned writes are interposed; stdio's internal writes (fwrite, fprintf) call the kernel
  * from inside libc and reach the memfd.
@@ -30,74 +31,22 @@
 #include "bpftime/proto.h"
 
 #define EXPORT __attribute__((visibility("default")))
-#define MAX_SERVED_WRITERS 64
+#define MAX_SERVED_FDS 64
 
-static struct {
+/* The fds of served files this process holds, by kind: writers (path: the file, for the server)
+ * and streams (pinned maps read as files). Each entry also names the file the fd was (device and
+ * inode): an fd closed behind our back (fclose's internal close, a raw syscall) whose number is
+ * reused for another file is told apart, and forgotten, when it is next looked up. */
+enum served_kind { SERVED_NONE, SERVED_WRITER, SERVED_STREAM };
+static struct served {
 	int fd;
-	char *path;
-} g_writers[MAX_SERVED_WRITERS];
-static int g_count; /* read without the lock on every write(): zero almost always */
-#define MAX_SERVED_STREAMS 64
-/* fd + 1 (0: a free slot), and the file it was: an fd closed behind our back (fclose's internal
- * close, a raw syscall) and reused for another file is told apart by its inode. */
-static struct {
-	int fd1;
+	enum served_kind kind;
+	char *path; /* writers only */
 	dev_t dev;
 	ino_t ino;
-} g_streams[MAX_SERVED_STREAMS];
-static int g_nstreams; /* read without the lock on every lseek(): zero almost always */
+} g_served[MAX_SERVED_FDS];
+static int g_count; /* read without the lock on every write() and lseek(): zero almost always */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int find_locked(int fd)
-{
-	for (int i = 0; i < MAX_SERVED_WRITERS; i++)
-		if (g_writers[i].path && g_writers[i].fd == fd)
-			return i;
-	return -1;
-}
-
-static void forget_locked(int fd)
-{
-	int i = find_locked(fd);
-	if (i >= 0) {
-		free(g_writers[i].path);
-		g_writers[i].path = NULL;
-		__atomic_sub_fetch(&g_count, 1, __ATOMIC_RELEASE);
-	}
-}
-
-static int track_locked(int fd, const char *path)
-{
-	forget_locked(fd);
-	for (int i = 0; i < MAX_SERVED_WRITERS; i++) {
-		if (g_writers[i].path)
-			continue;
-		g_writers[i].path = strdup(path);
-		if (!g_writers[i].path)
-			return -ENOMEM;
-		g_writers[i].fd = fd;
-		__atomic_add_fetch(&g_count, 1, __ATOMIC_RELEASE);
-		return 0;
-	}
-	return -EMFILE;
-}
-
-static int stream_find_locked(int fd)
-{
-	for (int i = 0; i < MAX_SERVED_STREAMS; i++)
-		if (g_streams[i].fd1 == fd + 1)
-			return i;
-	return -1;
-}
-
-static void stream_forget_locked(int fd)
-{
-	int i = stream_find_locked(fd);
-	if (i >= 0) {
-		g_streams[i].fd1 = 0;
-		__atomic_sub_fetch(&g_nstreams, 1, __ATOMIC_RELEASE);
-	}
-}
 
 /* fstat without our own interposition of it. */
 static int file_id(int fd, dev_t *dev, ino_t *ino)
@@ -110,82 +59,103 @@ static int file_id(int fd, dev_t *dev, ino_t *ino)
 	return 0;
 }
 
-static void stream_track_locked(int fd)
+static void forget_slot_locked(struct served *e)
 {
+	free(e->path);
+	*e = (struct served){ 0 };
+	__atomic_sub_fetch(&g_count, 1, __ATOMIC_RELEASE);
+}
+
+static struct served *find_locked(int fd)
+{
+	for (int i = 0; i < MAX_SERVED_FDS; i++)
+		if (g_served[i].kind != SERVED_NONE && g_served[i].fd == fd)
+			return &g_served[i];
+	return NULL;
+}
+
+static void forget_locked(int fd)
+{
+	struct served *e = find_locked(fd);
+	if (e)
+		forget_slot_locked(e);
+}
+
+/* fd's entry if it is still the file it was, else NULL (a stale entry is dropped). */
+static struct served *find_valid_locked(int fd)
+{
+	struct served *e = find_locked(fd);
 	dev_t dev;
 	ino_t ino;
-	stream_forget_locked(fd);
+	if (e && (file_id(fd, &dev, &ino) < 0 || dev != e->dev || ino != e->ino)) {
+		forget_slot_locked(e);
+		e = NULL;
+	}
+	return e;
+}
+
+static int track_locked(int fd, enum served_kind kind, const char *path)
+{
+	forget_locked(fd);
+	dev_t dev;
+	ino_t ino;
 	if (file_id(fd, &dev, &ino) < 0)
-		return;
-	for (int i = 0; i < MAX_SERVED_STREAMS; i++) {
-		if (g_streams[i].fd1)
+		return -EBADF;
+	for (int i = 0; i < MAX_SERVED_FDS; i++) {
+		struct served *e = &g_served[i];
+		if (e->kind != SERVED_NONE)
 			continue;
-		g_streams[i].fd1 = fd + 1;
-		g_streams[i].dev = dev;
-		g_streams[i].ino = ino;
-		__atomic_add_fetch(&g_nstreams, 1, __ATOMIC_RELEASE);
-		return;
-	}
-	/* more than 64 open at once: the rest seek as the memfd does */
-}
-
-void served_stream_track(int fd)
-{
-	pthread_mutex_lock(&g_lock);
-	stream_track_locked(fd);
-	pthread_mutex_unlock(&g_lock);
-}
-
-static int is_stream(int fd)
-{
-	if (!__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE))
+		char *copy = path ? strdup(path) : NULL;
+		if (path && !copy)
+			return -ENOMEM;
+		*e = (struct served){ fd, kind, copy, dev, ino };
+		__atomic_add_fetch(&g_count, 1, __ATOMIC_RELEASE);
 		return 0;
-	pthread_mutex_lock(&g_lock);
-	int i = stream_find_locked(fd), r = 0;
-	if (i >= 0) {
-		dev_t dev;
-		ino_t ino;
-		r = file_id(fd, &dev, &ino) == 0 && dev == g_streams[i].dev && ino == g_streams[i].ino;
-		if (!r)
-			stream_forget_locked(fd); /* closed behind our back: the number is another file's now */
 	}
+	return -EMFILE;
+}
+
+static int track(int fd, enum served_kind kind, const char *path)
+{
+	pthread_mutex_lock(&g_lock);
+	int r = track_locked(fd, kind, path);
 	pthread_mutex_unlock(&g_lock);
 	return r;
 }
 
-int served_write_track(int fd, const char *path)
+int served_write_track(int fd, const char *path) { return track(fd, SERVED_WRITER, path); }
+
+/* More than 64 at once: the rest seek as the memfd does. */
+void served_stream_track(int fd) { (void)track(fd, SERVED_STREAM, NULL); }
+
+static int is_stream(int fd)
 {
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE))
+		return 0;
 	pthread_mutex_lock(&g_lock);
-	int r = track_locked(fd, path);
+	struct served *e = find_valid_locked(fd);
+	int r = e && e->kind == SERVED_STREAM;
 	pthread_mutex_unlock(&g_lock);
 	return r;
 }
 
 void served_write_forget(int fd)
 {
-	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) && !__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE))
 		return;
 	pthread_mutex_lock(&g_lock);
 	forget_locked(fd);
-	stream_forget_locked(fd);
 	pthread_mutex_unlock(&g_lock);
 }
 
 void served_write_dup(int oldfd, int newfd)
 {
-	if ((!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) && !__atomic_load_n(&g_nstreams, __ATOMIC_ACQUIRE)) || oldfd == newfd)
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) || oldfd == newfd)
 		return;
 	pthread_mutex_lock(&g_lock);
-	if (stream_find_locked(oldfd) >= 0)
-		stream_track_locked(newfd);
-	else
-		stream_forget_locked(newfd);
-	int i = find_locked(oldfd);
-	if (i >= 0) {
-		char *path = strdup(g_writers[i].path);
-		if (path)
-			track_locked(newfd, path);
-		free(path);
+	struct served *e = find_locked(oldfd);
+	if (e) {
+		track_locked(newfd, e->kind, e->path);
 	} else {
 		forget_locked(newfd); /* dup2 over one of ours closed it */
 	}
@@ -199,9 +169,9 @@ static int served_path(int fd, char *path, size_t size)
 		return 0;
 	path[0] = 0;
 	pthread_mutex_lock(&g_lock);
-	int i = find_locked(fd);
-	if (i >= 0)
-		strncpy(path, g_writers[i].path, size - 1);
+	struct served *e = find_valid_locked(fd);
+	if (e && e->kind == SERVED_WRITER)
+		strncpy(path, e->path, size - 1);
 	pthread_mutex_unlock(&g_lock);
 	path[size - 1] = 0;
 	return path[0] != 0;
