@@ -78,8 +78,8 @@ __attribute__((constructor)) static void gen_init_at_load(void)
 }
 
 /* The current process generation, set on first use in each process: pid-derived, so a child's
- * differs from the parent's whose TLS it inherited. */
-static uint64_t process_gen(void)
+ * differs from the parent's whose TLS it inherited. Also the key of map_lock.c's thread cache. */
+uint64_t bpftime_process_gen(void)
 {
 	uint64_t *w = __atomic_load_n(&gen_word, __ATOMIC_ACQUIRE);
 	uint64_t g = __atomic_load_n(w, __ATOMIC_ACQUIRE);
@@ -104,7 +104,7 @@ static uint64_t seed_rnd(uint64_t pid_tgid)
 uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s)
 {
 	ensure_gen();
-	uint64_t g = process_gen();
+	uint64_t g = bpftime_process_gen();
 	uint64_t pt = ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)syscall(SYS_gettid);
 	s->pid_tgid = pt;
 	s->pid_gen = g;

@@ -32,7 +32,7 @@
  * A replace fills the spare and swaps it into the old element's place with one store, so a
  * reader sees the old or the new value, whole, never neither.
  *
- * Writers (update/delete, all syscall-side operations) serialise on one robust mutex per map
+ * Writers (update/delete, all syscall-side operations) serialise on one robust lock per map
  * (map_lock.c). Before touching shared state a writer records its intent (op, element, bucket);
  * each step is one store; if it dies, the next writer's recover function completes or discards
  * the operation, so a SIGKILL loses no element. One lock per map rather than per bucket keeps

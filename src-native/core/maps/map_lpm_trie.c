@@ -19,7 +19,7 @@
  * Readers (program-side lookups) take no lock: a sequence count, odd while a writer changes the
  * tree, tells them to retry; every walk is bounded by the key's length, and indexes are checked,
  * so a walk over nodes being reused ends and is then discarded. Writers serialise on the map's
- * robust mutex. Every change to the tree is one store (a child or root pointer, or setting a
+ * robust lock (map_lock.c). Every change to the tree is one store (a child or root pointer, or setting a
  * node's IM flag), made after the new nodes are complete, so the tree is always valid; a writer
  * killed half way leaves at worst allocated-but-unreachable nodes and stale counts, and recovery
  * rebuilds the free list and the entry count from the nodes reachable from the root.

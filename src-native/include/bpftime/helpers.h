@@ -125,6 +125,9 @@ void bpftime_helpers_thread_reset(void);
 /* The same for a caller that holds its run state: a compare and a load when the cache is valid. */
 extern uint64_t *volatile bpftime_pid_gen_word __attribute__((visibility("hidden")));
 uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s);
+/* The process generation behind that cache: non-zero, different in every process (also a child of a
+ * raw fork/clone), so a per-thread cache keyed by it is dropped by any fork. */
+uint64_t bpftime_process_gen(void);
 static inline uint64_t bpftime_run_state_pid_tgid(struct bpftime_run_state *s)
 {
 	uint64_t g = __atomic_load_n(__atomic_load_n(&bpftime_pid_gen_word, __ATOMIC_ACQUIRE), __ATOMIC_RELAXED);
