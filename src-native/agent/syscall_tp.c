@@ -9,6 +9,12 @@
  *      64-bit store serves both)
  *  16  the six arguments (enter) or the return value (exit)
  *
+ * The same engine runs kprobes and kretprobes on a syscall's entry function (__x64_sys_<name>),
+ * which a kernel calls between the sys_enter and sys_exit tracepoints, with a struct pt_regs as
+ * their context (kprobe_regs below): bcc's syscall__ probes, libbpf's SEC("ksyscall"), bpftrace's
+ * kprobe:__x64_sys_*. bpf_override_return at such a kprobe makes the syscall return that value
+ * without running, as the kernel's error injection does (the exit side still runs).
+ *
  * Dispatch is lock-free: per direction and syscall number an immutable array of programs,
  * replaced whole on attach/detach (old arrays are kept: a thread may still be walking one). */
 #include "agent.h"
@@ -20,6 +26,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "bpftime/attach.h" /* struct pt_regs */
 #include "bpftime/helpers.h"
 #include "bpftime/syscall_hook.h"
 
@@ -27,7 +34,8 @@
 
 struct tp {
 	uint32_t attach_id, tp_id;
-	int exit;   /* sys_exit_* */
+	int exit;   /* sys_exit_*, or a kretprobe */
+	int kprobe; /* a k(ret)probe on the syscall's entry function, not a tracepoint */
 	long nr;    /* -1: raw_syscalls, every syscall */
 	struct agent_prog *prog;
 	uint64_t cookie;
@@ -44,6 +52,8 @@ static uint32_t g_nall;
 static int g_started;
 /* [0] enter, [1] exit; per number, and index MAX_NR for the raw (every syscall) ones. */
 static const struct tp_list *g_lists[2][MAX_NR + 1];
+/* The k(ret)probes on syscall entry functions: [0] kprobes, [1] kretprobes, per number. */
+static const struct tp_list *g_klists[2][MAX_NR];
 /* The exit of an execve that returned in this image is still to be reported (see below). */
 static int g_exec_exit_pending;
 static void publish_want(void);
@@ -71,6 +81,41 @@ static inline __attribute__((always_inline)) void run(const struct tp *t, const 
 	bpftime_run_state_switch(s, outer);
 }
 
+/* A k(ret)probe on the syscall's entry function: the context is the struct pt_regs a kernel's
+ * probe there sees. At the entry, rdi holds the address of the task's user registers (the
+ * syscall wrappers take them so: PT_REGS_PARM1_SYSCALL, bcc's syscall__ rewriting), here the
+ * caller's registers at the syscall instruction; at the return, rax holds the result. The other
+ * registers are the caller's user registers (a kernel's are its own, which no syscall probe
+ * reads), so user stack walks from the context start where the caller is. Returns 1 when a
+ * kprobe program called bpf_override_return: the syscall does not run and returns c->ret. */
+static __attribute__((noinline)) int run_kprobe(const struct tp *t, struct bpftime_syscall_ctx *c, int exit,
+						 struct bpftime_run_state *s)
+{
+	/* user: the task's registers for this syscall (an early syscall replayed after the exec
+	 * comes with the registers of the current one: its number and arguments are put in). */
+	struct pt_regs user = *(const struct pt_regs *)c->regs;
+	user.orig_rax = (unsigned long)c->nr;
+	user.rdi = (unsigned long)c->args[0];
+	user.rsi = (unsigned long)c->args[1];
+	user.rdx = (unsigned long)c->args[2];
+	user.r10 = (unsigned long)c->args[3];
+	user.r8 = (unsigned long)c->args[4];
+	user.r9 = (unsigned long)c->args[5];
+	user.rax = exit ? (unsigned long)c->ret : (unsigned long)-ENOSYS;
+	struct pt_regs regs = user;
+	if (!exit)
+		regs.rdi = (unsigned long)(uintptr_t)&user;
+	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &regs, .kernel_mem = &user, .kernel_mem_len = sizeof(user) };
+	struct bpftime_run_ctx *outer = s->ctx;
+	bpftime_run_state_switch(s, &rc);
+	(void)agent_prog_run(t->prog, (uint64_t)(uintptr_t)&regs);
+	bpftime_run_state_switch(s, outer);
+	if (!rc.override)
+		return 0;
+	c->ret = (long)regs.rax;
+	return 1;
+}
+
 /* The agent's own syscalls on an application thread (its start: creating its thread, waiting for
  * the attachments) are not the application's: a kernel without bpftime would not see them. */
 static __thread int t_quiet __attribute__((tls_model("initial-exec")));
@@ -82,25 +127,35 @@ int agent_syscall_tp_quiet(int on)
 	return was;
 }
 
-/* Inlined into each callback: one call from the trampoline to the program. */
-static inline __attribute__((always_inline)) void dispatch(struct bpftime_syscall_ctx *c, int exit)
+/* Inlined into each callback: one call from the trampoline to the program. In the kernel's
+ * order: the sys_enter tracepoints, then the kprobes on the entry function; at the return the
+ * kretprobes, then the sys_exit tracepoints. Returns 1 when a kprobe overrode the syscall. */
+static inline __attribute__((always_inline)) int dispatch(struct bpftime_syscall_ctx *c, int exit)
 {
 	if (agent_not_followed_here() || t_quiet)
-		return;
+		return 0;
+	int in = c->nr >= 0 && c->nr < MAX_NR;
 	const struct tp_list *raw = __atomic_load_n(&g_lists[exit][MAX_NR], __ATOMIC_ACQUIRE);
-	const struct tp_list *one = c->nr >= 0 && c->nr < MAX_NR ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
-	if (!raw && !one)
-		return;
+	const struct tp_list *one = in ? __atomic_load_n(&g_lists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
+	const struct tp_list *k = in ? __atomic_load_n(&g_klists[exit][c->nr], __ATOMIC_ACQUIRE) : NULL;
+	if (!raw && !one && !k)
+		return 0;
 	struct bpftime_run_state *s = bpftime_run_state_get();
 	/* A program's own syscalls (probe_read_user's process_vm_readv, the pid cache's getpid and
 	 * gettid, the task stand-ins' /proc reads) are not the application's: a kernel's helpers
 	 * make none, and no tracepoint fires inside a program there (bpf_prog_active). */
 	if (s->ctx)
-		return;
+		return 0;
+	int override = 0;
+	for (uint32_t i = 0; exit && k && i < k->n; i++)
+		run_kprobe(k->tps[i], c, 1, s);
 	for (uint32_t i = 0; raw && i < raw->n; i++)
 		run(raw->tps[i], c, exit, s);
 	for (uint32_t i = 0; one && i < one->n; i++)
 		run(one->tps[i], c, exit, s);
+	for (uint32_t i = 0; !exit && k && i < k->n; i++)
+		override |= run_kprobe(k->tps[i], c, 0, s);
+	return override;
 }
 
 /* A successful execve returns in the new image, before this agent existed there, so the engine
@@ -149,8 +204,7 @@ static int on_enter(struct bpftime_syscall_ctx *c)
 {
 	if (__builtin_expect(__atomic_load_n(&g_exec_exit_pending, __ATOMIC_RELAXED), 0))
 		report_exec_exit(c);
-	dispatch(c, 0);
-	return BPFTIME_SYSCALL_RUN;
+	return dispatch(c, 0) ? BPFTIME_SYSCALL_SKIP : BPFTIME_SYSCALL_RUN;
 }
 
 static void on_exit_(struct bpftime_syscall_ctx *c)
@@ -183,8 +237,10 @@ static void publish_want(void)
 	if (__atomic_load_n(&g_lists[1][MAX_NR], __ATOMIC_ACQUIRE))
 		other |= BPFTIME_SYSCALL_WANT_EXIT;
 	for (int nr = 0; nr < MAX_NR; nr++)
-		want[nr] = (__atomic_load_n(&g_lists[0][nr], __ATOMIC_ACQUIRE) ? BPFTIME_SYSCALL_WANT_ENTER : 0) |
-			   (__atomic_load_n(&g_lists[1][nr], __ATOMIC_ACQUIRE) ? BPFTIME_SYSCALL_WANT_EXIT : 0);
+		want[nr] = (__atomic_load_n(&g_lists[0][nr], __ATOMIC_ACQUIRE) || __atomic_load_n(&g_klists[0][nr], __ATOMIC_ACQUIRE)
+				    ? BPFTIME_SYSCALL_WANT_ENTER : 0) |
+			   (__atomic_load_n(&g_lists[1][nr], __ATOMIC_ACQUIRE) || __atomic_load_n(&g_klists[1][nr], __ATOMIC_ACQUIRE)
+				    ? BPFTIME_SYSCALL_WANT_EXIT : 0);
 	/* The exit of a task-creating call resets the helpers' pid cache (on_exit_). The engine hands
 	 * those calls to its C side, which calls both callbacks anyway; wanted here all the same. */
 	want[SYS_vfork] |= BPFTIME_SYSCALL_WANT_EXIT;
@@ -194,12 +250,18 @@ static void publish_want(void)
 	__atomic_clear(&g_want_lock, __ATOMIC_RELEASE);
 }
 
-/* Rebuilds the list for (exit, slot) from g_all; called with g_lock held. */
-static void rebuild(int exit, int slot)
+static int in_list(const struct tp *t, int exit, int kprobe, int slot)
 {
+	return t->exit == exit && t->kprobe == kprobe && (t->nr < 0 ? MAX_NR : t->nr) == slot;
+}
+
+/* Rebuilds the list of t's kind, direction and number from g_all; called with g_lock held. */
+static void rebuild(const struct tp *t)
+{
+	int exit = t->exit, kprobe = t->kprobe, slot = t->nr < 0 ? MAX_NR : (int)t->nr;
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < g_nall; i++)
-		if (g_all[i]->exit == exit && (g_all[i]->nr < 0 ? MAX_NR : g_all[i]->nr) == slot)
+		if (in_list(g_all[i], exit, kprobe, slot))
 			n++;
 	struct tp_list *l = NULL;
 	if (n) {
@@ -208,20 +270,22 @@ static void rebuild(int exit, int slot)
 			return;
 		l->n = 0;
 		for (uint32_t i = 0; i < g_nall; i++)
-			if (g_all[i]->exit == exit && (g_all[i]->nr < 0 ? MAX_NR : g_all[i]->nr) == slot)
+			if (in_list(g_all[i], exit, kprobe, slot))
 				l->tps[l->n++] = g_all[i];
 	}
-	__atomic_store_n(&g_lists[exit][slot], l, __ATOMIC_RELEASE);
+	__atomic_store_n(kprobe ? &g_klists[exit][slot] : &g_lists[exit][slot], l, __ATOMIC_RELEASE);
 }
 
 int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, struct agent_prog *prog, char *err,
 			    size_t errlen)
 {
-	/* path is "syscalls/sys_enter_openat" or "raw_syscalls/sys_exit". */
+	/* path is "syscalls/sys_enter_openat" or "raw_syscalls/sys_exit"; for k(ret)probes the
+	 * function, "__x64_sys_openat". */
+	int kprobe = a->kind == BPFTIME_ATTACH_SYSCALL_KPROBE || a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE;
 	const char *ev = strchr(path, '/');
 	ev = ev ? ev + 1 : path;
-	int exit = strncmp(ev, "sys_exit", 8) == 0;
-	int raw = strncmp(path, "raw_syscalls/", 13) == 0;
+	int exit = kprobe ? a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE : strncmp(ev, "sys_exit", 8) == 0;
+	int raw = !kprobe && strncmp(path, "raw_syscalls/", 13) == 0;
 	long nr = raw ? -1 : (long)a->offset;
 	if (!raw && (nr < 0 || nr >= MAX_NR)) {
 		snprintf(err, errlen, "%s: syscall number %ld is out of range", path, nr);
@@ -232,7 +296,7 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	*t = (struct tp){ a->attach_id, a->tp_id, exit, nr, prog, a->cookie };
+	*t = (struct tp){ a->attach_id, a->tp_id, exit, kprobe, nr, prog, a->cookie };
 	pthread_mutex_lock(&g_lock);
 	if (g_nall == sizeof(g_all) / sizeof(g_all[0])) {
 		pthread_mutex_unlock(&g_lock);
@@ -250,10 +314,11 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 		g_started = 1;
 	}
 	g_all[g_nall++] = t;
-	rebuild(exit, nr < 0 ? MAX_NR : (int)nr);
+	rebuild(t);
 	publish_want();
 	pthread_mutex_unlock(&g_lock);
-	snprintf(err, errlen, "%s (%s)", path, raw ? "every syscall" : "syscall interception");
+	snprintf(err, errlen, "%s%s (%s)", kprobe ? (exit ? "kretprobe:" : "kprobe:") : "", path,
+		 raw ? "every syscall" : "syscall interception");
 	return 0;
 }
 
@@ -265,7 +330,7 @@ void agent_syscall_tp_detach(uint32_t attach_id)
 			continue;
 		struct tp *t = g_all[i];
 		g_all[i] = g_all[--g_nall];
-		rebuild(t->exit, t->nr < 0 ? MAX_NR : (int)t->nr);
+		rebuild(t);
 		publish_want();
 		agent_prog_put(t->prog);
 		/* t stays allocated: a thread may be running it from an old list. */

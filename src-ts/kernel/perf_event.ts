@@ -4,14 +4,14 @@ import { addon } from '../native/addon';
 import { BpfObject, ObjKind } from './objects';
 import { BpfProg } from './prog';
 
-export type ProbeKind = 'uprobe' | 'uretprobe' | 'tracepoint' | 'bpf_output' | 'timer';
+export type ProbeKind = 'uprobe' | 'uretprobe' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'bpf_output' | 'timer';
 
 export interface PerfEventSpec {
   probe: ProbeKind;
   type: number; // perf_event_attr.type as the tool passed it
   config: bigint;
-  path: string; // uprobes: the binary; tracepoints: "system/event"
-  offset: bigint; // uprobes: file offset; syscall tracepoints: the syscall nr (-1: every syscall); timers: period in ns
+  path: string; // uprobes: the binary; tracepoints: "system/event"; kprobes: the function
+  offset: bigint; // uprobes: file offset; syscall tracepoints and kprobes: the syscall nr (-1: every syscall); timers: period in ns
   tpId: number; // tracepoints: the event id
   refCtrOffset: bigint;
   pid: number; // -1: every process

@@ -266,6 +266,8 @@ export class Attachments {
         kind:
           s.probe === 'uretprobe' ? AttachKind.Uretprobe
           : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint
+          : s.probe === 'kprobe' ? AttachKind.SyscallKprobe
+          : s.probe === 'kretprobe' ? AttachKind.SyscallKretprobe
           : s.probe === 'timer' ? AttachKind.Timer
           : AttachKind.Uprobe,
         offset: place.offset,

@@ -57,6 +57,8 @@ export enum AttachKind {
   Uretprobe = 2,
   SyscallTracepoint = 3,
   Timer = 4,
+  SyscallKprobe = 5,
+  SyscallKretprobe = 6,
 }
 
 // Sizes of the fixed parts (proto.h).

@@ -1,7 +1,7 @@
 // The tracefs and sysfs files tools read to find their probe points, served by the server so
 // that they are the same whether or not a real tracefs is mounted (and need no root):
 //   <tracefs>/events/{syscalls,raw_syscalls}/{enable,filter,<event>/{id,format,enable,filter,trigger}},
-//   <tracefs>/available_events,
+//   <tracefs>/available_events, <tracefs>/available_filter_functions (the syscalls' entry functions),
 //   <tracefs>/uprobe_events (writable: legacy uprobe events, see uprobe_events.ts) and
 //   <tracefs>/events/<group>/<event>/{id,format,enable,filter} of the events made there,
 //   /sys/bus/event_source/devices/{uprobe,kprobe}/{type,format/*}
@@ -10,6 +10,10 @@ import * as path from 'path';
 import { TraceEvent, formatFile } from './format';
 import { Pmu } from '../server/syscalls/perf';
 import { UprobeEvents } from './uprobe_events';
+
+/** The prefix of x86-64 syscall entry functions (the kernel's syscall wrappers, which take the
+ * task's user registers): `__x64_sys_openat`. kprobes on them are offered (syscalls/perf.ts). */
+export const SYSCALL_FN_PREFIX = '__x64_sys_';
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const PMU_ROOT = '/sys/bus/event_source/devices';
@@ -118,7 +122,7 @@ export class TracefsView {
     const names: Array<{ name: string; dir: boolean }> = [];
     const files = (...xs: string[]) => xs.filter((x) => this.exists(`${n}/${x}`) === 'file').forEach((name) => names.push({ name, dir: false }));
     if (parts.length === 0) {
-      files('available_events', 'kprobe_events', 'trace_pipe', 'uprobe_events');
+      files('available_events', 'available_filter_functions', 'kprobe_events', 'trace_pipe', 'uprobe_events');
       names.push({ name: 'events', dir: true });
     } else if (parts.length === 1) {
       const systems = new Set([...this.byName.values()].map((e) => e.system));
@@ -154,6 +158,12 @@ export class TracefsView {
     // skips the clean-up when its event is not listed (those of the uprobe PMU never are).
     if (rel === 'uprobe_events') return file(this.uprobes.listing());
     if (rel === 'kprobe_events') return file('');
+    // The functions a kprobe can be put on: here the syscalls' entry functions (bpftrace warns
+    // about a kprobe on a function not listed; `bpftrace -l 'kprobe:*'` lists these)
+    if (rel === 'available_filter_functions') {
+      const fns = [...this.byName.values()].filter((e) => e.system === 'syscalls' && e.name.startsWith('sys_enter_'));
+      return file(fns.map((e) => `${SYSCALL_FN_PREFIX}${e.name.slice('sys_enter_'.length)}\n`).join(''));
+    }
     if (rel === 'available_events') {
       // events made at run time first, newest first, as the kernel lists them
       const made = [...this.uprobes.list()].reverse().map((e) => `${e.system}:${e.name}\n`);

@@ -55,6 +55,8 @@ export interface Scenario {
   until?: (out: string) => boolean;
   /** Target on a pseudo-terminal (bash's readline). */
   pty?: boolean;
+  /** Why this kernel cannot run the scenario (beyond kernel BPF itself), or false. */
+  kernelSkip?: () => string | false;
 }
 
 /** Runs one scenario under the shim (target under `bpftime start`) or on the kernel, and returns
@@ -142,8 +144,9 @@ function shq(s: string): string {
  * too and checks that the kernel gives the same. */
 export async function shimAndKernel(t: { diagnostic: (s: string) => void }, sc: Scenario, check: (out: string, pid: number, mode: Mode) => unknown): Promise<void> {
   const a = await runChecked('shim', sc, check);
-  if (kernelSkip) {
-    t.diagnostic(`kernel reference skipped: ${kernelSkip}`);
+  const skip = kernelSkip || sc.kernelSkip?.();
+  if (skip) {
+    t.diagnostic(`kernel reference skipped: ${skip}`);
     return;
   }
   let b: unknown;

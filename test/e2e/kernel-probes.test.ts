@@ -2,7 +2,7 @@
 // on a kernel without those probes (ENOENT when the tracepoint id or the kprobe is looked up),
 // and the server's log says which probe it was and why: sigsnoop without -k
 // (signal:signal_generate), exitsnoop (sched:sched_process_exit), runqlat (tp_btf programs on
-// sched tracepoints), funclatency on a kernel function (a kprobe).
+// sched tracepoints), funclatency on a kernel function (a kprobe other than a syscall's entry).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -27,7 +27,7 @@ const CASES: Array<{ cmd: string; tool: RegExp; server: RegExp }> = [
   {
     cmd: '/usr/sbin/funclatency do_sys_open',
     tool: /failed to create kprobe 'do_sys_open\+0x0' perf event: No such file or directory/,
-    server: /funclatency\[\d+\]: kprobe:do_sys_open is a kernel probe, not available in userspace; refused with ENOENT/,
+    server: /funclatency\[\d+\]: kprobe:do_sys_open is a kernel probe, not available in userspace \(kprobes on syscall entry functions, __x64_sys_<name>, are\); refused with ENOENT/,
   },
 ];
 

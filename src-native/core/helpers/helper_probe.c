@@ -98,6 +98,27 @@ static long host_kernel_read(void *dst, const void *src, uint32_t size, int str)
 	long n = bpftime_vma_standin_read(dst, src, size, str); /* bpf_find_vma's stand-ins */
 	if (n >= 0)
 		return n;
+	const struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
+	if (rc && rc->kernel_mem) {
+		uintptr_t lo = (uintptr_t)rc->kernel_mem, hi = lo + rc->kernel_mem_len, a = (uintptr_t)src;
+		if (a >= lo && a < hi && (str || size <= hi - a)) {
+			size_t room = hi - a, k = size < room ? size : room;
+			if (!str) {
+				memcpy(dst, src, size);
+				return 0;
+			}
+			const char *nul = memchr(src, 0, k);
+			if (nul) {
+				memcpy(dst, src, (size_t)(nul - (const char *)src) + 1);
+				return nul - (const char *)src + 1;
+			}
+			if (size > room)
+				return -1; /* a string that runs off the end is not one we hold */
+			memcpy(dst, src, size - 1);
+			((char *)dst)[size - 1] = 0;
+			return size;
+		}
+	}
 	/* Map values are kernel memory on a kernel (bcc's tools read them with
 	 * probe_read_kernel): the copy stays fault-safe should the map go meanwhile. */
 	uintptr_t end = bpftime_map_region_contains(src, str ? 1 : size);

@@ -127,6 +127,8 @@ enum bpftime_attach_kind {
 	BPFTIME_ATTACH_TIMER = 4, /* CPU/task clock perf events: run the program every `offset` ns;
 				   * ref_ctr_offset: the pid that keeps the wall-clock tick (0: none),
 				   * tp_id: the event's CPU (-1: any) */
+	BPFTIME_ATTACH_SYSCALL_KPROBE = 5,    /* a kprobe on a syscall's entry function: offset = the syscall nr, */
+	BPFTIME_ATTACH_SYSCALL_KRETPROBE = 6, /* path = the function ("__x64_sys_openat") */
 };
 
 struct bpftime_attach {

@@ -17,7 +17,7 @@ export function progFitsPerfEvent(prog: BpfProg, e: PerfEvent): boolean {
   if (e.spec.probe === 'tracepoint') return t === U.BPF_PROG_TYPE_TRACEPOINT;
   if (e.spec.probe === 'timer') return t === U.BPF_PROG_TYPE_PERF_EVENT;
   // bpf_override_return needs a function entry (perf_event_attach_bpf_prog(): EINVAL elsewhere).
-  if (e.spec.probe === 'uretprobe' && callsHelper(prog.spec.insns, U.BPF_FUNC_override_return)) return false;
+  if ((e.spec.probe === 'uretprobe' || e.spec.probe === 'kretprobe') && callsHelper(prog.spec.insns, U.BPF_FUNC_override_return)) return false;
   return t === U.BPF_PROG_TYPE_KPROBE;
 }
 

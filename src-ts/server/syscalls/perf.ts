@@ -14,6 +14,7 @@ import { addon } from '../../native/addon';
 import { IOC_WAIT_FD } from '../protocol';
 import { BpfMap } from '../../kernel/map';
 import { ringbufWakeFd } from './ringbuf';
+import { SYSCALL_FN_PREFIX } from '../../tracefs/view';
 
 const F = P.perf_event_attr;
 const PAGE = 4096;
@@ -202,13 +203,38 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   if (type === k.kprobePmu.type) {
     // Name the probe: config1 points at the function's name (else config2 is an address).
     const retprobe = ((config >> BigInt(k.kprobePmu.retprobeBit)) & 1n) === 1n;
-    const fn = attr.u64(F.config1) ? ctx.mem.readString(attr.u64(F.config1), 512) : `0x${attr.u64(F.config2).toString(16)}`;
+    const named = attr.u64(F.config1) !== 0n;
+    const fn = named ? ctx.mem.readString(attr.u64(F.config1), 512) : `0x${attr.u64(F.config2).toString(16)}`;
     const probe = `${retprobe ? 'kretprobe' : 'kprobe'}:${fn}`;
-    log(`${ctx.client.comm}[${ctx.client.pid}]: ${probe} is a kernel probe, not available in userspace; refused with ENOENT`);
+    // A syscall's entry function runs in the syscall's task, between its sys_enter and sys_exit
+    // tracepoints: the agents' syscall interception runs these (src-native/agent/syscall_tp.c).
+    const sc = named ? syscallOfEntryFunction(ctx, fn) : undefined;
+    if (sc && attr.u64(F.config2) !== 0n) {
+      log(`${ctx.client.comm}[${ctx.client.pid}]: ${probe}+0x${attr.u64(F.config2).toString(16)}: only a syscall function's entry can be probed in userspace; refused with ENOENT`);
+      throw new KernelError(Errno.ENOENT, `${probe}+offset is not available`);
+    }
+    if (sc) {
+      const ev = new PerfEvent(
+        k.registry.allocId(ObjKind.PerfEvent),
+        { probe: retprobe ? 'kretprobe' : 'kprobe', type, config, path: fn, offset: BigInt(sc.nr), refCtrOffset: 0n, pid, cpu, tpId: 0 },
+        disabled,
+      );
+      k.registry.add(ev);
+      return ctx.returnFd(ev);
+    }
+    log(`${ctx.client.comm}[${ctx.client.pid}]: ${probe} is a kernel probe, not available in userspace (kprobes on syscall entry functions, ${SYSCALL_FN_PREFIX}<name>, are); refused with ENOENT`);
     throw new KernelError(Errno.ENOENT, `${probe} is not available`);
   }
   log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
   throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);
+}
+
+/** The syscall whose entry function fn is, by its tracepoint (the served events know every
+ * syscall of the running kernel with its number), or undefined. */
+function syscallOfEntryFunction(ctx: CallContext, fn: string): { nr: number } | undefined {
+  if (!fn.startsWith(SYSCALL_FN_PREFIX)) return undefined;
+  const e = ctx.kernel.tracefs.eventByName('syscalls', `sys_enter_${fn.slice(SYSCALL_FN_PREFIX.length)}`);
+  return e && e.nr >= 0 ? { nr: e.nr } : undefined;
 }
 
 /** The kernel keeps one uprobe per (file, offset) with one reference counter offset: a probe

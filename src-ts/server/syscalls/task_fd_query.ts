@@ -62,6 +62,12 @@ export function taskFdQuery(ctx: CallContext, attr: Struct, attrAddr: bigint): b
       offset = s.offset;
       name = Buffer.from(s.path, 'utf8');
       break;
+    case 'kprobe':
+    case 'kretprobe':
+      // A kprobe made by symbol: the symbol, the offset in it (always 0 here), address 0.
+      fdType = s.probe === 'kprobe' ? U.BPF_FD_TYPE_KPROBE : U.BPF_FD_TYPE_KRETPROBE;
+      name = Buffer.from(s.path, 'utf8');
+      break;
     default:
       // Tracepoints are named without their system ("sys_enter_getpid"), offset and address 0.
       fdType = U.BPF_FD_TYPE_TRACEPOINT;

@@ -1,0 +1,207 @@
+// kprobes and kretprobes on syscall entry functions (__x64_sys_<name>): a kernel calls them
+// between the sys_enter and sys_exit tracepoints, with the task's user registers as the only
+// argument, and stock tools put probes there (bcc's syscall__ functions, libbpf's ksyscall,
+// bpftrace's kprobe:__x64_sys_*). Under the shim the agent's syscall interception runs them
+// (src-native/agent/syscall_tp.c): stock bpftrace reads the arguments through the registers,
+// sees the return value, runs in the kernel's order and injects an error with override();
+// bcc's killsnoop and execsnoop print what they print on a kernel. Where the kernel has kprobes
+// (this test machine's 6.18 has none: CONFIG_KPROBES is off), the same runs give the reference.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Proc, bpftimeEnv, cli, haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { buildC, kernelToolsUsable, runWorkload, waitLines } from './tools';
+import { bccMissing, doneLine, sbin, shimAndKernel } from './bcc-scenario';
+
+/** Why the kernel cannot give a reference for kprobes, or false. */
+function kernelKprobesMissing(): string | false {
+  const tools = kernelToolsUsable();
+  if (tools) return tools;
+  if (!fs.existsSync('/sys/bus/event_source/devices/kprobe/type')) return 'the kernel has no kprobes (CONFIG_KPROBES is off): no kernel reference';
+  return false;
+}
+
+const WORKLOAD = `#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	(void)getppid(); /* the programs count from here: the loader's own opens come before */
+	int a = openat(AT_FDCWD, argv[1], O_RDONLY);
+	int b = openat(AT_FDCWD, "/nonexistent-ksys", O_RDONLY | O_CLOEXEC);
+	int c = kill(getpid(), 0);
+	int e = c < 0 ? errno : 0;
+	printf("done %d %d %d %d\\n", a >= 0, b, c, e);
+	return 0;
+}
+`;
+
+// Each line carries a sequence number taken in the program (one thread, so the numbers give the
+// order the probes ran in, whatever CPU's perf buffer each line went through).
+const ORDER_PROGRAM = `BEGIN { printf("ready\\n"); } ` +
+  `tracepoint:syscalls:sys_enter_getppid /comm == "ksysw"/ { @on = 1; } ` +
+  `tracepoint:syscalls:sys_enter_openat /comm == "ksysw" && @on/ { printf("%d tp-enter %s\\n", @n++, str(args->filename)); } ` +
+  `kprobe:__x64_sys_openat /comm == "ksysw" && @on/ { $r = (struct pt_regs *)arg0; printf("%d kprobe %s flags 0x%x\\n", @n++, str(uptr($r->si)), $r->dx); } ` +
+  `kretprobe:__x64_sys_openat /comm == "ksysw" && @on/ { printf("%d kretprobe %d\\n", @n++, (int64)retval >= 0 ? 1 : (int64)retval); } ` +
+  `tracepoint:syscalls:sys_exit_openat /comm == "ksysw" && @on/ { printf("%d tp-exit %d\\n", @n++, args->ret >= 0 ? 1 : args->ret); } ` +
+  `kprobe:__x64_sys_kill /comm == "ksysw" && @on/ { $r = (struct pt_regs *)arg0; printf("%d kill sig %d self %d\\n", @n++, $r->si, $r->di == pid); }`;
+
+function orderExpected(file: string): string[] {
+  return [
+    `0 tp-enter ${file}`, `1 kprobe ${file} flags 0x0`, '2 kretprobe 1', '3 tp-exit 1',
+    '4 tp-enter /nonexistent-ksys', '5 kprobe /nonexistent-ksys flags 0x80000', '6 kretprobe -2', '7 tp-exit -2',
+    '8 kill sig 0 self 1',
+  ];
+}
+
+// bpf_override_return at the entry function: the syscall does not run and returns the value;
+// its sys_exit tracepoint still fires, with that value (error injection on a kernel).
+const OVERRIDE_PROGRAM = `BEGIN { printf("ready\\n"); } ` +
+  `kprobe:__x64_sys_kill /comm == "ksysw"/ { override(-1); printf("overridden\\n"); } ` +
+  `tracepoint:syscalls:sys_exit_kill /comm == "ksysw"/ { printf("exit %d\\n", args->ret); }`;
+
+async function observe(tool: Proc, run: () => void, lines: RegExp, n: number): Promise<string[]> {
+  try {
+    await tool.waitFor(/^ready\r?$/m, 60000);
+    run();
+    return (await waitLines(tool, lines, n)).map((l) => l.replace(/\r$/, ''));
+  } finally {
+    await tool.stop('SIGINT');
+  }
+}
+
+const bpftraceSkip = (!haveCommand('bpftrace') || !haveCommand('cc')) && 'needs bpftrace and cc';
+
+/** Runs a bpftrace program against the workload under the shim and, where the kernel has
+ * kprobes, on the kernel; returns both sets of lines (null: no kernel reference). */
+async function bothWays(t: { diagnostic: (s: string) => void }, argv: string[], lines: RegExp, n: number, check: (out: string) => void): Promise<{ ours: string[]; kernel: string[] | null }> {
+  const bin = buildC('ksysw', WORKLOAD); // its name is the comm the programs filter on
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ksys-')), 'f');
+  fs.writeFileSync(file, 'x');
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  let ours: string[];
+  try {
+    ours = await observe(new Proc(process.execPath, [cli, 'load', 'bpftrace', ...argv], env), () => check(runWorkload(env, [bin, file]).out), lines, n);
+  } finally {
+    stopServer(dir);
+  }
+  const noKernel = kernelKprobesMissing();
+  if (noKernel) {
+    t.diagnostic(noKernel);
+    return { ours, kernel: null };
+  }
+  const kernel = await observe(new Proc('bpftrace', argv, process.env), () => check(runWorkload(undefined, [bin, file]).out), lines, n);
+  return { ours, kernel };
+}
+
+test('bpftrace kprobe/kretprobe on __x64_sys_*: arguments through the user registers, the return value, in the kernel order between the tracepoints', { skip: bpftraceSkip, timeout: 180000 }, async (t) => {
+  let file = '';
+  const r = await bothWays(t, ['-e', ORDER_PROGRAM], /^\d+ (tp-|kprobe|kretprobe|kill)/, 9, (out) => {
+    assert.match(out, /done 1 -1 0 0/);
+  });
+  const sorted = (ls: string[]) => ls.slice().sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  file = /^0 tp-enter (\S+)$/m.exec(sorted(r.ours).join('\n'))?.[1] ?? '';
+  assert.match(file, /ksys-.*\/f$/);
+  assert.deepEqual(sorted(r.ours), orderExpected(file));
+  if (r.kernel) assert.deepEqual(sorted(r.kernel).map((l) => l.replace(/\/tmp\/ksys-\w+\/f/, file)), orderExpected(file), 'the kernel prints the same');
+});
+
+test('bpftrace override() at kprobe:__x64_sys_kill: the syscall fails with that value without running, its exit tracepoint sees it', { skip: bpftraceSkip, timeout: 180000 }, async (t) => {
+  const r = await bothWays(t, ['--unsafe', '-e', OVERRIDE_PROGRAM], /^(overridden|exit )/, 2, (out) => {
+    // kill(getpid(), 0) returned -1 with errno EPERM (1): -1 is -EPERM
+    assert.match(out, /done 1 -1 -1 1/);
+  });
+  assert.deepEqual(r.ours, ['overridden', 'exit -1']);
+  if (r.kernel) assert.deepEqual(r.kernel, r.ours, 'the kernel prints the same');
+});
+
+const bccSkip = bccMissing();
+
+test('killsnoop-bpfcc (kprobe and kretprobe on __x64_sys_kill): each kill with its signal, target and result', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  await shimAndKernel(t, {
+    target: [buildC('ksyskill', KILLER)],
+    tool: [sbin('killsnoop-bpfcc'), '-p', '{PID}'],
+    ready: /^TIME\s+PID\s+COMM\s+SIG\s+TPID\s+RESULT/m,
+    untilPolling: true,
+    steps: ['x', 'y'],
+    done: (s) => new RegExp(`^done ${s} 0 -1$`, 'm'),
+    until: (out) => (out.match(/ksyskill/g) ?? []).length >= 4,
+    kernelSkip: kernelKprobesMissing,
+  }, (out, pid) => {
+    const rows = [...out.matchAll(/^\d\d:\d\d:\d\d\s+(\d+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(-?\d+)\s*$/gm)].map((m) => [Number(m[1]) === pid ? 'PID' : m[1], m[2], m[3], Number(m[4]) === pid ? 'PID' : m[4], m[5]].join(' '));
+    // kill(self, 0) = 0; kill(999999, SIGUSR1) = -ESRCH (-3), twice. Sorted: the events come
+    // through one perf buffer per CPU, read CPU by CPU (a kernel's too), so a process that moved
+    // to another CPU between two kills can have them printed out of order.
+    rows.sort();
+    assert.deepEqual(rows, ['PID ksyskill 0 PID 0', 'PID ksyskill 0 PID 0', 'PID ksyskill 10 999999 -3', 'PID ksyskill 10 999999 -3']);
+    return rows;
+  });
+});
+
+const KILLER = `#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\\n")] = 0;
+		int a = kill(getpid(), 0);
+		int b = kill(999999, SIGUSR1);
+		printf("done %s %d %d\\n", line, a, b);
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
+
+test('execsnoop-bpfcc (kprobe and kretprobe on __x64_sys_execve): each exec with its arguments and result', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  await shimAndKernel(t, {
+    target: [buildC('ksysexec', EXECER)],
+    tool: [sbin('execsnoop-bpfcc'), '-x', '-T'],
+    ready: /^TIME\s+PCOMM\s+PID\s+PPID\s+RET\s+ARGS/m,
+    untilPolling: true,
+    steps: ['x'],
+    done: doneLine,
+    until: (out) => /ksys-missing/.test(out),
+    kernelSkip: kernelKprobesMissing,
+  }, (out) => {
+    const rows = [...out.matchAll(/^\d\d:\d\d:\d\d\s+(\S+)\s+\d+\s+\S+\s+(-?\d+)\s+(.*?)\s*$/gm)].map((m) => `${m[1]} ${m[2]} ${m[3]}`).filter((r) => /ksys|true/.test(r));
+    // the child execs /bin/true with two arguments (RET 0), then the parent a missing file (-2);
+    // sorted, as the two processes' events may come through two CPUs' perf buffers
+    rows.sort();
+    assert.deepEqual(rows, ['ksysexec -2 /nonexistent/ksys-missing arg', 'true 0 /bin/true one two']);
+    return rows;
+  });
+});
+
+const EXECER = `#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		pid_t c = fork();
+		if (c == 0) {
+			execl("/bin/true", "/bin/true", "one", "two", (char *)0);
+			_exit(127);
+		}
+		waitpid(c, 0, 0);
+		execl("/nonexistent/ksys-missing", "/nonexistent/ksys-missing", "arg", (char *)0);
+		printf("done x\\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
