@@ -206,7 +206,7 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 		return 0; /* a map whose data path lives in the server */
 	/* map_get_sys_perms(): the fd's own access mode (BPF_F_RDONLY/WRONLY fds), and no writes to
 	 * a frozen map, before anything else about the command. */
-	if (__builtin_expect((bits & mode) || ((bits & C_WRITE) && bpftime_map_is_frozen(m)), 0)) {
+	if (__builtin_expect((bits & mode) || ((bits & C_WRITE) && __atomic_load_n(o->dp_frozen, __ATOMIC_ACQUIRE)), 0)) {
 		*ret = -EPERM;
 		return 1;
 	}

@@ -48,7 +48,10 @@ static unsigned fd_mode(int fd)
 	return (fl & O_ACCMODE) == O_RDONLY ? MODE_RDONLY : (fl & O_ACCMODE) == O_WRONLY ? MODE_WRONLY : 0;
 }
 
-struct shim_obj **shim_fdtab_l1[L1_SIZE];
+/* The first SHIM_FDTAB_L2_SIZE fds (nearly every tool's) live in a static block: one load, not
+ * two, on the data plane's path. */
+struct shim_obj *shim_fdtab_low[SHIM_FDTAB_L2_SIZE];
+struct shim_obj **shim_fdtab_l1[L1_SIZE] = { shim_fdtab_low };
 static struct shim_obj *g_objs;
 static size_t g_nfds;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -248,6 +251,7 @@ static void dp_cache(struct shim_obj *o, struct bpftime_map *m)
 	o->dp_key_size = spec->key_size;
 	o->dp_value_size = bpftime_map_sys_value_size(m);
 	o->dp_flags = 0;
+	o->dp_frozen = bpftime_map_frozen_word(m);
 	switch (spec->map_type) {
 	case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
 	case BPF_MAP_TYPE_CGROUP_ARRAY:

@@ -21,6 +21,7 @@ struct shim_obj {
 	/* maps, set before `map` is published: what the data plane needs on every call */
 	uint32_t dp_key_size, dp_value_size; /* value_size as the syscall sees it (per-CPU: all) */
 	uint32_t dp_flags;                   /* SHIM_DP_* */
+	const uint32_t *dp_frozen;           /* non-zero once frozen (bpftime_map_frozen_word) */
 	void *region;            /* maps: the mapped memfd (header page + region) */
 	size_t region_size;
 	void *ring;              /* perf buffers: where the tool mapped the ring (its first page) */
@@ -51,13 +52,16 @@ int fdtab_access(int fd);
 #define SHIM_FDTAB_WRONLY 2ul
 #define SHIM_FDTAB_MODE_MASK 3ul
 extern struct shim_obj **shim_fdtab_l1[SHIM_FDTAB_L1_SIZE];
+extern struct shim_obj *shim_fdtab_low[SHIM_FDTAB_L2_SIZE]; /* shim_fdtab_l1[0] */
 
 /* fdtab_get, and the fd's access tag (0: read-write, SHIM_FDTAB_RDONLY or SHIM_FDTAB_WRONLY), in
  * one look at the table. */
 static inline struct shim_obj *fdtab_get_mode(int fd, unsigned *mode)
 {
 	uintptr_t v = 0;
-	if ((unsigned)fd < SHIM_FDTAB_L1_SIZE * SHIM_FDTAB_L2_SIZE) {
+	if (__builtin_expect((unsigned)fd < SHIM_FDTAB_L2_SIZE, 1)) {
+		v = (uintptr_t)__atomic_load_n(&shim_fdtab_low[fd], __ATOMIC_ACQUIRE);
+	} else if ((unsigned)fd < SHIM_FDTAB_L1_SIZE * SHIM_FDTAB_L2_SIZE) {
 		struct shim_obj **l2 = __atomic_load_n(&shim_fdtab_l1[(unsigned)fd >> SHIM_FDTAB_L2_BITS], __ATOMIC_ACQUIRE);
 		if (l2)
 			v = (uintptr_t)__atomic_load_n(&l2[(unsigned)fd & (SHIM_FDTAB_L2_SIZE - 1)], __ATOMIC_ACQUIRE);

@@ -259,6 +259,11 @@ int bpftime_map_is_frozen(const struct bpftime_map *m)
 	return __atomic_load_n(&m->hdr->frozen, __ATOMIC_ACQUIRE) != 0;
 }
 
+const uint32_t *bpftime_map_frozen_word(const struct bpftime_map *m)
+{
+	return &m->hdr->frozen;
+}
+
 /* ---- program side ---- */
 
 void *bpftime_map_lookup_elem(struct bpftime_map *m, const void *key)

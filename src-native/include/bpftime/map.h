@@ -95,6 +95,9 @@ int bpftime_map_direct_value_addr(struct bpftime_map *m, uint32_t off, void **ou
  * are the caller's business.) */
 long bpftime_map_freeze(struct bpftime_map *m);
 int bpftime_map_is_frozen(const struct bpftime_map *m);
+/* The word bpftime_map_is_frozen reads (in the map's shared region, non-zero once frozen), for a
+ * caller that checks it on every command without the call. */
+const uint32_t *bpftime_map_frozen_word(const struct bpftime_map *m);
 
 /* Program side (what helpers call). Lookup returns a pointer into shared memory, or NULL. The
  * pointer stays valid memory for the life of the mapping (the element may be reused for another
