@@ -10,7 +10,7 @@
 #define BPFTIME_MAP_REGION_MAGIC 0x50414d42u /* "BMAP" */
 /* Bump whenever any type's region layout changes: processes built from different trees must
  * refuse each other's regions instead of misreading them. */
-#define BPFTIME_MAP_LAYOUT_VERSION 3u
+#define BPFTIME_MAP_LAYOUT_VERSION 4u
 
 #define MAP_PAGE_SIZE 4096u
 #define MAP_CACHELINE 64u
