@@ -133,6 +133,7 @@ int bpftime_shlock_lock_slow(struct bpftime_shlock *l, bpftime_shlock_recover_fn
 			if (!take(l, v, s->tid, slept))
 				continue;
 			l->saved_pending = prev;
+			l->owner = s;
 			s->held++;
 			if (v & FUTEX_OWNER_DIED) {
 				/* We hold it; the data may be half-updated. Repair before anyone else sees

@@ -6,6 +6,8 @@
 #include <linux/futex.h>
 #include <stdint.h>
 
+struct bpftime_shlock_self;
+
 struct bpftime_shlock {
 	/* 0: free. Else the owner's TID | FUTEX_WAITERS (someone sleeps, or may) | FUTEX_OWNER_DIED
 	 * (the owner died holding it: TID part 0, the next taker repairs). The kernel's robust-futex
@@ -15,7 +17,10 @@ struct bpftime_shlock {
 	/* The owner's previous robust-list pending entry, put back at unlock (a nested lock taken
 	 * from a signal handler). Written and read only by the owner. */
 	void *saved_pending;
-	uint64_t reserved[3];
+	/* The owner's thread cache (process-local, like saved_pending): unlock needs no
+	 * thread-local lookup. */
+	struct bpftime_shlock_self *owner;
+	uint64_t reserved[2];
 };
 /* The size of the pthread_mutex_t it replaced: region layouts that embed it keep their offsets. */
 _Static_assert(sizeof(struct bpftime_shlock) == 40, "shared lock size");
@@ -70,6 +75,7 @@ static inline int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_r
 		if (__builtin_expect(__atomic_compare_exchange_n(&l->word, &expected, s->tid, 0, __ATOMIC_ACQUIRE,
 								 __ATOMIC_RELAXED), 1)) {
 			l->saved_pending = 0;
+			l->owner = s;
 			s->held = 1;
 			return 0;
 		}
@@ -80,7 +86,7 @@ static inline int bpftime_shlock_lock(struct bpftime_shlock *l, bpftime_shlock_r
 
 static inline void bpftime_shlock_unlock(struct bpftime_shlock *l)
 {
-	struct bpftime_shlock_self *s = &bpftime_shlock_self; /* filled by the lock */
+	struct bpftime_shlock_self *s = l->owner; /* read before the release, as saved_pending */
 	void *prev = l->saved_pending;
 	uint32_t old = __atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE);
 	/* After the release: a death in between leaves a pending entry whose word is no longer
