@@ -160,8 +160,8 @@ static void on_attach(const uint8_t *p, uint32_t len, const int *fds, int nfds)
 		rc = agent_timer_attach(a, prog, msg, sizeof(msg));
 		if (rc < 0)
 			agent_prog_put(prog);
-	} else if (prog && (a->kind == BPFTIME_ATTACH_SYSCALL_TP || a->kind == BPFTIME_ATTACH_SYSCALL_KPROBE ||
-			    a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE)) {
+	} else if (prog && (a->kind == BPFTIME_ATTACH_SYSCALL_TP || /* and programs on syscall functions: */
+			    (a->kind >= BPFTIME_ATTACH_SYSCALL_KPROBE && a->kind <= BPFTIME_ATTACH_SYSCALL_FEXIT))) {
 		rc = agent_syscall_tp_attach(a, path, prog, msg, sizeof(msg));
 		if (rc < 0)
 			agent_prog_put(prog);

@@ -9,10 +9,10 @@
  *      64-bit store serves both)
  *  16  the six arguments (enter) or the return value (exit)
  *
- * The same engine runs kprobes and kretprobes on a syscall's entry function (__x64_sys_<name>),
- * which a kernel calls between the sys_enter and sys_exit tracepoints, with a struct pt_regs as
- * their context (kprobe_regs below): bcc's syscall__ probes, libbpf's SEC("ksyscall"), bpftrace's
- * kprobe:__x64_sys_*. bpf_override_return at such a kprobe makes the syscall return that value
+ * The same engine runs kprobes, kretprobes and fentry/fexit programs on a syscall's entry function
+ * (__x64_sys_<name>), which a kernel calls between the sys_enter and sys_exit tracepoints
+ * (run_on_function below): bcc's syscall__ probes and its kfunc opensnoop, libbpf's
+ * SEC("ksyscall"), bpftrace's kprobe:__x64_sys_* and kfunc:__x64_sys_*. bpf_override_return at such a kprobe makes the syscall return that value
  * without running, as the kernel's error injection does (the exit side still runs).
  *
  * Dispatch is lock-free: per direction and syscall number an immutable array of programs,
@@ -34,8 +34,8 @@
 
 struct tp {
 	uint32_t attach_id, tp_id;
-	int exit;   /* sys_exit_*, or a kretprobe */
-	int kprobe; /* a k(ret)probe on the syscall's entry function, not a tracepoint */
+	int exit;   /* sys_exit_*, a kretprobe or fexit */
+	int kprobe; /* on the syscall's entry function, not a tracepoint: KPROBE or FENTRY */
 	long nr;    /* -1: raw_syscalls, every syscall */
 	struct agent_prog *prog;
 	uint64_t cookie;
@@ -52,7 +52,7 @@ static uint32_t g_nall;
 static int g_started;
 /* [0] enter, [1] exit; per number, and index MAX_NR for the raw (every syscall) ones. */
 static const struct tp_list *g_lists[2][MAX_NR + 1];
-/* The k(ret)probes on syscall entry functions: [0] kprobes, [1] kretprobes, per number. */
+/* The programs on syscall entry functions (k(ret)probes, fentry/fexit): [0] entry, [1] return. */
 static const struct tp_list *g_klists[2][MAX_NR];
 /* The exit of an execve that returned in this image is still to be reported (see below). */
 static int g_exec_exit_pending;
@@ -81,14 +81,17 @@ static inline __attribute__((always_inline)) void run(const struct tp *t, const 
 	bpftime_run_state_switch(s, outer);
 }
 
-/* A k(ret)probe on the syscall's entry function: the context is the struct pt_regs a kernel's
- * probe there sees. At the entry, rdi holds the address of the task's user registers (the
+enum { KPROBE = 1, FENTRY = 2 };
+
+/* A program on the syscall's entry function. A k(ret)probe's context is the struct pt_regs a
+ * kernel's probe there sees; an fentry/fexit program's is the function's arguments as u64s (the
+ * user registers' address), then for fexit its return value, as a kernel's trampoline passes them.
+ * For a kprobe at the entry, rdi holds the address of the task's user registers (the
  * syscall wrappers take them so: PT_REGS_PARM1_SYSCALL, bcc's syscall__ rewriting), here the
- * caller's registers at the syscall instruction; at the return, rax holds the result. The other
- * registers are the caller's user registers (a kernel's are its own, which no syscall probe
- * reads), so user stack walks from the context start where the caller is. Returns 1 when a
- * kprobe program called bpf_override_return: the syscall does not run and returns c->ret. */
-static __attribute__((noinline)) int run_kprobe(const struct tp *t, struct bpftime_syscall_ctx *c, int exit,
+ * caller's registers at the syscall instruction; at the return, rax holds the result. User
+ * stack walks start from those user registers, as a kernel's do (task_pt_regs). Returns 1 when
+ * a kprobe program called bpf_override_return: the syscall does not run and returns c->ret. */
+static __attribute__((noinline)) int run_on_function(const struct tp *t, struct bpftime_syscall_ctx *c, int exit,
 						 struct bpftime_run_state *s)
 {
 	/* user: the task's registers for this syscall (an early syscall replayed after the exec
@@ -102,13 +105,21 @@ static __attribute__((noinline)) int run_kprobe(const struct tp *t, struct bpfti
 	user.r8 = (unsigned long)c->args[4];
 	user.r9 = (unsigned long)c->args[5];
 	user.rax = exit ? (unsigned long)c->ret : (unsigned long)-ENOSYS;
-	struct pt_regs regs = user;
-	if (!exit)
+	/* regs: what a kernel's kprobe sees there. The wrapper's arguments are the registers' address
+	 * and (6.x's x64_sys_call) the syscall number; at the return, the result. The rest is kernel
+	 * state no program can rely on: zeros. */
+	struct pt_regs regs = { 0 };
+	if (exit) {
+		regs.rax = (unsigned long)c->ret;
+	} else {
 		regs.rdi = (unsigned long)(uintptr_t)&user;
-	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &regs, .kernel_mem = &user, .kernel_mem_len = sizeof(user) };
+		regs.rsi = (unsigned long)c->nr;
+	}
+	uint64_t args[2] = { (uint64_t)(uintptr_t)&user, (uint64_t)c->ret };
+	struct bpftime_run_ctx rc = { .cookie = t->cookie, .regs = &regs, .user_regs = &user };
 	struct bpftime_run_ctx *outer = s->ctx;
 	bpftime_run_state_switch(s, &rc);
-	(void)agent_prog_run(t->prog, (uint64_t)(uintptr_t)&regs);
+	(void)agent_prog_run(t->prog, t->kprobe == FENTRY ? (uint64_t)(uintptr_t)args : (uint64_t)(uintptr_t)&regs);
 	bpftime_run_state_switch(s, outer);
 	if (!rc.override)
 		return 0;
@@ -148,13 +159,13 @@ static inline __attribute__((always_inline)) int dispatch(struct bpftime_syscall
 		return 0;
 	int override = 0;
 	for (uint32_t i = 0; exit && k && i < k->n; i++)
-		run_kprobe(k->tps[i], c, 1, s);
+		run_on_function(k->tps[i], c, 1, s);
 	for (uint32_t i = 0; raw && i < raw->n; i++)
 		run(raw->tps[i], c, exit, s);
 	for (uint32_t i = 0; one && i < one->n; i++)
 		run(one->tps[i], c, exit, s);
 	for (uint32_t i = 0; !exit && k && i < k->n; i++)
-		override |= run_kprobe(k->tps[i], c, 0, s);
+		override |= run_on_function(k->tps[i], c, 0, s);
 	return override;
 }
 
@@ -281,10 +292,13 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 {
 	/* path is "syscalls/sys_enter_openat" or "raw_syscalls/sys_exit"; for k(ret)probes the
 	 * function, "__x64_sys_openat". */
-	int kprobe = a->kind == BPFTIME_ATTACH_SYSCALL_KPROBE || a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE;
+	int kprobe = a->kind == BPFTIME_ATTACH_SYSCALL_KPROBE || a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE ? KPROBE
+		     : a->kind == BPFTIME_ATTACH_SYSCALL_FENTRY || a->kind == BPFTIME_ATTACH_SYSCALL_FEXIT	   ? FENTRY
+													   : 0;
 	const char *ev = strchr(path, '/');
 	ev = ev ? ev + 1 : path;
-	int exit = kprobe ? a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE : strncmp(ev, "sys_exit", 8) == 0;
+	int exit = kprobe ? a->kind == BPFTIME_ATTACH_SYSCALL_KRETPROBE || a->kind == BPFTIME_ATTACH_SYSCALL_FEXIT
+			  : strncmp(ev, "sys_exit", 8) == 0;
 	int raw = !kprobe && strncmp(path, "raw_syscalls/", 13) == 0;
 	long nr = raw ? -1 : (long)a->offset;
 	if (!raw && (nr < 0 || nr >= MAX_NR)) {
@@ -317,7 +331,8 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 	rebuild(t);
 	publish_want();
 	pthread_mutex_unlock(&g_lock);
-	snprintf(err, errlen, "%s%s (%s)", kprobe ? (exit ? "kretprobe:" : "kprobe:") : "", path,
+	static const char *const kinds[3][2] = { { "", "" }, { "kprobe:", "kretprobe:" }, { "fentry:", "fexit:" } };
+	snprintf(err, errlen, "%s%s (%s)", kinds[kprobe][exit], path,
 		 raw ? "every syscall" : "syscall interception");
 	return 0;
 }

@@ -4,14 +4,18 @@ import { addon } from '../native/addon';
 import { BpfObject, ObjKind } from './objects';
 import { BpfProg } from './prog';
 
-export type ProbeKind = 'uprobe' | 'uretprobe' | 'kprobe' | 'kretprobe' | 'tracepoint' | 'bpf_output' | 'timer';
+export type ProbeKind = 'uprobe' | 'uretprobe' | 'kprobe' | 'kretprobe' | 'fentry' | 'fexit' | 'tracepoint' | 'bpf_output' | 'timer';
+
+/** Probes on a syscall's entry function (the server's own events for fentry/fexit links). */
+export const SYSCALL_FUNCTION_PROBES: ReadonlySet<ProbeKind> = new Set<ProbeKind>(['kprobe', 'kretprobe', 'fentry', 'fexit']);
 
 export interface PerfEventSpec {
   probe: ProbeKind;
   type: number; // perf_event_attr.type as the tool passed it
   config: bigint;
   path: string; // uprobes: the binary; tracepoints: "system/event"; kprobes: the function
-  offset: bigint; // uprobes: file offset; syscall tracepoints and kprobes: the syscall nr (-1: every syscall); timers: period in ns
+  offset: bigint; // uprobes: file offset; syscall tracepoints: the syscall nr (-1: every syscall); syscall
+  // function probes: the syscall nr (-1: a function no syscall calls, never runs); timers: period in ns
   tpId: number; // tracepoints: the event id
   refCtrOffset: bigint;
   pid: number; // -1: every process

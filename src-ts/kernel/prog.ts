@@ -27,6 +27,8 @@ export const progTypeName = (t: number): string =>
 export interface ProgSpec {
   progType: number;
   expectedAttachType: number;
+  /** BTF-typed programs (fentry/fexit, tp_btf, ...): the vmlinux BTF id of what they attach to. */
+  attachBtfId?: number;
   insns: Buffer; // after fix-ups
   tagInsns?: Buffer; // as loaded (map references resolved, nothing removed), for the tag
   tagRelocs?: Reloc[];

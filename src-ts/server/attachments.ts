@@ -3,7 +3,7 @@
 // or when they connect, and a detach when it goes: no polling anywhere.
 import { AttachKind, Msg, encodeAttach, encodeDetach, encodePerfSlot, encodeProgPush } from './protocol';
 import { Client } from './client';
-import { PerfEvent } from '../kernel/perf_event';
+import { PerfEvent, SYSCALL_FUNCTION_PROBES } from '../kernel/perf_event';
 import { BpfProg } from '../kernel/prog';
 import { BpfMap } from '../kernel/map';
 import { log } from './log';
@@ -254,6 +254,8 @@ export class Attachments {
     const s = a.event.spec;
     if (s.pid !== -1 && s.pid !== c.pid) return false;
     if (s.probe === 'bpf_output') return false;
+    // a syscall function no syscall calls: attached, and never runs (as on a kernel)
+    if (SYSCALL_FUNCTION_PROBES.has(s.probe) && s.offset < 0n) return false;
     const maps = a.prog.spec.maps;
     const rings = maps.filter(isRingbuf);
     const places = [{ path: s.path, offset: s.offset, refCtrOffset: s.refCtrOffset }, ...(s.morePlaces ?? [])];
@@ -268,6 +270,8 @@ export class Attachments {
           : s.probe === 'tracepoint' ? AttachKind.SyscallTracepoint
           : s.probe === 'kprobe' ? AttachKind.SyscallKprobe
           : s.probe === 'kretprobe' ? AttachKind.SyscallKretprobe
+          : s.probe === 'fentry' ? AttachKind.SyscallFentry
+          : s.probe === 'fexit' ? AttachKind.SyscallFexit
           : s.probe === 'timer' ? AttachKind.Timer
           : AttachKind.Uprobe,
         offset: place.offset,
@@ -312,5 +316,7 @@ export function needsTaskLayout(prog: BpfProg): boolean {
 function describe(a: Attachment): string {
   const s = a.event.spec;
   const more = (s.morePlaces ?? []).map((p) => `, ${p.path}+0x${p.offset.toString(16)}`).join('');
-  return `#${a.id} prog ${a.prog.id} (${a.prog.name || 'anon'}) at ${s.probe}:${s.path}+0x${s.offset.toString(16)}${more}${s.pid >= 0 ? ` pid ${s.pid}` : ''}`;
+  const where = !SYSCALL_FUNCTION_PROBES.has(s.probe) ? `+0x${s.offset.toString(16)}`
+    : s.offset >= 0n ? ` (syscall ${s.offset})` : ' (no syscall calls it: never runs)';
+  return `#${a.id} prog ${a.prog.id} (${a.prog.name || 'anon'}) at ${s.probe}:${s.path}${where}${more}${s.pid >= 0 ? ` pid ${s.pid}` : ''}`;
 }

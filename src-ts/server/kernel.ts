@@ -12,6 +12,7 @@ import { PerfEvent } from '../kernel/perf_event';
 import { PERF_TYPE_TRACEPOINT } from '../uapi/perf_event';
 import * as fs from 'fs';
 import { Btf } from '../btf/btf';
+import { BtfKind } from '../btf/format';
 import { TaskLayout, computeTaskLayout } from '../btf/task_layout';
 import { VmaLayout, computeVmaLayout, encodeVmaLayout } from '../btf/vma_layout';
 import { NsLayout, computeNsLayout, encodeNsLayout } from '../btf/ns_layout';
@@ -57,6 +58,25 @@ export class Kernel {
     this.registry.add(btf).acquire(); // held by the kernel for as long as it runs
   }
 
+  private vmlinuxParsed: Btf | null = null;
+
+  /** vmlinux BTF, parsed on first use (types are decoded when asked for); null without BTF.
+   * Throws BtfError when it cannot be parsed. */
+  private parsedVmlinux(): Btf | null {
+    if (!this.vmlinuxBtf) return null;
+    return (this.vmlinuxParsed ??= Btf.parse(this.vmlinuxBtf));
+  }
+
+  /** The name of the function vmlinux BTF id `id` is (fentry/fexit targets), or undefined. */
+  vmlinuxFuncName(id: number): string | undefined {
+    try {
+      const t = id ? this.parsedVmlinux()?.type(id) : undefined;
+      return t?.kind === BtfKind.FUNC ? t.name : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The MSG_TASK_LAYOUT payload every agent gets: the kernel's task_struct layout, computed
    * from its BTF on first use (~0.1 s) and kept. Without BTF (or a task_struct in it) it says
    * "no layout", and bpf_get_current_task() returns 0 in agents. */
@@ -67,7 +87,7 @@ export class Kernel {
     let ns: NsLayout | null = null;
     if (this.vmlinuxBtf) {
       try {
-        const btf = Btf.parse(this.vmlinuxBtf);
+        const btf = this.parsedVmlinux()!;
         layout = computeTaskLayout(btf);
         vma = computeVmaLayout(btf); // bpf_find_vma's stand-ins
         ns = computeNsLayout(btf); // the stand-ins' task->nsproxy

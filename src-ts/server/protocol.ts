@@ -59,6 +59,8 @@ export enum AttachKind {
   Timer = 4,
   SyscallKprobe = 5,
   SyscallKretprobe = 6,
+  SyscallFentry = 7,
+  SyscallFexit = 8,
 }
 
 // Sizes of the fixed parts (proto.h).

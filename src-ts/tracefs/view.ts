@@ -10,10 +10,7 @@ import * as path from 'path';
 import { TraceEvent, formatFile } from './format';
 import { Pmu } from '../server/syscalls/perf';
 import { UprobeEvents } from './uprobe_events';
-
-/** The prefix of x86-64 syscall entry functions (the kernel's syscall wrappers, which take the
- * task's user registers): `__x64_sys_openat`. kprobes on them are offered (syscalls/perf.ts). */
-export const SYSCALL_FN_PREFIX = '__x64_sys_';
+import { syscallEntryFunctions, syscallOfFunction } from './syscall_functions';
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const PMU_ROOT = '/sys/bus/event_source/devices';
@@ -160,10 +157,7 @@ export class TracefsView {
     if (rel === 'kprobe_events') return file('');
     // The functions a kprobe can be put on: here the syscalls' entry functions (bpftrace warns
     // about a kprobe on a function not listed; `bpftrace -l 'kprobe:*'` lists these)
-    if (rel === 'available_filter_functions') {
-      const fns = [...this.byName.values()].filter((e) => e.system === 'syscalls' && e.name.startsWith('sys_enter_'));
-      return file(fns.map((e) => `${SYSCALL_FN_PREFIX}${e.name.slice('sys_enter_'.length)}\n`).join(''));
-    }
+    if (rel === 'available_filter_functions') return file([...this.entryFunctions().keys()].map((f) => `${f}\n`).join(''));
     if (rel === 'available_events') {
       // events made at run time first, newest first, as the kernel lists them
       const made = [...this.uprobes.list()].reverse().map((e) => `${e.system}:${e.name}\n`);
@@ -190,6 +184,17 @@ export class TracefsView {
     const e = m && this.byName.get(`${m[1]}/${m[2]}`);
     if (!m || !e) return { kind: 'missing' };
     return file(m[3] === 'id' ? `${e.id}\n` : m[3] === 'format' ? formatFile(e) : m[3] === 'enable' ? '0\n' : 'none\n');
+  }
+
+  private entryFns: Map<string, number> | null = null;
+  /** The syscalls' entry functions, each with its number. */
+  private entryFunctions(): Map<string, number> {
+    return (this.entryFns ??= syscallEntryFunctions(this.byName.values()));
+  }
+
+  /** The syscall whose entry function fn is (kprobes, fentry/fexit), see syscall_functions.ts. */
+  syscallOfFunction(fn: string): { nr: number } | undefined {
+    return syscallOfFunction(this.entryFunctions(), fn);
   }
 
   private systems: Set<string> | null = null;

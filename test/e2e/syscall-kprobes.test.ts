@@ -1,11 +1,12 @@
-// kprobes and kretprobes on syscall entry functions (__x64_sys_<name>): a kernel calls them
-// between the sys_enter and sys_exit tracepoints, with the task's user registers as the only
-// argument, and stock tools put probes there (bcc's syscall__ functions, libbpf's ksyscall,
-// bpftrace's kprobe:__x64_sys_*). Under the shim the agent's syscall interception runs them
-// (src-native/agent/syscall_tp.c): stock bpftrace reads the arguments through the registers,
-// sees the return value, runs in the kernel's order and injects an error with override();
-// bcc's killsnoop and execsnoop print what they print on a kernel. Where the kernel has kprobes
-// (this test machine's 6.18 has none: CONFIG_KPROBES is off), the same runs give the reference.
+// kprobes, kretprobes and fentry/fexit programs on syscall entry functions (__x64_sys_<name>): a
+// kernel calls them between the sys_enter and sys_exit tracepoints, with the task's user
+// registers as the only argument, and stock tools put probes there (bcc's syscall__ functions and
+// its kfunc opensnoop, libbpf's ksyscall, bpftrace's kprobe:/kfunc:__x64_sys_*). Under the shim
+// the agent's syscall interception runs them (src-native/agent/syscall_tp.c): stock bpftrace reads
+// the arguments through the registers, sees the return value, runs in the kernel's order and
+// injects an error with override(); bcc's killsnoop, execsnoop, opensnoop and statsnoop print
+// what they print on a kernel. Where the kernel has kprobes (this test machine's 6.18 has none:
+// CONFIG_KPROBES is off, and it refuses fentry programs), the same runs give the reference.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
@@ -74,6 +75,13 @@ async function observe(tool: Proc, run: () => void, lines: RegExp, n: number): P
   }
 }
 
+// kfunc/kretfunc (fentry/fexit) on the same function: the wrapper's argument is args->regs (BTF),
+// kretfunc also sees retval.
+const KFUNC_PROGRAM = `BEGIN { printf("ready\\n"); } ` +
+  `tracepoint:syscalls:sys_enter_getppid /comm == "ksysw"/ { @on = 1; } ` +
+  `kfunc:__x64_sys_openat /comm == "ksysw" && @on/ { printf("kfunc %s flags 0x%x\\n", str(uptr(args->regs->si)), args->regs->dx); } ` +
+  `kretfunc:__x64_sys_openat /comm == "ksysw" && @on/ { printf("kretfunc %s %d\\n", str(uptr(args->regs->si)), (int64)retval >= 0 ? 1 : (int64)retval); }`;
+
 const bpftraceSkip = (!haveCommand('bpftrace') || !haveCommand('cc')) && 'needs bpftrace and cc';
 
 /** Runs a bpftrace program against the workload under the shim and, where the kernel has
@@ -118,6 +126,16 @@ test('bpftrace override() at kprobe:__x64_sys_kill: the syscall fails with that 
   });
   assert.deepEqual(r.ours, ['overridden', 'exit -1']);
   if (r.kernel) assert.deepEqual(r.kernel, r.ours, 'the kernel prints the same');
+});
+
+test('bpftrace kfunc/kretfunc (fentry/fexit) on __x64_sys_openat: the user registers through args->regs, and retval', { skip: bpftraceSkip, timeout: 180000 }, async (t) => {
+  const r = await bothWays(t, ['-e', KFUNC_PROGRAM], /^k(ret)?func /, 4, (out) => {
+    assert.match(out, /done 1 -1 0 0/);
+  });
+  const file = /^kfunc (\S+) flags 0x0$/m.exec(r.ours.join('\n'))?.[1] ?? '';
+  assert.match(file, /ksys-.*\/f$/);
+  assert.deepEqual(r.ours, [`kfunc ${file} flags 0x0`, `kretfunc ${file} 1`, 'kfunc /nonexistent-ksys flags 0x80000', 'kretfunc /nonexistent-ksys -2']);
+  if (r.kernel) assert.deepEqual(r.kernel.map((l) => l.replace(/\/tmp\/ksys-\w+\/f/, file)), r.ours, 'the kernel prints the same');
 });
 
 const bccSkip = bccMissing();
@@ -200,6 +218,103 @@ int main(void)
 		waitpid(c, 0, 0);
 		execl("/nonexistent/ksys-missing", "/nonexistent/ksys-missing", "arg", (char *)0);
 		printf("done x\\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
+
+// bcc picks fentry/fexit (its KFUNC_PROBE/KRETFUNC_PROBE) where the kernel has BTF and
+// trampolines: opensnoop-bpfcc attaches an fexit program to __x64_sys_openat through
+// BPF_RAW_TRACEPOINT_OPEN, reading the arguments from the user registers it is given.
+test('opensnoop-bpfcc (fexit on __x64_sys_openat): each open with its fd or error and path', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ksys-')), 'opened');
+  fs.writeFileSync(file, 'x');
+  await shimAndKernel(t, {
+    target: [buildC('ksysopen', OPENER), file],
+    tool: [sbin('opensnoop-bpfcc'), '-p', '{PID}'],
+    ready: /^PID\s+COMM\s+FD\s+ERR\s+PATH/m,
+    untilPolling: true,
+    steps: ['x', 'y'],
+    done: (s) => new RegExp(`^done ${s}$`, 'm'),
+    until: (out) => (out.match(/ksys-missing/g) ?? []).length >= 2,
+    kernelSkip: kernelKprobesMissing,
+  }, (out, pid) => {
+    const rows = [...out.matchAll(/^(\d+)\s+(\S+)\s+(-?\d+)\s+(\d+)\s+(\S+)\s*$/gm)].filter((m) => Number(m[1]) === pid)
+      .map((m) => `${m[2]} ${Number(m[3]) >= 0 ? 'fd' : m[3]} ${m[4]} ${m[5].replace(file, 'FILE')}`);
+    rows.sort(); // through two CPUs' perf buffers, maybe
+    assert.deepEqual(rows, ['ksysopen -1 2 /nonexistent/ksys-missing', 'ksysopen -1 2 /nonexistent/ksys-missing', 'ksysopen fd 0 FILE', 'ksysopen fd 0 FILE']);
+    return rows;
+  });
+});
+
+const OPENER = `#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\\n")] = 0;
+		int fd = open(argv[1], O_RDONLY);
+		if (fd >= 0)
+			close(fd);
+		(void)open("/nonexistent/ksys-missing", O_RDONLY);
+		printf("done %s\\n", line);
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
+
+// statsnoop-bpfcc probes __x64_sys_stat, which the kernel has and no x86-64 syscall calls (stat
+// is newstat there): accepted, never runs. Its stat_entry takes the filename as the wrapper's
+// first argument, which is the registers' address (kernel memory): the path it prints is empty,
+// on a kernel too. statx, statfs and stat (newstat) each give one row with the result.
+test('statsnoop-bpfcc (kprobes on stat syscall functions, one of which no syscall calls): one row per call with its result', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ksys-')), 'statted');
+  fs.writeFileSync(file, 'x');
+  await shimAndKernel(t, {
+    target: [buildC('ksysstat', STATTER), file],
+    tool: [sbin('statsnoop-bpfcc'), '-p', '{PID}'],
+    ready: /^PID\s+COMM\s+FD\s+ERR\s+PATH/m,
+    untilPolling: true,
+    steps: ['x'],
+    done: () => /^done x 0 -1 -1$/m,
+    until: (out) => (out.match(/ksysstat/g) ?? []).length >= 3,
+    kernelSkip: kernelKprobesMissing,
+  }, (out, pid) => {
+    const rows = [...out.matchAll(/^(\d+)[ \t]+(\S+)[ \t]+(-?\d+)[ \t]+(\d+)[ \t]*([^\n]*?)[ \t]*$/gm)].filter((m) => Number(m[1]) === pid).map((m) => `${m[2]} ${m[3]} ${m[4]} [${m[5]}]`);
+    rows.sort();
+    assert.deepEqual(rows, ['ksysstat -1 2 []', 'ksysstat -1 2 []', 'ksysstat 0 0 []']);
+    return rows;
+  });
+});
+
+const STATTER = `#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		struct statx stx;
+		struct statfs sfs;
+		struct stat st;
+		long a = syscall(SYS_statx, AT_FDCWD, argv[1], 0, STATX_BASIC_STATS, &stx);
+		long b = syscall(SYS_statfs, "/nonexistent/ksys-missing", &sfs);
+		long c = syscall(SYS_stat, "/nonexistent/ksys-missing", &st);
+		printf("done x %ld %ld %ld\\n", a, b, c);
 		fflush(stdout);
 	}
 	return 0;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include <asm/ptrace.h> /* struct pt_regs */
 #include "bpftime/map.h"
 #include "bpftime/vma.h"
 #include "helpers_internal.h"
@@ -74,9 +75,21 @@ long bpftime_strncpy_from_user(char *dst, const void *src, size_t n)
 	return (long)n;
 }
 
+/* Whether [src, src + size) touches the task's user registers a syscall function probe's context
+ * points at: kernel memory on a kernel, which the _user helpers fault on (bcc's statsnoop reads a
+ * filename from that address and prints an empty one there). */
+static int in_user_regs(const void *src, uint64_t size)
+{
+	const struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
+	if (!rc || !rc->user_regs)
+		return 0;
+	uintptr_t lo = (uintptr_t)rc->user_regs, a = (uintptr_t)src;
+	return a < lo + sizeof(struct pt_regs) && lo < a + (size ? size : 1);
+}
+
 static uint64_t read_user(void *dst, uint32_t size, const void *src)
 {
-	int rc = bpftime_copy_from_user(dst, src, size);
+	int rc = in_user_regs(src, size) ? -EFAULT : bpftime_copy_from_user(dst, src, size);
 	if (rc)
 		memset(dst, 0, size);
 	return (uint64_t)(int64_t)rc;
@@ -86,7 +99,7 @@ static uint64_t read_user_str(char *dst, uint32_t size, const void *src)
 {
 	if (size == 0)
 		return 0;
-	long rc = bpftime_strncpy_from_user(dst, src, size);
+	long rc = in_user_regs(src, size) ? -EFAULT : bpftime_strncpy_from_user(dst, src, size);
 	if (rc < 0)
 		memset(dst, 0, size);
 	return (uint64_t)rc;
@@ -99,8 +112,8 @@ static long host_kernel_read(void *dst, const void *src, uint32_t size, int str)
 	if (n >= 0)
 		return n;
 	const struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
-	if (rc && rc->kernel_mem) {
-		uintptr_t lo = (uintptr_t)rc->kernel_mem, hi = lo + rc->kernel_mem_len, a = (uintptr_t)src;
+	if (rc && rc->user_regs) {
+		uintptr_t lo = (uintptr_t)rc->user_regs, hi = lo + sizeof(struct pt_regs), a = (uintptr_t)src;
 		if (a >= lo && a < hi && (str || size <= hi - a)) {
 			size_t room = hi - a, k = size < room ? size : room;
 			if (!str) {

@@ -59,7 +59,7 @@ static uint32_t collect(int user, uint32_t max_depth, uint64_t *ips)
 	struct bpftime_run_ctx *rc = bpftime_run_ctx_get();
 	if (!rc)
 		return 0;
-	uint32_t nr = bpftime_user_stack(rc->regs, rc->at_frame_push, ips, max_depth);
+	uint32_t nr = bpftime_user_stack(rc->user_regs ? rc->user_regs : rc->regs, rc->at_frame_push, ips, max_depth);
 	if (bpftime_probe_fixup_user_stack)
 		bpftime_probe_fixup_user_stack(ips, nr);
 	return nr;

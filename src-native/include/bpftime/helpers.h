@@ -60,11 +60,11 @@ struct bpftime_run_ctx {
 	int32_t cpu_plus1;
 	/* Set by bpf_override_return(): the probed function must return regs->ax at once. */
 	int32_t override;
-	/* Memory that is kernel memory for this run (probe_read_kernel reads it): the task's user
-	 * registers a syscall kprobe's context points at, which a kernel keeps on the task's kernel
-	 * stack (src-native/agent/syscall_tp.c). NULL otherwise. */
-	const void *kernel_mem;
-	uint64_t kernel_mem_len;
+	/* The task's user registers (struct pt_regs) where the context is not them: programs on a
+	 * syscall's entry function (src-native/agent/syscall_tp.c), whose context points at them.
+	 * User stack walks start there, and probe_read_kernel reads them (a kernel keeps them on the
+	 * task's kernel stack). NULL otherwise. */
+	void *user_regs;
 };
 /* What the calling thread's program run has in hand, in one thread-local so that starting and
  * ending a run is a few loads and stores (helper_ctx.c). */

@@ -129,6 +129,8 @@ enum bpftime_attach_kind {
 				   * tp_id: the event's CPU (-1: any) */
 	BPFTIME_ATTACH_SYSCALL_KPROBE = 5,    /* a kprobe on a syscall's entry function: offset = the syscall nr, */
 	BPFTIME_ATTACH_SYSCALL_KRETPROBE = 6, /* path = the function ("__x64_sys_openat") */
+	BPFTIME_ATTACH_SYSCALL_FENTRY = 7,    /* fentry/fexit programs on such a function: */
+	BPFTIME_ATTACH_SYSCALL_FEXIT = 8,     /* the same fields */
 };
 
 struct bpftime_attach {

@@ -1,6 +1,7 @@
 // The attach commands of kernel subsystems a userspace runtime cannot offer: BPF_PROG_ATTACH,
 // BPF_PROG_DETACH and BPF_PROG_QUERY (cgroups, sockmaps, lirc, flow dissector, sk_lookup) and
-// BPF_RAW_TRACEPOINT_OPEN (kernel tracepoints).
+// BPF_RAW_TRACEPOINT_OPEN (kernel tracepoints; fentry/fexit on syscall entry functions are
+// attached, see tracing_link.ts).
 //
 // Each validates its attr and the fds it names exactly as bpf_prog_attach() & co. do, so a
 // malformed call fails with the kernel's errno; a well-formed one then fails the way a kernel
@@ -13,6 +14,7 @@ import { BpfProg } from '../../kernel/prog';
 import { CallContext, Struct } from './context';
 import { progOf } from './fds';
 import { log } from '../log';
+import { attachSyscallTracing, syscallTracingTarget } from './tracing_link';
 
 const T = U.bpf_prog_type;
 const A = U.bpf_attach_type;
@@ -144,7 +146,12 @@ export function rawTracepointOpen(ctx: CallContext, attr: Struct): bigint {
     case T.BPF_PROG_TYPE_LSM:
       // Their target comes from attach_btf_id at load time, never from a name.
       if (nameAddr) throw new KernelError(Errno.EINVAL, 'tracing programs take no tracepoint name');
-      // fentry/fexit/LSM run inside kernel functions (bcc's opensnoop and friends pick them
+      {
+        // fentry/fexit on a syscall's entry function run at that syscall (tracing_link.ts)
+        const target = syscallTracingTarget(ctx, prog);
+        if (target) return attachSyscallTracing(ctx, prog, target, 0n);
+      }
+      // Other fentry/fexit/LSM run inside kernel functions (bcc's opensnoop and friends pick them
       // when the kernel has BTF): say so where the user looks, the tool only sees the errno.
       log(`${ctx.client.comm}[${ctx.client.pid}]: program ${prog.name || prog.id} is ${tracingKind(prog)}, which cannot run in userspace; refused with EINVAL`);
       throw new KernelError(Errno.EINVAL, 'no attach target');
@@ -158,7 +165,7 @@ function tracingKind(prog: BpfProg): string {
   if (prog.spec.progType === T.BPF_PROG_TYPE_LSM) return 'an LSM program on a kernel hook';
   if (prog.spec.expectedAttachType === A.BPF_TRACE_RAW_TP) return 'a BTF tracepoint program (tp_btf) on a kernel tracepoint';
   if (prog.spec.expectedAttachType === A.BPF_TRACE_ITER) return 'an iterator over kernel objects';
-  return 'an fentry/fexit program on a kernel function';
+  return 'an fentry/fexit program on a kernel function (of those only syscall entry functions, __x64_sys_<name>, are offered)';
 }
 
 function attachName(at: number): string {

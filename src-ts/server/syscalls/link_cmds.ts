@@ -1,5 +1,6 @@
 // BPF_LINK_CREATE. Perf-event links are how libbpf attaches uprobes when the kernel supports
-// them (it probes with target_fd -1 and expects EBADF); other attach types are not offered.
+// them (it probes with target_fd -1 and expects EBADF); tracing links for fentry/fexit on syscall
+// entry functions (tracing_link.ts); other attach types are not offered.
 import * as U from '../../uapi/bpf';
 import { Errno, KernelError } from '../../kernel/errno';
 import { ObjKind } from '../../kernel/objects';
@@ -8,6 +9,7 @@ import { PerfEvent } from '../../kernel/perf_event';
 import { BpfLink } from '../../kernel/link';
 import { CallContext, Struct } from './context';
 import { callsHelper } from '../../verifier/helper_rules';
+import { linkCreateTracing } from './tracing_link';
 
 const A = U.bpf_attr.link_create;
 
@@ -27,6 +29,10 @@ const PERF_LINK_PROG_TYPES = new Set<number>([U.BPF_PROG_TYPE_KPROBE, U.BPF_PROG
 export function linkCreate(ctx: CallContext, attr: Struct): bigint {
   const prog = ctx.objectOf<BpfProg>(attr.s32(A.prog_fd), ObjKind.Prog, 'a program');
   const attachType = attr.u32(A.attach_type);
+  if (prog.spec.progType === U.BPF_PROG_TYPE_TRACING && !attr.u32(A.flags)) {
+    const fd = linkCreateTracing(ctx, prog, attachType, attr.u64(A.tracing.cookie));
+    if (fd !== null) return fd;
+  }
   // The program type is checked against the attach type before the target is looked at.
   if (attachType !== U.BPF_PERF_EVENT || !PERF_LINK_PROG_TYPES.has(prog.spec.progType)) {
     throw new KernelError(Errno.EINVAL, `attach type ${attachType} is not offered for this program type`);

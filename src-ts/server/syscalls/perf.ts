@@ -14,7 +14,7 @@ import { addon } from '../../native/addon';
 import { IOC_WAIT_FD } from '../protocol';
 import { BpfMap } from '../../kernel/map';
 import { ringbufWakeFd } from './ringbuf';
-import { SYSCALL_FN_PREFIX } from '../../tracefs/view';
+import { SYSCALL_FN_PREFIX } from '../../tracefs/syscall_functions';
 
 const F = P.perf_event_attr;
 const PAGE = 4096;
@@ -208,7 +208,7 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
     const probe = `${retprobe ? 'kretprobe' : 'kprobe'}:${fn}`;
     // A syscall's entry function runs in the syscall's task, between its sys_enter and sys_exit
     // tracepoints: the agents' syscall interception runs these (src-native/agent/syscall_tp.c).
-    const sc = named ? syscallOfEntryFunction(ctx, fn) : undefined;
+    const sc = named ? k.tracefs.syscallOfFunction(fn) : undefined;
     if (sc && attr.u64(F.config2) !== 0n) {
       log(`${ctx.client.comm}[${ctx.client.pid}]: ${probe}+0x${attr.u64(F.config2).toString(16)}: only a syscall function's entry can be probed in userspace; refused with ENOENT`);
       throw new KernelError(Errno.ENOENT, `${probe}+offset is not available`);
@@ -227,14 +227,6 @@ export function sysPerfEventOpen(ctx: CallContext, attrAddr: bigint, pid: number
   }
   log(`${ctx.client.comm}[${ctx.client.pid}]: perf event type ${type} config ${config} is not offered yet; refused with ENOENT`);
   throw new KernelError(Errno.ENOENT, `perf event type ${type} is not offered`);
-}
-
-/** The syscall whose entry function fn is, by its tracepoint (the served events know every
- * syscall of the running kernel with its number), or undefined. */
-function syscallOfEntryFunction(ctx: CallContext, fn: string): { nr: number } | undefined {
-  if (!fn.startsWith(SYSCALL_FN_PREFIX)) return undefined;
-  const e = ctx.kernel.tracefs.eventByName('syscalls', `sys_enter_${fn.slice(SYSCALL_FN_PREFIX.length)}`);
-  return e && e.nr >= 0 ? { nr: e.nr } : undefined;
 }
 
 /** The kernel keeps one uprobe per (file, offset) with one reference counter offset: a probe

@@ -101,6 +101,7 @@ export function progLoad(ctx: CallContext, attr: Struct): bigint {
       {
         progType,
         expectedAttachType: attr.u32(A.expected_attach_type),
+        attachBtfId: attr.u32(A.attach_btf_id),
         insns: live.insns,
         relocs: live.relocs,
         tagInsns: asLoaded,
