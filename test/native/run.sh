@@ -27,7 +27,7 @@ for t in $tests; do
 	name=$(basename "$t" .c)
 	extra=$(sed -n 's/^.*native-test-extra:[[:space:]]*//p' "$t" | head -n 1)
 	# shellcheck disable=SC2086 # splitting/globbing of the source lists and CFLAGS is intended
-	if ! $cc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wno-unused-parameter -Isrc-native/include \
+	if ! $cc -std=gnu11 -D_GNU_SOURCE -DBPFTIME_FAULT_INJECTION -O2 -g -Wall -Wno-unused-parameter -Isrc-native/include \
 		${CFLAGS:-} "$t" $core_srcs $extra -lpthread -ldl -lm -o "$out/$name" \
 		2>"$out/$name.build.log"; then
 		echo "$name: BUILD FAILED"

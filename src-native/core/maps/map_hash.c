@@ -379,14 +379,9 @@ done:
 	__atomic_store_n(&st->intent.op, INTENT_NONE, __ATOMIC_RELEASE);
 }
 
+#ifdef BPFTIME_FAULT_INJECTION
 void (*bpftime_map_fault_hook)(const char *op, int step);
-
-static inline void fault_point(const char *op, int step)
-{
-	void (*hook)(const char *, int) = bpftime_map_fault_hook;
-	if (__builtin_expect(hook != NULL, 0))
-		hook(op, step);
-}
+#endif
 
 static void set_intent(struct hash_state *st, uint32_t op, uint32_t elem, uint32_t bucket,
 		       uint32_t aux)
@@ -510,16 +505,16 @@ static long hash_update_locked(struct hash_map *h, const void *key, const void *
 		if (s >= h->n_elems)
 			return -EINVAL; /* corrupt region */
 		set_intent(st, INTENT_REPLACE, s, b, old);
-		fault_point("replace", 1);
+		map_fault_point("replace", 1);
 		fill_elem(h, elem_at(h, s), key, value, hash, elem_at(h, old)->next);
-		fault_point("replace", 2);
+		map_fault_point("replace", 2);
 		bucket_write_begin(&h->buckets[b]);
 		store_idx(old_link, s);
-		fault_point("replace", 3);
+		map_fault_point("replace", 3);
 		bucket_write_end(&h->buckets[b]);
-		fault_point("replace", 4);
+		map_fault_point("replace", 4);
 		st->spare = old;
-		fault_point("replace", 5);
+		map_fault_point("replace", 5);
 		clear_intent(st);
 		return 0;
 	}
@@ -531,23 +526,23 @@ static long hash_update_locked(struct hash_map *h, const void *key, const void *
 			return -EINVAL;
 		uint32_t after = elem_at(h, e)->hash;
 		set_intent(st, INTENT_INSERT_FREE, e, b, after);
-		fault_point("insert", 1);
+		map_fault_point("insert", 1);
 		fill_elem(h, elem_at(h, e), key, value, hash, h->buckets[b].head);
-		fault_point("insert", 2);
+		map_fault_point("insert", 2);
 		store_idx(&h->buckets[b].head, e); /* at the head: walks already under way skip it */
-		fault_point("insert", 3);
+		map_fault_point("insert", 3);
 		st->free_head = after;
-		fault_point("insert", 4);
+		map_fault_point("insert", 4);
 	} else if (st->next_unused < h->max_entries) {
 		e = st->next_unused;
 		set_intent(st, INTENT_INSERT_UNUSED, e, b, 0);
-		fault_point("insert_unused", 1);
+		map_fault_point("insert_unused", 1);
 		fill_elem(h, elem_at(h, e), key, value, hash, h->buckets[b].head);
-		fault_point("insert_unused", 2);
+		map_fault_point("insert_unused", 2);
 		store_idx(&h->buckets[b].head, e);
-		fault_point("insert_unused", 3);
+		map_fault_point("insert_unused", 3);
 		st->next_unused = e + 1;
-		fault_point("insert_unused", 4);
+		map_fault_point("insert_unused", 4);
 	} else {
 		return -E2BIG; /* every element in use, as the kernel's empty free list */
 	}
@@ -577,16 +572,16 @@ static inline __attribute__((always_inline)) void unlink_and_free(struct hash_ma
 	struct hash_state *st = h->st;
 	struct hash_elem *e = elem_at(h, idx);
 	set_intent(st, INTENT_DELETE, idx, b, 0);
-	fault_point("delete", 1);
+	map_fault_point("delete", 1);
 	bucket_write_begin(&h->buckets[b]);
 	store_idx(link, e->next); /* e keeps its next: a reader standing on it walks on */
-	fault_point("delete", 2);
+	map_fault_point("delete", 2);
 	bucket_write_end(&h->buckets[b]);
-	fault_point("delete", 3);
+	map_fault_point("delete", 3);
 	__atomic_store_n(&e->hash, st->free_head, __ATOMIC_RELAXED);
-	fault_point("delete", 4);
+	map_fault_point("delete", 4);
 	st->free_head = idx;
-	fault_point("delete", 5);
+	map_fault_point("delete", 5);
 	clear_intent(st);
 }
 

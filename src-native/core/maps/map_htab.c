@@ -492,13 +492,6 @@ static void htab_recover(void *arg)
 static int htab_lock(struct htab *h) { return bpftime_shlock_lock(&h->st->lock, htab_recover, h); }
 static void htab_unlock(struct htab *h) { bpftime_shlock_unlock(&h->st->lock); }
 
-static inline void fault_point(const char *op, int step)
-{
-	void (*hook)(const char *, int) = bpftime_map_fault_hook;
-	if (__builtin_expect(hook != NULL, 0))
-		hook(op, step);
-}
-
 /* ---- lookups ---- */
 
 /* Lock-free walk; NONE on a miss (or *gave_up after too many raced walks). */
@@ -667,12 +660,12 @@ static long update_percpu(struct htab *h, const void *key, const void *value, ui
 	}
 	if ((i = freelist_pop(h)) == NONE)
 		return -E2BIG; /* every element in use */
-	fault_point("percpu_insert", 1);
+	map_fault_point("percpu_insert", 1);
 	struct htab_elem *e = elem_at(h, i);
 	memcpy(e->key, key, h->key_size);
 	__atomic_store_n(&e->hash, hash, __ATOMIC_RELAXED);
 	pcpu_init(h, i, value, all);
-	fault_point("percpu_insert", 2);
+	map_fault_point("percpu_insert", 2);
 	link_head(h, b, i);
 	return 0;
 }
@@ -685,7 +678,7 @@ static long update_lru(struct htab *h, const void *key, const void *value, uint6
 	uint32_t i = lru_pop_free(&h->lru, bpftime_map_cpu_slot(), hash);
 	if (i == NONE)
 		return -ENOMEM;
-	fault_point("lru_update", 1);
+	map_fault_point("lru_update", 1);
 	struct htab_elem *e = elem_at(h, i);
 	memcpy(e->key, key, h->key_size);
 	memcpy(inline_val(h, i), value, h->value_size);
@@ -697,13 +690,13 @@ static long update_lru(struct htab *h, const void *key, const void *value, uint6
 	}
 	/* New element at the head: a concurrent lookup finds it before the old one. */
 	link_head(h, b, i);
-	fault_point("lru_update", 2);
+	map_fault_point("lru_update", 2);
 	if (link) {
 		lru_set_ref(&e->lru);
 		uint32_t *ol = link_to(h, b, old); /* the head changed: find old's link again */
 		if (ol)
 			unlink_at(h, b, ol, old);
-		fault_point("lru_update", 3);
+		map_fault_point("lru_update", 3);
 		lru_push_free(&h->lru, old);
 	}
 	return 0;
@@ -721,7 +714,7 @@ static long update_lru_percpu(struct htab *h, const void *key, const void *value
 			return -ENOMEM;
 		memcpy(elem_at(h, i)->key, key, h->key_size);
 	}
-	fault_point("lru_percpu_update", 1);
+	map_fault_point("lru_percpu_update", 1);
 	uint32_t *link = find_locked(h, b, hash, key, &old);
 	long rc = check_flags(link != NULL, flags);
 	if (!rc) {
@@ -787,7 +780,7 @@ static long remove_key(struct htab *h, const void *key, void *value_out)
 		if (value_out)
 			copy_out(h, i, value_out);
 		unlink_at(h, b, link, i);
-		fault_point("htab_delete", 1);
+		map_fault_point("htab_delete", 1);
 		free_elem(h, i);
 	}
 	htab_unlock(h);

@@ -143,8 +143,24 @@ extern const struct bpftime_map_ops bpftime_hash_of_maps_map_ops;
 
 /* Fault injection for crash-consistency tests: when set, writers call it after each step of a
  * multi-step update ("insert", "replace", "delete" with step 1..n) while holding the lock; a
- * test hook kills the process there. NULL in production (one predictable branch per step). */
+ * test hook kills the process there. Compiled in only with BPFTIME_FAULT_INJECTION (test/native/
+ * run.sh builds the core so): elsewhere a step is nothing, where a load and a branch per step
+ * were a twentieth of a tool's hash update. */
+#ifdef BPFTIME_FAULT_INJECTION
 extern void (*bpftime_map_fault_hook)(const char *op, int step);
+static inline void map_fault_point(const char *op, int step)
+{
+	void (*hook)(const char *, int) = bpftime_map_fault_hook;
+	if (__builtin_expect(hook != NULL, 0))
+		hook(op, step);
+}
+#else
+static inline void map_fault_point(const char *op, int step)
+{
+	(void)op;
+	(void)step;
+}
+#endif
 
 /* Hash map internals for diagnostics and tests. */
 struct bpftime_hash_debug {

@@ -318,13 +318,6 @@ static uint32_t node_new(struct lpm_trie *t, uint32_t prefixlen, const uint8_t *
 	return i;
 }
 
-static inline void fault_point(const char *op, int step)
-{
-	void (*hook)(const char *, int) = bpftime_map_fault_hook;
-	if (__builtin_expect(hook != NULL, 0))
-		hook(op, step);
-}
-
 /* ---- writers ---- */
 
 /* trie_check_add_elem */
@@ -432,10 +425,10 @@ static long lpm_update(struct bpftime_map *m, const void *key, const void *value
 		rc = -ENOMEM;
 		goto out;
 	}
-	fault_point("lpm_update", 1);
+	map_fault_point("lpm_update", 1);
 	write_begin(t->st);
 	rc = lpm_update_locked(t, key, prefixlen, flags, &spare, &to_free);
-	fault_point("lpm_update", 2);
+	map_fault_point("lpm_update", 2);
 	write_end(t->st);
 	node_free(t, spare); /* unused on failure */
 	node_free(t, to_free);
@@ -496,7 +489,7 @@ static long lpm_delete(struct bpftime_map *m, const void *key)
 		store_idx(trim, n->child[0] != LPM_NONE ? n->child[0] : n->child[1]);
 		free2 = i;
 	}
-	fault_point("lpm_delete", 1);
+	map_fault_point("lpm_delete", 1);
 	write_end(st);
 	node_free(t, free1);
 	node_free(t, free2);

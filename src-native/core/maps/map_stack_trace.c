@@ -189,14 +189,6 @@ static struct stm_elem *bucket_elem(struct stm_map *t, uint32_t id)
 	return e && e <= t->max_entries ? elem_at(t, e - 1) : NULL;
 }
 
-/* Crash-consistency tests kill a writer between these steps (map_internal.h). */
-static void fault_step(const char *op, int step)
-{
-	void (*hook)(const char *, int) = bpftime_map_fault_hook;
-	if (__builtin_expect(hook != NULL, 0))
-		hook(op, step);
-}
-
 static void free_push(struct stm_map *t, struct stm_elem *el)
 {
 	el->next_free = t->st->free_head;
@@ -244,12 +236,12 @@ long bpftime_stackmap_get_id(struct bpftime_map *m, const uint64_t *ips, uint32_
 	}
 	struct stm_elem *el = elem_at(t, f - 1);
 	t->st->free_head = el->next_free;
-	fault_step("stackid", 1); /* the element is on neither the list nor a bucket */
+	map_fault_point("stackid", 1); /* the element is on neither the list nor a bucket */
 	memcpy(el->ips, data, len);
 	el->hash = hash;
 	el->nr = nr;
 	__atomic_store_n(&t->buckets[id], f, __ATOMIC_RELEASE);
-	fault_step("stackid", 2); /* the replaced element is on neither */
+	map_fault_point("stackid", 2); /* the replaced element is on neither */
 	if (cur)
 		free_push(t, cur);
 out:
@@ -318,7 +310,7 @@ static long stm_delete(struct bpftime_map *m, const void *key)
 	long ret = -ENOENT;
 	if (el) {
 		__atomic_store_n(&t->buckets[id], 0, __ATOMIC_RELEASE);
-		fault_step("stack_delete", 1);
+		map_fault_point("stack_delete", 1);
 		free_push(t, el);
 		ret = 0;
 	}
