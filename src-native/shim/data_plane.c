@@ -31,14 +31,22 @@ static inline size_t cmd_attr_end(int cmd)
 	}
 }
 
-/* User copies on the command's path: the fault-safe routine (uaccess.c), called directly. A NULL
+/* User copies on the command's path: the fault-safe routine (uaccess.c), called directly, or for
+ * 4 and 8 bytes its inlined moves (shim.h). A NULL
  * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
  * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
  * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
 static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
 {
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1))
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1)) {
+#if SHIM_HAVE_INLINE_UACCESS
+		if (n == 8)
+			return to_user ? shim_put_user8(dst, src) : shim_get_user8(dst, src);
+		if (n == 4)
+			return to_user ? shim_put_user4(dst, src) : shim_get_user4(dst, src);
+#endif
 		return (int)shim_uaccess_copy(dst, src, n);
+	}
 	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
 }
 #define COPY_IN(dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0) < 0)

@@ -141,6 +141,55 @@ long shim_uaccess_copy(void *dst, const void *src, size_t n);
 extern int shim_uaccess_ready;
 int shim_uaccess_setup(void);
 
+#if defined(__x86_64__)
+/* 4- and 8-byte accesses (keys and values) inlined where they are made: the one faulting move
+ * is listed in the shim_extable section with its fixup, which the fault handler (uaccess.c)
+ * resumes at, as the kernel's exception table: -EFAULT, nothing stored. Usable once
+ * shim_uaccess_ready is set, like shim_uaccess_copy. A call to the routine per key and value was
+ * a twentieth of a map command. The user pointer is a register operand, never a C dereference
+ * (which would let the compiler assume it non-NULL); volatile keeps the accesses in order. */
+struct shim_extable_entry {
+	int32_t insn, fixup; /* offsets from the fields themselves (no relocations) */
+};
+#define SHIM_EXTABLE(insn, fixup)                                                             \
+	".pushsection shim_extable,\"a\"\n\t.balign 4\n\t.long " #insn " - .\n\t.long " #fixup \
+	" - .\n\t.popsection\n"
+#define SHIM_FIXUP(err)                                                             \
+	".pushsection .text.unlikely.shim_fixup,\"ax\"\n"                               \
+	"3:\tmovl $-14, %k[" #err "]\n\tjmp 2b\n\t.popsection\n" SHIM_EXTABLE(1b, 3b)
+
+#define SHIM_DEFINE_GET(name, type, suffix)                                                        \
+	static inline __attribute__((always_inline)) int name(void *dst, const void *usrc)       \
+	{                                                                                          \
+		int err = 0;                                                                       \
+		type v;                                                                            \
+		__asm__ volatile("1:\tmov" suffix " (%[src]), %[v]\n2:\n" SHIM_FIXUP(err)       \
+				 : [v] "=r"(v), [err] "+r"(err)                                   \
+				 : [src] "r"(usrc));                                               \
+		if (__builtin_expect(err == 0, 1))                                                 \
+			__builtin_memcpy(dst, &v, sizeof(v));                                      \
+		return err;                                                                        \
+	}
+#define SHIM_DEFINE_PUT(name, type, suffix)                                                        \
+	static inline __attribute__((always_inline)) int name(void *udst, const void *src)       \
+	{                                                                                          \
+		int err = 0;                                                                       \
+		type v;                                                                            \
+		__builtin_memcpy(&v, src, sizeof(v));                                              \
+		__asm__ volatile("1:\tmov" suffix " %[v], (%[dst])\n2:\n" SHIM_FIXUP(err)       \
+				 : [err] "+r"(err)                                                 \
+				 : [v] "r"(v), [dst] "r"(udst));                                   \
+		return err;                                                                        \
+	}
+SHIM_DEFINE_GET(shim_get_user4, uint32_t, "l")
+SHIM_DEFINE_GET(shim_get_user8, uint64_t, "q")
+SHIM_DEFINE_PUT(shim_put_user4, uint32_t, "l")
+SHIM_DEFINE_PUT(shim_put_user8, uint64_t, "q")
+#define SHIM_HAVE_INLINE_UACCESS 1
+#else
+#define SHIM_HAVE_INLINE_UACCESS 0
+#endif
+
 static inline int shim_read_user(void *dst, const void *src, size_t n)
 {
 	if (n == 0)

@@ -113,6 +113,9 @@ __asm__(".pushsection .text\n"
 	".popsection\n");
 _Static_assert(EFAULT == 14, "the fixup returns -14");
 extern const char shim_uaccess_begin[], shim_uaccess_end[], shim_uaccess_fixup[];
+/* The linker's bounds of the inlined accesses' table (shim.h's SHIM_EXTABLE). */
+extern const struct shim_extable_entry __start_shim_extable[] __attribute__((weak, visibility("hidden")));
+extern const struct shim_extable_entry __stop_shim_extable[] __attribute__((weak, visibility("hidden")));
 
 /* The fault was one of the copy routine's accesses: resume at its fixup. */
 static int recover(siginfo_t *si, void *uc)
@@ -121,10 +124,18 @@ static int recover(siginfo_t *si, void *uc)
 		return 0;
 	greg_t *regs = ((ucontext_t *)uc)->uc_mcontext.gregs;
 	uintptr_t ip = (uintptr_t)regs[REG_RIP];
-	if (ip < (uintptr_t)shim_uaccess_begin || ip >= (uintptr_t)shim_uaccess_end)
-		return 0;
-	regs[REG_RIP] = (greg_t)(uintptr_t)shim_uaccess_fixup;
-	return 1;
+	if (ip >= (uintptr_t)shim_uaccess_begin && ip < (uintptr_t)shim_uaccess_end) {
+		regs[REG_RIP] = (greg_t)(uintptr_t)shim_uaccess_fixup;
+		return 1;
+	}
+	/* The inlined accesses (shim.h): a few dozen entries, scanned. */
+	for (const struct shim_extable_entry *e = __start_shim_extable; e < __stop_shim_extable; e++) {
+		if ((uintptr_t)&e->insn + e->insn == ip) {
+			regs[REG_RIP] = (greg_t)((uintptr_t)&e->fixup + e->fixup);
+			return 1;
+		}
+	}
+	return 0;
 }
 #define HAVE_FAULT_COPY 1
 #else
