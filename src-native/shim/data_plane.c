@@ -36,9 +36,10 @@ static inline size_t cmd_attr_end(int cmd)
  * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
  * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
  * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
-static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
+static inline __attribute__((always_inline)) int dp_copy(void *dst, const void *src, size_t n, int to_user,
+							 const int fast)
 {
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1)) {
+	if (__builtin_expect(fast || __atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1)) {
 #if SHIM_HAVE_INLINE_UACCESS
 		if (n == 8)
 			return to_user ? shim_put_user8(dst, src) : shim_get_user8(dst, src);
@@ -49,8 +50,10 @@ static inline int dp_copy(void *dst, const void *src, size_t n, int to_user)
 	}
 	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
 }
-#define COPY_IN(dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0) < 0)
-#define COPY_OUT(uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1) < 0)
+/* `fast`: 1 where the handler is known to be installed (the command path once it is, a constant
+ * that removes the check from every copy), 0 to check. */
+#define COPY_IN(fast, dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0, (fast)) < 0)
+#define COPY_OUT(fast, uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1, (fast)) < 0)
 
 /* Any non-zero byte among n at p (8 at a time: a full-size attr has over a hundred to check). */
 static inline int any_nonzero(const uint8_t *p, size_t n)
@@ -71,7 +74,7 @@ static int user_nonzero(const uint8_t *p, size_t n)
 	uint8_t chunk[512];
 	for (size_t off = 0; off < n; off += sizeof(chunk)) {
 		size_t c = n - off < sizeof(chunk) ? n - off : sizeof(chunk);
-		if (COPY_IN(chunk, p + off, c))
+		if (COPY_IN(0, chunk, p + off, c))
 			return -EFAULT;
 		if (any_nonzero(chunk, c))
 			return 1;
@@ -84,7 +87,8 @@ static int user_nonzero(const uint8_t *p, size_t n)
  * copy (EFAULT); then CHECK_ATTR, EINVAL for a non-zero byte after the command's last field.
  * libbpf passes 32 bytes (up to `flags`) or, for get_next_key, 24; other callers often the
  * whole union. Bytes of *attr past ELEM_ATTR_END are left as they are: nothing reads them. */
-static int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user, unsigned int size)
+static inline __attribute__((always_inline)) int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user,
+							   unsigned int size, const int fast)
 {
 	if (__builtin_expect(size > sizeof(*attr), 0)) {
 		if (size > 4096)
@@ -96,7 +100,7 @@ static int read_attr(int cmd, union bpf_attr *attr, const uint8_t *user, unsigne
 	}
 	if (size < ELEM_ATTR_END)
 		memset((uint8_t *)attr + size, 0, ELEM_ATTR_END - size);
-	if (COPY_IN(attr, user, size))
+	if (COPY_IN(fast, attr, user, size))
 		return -EFAULT;
 	size_t end = cmd_attr_end(cmd);
 	if (size > end && any_nonzero((const uint8_t *)attr + end, size - end))
@@ -129,32 +133,32 @@ static const uint8_t CMD_BITS[BPF_MAP_LOOKUP_AND_DELETE_ELEM + 1] = {
  * it is. Inlined: as a call (its prologue, epilogue and dispatch) it was a sixth of the shim's
  * instructions on a map command. */
 static inline __attribute__((always_inline)) long run(int cmd, struct bpftime_map *m, const union bpf_attr *attr, void *key, void *val,
-		       size_t ksz, size_t vsz)
+		       size_t ksz, size_t vsz, const int fast)
 {
 	long err;
 	switch (cmd) {
 	case BPF_MAP_LOOKUP_ELEM:
 	case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
-		if (COPY_IN(key, attr->key, ksz))
+		if (COPY_IN(fast, key, attr->key, ksz))
 			return -EFAULT;
 		err = cmd == BPF_MAP_LOOKUP_ELEM ? bpftime_map_sys_lookup(m, key, val, attr->flags)
 						  : bpftime_map_sys_lookup_and_delete(m, key, val, attr->flags);
-		if (err == 0 && COPY_OUT(attr->value, val, vsz))
+		if (err == 0 && COPY_OUT(fast, attr->value, val, vsz))
 			err = -EFAULT;
 		return err;
 	case BPF_MAP_UPDATE_ELEM:
-		if (COPY_IN(key, attr->key, ksz) || COPY_IN(val, attr->value, vsz))
+		if (COPY_IN(fast, key, attr->key, ksz) || COPY_IN(fast, val, attr->value, vsz))
 			return -EFAULT;
 		return bpftime_map_sys_update(m, key, val, attr->flags);
 	case BPF_MAP_DELETE_ELEM:
-		if (COPY_IN(key, attr->key, ksz))
+		if (COPY_IN(fast, key, attr->key, ksz))
 			return -EFAULT;
 		return bpftime_map_sys_delete(m, key);
 	default: /* BPF_MAP_GET_NEXT_KEY: the next key goes where values go */
-		if (attr->key && COPY_IN(key, attr->key, ksz))
+		if (attr->key && COPY_IN(fast, key, attr->key, ksz))
 			return -EFAULT;
 		err = bpftime_map_sys_get_next_key(m, attr->key ? key : NULL, val);
-		if (err == 0 && COPY_OUT(attr->next_key, val, ksz))
+		if (err == 0 && COPY_OUT(fast, attr->next_key, val, ksz))
 			err = -EFAULT;
 		return err;
 	}
@@ -168,7 +172,7 @@ static __attribute__((noinline)) long run_large(int cmd, struct bpftime_map *m, 
 {
 	size_t vlen = vsz > ksz ? vsz : ksz; /* get_next_key's next key goes in the value buffer */
 	void *key = malloc(ksz ? ksz : 1), *val = malloc(vlen);
-	long err = key && val ? run(cmd, m, attr, key, val, ksz, vsz) : -ENOMEM;
+	long err = key && val ? run(cmd, m, attr, key, val, ksz, vsz, 0) : -ENOMEM;
 	free(key);
 	free(val);
 	return err;
@@ -180,21 +184,19 @@ static __attribute__((noinline)) long bloom_lookup(struct bpftime_map *m, const 
 	if (attr->flags) /* only BPF_F_LOCK exists, and a bloom filter holds no lock */
 		return -EINVAL;
 	void *val = malloc(vsz ? vsz : 1);
-	long err = !val ? -ENOMEM : COPY_IN(val, attr->value, vsz) ? -EFAULT : bpftime_map_sys_lookup(m, NULL, val, 0);
+	long err = !val ? -ENOMEM : COPY_IN(0, val, attr->value, vsz) ? -EFAULT : bpftime_map_sys_lookup(m, NULL, val, 0);
 	free(val);
 	return err;
 }
 
-int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
+/* The command, with fast as dp_copy takes it. */
+static inline __attribute__((always_inline)) int dp_command(int cmd, void *attr_user, unsigned int size, long *ret,
+							   const int fast)
 {
-	if ((unsigned)cmd > BPF_MAP_LOOKUP_AND_DELETE_ELEM || !CMD_BITS[cmd])
-		return 0;
-	if (__builtin_expect(!__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 0))
-		shim_uaccess_setup(); /* once: installs the fault handler dp_copy relies on */
 	unsigned bits = CMD_BITS[cmd];
 	union bpf_attr attr;
 	long rc;
-	rc = read_attr(cmd, &attr, attr_user, size);
+	rc = read_attr(cmd, &attr, attr_user, size, fast);
 	if (__builtin_expect(rc < 0, 0)) {
 		*ret = rc;
 		return 1;
@@ -239,6 +241,23 @@ int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
 		return 1;
 	}
 	uint64_t key[SMALL / 8], val[SMALL / 8];
-	*ret = run(cmd, m, &attr, key, val, ksz, vsz);
+	*ret = run(cmd, m, &attr, key, val, ksz, vsz, fast);
 	return 1;
+}
+
+/* Until the fault handler is installed (the process's first command installs it), or where it
+ * cannot be: every copy checks. */
+static __attribute__((noinline)) int dp_command_first(int cmd, void *attr_user, unsigned int size, long *ret)
+{
+	shim_uaccess_setup(); /* once: installs the fault handler dp_copy relies on */
+	return dp_command(cmd, attr_user, size, ret, 0);
+}
+
+int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
+{
+	if ((unsigned)cmd > BPF_MAP_LOOKUP_AND_DELETE_ELEM || !CMD_BITS[cmd])
+		return 0;
+	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 1))
+		return dp_command(cmd, attr_user, size, ret, 1);
+	return dp_command_first(cmd, attr_user, size, ret);
 }
