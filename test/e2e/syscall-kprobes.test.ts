@@ -320,3 +320,40 @@ int main(int argc, char **argv)
 	return 0;
 }
 `;
+
+test('syncsnoop-bpfcc (kprobe on __x64_sys_sync): one line per sync()', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  await shimAndKernel(t, {
+    target: [buildC('ksyssync', SYNCER)],
+    tool: [sbin('syncsnoop-bpfcc')],
+    ready: /^TIME\(s\)\s+CALL/m,
+    untilPolling: true,
+    steps: ['x', 'y', 'z'],
+    done: (s) => new RegExp(`^done ${s}$`, 'm'),
+    until: (out) => (out.match(/sync\(\)/g) ?? []).length >= 3,
+    kernelSkip: kernelKprobesMissing,
+  }, (out, _pid, mode) => {
+    // traced processes only here: the target's three calls (a kernel's also shows other processes')
+    const n = (out.match(/^[\d.]+\s+sync\(\)\s*$/gm) ?? []).length;
+    if (mode === 'shim') assert.equal(n, 3);
+    else assert.ok(n >= 3, `${n} sync() lines`);
+    return 'the target\'s sync() calls';
+  });
+});
+
+const SYNCER = `#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(void)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\\n")] = 0;
+		sync();
+		printf("done %s\\n", line);
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
