@@ -45,6 +45,8 @@ static inline __attribute__((always_inline)) int dp_copy(void *dst, const void *
 			return to_user ? shim_put_user8(dst, src) : shim_get_user8(dst, src);
 		if (n == 4)
 			return to_user ? shim_put_user4(dst, src) : shim_get_user4(dst, src);
+		if (n == 32 && !to_user)
+			return shim_get_user_attr32(dst, src);
 #endif
 		return (int)shim_uaccess_copy(dst, src, n);
 	}

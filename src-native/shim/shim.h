@@ -181,6 +181,35 @@ struct shim_extable_entry {
 				 : [v] "r"(v), [dst] "r"(udst));                                   \
 		return err;                                                                        \
 	}
+/* The 32 attr bytes of an element command (map_fd, its padding, key, value, flags), read field
+ * by field: a tool has just stored them that way (memset, then each field), and a load that
+ * spans two pending stores cannot take its bytes from the store buffer (a stall of a dozen
+ * cycles); one load per field can. Any of the moves faulting is -EFAULT. */
+static inline __attribute__((always_inline)) int shim_get_user_attr32(void *dst, const void *usrc)
+{
+	int err = 0;
+	uint32_t fd, pad;
+	uint64_t key, value, flags;
+	__asm__ volatile("1:\tmovl (%[s]), %[fd]\n"
+			 "4:\tmovl 4(%[s]), %[pad]\n"
+			 "5:\tmovq 8(%[s]), %[key]\n"
+			 "6:\tmovq 16(%[s]), %[value]\n"
+			 "7:\tmovq 24(%[s]), %[flags]\n"
+			 "2:\n" SHIM_FIXUP(err) SHIM_EXTABLE(4b, 3b) SHIM_EXTABLE(5b, 3b) SHIM_EXTABLE(6b, 3b)
+				 SHIM_EXTABLE(7b, 3b)
+			 : [fd] "=&r"(fd), [pad] "=&r"(pad), [key] "=&r"(key), [value] "=&r"(value),
+			   [flags] "=&r"(flags), [err] "+r"(err)
+			 : [s] "r"(usrc));
+	if (__builtin_expect(err == 0, 1)) {
+		uint8_t *d = dst;
+		__builtin_memcpy(d, &fd, 4);
+		__builtin_memcpy(d + 4, &pad, 4);
+		__builtin_memcpy(d + 8, &key, 8);
+		__builtin_memcpy(d + 16, &value, 8);
+		__builtin_memcpy(d + 24, &flags, 8);
+	}
+	return err;
+}
 SHIM_DEFINE_GET(shim_get_user4, uint32_t, "l")
 SHIM_DEFINE_GET(shim_get_user8, uint64_t, "q")
 SHIM_DEFINE_PUT(shim_put_user4, uint32_t, "l")
