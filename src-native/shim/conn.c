@@ -44,6 +44,12 @@ static pid_t self_pid(void)
 	return p;
 }
 
+int shim_in_memory_sharing_child(void)
+{
+	pid_t cached = __atomic_load_n(&g_pid, __ATOMIC_RELAXED);
+	return cached && (pid_t)bpftime_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != cached;
+}
+
 int shim_read_user_syscall(void *dst, const void *src, size_t n)
 {
 	if (n == 0)
@@ -248,8 +254,10 @@ static void buf_free_zeroed(struct bpftime_buf *b)
 static int say_hello(int sock)
 {
 	struct bpftime_buf b = { 0 };
+	/* self_pid() also caches the pid, which tells a vfork child from us from now on
+	 * (shim_in_memory_sharing_child) */
 	struct bpftime_hello h = { .role = BPFTIME_ROLE_TOOL, .version = BPFTIME_PROTO_VERSION,
-				   .pid = (uint32_t)getpid() };
+				   .pid = (uint32_t)self_pid() };
 	prctl(PR_GET_NAME, h.comm, 0, 0, 0);
 	size_t cap = fdtab_count(), n;
 	struct bpftime_fdref *refs = cap ? calloc(cap, sizeof(*refs)) : NULL;

@@ -336,7 +336,7 @@ EXPORT int close(int fd)
 {
 	resolve_real();
 	served_write_forget(fd);
-	if (!fdtab_get(fd))
+	if (!fdtab_get(fd) || shim_in_memory_sharing_child())
 		return real_close(fd);
 	if (closed_by_bcc_module_path(__builtin_return_address(0)))
 		return 0;
@@ -352,7 +352,7 @@ EXPORT int close(int fd)
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	resolve_real();
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && !shim_in_memory_sharing_child()) {
 		for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
 			if (!fdtab_get((int)fd))
 				continue;

@@ -141,7 +141,8 @@ static int is_stream(int fd)
 
 void served_write_forget(int fd)
 {
-	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE))
+	/* a vfork child's close is its own: the table is its parent's */
+	if (!__atomic_load_n(&g_count, __ATOMIC_ACQUIRE) || shim_in_memory_sharing_child())
 		return;
 	pthread_mutex_lock(&g_lock);
 	forget_locked(fd);

@@ -95,6 +95,11 @@ struct shim_blob {
 };
 long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob *blobs, size_t nblobs);
 void shim_release(uint64_t ino);
+/* Whether the caller is a child that shares this process's memory without fork's handlers having
+ * run (vfork, posix_spawn, a CLONE_VM clone): its fds are its own, but the fd table and the
+ * server connection it sees are the parent's, which its closes must not change (Python's
+ * subprocess closes every fd in a vfork child before exec). */
+int shim_in_memory_sharing_child(void);
 /* The server this process talked to died (conn.c): its objects are gone; waits fail with EIO. */
 int shim_server_lost(void);
 
