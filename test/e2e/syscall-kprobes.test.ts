@@ -12,7 +12,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cli, haveCommand, isRoot, stopServer, tmpRuntimeDir } from './harness';
 import { buildC, kernelToolsUsable, runWorkload, waitLines } from './tools';
 import { bccMissing, doneLine, sbin, shimAndKernel } from './bcc-scenario';
 
@@ -417,6 +417,98 @@ int main(void)
 		pthread_create(&t, 0, ba, 0);
 		pthread_join(t, 0);
 		printf("done %s\\n", line);
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
+
+test('shmsnoop-bpfcc (kprobes on the System V shared memory syscalls): each call with its arguments and result', { skip: bccSkip, timeout: 240000 }, async (t) => {
+  await shimAndKernel(t, {
+    target: [buildC('ksysshm', SHMER)],
+    tool: [sbin('shmsnoop-bpfcc'), '-p', '{PID}'],
+    ready: /^PID\s+COMM\s+SYS\s+RET\s+ARGs/m,
+    untilPolling: true,
+    steps: ['x'],
+    done: (s) => new RegExp(`^done ${s} \\d+$`, 'm'),
+    until: (out) => /SHMCTL/.test(out),
+    kernelSkip: kernelKprobesMissing,
+  }, (out, pid) => {
+    const rows = [...out.matchAll(/^(\d+)\s+(\S+)\s+(SHM\w+)\s+(\S+)\s+(.*?)\s*$/gm)].filter((m) => Number(m[1]) === pid)
+      .map((m) => `${m[3]} ${m[4]} ${m[5]}`.replace(/[0-9a-f]{12}\b/g, 'ADDR').replace(/shmid: 0x[0-9a-f]+/, 'shmid: ID'));
+    assert.deepEqual(rows, [
+      'SHMGET ID key: 0x0, size: 4096, shmflg: 0x380 (IPC_CREAT|0600)'.replace('ID', rows[0]?.split(' ')[1] ?? ''),
+      'SHMAT ADDR shmid: ID, shmaddr: 0x0, shmflg: 0x0',
+      'SHMDT 0 shmaddr: 0xADDR',
+      'SHMCTL 0 shmid: ID, cmd: 0, buf: 0x0',
+    ]);
+    return rows.slice(1);
+  });
+});
+
+const SHMER = `#include <stdio.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <unistd.h>
+int main(void)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\\n")] = 0;
+		int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		void *p = shmat(id, 0, 0);
+		shmdt(p);
+		shmctl(id, IPC_RMID, 0);
+		printf("done %s %d\\n", line, id);
+		fflush(stdout);
+	}
+	return 0;
+}
+`;
+
+// mountsnoop-bpfcc: kprobes and kretprobes on __x64_sys_mount and __x64_sys_umount (root: the
+// target mounts a tmpfs). Its MNT_NS column reads task->nsproxy at the offsets of the headers bcc
+// compiles against, not the running kernel's: not compared.
+test('mountsnoop-bpfcc (kprobes on __x64_sys_mount/umount): each call with its arguments and result', { skip: bccSkip || (!isRoot && 'mounting needs root'), timeout: 240000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ksys-mnt-'));
+  await shimAndKernel(t, {
+    target: [buildC('ksysmnt', MOUNTER), dir],
+    tool: [sbin('mountsnoop-bpfcc')],
+    ready: /^COMM\s+PID\s+TID\s+MNT_NS\s+CALL/m,
+    untilPolling: true,
+    steps: ['x'],
+    done: () => /^done x 0 0 -1$/m,
+    until: (out) => (out.match(/^ksysmnt .*umount/gm) ?? []).length >= 2,
+    kernelSkip: kernelKprobesMissing,
+  }, (out) => {
+    const rows = [...out.matchAll(/^ksysmnt\s+\d+\s+\d+\s+\d+\s+(.*?)\s*$/gm)].map((m) => m[1].replace(dir, 'DIR'));
+    assert.deepEqual(rows, [
+      'mount("none", "DIR", "tmpfs", MS_NOSUID, "size=64k") = 0',
+      'umount("DIR", 0x0) = 0',
+      'umount("DIR", 0x0) = -EINVAL',
+    ]);
+    return rows;
+  });
+});
+
+const MOUNTER = `#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	char line[64];
+	printf("ready pid=%d\\n", getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof line, stdin)) {
+		line[strcspn(line, "\\n")] = 0;
+		int a = mount("none", argv[1], "tmpfs", MS_NOSUID, "size=64k");
+		int b = umount2(argv[1], 0);
+		int c = umount2(argv[1], 0); /* not mounted any more */
+		printf("done %s %d %d %d\\n", line, a, b, c);
 		fflush(stdout);
 	}
 	return 0;
