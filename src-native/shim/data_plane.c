@@ -35,7 +35,7 @@ static inline size_t cmd_attr_end(int cmd)
  * 4 and 8 bytes its inlined moves (shim.h). A NULL
  * or otherwise bad pointer faults inside it and comes back as -EFAULT, as the kernel's
  * copy_from_user/copy_to_user answer (a mapped page 0 is read like the kernel reads it).
- * shim_data_plane installs the routine's handler first; where there is none, the syscalls. */
+ * shim_bpf_cmd installs the routine's handler first; where there is none, the syscalls. */
 static inline __attribute__((always_inline)) int dp_copy(void *dst, const void *src, size_t n, int to_user,
 							 const int fast)
 {
@@ -255,11 +255,14 @@ static __attribute__((noinline)) int dp_command_first(int cmd, void *attr_user, 
 	return dp_command(cmd, attr_user, size, ret, 0);
 }
 
-int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret)
+long shim_bpf_cmd(int cmd, void *attr_user, unsigned int size)
 {
-	if ((unsigned)cmd > BPF_MAP_LOOKUP_AND_DELETE_ELEM || !CMD_BITS[cmd])
-		return 0;
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 1))
-		return dp_command(cmd, attr_user, size, ret, 1);
-	return dp_command_first(cmd, attr_user, size, ret);
+	long ret;
+	if ((unsigned)cmd <= BPF_MAP_LOOKUP_AND_DELETE_ELEM && CMD_BITS[cmd]) {
+		if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 1)
+			    ? dp_command(cmd, attr_user, size, &ret, 1)
+			    : dp_command_first(cmd, attr_user, size, &ret))
+			return ret;
+	}
+	return shim_bpf_server(cmd, attr_user, size);
 }

@@ -68,9 +68,10 @@ static long set_errno(long r)
 	return r;
 }
 
-/* Everything but the data plane's element commands: a call to the server. Not inlined, so
- * that the data plane's path does not pay for this page-sized frame. */
-static __attribute__((noinline)) long shim_bpf_server(int cmd, void *attr, unsigned int size)
+/* Everything but the data plane's element commands: a call to the server (shim_bpf_cmd falls
+ * back to it). Not inlined, so that the data plane's path does not pay for this page-sized
+ * frame. */
+__attribute__((noinline)) long shim_bpf_server(int cmd, void *attr, unsigned int size)
 {
 	uint8_t buf[ATTR_MAX];
 	size_t n = size < ATTR_MAX ? size : ATTR_MAX;
@@ -95,12 +96,9 @@ static __attribute__((noinline)) long shim_bpf_server(int cmd, void *attr, unsig
 	return shim_call_blobs(BPFTIME_OP_BPF, args, blobs, nblobs);
 }
 
-static long shim_bpf(int cmd, void *attr, unsigned int size)
+static inline long shim_bpf(int cmd, void *attr, unsigned int size)
 {
-	long ret;
-	if (shim_data_plane(cmd, attr, size, &ret))
-		return ret;
-	return shim_bpf_server(cmd, attr, size);
+	return shim_bpf_cmd(cmd, attr, size);
 }
 
 static long shim_perf_event_open(void *attr, long pid, long cpu, long group_fd, long flags)

@@ -128,9 +128,12 @@ int shim_open_served(const char *path, int flags);
  * to it reach path (bpffs.c). */
 void shim_view_remember(int fd, const char *path);
 
-/* Data plane: handles the bpf() map commands it can run natively; returns 1 and sets *ret when
- * handled, 0 when the command must go to the server. */
-int shim_data_plane(int cmd, void *attr_user, unsigned int size, long *ret);
+/* bpf(): the map commands the data plane can run natively, run natively; everything else (and
+ * maps whose data path lives in the server) through shim_bpf_server. Returns the result or
+ * -errno. One call from the syscall entry, so the fallback's arguments stay in this function's
+ * registers instead of being saved around a second call there. */
+long shim_bpf_cmd(int cmd, void *attr_user, unsigned int size);
+long shim_bpf_server(int cmd, void *attr, unsigned int size);
 
 /* Loads the agent into the tool's own process (once; after the first call to the server). */
 void shim_load_tool_agent(void);
