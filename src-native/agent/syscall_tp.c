@@ -318,18 +318,24 @@ int agent_syscall_tp_attach(const struct bpftime_attach *a, const char *path, st
 		snprintf(err, errlen, "too many syscall tracepoint attachments in one process");
 		return -E2BIG;
 	}
+	/* In the lists before the engine starts: starting it interrupts the other threads (its
+	 * arming signal), and a thread woken so makes its next syscall at once, which must find
+	 * this program there. */
+	g_all[g_nall++] = t;
+	rebuild(t);
+	publish_want();
 	if (!g_started) {
 		int rc = bpftime_syscall_hook_start(on_enter, on_exit_, err, errlen);
 		if (rc < 0) {
+			g_nall--;
+			rebuild(t);
+			publish_want();
 			pthread_mutex_unlock(&g_lock);
-			free(t);
+			free(t); /* no callback ran: the engine never started */
 			return rc;
 		}
 		g_started = 1;
 	}
-	g_all[g_nall++] = t;
-	rebuild(t);
-	publish_want();
 	pthread_mutex_unlock(&g_lock);
 	static const char *const kinds[3][2] = { { "", "" }, { "kprobe:", "kretprobe:" }, { "fentry:", "fexit:" } };
 	snprintf(err, errlen, "%s%s (%s)", kinds[kprobe][exit], path,

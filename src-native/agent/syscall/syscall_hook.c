@@ -99,6 +99,7 @@ static struct {
 	volatile int tid;
 	volatile int acked;
 	int given_up;
+	struct syshook_blocked blocked; /* what it was blocked in when signalled */
 } roster[MAX_ROSTER];
 static volatile int roster_n;
 
@@ -173,6 +174,7 @@ static int signal_new_threads(int me, int pid)
 			roster[i].tid = tid;
 			roster[i].acked = 0;
 			roster[i].given_up = 0;
+			syshook_blocked_read(tid, &roster[i].blocked);
 			__atomic_store_n(&roster_n, i + 1, __ATOMIC_RELEASE);
 			siginfo_t si;
 			memset(&si, 0, sizeof(si));
@@ -287,7 +289,11 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucv)
 			syshook_arm_self(t);
 		/* The mask restored on return: keep SIGSYS out of it. */
 		((uint64_t *)&uc->uc_sigmask)[0] &= ~SYSHOOK_SIGSYS_BIT;
-		ack((int)syshook_gettid());
+		int tid = (int)syshook_gettid(), n = roster_n;
+		for (int i = 0; i < n; i++)
+			if (roster[i].tid == tid)
+				syshook_restart_if_interrupted(ucv, &roster[i].blocked, t->armed); /* arm_restart.c */
+		ack(tid);
 		return;
 	}
 	chain(sig, si, ucv);

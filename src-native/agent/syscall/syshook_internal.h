@@ -6,6 +6,7 @@
  *   funcs.c         function bounds from .eh_frame_hdr (where decoding may start)
  *   maps.c          /proc/self/maps without malloc
  *   stubmem.c       executable memory within +-2 GiB of a site
+ *   arm_restart.c   a blocked call the arming signal interrupted runs again
  *   entry.S         the only code that executes `syscall`: the range dispatch allows */
 #ifndef BPFTIME_SYSHOOK_INTERNAL_H
 #define BPFTIME_SYSHOOK_INTERNAL_H
@@ -53,6 +54,18 @@ _Static_assert(sizeof(struct syshook_frame) == F_SIZE, "layout");
 _Static_assert(offsetof(struct pt_regs, orig_rax) == PT_ORIG_RAX && offsetof(struct pt_regs, rsp) == PT_RSP &&
 		       sizeof(struct pt_regs) == PT_SIZE,
 	       "layout");
+
+/* ---- arm_restart.c: a blocked call the arming signal interrupted runs again ---- */
+struct syshook_blocked {
+	volatile int valid;
+	long nr;
+	uint64_t args[6], sp, pc;
+};
+/* Notes what thread tid is blocked in: 1 (in a syscall), 0 (not), -1 (cannot tell). */
+int syshook_blocked_read(int tid, struct syshook_blocked *b) HIDDEN;
+/* In the arming handler: that call came back with EINTR? Make it run again on return (through
+ * the engine when the thread is armed). */
+void syshook_restart_if_interrupted(void *ucv, const struct syshook_blocked *b, int armed) HIDDEN;
 
 int syshook_dispatch_c(struct syshook_frame *f) HIDDEN;
 void syshook_exit_c(struct syshook_frame *f) HIDDEN;
