@@ -165,7 +165,7 @@ function tracingKind(prog: BpfProg): string {
   if (prog.spec.progType === T.BPF_PROG_TYPE_LSM) return 'an LSM program on a kernel hook';
   if (prog.spec.expectedAttachType === A.BPF_TRACE_RAW_TP) return 'a BTF tracepoint program (tp_btf) on a kernel tracepoint';
   if (prog.spec.expectedAttachType === A.BPF_TRACE_ITER) return 'an iterator over kernel objects';
-  return 'an fentry/fexit program on a kernel function (of those only syscall entry functions, __x64_sys_<name>, are offered)';
+  return 'an fentry/fexit program on a kernel function other than a syscall entry function (__x64_sys_<name>)';
 }
 
 function attachName(at: number): string {
