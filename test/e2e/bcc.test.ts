@@ -352,7 +352,7 @@ test('vfsstat-bpfcc: its fentry/fexit programs on VFS functions are refused, and
     const code = await Promise.race([tool.exited, new Promise((r) => (timer = setTimeout(() => r('running'), 90000)))]);
     clearTimeout(timer);
     assert.notEqual(code, 0, tool.out);
-    assert.notEqual(code, 'running', `opensnoop-bpfcc neither attached nor failed:\n${tool.out}`);
+    assert.notEqual(code, 'running', `vfsstat-bpfcc neither attached nor failed:\n${tool.out}`);
     assert.match(tool.out, /Failed to attach BPF to (entry|exit) kernel func/);
     await server.waitFor(/\[\d+\]: program vfs_\w+ is an fentry\/fexit program on a kernel function other than a syscall entry function \(__x64_sys_<name>\), which cannot run in userspace; refused with EINVAL/);
   }, 'SIGTERM');
