@@ -36,6 +36,8 @@ export class Kernel {
     log,
   );
   private vmlinuxBtf: Buffer | null = null;
+  /** The id of the kernel's BTF object (0: no BTF): tracing links name it as their target. */
+  vmlinuxBtfId = 0;
   private taskLayoutMsg: Buffer | null = null;
 
   constructor() {
@@ -54,6 +56,7 @@ export class Kernel {
     }
     this.vmlinuxBtf = data;
     const btf = new BpfBtf(this.registry.allocId(ObjKind.Btf), data);
+    this.vmlinuxBtfId = btf.id;
     btf.kernelName = 'vmlinux';
     this.registry.add(btf).acquire(); // held by the kernel for as long as it runs
   }

@@ -62,7 +62,7 @@ export function objGetInfoByFd(ctx: CallContext, attr: Struct, attrAddr: bigint)
       mapInfo(obj as BpfMap, out);
       break;
     case ObjKind.Link:
-      linkInfo(obj as BpfLink, out);
+      linkInfo(ctx, obj as BpfLink, out);
       break;
     case ObjKind.Btf:
       err = btfInfo(ctx, obj as BpfBtf, user, out);
@@ -182,11 +182,17 @@ function progInfo(ctx: CallContext, p: BpfProg, user: Struct, w: InfoWriter): vo
 /** The common part of bpf_link_get_info_by_fd(). A perf link's fill_link_info (perf_event.*:
  * probe type, file name, offset, cookie) is newer than the uapi header we are built against, so
  * those bytes come back as the caller passed them, as from a kernel of that header's age. */
-function linkInfo(l: BpfLink, w: InfoWriter): void {
+function linkInfo(ctx: CallContext, l: BpfLink, w: InfoWriter): void {
   const I = U.bpf_link_info;
   w.u32(I.type, l.linkType);
   w.u32(I.id, l.id);
   w.u32(I.prog_id, l.prog.id);
+  if (l.linkType === U.BPF_LINK_TYPE_TRACING) {
+    // bpf_tracing_link_fill_link_info(): the target is a vmlinux function, by its BTF id
+    w.u32(I.tracing.attach_type, l.attachType);
+    w.u32(I.tracing.target_obj_id, ctx.kernel.vmlinuxBtfId);
+    w.u32(I.tracing.target_btf_id, l.prog.spec.attachBtfId ?? 0);
+  }
 }
 
 /** btf_get_info_by_fd(): the raw BTF, its size, whether it is the kernel's, and its name (empty
