@@ -28,6 +28,37 @@
 
 static pthread_mutex_t g_conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_sock = -1;
+
+/* The connection's lock is taken with asynchronous signals blocked: a handler that runs on a
+ * thread holding it and makes a bpf() call of its own would wait for that thread forever
+ * (fault signals stay open: they are what the fault-safe copies rely on). */
+static __thread sigset_t t_conn_saved_mask;
+
+static void conn_lock(void)
+{
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, &t_conn_saved_mask);
+	pthread_mutex_lock(&g_conn_lock);
+}
+
+static void conn_unlock(void)
+{
+	pthread_mutex_unlock(&g_conn_lock);
+	pthread_sigmask(SIG_SETMASK, &t_conn_saved_mask, NULL);
+}
+
+/* This thread reads the socket for everyone (await_reply) and, while it waits there, whether it
+ * has taken nothing of the next frame yet: what a bpf() call from a signal handler on this thread
+ * finds (see await_reply). */
+static __thread int t_reading;
+static __thread volatile int t_between_frames;
 static uint32_t g_seq;
 
 /* Our pid for process_vm_readv on ourselves, cached (glibc's getpid() is a syscall); the fork
@@ -338,11 +369,11 @@ static int g_orphan = -1; /* a dropped socket the reading thread still reads: it
 static void on_interrupted(void *arg)
 {
 	struct waiter *w = arg;
-	pthread_mutex_lock(&g_conn_lock);
+	conn_lock();
 	if (!w->told && !w->done && w->gen == g_gen && g_sock >= 0 &&
 	    bpftime_send_frame(g_sock, BPFTIME_MSG_CANCEL, w->seq, NULL, 0, NULL, 0) == 0)
 		w->told = 1;
-	pthread_mutex_unlock(&g_conn_lock);
+	conn_unlock();
 }
 
 static void wake(struct waiter *w)
@@ -417,6 +448,43 @@ static void forget_waiters(void)
 	g_orphan = -1;
 }
 
+/* Called with g_conn_lock held, w linked, in a signal handler that interrupted this thread while it
+ * read the socket for everyone (await_reply below it on the stack). Where that reader had taken
+ * nothing of a frame yet, this call reads frames itself, delivering each, until its own answer is
+ * in; then it asks the server for a ping, whose answer the reader below will read when the handler
+ * returns (so it looks again at its own call, which may be answered now, and never waits on a
+ * socket that has nothing more for it). In the middle of a frame it cannot read: the call fails
+ * with EINTR (a window of a few instructions). */
+static void read_nested(struct waiter *w)
+{
+	if (!t_between_frames) {
+		w->err = -EINTR;
+		w->done = 1;
+		return;
+	}
+	int sock = g_sock;
+	while (!w->done && sock >= 0 && sock == g_sock) {
+		conn_unlock();
+		struct bpftime_frame hdr;
+		void *payload = NULL;
+		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+		int rc = bpftime_recv_frame(sock, &hdr, &payload, fds, BPFTIME_MAX_FDS_PER_FRAME, &nfds);
+		conn_lock();
+		if (rc < 0) {
+			if (sock == g_sock)
+				drop_connection(rc);
+		} else {
+			deliver(&hdr, payload, fds, nfds);
+		}
+	}
+	if (g_sock >= 0 && sock == g_sock)
+		(void)bpftime_send_frame(g_sock, BPFTIME_MSG_PING, ++g_seq, NULL, 0, NULL, 0);
+	if (!w->done) { /* the connection went meanwhile */
+		w->err = -EPIPE;
+		w->done = 1;
+	}
+}
+
 /* Called with g_conn_lock held, w linked: waits for w's reply, reading the socket when no other
  * thread does. Returns with the lock held and w->done set. */
 static void await_reply(struct waiter *w)
@@ -425,13 +493,15 @@ static void await_reply(struct waiter *w)
 		if (!g_reading) {
 			g_reading = 1;
 			int sock = g_sock;
-			pthread_mutex_unlock(&g_conn_lock);
+			conn_unlock();
 			struct bpftime_frame hdr;
 			void *payload = NULL;
 			int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
+			t_reading = 1;
 			int rc = bpftime_recv_frame_intr(sock, &hdr, &payload, fds, BPFTIME_MAX_FDS_PER_FRAME,
-							 &nfds, on_interrupted, w);
-			pthread_mutex_lock(&g_conn_lock);
+							 &nfds, on_interrupted, w, &t_between_frames);
+			t_reading = 0;
+			conn_lock();
 			g_reading = 0;
 			if (sock == g_orphan) { /* dropped meanwhile: its waiters have failed */
 				real_close(sock);
@@ -454,16 +524,22 @@ static void await_reply(struct waiter *w)
 				}
 			continue;
 		}
+		if (t_reading) {
+			/* A signal handler on the reading thread: the reader is below us on this stack and
+			 * cannot go on before we return, so this call reads for itself. */
+			read_nested(w);
+			continue;
+		}
 		if (w->efd < 0 &&
 		    (w->efd = (int)bpftime_raw_syscall(SYS_eventfd2, 0, EFD_CLOEXEC, 0, 0, 0, 0)) < 0) {
 			w->efd = -1;
 			/* no way to park: take turns through the lock */
-			pthread_mutex_unlock(&g_conn_lock);
+			conn_unlock();
 			sched_yield();
-			pthread_mutex_lock(&g_conn_lock);
+			conn_lock();
 			continue;
 		}
-		pthread_mutex_unlock(&g_conn_lock);
+		conn_unlock();
 		struct pollfd p = { w->efd, POLLIN, 0 };
 		if (poll(&p, 1, -1) < 0 && errno == EINTR)
 			on_interrupted(w);
@@ -471,7 +547,7 @@ static void await_reply(struct waiter *w)
 		if (p.revents & POLLIN && read(w->efd, &v, sizeof(v)) < 0) {
 			/* drained by then */
 		}
-		pthread_mutex_lock(&g_conn_lock);
+		conn_lock();
 	}
 }
 
@@ -571,9 +647,9 @@ static int round_trip(struct bpftime_buf *req, struct bpftime_frame *hdr, void *
 		}
 		/* The server died (its objects with it: no retry), or the tool closed our socket or the
 		 * server dropped us: try a fresh connection once. */
-		pthread_mutex_unlock(&g_conn_lock);
+		conn_unlock();
 		int gone = (rc == -EPIPE || rc == -ECONNRESET) && server_exited(1000);
-		pthread_mutex_lock(&g_conn_lock);
+		conn_lock();
 		if (gone) {
 			server_went_away(g_server_pid);
 			return -EIO;
@@ -623,9 +699,9 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		struct bpftime_frame hdr;
 		void *payload = NULL;
 		int fds[BPFTIME_MAX_FDS_PER_FRAME], nfds = 0;
-		pthread_mutex_lock(&g_conn_lock);
+		conn_lock();
 		int rc = round_trip(&req, &hdr, &payload, fds, &nfds);
-		pthread_mutex_unlock(&g_conn_lock);
+		conn_unlock();
 		buf_free_zeroed(&req);
 		if (rc < 0) {
 			result = -EIO;
@@ -693,12 +769,12 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 
 void shim_release(uint64_t ino)
 {
-	pthread_mutex_lock(&g_conn_lock);
+	conn_lock();
 	if (g_sock >= 0) {
 		struct bpftime_release rel = { ino };
 		int rc = bpftime_send_frame(g_sock, BPFTIME_MSG_RELEASE, ++g_seq, &rel, sizeof(rel), NULL, 0);
 		if (rc < 0 && !g_reading) /* a reading thread learns it from its recv */
 			drop_connection(rc);
 	}
-	pthread_mutex_unlock(&g_conn_lock);
+	conn_unlock();
 }

@@ -16,6 +16,7 @@ export enum Msg {
   Trace = 6,
   DetachProcess = 7,
   Cancel = 8,
+  Ping = 9,
   HelloReply = 64,
   Reply = 65,
   StatusReply = 66,
@@ -26,6 +27,7 @@ export enum Msg {
   DetachProcessReply = 71,
   AgentQuit = 72,
   Prog = 73,
+  PingReply = 74,
 }
 
 /** The shim's private ioctl on a perf event fd or a ring buffer map fd: "give me the fd to wait

@@ -200,6 +200,10 @@ export class Server {
         this.kernel.attachments.result(c, r.attachId, r.status, r.message);
         break;
       }
+      case Msg.Ping:
+        // A shim wakes its reading thread this way (a signal handler on it read the answers).
+        c.send(Msg.PingReply, f.seq, Buffer.alloc(0));
+        break;
       case Msg.Cancel:
         // The caller was interrupted by a signal while it waited for this call's answer.
         c.pendingCalls.get(f.seq)?.cancel();

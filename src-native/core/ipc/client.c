@@ -387,11 +387,23 @@ static int read_full(int sock, void *buf, size_t len)
 int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
 		       int *nfds)
 {
-	return bpftime_recv_frame_intr(sock, hdr, payload, fds, max_fds, nfds, NULL, NULL);
+	return bpftime_recv_frame_intr(sock, hdr, payload, fds, max_fds, nfds, NULL, NULL, NULL);
 }
 
+static int recv_frame_body(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
+			   int *nfds, void (*on_intr)(void *), void *arg, volatile int *between_frames);
+
 int bpftime_recv_frame_intr(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
-			    int *nfds, void (*on_intr)(void *), void *arg)
+			    int *nfds, void (*on_intr)(void *), void *arg, volatile int *between_frames)
+{
+	int rc = recv_frame_body(sock, hdr, payload, fds, max_fds, nfds, on_intr, arg, between_frames);
+	if (between_frames)
+		*between_frames = 0;
+	return rc;
+}
+
+static int recv_frame_body(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
+			   int *nfds, void (*on_intr)(void *), void *arg, volatile int *between_frames)
 {
 	union {
 		char raw[CMSG_SPACE(sizeof(int) * BPFTIME_MAX_FDS_PER_FRAME)];
@@ -405,7 +417,11 @@ int bpftime_recv_frame_intr(int sock, struct bpftime_frame *hdr, void **payload,
 		struct iovec iov = { (char *)hdr + got, sizeof(*hdr) - got };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.raw,
 				      .msg_controllen = sizeof(ctrl.raw) };
+		if (between_frames)
+			*between_frames = got == 0;
 		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (between_frames && n > 0)
+			*between_frames = 0;
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0) {

@@ -35,9 +35,11 @@ int bpftime_recv_frame(int sock, struct bpftime_frame *hdr, void **payload, int 
 
 /* bpftime_recv_frame for a socket with SO_RCVTIMEO set, which a signal handler interrupts even
  * under SA_RESTART: on_intr(arg) runs each time one does before the frame has begun to arrive,
- * and the wait goes on (as it does when the timeout passes). */
+ * and the wait goes on (as it does when the timeout passes). *between_frames (when given) is 1
+ * while nothing of the frame has been taken from the socket, so that a signal handler on this
+ * thread knows whether it may read frames itself. */
 int bpftime_recv_frame_intr(int sock, struct bpftime_frame *hdr, void **payload, int *fds, int max_fds,
-			    int *nfds, void (*on_intr)(void *), void *arg);
+			    int *nfds, void (*on_intr)(void *), void *arg, volatile int *between_frames);
 
 /* A growable byte buffer for building payloads. */
 struct bpftime_buf {

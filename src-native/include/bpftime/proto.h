@@ -33,6 +33,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_ATTACH_RESULT = 5, /* agent -> server: struct bpftime_attach_result + message */
 	BPFTIME_MSG_TRACE = 6,         /* agent -> server: struct bpftime_trace + trace_printk text */
 	BPFTIME_MSG_DETACH_PROCESS = 7, /* CLI -> server: struct bpftime_detach_process; answered by DETACH_PROCESS_REPLY */
+	BPFTIME_MSG_PING = 9,          /* empty; answered by PING_REPLY with the same seq (wakes a reader) */
 	BPFTIME_MSG_CANCEL = 8,        /* shim -> server: empty, seq = a CALL's: a signal interrupted the caller
 					* while it waited; a call that can stop (a test run) answers EINTR */
 	/* server -> client */
@@ -45,6 +46,7 @@ enum bpftime_msg_type {
 	BPFTIME_MSG_TASK_LAYOUT = 70,  /* server -> agent, before a program that needs it: struct bpftime_task_layout */
 	BPFTIME_MSG_DETACH_PROCESS_REPLY = 71, /* struct bpftime_detach_process (status filled in) */
 	BPFTIME_MSG_AGENT_QUIT = 72,   /* server -> agent: empty; remove every hook, close, do not come back */
+	BPFTIME_MSG_PING_REPLY = 74,   /* empty */
 	BPFTIME_MSG_PROG = 73,         /* server -> agent: struct bpftime_prog_push + map ids; fds; answered by ATTACH_RESULT */
 };
 
