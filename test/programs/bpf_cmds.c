@@ -420,13 +420,20 @@ static void batches(void)
 		good &= ov[i] == ok[i] * 100;
 	}
 	printf("hash lookup batch all: count %u, key sum %u, values match %u\n", n, ksum, good);
-	/* In small steps, following out_batch. */
-	uint32_t cursor = 0, total = 0, seen[32] = { 0 }, dup = 0;
+	/* In small steps, following out_batch. A call returns whole buckets: one holding more
+	 * elements than asked for is ENOSPC, and the caller asks again for more (as bpftool does).
+	 * Which keys share a bucket depends on the map's random hash seed, on a kernel too. */
+	uint32_t cursor = 0, total = 0, seen[32] = { 0 }, dup = 0, step = 3;
 	long r;
 	int calls = 0, first = 1;
 	do {
-		n = 3;
+		n = step;
 		r = batch(BPF_MAP_LOOKUP_BATCH, h, first ? NULL : &cursor, &cursor, ok, ov, &n, 0, 0);
+		if (r < 0 && errno == ENOSPC && step < 32) {
+			step *= 2;
+			r = 0;
+			continue;
+		}
 		first = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			if (ok[i] < 32 && seen[ok[i]]++)
