@@ -82,6 +82,21 @@ const KFUNC_PROGRAM = `BEGIN { printf("ready\\n"); } ` +
   `kfunc:__x64_sys_openat /comm == "ksysw" && @on/ { printf("kfunc %s flags 0x%x\\n", str(uptr(args->regs->si)), args->regs->dx); } ` +
   `kretfunc:__x64_sys_openat /comm == "ksysw" && @on/ { printf("kretfunc %s %d\\n", str(uptr(args->regs->si)), (int64)retval >= 0 ? 1 : (int64)retval); }`;
 
+/**
+ * A target for the bcc scenarios: prints "ready pid=N", then for each line of stdin (in `line`,
+ * without its newline) runs body and prints done (printf's arguments). includes: headers beyond
+ * stdio.h, string.h and unistd.h ("<x.h>"; a "#define" line goes first); before: code above main.
+ */
+function lineTarget(t: { includes: string[]; before?: string; body: string; done: string }): string {
+  const defines = t.includes.filter((i) => i.startsWith('#define'));
+  const headers = ['<stdio.h>', '<string.h>', '<unistd.h>', ...t.includes.filter((i) => !i.startsWith('#define'))];
+  const indent = (code: string) => code.split('\n').map((l) => (l ? `\t\t${l}` : l)).join('\n');
+  return [...defines, ...[...new Set(headers)].sort().map((h) => `#include ${h}`), t.before ?? '',
+    'int main(int argc, char **argv)', '{', '\tchar line[64];', '\t(void)argc;', '\t(void)argv;',
+    '\tprintf("ready pid=%d\\n", getpid());', '\tfflush(stdout);', '\twhile (fgets(line, sizeof line, stdin)) {',
+    '\t\tline[strcspn(line, "\\n")] = 0;', indent(t.body), `\t\tprintf(${t.done});`, '\t\tfflush(stdout);', '\t}', '\treturn 0;', '}', ''].join('\n');
+}
+
 const bpftraceSkip = (!haveCommand('bpftrace') || !haveCommand('cc')) && 'needs bpftrace and cc';
 
 /** Runs a bpftrace program against the workload under the shim and, where the kernel has
@@ -161,25 +176,12 @@ test('killsnoop-bpfcc (kprobe and kretprobe on __x64_sys_kill): each kill with i
   });
 });
 
-const KILLER = `#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-int main(void)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		int a = kill(getpid(), 0);
-		int b = kill(999999, SIGUSR1);
-		printf("done %s %d %d\\n", line, a, b);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const KILLER = lineTarget({
+  includes: ['<signal.h>'],
+  body: `int a = kill(getpid(), 0);
+int b = kill(999999, SIGUSR1);`,
+  done: '"done %s %d %d\\n", line, a, b',
+});
 
 test('execsnoop-bpfcc (kprobe and kretprobe on __x64_sys_execve): each exec with its arguments and result', { skip: bccSkip, timeout: 240000 }, async (t) => {
   await shimAndKernel(t, {
@@ -201,28 +203,17 @@ test('execsnoop-bpfcc (kprobe and kretprobe on __x64_sys_execve): each exec with
   });
 });
 
-const EXECER = `#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-int main(void)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		pid_t c = fork();
-		if (c == 0) {
-			execl("/bin/true", "/bin/true", "one", "two", (char *)0);
-			_exit(127);
-		}
-		waitpid(c, 0, 0);
-		execl("/nonexistent/ksys-missing", "/nonexistent/ksys-missing", "arg", (char *)0);
-		printf("done x\\n");
-		fflush(stdout);
-	}
-	return 0;
+const EXECER = lineTarget({
+  includes: ['<sys/wait.h>'],
+  body: `pid_t c = fork();
+if (c == 0) {
+	execl("/bin/true", "/bin/true", "one", "two", (char *)0);
+	_exit(127);
 }
-`;
+waitpid(c, 0, 0);
+execl("/nonexistent/ksys-missing", "/nonexistent/ksys-missing", "arg", (char *)0);`,
+  done: '"done x\\n"',
+});
 
 // bcc picks fentry/fexit (its KFUNC_PROBE/KRETFUNC_PROBE) where the kernel has BTF and
 // trampolines: opensnoop-bpfcc attaches an fexit program to __x64_sys_openat through
@@ -248,27 +239,14 @@ test('opensnoop-bpfcc (fexit on __x64_sys_openat): each open with its fd or erro
   });
 });
 
-const OPENER = `#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		int fd = open(argv[1], O_RDONLY);
-		if (fd >= 0)
-			close(fd);
-		(void)open("/nonexistent/ksys-missing", O_RDONLY);
-		printf("done %s\\n", line);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const OPENER = lineTarget({
+  includes: ['<fcntl.h>'],
+  body: `int fd = open(argv[1], O_RDONLY);
+if (fd >= 0)
+	close(fd);
+(void)open("/nonexistent/ksys-missing", O_RDONLY);`,
+  done: '"done %s\\n", line',
+});
 
 // statsnoop-bpfcc probes __x64_sys_stat, which the kernel has and no x86-64 syscall calls (stat
 // is newstat there): accepted, never runs. Its stat_entry takes the filename as the wrapper's
@@ -294,32 +272,16 @@ test('statsnoop-bpfcc (kprobes on stat syscall functions, one of which no syscal
   });
 });
 
-const STATTER = `#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		struct statx stx;
-		struct statfs sfs;
-		struct stat st;
-		long a = syscall(SYS_statx, AT_FDCWD, argv[1], 0, STATX_BASIC_STATS, &stx);
-		long b = syscall(SYS_statfs, "/nonexistent/ksys-missing", &sfs);
-		long c = syscall(SYS_stat, "/nonexistent/ksys-missing", &st);
-		printf("done x %ld %ld %ld\\n", a, b, c);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const STATTER = lineTarget({
+  includes: ['#define _GNU_SOURCE', '<fcntl.h>', '<sys/stat.h>', '<sys/statfs.h>', '<sys/syscall.h>'],
+  body: `struct statx stx;
+struct statfs sfs;
+struct stat st;
+long a = syscall(SYS_statx, AT_FDCWD, argv[1], 0, STATX_BASIC_STATS, &stx);
+long b = syscall(SYS_statfs, "/nonexistent/ksys-missing", &sfs);
+long c = syscall(SYS_stat, "/nonexistent/ksys-missing", &st);`,
+  done: '"done x %ld %ld %ld\\n", a, b, c',
+});
 
 test('syncsnoop-bpfcc (kprobe on __x64_sys_sync): one line per sync()', { skip: bccSkip, timeout: 240000 }, async (t) => {
   await shimAndKernel(t, {
@@ -340,23 +302,11 @@ test('syncsnoop-bpfcc (kprobe on __x64_sys_sync): one line per sync()', { skip: 
   });
 });
 
-const SYNCER = `#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-int main(void)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		sync();
-		printf("done %s\\n", line);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const SYNCER = lineTarget({
+  includes: [],
+  body: `sync();`,
+  done: '"done %s\\n", line',
+});
 
 // deadlock-bpfcc: uprobes on pthread_mutex_lock/unlock in libc and a kretprobe on
 // __x64_sys_clone; it finds the lock-order cycle of two threads taking two mutexes in opposite
@@ -383,11 +333,9 @@ test('deadlock-bpfcc finds a lock inversion and prints where each mutex was take
   });
 });
 
-const INVERTER = `#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-static pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER, b = PTHREAD_MUTEX_INITIALIZER;
+const INVERTER = lineTarget({
+  includes: ['<pthread.h>'],
+  before: `static pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER, b = PTHREAD_MUTEX_INITIALIZER;
 static void *ab(void *p)
 {
 	pthread_mutex_lock(&a);
@@ -403,25 +351,14 @@ static void *ba(void *p)
 	pthread_mutex_unlock(&a);
 	pthread_mutex_unlock(&b);
 	return p;
-}
-int main(void)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		pthread_t t;
-		pthread_create(&t, 0, ab, 0); /* one after the other: an inversion, never a deadlock */
-		pthread_join(t, 0);
-		pthread_create(&t, 0, ba, 0);
-		pthread_join(t, 0);
-		printf("done %s\\n", line);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+}`,
+  body: `pthread_t t;
+pthread_create(&t, 0, ab, 0); /* one after the other: an inversion, never a deadlock */
+pthread_join(t, 0);
+pthread_create(&t, 0, ba, 0);
+pthread_join(t, 0);`,
+  done: '"done %s\\n", line',
+});
 
 test('shmsnoop-bpfcc (kprobes on the System V shared memory syscalls): each call with its arguments and result', { skip: bccSkip, timeout: 240000 }, async (t) => {
   await shimAndKernel(t, {
@@ -446,28 +383,14 @@ test('shmsnoop-bpfcc (kprobes on the System V shared memory syscalls): each call
   });
 });
 
-const SHMER = `#include <stdio.h>
-#include <string.h>
-#include <sys/ipc.h>
-#include <sys/shm.h>
-#include <unistd.h>
-int main(void)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
-		void *p = shmat(id, 0, 0);
-		shmdt(p);
-		shmctl(id, IPC_RMID, 0);
-		printf("done %s %d\\n", line, id);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const SHMER = lineTarget({
+  includes: ['<sys/ipc.h>', '<sys/shm.h>'],
+  body: `int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+void *p = shmat(id, 0, 0);
+shmdt(p);
+shmctl(id, IPC_RMID, 0);`,
+  done: '"done %s %d\\n", line, id',
+});
 
 // mountsnoop-bpfcc: kprobes and kretprobes on __x64_sys_mount and __x64_sys_umount (root: the
 // target mounts a tmpfs). Its MNT_NS column reads task->nsproxy at the offsets of the headers bcc
@@ -494,23 +417,10 @@ test('mountsnoop-bpfcc (kprobes on __x64_sys_mount/umount): each call with its a
   });
 });
 
-const MOUNTER = `#include <stdio.h>
-#include <string.h>
-#include <sys/mount.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-	char line[64];
-	printf("ready pid=%d\\n", getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof line, stdin)) {
-		line[strcspn(line, "\\n")] = 0;
-		int a = mount("none", argv[1], "tmpfs", MS_NOSUID, "size=64k");
-		int b = umount2(argv[1], 0);
-		int c = umount2(argv[1], 0); /* not mounted any more */
-		printf("done %s %d %d %d\\n", line, a, b, c);
-		fflush(stdout);
-	}
-	return 0;
-}
-`;
+const MOUNTER = lineTarget({
+  includes: ['<sys/mount.h>'],
+  body: `int a = mount("none", argv[1], "tmpfs", MS_NOSUID, "size=64k");
+int b = umount2(argv[1], 0);
+int c = umount2(argv[1], 0); /* not mounted any more */`,
+  done: '"done %s %d %d %d\\n", line, a, b, c',
+});
