@@ -27,7 +27,7 @@ export async function uretprobeFigure(p: RunParams, log: (s: string) => void): P
       'An empty function (`bench_target`, `push %rbp` prologue) called in a loop by ' +
       '`examples/bench/uprobe_victim`, untraced, then with its returns counted by `examples/malloc/malloc -r ' +
       '-b <victim> -f bench_target -p <pid>` on the kernel and under bpftime. A return probe costs an entry ' +
-      'hook (which replaces the return address) and the return trampoline. Every traced run is checked: the ' +
+      'hook (which records the return address and calls the function) and the return trampoline. Every traced run is checked: the ' +
       `tool counted every return. The three runs are made in turn, ${p.reps} times; overhead per hit = the median ` +
       `of (traced − untraced) over those rounds. ${CPU_TIME_NOTE}`,
     params: {

@@ -67,6 +67,8 @@ extern long t_multi(long a, long b);  /* two instructions in the first 5 bytes: 
 extern long t_single(long a, long b); /* one 8-byte instruction: a single atomic store */
 extern long t_cross(long a, long b);  /* one instruction across a cache line: park, write */
 extern long t_int3(long a, long b);   /* first byte ends a cache line: parked with int3 */
+/* push %rbp; push %rbx, then reads its 7th and 8th arguments from the stack: a + g + h */
+extern long t_push2_args(long a, long b, long c, long d, long e, long f, long g, long h);
 extern long t_fp(long a, long b);     /* push %rbp; mov %rsp,%rbp: the push stays, patch after it */
 extern long t_onebyte(long a, long b); /* cwtl (1 byte) first: parked with int3 */
 extern long t_flags(long a, long b, long std); /* flags live across a mid-function probe point */
@@ -178,6 +180,16 @@ __asm__(".text\n"
 	"  movq %rsp, %rbp\n"
 	"  movq %rdi, %rax\n"
 	"  addq %rsi, %rax\n"
+	"  popq %rbp\n"
+	"  ret\n"
+	".p2align 4\n"
+	".globl t_push2_args\n t_push2_args:\n"
+	"  pushq %rbp\n"
+	"  pushq %rbx\n"
+	"  movq 24(%rsp), %rax\n" /* 7th argument */
+	"  addq 32(%rsp), %rax\n" /* 8th */
+	"  addq %rdi, %rax\n"
+	"  popq %rbx\n"
 	"  popq %rbp\n"
 	"  ret\n"
 	".p2align 4\n"
@@ -407,6 +419,46 @@ static void test_recursion(void)
 	CHECK(got == 3000L * 3001 / 2, "rec(3000) = %ld", got);
 	detach_ok(pe);
 	detach_ok(pr);
+}
+
+/* A site with return probes only: the stub calls the function (trampoline.S) rather than
+ * replacing its return address; the function must see its stack exactly as from its caller. */
+static void test_return_only_call(void)
+{
+	fn1 volatile f = rec;
+	long expect = f(50);
+	memset(&rec_ret, 0, sizeof(rec_ret));
+	struct bpftime_probe *pr = attach_ok((void *)rec, 1, h_record, &rec_ret);
+	long got = f(50);
+	CHECK(got == expect && rec_ret.hits == 51 && rec_ret.ax == (unsigned long)expect,
+	      "return-only rec(50) = %ld (want %ld), %ld returns, last ax %lu", got, expect, rec_ret.hits, rec_ret.ax);
+	got = f(3000);
+	CHECK(got == 3000L * 3001 / 2 && rec_ret.hits == 51 + 3001, "return-only rec(3000) = %ld, %ld returns", got,
+	      rec_ret.hits);
+	detach_ok(pr);
+
+	/* arguments on the stack, read after two pushes the jmp was placed after */
+	long (*volatile g)(long, long, long, long, long, long, long, long) = t_push2_args;
+	struct rec e = {0}, x = {0};
+	pr = attach_ok((void *)t_push2_args, 1, h_record, &x);
+	CHECK(((uint8_t *)t_push2_args)[0] == 0x55 && ((uint8_t *)t_push2_args)[1] == 0x53 &&
+		      ((uint8_t *)t_push2_args)[2] == 0xe9,
+	      "t_push2_args not patched after its pushes");
+	long sum = 0;
+	for (long i = 0; i < 100; i++)
+		sum += g(i, 0, 0, 0, 0, 0, 1000, 20000);
+	CHECK(sum == 4950 + 100 * 21000 && x.hits == 100 && x.ax == 99 + 21000, "t_push2_args: sum %ld hits %ld ax %lu",
+	      sum, x.hits, x.ax);
+	struct bpftime_probe *pe = attach_ok((void *)t_push2_args, 0, h_record, &e);
+	long v = g(1, 0, 0, 0, 0, 0, 2, 3);
+	CHECK(v == 6 && e.hits == 1 && x.ax == 6 && x.sp == e.sp + 8, "t_push2_args with an entry probe: %ld sp %#lx/%#lx",
+	      v, e.sp, x.sp);
+	detach_ok(pe);
+	v = g(4, 0, 0, 0, 0, 0, 5, 6);
+	CHECK(v == 15 && x.ax == 15 && x.sp == e.sp + 8, "t_push2_args return-only again: %ld sp %#lx (entry %#lx)", v,
+	      x.sp, e.sp);
+	detach_ok(pr);
+	CHECK(g(1, 0, 0, 0, 0, 0, 1, 1) == 3, "t_push2_args after detach");
 }
 
 static void test_longjmp(void)
@@ -1122,6 +1174,7 @@ int main(void)
 	test_return();
 	test_both_and_order();
 	test_recursion();
+	test_return_only_call();
 	test_longjmp();
 	test_override();
 	test_relocation_cases();

@@ -166,6 +166,30 @@ static struct site *overlapping(uintptr_t a, unsigned len, const struct site *se
 	return NULL;
 }
 
+/* What the stub's return-only path calls (trampoline.S) from the entry rsp + 8: the function's
+ * code from its entry. The 1-byte pushes the jmp was placed after ran before the stub and were
+ * dropped (the call goes where the return address was), so they come first, copied (nops
+ * too: nothing else is skipped), then a jmp to the relocated code. Without pushes: that code.
+ * Emitted at rx (written at rw) after the relocated code at reloc. */
+#define BODY_MAX (RELOC_MAX_SKIP + JMP_LEN)
+static uintptr_t emit_body(const struct attach_reloc_plan *plan, uintptr_t reloc, uintptr_t rx, uint8_t *rw)
+{
+	if (!plan->sp_adj)
+		return reloc;
+	static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+	const uint8_t *from = (const uint8_t *)plan->addr;
+	unsigned skip = plan->patch_addr - plan->addr;
+	if (skip >= 4 && memcmp(from, endbr64, 4) == 0) {
+		from += 4;
+		skip -= 4;
+	}
+	memcpy(rw, from, skip);
+	int32_t rel = (int32_t)(reloc - (rx + skip + JMP_LEN)); /* within one block */
+	rw[skip] = 0xe9;
+	memcpy(rw + skip + 1, &rel, 4);
+	return rx;
+}
+
 static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, struct site **out, char *err,
 		      size_t errlen)
 {
@@ -180,7 +204,7 @@ static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, st
 
 	size_t tpl = (size_t)(bpftime_attach_entry_tpl_end - bpftime_attach_entry_tpl);
 	struct near_block b;
-	rc = attach_nearmem_alloc(plan.lo, plan.hi, plan.patch_addr, tpl + RELOC_MAX_OUT, &b);
+	rc = attach_nearmem_alloc(plan.lo, plan.hi, plan.patch_addr, tpl + RELOC_MAX_OUT + BODY_MAX, &b);
 	if (rc)
 		return attach_err(err, errlen, rc, "no memory for a trampoline within reach of %#lx",
 				  (unsigned long)addr);
@@ -192,9 +216,10 @@ static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, st
 		free(s); /* the near block is lost: rare, and only a few hundred bytes */
 		return n;
 	}
+	uintptr_t body = emit_body(&plan, b.rx + tpl, b.rx + tpl + n, b.rw + tpl + n);
 	memcpy(b.rw, bpftime_attach_entry_tpl, tpl);
 	struct entry_tpl_slots slots = {s, (void *)bpftime_attach_entry_dispatch, addr, plan.sp_adj, attach_tls_offset(),
-					(void *)bpftime_attach_ret_tramp};
+					(void *)bpftime_attach_ret_tramp, body, (void *)bpftime_attach_ret_tramp_call};
 	memcpy(b.rw, &slots, sizeof(slots));
 	rc = attach_nearmem_seal(&b);
 	if (rc) {
@@ -212,6 +237,7 @@ static int site_build(uintptr_t addr, int trap, const struct attach_sym *sym, st
 	memcpy(s->prefix, (const void *)addr, plan.patch_addr - addr);
 	s->stub = b.rx + (size_t)(bpftime_attach_entry_tpl_entry - bpftime_attach_entry_tpl);
 	s->reloc = b.rx + tpl;
+	s->call_ret = b.rx + (size_t)(bpftime_attach_entry_tpl_call_ret - bpftime_attach_entry_tpl);
 	if (s->trap) {
 		s->patch_len = 1;
 		s->patch[0] = INT3;

@@ -36,6 +36,7 @@ struct handler_vec {
 
 /* ---- relocation (reloc.c) ---- */
 enum reloc_kind { RK_COPY, RK_RIPREL, RK_JCC, RK_JMP, RK_CALL };
+#define RELOC_MAX_SKIP 6 /* leading 1-byte pushes/nops a jmp plan leaves in place (reloc.c) */
 #define RELOC_MAX_INSNS 8	  /* >= 5 bytes of instructions of >= 1 byte each, with slack */
 #define RELOC_MAX_OUT (RELOC_MAX_INSNS * 16 + 16) /* worst case per insn + the jmp back */
 struct reloc_insn {
@@ -121,6 +122,7 @@ struct site {
 	uint8_t patch[JMP_LEN]; /* what we write: e9 rel32, or cc */
 	uintptr_t stub;	       /* entry of the stub */
 	uintptr_t reloc;       /* relocated original instructions inside the stub (+ jmp back) */
+	uintptr_t call_ret;    /* the stub's return address in a frame its return-only path called */
 	volatile int armed;    /* our patch is (being) written: an int3 trap here goes to stub */
 	volatile int trap_redirect; /* an int3 of ours was written here: the trap handler knows it */
 	int dead;	       /* code at addr changed since: never re-armed */
@@ -184,6 +186,10 @@ extern const uint8_t bpftime_attach_entry_tpl[] HIDDEN;	     /* start of the tem
 extern const uint8_t bpftime_attach_entry_tpl_entry[] HIDDEN; /* where the site's jmp lands */
 extern const uint8_t bpftime_attach_entry_tpl_end[] HIDDEN;   /* relocated code is appended here */
 extern const uint8_t bpftime_attach_ret_tramp[] HIDDEN;
+/* In the template: the return address of the return-only path's call (a function it called
+ * returns there, then to bpftime_attach_ret_tramp_call). */
+extern const uint8_t bpftime_attach_entry_tpl_call_ret[] HIDDEN;
+extern const uint8_t bpftime_attach_ret_tramp_call[] HIDDEN;
 /* Slots at the start of the template, filled per site. */
 struct entry_tpl_slots {
 	struct site *site;
@@ -192,6 +198,8 @@ struct entry_tpl_slots {
 	uintptr_t sp_adj;
 	uintptr_t tls_off;   /* attach_tls's offset from the thread pointer (initial-exec TLS) */
 	void *ret_tramp;     /* bpftime_attach_ret_tramp */
+	uintptr_t body;      /* what the return-only path calls: the relocated code, after the skipped pushes */
+	void *ret_call;      /* bpftime_attach_ret_tramp_call */
 };
 /* Offsets trampoline.S uses: attach_asm.h (checked in attach.c). */
 int bpftime_attach_entry_dispatch(struct site *s, struct pt_regs *regs) HIDDEN;

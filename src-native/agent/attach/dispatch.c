@@ -7,7 +7,8 @@
  * dispatcher are treated the same way.
  *
  * Return probes: at entry the return address at [rsp] is saved with rsp and the site, and replaced
- * by bpftime_attach_ret_tramp. On return the trampoline's rsp is entry rsp + 8, which identifies the
+ * by bpftime_attach_ret_tramp (the stub's return-only path calls the function instead, so its
+ * return comes back through bpftime_attach_ret_tramp_call: trampoline.S). On return the trampoline's rsp is entry rsp + 8, which identifies the
  * frame: the topmost frame with that entry rsp is the live one (recursion pushes one per depth; a
  * frame left behind by longjmp at the same rsp is always older). Frames from calls that never
  * return (longjmp, exceptions, pthread_exit through a probed function) stay in the shadow stack

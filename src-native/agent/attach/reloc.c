@@ -52,7 +52,7 @@
 #define REACH_MARGIN 64 /* any instruction of the block is within this of the block's bounds */
 #define USER_TOP (1UL << 47)
 #define SCAN_WINDOW 4096 /* sweep length when the symbol size is unknown */
-#define MAX_SKIP 6 /* leading 1-byte pushes/nops left in place */
+#define MAX_SKIP RELOC_MAX_SKIP
 
 static ZydisDecoder decoder;
 static int decoder_ready;

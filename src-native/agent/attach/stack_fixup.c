@@ -1,7 +1,8 @@
-/* Stack walks in the presence of pending return probes: each one replaced a return address on
- * the thread's stack by bpftime_attach_ret_tramp, so a frame-pointer walk finds the trampoline
- * where the caller should be. The kernel (fixup_uretprobe_trampoline_entries) puts the real
- * addresses back, innermost pending return first; so does this, from the shadow stack. */
+/* Stack walks in the presence of pending return probes: each one put a return address of ours on
+ * the thread's stack where the caller's was (bpftime_attach_ret_tramp, or the stub's own when its
+ * return-only path called the function: site->call_ret), so a frame-pointer walk finds it where
+ * the caller should be. The kernel (fixup_uretprobe_trampoline_entries) puts the real addresses
+ * back, innermost pending return first; so does this, from the shadow stack. */
 #include "attach_internal.h"
 
 void bpftime_probe_fixup_user_stack(uint64_t *ips, uint32_t nr)
@@ -11,6 +12,6 @@ void bpftime_probe_fixup_user_stack(uint64_t *ips, uint32_t nr)
 		return;
 	unsigned i = t->top;
 	for (uint32_t k = 0; k < nr && i > 0; k++)
-		if (ips[k] == (uintptr_t)bpftime_attach_ret_tramp)
+		if (ips[k] == (uintptr_t)bpftime_attach_ret_tramp || ips[k] == t->frames[i - 1].site->call_ret)
 			ips[k] = t->frames[--i].ret_addr;
 }

@@ -13,9 +13,11 @@
  * so the frame *is* the ctx programs read. */
 
 #define PT_RAX     80
+#define PT_ORIG_RAX 120
 #define PT_RIP     128
 #define PT_EFLAGS  144
 #define PT_RSP     152
+#define PT_SS      160
 #define PT_REGS_SIZE 168
 #define RED_ZONE   128	/* SysV: code may keep data below rsp; a probe mid-function must not clobber it */
 
@@ -123,6 +125,8 @@ bpftime_attach_entry_tpl:
 .Lslot_sp_adj:	 .quad 0	/* bytes pushed by the 1-byte pushes left before the jmp (reloc.c) */
 .Lslot_tls:	 .quad 0	/* offset of attach_tls from %fs:0 (initial-exec TLS) */
 .Lslot_ret_tramp: .quad 0	/* bpftime_attach_ret_tramp */
+.Lslot_body:	 .quad 0	/* the function's code, called by the return-only path (attach.c) */
+.Lslot_ret_call: .quad 0	/* bpftime_attach_ret_tramp_call */
 
 /* Override: a handler asked the function to return at once with regs->rax. rsp is at pt_regs.
  * Flags are dead across a return (and DF is clear, as the ABI wants), so they are not restored. */
@@ -169,17 +173,30 @@ bpftime_attach_entry_tpl:
 	mov (%rdx), %rax
 	mov %rax, 0(%rsi)		/* ret_addr */
 	incl TS_TOP(%rcx)		/* after the frame is complete: a signal handler sees all or nothing */
-	mov .Lslot_ret_tramp(%rip), %rax
-	mov %rax, (%rdx)
 	incq TS_SEQ(%rcx)		/* even again */
 	popq %rsi
 	popq %rdx
 	RESTORE_ARITH_FLAGS		/* DF was never touched */
 	lea 8(%rsp), %rsp
 	popq %rax
-	popq %rcx
-	lea RED_ZONE(%rsp), %rsp
-	jmp .Ltpl_end			/* the relocated instructions */
+	/* Call the function instead of hijacking its return address: from rsp = entry rsp + 8
+	 * (the return address is in the shadow frame; what the skipped pushes pushed is dropped and
+	 * pushed again by the body, reloc.c), so the `call` puts our return address where the
+	 * caller's was and every argument on the stack stays where the function expects it. Its
+	 * `ret` then comes back here as the CPU's return predictor expects, and the return
+	 * trampoline's `ret` to the caller pops the prediction the caller's call pushed: no
+	 * mispredicted return, which a hijacked return address costs on every hit. Only [rsp] =
+	 * the caller's rcx is left below the red zone; rsp is moved with `pop %rsp` (no flags). */
+	mov .Lslot_sp_adj(%rip), %rcx
+	lea 16+RED_ZONE(%rsp,%rcx), %rcx	/* entry rsp + 8 */
+	pushq %rcx
+	mov 8(%rsp), %rcx
+	popq %rsp
+	call *.Lslot_body(%rip)
+	.globl bpftime_attach_entry_tpl_call_ret
+	.hidden bpftime_attach_entry_tpl_call_ret
+bpftime_attach_entry_tpl_call_ret:	/* the return address the function's frame holds */
+	jmp *.Lslot_ret_call(%rip)
 .Llight_bail:
 	RESTORE_ARITH_FLAGS
 	lea 8(%rsp), %rsp
@@ -248,11 +265,9 @@ bpftime_attach_entry_tpl_end:
 /* ------------------------------------------------------------------------------------------- */
 /* Reached by the probed function's `ret`: rsp = entry rsp + 8. The caller cannot keep live data
  * below its rsp across a call, so the frame is built right here without skipping a red zone. */
-	.p2align 4
-	.globl bpftime_attach_ret_tramp
-	.hidden bpftime_attach_ret_tramp
-	.type bpftime_attach_ret_tramp, @function
-bpftime_attach_ret_tramp:
+/* Builds pt_regs, runs the return dispatcher (which pops the shadow frame and sets regs->rip to the
+ * real return address) and restores xmm0/1; leaves rsp at pt_regs. */
+.macro RET_DISPATCH
 	PUSH_FRAME_TOP
 	PUSH_GPRS
 	CLEAR_DF
@@ -268,6 +283,14 @@ bpftime_attach_ret_tramp:
 	movaps 0(%rsp), %xmm0
 	movaps 16(%rsp), %xmm1
 	mov %rbx, %rsp
+.endm
+
+	.p2align 4
+	.globl bpftime_attach_ret_tramp
+	.hidden bpftime_attach_ret_tramp
+	.type bpftime_attach_ret_tramp, @function
+bpftime_attach_ret_tramp:
+	RET_DISPATCH
 	POP_GPRS
 	/* Flags are dead after a return (DF clear, as CLEAR_DF left it): not restored. */
 	lea 48(%rsp), %rsp		/* orig_rax .. ss: now rsp is as after the original ret */
@@ -275,5 +298,21 @@ bpftime_attach_ret_tramp:
 	 * delivers a signal, and dead stack for the caller, so it is still intact. */
 	jmp *-40(%rsp)
 	.size bpftime_attach_ret_tramp, .-bpftime_attach_ret_tramp
+
+/* The same for a function the stub called (the return-only path): rsp = entry rsp + 8 here too.
+ * Returns with `ret`, which the caller's call predicted: the real address goes into the ss slot
+ * of pt_regs, the entry rsp, and the frame is popped down to it. */
+	.p2align 4
+	.globl bpftime_attach_ret_tramp_call
+	.hidden bpftime_attach_ret_tramp_call
+	.type bpftime_attach_ret_tramp_call, @function
+bpftime_attach_ret_tramp_call:
+	RET_DISPATCH
+	mov PT_RIP(%rsp), %rax
+	mov %rax, PT_SS(%rsp)
+	POP_GPRS
+	lea PT_SS-PT_ORIG_RAX(%rsp), %rsp	/* orig_rax .. rsp: now at the entry rsp */
+	ret
+	.size bpftime_attach_ret_tramp_call, .-bpftime_attach_ret_tramp_call
 
 	.section .note.GNU-stack, "", @progbits
