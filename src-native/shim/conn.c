@@ -44,14 +44,14 @@ static void conn_lock(void)
 	sigdelset(&all, SIGILL);
 	sigdelset(&all, SIGTRAP);
 	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_BLOCK, &all, &t_conn_saved_mask);
+	shim_sigmask_keep_faults(SIG_BLOCK, &all, &t_conn_saved_mask);
 	pthread_mutex_lock(&g_conn_lock);
 }
 
 static void conn_unlock(void)
 {
 	pthread_mutex_unlock(&g_conn_lock);
-	pthread_sigmask(SIG_SETMASK, &t_conn_saved_mask, NULL);
+	shim_sigmask_keep_faults(SIG_SETMASK, &t_conn_saved_mask, NULL);
 }
 
 /* This thread reads the socket for everyone (await_reply) and, while it waits there, whether it

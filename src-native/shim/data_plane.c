@@ -39,7 +39,7 @@ static inline size_t cmd_attr_end(int cmd)
 static inline __attribute__((always_inline)) int dp_copy(void *dst, const void *src, size_t n, int to_user,
 							 const int fast)
 {
-	if (__builtin_expect(fast || __atomic_load_n(&shim_uaccess_ready, __ATOMIC_RELAXED), 1)) {
+	if (__builtin_expect(fast, 1)) {
 #if SHIM_HAVE_INLINE_UACCESS
 		if (n == 8)
 			return to_user ? shim_put_user8(dst, src) : shim_get_user8(dst, src);
@@ -52,8 +52,9 @@ static inline __attribute__((always_inline)) int dp_copy(void *dst, const void *
 	}
 	return to_user ? shim_write_user_syscall(dst, src, n) : shim_read_user_syscall(dst, src, n);
 }
-/* `fast`: 1 where the handler is known to be installed (the command path once it is, a constant
- * that removes the check from every copy), 0 to check. */
+/* `fast`: 1 where the copy routine may be used on this thread (its handler is installed and the
+ * thread does not block SIGSEGV/SIGBUS: shim_uaccess_usable), a constant on the command path that
+ * removes the check from every copy; 0: the syscalls. */
 #define COPY_IN(fast, dst, uptr, n) (dp_copy((dst), (const void *)(uintptr_t)(uptr), (n), 0, (fast)) < 0)
 #define COPY_OUT(fast, uptr, src, n) (dp_copy((void *)(uintptr_t)(uptr), (src), (n), 1, (fast)) < 0)
 
@@ -251,11 +252,13 @@ static inline __attribute__((always_inline)) int dp_command(int cmd, void *attr_
 	return 1;
 }
 
-/* Until the fault handler is installed (the process's first command installs it), or where it
- * cannot be: every copy checks. */
+/* The thread's first command, before the process's fault handler is installed (the first command
+ * installs it), where it cannot be, or on a thread that blocks SIGSEGV/SIGBUS (a fault there would
+ * kill the process: the syscalls copy instead). */
 static __attribute__((noinline)) int dp_command_first(int cmd, void *attr_user, unsigned int size, long *ret)
 {
-	shim_uaccess_setup(); /* once: installs the fault handler dp_copy relies on */
+	if (shim_uaccess_usable_slow())
+		return dp_command(cmd, attr_user, size, ret, 1);
 	return dp_command(cmd, attr_user, size, ret, 0);
 }
 
@@ -263,7 +266,7 @@ long shim_bpf_cmd(int cmd, void *attr_user, unsigned int size)
 {
 	long ret;
 	if ((unsigned)cmd <= BPF_MAP_LOOKUP_AND_DELETE_ELEM && CMD_BITS[cmd]) {
-		if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE), 1)
+		if (__builtin_expect(shim_thread_faults == SHIM_FAULTS_OPEN, 1)
 			    ? dp_command(cmd, attr_user, size, &ret, 1)
 			    : dp_command_first(cmd, attr_user, size, &ret))
 			return ret;

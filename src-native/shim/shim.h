@@ -4,6 +4,7 @@
 #ifndef BPFTIME_SHIM_H
 #define BPFTIME_SHIM_H
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -148,6 +149,20 @@ int shim_write_user_syscall(void *dst, const void *src, size_t n);
 long shim_uaccess_copy(void *dst, const void *src, size_t n);
 extern int shim_uaccess_ready;
 int shim_uaccess_setup(void);
+/* A fault on a thread that blocks SIGSEGV or SIGBUS is not delivered: the kernel kills the
+ * process. So the copy routine is used only on a thread known to keep them open, which is what
+ * shim_thread_faults caches (SHIM_FAULTS_OPEN; anything else: ask the kernel again). The
+ * interposed sigprocmask/pthread_sigmask and the handlers whose sa_mask blocks them reset it
+ * (uaccess.c). shim_uaccess_usable_slow: installs the handler, asks, caches; 1 when usable. */
+enum { SHIM_FAULTS_UNKNOWN = 0, SHIM_FAULTS_OPEN = 1 };
+extern __thread int shim_thread_faults __attribute__((tls_model("initial-exec")));
+int shim_uaccess_usable_slow(void);
+/* pthread_sigmask for the shim's own changes that keep SIGSEGV/SIGBUS as they were (no reset). */
+int shim_sigmask_keep_faults(int how, const sigset_t *set, sigset_t *old);
+static inline int shim_uaccess_usable(void)
+{
+	return __builtin_expect(shim_thread_faults == SHIM_FAULTS_OPEN, 1) || shim_uaccess_usable_slow();
+}
 
 #if defined(__x86_64__)
 /* 4- and 8-byte accesses (keys and values) inlined where they are made: the one faulting move
@@ -233,7 +248,7 @@ static inline int shim_read_user(void *dst, const void *src, size_t n)
 		return 0;
 	if (!src)
 		return -EFAULT;
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE) || shim_uaccess_setup(), 1))
+	if (shim_uaccess_usable())
 		return (int)shim_uaccess_copy(dst, src, n);
 	return shim_read_user_syscall(dst, src, n);
 }
@@ -244,7 +259,7 @@ static inline int shim_write_user(void *dst, const void *src, size_t n)
 		return 0;
 	if (!dst)
 		return -EFAULT;
-	if (__builtin_expect(__atomic_load_n(&shim_uaccess_ready, __ATOMIC_ACQUIRE) || shim_uaccess_setup(), 1))
+	if (shim_uaccess_usable())
 		return (int)shim_uaccess_copy(dst, src, n);
 	return shim_write_user_syscall(dst, src, n);
 }

@@ -12,7 +12,9 @@
  *
  * Every other fault goes to the tool's own handler, exactly as it would without us: sigaction/
  * signal of SIGSEGV and SIGBUS are interposed and recorded as the tool's, and what is not ours
- * is passed on. Elsewhere than x86-64 the copies fall back to process_vm_readv/writev (conn.c). */
+ * is passed on. A thread that blocks SIGSEGV/SIGBUS cannot take the fault (the kernel kills the
+ * process): it copies with the syscalls (see "threads that block SIGSEGV/SIGBUS" below).
+ * Elsewhere than x86-64 the copies fall back to process_vm_readv/writev (conn.c). */
 #include "shim.h"
 
 #include <dlfcn.h>
@@ -21,6 +23,8 @@
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bpftime/client.h"
@@ -144,6 +148,7 @@ long shim_uaccess_copy(void *dst, const void *src, size_t n) { return -ENOSYS; }
 #endif
 
 static struct sigaction g_app[2]; /* the tool's own SIGSEGV, SIGBUS actions */
+__thread int shim_thread_faults __attribute__((tls_model("initial-exec")));
 int shim_uaccess_ready; /* our handler is in front: shim_uaccess_copy may be used */
 static int g_installed;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -196,6 +201,114 @@ static void install(void)
 	}
 }
 
+/* ---- threads that block SIGSEGV/SIGBUS ----
+ * The kernel does not deliver a fault signal the thread blocks: it kills the process. So on such
+ * a thread (a tool's worker that blocked every signal, a handler whose sa_mask holds them) the
+ * copies go through process_vm_readv/writev, which answer EFAULT. The kernel's mask is asked
+ * (one rt_sigprocmask) whenever shim_thread_faults is not SHIM_FAULTS_OPEN, and only "open" is
+ * cached: a cached answer is reset by each mask change the tool makes through libc and around
+ * each of its handlers that blocks them. Not seen: raw rt_sigprocmask syscalls and setcontext
+ * with such a mask (the copy would then fault on a blocked signal, as before this check). */
+static int thread_blocks_faults(void)
+{
+	uint64_t cur = 0; /* the kernel's sigset: bit n-1 is signal n */
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, sizeof(cur)) < 0)
+		return 1;
+	return (cur & ((1ULL << (SIGSEGV - 1)) | (1ULL << (SIGBUS - 1)))) != 0;
+}
+
+int shim_uaccess_usable_slow(void)
+{
+	if (!shim_uaccess_setup())
+		return 0;
+	if (thread_blocks_faults())
+		return 0;
+	shim_thread_faults = SHIM_FAULTS_OPEN;
+	return 1;
+}
+
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+
+/* The tool's mask changes: whatever the result, ask again before the next copy. */
+static int mask_call(const char *name, sigmask_fn *real, int how, const sigset_t *set, sigset_t *old)
+{
+	if (!*real)
+		*real = (sigmask_fn)dlsym(RTLD_NEXT, name);
+	int rc = (*real)(how, set, old);
+	if (set)
+		shim_thread_faults = SHIM_FAULTS_UNKNOWN;
+	return rc;
+}
+
+EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn real;
+	return mask_call("sigprocmask", &real, how, set, old);
+}
+
+EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn real;
+	return mask_call("pthread_sigmask", &real, how, set, old);
+}
+
+/* The shim's own mask changes that leave SIGSEGV/SIGBUS as they were (conn.c): no reset. */
+int shim_sigmask_keep_faults(int how, const sigset_t *set, sigset_t *old)
+{
+	static sigmask_fn real;
+	if (!real)
+		real = (sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
+	return real(how, set, old);
+}
+
+/* Handlers whose sa_mask blocks SIGSEGV or SIGBUS run behind this wrapper, which resets the
+ * cached answer on the way in and out: the kernel changed the mask without a call we see. The
+ * tool's action is kept here and reported back by sigaction. */
+static struct sigaction g_masked[_NSIG];
+
+static void masked_handler(int sig, siginfo_t *si, void *uc)
+{
+	shim_thread_faults = SHIM_FAULTS_UNKNOWN;
+	struct sigaction *a = &g_masked[sig];
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else
+		a->sa_handler(sig);
+	shim_thread_faults = SHIM_FAULTS_UNKNOWN;
+}
+
+static int masks_faults(const struct sigaction *act)
+{
+	int handler = (act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != NULL
+						    : act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+	return handler && (sigismember(&act->sa_mask, SIGSEGV) == 1 || sigismember(&act->sa_mask, SIGBUS) == 1);
+}
+
+static int other_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	struct sigaction was;
+	int wrapped = sig > 0 && sig < _NSIG && (act || old);
+	if (!wrapped)
+		return real_sigaction(sig, act, old);
+	if (real_sigaction(sig, NULL, &was) < 0)
+		return -1; /* EINVAL for a bad signal number, as the kernel's */
+	if (was.sa_sigaction == masked_handler && (was.sa_flags & SA_SIGINFO))
+		was = g_masked[sig];
+	if (act && masks_faults(act)) {
+		struct sigaction ours = *act;
+		g_masked[sig] = *act;
+		ours.sa_sigaction = masked_handler;
+		ours.sa_flags |= SA_SIGINFO;
+		if (real_sigaction(sig, &ours, NULL) < 0)
+			return -1;
+	} else if (act && real_sigaction(sig, act, NULL) < 0) {
+		return -1;
+	}
+	if (old)
+		*old = was;
+	return 0;
+}
+
 /* Installed on first use: the first copy, or the tool's first sigaction/signal call. */
 int shim_uaccess_setup(void)
 {
@@ -208,7 +321,9 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 {
 	pthread_once(&g_once, install);
 	int s = slot(sig);
-	if (s < 0 || !__atomic_load_n(&g_installed, __ATOMIC_ACQUIRE))
+	if (s < 0)
+		return other_sigaction(sig, act, old);
+	if (!__atomic_load_n(&g_installed, __ATOMIC_ACQUIRE))
 		return real_sigaction(sig, act, old);
 	if (old)
 		*old = g_app[s];

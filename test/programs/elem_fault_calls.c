@@ -290,6 +290,80 @@ static void sigbus(void)
 	close(fd);
 }
 
+/* A thread that blocks SIGSEGV and SIGBUS (a worker that blocked every signal, a handler whose
+ * sa_mask holds them): a fault there is not delivered, the kernel would kill the process, so the
+ * bad pointers must still come back as EFAULT without one. Also the same calls again once the
+ * mask is open, and the server's commands (an attr copy) on the blocked thread. */
+static int bl_fd;
+static void bad_calls(const char *where)
+{
+	char name[128];
+	uint32_t k = 1;
+	uint64_t v = 7, out = 0;
+	union bpf_attr info_attr;
+	struct bpf_map_info info;
+#define N(what) (snprintf(name, sizeof(name), "%s: %s", where, what), name)
+	R(N("lookup value 0x10"), e32(BPF_MAP_LOOKUP_ELEM, bl_fd, &k, (void *)0x10, 0));
+	R(N("update key 0x10"), e32(BPF_MAP_UPDATE_ELEM, bl_fd, (void *)0x10, &v, BPF_ANY));
+	R(N("update value 0x10"), e32(BPF_MAP_UPDATE_ELEM, bl_fd, &k, (void *)0x10, BPF_ANY));
+	R(N("get_next_key next 0x10"), e32(BPF_MAP_GET_NEXT_KEY, bl_fd, NULL, (void *)0x10, 0));
+	R(N("attr 0x10"), sys_bpf(BPF_MAP_LOOKUP_ELEM, (void *)0x10, 32));
+	R(N("update"), e32(BPF_MAP_UPDATE_ELEM, bl_fd, &k, &v, BPF_ANY));
+	R(N("lookup"), e32(BPF_MAP_LOOKUP_ELEM, bl_fd, &k, &out, 0));
+	printf("%s: value %llu\n", where, (unsigned long long)out);
+	memset(&info_attr, 0, sizeof(info_attr));
+	info_attr.info.bpf_fd = bl_fd;
+	info_attr.info.info_len = sizeof(info);
+	info_attr.info.info = 0x10;
+	R(N("map info into 0x10"), sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &info_attr, sizeof(info_attr)));
+#undef N
+}
+
+static void *bl_worker(void *arg)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	bad_calls("thread blocking every signal");
+	return NULL;
+}
+
+static void bl_handler(int sig) { bad_calls("handler with a full sa_mask"); }
+
+static void blocked(void)
+{
+	bl_fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+	pthread_t t;
+	pthread_create(&t, NULL, bl_worker, NULL);
+	pthread_join(t, NULL);
+
+	sigset_t segv, old;
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGSEGV);
+	sigprocmask(SIG_BLOCK, &segv, &old);
+	bad_calls("main thread blocking SIGSEGV");
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &segv, &old);
+	bad_calls("main thread blocking SIGBUS");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	bad_calls("main thread, mask open again");
+
+	struct sigaction sa, back;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bl_handler;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR1, NULL, &back);
+	printf("handler reported back as installed: %s, full mask: %s\n", back.sa_handler == bl_handler ? "yes" : "no",
+	       sigismember(&back.sa_mask, SIGSEGV) == 1 && sigismember(&back.sa_mask, SIGTERM) == 1 ? "yes" : "no");
+	raise(SIGUSR1);
+	bad_calls("main thread after the handler");
+	signal(SIGUSR1, SIG_DFL);
+	close(bl_fd);
+}
+
 static void flags(void)
 {
 	int fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
@@ -350,6 +424,7 @@ int main(void)
 	sigbus();
 	threads();
 	flags();
+	blocked();
 	printf("tool SIGSEGV handler never ran\n");
 	return 0;
 }
