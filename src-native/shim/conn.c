@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <linux/membarrier.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
@@ -221,6 +222,12 @@ static void watch(int sock)
 		return;
 	}
 	*w = (struct watch){ fd, pid };
+	/* The tool's own agent (tool_agent.c) patches code and syncs cores with membarrier, whose
+	 * registration waits for RCU grace periods once a second thread shares the mm (20 ms of a
+	 * tool's start, seen on opensnoop). This watcher is often that second thread: register
+	 * first, while that costs nothing. Registration only marks the mm; idempotent. */
+	syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0);
+	syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
