@@ -14,6 +14,7 @@ PKGS=(
   bpfcc-tools python3-bpfcc              # bcc's Python tools (/usr/sbin/*-bpfcc)
   linux-headers-amd64                    # the kernel headers bcc compiles its programs against
   systemtap-sdt-dev                      # <sys/sdt.h> for the USDT example
+  postgresql                             # a server with USDT probes for dbslower/dbstat (bcc-postgres test)
   librsvg2-bin                           # rsvg-convert: the benchmark chart as PNG
   strace binutils util-linux procps      # tests: no bpf() reaches the kernel; script(1) for ptys
 )

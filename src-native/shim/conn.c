@@ -711,7 +711,9 @@ long shim_call_blobs(uint32_t op, const uint64_t args[6], const struct shim_blob
 		conn_unlock();
 		buf_free_zeroed(&req);
 		if (rc < 0) {
-			result = -EIO;
+			/* A server this user may not use (its socket is another user's, or it lets this
+			 * uid in as an agent only) answers as a kernel answers an unprivileged user. */
+			result = rc == -EPERM || rc == -EACCES ? -EPERM : -EIO;
 			break;
 		}
 		if (hdr.type != BPFTIME_MSG_REPLY || hdr.len < sizeof(struct bpftime_reply)) {

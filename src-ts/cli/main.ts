@@ -89,9 +89,10 @@ export function main(argv: string[]): void {
     .command('serve')
     .description('run the syscall server in the foreground, logging to stderr')
     .option('--idle-timeout <ms>', 'exit after this many ms without clients (0: never)', '0')
-    .action((opts: { idleTimeout: string }) => {
+    .option('--agents-from-any-uid', 'let traced processes of other users connect (daemons that drop root, e.g. postgres); they may only be agents')
+    .action((opts: { idleTimeout: string; agentsFromAnyUid?: boolean }) => {
       const { runServer } = require('../server/main') as typeof import('../server/main');
-      if (!runServer(runtimeDir(), Number(opts.idleTimeout))) {
+      if (!runServer(runtimeDir(), Number(opts.idleTimeout), opts.agentsFromAnyUid || undefined)) {
         console.error(`bpftime serve: a server already runs in ${runtimeDir()} (see \`bpftime status\`)`);
         process.exit(1);
       }

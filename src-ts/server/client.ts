@@ -19,6 +19,8 @@ export class Client {
   readonly pendingCalls = new Map<number, CallContext>();
   private readonly reader = new FrameReader();
   closed = false;
+  /** Another user's process, let in by --agents-from-any-uid: an agent and nothing else. */
+  foreign = false;
   /** Told once that its probes wait for a traced process (server.ts). */
   hintedNoAgent = false;
   readonly connectedAt = Date.now();

@@ -7,8 +7,8 @@ import { Server } from './server';
 import { log } from './log';
 import { defaultRuntimeDir } from '../cli/runtime';
 
-export function runServer(runtimeDir: string, idleMs: number): Server | null {
-  const server = new Server({ runtimeDir, idleMs });
+export function runServer(runtimeDir: string, idleMs: number, agentsFromAnyUid = agentsFromAnyUidEnv()): Server | null {
+  const server = new Server({ runtimeDir, idleMs, agentsFromAnyUid });
   if (!server.start()) {
     log(`another server already runs in ${runtimeDir}`);
     return null;
@@ -21,6 +21,12 @@ export function runServer(runtimeDir: string, idleMs: number): Server | null {
   process.on('SIGINT', bye);
   process.on('SIGTERM', bye);
   return server;
+}
+
+/** BPFTIME_AGENTS_FROM_ANY_UID=1: what `bpftime serve --agents-from-any-uid` asks, for a server
+ * a tool's shim starts. */
+function agentsFromAnyUidEnv(): boolean {
+  return process.env.BPFTIME_AGENTS_FROM_ANY_UID === '1';
 }
 
 /** The shim or agent that started us waits on a pipe (BPFTIME_READY_FD) for the moment we

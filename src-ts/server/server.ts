@@ -34,6 +34,10 @@ export interface ServerOptions {
   runtimeDir: string;
   /** Exit after this long without any client (0: never). */
   idleMs: number;
+  /** Agents of processes of any user may connect (daemons that drop root: postgres, nginx...);
+   * such a connection may only be an agent (no bpf() calls, no status), with the pid the
+   * kernel vouches for. Off: only the server's own uid and root. */
+  agentsFromAnyUid?: boolean;
 }
 
 export class Server {
@@ -66,6 +70,11 @@ export class Server {
     const fd = addon.listenUnix(this.socketPath);
     if (fd < 0) throw new Error(`cannot listen on ${this.socketPath}: errno ${-fd}`);
     this.listenFd = fd;
+    if (this.opts.agentsFromAnyUid) {
+      // Others may reach the socket (search, not list, the directory; connect needs write).
+      fs.chmodSync(this.opts.runtimeDir, 0o711);
+      fs.chmodSync(this.socketPath, 0o666);
+    }
     addon.watch(fd, () => this.acceptAll());
     fs.writeFileSync(path.join(this.opts.runtimeDir, 'server.pid'), `${process.pid}\n`);
     this.kernel.bpffs.viewRoot = path.join(this.opts.runtimeDir, 'bpffs-views');
@@ -111,12 +120,15 @@ export class Server {
       const a = addon.accept(this.listenFd);
       if (a === null || typeof a === 'number') return;
       const myUid = process.getuid?.() ?? 0;
-      if (a.uid !== myUid && a.uid !== 0) {
-        log(`refused a connection from uid ${a.uid} (pid ${a.pid}): only uid ${myUid} and root may connect`);
+      const foreign = a.uid !== myUid && a.uid !== 0;
+      if (foreign && !this.opts.agentsFromAnyUid) {
+        log(`refused a connection from uid ${a.uid} (pid ${a.pid}): only uid ${myUid} and root may connect ` +
+          '(bpftime serve --agents-from-any-uid lets traced processes of other users in)');
         addon.closeFd(a.fd);
         continue;
       }
       const c = new Client(a.fd, a.pid, a.uid);
+      c.foreign = foreign;
       this.clients.add(c);
       this.armIdle();
       addon.watch(c.fd, () => this.onReadable(c));
@@ -160,7 +172,19 @@ export class Server {
     this.armIdle();
   }
 
+  /** What a connection from another user may send: an agent's messages only. */
+  private static readonly FOREIGN_MSGS = new Set<number>([Msg.Hello, Msg.AttachResult, Msg.Trace, Msg.Ping]);
+
   private handle(c: Client, f: Frame): void {
+    if (c.foreign && (!Server.FOREIGN_MSGS.has(f.type) || (f.type !== Msg.Hello && c.role !== Role.Agent) ||
+        (f.type === Msg.Hello && decodeHello(f.payload).role !== Role.Agent))) {
+      log(`refused pid ${c.peerPid} (uid ${c.uid}): a process of another user may only connect as an agent`);
+      // A tool's bpf() calls fail with EPERM, as an unprivileged user's do on a kernel.
+      if (f.type === Msg.Hello) c.send(Msg.HelloReply, f.seq, encodeHelloReply(-Errno.EPERM, process.pid));
+      for (const fd of f.fds) addon.closeFd(fd);
+      this.disconnect(c);
+      return;
+    }
     switch (f.type) {
       case Msg.Hello: {
         const h = decodeHello(f.payload);
@@ -170,7 +194,9 @@ export class Server {
           return;
         }
         c.role = h.role;
-        c.pid = h.pid || c.peerPid;
+        // Another user's process gets the pid the kernel gave for it (SO_PEERCRED), not the one
+        // it says: programs attached to another process are not handed to it.
+        c.pid = c.foreign ? c.peerPid : h.pid || c.peerPid;
         c.comm = h.comm;
         c.exe = h.exe;
         // After fork or exec a process may already hold object fds: count them as its own.

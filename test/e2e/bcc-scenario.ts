@@ -118,7 +118,7 @@ function possibleCpus(): number {
  * shim, which waits for the buffers' eventfds) on one fd per CPU, seen three times in a row (the
  * shim's own waits for the server are on one socket). bcc enters it once open_perf_buffer has put
  * every buffer in place. */
-async function waitPolling(p: Proc): Promise<void> {
+export async function waitPolling(p: Proc): Promise<void> {
   const polls = new Set([7, 271]); // poll, ppoll (x86-64)
   const ncpu = possibleCpus();
   let seen = 0;
