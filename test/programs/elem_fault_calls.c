@@ -330,6 +330,16 @@ static void *bl_worker(void *arg)
 
 static void bl_handler(int sig) { bad_calls("handler with a full sa_mask"); }
 
+static void calls_blocking(int (*mask)(int, const sigset_t *, sigset_t *), int sig, const char *where)
+{
+	sigset_t one, old;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	mask(SIG_BLOCK, &one, &old);
+	bad_calls(where);
+	mask(SIG_SETMASK, &old, NULL);
+}
+
 static void blocked(void)
 {
 	bl_fd = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
@@ -337,17 +347,9 @@ static void blocked(void)
 	pthread_create(&t, NULL, bl_worker, NULL);
 	pthread_join(t, NULL);
 
-	sigset_t segv, old;
-	sigemptyset(&segv);
-	sigaddset(&segv, SIGSEGV);
-	sigprocmask(SIG_BLOCK, &segv, &old);
-	bad_calls("main thread blocking SIGSEGV");
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	sigemptyset(&segv);
-	sigaddset(&segv, SIGBUS);
-	pthread_sigmask(SIG_BLOCK, &segv, &old);
-	bad_calls("main thread blocking SIGBUS");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Both of libc's ways to change the mask. */
+	calls_blocking(sigprocmask, SIGSEGV, "main thread blocking SIGSEGV");
+	calls_blocking(pthread_sigmask, SIGBUS, "main thread blocking SIGBUS");
 	bad_calls("main thread, mask open again");
 
 	struct sigaction sa, back;
