@@ -222,9 +222,10 @@ static inline uint32_t hash_key(const void *key, uint32_t len, uint32_t seed)
 	return (uint32_t)h;
 }
 
-static inline int key_eq(const struct hash_map *h, const uint8_t *ekey, const void *key)
+/* len is the map's key size; a constant 4 or 8 at the lookup fast paths makes this one compare. */
+static inline __attribute__((always_inline)) int key_eq_len(const uint8_t *ekey, const void *key, uint32_t len)
 {
-	switch (h->key_size) {
+	switch (len) {
 	case 4:
 		return load32(ekey) == load32(key);
 	case 8:
@@ -233,8 +234,13 @@ static inline int key_eq(const struct hash_map *h, const uint8_t *ekey, const vo
 		return load64(ekey) == load64(key) &&
 		       load64(ekey + 8) == load64((const uint8_t *)key + 8);
 	default:
-		return memcmp(ekey, key, h->key_size) == 0;
+		return memcmp(ekey, key, len) == 0;
 	}
+}
+
+static inline int key_eq(const struct hash_map *h, const uint8_t *ekey, const void *key)
+{
+	return key_eq_len(ekey, key, h->key_size);
 }
 
 static inline struct hash_elem *elem_at(const struct hash_map *h, uint32_t i)
@@ -421,8 +427,8 @@ static inline uint32_t *find_locked(struct hash_map *h, uint32_t b, uint32_t has
 	return NULL;
 }
 
-static struct hash_elem *lookup_lockfree(struct hash_map *h, const void *key, uint32_t hash,
-					 int *gave_up)
+static inline __attribute__((always_inline)) struct hash_elem *lookup_lockfree_len(struct hash_map *h, const void *key,
+										  uint32_t hash, uint32_t len, int *gave_up)
 {
 	uint32_t b = hash & h->mask;
 	struct hash_bucket *bk = &h->buckets[b];
@@ -434,7 +440,7 @@ static struct hash_elem *lookup_lockfree(struct hash_map *h, const void *key, ui
 			if (i >= h->n_elems || ++steps > h->n_elems)
 				goto restart; /* raced with heavy reuse, or corrupt: start over */
 			struct hash_elem *e = elem_at(h, i);
-			if (__atomic_load_n(&e->hash, __ATOMIC_RELAXED) == hash && key_eq(h, e->key, key))
+			if (__atomic_load_n(&e->hash, __ATOMIC_RELAXED) == hash && key_eq_len(e->key, key, len))
 				return e; /* a hit is a hit, whatever raced */
 			i = load_idx(&e->next);
 		}
@@ -449,17 +455,10 @@ static struct hash_elem *lookup_lockfree(struct hash_map *h, const void *key, ui
 	return NULL;
 }
 
-static void *hash_lookup(struct bpftime_map *m, const void *key)
+/* Writers kept moving elements under a lock-free walk: walk once more with writers held off. Out
+ * of line, so that the fast paths below keep no registers for it. */
+static __attribute__((noinline)) void *lookup_locked(struct hash_map *h, const void *key, uint32_t hash)
 {
-	struct hash_map *h = (struct hash_map *)m;
-	uint32_t hash = hash_key(key, h->key_size, h->seed);
-	int gave_up = 0;
-	struct hash_elem *e = lookup_lockfree(h, key, hash, &gave_up);
-	if (e)
-		return (uint8_t *)e + h->val_off;
-	if (!gave_up)
-		return NULL;
-	/* Writers kept moving elements under us: walk once more with writers held off. */
 	if (hash_lock(h))
 		return NULL;
 	uint32_t idx;
@@ -468,6 +467,51 @@ static void *hash_lookup(struct bpftime_map *m, const void *key)
 			  : NULL;
 	hash_unlock(h);
 	return v;
+}
+
+/* A program's lookup, with the key size a constant where it is 4 or 8 (pids, pid_tgids,
+ * addresses): the hash is the one-multiply one and the key compare one instruction, the walk a
+ * leaf with no call in it. */
+static inline __attribute__((always_inline)) void *lookup_len(struct hash_map *h, const void *key, uint32_t hash,
+							       uint32_t len)
+{
+	int gave_up = 0;
+	struct hash_elem *e = lookup_lockfree_len(h, key, hash, len, &gave_up);
+	if (e)
+		return (uint8_t *)e + h->val_off;
+	if (__builtin_expect(!gave_up, 1))
+		return NULL;
+	return lookup_locked(h, key, hash);
+}
+
+static __attribute__((noinline)) void *lookup4(struct hash_map *h, const void *key)
+{
+	return lookup_len(h, key, hash_key_short(load32(key), h->seed), 4);
+}
+
+static __attribute__((noinline)) void *lookup8(struct hash_map *h, const void *key)
+{
+	return lookup_len(h, key, hash_key_short(load64(key), h->seed), 8);
+}
+
+static __attribute__((noinline)) void *lookup_any(struct hash_map *h, const void *key)
+{
+	return lookup_len(h, key, hash_key(key, h->key_size, h->seed), h->key_size);
+}
+
+/* Each size in a function of its own (tail-called): the general one's memcmp call would make
+ * the small keys' walk save and restore registers too. */
+static void *hash_lookup(struct bpftime_map *m, const void *key)
+{
+	struct hash_map *h = (struct hash_map *)m;
+	switch (h->key_size) {
+	case 4:
+		return lookup4(h, key);
+	case 8:
+		return lookup8(h, key);
+	default:
+		return lookup_any(h, key);
+	}
 }
 
 /* ---- writers ---- */
