@@ -101,7 +101,9 @@ static uint64_t seed_rnd(uint64_t pid_tgid)
 	return s ? s : 0x2545f4914f6cdd1dull;
 }
 
-uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s)
+/* Out of line: inlined, its calls made bpf_get_current_pid_tgid and every caller of the cache save
+ * and restore four registers on each hit to serve the one miss after a fork. */
+__attribute__((noinline)) uint64_t bpftime_pid_tgid_refill(struct bpftime_run_state *s)
 {
 	ensure_gen();
 	uint64_t g = bpftime_process_gen();
