@@ -7,6 +7,7 @@
 // (imm sign-extended to 64 bits); for 32-bit ops only the low 32 bits matter.
 import * as O from '../asm/opcodes';
 import { Gen, bindHere, fusable, invalid, readReg, shortJccForward, shortJmpForward, upperZero, writeReg } from './gen';
+import { deadFrom } from './live';
 import { T0, T1, T2, X } from './regs';
 import {
   ALU_ADD, ALU_AND, ALU_CMP, ALU_OR, ALU_SUB, ALU_XOR, AluOp, CC_E, Emitter, RAX, RCX, RDX,
@@ -58,7 +59,7 @@ export function lowerAlu(g: Gen): void {
       // Unsigned 64-bit operands known to fit in 32 bits: the 32-bit division (several times
       // faster on x86) gives the same quotient and remainder, zero-extended.
       const narrow = w && off === 0 && upperZero(g, p.dst[i]) && (x ? upperZero(g, p.src[i]) : imm >= 0);
-      return divMod(e, d, x ? s : -1, imm, op === O.BPF_MOD, off === 1, w && !narrow);
+      return divMod(e, d, x ? s : -1, imm, op === O.BPF_MOD, off === 1, w && !narrow, upperZero(g, p.dst[i]));
     }
     case O.BPF_LSH:
     case O.BPF_RSH:
@@ -105,6 +106,7 @@ function fused(g: Gen, d: number, s: number, x: boolean, op: number, imm: number
     g.skip = 2;
     return true;
   }
+  if (op === O.BPF_MOV && x && modIdiom(g)) return true;
   // r = s; r += imm / r += t  ->  lea r, [s + imm] / lea r, [s + t] (32-bit forms alike: the
   // low 32 bits of the sum, zero-extended)
   if (op === O.BPF_MOV && x && p.off[i] === 0 && fusable(g, i + 1)) {
@@ -130,12 +132,43 @@ function fused(g: Gen, d: number, s: number, x: boolean, op: number, imm: number
     if (p.code[i + 1] === (O.BPF_ALU64 | O.BPF_MOV | O.BPF_X) && p.off[i + 1] === 0 && p.src[i + 1] === a && b !== a &&
       b < 10 && p.code[i + 2] === RSH64_K && p.imm[i + 2] === 32 && p.dst[i + 2] === b) {
       e.movRR(X[b], d, false);
-      e.shiftRI(SH_SHL, d, 32, W64);
+      // The shifted r is often overwritten right after (clang keeps only the low half): then
+      // the shift is dead and left out.
+      if (!deadFrom(p, g.L.flags, i + 3, a)) e.shiftRI(SH_SHL, d, 32, W64);
       g.skip = 2;
       return true;
     }
   }
   return false;
+}
+
+const MOV64_X = O.BPF_ALU64 | O.BPF_MOV | O.BPF_X;
+const DIV64_X = O.BPF_ALU64 | O.BPF_DIV | O.BPF_X;
+const MUL64_X = O.BPF_ALU64 | O.BPF_MUL | O.BPF_X;
+const SUB64_X = O.BPF_ALU64 | O.BPF_SUB | O.BPF_X;
+
+/**
+ * clang's BPF backend writes C's `n % d` (unsigned) as
+ *   q = n; q /= d; q *= d; n -= q
+ * which is n % d in every case, the kernel's x / 0 = 0 included (q = 0, n unchanged = n % 0).
+ * When q is dead afterwards, one division's remainder does it: no multiply and subtract after
+ * the division on the path that depends on it. Sizes follow divMod (32-bit when facts.ts proves
+ * both operands < 2^32).
+ */
+function modIdiom(g: Gen): boolean {
+  const { e, p, i } = g;
+  if (p.code[i] !== MOV64_X || p.off[i] !== 0 || !fusable(g, i + 1) || !fusable(g, i + 2) || !fusable(g, i + 3)) return false;
+  const q = p.dst[i], n = p.src[i];
+  const dv = p.src[i + 1];
+  if (q === n || dv === q || n > 9 || dv > 10) return false;
+  if (p.code[i + 1] !== DIV64_X || p.off[i + 1] !== 0 || p.dst[i + 1] !== q) return false;
+  if (p.code[i + 2] !== MUL64_X || p.dst[i + 2] !== q || p.src[i + 2] !== dv) return false;
+  if (p.code[i + 3] !== SUB64_X || p.dst[i + 3] !== n || p.src[i + 3] !== q) return false;
+  if (!deadFrom(p, g.L.flags, i + 4, q)) return false;
+  const narrow = upperZero(g, n) && upperZero(g, dv);
+  divMod(e, X[n], X[dv], 0, true, false, !narrow, upperZero(g, n));
+  g.skip = 3;
+  return true;
 }
 
 function movImm(e: Emitter, d: number, imm: number, w: boolean): void {
@@ -191,9 +224,9 @@ function shiftByImm(e: Emitter, ext: number, d: number, n: number, w: boolean): 
  *
  * x86 div/idiv divide rdx:rax, which hold eBPF r3 and r0: both are parked in scratch registers
  * (unless one of them is the destination) and the divisor goes to a third one first, so any
- * combination of dst and src registers works.
+ * combination of dst and src registers works. dstZx: d is known to be < 2^32 (facts.ts).
  */
-function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, signed: boolean, w: boolean): void {
+function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, signed: boolean, w: boolean, dstZx = false): void {
   if (s < 0) {
     // Divisor known at compile time: only the path it takes is emitted.
     if (imm === 0) return divByZero(e, d, mod, w);
@@ -204,6 +237,14 @@ function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, sig
   }
   e.movRR(T2, s, w);
   e.testRR(T2, T2, w);
+  if (mod && !signed && (w || dstZx)) {
+    // x % 0 = x, and x needs no zero extension: a zero divisor skips the division, and the
+    // usual path has no jump over the zero case.
+    const done = shortJccForward(e, CC_E);
+    divCore(e, d, mod, signed, w);
+    bindHere(e, done);
+    return;
+  }
   const toZero = shortJccForward(e, CC_E);
   let toMinusOne = -1;
   if (signed) {

@@ -1,0 +1,185 @@
+// clang idioms the JIT lowers to fewer x86 instructions when a register they leave behind is
+// dead (src-ts/jit/live.ts): `q = n; q /= d; q *= d; n -= q` (C's n % d) as one remainder, and
+// the shift of `r <<= 32; s = r; s >>= 32` left out when r is overwritten next. Each program runs
+// in both engines (zero divisors and 64-bit values included) and the emitted bytes are checked
+// for the shape: the pattern where the leftover register is dead, the plain lowering where it
+// is read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { assemble } from '../../src-ts/asm/assembler';
+import { compile, JitCode } from '../../src-ts/jit';
+import { JIT_HOST, jitRun, vmRun } from './engines';
+
+const skip = !JIT_HOST && `the JIT emits x86-64; this host is ${process.arch}`;
+
+function jit(asm: string): JitCode {
+  const c = compile(assemble(asm));
+  if (!c.ok) assert.fail(`JIT rejected: ${c.reason}`);
+  return c;
+}
+
+/** Runs asm in both engines with mem (r1), asserts they agree, returns r0 and the code. */
+function both(asm: string, mem: Buffer): { r0: bigint; code: Buffer } {
+  const vm = vmRun(assemble(asm), Buffer.from(mem), { budget: 0 });
+  assert.ok(vm.ok, vm.error);
+  const c = jit(asm);
+  const r = jitRun(c, Buffer.from(mem));
+  assert.ok(r.ok, r.error);
+  assert.equal(r.r0, vm.r0, asm);
+  assert.deepEqual(r.mem, vm.mem);
+  return { r0: r.r0, code: Buffer.from(c.code) };
+}
+
+const mem = (a: bigint, b: bigint): Buffer => {
+  const m = Buffer.alloc(16);
+  m.writeBigUInt64LE(BigInt.asUintN(64, a), 0);
+  m.writeBigUInt64LE(BigInt.asUintN(64, b), 8);
+  return m;
+};
+
+const has = (code: Buffer, bytes: number[]): boolean => code.indexOf(Buffer.from(bytes)) >= 0;
+// The divisor always sits in r11 (regs.ts T2): div r11d / div r11.
+const DIV32 = [0x41, 0xf7, 0xf3];
+const DIV64 = [0x49, 0xf7, 0xf3];
+const IMUL_RR = [0x0f, 0xaf];
+
+const VALUES = [0n, 1n, 3n, 7n, 0xffffffffn, 0x80000000n, 0x100000000n, 0x1234567890n, -1n, -7n, 1n << 63n];
+const u = (v: bigint) => BigInt.asUintN(64, v);
+const mod = (x: bigint, y: bigint) => (y === 0n ? x : x % y);
+
+test("clang's n % d (div, mul, sub) with the quotient dead: one remainder", { skip }, () => {
+  for (const a of VALUES) {
+    for (const b of VALUES) {
+      const m = mem(a, b);
+      const la = BigInt.asUintN(32, a), lb = BigInt.asUintN(32, b);
+      // 64-bit operands: 64-bit div, no multiply left.
+      let r = both(`
+        ldxdw %r6, [%r1]
+        ldxdw %r7, [%r1+8]
+        mov %r8, %r6
+        div %r8, %r7
+        mul %r8, %r7
+        sub %r6, %r8
+        mov %r8, 0
+        mov %r0, %r6
+        exit`, m);
+      assert.equal(r.r0, mod(u(a), u(b)), `${a} % ${b}`);
+      assert.ok(has(r.code, DIV64) && !has(r.code, IMUL_RR), 'one 64-bit div, no imul');
+      // Operands known to be < 2^32: the 32-bit div.
+      r = both(`
+        ldxw %r0, [%r1]
+        ldxw %r2, [%r1+8]
+        mov %r3, %r0
+        div %r3, %r2
+        mul %r3, %r2
+        sub %r0, %r3
+        mov %r3, 1
+        exit`, m);
+      assert.equal(r.r0, mod(la, lb));
+      assert.ok(has(r.code, DIV32) && !has(r.code, DIV64) && !has(r.code, IMUL_RR), 'one 32-bit div, no imul');
+      // The dividend is the divisor too (n % n).
+      r = both(`
+        ldxdw %r0, [%r1]
+        mov %r3, %r0
+        div %r3, %r0
+        mul %r3, %r0
+        sub %r0, %r3
+        mov %r3, 1
+        exit`, m);
+      assert.equal(r.r0, 0n);
+      // The quotient read afterwards: the plain div, mul, sub; both results right.
+      r = both(`
+        ldxdw %r6, [%r1]
+        ldxdw %r7, [%r1+8]
+        mov %r8, %r6
+        div %r8, %r7
+        mul %r8, %r7
+        sub %r6, %r8
+        mov %r0, %r6
+        xor %r0, %r8
+        exit`, m);
+      const q = u(b) === 0n ? 0n : u(a) / u(b);
+      assert.equal(r.r0, mod(u(a), u(b)) ^ u(q * u(b)));
+      assert.ok(has(r.code, IMUL_RR), 'the multiply is kept for a live quotient');
+      // Quotient live at the exit (r0 is the result).
+      r = both(`
+        ldxdw %r6, [%r1]
+        ldxdw %r7, [%r1+8]
+        mov %r0, %r6
+        div %r0, %r7
+        mul %r0, %r7
+        sub %r6, %r0
+        exit`, m);
+      assert.equal(r.r0, u(q * u(b)));
+    }
+  }
+});
+
+test('a jump into the n % d idiom runs the instructions it lands on', { skip }, () => {
+  for (const a of VALUES) {
+    for (const b of VALUES) {
+      const m = mem(a, b);
+      // The jump lands on the mul: only the instructions before it form no pattern.
+      const r = both(`
+        ldxdw %r6, [%r1]
+        ldxdw %r7, [%r1+8]
+        mov %r8, 5
+        jgt %r6, 100, +2
+        mov %r8, %r6
+        div %r8, %r7
+        mul %r8, %r7
+        sub %r6, %r8
+        mov %r8, 0
+        mov %r0, %r6
+        exit`, m);
+      const x = u(a), y = u(b);
+      const q = x > 100n ? 5n : y === 0n ? 0n : x / y;
+      assert.equal(r.r0, u(x - u(q * y)));
+    }
+  }
+});
+
+test('r <<= 32; s = r; s >>= 32: no shift when r is overwritten next', { skip }, () => {
+  // shl rdi, 32 (r1 is rdi): the shift of the idiom on r1.
+  const SHL_R1 = [0x48, 0xc1, 0xe7, 0x20];
+  for (const a of VALUES) {
+    for (const b of VALUES) {
+      const m = mem(a, b);
+      let r = both(`
+        ldxdw %r5, [%r1+8]
+        ldxdw %r1, [%r1]
+        lsh %r1, 32
+        mov %r2, %r1
+        rsh %r2, 32
+        mov %r1, %r5
+        mov %r0, %r2
+        add %r0, %r1
+        exit`, m);
+      assert.equal(r.r0, u(BigInt.asUintN(32, a) + u(b)));
+      assert.ok(!has(r.code, SHL_R1), 'dead shift left out');
+      // r read after the idiom: the shift stays.
+      r = both(`
+        ldxdw %r1, [%r1]
+        lsh %r1, 32
+        mov %r2, %r1
+        rsh %r2, 32
+        mov %r0, %r1
+        add %r0, %r2
+        exit`, m);
+      assert.equal(r.r0, u(u(a << 32n) + BigInt.asUintN(32, a)));
+      assert.ok(has(r.code, SHL_R1), 'live shift kept');
+      // r written only after a branch: not known dead, kept.
+      r = both(`
+        ldxdw %r1, [%r1]
+        lsh %r1, 32
+        mov %r2, %r1
+        rsh %r2, 32
+        jeq %r2, 0, +1
+        mov %r1, 0
+        mov %r0, %r1
+        exit`, m);
+      assert.equal(r.r0, BigInt.asUintN(32, a) === 0n ? u(a << 32n) : 0n);
+    }
+  }
+});
