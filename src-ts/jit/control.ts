@@ -25,7 +25,7 @@
 // engines. After a helper or bpf-to-bpf call, r1..r5 hold whatever the callee left (SysV
 // caller-saved), which is eBPF's contract (the kernel verifier rejects reading them).
 import * as O from '../asm/opcodes';
-import { Gen, bindHere, invalid, readReg, shortJccForward } from './gen';
+import { Gen, bindHere, fusable, invalid, readReg, shortJccForward } from './gen';
 import {
   BPF_FUNC_find_vma, BPF_FUNC_for_each_map_elem, BPF_FUNC_loop, BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call,
   BPF_FUNC_user_ringbuf_drain,
@@ -53,6 +53,9 @@ const COND: readonly number[] = (() => {
 
 const ZERO_MAIN: readonly number[] = [RAX, RDX, RCX, R8, RBX, R13, R14, R15]; // r0, r3-r9
 const ZERO_SUB: readonly number[] = [RAX, RBX, R13, R14, R15]; // r0, r6-r9
+
+const JA = O.BPF_JMP | O.BPF_JA;
+const GOTOL = O.BPF_JMP32 | O.BPF_JA;
 
 /** Bytes before the tail entry of the main function (jit.h BPFTIME_JIT_TAIL_ENTRY): past
  * `xor eax, eax` and the frame set-up, which a tail call keeps from the frame it replaces (every
@@ -149,7 +152,17 @@ export function lowerJmp(g: Gen): void {
   const cc = COND[op >> 4];
   if (cc < 0) invalid(g, `unknown opcode ${code.toString(16)}`);
   const d = X[readReg(g, p.dst[i])];
-  const t = jumpTarget(p, i);
+  let t = jumpTarget(p, i);
+  let c = cc;
+  // `if cond goto L; goto M; L:` (clang's switch lowering): one jump on the inverse condition
+  // to M, falling through to L, instead of a conditional jump over an unconditional one. Only
+  // when nothing else lands on the `goto M`, which then needs no code of its own.
+  if (t === i + 2 && fusable(g, i + 1) && (p.code[i + 1] === JA || p.code[i + 1] === GOTOL) &&
+    jumpTarget(p, i + 1) !== i + 1) {
+    t = jumpTarget(p, i + 1);
+    c = cc ^ 1; // x86 condition codes come in pairs: flipping bit 0 inverts
+    g.skip = 1;
+  }
   if (x) {
     const s = X[readReg(g, p.src[i])];
     if (t === i + 1) return;
@@ -162,7 +175,7 @@ export function lowerJmp(g: Gen): void {
     else if (imm === 0 && (op === O.BPF_JEQ || op === O.BPF_JNE)) e.testRR(d, d, w);
     else e.aluRI(ALU_CMP, d, imm, w); // x86 sign-extends imm, as eBPF does for 64-bit compares
   }
-  jumpTo(g, cc, t);
+  jumpTo(g, c, t);
 }
 
 /** bpf_tail_call(r1 = ctx, r2 = map, r3 = index): the resolver (tail.c) answers with the code

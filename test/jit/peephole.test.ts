@@ -183,3 +183,50 @@ test('r <<= 32; s = r; s >>= 32: no shift when r is overwritten next', { skip },
     }
   }
 });
+
+test('if cond goto L; goto M; L: is one jump on the inverse condition', { skip }, () => {
+  const ops = ['jeq', 'jne', 'jset', 'jgt', 'jge', 'jlt', 'jle', 'jsgt', 'jsge', 'jslt', 'jsle'];
+  const operands = [0n, 1n, 7n, 0x80000000n, 0xffffffffn, -1n, -7n, 1n << 63n];
+  for (const op of ops) {
+    for (const w of ['', '32']) {
+      for (const a of operands) {
+        for (const b of operands) {
+          const m = mem(a, b);
+          // Register and immediate forms; L: r0 = 1, M: r0 = 2.
+          for (const rhs of ['%r7', `${Number(BigInt.asIntN(32, b))}`]) {
+            const prog = `
+              ldxdw %r6, [%r1]
+              ldxdw %r7, [%r1+8]
+              mov %r0, 2
+              ${op}${w} %r6, ${rhs}, +1
+              ja +1
+              mov %r0, 1
+              exit`;
+            const r = both(prog, m);
+            assert.ok(r.r0 === 1n || r.r0 === 2n);
+          }
+          // The goto is also a jump target: it keeps its own code.
+          both(`
+            ldxdw %r6, [%r1]
+            ldxdw %r7, [%r1+8]
+            mov %r0, 2
+            jeq %r7, 7, +2
+            ${op}${w} %r6, %r7, +1
+            ja +1
+            mov %r0, 1
+            exit`, m);
+        }
+      }
+    }
+  }
+  // The shape: no conditional jump over a jmp left (a jcc rel8 skipping exactly a jmp rel8).
+  const code = Buffer.from(jit(`
+    ldxdw %r6, [%r1]
+    mov %r0, 2
+    jeq %r6, 3, +1
+    ja +1
+    mov %r0, 1
+    exit`).code);
+  assert.ok(!has(code, [0x74, 0x02, 0xeb]), 'je over jmp');
+  assert.ok(has(code, [0x75]), 'jne to the goto target');
+});
