@@ -121,6 +121,7 @@ function fused(g: Gen, d: number, s: number, x: boolean, op: number, imm: number
     if (p.dst[j] === p.dst[i] && p.code[j] === (cls | O.BPF_ADD | O.BPF_X) && p.src[j] <= 10) {
       // r += r after r = s adds s to itself
       const t = p.src[j] === p.dst[i] ? s : X[p.src[j]];
+      if (w && loadIndexed(g, s, t)) return true;
       e.leaBI(d, s, t, 0, w);
       g.skip = 1;
       return true;
@@ -168,6 +169,23 @@ function modIdiom(g: Gen): boolean {
   const narrow = upperZero(g, n) && upperZero(g, dv);
   divMod(e, X[n], X[dv], 0, true, false, !narrow, upperZero(g, n));
   g.skip = 3;
+  return true;
+}
+
+/** After `r = s; r += t` at i, i + 1: a load through r next (`x = *(r + off)`) with r dead after
+ * it (or x = r) is one load from [s + t + off], no address computed in r (an indexed array
+ * read). The address is the same 64-bit sum either way. */
+function loadIndexed(g: Gen, s: number, t: number): boolean {
+  const { e, p, i } = g;
+  const j = i + 2, r = p.dst[i];
+  if (!fusable(g, j) || (p.code[j] & 7) !== O.BPF_LDX || p.src[j] !== r) return false;
+  const mode = p.code[j] & 0xe0;
+  const size = [4, 2, 1, 8][(p.code[j] >> 3) & 3];
+  if (mode !== O.BPF_MEM && !(mode === O.BPF_MEMSX && size !== 8)) return false;
+  const x = p.dst[j];
+  if (x > 9 || (x !== r && !deadFrom(p, g.L.flags, j + 1, r))) return false;
+  e.loadBI(X[x], s, t, p.off[j], size, mode === O.BPF_MEMSX);
+  g.skip = 2;
   return true;
 }
 

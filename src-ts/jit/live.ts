@@ -1,14 +1,16 @@
 // "Is this register dead here?" for the peephole patterns of alu.ts: a short forward scan of
 // straight-line code from instruction j, which answers yes only when the register is written
-// before anything reads it on the one path that leaves j (no jump, call or exit on the way;
-// those stop the scan with "maybe live"). Jump targets inside the scanned range do not matter:
-// the question is about the path from j, whatever else enters later.
+// before anything reads it on the one path that leaves j (no jump or call on the way: those stop
+// the scan with "maybe live"), or when an exit comes first and it is not r0. Jump targets inside
+// the scanned range do not matter: the question is about the path from j, whatever else enters
+// later.
 import * as O from '../asm/opcodes';
 import { Program, SECOND_HALF } from './program';
 
 const LIMIT = 16;
 const LD_IMM64 = O.BPF_LD | O.BPF_IMM | O.BPF_DW;
 const STOP = -1;
+const EXIT = O.BPF_JMP | O.BPF_EXIT;
 
 /** Registers instruction k reads (bits), exact for ALU, loads and stores; STOP for control flow
  * and anything else the scan does not follow. */
@@ -49,6 +51,8 @@ export function deadFrom(p: Program, flags: Uint8Array, j: number, r: number): b
   for (let k = j, seen = 0; k < p.n && seen < LIMIT; k++) {
     if (flags[k] & SECOND_HALF) continue;
     seen++;
+    // exit reads r0 only; r6..r9 go back to what the function's prologue saved (control.ts).
+    if (p.code[k] === EXIT) return r !== 0;
     const rd = readsOf(p, k);
     if (rd === STOP || rd & bit) return false;
     if (writesOf(p, k) & bit) return true;

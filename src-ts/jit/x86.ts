@@ -226,6 +226,24 @@ export class Emitter {
     }
   }
 
+  /** load() from [base + index + disp] (SIB form). index must not be rsp. */
+  loadBI(dst: number, base: number, index: number, disp: number, size: number, signed: boolean): void {
+    this.ensure(16);
+    let op: number, w: boolean;
+    if (size === 8) { op = 0x8b; w = true; }
+    else if (size === 4) { op = signed ? 0x63 : 0x8b; w = signed; }
+    else { op = (size === 1 ? 0x0fb6 : 0x0fb7) + (signed ? 8 : 0); w = signed; }
+    const rex = (w ? 8 : 0) | ((dst & 8) >> 1) | ((index & 8) >> 2) | ((base & 8) >> 3);
+    if (rex) this.b(0x40 | rex);
+    this.opc(op);
+    // mod 00 with base rbp/r13 would mean "no base": those take a zero disp8.
+    const mod = disp === 0 && (base & 7) !== 5 ? 0 : fitsS8(disp) ? 1 : 2;
+    this.b((mod << 6) | ((dst & 7) << 3) | 4);
+    this.b(((index & 7) << 3) | (base & 7));
+    if (mod === 1) this.b(disp & 0xff);
+    else if (mod === 2) this.d32(disp);
+  }
+
   /** `mov [base + disp], src` of the given size. */
   store(base: number, disp: number, src: number, size: number): void {
     if (size === 1) this.rm(0x88, src, base, disp, BYTE_REG);

@@ -230,3 +230,64 @@ test('if cond goto L; goto M; L: is one jump on the inverse condition', { skip }
   assert.ok(!has(code, [0x74, 0x02, 0xeb]), 'je over jmp');
   assert.ok(has(code, [0x75]), 'jne to the goto target');
 });
+
+test('r = s; r += t; x = *(r + off): one indexed load when r is dead after', { skip }, () => {
+  const m = Buffer.alloc(64);
+  for (let k = 0; k < 64; k++) m[k] = (k * 37 + 0x81) & 0xff;
+  const loads = ['ldxb', 'ldxh', 'ldxw', 'ldxdw', 'ldxsb', 'ldxsh', 'ldxsw'];
+  for (const ld of loads) {
+    for (const idx of [0, 3, 8, 17]) {
+      for (const off of [0, 5, -2, 200 - 256]) {
+        if (idx + off < 0 || idx + off + 8 > 64) continue;
+        // x = r (the address register reused for the value).
+        let r = both(`
+          mov %r3, ${idx}
+          mov %r2, %r1
+          add %r2, %r3
+          ${ld} %r2, [%r2${off < 0 ? off : `+${off}`}]
+          mov %r0, %r2
+          exit`, m);
+        // x another register, r overwritten next: fused; r read next: not fused; same values.
+        const r1 = both(`
+          mov %r3, ${idx}
+          mov %r2, %r1
+          add %r2, %r3
+          ${ld} %r0, [%r2${off < 0 ? off : `+${off}`}]
+          mov %r2, 0
+          exit`, m);
+        assert.equal(r1.r0, r.r0);
+        const r2 = both(`
+          mov %r3, ${idx}
+          mov %r2, %r1
+          add %r2, %r3
+          ${ld} %r0, [%r2${off < 0 ? off : `+${off}`}]
+          sub %r2, %r1
+          add %r0, %r2
+          exit`, m);
+        assert.equal(r2.r0, BigInt.asUintN(64, r.r0 + BigInt(idx)));
+      }
+    }
+  }
+  // The stack through r10 as the base and as the index (rbp: a disp8 even for offset 0).
+  for (const [s, t] of [['%r10', '%r3'], ['%r3', '%r10']]) {
+    const r = both(`
+      lddw %r4, 0x1122334455667788
+      stxdw [%r10-16], %r4
+      mov %r3, -16
+      mov %r2, ${s}
+      add %r2, ${t}
+      ldxdw %r0, [%r2]
+      ldxw %r5, [%r2+4]
+      add %r0, %r5
+      exit`, Buffer.alloc(8));
+    assert.equal(r.r0, BigInt.asUintN(64, 0x1122334455667788n + 0x11223344n));
+  }
+  // Shape: the indexed movzx (movzx r0d, byte [rdi + rdx]: 0f b6 04 17) and no lea.
+  const code = Buffer.from(jit(`
+    mov %r3, 5
+    mov %r2, %r1
+    add %r2, %r3
+    ldxb %r0, [%r2]
+    exit`).code);
+  assert.ok(has(code, [0x0f, 0xb6, 0x04, 0x17]), 'movzx eax, byte [rdi + rdx]');
+});
