@@ -241,8 +241,8 @@ function shiftByImm(e: Emitter, ext: number, d: number, n: number, w: boolean): 
  * neg / 0 for a divisor of -1), and what the interpreter computes.
  *
  * x86 div/idiv divide rdx:rax, which hold eBPF r3 and r0: both are parked in scratch registers
- * (unless one of them is the destination) and the divisor goes to a third one first, so any
- * combination of dst and src registers works. dstZx: d is known to be < 2^32 (facts.ts).
+ * (unless one of them is the destination) and a divisor in r0 or r3 goes to a third one first,
+ * so any combination of dst and src registers works. dstZx: d is known to be < 2^32 (facts.ts).
  */
 function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, signed: boolean, w: boolean, dstZx = false): void {
   if (s < 0) {
@@ -251,25 +251,27 @@ function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, sig
     if (signed && imm === -1) return divByMinusOne(e, d, mod, w);
     if (w) e.movImm64(T2, imm, imm < 0 ? -1 : 0);
     else e.movRI32(T2, imm);
-    return divCore(e, d, mod, signed, w);
+    return divCore(e, d, T2, mod, signed, w);
   }
-  e.movRR(T2, s, w);
-  e.testRR(T2, T2, w);
+  // The divisor is used where it is, unless it sits in rax or rdx, which the division takes.
+  const dv = s === RAX || s === RDX ? T2 : s;
+  if (dv === T2) e.movRR(T2, s, w);
+  e.testRR(dv, dv, w);
   if (mod && !signed && (w || dstZx)) {
     // x % 0 = x, and x needs no zero extension: a zero divisor skips the division, and the
     // usual path has no jump over the zero case.
     const done = shortJccForward(e, CC_E);
-    divCore(e, d, mod, signed, w);
+    divCore(e, d, dv, mod, signed, w);
     bindHere(e, done);
     return;
   }
   const toZero = shortJccForward(e, CC_E);
   let toMinusOne = -1;
   if (signed) {
-    e.aluRI(ALU_CMP, T2, -1, w);
+    e.aluRI(ALU_CMP, dv, -1, w);
     toMinusOne = shortJccForward(e, CC_E);
   }
-  divCore(e, d, mod, signed, w);
+  divCore(e, d, dv, mod, signed, w);
   const done1 = shortJmpForward(e);
   bindHere(e, toZero);
   divByZero(e, d, mod, w);
@@ -283,8 +285,8 @@ function divMod(e: Emitter, d: number, s: number, imm: number, mod: boolean, sig
   if (done2 >= 0) bindHere(e, done2);
 }
 
-/** d = d / T2 or d % T2, T2 neither 0 nor (signed) -1. */
-function divCore(e: Emitter, d: number, mod: boolean, signed: boolean, w: boolean): void {
+/** d = d / dv or d % dv, dv neither 0 nor (signed) -1, nor rax or rdx. */
+function divCore(e: Emitter, d: number, dv: number, mod: boolean, signed: boolean, w: boolean): void {
   if (d !== RAX) e.movRR(T0, RAX, true);
   if (d !== RDX) e.movRR(T1, RDX, true);
   if (d !== RAX) e.movRR(RAX, d, w);
@@ -296,7 +298,7 @@ function divCore(e: Emitter, d: number, mod: boolean, signed: boolean, w: boolea
   } else {
     e.aluRR(ALU_XOR, RDX, RDX, false);
   }
-  e.ext(0xf7, signed ? 7 : 6, T2, w ? W64 : 0);
+  e.ext(0xf7, signed ? 7 : 6, dv, w ? W64 : 0);
   const result = mod ? RDX : RAX;
   if (d !== result) e.movRR(d, result, w);
   if (d !== RAX) e.movRR(RAX, T0, true);

@@ -39,9 +39,10 @@ const mem = (a: bigint, b: bigint): Buffer => {
 };
 
 const has = (code: Buffer, bytes: number[]): boolean => code.indexOf(Buffer.from(bytes)) >= 0;
-// The divisor always sits in r11 (regs.ts T2): div r11d / div r11.
-const DIV32 = [0x41, 0xf7, 0xf3];
-const DIV64 = [0x49, 0xf7, 0xf3];
+// div r13 (eBPF r7, the divisor used in place), div esi / div rsi (r2).
+const DIV64_R7 = [0x49, 0xf7, 0xf5];
+const DIV32_R2 = [0xf7, 0xf6];
+const DIV64_R2 = [0x48, 0xf7, 0xf6];
 const IMUL_RR = [0x0f, 0xaf];
 
 const VALUES = [0n, 1n, 3n, 7n, 0xffffffffn, 0x80000000n, 0x100000000n, 0x1234567890n, -1n, -7n, 1n << 63n];
@@ -65,7 +66,7 @@ test("clang's n % d (div, mul, sub) with the quotient dead: one remainder", { sk
         mov %r0, %r6
         exit`, m);
       assert.equal(r.r0, mod(u(a), u(b)), `${a} % ${b}`);
-      assert.ok(has(r.code, DIV64) && !has(r.code, IMUL_RR), 'one 64-bit div, no imul');
+      assert.ok(has(r.code, DIV64_R7) && !has(r.code, IMUL_RR), 'one 64-bit div, no imul');
       // Operands known to be < 2^32: the 32-bit div.
       r = both(`
         ldxw %r0, [%r1]
@@ -77,7 +78,7 @@ test("clang's n % d (div, mul, sub) with the quotient dead: one remainder", { sk
         mov %r3, 1
         exit`, m);
       assert.equal(r.r0, mod(la, lb));
-      assert.ok(has(r.code, DIV32) && !has(r.code, DIV64) && !has(r.code, IMUL_RR), 'one 32-bit div, no imul');
+      assert.ok(has(r.code, DIV32_R2) && !has(r.code, DIV64_R2) && !has(r.code, IMUL_RR), 'one 32-bit div, no imul');
       // The dividend is the divisor too (n % n).
       r = both(`
         ldxdw %r0, [%r1]
@@ -290,4 +291,33 @@ test('r = s; r += t; x = *(r + off): one indexed load when r is dead after', { s
     ldxb %r0, [%r2]
     exit`).code);
   assert.ok(has(code, [0x0f, 0xb6, 0x04, 0x17]), 'movzx eax, byte [rdi + rdx]');
+});
+
+test('div/mod with the divisor in any register (used in place unless in r0 or r3)', { skip }, () => {
+  const ops = [['div', 'mod'], ['sdiv', 'smod']];
+  const pairs = [[100n, 7n], [-100n, 7n], [7n, 0n], [-1n, -1n], [1n << 63n, -1n], [0xffffffffn, 0x10000n]];
+  for (const [a, b] of pairs) {
+    const m = mem(a, b);
+    for (const group of ops) {
+      for (const op of group) {
+        for (const w of ['', '32']) {
+          for (let d = 0; d <= 9; d++) {
+            for (let s = 0; s <= 9; s++) {
+              if (d === 1 || s === 1) continue; // r1 holds the buffer
+              // d = a, s = b (s = d: a / a); the result and the divisor, mixed into r0.
+              both(`
+                ldxdw %r${d}, [%r1]
+                ldxdw %r${s}, [%r1+8]
+                ${op}${w} %r${d}, %r${s}
+                mov %r1, %r${d}
+                lsh %r1, 1
+                xor %r1, %r${s}
+                mov %r0, %r1
+                exit`, m);
+            }
+          }
+        }
+      }
+    }
+  }
 });
