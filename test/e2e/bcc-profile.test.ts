@@ -61,7 +61,7 @@ test('funcslower-bpfcc: every call of two user functions with its arguments, ret
 async function waitSleeping(p: Proc): Promise<void> {
   let seen = 0;
   for (const deadline = Date.now() + 90000; Date.now() < deadline; ) {
-    if (p.child.exitCode !== null) break;
+    if (p.done) break;
     const nr = Number(fs.readFileSync(`/proc/${p.child.pid}/syscall`, 'utf8').split(' ')[0]);
     seen = nr === 230 ? seen + 1 : 0; // clock_nanosleep (x86-64)
     if (seen >= 3) return;

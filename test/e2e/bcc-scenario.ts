@@ -90,7 +90,7 @@ async function run(mode: Mode, sc: Scenario): Promise<{ out: string; pid: number
       await target.waitFor(sc.done(s), 15000, from);
     }
     for (const deadline = Date.now() + 20000; sc.until && !sc.until(tool.out); ) {
-      if (Date.now() > deadline || tool.child.exitCode !== null) throw new Error(`${argv[0]} did not print what was expected; output:\n${tool.out}`);
+      if (Date.now() > deadline || tool.done) throw new Error(`${argv[0]} did not print what was expected; output:\n${tool.out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await tool.stop('SIGINT', 10000);

@@ -64,7 +64,7 @@ async function run(mode: 'shim' | 'kernel'): Promise<string[]> {
     procs.push(pipe);
     // bpftool says nothing once its events are in the map's slots: mallocs until one arrives
     for (let i = 0; samples(pipe.out).length === 0; i++) {
-      if (i > 100 || pipe.child.exitCode !== null) throw new Error(`bpftool printed no sample:\n${pipe.out}`);
+      if (i > 100 || pipe.done) throw new Error(`bpftool printed no sample:\n${pipe.out}`);
       const from = v.out.length;
       v.write('1\n');
       await v.waitFor(/done 1/, 15000, from);

@@ -33,6 +33,8 @@ export class Proc {
   out = '';
   private waiters: Array<() => void> = [];
   exited: Promise<number | null>;
+  /** Exited, and its output read. */
+  done = false;
 
   constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: boolean } = {}) {
     // Its own process group, so that cleanup reaches every process it started.
@@ -44,11 +46,22 @@ export class Proc {
     this.child.stdout!.on('data', onData);
     this.child.stderr!.on('data', onData);
     live.add(this);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => {
-      live.delete(this);
-      for (const w of this.waiters.splice(0)) w();
-      resolve(code);
-    }));
+    // 'exit' can come before the last of the output has been read from the pipes (a tool that
+    // prints everything as it exits, on a loaded machine): settle at 'close', when both pipes
+    // reached their end, or a second after 'exit' where a process it left behind keeps them open.
+    this.exited = new Promise((resolve) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        this.done = true;
+        live.delete(this);
+        for (const w of this.waiters.splice(0)) w();
+        resolve(this.child.exitCode);
+      };
+      this.child.on('close', settle);
+      this.child.on('exit', () => setTimeout(settle, 1000));
+    });
   }
 
   /** Waits until the output matches re (searching from `from`); returns the match. */
@@ -57,7 +70,7 @@ export class Proc {
     for (;;) {
       const m = this.out.slice(from).match(re);
       if (m) return m;
-      if (Date.now() > deadline || this.child.exitCode !== null) {
+      if (Date.now() > deadline || this.done) {
         throw new Error(`timed out waiting for ${re} (exit ${this.child.exitCode}); output so far:\n${this.out}`);
       }
       await new Promise<void>((r) => {

@@ -33,7 +33,7 @@ async function waitInCall(p: Proc, kernel: boolean): Promise<void> {
   const deadline = Date.now() + 15000;
   const want = kernel ? ['running', '321'] : [SYS_recvmsg];
   while (!want.includes(state(p.child.pid!))) {
-    if (Date.now() > deadline || p.child.exitCode !== null) throw new Error(`the tool never waited in its test run:\n${p.out}`);
+    if (Date.now() > deadline || p.done) throw new Error(`the tool never waited in its test run:\n${p.out}`);
     await sleep(20);
   }
   await sleep(200); // the server has the CALL and has started the run

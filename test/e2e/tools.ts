@@ -63,7 +63,7 @@ export async function waitLines(p: Proc, re: RegExp, n: number, timeoutMs = 1500
   for (;;) {
     const lines = linesMatching(p.out, re);
     if (lines.length >= n) return lines;
-    if (Date.now() > deadline || p.child.exitCode !== null) {
+    if (Date.now() > deadline || p.done) {
       throw new Error(`wanted ${n} lines matching ${re}, got ${lines.length}; output:\n${p.out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
