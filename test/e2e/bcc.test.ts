@@ -63,6 +63,30 @@ test('trace-bpfcc: uprobe with arguments and uretprobe with the return value', {
   });
 });
 
+test('trace-bpfcc -t -u: event times from bpf_ktime_get_ns, on the tool\'s clock', { skip, timeout: 240000 }, async (t) => {
+  victim();
+  // trace puts each event at first_ts_real + (ktime - first_ts), first_ts being the tool's own
+  // CLOCK_MONOTONIC at start: times fall within this run's wall-clock span only when the
+  // programs' bpf_ktime_get_ns and the tool's clock agree, and the victim's nap shows as the gap.
+  const begin = Date.now();
+  await shimAndKernel(t, {
+    target: [victimBin],
+    tool: [sbin('trace-bpfcc'), '-t', '-u', '-p', '{PID}', '{VICTIM}:bcc_add "%d %d", arg1, arg2'],
+    ready: /^TIME\s+PID\s+TID\s+COMM\s+FUNC/m,
+    steps: ['add 1', 'nap 500', 'add 1'],
+    done: doneLine,
+    until: (out) => (out.match(/bcc_add\s+0 0\s*$/gm) ?? []).length === 2,
+  }, (out, pid) => {
+    const end = Date.now() / 1000;
+    const ev = [...out.matchAll(new RegExp(`^(\\d+\\.\\d{6})\\s+${pid}\\s+${pid}\\s+(\\S+)\\s+(\\S+)\\s+(.*?)\\s*$`, 'gm'))];
+    assert.equal(ev.length, 2);
+    const [a, b] = ev.map((m) => Number(m[1]));
+    assert.ok(a >= begin / 1000 - 0.05 && b <= end + 0.05, `event times ${a}, ${b} outside this run (${begin / 1000} .. ${end})`);
+    assert.ok(b - a >= 0.5 && b - a < 5, `the 500 ms nap between the events shows as ${b - a} s`);
+    return ev.map((m) => `${m[2]} ${m[3]} ${m[4]}`);
+  });
+});
+
 test('trace-bpfcc -U: the user stack of each event, symbolised', { skip, timeout: 240000 }, async (t) => {
   victim();
   await shimAndKernel(t, {

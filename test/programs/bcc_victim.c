@@ -6,6 +6,7 @@
 //   alloc N S    N blocks of S bytes with malloc, kept (a leak memleak should report)
 //   free         frees every kept block
 //   open N PATH  openat(AT_FDCWD, PATH, O_RDONLY) N times (closing each fd that opened)
+//   nap MS       sleeps MS milliseconds (nanosleep)
 //   q / EOF      exit
 //
 // Prints "ready pid=<pid>" first. Output is by write(2) and a hand-made formatter, so nothing
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 __attribute__((noinline, used)) int bcc_add(int a, int b)
@@ -122,6 +124,11 @@ int main(void)
 				if (fd >= 0)
 					close(fd);
 			}
+		} else if (strncmp(s, "nap ", 4) == 0) {
+			s += 4;
+			unsigned long ms = word_num(&s);
+			struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
 		} else if (strcmp(s, "q") == 0) {
 			break;
 		}
