@@ -402,6 +402,10 @@ EXPORT void bpftime_agent_start(void)
 	/* The helpers set up their per-process state (a page, an atfork handler) in a constructor of
 	 * this library that may run after ours, i.e. in the application's time: do it now. */
 	(void)bpftime_current_pid_tgid();
+	/* In a tool's process: the shim's own threads are not the tool's (see syscall_hook.h). */
+	int (*shim_owns)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "bpftime_shim_owns_thread");
+	if (shim_owns)
+		bpftime_syscall_hook_foreign_threads(shim_owns);
 	agent_launch();
 	agent_wait_ready();
 	bpftime_probe_thread_exclude(0);

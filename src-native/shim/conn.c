@@ -180,12 +180,35 @@ static int server_exited(int ms)
 
 struct watch {
 	int pidfd, pid;
+	int started; /* the thread has taken the rest and registered its tid: the creator frees */
 };
+
+/* The watchers' thread ids (one per server this process talked to that may still exit). They are
+ * the shim's, not the tool's: the tool's agent neither arms nor waits for them. */
+#define MAX_WATCHERS 8
+static int g_watcher_tids[MAX_WATCHERS];
+
+__attribute__((visibility("default"))) int bpftime_shim_owns_thread(int tid)
+{
+	for (int i = 0; i < MAX_WATCHERS; i++)
+		if (__atomic_load_n(&g_watcher_tids[i], __ATOMIC_ACQUIRE) == tid)
+			return 1;
+	return 0;
+}
+
+static int *watcher_slot(int tid)
+{
+	for (int i = 0; i < MAX_WATCHERS; i++) {
+		int free_slot = 0;
+		if (__atomic_compare_exchange_n(&g_watcher_tids[i], &free_slot, tid, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			return &g_watcher_tids[i];
+	}
+	return NULL;
+}
 
 static void *watch_server(void *arg)
 {
 	struct watch w = *(struct watch *)arg;
-	free(arg);
 	sigset_t all;
 	sigfillset(&all);
 	/* A tool that probes itself may get int3 probe sites: the agent refuses those while any thread
@@ -193,12 +216,16 @@ static void *watch_server(void *arg)
 	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the tool's business */
 	prctl(PR_SET_NAME, "bpftime-watch", 0, 0, 0);
+	int *slot = watcher_slot((int)syscall(SYS_gettid));
+	__atomic_store_n(&((struct watch *)arg)->started, 1, __ATOMIC_RELEASE); /* arg is gone now */
 	struct pollfd p = { w.pidfd, POLLIN, 0 };
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 	/* POLLNVAL: the tool closed the fd (close_range): nothing more to watch with. */
 	if ((p.revents & POLLIN) && __atomic_load_n(&g_server_pid, __ATOMIC_ACQUIRE) == w.pid)
 		server_went_away(w.pid);
+	if (slot)
+		__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -221,7 +248,7 @@ static void watch(int sock)
 		real_close(fd);
 		return;
 	}
-	*w = (struct watch){ fd, pid };
+	*w = (struct watch){ fd, pid, 0 };
 	/* The tool's own agent (tool_agent.c) patches code and syncs cores with membarrier, whose
 	 * registration waits for RCU grace periods once a second thread shares the mm (20 ms of a
 	 * tool's start, seen on opensnoop). This watcher is often that second thread: register
@@ -235,6 +262,10 @@ static void watch(int sock)
 		free(w);
 		real_close(fd);
 	} else {
+		/* Known as the shim's before anything else of this process can list its threads. */
+		while (!__atomic_load_n(&w->started, __ATOMIC_ACQUIRE))
+			sched_yield();
+		free(w);
 		g_watch_fd = fd; /* an older watcher's fd stays with it: that server may still exit */
 	}
 	pthread_attr_destroy(&attr);
@@ -256,6 +287,7 @@ static void on_fork_child(void)
 		real_close(g_sock);
 	g_sock = -1;
 	/* The watcher thread stayed in the parent: the child watches on its next connection. */
+	memset(g_watcher_tids, 0, sizeof(g_watcher_tids));
 	if (g_watch_fd >= 0)
 		real_close(g_watch_fd);
 	g_watch_fd = -1;

@@ -106,12 +106,20 @@ static volatile int roster_n;
 #define MAX_EXCLUDED 64
 static volatile int excluded_tids[MAX_EXCLUDED];
 
+static int (*foreign_owns)(int tid);
+
+void bpftime_syscall_hook_foreign_threads(int (*owns)(int tid))
+{
+	__atomic_store_n(&foreign_owns, owns, __ATOMIC_RELEASE);
+}
+
 static int is_excluded_tid(int tid)
 {
 	for (int i = 0; i < MAX_EXCLUDED; i++)
 		if (excluded_tids[i] == tid)
 			return 1;
-	return 0;
+	int (*owns)(int) = __atomic_load_n(&foreign_owns, __ATOMIC_ACQUIRE);
+	return owns && owns(tid);
 }
 
 static void ack(int tid)

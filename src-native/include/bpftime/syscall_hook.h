@@ -63,6 +63,12 @@ void bpftime_syscall_hook_stop(void);
  * and is not signalled by start. excluded = 0 undoes it (the thread is armed at the next start). */
 void bpftime_syscall_hook_exclude_thread(int excluded);
 
+/* Threads of the process that belong to its host, not to the application, for which owns(tid)
+ * says nonzero: start() neither signals them nor waits for them to arm, so they stay untraced.
+ * In a tool's process that is the shim's server watcher, which blocks every signal (start would
+ * wait 20 ms for it before reading its mask). */
+void bpftime_syscall_hook_foreign_threads(int (*owns)(int tid));
+
 struct bpftime_syscall_hook_stats {
 	unsigned long traps;		/* SIGSYS raised by Syscall User Dispatch */
 	unsigned long sites_rewritten;	/* syscall sites now jumping to a stub */
