@@ -24,7 +24,7 @@ function attachedCount(env: NodeJS.ProcessEnv): number {
 
 /** Runs tool `name` under the shim until its `probes` non-BEGIN/END probes are attached, runs
  * the workload under bpftime start, and returns what the tool printed. */
-async function runTool(name: string, probes: number, workload: string[], settleMs = 800): Promise<string> {
+async function runTool(name: string, probes: number, workload: string[], settleMs = 800, seen: { workload?: string } = {}): Promise<string> {
   const dir = tmpRuntimeDir();
   const env = bpftimeEnv(dir);
   const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', `/usr/sbin/${name}.bt`], env);
@@ -34,6 +34,7 @@ async function runTool(name: string, probes: number, workload: string[], settleM
     assert.ok(attachedCount(env) >= probes, `${name}: probes not attached\n${bt.out}`);
     const w = new Proc(process.execPath, [cli, 'start', ...workload], { ...env, LC_ALL: 'C', LANG: 'C' });
     assert.equal(await w.exited, 0, w.out);
+    seen.workload = w.out;
     await sleep(settleMs);
     await bt.stop('SIGINT', 5000); // END runs and the maps are printed
     // 'exit' may come before the last output is read
@@ -101,6 +102,16 @@ test('setuids.bt: setresuid and setuid of a traced process', { skip: skip || (!f
   assert.match(out, /^TIME\s+PID\s+COMM\s+UID\s+SYSCALL\s+ARGS \(RET\)$/m, out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+0\s+setresuid ruid=65534 euid=65534 suid=65534 \(0\)$/m, out);
   assert.match(out, /^\d\d:\d\d:\d\d\s+\d+\s+python3\s+65534\s+setuid\s+uid=65534 \(0\)$/m, out);
+});
+
+test('naptime.bt: nanosleep(2) with its parent from curtask->real_parent and the time read from user memory', { skip: skip || (!fs.existsSync('/usr/sbin/naptime.bt') && 'no naptime.bt') || (!haveCommand('perl') && 'no perl'), timeout: 60000 }, async () => {
+  // glibc's sleep() and nanosleep() make clock_nanosleep: perl's syscall() makes nanosleep itself.
+  const seen: { workload?: string } = {};
+  const out = await runTool('naptime', 1, sh('perl -e \'my $t = pack("qq", 1, 250000000); syscall(35, $t, 0)\'; echo "sh=$$"'), 800, seen);
+  assert.match(out, /^TIME\s+PPID\s+PCOMM\s+PID\s+COMM\s+SECONDS$/m, out);
+  const shPid = seen.workload?.match(/sh=(\d+)/)?.[1];
+  assert.ok(shPid, seen.workload);
+  assert.match(out, new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${shPid}\\s+sh\\s+\\d+\\s+perl\\s+1\\.250$`, 'm'), out);
 });
 
 test('syscount.bt: raw_syscalls counts by syscall and process, printed at END', { skip: skip || (!fs.existsSync('/usr/sbin/syscount.bt') && 'no syscount.bt'), timeout: 60000 }, async () => {
