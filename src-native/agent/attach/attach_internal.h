@@ -8,7 +8,8 @@
  *   patch.c       writing the 5-byte jmp (or int3) while other threads run; the SIGTRAP handler
  *   quiesce.c     waiting until no thread is inside the bytes being replaced
  *   rawsys.h      raw system calls for the patching window
- *   trampoline.S  the per-site entry stub template and the shared return trampoline */
+ *   trampoline.S  the per-site entry stub template and the shared return trampoline
+ *   unwind.c      C++ exceptions through frames with pending return probes */
 #ifndef BPFTIME_ATTACH_INTERNAL_H
 #define BPFTIME_ATTACH_INTERNAL_H
 #ifndef _GNU_SOURCE
@@ -172,6 +173,9 @@ struct thread_state {
 	struct shadow_frame *frames;  /* SHADOW_CAP entries, mmap'ed on first return probe */
 	volatile int in_use;	      /* owned by a live thread */
 	struct thread_state *next;    /* registry: append-only, entries recycled */
+	/* Per shadow frame: the value a C++ unwind took out of its slot (unwind.c), or 0. Mapped
+	 * on the first exception that passes pending frames. */
+	uintptr_t *restored;
 };
 extern __thread struct thread_state *attach_tls HIDDEN __attribute__((tls_model("initial-exec")));
 /* The calling thread's state, created on first use; NULL while the thread exits. */

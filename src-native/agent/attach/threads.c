@@ -12,6 +12,7 @@
  * afterwards each thread either sees the new vector or has its odd seq visible. The writer then
  * waits for each odd seq to change. */
 #include "attach_internal.h"
+#include <string.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,6 +39,8 @@ static void on_thread_exit(void *v)
 	 * through). The frames mapping stays with the state for its next owner. */
 	t->top = 0;
 	t->excluded = 0;
+	if (t->restored) /* no marks for the next owner's frames (unwind.c) */
+		memset(t->restored, 0, SHADOW_CAP * sizeof(*t->restored));
 	__atomic_store_n(&t->in_use, 0, __ATOMIC_RELEASE);
 }
 

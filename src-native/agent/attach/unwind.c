@@ -1,0 +1,157 @@
+/* C++ exceptions through functions with pending return probes.
+ *
+ * A pending return probe leaves a return address of ours in the function's frame
+ * (bpftime_attach_ret_tramp, or the stub's call_ret on the return-only path) and the real one in
+ * the thread's shadow stack. An unwinder walking the stack finds no unwind info for our address,
+ * stops there, and the C++ runtime calls std::terminate: the process dies. It does on a kernel
+ * too (its uretprobe trampoline has no unwind info either). Here it does not:
+ *
+ * - _Unwind_RaiseException and _Unwind_Resume_or_Rethrow (libgcc_s, called by libstdc++'s
+ *   __cxa_throw, std::rethrow_exception and `throw;`) are interposed: before the real one walks,
+ *   every pending frame of this stack gets its real return address back in its slot. The
+ *   shadow frame stays, marked restored, with the value it replaced.
+ * - __cxa_begin_catch (entered by every C++ handler, after the unwinder has removed the frames
+ *   between the throw and the handler's) is interposed: restored frames below the handler's
+ *   stack pointer were unwound; they are dropped, and their return probes never run (the
+ *   function never returned, as after a longjmp). Frames at or above it are still live: our
+ *   address goes back into their slot, so their return probes run when they return. While
+ *   another exception is still in flight (a handler inside a destructor run by an unwind), the
+ *   outer unwind has frames left to walk: nothing is put back until the outer one is caught.
+ *
+ * Interposition needs the agent in the global symbol scope, i.e. preloaded (bpftime start). An
+ * agent dlopen'ed by bpftime attach is not: there the process still dies as on a kernel. Code
+ * that catches without __cxa_begin_catch (another language's runtime) keeps the frames restored:
+ * their return probes are missed, nothing breaks. */
+#include "attach_internal.h"
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define barrier() __asm__ volatile("" ::: "memory")
+
+struct _Unwind_Exception;
+typedef int (*raise_fn)(struct _Unwind_Exception *);
+typedef void *(*begin_catch_fn)(void *);
+/* libstdc++'s per-thread exception globals (the Itanium C++ ABI's __cxa_eh_globals). */
+struct cxa_eh_globals {
+	void *caught;
+	unsigned int uncaught;
+};
+typedef struct cxa_eh_globals *(*eh_globals_fn)(void);
+
+static void *next_symbol(void **cache, const char *name)
+{
+	void *f = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+	if (!f) {
+		f = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(cache, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+/* The value a pending frame put in its return-address slot, if the slot still holds it. */
+static uintptr_t ours_in_slot(const struct shadow_frame *f)
+{
+	uintptr_t v = *(const uintptr_t *)f->entry_sp;
+	return v == (uintptr_t)bpftime_attach_ret_tramp || v == f->site->call_ret ? v : 0;
+}
+
+/* Puts the real return address back in every pending frame of this stack above sp (where the
+ * unwind will pass) and remembers what was there. Newest first: a frame's return-address slot
+ * lies above those of the calls it made, so a frame at or below a newer one's slot is a leftover
+ * (unwound earlier, its slot reused since) and is left alone. */
+static void restore_for_unwind(uintptr_t sp)
+{
+	struct thread_state *t = attach_tls;
+	if (!t || !t->frames || !t->top)
+		return;
+	if (!t->restored) {
+		void *m = mmap(NULL, SHADOW_CAP * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return; /* the unwinder stops at our address, as on a kernel */
+		t->restored = m;
+	}
+	t->seq++; /* odd: a signal handler's probes leave the shadow stack alone meanwhile */
+	barrier();
+	uintptr_t floor = sp;
+	for (unsigned i = t->top; i-- > 0;) {
+		struct shadow_frame *f = &t->frames[i];
+		if (f->entry_sp <= floor)
+			continue;
+		floor = f->entry_sp;
+		uintptr_t v = ours_in_slot(f);
+		if (v) {
+			t->restored[i] = v;
+			*(uintptr_t *)f->entry_sp = f->ret_addr;
+		}
+	}
+	barrier();
+	t->seq++;
+}
+
+/* In a handler whose stack pointer was sp when it called __cxa_begin_catch: every frame below
+ * it is gone, so the restored ones there are dropped; restored ones at or above it are live and
+ * get their return probes back. Frames no unwind restored are left as they are (another
+ * stack's, for all we know). */
+static void resume_after_catch(uintptr_t sp)
+{
+	struct thread_state *t = attach_tls;
+	if (!t || !t->frames || !t->restored)
+		return;
+	t->seq++;
+	barrier();
+	unsigned keep = 0;
+	for (unsigned i = 0; i < t->top; i++) {
+		struct shadow_frame f = t->frames[i];
+		uintptr_t v = t->restored[i];
+		t->restored[i] = 0;
+		if (v && f.entry_sp < sp) {
+			__atomic_fetch_add(&attach_stats.ret_missed, 1, __ATOMIC_RELAXED);
+			continue; /* unwound: the function never returns */
+		}
+		if (v && *(const uintptr_t *)f.entry_sp == f.ret_addr)
+			*(uintptr_t *)f.entry_sp = v;
+		t->frames[keep++] = f;
+	}
+	barrier();
+	t->top = keep;
+	barrier();
+	t->seq++;
+}
+
+static void *real_raise, *real_rethrow, *real_begin_catch, *eh_globals;
+
+EXPORT int _Unwind_RaiseException(struct _Unwind_Exception *e)
+{
+	raise_fn next = (raise_fn)next_symbol(&real_raise, "_Unwind_RaiseException");
+	if (!next)
+		return 9; /* _URC_FAILURE: no unwinder in this process */
+	restore_for_unwind((uintptr_t)__builtin_frame_address(0));
+	return next(e);
+}
+
+EXPORT int _Unwind_Resume_or_Rethrow(struct _Unwind_Exception *e)
+{
+	raise_fn next = (raise_fn)next_symbol(&real_rethrow, "_Unwind_Resume_or_Rethrow");
+	if (!next)
+		return 9;
+	restore_for_unwind((uintptr_t)__builtin_frame_address(0));
+	return next(e);
+}
+
+EXPORT void *__cxa_begin_catch(void *e)
+{
+	begin_catch_fn next = (begin_catch_fn)next_symbol(&real_begin_catch, "__cxa_begin_catch");
+	void *r = next ? next(e) : NULL;
+	struct thread_state *t = attach_tls;
+	if (t && t->restored) {
+		eh_globals_fn g = (eh_globals_fn)next_symbol(&eh_globals, "__cxa_get_globals");
+		/* The handler's frame: its stack pointer when it called us. Frames it called that the
+		 * unwind removed had their return-address slots below it. */
+		if (g && g()->uncaught == 0)
+			resume_after_catch((uintptr_t)__builtin_dwarf_cfa());
+	}
+	return r;
+}
