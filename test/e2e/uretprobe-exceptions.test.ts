@@ -3,7 +3,9 @@
 // throws and catches inside a destructor run by an unwind, on three threads, and counts for
 // itself how many times each function was entered and returned normally. bpftrace (under the
 // shim) counts the same with uprobes and uretprobes: the counts must be equal, and the program
-// must finish. On a kernel the program dies instead (the unwinder stops at the uretprobe
+// must finish. A C program that dlopens a C++ library RTLD_LOCAL (as Python loads a C++
+// extension module) keeps catching its exceptions, with and without a return probe in it. On a
+// kernel the first program dies instead (the unwinder stops at the uretprobe
 // trampoline, which has no unwind info: std::terminate), so there is no kernel reference here.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Proc, bpftimeEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir } from './harness';
 import { waitInstalled } from './tools';
+import { queryStatus } from '../../src-ts/cli/status';
 
 const FUNCS = ['thrower', 'middle', 'catcher', 'rethrower', 'recurse', 'guarded'];
 const skip = (!haveCommand('bpftrace') && 'bpftrace not installed') || (!haveCommand('g++') && 'no C++ compiler (g++)');
@@ -82,4 +85,59 @@ test('C++ exceptions through return probes (stub-called return-only sites): the 
 
 test('C++ exceptions through return probes beside entry probes (hijacked return addresses): calls and returns counted exactly', { skip, timeout: 120000 }, async () => {
   await run(true);
+});
+
+/** Waits until the agent of pid holds an attachment, installed or waiting for its library. */
+async function waitWaiting(dir: string, pid: string): Promise<void> {
+  for (const deadline = Date.now() + 20000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const s = await queryStatus(dir);
+    if (s.attachments.some((a: any) => a.agents.some((g: any) => String(g.pid) === pid && (g.state === 'waiting' || g.state === 'attached')))) return;
+  }
+  throw new Error(`the agent of ${pid} never took the attachment`);
+}
+
+let pluginDir = '';
+function plugin(): { host: string; lib: string } {
+  if (!pluginDir) {
+    pluginDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cxx-plugin-'));
+    execFileSync('g++', ['-O2', '-g', '-shared', '-fPIC', '-o', path.join(pluginDir, 'libcxxplugin.so'), path.join(root, 'test', 'programs', 'cxx_plugin.cc')]);
+    execFileSync('cc', ['-O2', '-g', '-o', path.join(pluginDir, 'host'), path.join(root, 'test', 'programs', 'cxx_plugin_host.c'), '-ldl']);
+  }
+  return { host: path.join(pluginDir, 'host'), lib: path.join(pluginDir, 'libcxxplugin.so') };
+}
+
+test('a C program\'s C++ library loaded RTLD_LOCAL catches its exceptions under the agent, with and without a return probe in it', { skip, timeout: 120000 }, async () => {
+  const { host, lib } = plugin();
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  let bt: Proc | undefined;
+  const procs: Proc[] = [];
+  try {
+    // No probe: the wrappers alone must find the library's own C++ runtime.
+    const plain = new Proc(process.execPath, [cli, 'start', host, lib, '10'], env, { stdin: true });
+    procs.push(plain);
+    await plain.waitFor(/ready pid=/, 20000);
+    plain.write('go\n');
+    assert.equal(await plain.exited, 0, plain.out);
+    assert.match(plain.out, /^caught 5$/m);
+    // A return probe on the library's throwing function (attached when the library is loaded).
+    const script = path.join(pluginDir, 'plugin.bt');
+    fs.writeFileSync(script, `uretprobe:${lib}:plugin_thrower { @rets = count(); }\n`);
+    const v = new Proc(process.execPath, [cli, 'start', host, lib, '10'], env, { stdin: true });
+    procs.push(v);
+    const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
+    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
+    await bt.waitFor(/Attaching 1 probe/, 30000);
+    await waitWaiting(dir, pid);
+    v.write('go\n');
+    assert.equal(await v.exited, 0, v.out);
+    assert.match(v.out, /^caught 5$/m);
+    await bt.stop('SIGINT', 10000);
+    assert.match(bt.out, /^@rets: 5$/m, bt.out);
+  } finally {
+    await bt?.stop('SIGKILL');
+    for (const p of procs) await p.stop('SIGKILL');
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -25,6 +25,7 @@
 #include "attach_internal.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <sys/mman.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -40,12 +41,57 @@ struct cxa_eh_globals {
 };
 typedef struct cxa_eh_globals *(*eh_globals_fn)(void);
 
+/* Whether f is defined in this library (our own wrapper). */
+static int ours(void *f)
+{
+	Dl_info a, b;
+	return dladdr(f, &a) && dladdr((void *)ours, &b) && a.dli_fbase == b.dli_fbase;
+}
+
+#define MAX_OBJECTS 256
+struct objects {
+	const char *name[MAX_OBJECTS];
+	unsigned n;
+};
+
+static int collect(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct objects *o = arg;
+	if (info->dlpi_name && info->dlpi_name[0] && o->n < MAX_OBJECTS)
+		o->name[o->n++] = info->dlpi_name;
+	return 0;
+}
+
+/* The definition our wrapper stands in front of. Usually the next one in the global scope; but
+ * the C++ runtime may have come in with a library dlopen'ed RTLD_LOCAL (a C++ extension module
+ * of Python), outside the global scope, while its code still binds to our wrapper (we are in
+ * the global scope): then it is found in the library that has it, loaded (RTLD_NOLOAD). */
+static void *find_real(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+	if (f && !ours(f))
+		return f;
+	struct objects o = { .n = 0 };
+	dl_iterate_phdr(collect, &o); /* names first: no dlopen under the iteration's lock */
+	for (unsigned i = 0; i < o.n; i++) {
+		void *h = dlopen(o.name[i], RTLD_LAZY | RTLD_NOLOAD);
+		if (!h)
+			continue;
+		f = dlsym(h, name);
+		dlclose(h);
+		if (f && !ours(f))
+			return f;
+	}
+	return NULL;
+}
+
 static void *next_symbol(void **cache, const char *name)
 {
 	void *f = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
 	if (!f) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(cache, f, __ATOMIC_RELEASE);
+		f = find_real(name);
+		if (f)
+			__atomic_store_n(cache, f, __ATOMIC_RELEASE);
 	}
 	return f;
 }
