@@ -2,18 +2,20 @@
 // test/programs/cxx_unwind.cc throws through, catches in, rethrows from, recurses in, and
 // throws and catches inside a destructor run by an unwind, on three threads, and counts for
 // itself how many times each function was entered and returned normally. bpftrace (under the
-// shim) counts the same with uprobes and uretprobes: the counts must be equal, and the program
-// must finish. A C program that dlopens a C++ library RTLD_LOCAL (as Python loads a C++
-// extension module) keeps catching its exceptions, with and without a return probe in it. On a
-// kernel the first program dies instead (the unwinder stops at the uretprobe
-// trampoline, which has no unwind info: std::terminate), so there is no kernel reference here.
+// shim) counts the same with uprobes and uretprobes: the counts must be equal and the program
+// must finish, with the agent preloaded (bpftime start: interposed unwinder) and loaded by
+// bpftime attach (entry probes on the unwinder, gone with the return probes). A C program that
+// dlopens a C++ library RTLD_LOCAL (as Python loads a C++ extension module) keeps catching its
+// exceptions, with and without a return probe in it. On a kernel the first program dies instead
+// (the unwinder stops at the uretprobe trampoline, which has no unwind info: std::terminate), so
+// there is no kernel reference here.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Proc, bpftimeEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir } from './harness';
+import { Proc, bpftimeEnv, cannotPtrace, cleanEnv, cli, haveCommand, root, stopServer, tmpRuntimeDir } from './harness';
 import { waitInstalled } from './tools';
 import { queryStatus } from '../../src-ts/cli/status';
 
@@ -65,6 +67,8 @@ async function run(entryProbes: boolean): Promise<void> {
     await bt.waitFor(/Attaching \d+ probes/, 30000);
     await waitInstalled(dir, pid, FUNCS.length * (entryProbes ? 2 : 1));
     v.write('go\n');
+    await v.waitFor(/^caught \d+$/m, 60000);
+    v.write('q\n');
     assert.equal(await v.exited, 0, `the victim did not finish:\n${v.out}`);
     const own = ownCounts(v.out);
     assert.equal(Object.keys(own.rets).length, FUNCS.length, v.out);
@@ -137,6 +141,84 @@ test('a C program\'s C++ library loaded RTLD_LOCAL catches its exceptions under 
   } finally {
     await bt?.stop('SIGKILL');
     for (const p of procs) await p.stop('SIGKILL');
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The first bytes of exported function `name` of the library mapped at path in process pid, as
+ * the process has them and as the file has them. */
+function functionBytes(pid: string, lib: string, name: string): { live: Buffer; file: Buffer } {
+  const sym = execFileSync('nm', ['-D', '--defined-only', lib], { encoding: 'utf8' }).split('\n')
+    .map((l) => l.trim().split(/\s+/)).find((f) => f[2]?.replace(/@.*/, '') === name);
+  assert.ok(sym, `${name} in ${lib}`);
+  const value = parseInt(sym![0], 16);
+  const real = fs.realpathSync(lib);
+  const base = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/))
+    .find((f) => f[5] === real && parseInt(f[2], 16) === 0);
+  assert.ok(base, `${real} mapped in ${pid}`);
+  const live = Buffer.alloc(8);
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    fs.readSync(fd, live, 0, 8, parseInt(base![0].split('-')[0], 16) + value);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // the symbol's file offset: its address in the only executable PT_LOAD, less that segment's
+  const hdrs = execFileSync('readelf', ['-lW', lib], { encoding: 'utf8' }).split('\n').map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[0] === 'LOAD' && /E/.test(f.slice(6).join('')));
+  const seg = hdrs.find((f) => value >= parseInt(f[2], 16) && value < parseInt(f[2], 16) + parseInt(f[5], 16))!;
+  const file = Buffer.alloc(8);
+  const ffd = fs.openSync(lib, 'r');
+  try {
+    fs.readSync(ffd, file, 0, 8, value - parseInt(seg[2], 16) + parseInt(seg[1], 16));
+  } finally {
+    fs.closeSync(ffd);
+  }
+  return { live, file };
+}
+
+test('bpftime attach (the agent dlopen\'ed, no interposition): C++ exceptions through return probes, and the unwinder as it was once the probes are gone', { skip, timeout: 120000 }, async (t) => {
+  const why = await cannotPtrace();
+  if (why) return t.skip(why);
+  const bin = victim();
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const script = path.join(path.dirname(bin), 'attach-ret.bt');
+  fs.writeFileSync(script, `${FUNCS.map((f) => `uretprobe:${bin}:${f}`).join(',')} { @rets[probe, tid] = count(); }\n`);
+  const v = new Proc(bin, ['300'], cleanEnv(), { stdin: true });
+  let bt: Proc | undefined;
+  try {
+    const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
+    const a = new Proc(process.execPath, [cli, 'attach', pid], env);
+    assert.equal(await a.exited, 0, a.out);
+    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
+    await bt.waitFor(/Attaching \d+ probes/, 30000);
+    await waitInstalled(dir, pid, FUNCS.length);
+    const lib = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((f) => /\/libgcc_s\.so/.test(f ?? ''));
+    assert.ok(lib, 'libgcc_s is mapped');
+    const hooked = functionBytes(pid, lib!, '_Unwind_RaiseException');
+    assert.ok(!hooked.live.equals(hooked.file), 'the unwinder has an entry probe while return probes exist');
+    v.write('go\n');
+    await v.waitFor(/^caught \d+$/m, 60000);
+    await bt.stop('SIGINT', 10000);
+    assert.deepEqual(counts(bt.out, 'rets'), ownCounts(v.out).rets, `return probes:\n${bt.out}\nvictim:\n${v.out}`);
+    // The tool is gone, and with its return probes the entry probes on the unwinder.
+    for (const deadline = Date.now() + 10000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      const s = await queryStatus(dir);
+      if (!s.attachments.some((x: any) => x.agents.some((g: any) => String(g.pid) === pid && g.state === 'attached'))) break;
+    }
+    for (let i = 0; ; i++) {
+      const { live, file } = functionBytes(pid, lib!, '_Unwind_RaiseException');
+      if (live.equals(file)) break;
+      assert.ok(i < 50, `_Unwind_RaiseException still patched: ${live.toString('hex')} (file ${file.toString('hex')})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    v.write('q\n');
+    assert.equal(await v.exited, 0, v.out);
+  } finally {
+    await bt?.stop('SIGKILL');
+    await v.stop('SIGKILL');
     stopServer(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   }

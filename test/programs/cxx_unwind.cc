@@ -1,7 +1,8 @@
 // C++ exceptions through functions with pending return probes (src-native/agent/attach/unwind.c).
 // Prints "ready pid=N", waits for a line on stdin (the tracer attaches first), then runs every
-// pattern below on three threads at once and prints how many times each function was entered
-// and how many times it returned normally, counted by the program itself: a tracer's uprobe and
+// pattern below on three threads at once, prints how many times each function was entered and
+// how many times it returned normally, counted by the program itself, and exits at the next
+// line (or EOF): a tracer's uprobe and
 // uretprobe counts must match those exactly, and the program must finish (on a kernel, a
 // uretprobe on any of these makes the unwinder stop at the trampoline: std::terminate).
 #include <atomic>
@@ -131,5 +132,7 @@ int main(int argc, char **argv)
 	for (int f = 0; f < NFUNC; f++)
 		printf("%s calls %ld returns %ld\n", names[f], calls[f].load(), rets[f].load());
 	printf("caught %ld\n", caught.load());
+	fflush(stdout);
+	fgets(line, sizeof(line), stdin); /* exits at the next line or EOF: the tracer may look first */
 	return 0;
 }

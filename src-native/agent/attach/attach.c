@@ -318,6 +318,8 @@ static int site_disarm(struct site *s)
 /* ---- API ---- */
 void bpftime_probe_engine_init(void) { pthread_once(&init_once, init); }
 
+static unsigned ret_probes; /* return probes attached, under attach_lock */
+
 int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, void *data,
 			 struct bpftime_probe **out, char *errbuf, size_t errlen)
 {
@@ -363,9 +365,13 @@ int bpftime_probe_attach(void *addr, int is_return, bpftime_probe_handler h, voi
 			attach_err(errbuf, errlen, rc, "out of memory");
 		goto fail;
 	}
+	if (p->is_return)
+		ret_probes++;
 	pthread_mutex_unlock(&attach_lock);
 	*out = p;
 	reclaim();
+	if (p->is_return)
+		attach_unwind_hooks_install(); /* C++ exceptions through its pending frames (unwind.c) */
 	return 0;
 fail:
 	pthread_mutex_unlock(&attach_lock);
@@ -399,8 +405,11 @@ int bpftime_probe_detach(struct bpftime_probe *p)
 	 * which is harmless; the probe itself is gone either way, so detach succeeds. */
 	if (!s->probes && s->armed)
 		site_disarm(s);
+	int last_ret = p->is_return && --ret_probes == 0;
 	pthread_mutex_unlock(&attach_lock);
 	free(p);
+	if (last_ret)
+		attach_unwind_hooks_remove();
 	return reclaim();
 }
 

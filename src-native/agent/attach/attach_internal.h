@@ -211,6 +211,10 @@ void bpftime_attach_ret_dispatch(struct pt_regs *regs) HIDDEN;
 
 /* Counters (attach.c). */
 extern struct bpftime_probe_stats attach_stats HIDDEN;
+/* unwind.c: entry probes on the unwinder where our wrappers do not interpose (the agent was
+ * dlopen'ed), installed while return probes exist. Called without attach_lock. */
+void attach_unwind_hooks_install(void) HIDDEN;
+void attach_unwind_hooks_remove(void) HIDDEN;
 
 /* Message helper: snprintf into err when err is non-NULL; returns rc. */
 int attach_err(char *err, size_t errlen, int rc, const char *fmt, ...) HIDDEN

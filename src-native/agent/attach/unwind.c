@@ -19,13 +19,15 @@
  *   outer unwind has frames left to walk: nothing is put back until the outer one is caught.
  *
  * Interposition needs the agent in the global symbol scope, i.e. preloaded (bpftime start). An
- * agent dlopen'ed by bpftime attach is not: there the process still dies as on a kernel. Code
- * that catches without __cxa_begin_catch (another language's runtime) keeps the frames restored:
- * their return probes are missed, nothing breaks. */
+ * agent dlopen'ed (bpftime attach, a tool's own agent) is not: there, while return probes exist,
+ * entry probes of our own on those three functions (wherever they are loaded) do the same work;
+ * they go with the last return probe. Code that catches without __cxa_begin_catch (another
+ * language's runtime) keeps the frames restored: their return probes are missed, nothing breaks. */
 #include "attach_internal.h"
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -107,9 +109,8 @@ static uintptr_t ours_in_slot(const struct shadow_frame *f)
  * unwind will pass) and remembers what was there. Newest first: a frame's return-address slot
  * lies above those of the calls it made, so a frame at or below a newer one's slot is a leftover
  * (unwound earlier, its slot reused since) and is left alone. */
-static void restore_for_unwind(uintptr_t sp)
+static void restore_frames(struct thread_state *t, uintptr_t sp)
 {
-	struct thread_state *t = attach_tls;
 	if (!t || !t->frames || !t->top)
 		return;
 	if (!t->restored) {
@@ -119,8 +120,6 @@ static void restore_for_unwind(uintptr_t sp)
 			return; /* the unwinder stops at our address, as on a kernel */
 		t->restored = m;
 	}
-	t->seq++; /* odd: a signal handler's probes leave the shadow stack alone meanwhile */
-	barrier();
 	uintptr_t floor = sp;
 	for (unsigned i = t->top; i-- > 0;) {
 		struct shadow_frame *f = &t->frames[i];
@@ -133,21 +132,16 @@ static void restore_for_unwind(uintptr_t sp)
 			*(uintptr_t *)f->entry_sp = f->ret_addr;
 		}
 	}
-	barrier();
-	t->seq++;
 }
 
 /* In a handler whose stack pointer was sp when it called __cxa_begin_catch: every frame below
  * it is gone, so the restored ones there are dropped; restored ones at or above it are live and
  * get their return probes back. Frames no unwind restored are left as they are (another
  * stack's, for all we know). */
-static void resume_after_catch(uintptr_t sp)
+static void resume_frames(struct thread_state *t, uintptr_t sp)
 {
-	struct thread_state *t = attach_tls;
 	if (!t || !t->frames || !t->restored)
 		return;
-	t->seq++;
-	barrier();
 	unsigned keep = 0;
 	for (unsigned i = 0; i < t->top; i++) {
 		struct shadow_frame f = t->frames[i];
@@ -163,6 +157,32 @@ static void resume_after_catch(uintptr_t sp)
 	}
 	barrier();
 	t->top = keep;
+	barrier();
+}
+
+/* From our wrappers, on the application's side: the thread's sequence counter odd meanwhile, so
+ * that a signal handler's probes leave the shadow stack alone. (The hooks below run inside a
+ * dispatcher, where it is odd already.) */
+static void restore_for_unwind(uintptr_t sp)
+{
+	struct thread_state *t = attach_tls;
+	if (!t || !t->frames || !t->top)
+		return;
+	t->seq++;
+	barrier();
+	restore_frames(t, sp);
+	barrier();
+	t->seq++;
+}
+
+static void resume_after_catch(uintptr_t sp)
+{
+	struct thread_state *t = attach_tls;
+	if (!t || !t->frames || !t->restored)
+		return;
+	t->seq++;
+	barrier();
+	resume_frames(t, sp);
 	barrier();
 	t->seq++;
 }
@@ -200,4 +220,92 @@ EXPORT void *__cxa_begin_catch(void *e)
 			resume_after_catch((uintptr_t)__builtin_dwarf_cfa());
 	}
 	return r;
+}
+
+/* ---- Without interposition: entry probes on the real functions ----
+ * An agent dlopen'ed (bpftime attach, or a tool's own agent) is outside the global scope, so the
+ * process's code calls the unwinder directly. Once a return probe is attached, the same work is
+ * done by entry probes of our own on the functions themselves, wherever they are loaded. */
+static int uncaught_now(void)
+{
+	eh_globals_fn g = (eh_globals_fn)next_symbol(&eh_globals, "__cxa_get_globals");
+	return g ? (int)g()->uncaught : -1;
+}
+
+static int on_unwind_start(void *data, struct pt_regs *regs)
+{
+	restore_frames(attach_tls, regs->rsp);
+	return BPFTIME_PROBE_CONTINUE;
+}
+
+static int on_begin_catch(void *data, struct pt_regs *regs)
+{
+	/* At its entry the exception being caught still counts as uncaught. The handler's stack
+	 * pointer at the call is just above the return address. */
+	if (uncaught_now() == 1)
+		resume_frames(attach_tls, regs->rsp + 8);
+	return BPFTIME_PROBE_CONTINUE;
+}
+
+static struct {
+	const char *name;
+	bpftime_probe_handler h;
+	struct bpftime_probe *probe;
+} hooks[] = {
+	{ "_Unwind_RaiseException", on_unwind_start, NULL },
+	{ "_Unwind_Resume_or_Rethrow", on_unwind_start, NULL },
+	{ "__cxa_begin_catch", on_begin_catch, NULL },
+};
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether the process's calls reach our wrappers (the agent was preloaded). */
+static int interposed(void)
+{
+	void *f = dlsym(RTLD_DEFAULT, "_Unwind_RaiseException");
+	return f && ours(f);
+}
+
+static unsigned long long loads_seen;
+
+static int count_loads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	*(unsigned long long *)arg = info->dlpi_adds;
+	return 1;
+}
+
+void attach_unwind_hooks_install(void)
+{
+	if (interposed())
+		return;
+	pthread_mutex_lock(&hooks_lock);
+	/* Look again only when objects were loaded since (the C++ runtime may come later). */
+	unsigned long long adds = 0;
+	dl_iterate_phdr(count_loads, &adds);
+	int missing = 0;
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+		missing |= !hooks[i].probe;
+	if (!missing || adds == loads_seen) {
+		pthread_mutex_unlock(&hooks_lock);
+		return;
+	}
+	loads_seen = adds;
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		if (hooks[i].probe)
+			continue;
+		void *f = find_real(hooks[i].name); /* not loaded yet: tried again at the next attach */
+		if (f)
+			bpftime_probe_attach(f, 0, hooks[i].h, NULL, &hooks[i].probe, NULL, 0);
+	}
+	pthread_mutex_unlock(&hooks_lock);
+}
+
+void attach_unwind_hooks_remove(void)
+{
+	pthread_mutex_lock(&hooks_lock);
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		if (hooks[i].probe && bpftime_probe_detach(hooks[i].probe) >= 0)
+			hooks[i].probe = NULL;
+	}
+	loads_seen = 0;
+	pthread_mutex_unlock(&hooks_lock);
 }
