@@ -19,7 +19,7 @@ import { Proc, bpftimeEnv, cannotPtrace, cleanEnv, cli, haveCommand, root, stopS
 import { waitInstalled } from './tools';
 import { queryStatus } from '../../src-ts/cli/status';
 
-const FUNCS = ['thrower', 'middle', 'catcher', 'rethrower', 'recurse', 'guarded'];
+const FUNCS = ['thrower', 'middle', 'catcher', 'rethrower', 'recurse', 'guarded', 'early'];
 const skip = (!haveCommand('bpftrace') && 'bpftrace not installed') || (!haveCommand('g++') && 'no C++ compiler (g++)');
 
 let victimBin = '';
@@ -29,6 +29,15 @@ function victim(): string {
     execFileSync('g++', ['-O2', '-g', '-pthread', '-o', victimBin, path.join(root, 'test', 'programs', 'cxx_unwind.cc')]);
   }
   return victimBin;
+}
+
+/** Whether fn's code in bin has a call among its first 5 bytes (what the relocated-call cases
+ * need: a compiler that lays fn out otherwise makes those cases ordinary ones). */
+function callInFirstBytes(bin: string, fn: string): boolean {
+  const dis = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin], { encoding: 'utf8' });
+  const body = dis.slice(dis.indexOf(`<${fn}>:`)).split('\n').slice(1, 4).map((l) => l.trim().split(/:\s+/));
+  const start = parseInt(body[0][0], 16);
+  return body.some(([a, insn]) => /^call/.test(insn ?? '') && parseInt(a, 16) - start < 5);
 }
 
 /** Per function, summed over threads: bpftrace's `@name[probe, tid]: n` lines. Keyed by thread,
@@ -83,7 +92,8 @@ async function run(entryProbes: boolean): Promise<void> {
   }
 }
 
-test('C++ exceptions through return probes (stub-called return-only sites): the program runs on, each normal return counted', { skip, timeout: 120000 }, async () => {
+test('C++ exceptions through return probes (stub-called return-only sites): the program runs on, each normal return counted', { skip, timeout: 120000 }, async (t) => {
+  if (!callInFirstBytes(victim(), 'early')) t.diagnostic('early() does not begin with a call here: its relocated-call case is not exercised');
   await run(false);
 });
 
@@ -216,6 +226,37 @@ test('bpftime attach (the agent dlopen\'ed, no interposition): C++ exceptions th
     }
     v.write('q\n');
     assert.equal(await v.exited, 0, v.out);
+  } finally {
+    await bt?.stop('SIGKILL');
+    await v.stop('SIGKILL');
+    stopServer(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('pthread_exit through a function whose entry probe relocated a call, with a return probe: every destructor runs', { skip, timeout: 120000 }, async (t) => {
+  const bin = path.join(path.dirname(victim()), 'cxx_pthread_exit');
+  execFileSync('g++', ['-O2', '-g', '-pthread', '-o', bin, path.join(root, 'test', 'programs', 'cxx_pthread_exit.cc')]);
+  if (!callInFirstBytes(bin, 'mid')) t.diagnostic('mid() does not begin with a call here: the relocated-call case is not exercised');
+  const dir = tmpRuntimeDir();
+  const env = bpftimeEnv(dir);
+  const script = path.join(path.dirname(bin), 'pexit.bt');
+  fs.writeFileSync(script, `uprobe:${bin}:mid { @calls = count(); } uretprobe:${bin}:mid { @rets = count(); }\n`);
+  const v = new Proc(process.execPath, [cli, 'start', bin, '10'], env, { stdin: true });
+  let bt: Proc | undefined;
+  try {
+    const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
+    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
+    await bt.waitFor(/Attaching \d+ probes/, 30000);
+    await waitInstalled(dir, pid, 2);
+    v.write('go\n');
+    assert.equal(await v.exited, 0, v.out);
+    // Both Guards of all ten threads: the five that pthread_exit in leaver() unwind through mid()
+    // (its relocated call's return address) and its pending return (restored for the unwind).
+    assert.match(v.out, /^dtors 20$/m);
+    await bt.stop('SIGINT', 10000);
+    assert.match(bt.out, /^@calls: 10$/m, bt.out);
+    assert.match(bt.out, /^@rets: 5$/m, bt.out);
   } finally {
     await bt?.stop('SIGKILL');
     await v.stop('SIGKILL');

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline))
-enum { THROWER, MIDDLE, CATCHER, RETHROWER, RECURSE, GUARDED, NFUNC };
-static const char *const names[NFUNC] = { "thrower", "middle", "catcher", "rethrower", "recurse", "guarded" };
+enum { THROWER, MIDDLE, CATCHER, RETHROWER, RECURSE, GUARDED, EARLY, NFUNC };
+static const char *const names[NFUNC] = { "thrower", "middle", "catcher", "rethrower", "recurse", "guarded", "early" };
 static std::atomic<long> calls[NFUNC], rets[NFUNC], caught;
 
 #define ENTER(f) calls[f]++
@@ -95,10 +95,25 @@ extern "C" NOINLINE int guarded(int i)
 	RETURN(GUARDED, r);
 }
 
+// Its first instructions are `sub $N, %rsp; call thrower`: the call is among the bytes an entry
+// probe's jmp replaces, so it runs relocated, and the callee's return address (what the unwinder
+// walks through) must still be this function's. Its entries are counted by the caller.
+extern "C" NOINLINE int early(int i)
+{
+	volatile int x = thrower(i);
+	RETURN(EARLY, x + 1);
+}
+
 static void work(int rounds)
 {
 	for (int i = 0; i < rounds; i++) {
 		catcher(i);
+		ENTER(EARLY);
+		try {
+			early(i);
+		} catch (const std::exception &) {
+			caught++;
+		}
 		try {
 			rethrower(i);
 		} catch (const std::exception &) {

@@ -39,7 +39,7 @@ struct handler_vec {
 enum reloc_kind { RK_COPY, RK_RIPREL, RK_JCC, RK_JMP, RK_CALL };
 #define RELOC_MAX_SKIP 6 /* leading 1-byte pushes/nops a jmp plan leaves in place (reloc.c) */
 #define RELOC_MAX_INSNS 8	  /* >= 5 bytes of instructions of >= 1 byte each, with slack */
-#define RELOC_MAX_OUT (RELOC_MAX_INSNS * 16 + 16) /* worst case per insn + the jmp back */
+#define RELOC_MAX_OUT (RELOC_MAX_INSNS * 16 + 32) /* worst case per insn (a call: 28) + the jmp back */
 struct reloc_insn {
 	uint8_t off, len;   /* within the relocated range */
 	uint8_t kind;       /* enum reloc_kind */

@@ -20,10 +20,11 @@
  * What changes meaning when an instruction moves:
  *  - RIP-relative memory operands: disp32 is recomputed for the new address. The stub is placed so
  *    every such target stays within +-2 GiB (plan->lo/hi); if no placement can, attaching fails.
- *  - jmp/jcc/call rel8/rel32: re-emitted as rel32 from the stub when in reach, else in absolute
- *    forms (jmp *[rip]; inverted jcc over one; call *[rip]). A relocated call (only as the last
- *    relocated instruction) returns into the stub, which jumps back: correct, but a backtrace
- *    taken in the callee shows the stub.
+ *  - jmp/jcc rel8/rel32: re-emitted as rel32 from the stub when in reach, else in absolute forms
+ *    (jmp *[rip]; inverted jcc over one). A call (only as the last relocated instruction) becomes
+ *    a push of the original return address and a jmp: the callee returns into the function, as
+ *    it would have, so unwinders and backtraces taken in the callee see the function. (It
+ *    returned into the stub once: C++ exceptions and pthread_exit stopped there.)
  *  - ret: copied; it returns from the stub as it would have from the site (int3 plans only).
  *  - loop/jrcxz (rel8 only) and xbegin: refused, they do not occur in prologues.
  * What cannot be patched with a jmp (attach.c then tries an int3 plan):
@@ -440,12 +441,18 @@ static int emit_one(struct out *o, const struct attach_reloc_plan *p, const stru
 		/* j<!cc> over an absolute jmp (14 bytes) */
 		return put8(o, (uint8_t)(0x70 | (ri->cc ^ 1))) || put8(o, 14) || put8(o, 0xff) || put8(o, 0x25) ||
 		       put32(o, 0) || put64(o, ri->target);
-	case RK_CALL:
-		if (rel32(o, 5, ri->target, &rel))
-			return put8(o, 0xe8) || put32(o, rel);
-		/* call *2(%rip); jmp over the literal; .quad target */
-		return put8(o, 0xff) || put8(o, 0x15) || put32(o, 2) || put8(o, 0xeb) || put8(o, 8) ||
-		       put64(o, ri->target);
+	case RK_CALL: {
+		/* The callee returns straight to the instruction after the original call (the call is the
+		 * last instruction relocated, and the bytes after it were not overwritten), so return
+		 * addresses, unwinders (C++ exceptions, pthread_exit's cleanups) and backtraces see the
+		 * function, not the stub: push ret(%rip), a literal after the jmp (no flags changed),
+		 * then jmp to the callee. */
+		uint64_t ret = p->patch_addr + ri->off + ri->len;
+		int64_t d = (int64_t)(ri->target - (here(o) + 6 + 5));
+		int32_t jmp_len = d >= INT32_MIN && d <= INT32_MAX ? 5 : 14; /* what emit_jmp will pick */
+		return put8(o, 0xff) || put8(o, 0x35) || put32(o, jmp_len) || emit_jmp(o, ri->target) ||
+		       put64(o, ret);
+	}
 	}
 	return -1;
 }

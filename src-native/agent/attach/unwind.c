@@ -18,6 +18,10 @@
  *   another exception is still in flight (a handler inside a destructor run by an unwind), the
  *   outer unwind has frames left to walk: nothing is put back until the outer one is caught.
  *
+ * - _Unwind_ForcedUnwind (pthread_exit, cancellation) gets an entry probe of ours while return
+ *   probes exist: glibc reaches it through a pointer of its own. Without it the unwind would stop
+ *   at our address and skip the cleanups of the frames above (a kernel's uretprobe does that).
+ *
  * Interposition needs the agent in the global symbol scope, i.e. preloaded (bpftime start). An
  * agent dlopen'ed (bpftime attach, a tool's own agent) is not: there, while return probes exist,
  * entry probes of our own on those three functions (wherever they are loaded) do the same work;
@@ -250,11 +254,15 @@ static int on_begin_catch(void *data, struct pt_regs *regs)
 static struct {
 	const char *name;
 	bpftime_probe_handler h;
+	int always; /* also where the wrappers interpose */
 	struct bpftime_probe *probe;
 } hooks[] = {
-	{ "_Unwind_RaiseException", on_unwind_start, NULL },
-	{ "_Unwind_Resume_or_Rethrow", on_unwind_start, NULL },
-	{ "__cxa_begin_catch", on_begin_catch, NULL },
+	{ "_Unwind_RaiseException", on_unwind_start, 0, NULL },
+	{ "_Unwind_Resume_or_Rethrow", on_unwind_start, 0, NULL },
+	{ "__cxa_begin_catch", on_begin_catch, 0, NULL },
+	/* pthread_exit and cancellation: glibc calls it through a pointer of its own (dlsym on
+	 * libgcc_s), which no wrapper sees. The unwind runs to the thread's end: every frame goes. */
+	{ "_Unwind_ForcedUnwind", on_unwind_start, 1, NULL },
 };
 static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -275,22 +283,21 @@ static int count_loads(struct dl_phdr_info *info, size_t size, void *arg)
 
 void attach_unwind_hooks_install(void)
 {
-	if (interposed())
-		return;
+	int wrapped = interposed();
 	pthread_mutex_lock(&hooks_lock);
 	/* Look again only when objects were loaded since (the C++ runtime may come later). */
 	unsigned long long adds = 0;
 	dl_iterate_phdr(count_loads, &adds);
 	int missing = 0;
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
-		missing |= !hooks[i].probe;
+		missing |= !hooks[i].probe && (hooks[i].always || !wrapped);
 	if (!missing || adds == loads_seen) {
 		pthread_mutex_unlock(&hooks_lock);
 		return;
 	}
 	loads_seen = adds;
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-		if (hooks[i].probe)
+		if (hooks[i].probe || (!hooks[i].always && wrapped))
 			continue;
 		void *f = find_real(hooks[i].name); /* not loaded yet: tried again at the next attach */
 		if (f)
