@@ -50,7 +50,7 @@ test('trace-bpfcc: uprobe with arguments and uretprobe with the return value', {
     ready: /^PID\s+TID\s+COMM\s+FUNC/m,
     steps: [`add ${N}`],
     done: doneLine,
-    until: (out) => new RegExp(`bcc_add\\s+ret ${11 * (N - 1)}\\s*$`, 'm').test(out),
+    until: (out) => new RegExp(`bcc_add\\s+ret ${11 * (N - 1)}[ \\t]*\\r?\\n`).test(out), // the whole line (a SIGINT may split one)
   }, (out, pid) => {
     const ev = traceEvents(out, pid);
     // Entries and returns come through two perf buffers: each stream in order, interleaving free.
@@ -138,7 +138,7 @@ test('trace-bpfcc: USDT probe arguments, semaphore raised only while traced', { 
     ready: /^PID\s+TID\s+COMM\s+FUNC/m,
     steps: ['4'],
     done: () => /done 4 fired 4/, // bcc raised the semaphore through /proc/PID/mem
-    until: (out) => /request\s+3 label/.test(out),
+    until: (out) => /request\s+3 label[^\n]*\n/.test(out), // the whole line (a SIGINT may split one)
   }, (out, pid) => {
     const ev = traceEvents(out, pid);
     assert.deepEqual(ev, [0, 1, 2, 3].map((i) => `usdtv request ${i} label`));

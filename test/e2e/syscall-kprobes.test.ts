@@ -191,7 +191,7 @@ test('execsnoop-bpfcc (kprobe and kretprobe on __x64_sys_execve): each exec with
     untilPolling: true,
     steps: ['x'],
     done: doneLine,
-    until: (out) => /ksys-missing/.test(out),
+    until: (out) => /ksys-missing[^\n]*\n/.test(out), // the whole line (a SIGINT may split one)
     kernelSkip: kernelKprobesMissing,
   }, (out) => {
     const rows = [...out.matchAll(/^\d\d:\d\d:\d\d\s+(\S+)\s+\d+\s+\S+\s+(-?\d+)\s+(.*?)\s*$/gm)].map((m) => `${m[1]} ${m[2]} ${m[3]}`).filter((r) => /ksys|true/.test(r));
@@ -368,7 +368,7 @@ test('shmsnoop-bpfcc (kprobes on the System V shared memory syscalls): each call
     untilPolling: true,
     steps: ['x'],
     done: (s) => new RegExp(`^done ${s} \\d+$`, 'm'),
-    until: (out) => /SHMCTL/.test(out),
+    until: (out) => /SHMCTL[^\n]*\n/.test(out), // the whole line (a SIGINT may split one)
     kernelSkip: kernelKprobesMissing,
   }, (out, pid) => {
     const rows = [...out.matchAll(/^(\d+)\s+(\S+)\s+(SHM\w+)\s+(\S+)\s+(.*?)\s*$/gm)].filter((m) => Number(m[1]) === pid)
