@@ -40,6 +40,21 @@ function callInFirstBytes(bin: string, fn: string): boolean {
   return body.some(([a, insn]) => /^call/.test(insn ?? '') && parseInt(a, 16) - start < 5);
 }
 
+/** bpftrace running script under the shim, once the agent of pid has installed n attachments. */
+async function bpftraceOn(script: string, env: NodeJS.ProcessEnv, dir: string, pid: string, n: number): Promise<Proc> {
+  const bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
+  await bt.waitFor(/Attaching \d+ probes?/, 30000);
+  await waitInstalled(dir, pid, n);
+  return bt;
+}
+
+/** Stops what a test started (SIGKILL: whatever is left after its checks) and its server. */
+async function finish(dir: string, ...procs: Array<Proc | undefined>): Promise<void> {
+  for (const p of procs) await p?.stop('SIGKILL');
+  stopServer(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** Per function, summed over threads: bpftrace's `@name[probe, tid]: n` lines. Keyed by thread,
  * so that no two threads ever add to one map value (a per-CPU count is read, incremented and
  * written back: two threads preempted on one CPU could lose an increment). */
@@ -72,9 +87,7 @@ async function run(entryProbes: boolean): Promise<void> {
   let bt: Proc | undefined;
   try {
     const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
-    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
-    await bt.waitFor(/Attaching \d+ probes/, 30000);
-    await waitInstalled(dir, pid, FUNCS.length * (entryProbes ? 2 : 1));
+    bt = await bpftraceOn(script, env, dir, pid, FUNCS.length * (entryProbes ? 2 : 1));
     v.write('go\n');
     await v.waitFor(/^caught \d+$/m, 60000);
     v.write('q\n');
@@ -85,10 +98,7 @@ async function run(entryProbes: boolean): Promise<void> {
     assert.deepEqual(counts(bt.out, 'rets'), own.rets, `return probes:\n${bt.out}\nvictim:\n${v.out}`);
     if (entryProbes) assert.deepEqual(counts(bt.out, 'calls'), own.calls, `entry probes:\n${bt.out}\nvictim:\n${v.out}`);
   } finally {
-    await bt?.stop('SIGKILL');
-    await v.stop('SIGKILL');
-    stopServer(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await finish(dir, bt, v);
   }
 }
 
@@ -149,10 +159,7 @@ test('a C program\'s C++ library loaded RTLD_LOCAL catches its exceptions under 
     await bt.stop('SIGINT', 10000);
     assert.match(bt.out, /^@rets: 5$/m, bt.out);
   } finally {
-    await bt?.stop('SIGKILL');
-    for (const p of procs) await p.stop('SIGKILL');
-    stopServer(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await finish(dir, bt, ...procs);
   }
 });
 
@@ -202,9 +209,7 @@ test('bpftime attach (the agent dlopen\'ed, no interposition): C++ exceptions th
     const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
     const a = new Proc(process.execPath, [cli, 'attach', pid], env);
     assert.equal(await a.exited, 0, a.out);
-    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
-    await bt.waitFor(/Attaching \d+ probes/, 30000);
-    await waitInstalled(dir, pid, FUNCS.length);
+    bt = await bpftraceOn(script, env, dir, pid, FUNCS.length);
     const lib = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).find((f) => /\/libgcc_s\.so/.test(f ?? ''));
     assert.ok(lib, 'libgcc_s is mapped');
     const hooked = functionBytes(pid, lib!, '_Unwind_RaiseException');
@@ -227,10 +232,7 @@ test('bpftime attach (the agent dlopen\'ed, no interposition): C++ exceptions th
     v.write('q\n');
     assert.equal(await v.exited, 0, v.out);
   } finally {
-    await bt?.stop('SIGKILL');
-    await v.stop('SIGKILL');
-    stopServer(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await finish(dir, bt, v);
   }
 });
 
@@ -246,9 +248,7 @@ test('pthread_exit through a function whose entry probe relocated a call, with a
   let bt: Proc | undefined;
   try {
     const pid = (await v.waitFor(/ready pid=(\d+)/, 20000))[1];
-    bt = new Proc(process.execPath, [cli, 'load', 'bpftrace', script], env);
-    await bt.waitFor(/Attaching \d+ probes/, 30000);
-    await waitInstalled(dir, pid, 2);
+    bt = await bpftraceOn(script, env, dir, pid, 2);
     v.write('go\n');
     assert.equal(await v.exited, 0, v.out);
     // Both Guards of all ten threads: the five that pthread_exit in leaver() unwind through mid()
@@ -258,9 +258,6 @@ test('pthread_exit through a function whose entry probe relocated a call, with a
     assert.match(bt.out, /^@calls: 10$/m, bt.out);
     assert.match(bt.out, /^@rets: 5$/m, bt.out);
   } finally {
-    await bt?.stop('SIGKILL');
-    await v.stop('SIGKILL');
-    stopServer(dir);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await finish(dir, bt, v);
   }
 });

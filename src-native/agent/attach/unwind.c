@@ -164,29 +164,17 @@ static void resume_frames(struct thread_state *t, uintptr_t sp)
 	barrier();
 }
 
-/* From our wrappers, on the application's side: the thread's sequence counter odd meanwhile, so
- * that a signal handler's probes leave the shadow stack alone. (The hooks below run inside a
- * dispatcher, where it is odd already.) */
-static void restore_for_unwind(uintptr_t sp)
+/* Runs fn on this thread's state from our wrappers, on the application's side: the thread's
+ * sequence counter is odd meanwhile, so that a signal handler's probes leave the shadow stack
+ * alone. (The hooks below run inside a dispatcher, where it is odd already.) */
+static void outside_dispatcher(void (*fn)(struct thread_state *, uintptr_t), uintptr_t sp)
 {
 	struct thread_state *t = attach_tls;
-	if (!t || !t->frames || !t->top)
+	if (!t || !t->frames)
 		return;
 	t->seq++;
 	barrier();
-	restore_frames(t, sp);
-	barrier();
-	t->seq++;
-}
-
-static void resume_after_catch(uintptr_t sp)
-{
-	struct thread_state *t = attach_tls;
-	if (!t || !t->frames || !t->restored)
-		return;
-	t->seq++;
-	barrier();
-	resume_frames(t, sp);
+	fn(t, sp);
 	barrier();
 	t->seq++;
 }
@@ -198,7 +186,7 @@ EXPORT int _Unwind_RaiseException(struct _Unwind_Exception *e)
 	raise_fn next = (raise_fn)next_symbol(&real_raise, "_Unwind_RaiseException");
 	if (!next)
 		return 9; /* _URC_FAILURE: no unwinder in this process */
-	restore_for_unwind((uintptr_t)__builtin_frame_address(0));
+	outside_dispatcher(restore_frames, (uintptr_t)__builtin_frame_address(0));
 	return next(e);
 }
 
@@ -207,7 +195,7 @@ EXPORT int _Unwind_Resume_or_Rethrow(struct _Unwind_Exception *e)
 	raise_fn next = (raise_fn)next_symbol(&real_rethrow, "_Unwind_Resume_or_Rethrow");
 	if (!next)
 		return 9;
-	restore_for_unwind((uintptr_t)__builtin_frame_address(0));
+	outside_dispatcher(restore_frames, (uintptr_t)__builtin_frame_address(0));
 	return next(e);
 }
 
@@ -221,7 +209,7 @@ EXPORT void *__cxa_begin_catch(void *e)
 		/* The handler's frame: its stack pointer when it called us. Frames it called that the
 		 * unwind removed had their return-address slots below it. */
 		if (g && g()->uncaught == 0)
-			resume_after_catch((uintptr_t)__builtin_dwarf_cfa());
+			outside_dispatcher(resume_frames, (uintptr_t)__builtin_dwarf_cfa());
 	}
 	return r;
 }
