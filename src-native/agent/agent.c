@@ -496,6 +496,9 @@ static void stop_following(void)
 	environ_drop_entry("LD_AUDIT", EARLY_LIB);
 }
 
+/* Set in the target by bpftime attach before its dlopen of the agent (src-ts/cli/attach.ts). */
+#define ATTACHING_VAR "BPFTIME_AGENT_ATTACHING"
+
 /* In a tool's process the shim starts the agent itself, after the tool's first call and outside
  * the dynamic loader's lock (the agent's thread needs that lock for its thread-local storage). */
 __attribute__((constructor)) static void agent_constructor(void)
@@ -509,10 +512,16 @@ __attribute__((constructor)) static void agent_constructor(void)
 	else if (agent_preloaded())
 		follow_forks();
 	if (!agent_preloaded() && !agent_only_tgid) {
-		/* dlopen'ed (bpftime attach, or the program's own dlopen): the loader holds its lock
-		 * through constructors and the agent thread needs it, so waiting here would only stall
-		 * for the whole bound. Start without waiting; the loader calls bpftime_agent_start()
-		 * once dlopen has returned, to wait (bpftime attach does). */
+		/* bpftime attach calls its entry (bpftime_agent_attach_follow/_only) next, which edits
+		 * the environment (setenv may move the array) and then starts the agent: a thread
+		 * started now would read the environment meanwhile (getenv in the client), and crashed
+		 * on an array setenv had just freed. */
+		if (getenv(ATTACHING_VAR))
+			return;
+		/* dlopen'ed by the program itself: the loader holds its lock through constructors and
+		 * the agent thread needs it, so waiting here would only stall for the whole bound.
+		 * Start without waiting; the program calls bpftime_agent_start() once dlopen has
+		 * returned, to wait. */
 		agent_launch();
 		return;
 	}
@@ -644,6 +653,7 @@ static void preload_self(void)
 EXPORT void bpftime_agent_attach_follow(void)
 {
 	int quiet = agent_syscall_tp_quiet(1);
+	unsetenv(ATTACHING_VAR); /* children are not being attached */
 	preload_self();
 	/* The runtime directory too (bpftime attach set it in the C library's environment, which a
 	 * shell does not pass on: through the program's setenv, twice as in env_prepend). */
@@ -658,6 +668,7 @@ EXPORT void bpftime_agent_attach_follow(void)
 EXPORT void bpftime_agent_attach_only(void)
 {
 	int quiet = agent_syscall_tp_quiet(1);
+	unsetenv(ATTACHING_VAR);
 	agent_only_tgid = (uint32_t)getpid();
 	agent_setxid_probe_libc();
 	agent_syscall_tp_quiet(quiet);

@@ -81,7 +81,9 @@ export async function attachCommand(pidArg: string, runtimeDir: string, opts: { 
     console.log(`bpftime attach: ${pid} (${comm(pid)}) already runs the agent, connected to the server in ${runtimeDir}`);
     return 0;
   }
-  const env: string[] = [];
+  // The agent's constructor leaves the start to the entry called after the dlopen, which edits
+  // the environment first (agent.c).
+  const env: string[] = ['BPFTIME_AGENT_ATTACHING=1'];
   const theirs = targetRuntimeDir(pid);
   if (theirs !== path.resolve(runtimeDir)) env.push(`BPFTIME_RUNTIME_DIR=${path.resolve(runtimeDir)}`);
 
