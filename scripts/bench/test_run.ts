@@ -63,31 +63,49 @@ async function measure(name: string, env: NodeJS.ProcessEnv, extra: string[] = [
   return runCompute(BIN, [name, String(repeatFor(probe.cell.value)), String(CALLS), ...extra], env, 300_000);
 }
 
-async function measureNative(name: string): Promise<Measure> {
-  const one = async (repeat: number) => {
-    const p = new Proc(NATIVE, [name, String(repeat)], { stdin: 'ignore' });
-    await p.wait(120_000);
-    const m = p.lines.map((l) => /^result=([0-9a-f]+) ns_per_run=([\d.]+)$/.exec(l)).find(Boolean);
-    if (!m || p.exit?.code !== 0) throw new Error(`compute_native exited (${p.exitText()})${p.stderrTail()}`);
-    return { result: m[1], ns: Number(m[2]) };
-  };
+/** One call of compute_native: `repeat` runs of kernel `name`; its result folded to 32 bits as
+ * the XDP programs return it. */
+async function nativeOnce(name: string, repeat: number): Promise<{ result: string; ns: number }> {
+  const p = new Proc(NATIVE, [name, String(repeat)], { stdin: 'ignore' });
+  await p.wait(120_000);
+  const m = p.lines.map((l) => LINE.exec(l)).find(Boolean);
+  if (!m || p.exit?.code !== 0) throw new Error(`compute_native exited (${p.exitText()})${p.stderrTail()}`);
+  const v = BigInt(`0x${m[1]}`);
+  return { result: ((v & 0xffffffffn) ^ (v >> 32n)).toString(16).padStart(8, '0'), ns: Number(m[2]) };
+}
+
+/** Native -O2 and bpftime's JIT on kernel `name`, call by call in turn (native, JIT, native,
+ * ...): this VM's speed drifts by tens of percent within seconds, and measured apart the two
+ * sides of the ratio saw different machines. Each JIT call is a test-run process of its own. */
+async function measureNativeAndJit(name: string, jitEnv: NodeJS.ProcessEnv, dump: string): Promise<{ native: Measure; jit: Measure }> {
+  let native: Measure;
+  let jit: Measure;
   try {
-    const est = await one(50);
-    const runs: number[] = [];
+    const est = await nativeOnce(name, 50);
+    const jitEst = await runCompute(BIN, [name, '20', '1', '--dump', dump], jitEnv, 120_000);
+    if (!jitEst.cell.ok) return { native: { cell: na('not measured: the JIT side failed') }, jit: jitEst };
+    const nRuns: number[] = [];
+    const jRuns: number[] = [];
     let result = est.result;
+    let jitResult = jitEst.result;
+    let jited = jitEst.jited;
     for (let k = 0; k < CALLS; k++) {
-      const r = await one(repeatFor(est.ns));
-      if (r.result !== result) return { cell: na('result changed between runs') };
-      result = r.result;
-      runs.push(r.ns);
+      const n = await nativeOnce(name, repeatFor(est.ns));
+      if (n.result !== result) return { native: { cell: na('result changed between runs') }, jit: { cell: na('not measured') } };
+      nRuns.push(n.ns);
+      const j = await runCompute(BIN, [name, String(repeatFor(jitEst.cell.value)), '1'], jitEnv, 300_000);
+      if (!j.cell.ok) return { native: { cell: na('not measured: the JIT side failed') }, jit: j };
+      if (j.result !== jitResult) return { native: { cell: na('not measured') }, jit: { cell: na(`result changed between calls (${jitResult}, ${j.result})`) } };
+      jitResult = j.result;
+      jited = j.jited ?? jited;
+      jRuns.push(j.cell.value);
     }
-    // The XDP programs return the 64-bit result folded to 32 bits.
-    const v = BigInt(`0x${result}`);
-    const folded = ((v & 0xffffffffn) ^ (v >> 32n)).toString(16).padStart(8, '0');
-    return { cell: { ok: true, value: median(runs), runs }, result: folded };
+    native = { cell: { ok: true, value: median(nRuns), runs: nRuns }, result };
+    jit = { cell: { ok: true, value: median(jRuns), runs: jRuns }, result: jitResult, jited };
   } catch (e) {
-    return { cell: na((e as Error).message) };
+    return { native: { cell: na((e as Error).message) }, jit: { cell: na('not measured') } };
   }
+  return { native, jit };
 }
 
 const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
@@ -181,9 +199,12 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
       const interpEnv = { ...shimEnv(interpDir), BPFTIME_JIT: '0' };
       for (const k of KERNELS) {
         log(`test-run: ${k}`);
-        const native = nativeWhy ? { cell: na(nativeWhy) } : await measureNative(k);
+        const dump = path.join(dumpDir, `${k}.insns`);
+        const { native, jit } = nativeWhy || shimWhy
+          ? { native: nativeWhy ? { cell: na(nativeWhy) } : { cell: na('measured only beside the JIT') },
+              jit: shimWhy ? { cell: na(shimWhy) } : await measure(k, jitEnv, ['--dump', dump]) }
+          : await measureNativeAndJit(k, jitEnv, dump);
         const kernel = kernelWhy ? { cell: na(kernelWhy) } : await measure(k, process.env);
-        const jit = shimWhy ? { cell: na(shimWhy) } : await measure(k, jitEnv, ['--dump', path.join(dumpDir, `${k}.insns`)]);
         const interp = shimWhy ? { cell: na(shimWhy) } : await measure(k, interpEnv);
         res[k] = { native, kernel, jit, interp };
       }
@@ -261,7 +282,9 @@ export async function testRunFigure(log: (s: string) => void): Promise<Figure> {
       'server runs the program with the agents\' loader. The value is the duration the test run reports (mean ' +
       `ns per run), median of ${CALLS} calls of about ${TARGET_MS} ms; the same C compiled natively with -O2 ` +
       '(`compute_native`, called through a function pointer) is the baseline, and the second column is the ' +
-      'ratio to it. All engines must agree on every result. The last rows: what one run of an empty program ' +
+      'ratio to it. Native and bpftime JIT calls alternate (native, JIT, native, ...; a JIT call is a test-run ' +
+      'process of its own), so that both sides of that ratio see the same machine: measured apart they ' +
+      'differed by up to 2x from run to run on a VM whose speed drifts. All engines must agree on every result. The last rows: what one run of an empty program ' +
       'costs with and without BPF_ENABLE_STATS (off, a run reads one shared word; on, two clock reads and two ' +
       'atomic adds); the run function every hook and test run goes through (`bpftime_prog_run`, timed by ' +
       '`scripts/bench/native/stats_cost.c` against the core library on a 2-instruction interpreted program: ' +
