@@ -519,23 +519,37 @@ static void test_crash(void)
 		}
 		int st;
 		waitpid(pid, &st, 0);
-		ok &= WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+		/* Each case's own verdict, and which check failed: `ok` alone carried one failure into
+		 * every later case's message ("crash case 7/8 inconsistent" was one failure, in 7). */
+		const char *why = NULL;
+		if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+			why = "the writer was not killed at its step";
 		k = 1000;
 		bpftime_map_delete_elem(t.m, &k); /* the next writer repairs */
 		struct htab_debug d;
-		ok &= htab_debug_check(t.m, &d) == 0 && d.recoveries == 1;
+		int rc = htab_debug_check(t.m, &d);
+		if (!why && (rc != 0 || d.recoveries != 1))
+			why = "after the repair: bad lists or no single recovery";
 		uint64_t *p = bpftime_map_lookup_elem(t.m, &KEY);
-		if (cases[c].kind == 1 && cases[c].step >= 2) /* a replace that linked: never lost */
-			ok &= p && (*p == 1 || *p == 999);
-		else if (p)
-			ok &= *p == 1 || *p == 999;
+		if (!why && cases[c].kind == 1 && cases[c].step >= 2 && !p) /* a replace that linked */
+			why = "a replace that had linked lost the key";
+		if (!why && p && *p != 1 && *p != 999)
+			why = "the key holds neither the old nor the new value";
 		/* all max_entries nodes still usable */
 		for (k = 100; k < 200; k++)
 			bpftime_map_update_elem(t.m, &k, &v, BPF_ANY);
-		ok &= htab_debug_check(t.m, &d) == 0 && d.linked + d.free == 16;
-		if (!ok)
-			fprintf(stderr, "crash case %zu (%s %d) inconsistent\n", c, cases[c].op,
-				cases[c].step);
+		struct htab_debug d2;
+		int rc2 = htab_debug_check(t.m, &d2);
+		if (!why && (rc2 != 0 || d2.linked + d2.free != 16))
+			why = "after 100 more updates: bad lists or nodes lost";
+		if (why) {
+			ok = 0;
+			fprintf(stderr,
+				"crash case %zu (%s %d) inconsistent: %s (status %#x; after repair: check %d, "
+				"linked %u free %u recoveries %u; after updates: check %d, linked %u free %u)\n",
+				c, cases[c].op, cases[c].step, why, st, rc, d.linked, d.free, d.recoveries, rc2,
+				d2.linked, d2.free);
+		}
 		tmap_destroy(&t);
 	}
 	CHECK(ok);
